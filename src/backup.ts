@@ -1,0 +1,290 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { ArchiveWriter, fsyncDir } from './archive-writer.js';
+import { chooseCodec } from './codec.js';
+import type { Config, VitalDatabase } from './config.js';
+import { WbError, errorMessage } from './errors.js';
+import { HotCopier, type CopiedDatabase } from './hot-copy.js';
+import { RemoteOutcomeSchema, writeLastRun, type RemoteOutcome } from './last-run.js';
+import { logger } from './log.js';
+import { CodecSchema, MANIFEST_VERSION, type Manifest, type ManifestDatabase } from './manifest.js';
+import { displayPath, rootLayout } from './paths.js';
+import { hostName, toolProvenance } from './provenance.js';
+import { decideRetention } from './retention.js';
+import { formatSnapshotId } from './snapshot-id.js';
+import { deleteLocalSnapshot, listLocalSnapshots, removeLeftovers, snapshotFiles } from './snapshot-store.js';
+import { withRootLock, type RootLock } from './lock.js';
+
+export const BackupResultSchema = z.object({
+  snapshot_id: z.string(),
+  manual: z.boolean(),
+  created_at: z.string(),
+  archive: z.object({ file: z.string(), bytes: z.number(), sha256: z.string(), codec: CodecSchema }),
+  databases: z.array(
+    z.object({
+      name: z.string(),
+      file: z.string(),
+      bytes: z.number(),
+      sha256: z.string(),
+      user_version: z.number(),
+      rows: z.record(z.string(), z.number()),
+    }),
+  ),
+  skipped: z.array(z.object({ name: z.string(), reason: z.string() })),
+  pruned: z.array(z.string()),
+  remote: RemoteOutcomeSchema,
+  duration_ms: z.number(),
+});
+export type BackupResult = z.infer<typeof BackupResultSchema>;
+
+export interface BackupProgress {
+  done: number;
+  total: number;
+  message: string;
+}
+
+export interface BackupOptions {
+  manual?: boolean;
+  /** injectable clock, for tests of ids and retention */
+  now?: () => Date;
+  signal?: AbortSignal;
+  onProgress?: (p: BackupProgress) => void;
+  lockWaitMs?: number;
+}
+
+/** data_backup: take the root lock, snapshot every vital database, sweep, record last_run.json. */
+export async function runBackup(config: Config, opts: BackupOptions = {}): Promise<BackupResult> {
+  const waitMs = opts.lockWaitMs ?? config.backup.lock_wait_ms;
+  return withRootLock(config.root, opts.manual ? 'manual backup' : 'backup', waitMs, async (lock) => {
+    const started = new Date();
+    try {
+      const result = await takeSnapshot(config, opts, lock, started);
+      writeLastRun(config.root, {
+        ok: true,
+        snapshot_id: result.snapshot_id,
+        manual: result.manual,
+        started_at: started.toISOString(),
+        finished_at: new Date().toISOString(),
+        duration_ms: result.duration_ms,
+        archive_bytes: result.archive.bytes,
+        databases_bytes: result.databases.reduce((n, d) => n + d.bytes, 0),
+        databases: result.databases.length,
+        skipped: result.skipped,
+        error: null,
+        remote: result.remote,
+      });
+      return result;
+    } catch (err) {
+      writeLastRun(config.root, {
+        ok: false,
+        snapshot_id: null,
+        manual: opts.manual ?? false,
+        started_at: started.toISOString(),
+        finished_at: new Date().toISOString(),
+        duration_ms: Date.now() - started.getTime(),
+        archive_bytes: null,
+        databases_bytes: null,
+        databases: 0,
+        skipped: [],
+        error: errorMessage(err),
+        remote: null,
+      });
+      throw err;
+    }
+  });
+}
+
+function uniqueSnapshotId(backupsDir: string, time: Date, manual: boolean): string {
+  for (let seq = 0; ; seq++) {
+    const id = formatSnapshotId(time, { manual, seq });
+    const taken = (['zstd', 'gzip'] as const).some((codec) => {
+      const f = snapshotFiles(backupsDir, id, codec);
+      return fs.existsSync(f.archive) || fs.existsSync(f.manifest) || fs.existsSync(f.partialDir);
+    });
+    if (!taken) return id;
+  }
+}
+
+/** Where a database goes inside the archive: by logical name, keeping its file name. */
+function archiveEntryFor(db: VitalDatabase): string {
+  return path.posix.join('databases', db.name, path.basename(db.path));
+}
+
+function asDiskError(err: unknown, backupsDir: string, root: string): WbError {
+  if (err instanceof WbError) return err;
+  const msg = errorMessage(err);
+  if (/ENOSPC|no space left|disk is full/i.test(msg)) {
+    return new WbError(
+      'disk_full',
+      `The disk holding ${displayPath(root, backupsDir)} is full, so the snapshot was abandoned; earlier snapshots and the live databases are untouched.`,
+      'Free some space (or move the data root), then run the backup again.',
+    );
+  }
+  return new WbError('snapshot_failed', `The snapshot failed and was discarded: ${msg}.`, 'Earlier snapshots are untouched; fix the cause and run the backup again.');
+}
+
+async function takeSnapshot(config: Config, opts: BackupOptions, lock: RootLock, started: Date): Promise<BackupResult> {
+  const { root } = config;
+  const { backupsDir } = rootLayout(root);
+  fs.mkdirSync(backupsDir, { recursive: true });
+  removeLeftovers(root);
+
+  if (config.databases.length === 0) {
+    throw new WbError(
+      'no_databases',
+      config.discovered
+        ? 'There is nothing to back up: no databases are configured and there is no *.db file under <root>/db/.'
+        : 'There is nothing to back up: the configuration lists no databases.',
+      'List the vital databases under `databases:` in wb-backup.yaml (see docs/configuration.md), or put them under <root>/db/.',
+    );
+  }
+
+  const manual = opts.manual ?? false;
+  const now = (opts.now ?? (() => new Date()))();
+  const id = uniqueSnapshotId(backupsDir, now, manual);
+  const codec = chooseCodec(config.compression.codec);
+  const files = snapshotFiles(backupsDir, id, codec);
+  const total = config.databases.length + 2;
+  const progress = (done: number, message: string) => opts.onProgress?.({ done, total, message });
+  const checkpoint = () => {
+    if (opts.signal?.aborted) throw new WbError('interrupted', 'The backup was cancelled; nothing partial was kept.');
+    if (lock.compromised) throw new WbError('busy', 'Another process took over the data root lock; this backup stopped.');
+  };
+
+  fs.mkdirSync(files.partialDir);
+  const archiveTmp = path.join(files.partialDir, 'archive.tmp');
+  const writer = new ArchiveWriter(files.partialDir, archiveTmp, codec, config.compression.level);
+  const copier = new HotCopier();
+  let complete = false;
+  const log = logger().child({ snapshot: id });
+  try {
+    const databases: Array<ManifestDatabase> = [];
+    const skipped: Array<{ name: string; reason: string }> = [];
+    for (const [index, db] of config.databases.entries()) {
+      checkpoint();
+      const entry = archiveEntryFor(db);
+      const dest = path.join(files.partialDir, ...entry.split('/'));
+      fs.mkdirSync(path.dirname(dest), { recursive: true });
+      const copied = await copier.copy({ source: db.path, dest, busyTimeoutMs: 5000 });
+      if (copied.kind === 'failed') {
+        throw copied.code === 'disk_full' ? asDiskError(new Error('ENOSPC'), backupsDir, root) : new WbError('snapshot_failed', `Copying ${db.name} failed: ${copied.message}.`, 'Earlier snapshots are untouched; fix the cause and run the backup again.');
+      }
+      if (copied.kind === 'skipped') {
+        skipped.push({ name: db.name, reason: copied.reason });
+        log.warn({ db: db.name, reason: copied.reason }, 'database skipped');
+        progress(index + 1, `skipped ${db.name}: ${copied.reason}`);
+        continue;
+      }
+      writer.add(entry);
+      databases.push(manifestEntry(db, entry, root, copied));
+      progress(index + 1, `copied ${db.name} (${index + 1}/${config.databases.length})`);
+    }
+    if (databases.length === 0) {
+      throw new WbError(
+        'snapshot_failed',
+        `None of the ${config.databases.length} vital databases could be copied: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}.`,
+        'Check the paths under `databases:` in wb-backup.yaml.',
+      );
+    }
+    checkpoint();
+    const manifest: Manifest = {
+      manifest_version: MANIFEST_VERSION,
+      snapshot_id: id,
+      created_at: now.toISOString(),
+      manual,
+      codec,
+      tool: await toolProvenance(),
+      host: hostName(),
+      databases,
+      skipped,
+    };
+    const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
+    fs.writeFileSync(path.join(files.partialDir, 'MANIFEST.json'), manifestText);
+    writer.add('MANIFEST.json');
+    const archive = await writer.finish();
+    checkpoint();
+    progress(config.databases.length + 1, `archived ${databases.length} database(s)`);
+
+    // Sidecars first, archive rename last: the archive's presence is what makes the snapshot exist.
+    const manifestSha = createHash('sha256').update(manifestText).digest('hex');
+    writeFileAtomic(files.manifest, manifestText);
+    writeFileAtomic(
+      files.checksums,
+      `${archive.sha256}  ${path.basename(files.archive)}\n${manifestSha}  ${path.basename(files.manifest)}\n`,
+    );
+    fs.renameSync(archiveTmp, files.archive);
+    await fsyncDir(backupsDir);
+    complete = true;
+    fs.rmSync(files.partialDir, { recursive: true, force: true });
+    log.info({ bytes: archive.bytes, databases: databases.length, skipped: skipped.length }, 'snapshot written');
+
+    const pruned = sweepLocal(config, id);
+    progress(total, pruned.length ? `pruned ${pruned.length} old snapshot(s)` : 'retention: nothing to prune');
+
+    const remote: RemoteOutcome = config.remote
+      ? { status: 'skipped', reason: 'Pushing to a remote is not available in this version of wb-backup; the snapshot is local only.' }
+      : { status: 'skipped', reason: 'No remote is configured; the snapshot is local only.' };
+
+    return {
+      snapshot_id: id,
+      manual,
+      created_at: manifest.created_at,
+      archive: { file: path.basename(files.archive), bytes: archive.bytes, sha256: archive.sha256, codec },
+      databases: databases.map(({ name, file, bytes, sha256, user_version, rows }) => ({ name, file, bytes, sha256, user_version, rows })),
+      skipped,
+      pruned,
+      remote,
+      duration_ms: Date.now() - started.getTime(),
+    };
+  } catch (err) {
+    throw asDiskError(err, backupsDir, root);
+  } finally {
+    await copier.close();
+    if (!complete) {
+      await writer.abort();
+      fs.rmSync(files.partialDir, { recursive: true, force: true });
+      fs.rmSync(files.manifest, { force: true });
+      fs.rmSync(files.checksums, { force: true });
+      fs.rmSync(files.archive, { force: true });
+    }
+  }
+}
+
+function manifestEntry(db: VitalDatabase, entry: string, root: string, copied: CopiedDatabase): ManifestDatabase {
+  return {
+    name: db.name,
+    file: entry,
+    relative_path: displayPath(root, db.path),
+    bytes: copied.bytes,
+    sha256: copied.sha256,
+    user_version: copied.user_version,
+    page_size: copied.page_size,
+    page_count: copied.page_count,
+    journal_mode: copied.journal_mode,
+    rows: copied.rows,
+  };
+}
+
+function writeFileAtomic(file: string, text: string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fd = fs.openSync(tmp, 'w');
+  try {
+    fs.writeSync(fd, text);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+}
+
+/** Delete local snapshots the retention policy does not keep. Never the one just taken. */
+function sweepLocal(config: Config, justTaken: string): string[] {
+  const ids = listLocalSnapshots(config.root).map((s) => s.id);
+  const decision = decideRetention(ids, config.retention);
+  const pruned = decision.prune.filter((id) => id !== justTaken);
+  for (const id of pruned) deleteLocalSnapshot(config.root, id);
+  if (pruned.length) logger().info({ pruned }, 'retention sweep pruned local snapshots');
+  return pruned;
+}

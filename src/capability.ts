@@ -1,0 +1,46 @@
+import type { ElicitRequestFormParams, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
+import type { z } from 'zod';
+import type { Config } from './config.js';
+
+/** What a capability handler may use; the same for MCP calls, the CLI and the sidecar. */
+export interface CapabilityContext {
+  root: string;
+  /** read fresh on every call, so a fixer's config change applies at once */
+  loadConfig(): Config;
+  signal: AbortSignal;
+  progress(done: number, total: number, message: string): void;
+  /**
+   * Ask the user a question through the client (MCP elicitation). Undefined when the client cannot,
+   * so the capability must offer another way (a dry-run token, an input schema).
+   */
+  elicit?: (message: string, schema: ElicitSchema) => Promise<ElicitAnswer>;
+}
+
+/** The flat form schema MCP elicitation allows (primitive fields only). */
+export type ElicitSchema = ElicitRequestFormParams['requestedSchema'];
+
+export type ElicitAnswer = { action: 'accept'; content: Record<string, unknown> } | { action: 'decline' | 'cancel' };
+
+export interface CapabilityOutcome<Out> {
+  result: Out;
+  /** one or two sentences for the model and the person reading the transcript */
+  summary: string;
+}
+
+/**
+ * One MCP tool: the name and description the model reads, zod input/output schemas, annotations,
+ * and a small handler that calls into the engine. Capabilities live one per file in capabilities/.
+ */
+export interface Capability<In extends z.ZodObject = z.ZodObject, Out extends z.ZodObject = z.ZodObject> {
+  name: string;
+  title: string;
+  description: string;
+  input: In;
+  output: Out;
+  annotations: ToolAnnotations;
+  run(input: z.infer<In>, ctx: CapabilityContext): Promise<CapabilityOutcome<z.infer<Out>>>;
+}
+
+export function defineCapability<In extends z.ZodObject, Out extends z.ZodObject>(c: Capability<In, Out>): Capability<In, Out> {
+  return c;
+}

@@ -1,0 +1,165 @@
+#!/usr/bin/env node
+import fs from 'node:fs';
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import { runBackup, type BackupResult } from '../backup.js';
+import { loadConfig } from '../config.js';
+import { createDemoDatabases } from '../demo.js';
+import { WbError, errorMessage } from '../errors.js';
+import { startHttpServer } from '../mcp/http.js';
+import { serveStdio } from '../mcp/stdio.js';
+import { resolveRoot } from '../paths.js';
+import { toolVersion } from '../provenance.js';
+import { addShutdownHook, installSignalHandlers, shutdownSignal, track } from '../shutdown.js';
+import { listSnapshots, type SnapshotList } from '../snapshot-list.js';
+import { progressReporter } from './progress.js';
+
+/** Exit codes: 0 ok, 1 failed, 2 bad usage or config, 75 busy (try again later), 130/143 interrupted. */
+const EXIT = { failed: 1, usage: 2, busy: 75, interrupted: 130 } as const;
+
+function out(text: string): void {
+  process.stdout.write(`${text}\n`);
+}
+
+function fail(err: unknown): void {
+  const message = errorMessage(err);
+  process.stderr.write(`wb-backup: ${message}\n`);
+  // Stopping on a signal: the shutdown path exits with the signal's code once cleanup is done.
+  if (shutdownSignal.aborted) return;
+  if (err instanceof WbError) {
+    if (err.code === 'busy') process.exit(EXIT.busy);
+    if (err.code === 'interrupted') process.exit(EXIT.interrupted);
+    if (err.code === 'config_invalid' || err.code === 'invalid_input') process.exit(EXIT.usage);
+  }
+  process.exit(EXIT.failed);
+}
+
+function rootOf(cmd: Command): string {
+  return resolveRoot(cmd.optsWithGlobals<{ root?: string }>().root);
+}
+
+function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}
+
+function printBackup(result: BackupResult): void {
+  out(`snapshot ${result.snapshot_id}  ${formatBytes(result.archive.bytes)} ${result.archive.codec}  ${result.duration_ms} ms`);
+  for (const db of result.databases) {
+    const rows = Object.values(db.rows).reduce((a, b) => a + b, 0);
+    out(`  ${db.name.padEnd(24)} ${formatBytes(db.bytes).padStart(10)}  ${rows} rows  user_version ${db.user_version}`);
+  }
+  for (const s of result.skipped) out(`  skipped ${s.name}: ${s.reason}`);
+  if (result.pruned.length) out(`  pruned ${result.pruned.length}: ${result.pruned.join(', ')}`);
+  out(`  remote: ${result.remote.status}${result.remote.reason ? ` (${result.remote.reason})` : ''}`);
+}
+
+function printList(list: SnapshotList): void {
+  if (!list.snapshots.length) out('no snapshots yet (take one with: wb-backup now)');
+  for (const s of list.snapshots) {
+    const where = [s.local ? 'local' : '', s.remote ? 'remote' : ''].filter(Boolean).join('+');
+    out(`${s.id.padEnd(36)} ${formatBytes(s.bytes).padStart(10)}  ${where}${s.manual ? '  manual' : ''}`);
+  }
+  if (list.remote.reason) process.stderr.write(`note: ${list.remote.reason}\n`);
+}
+
+async function backupCommand(root: string, opts: { manual?: boolean; json?: boolean }): Promise<BackupResult> {
+  const bar = progressReporter(!opts.json);
+  try {
+    return await track(
+      runBackup(loadConfig(root), { manual: opts.manual ?? false, signal: shutdownSignal, onProgress: (p) => bar.update(p.done, p.total, p.message) }),
+    );
+  } finally {
+    bar.stop();
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('wb-backup')
+    .description('Hot snapshots, retention and safe restores for your local SQLite databases.')
+    .version(toolVersion())
+    .option('--root <dir>', 'data root (default: $WB_BACKUP_HOME or ./.data)')
+    .showHelpAfterError('(run with --help for usage)');
+
+  program
+    .command('now')
+    .description('take a snapshot of every vital database now')
+    .option('--manual', 'a manual anchor snapshot (kept in the manual retention bucket)')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: { manual?: boolean; json?: boolean }, cmd: Command) => {
+      const result = await backupCommand(rootOf(cmd), opts);
+      if (opts.json) out(JSON.stringify(result, null, 2));
+      else printBackup(result);
+    });
+
+  program
+    .command('list')
+    .description('list snapshots, newest first')
+    .addOption(new Option('--where <where>', 'which copies to list').choices(['all', 'local', 'remote']).default('all'))
+    .option('--json', 'print the list as JSON')
+    .action(async (opts: { where: 'all' | 'local' | 'remote'; json?: boolean }, cmd: Command) => {
+      const list = await listSnapshots(loadConfig(rootOf(cmd)), opts.where);
+      if (opts.json) out(JSON.stringify(list, null, 2));
+      else printList(list);
+    });
+
+  program
+    .command('serve')
+    .description('run the MCP server (stdio by default; --http for Streamable HTTP)')
+    .option('--http', 'serve Streamable HTTP at /mcp instead of stdio')
+    .option('--host <host>', 'address to bind with --http (default 127.0.0.1; others need WB_BACKUP_HTTP_TOKEN)')
+    .option('--port <port>', 'port with --http (default 8787; 0 picks a free one)', (v) => Number.parseInt(v, 10))
+    .action(async (opts: { http?: boolean; host?: string; port?: number }, cmd: Command) => {
+      const root = rootOf(cmd);
+      const config = loadConfig(root);
+      if (!opts.http) {
+        const server = await serveStdio(root);
+        addShutdownHook(() => server.close());
+        return;
+      }
+      const token = process.env.WB_BACKUP_HTTP_TOKEN || undefined;
+      const running = await startHttpServer({
+        root,
+        host: opts.host ?? config.http.host,
+        port: opts.port ?? config.http.port,
+        ...(token ? { token } : {}),
+        ...(config.http.allowed_hosts ? { allowedHosts: config.http.allowed_hosts } : {}),
+      });
+      addShutdownHook(() => running.close());
+      // The one line a script needs to find the server; logs stay on stderr.
+      process.stderr.write(`wb-backup: serving MCP at ${running.url}/mcp\n`);
+    });
+
+  program
+    .command('demo')
+    .description('make example databases in a folder of their own, snapshot them twice and list the snapshots')
+    .option('--dir <dir>', 'demo folder (its own data root; never your real one)', 'wb-backup-demo')
+    .action(async (opts: { dir: string }) => {
+      const root = path.resolve(opts.dir);
+      if (fs.existsSync(path.join(root, 'db')) && !fs.existsSync(path.join(root, '.wb-backup-demo'))) {
+        throw new WbError('invalid_input', `${opts.dir} already holds a db/ folder that the demo did not make.`, 'Pass --dir with an empty or new folder.');
+      }
+      fs.mkdirSync(root, { recursive: true });
+      fs.writeFileSync(path.join(root, '.wb-backup-demo'), 'made by wb-backup demo\n');
+      const made = createDemoDatabases(path.join(root, 'db'));
+      out(`demo data root: ${root}`);
+      out(`example databases: ${made.map((f) => path.relative(root, f)).join(', ')}\n`);
+      printBackup(await backupCommand(root, {}));
+      out('');
+      printBackup(await backupCommand(root, { manual: true }));
+      out('\n$ wb-backup list');
+      printList(await listSnapshots(loadConfig(root), 'all'));
+      out(`\nTry: npx wb-backup --root ${path.relative(process.cwd(), root) || '.'} list --json`);
+    });
+
+  return program;
+}
+
+installSignalHandlers();
+buildProgram()
+  .parseAsync(process.argv)
+  .catch((err: unknown) => fail(err));

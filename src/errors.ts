@@ -1,0 +1,30 @@
+/**
+ * An error whose message is written for the person or agent who must act on it:
+ * what went wrong, then what to do. `code` is stable for programs and tests.
+ */
+export class WbError extends Error {
+  constructor(
+    readonly code: WbErrorCode,
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(hint ? `${message} ${hint}` : message);
+    this.name = 'WbError';
+  }
+}
+
+export type WbErrorCode =
+  | 'config_invalid'
+  | 'busy'
+  | 'no_databases'
+  | 'snapshot_failed'
+  | 'disk_full'
+  | 'not_found'
+  | 'invalid_input'
+  | 'interrupted'
+  | 'manifest_invalid'
+  | 'archive_invalid';
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,132 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import Database from 'better-sqlite3';
+
+export interface HotCopyRequest {
+  source: string;
+  dest: string;
+  busyTimeoutMs: number;
+}
+
+export interface CopiedDatabase {
+  kind: 'copied';
+  bytes: number;
+  sha256: string;
+  user_version: number;
+  page_size: number;
+  page_count: number;
+  journal_mode: string;
+  rows: Record<string, number>;
+}
+
+/** The source cannot be copied (missing, not SQLite, corrupt, locked): skip it, keep the others. */
+export interface SkippedDatabase {
+  kind: 'skipped';
+  reason: string;
+}
+
+/** The destination failed (disk full, I/O error): the whole snapshot must fail. */
+export interface FailedCopy {
+  kind: 'failed';
+  message: string;
+  code: 'disk_full' | 'io' | 'internal';
+}
+
+export type HotCopyResult = CopiedDatabase | SkippedDatabase | FailedCopy;
+
+interface SqliteError extends Error {
+  code?: string;
+}
+
+const SOURCE_PROBLEMS: Record<string, string> = {
+  SQLITE_NOTADB: 'the file is not a SQLite database',
+  SQLITE_CORRUPT: 'the database is corrupt (SQLite reports a malformed image); repair or restore it',
+  SQLITE_BUSY: 'the database stayed locked by another process',
+  SQLITE_CANTOPEN: 'the database file could not be opened',
+  SQLITE_PERM: 'permission denied reading the database',
+  SQLITE_AUTH: 'access to the database was denied',
+};
+
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/**
+ * VACUUM INTO gives a transactionally consistent copy from one read transaction: in WAL mode it
+ * never blocks writers and, unlike the step-wise backup API, never restarts when they commit.
+ */
+export async function copyAndInspect(req: HotCopyRequest): Promise<HotCopyResult> {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(req.source);
+  } catch {
+    return { kind: 'skipped', reason: 'the file does not exist' };
+  }
+  if (!stat.isFile()) return { kind: 'skipped', reason: 'the path is not a regular file' };
+
+  let journalMode = 'unknown';
+  let source: Database.Database | undefined;
+  try {
+    source = new Database(req.source, { fileMustExist: true, timeout: req.busyTimeoutMs });
+    journalMode = String(source.pragma('journal_mode', { simple: true }));
+    source.prepare('VACUUM INTO ?').run(req.dest);
+  } catch (err) {
+    source?.close();
+    source = undefined;
+    fs.rmSync(req.dest, { force: true });
+    return classify(err as SqliteError);
+  } finally {
+    source?.close();
+  }
+
+  const copy = new Database(req.dest, { readonly: true, fileMustExist: true });
+  let inspected: Omit<CopiedDatabase, 'kind' | 'bytes' | 'sha256'>;
+  try {
+    const tables = copy
+      .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND sql NOT LIKE 'CREATE VIRTUAL%' ORDER BY name")
+      .pluck()
+      .all() as string[];
+    const rows: Record<string, number> = {};
+    for (const table of tables) {
+      rows[table] = Number(copy.prepare(`SELECT count(*) FROM ${quoteIdent(table)}`).pluck().get());
+    }
+    inspected = {
+      user_version: Number(copy.pragma('user_version', { simple: true })),
+      page_size: Number(copy.pragma('page_size', { simple: true })),
+      page_count: Number(copy.pragma('page_count', { simple: true })),
+      journal_mode: journalMode,
+      rows,
+    };
+  } finally {
+    copy.close();
+  }
+  // A read-only open of a WAL-flagged copy may leave -shm/-wal behind; the snapshot is the .db alone.
+  for (const suffix of ['-wal', '-shm']) fs.rmSync(req.dest + suffix, { force: true });
+
+  const { bytes, sha256 } = await hashFile(req.dest);
+  return { kind: 'copied', bytes, sha256, ...inspected };
+}
+
+function classify(err: SqliteError): HotCopyResult {
+  const code = err.code ?? '';
+  if (code === 'SQLITE_FULL' || /ENOSPC|database or disk is full/i.test(err.message)) {
+    return { kind: 'failed', code: 'disk_full', message: `the backup destination is full (${err.message})` };
+  }
+  if (code.startsWith('SQLITE_IOERR') || code === 'SQLITE_READONLY') {
+    return { kind: 'failed', code: 'io', message: `writing the copy failed: ${err.message}` };
+  }
+  const known = SOURCE_PROBLEMS[code];
+  if (known) return { kind: 'skipped', reason: `${known} (${err.message})` };
+  if (code.startsWith('SQLITE_')) return { kind: 'skipped', reason: `SQLite refused to copy it: ${err.message}` };
+  return { kind: 'failed', code: 'internal', message: err.message };
+}
+
+export async function hashFile(file: string): Promise<{ bytes: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  return { bytes, sha256: hash.digest('hex') };
+}

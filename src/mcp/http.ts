@@ -1,0 +1,121 @@
+import { randomUUID, timingSafeEqual } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createMcpExpressApp } from '@modelcontextprotocol/sdk/server/express.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import type { Express, NextFunction, Request, Response } from 'express';
+import { WbError } from '../errors.js';
+import { logger } from '../log.js';
+import { buildMcpServer } from './server.js';
+
+export interface HttpOptions {
+  root: string;
+  host: string;
+  port: number;
+  /** required when host is not a loopback address */
+  token?: string;
+  allowedHosts?: string[];
+}
+
+export interface RunningHttpServer {
+  url: string;
+  app: Express;
+  close(): Promise<void>;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
+
+/** Browsers send Origin on cross-site requests: only pages served by this very server may call it. */
+function originGuard(allowed: () => Set<string>) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const origin = req.headers.origin;
+    if (origin === undefined || allowed().has(origin)) return next();
+    res.status(403).json({ error: { code: 'forbidden_origin', message: `Requests from origin ${origin} are not allowed.` } });
+  };
+}
+
+function bearerGuard(token: string) {
+  const expected = Buffer.from(`Bearer ${token}`);
+  return (req: Request, res: Response, next: NextFunction) => {
+    const got = Buffer.from(req.headers.authorization ?? '');
+    if (got.length === expected.length && timingSafeEqual(got, expected)) return next();
+    res.setHeader('WWW-Authenticate', 'Bearer');
+    res.status(401).json({ error: { code: 'unauthorized', message: 'A valid bearer token is required (Authorization: Bearer <token>).' } });
+  };
+}
+
+function jsonRpcError(res: Response, status: number, message: string): void {
+  res.status(status).json({ jsonrpc: '2.0', error: { code: -32000, message }, id: null });
+}
+
+/**
+ * Streamable HTTP MCP endpoint at /mcp, one MCP session per client. Binds loopback by default
+ * with the SDK's DNS-rebinding protection; any other address requires a bearer token.
+ */
+export async function startHttpServer(opts: HttpOptions): Promise<RunningHttpServer> {
+  if (!LOOPBACK.has(opts.host) && !opts.token) {
+    throw new WbError(
+      'invalid_input',
+      `Refusing to serve on ${opts.host} without authentication: anyone who can reach it could read and restore your data.`,
+      'Set WB_BACKUP_HTTP_TOKEN to a long random secret (clients then send "Authorization: Bearer <token>"), or bind 127.0.0.1.',
+    );
+  }
+  const app = createMcpExpressApp({ host: opts.host, ...(opts.allowedHosts ? { allowedHosts: opts.allowedHosts } : {}) });
+  let allowedOrigins = new Set<string>();
+  app.use(originGuard(() => allowedOrigins));
+  if (opts.token) app.use(bearerGuard(opts.token));
+
+  const sessions = new Map<string, StreamableHTTPServerTransport>();
+
+  app.post('/mcp', async (req, res) => {
+    const sessionId = req.headers['mcp-session-id'];
+    const existing = typeof sessionId === 'string' ? sessions.get(sessionId) : undefined;
+    if (existing) return existing.handleRequest(req, res, req.body);
+    if (sessionId !== undefined) return jsonRpcError(res, 404, 'Unknown MCP session; start a new one with initialize.');
+    if (!isInitializeRequest(req.body)) return jsonRpcError(res, 400, 'Send initialize first (no MCP session id given).');
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      onsessioninitialized: (id) => {
+        sessions.set(id, transport);
+      },
+    });
+    transport.onclose = () => {
+      if (transport.sessionId) sessions.delete(transport.sessionId);
+    };
+    const server = await buildMcpServer({ root: opts.root });
+    await server.connect(transport);
+    await transport.handleRequest(req, res, req.body);
+  });
+
+  const sessionRequest = async (req: Request, res: Response) => {
+    const sessionId = req.headers['mcp-session-id'];
+    const transport = typeof sessionId === 'string' ? sessions.get(sessionId) : undefined;
+    if (!transport) return jsonRpcError(res, 404, 'Unknown or missing MCP session id.');
+    await transport.handleRequest(req, res);
+  };
+  app.get('/mcp', sessionRequest);
+  app.delete('/mcp', sessionRequest);
+
+  const httpServer: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(opts.port, opts.host, () => resolve(s));
+    s.on('error', reject);
+  });
+  const { port } = httpServer.address() as AddressInfo;
+  const hostForUrl = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  const url = `http://${hostForUrl}:${port}`;
+  allowedOrigins = new Set([url, `http://localhost:${port}`, `http://127.0.0.1:${port}`]);
+  logger().info({ url: `${url}/mcp` }, 'MCP server listening (Streamable HTTP)');
+
+  return {
+    url,
+    app,
+    close: async () => {
+      for (const transport of sessions.values()) await transport.close().catch(() => undefined);
+      sessions.clear();
+      const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      httpServer.closeAllConnections();
+      await closed;
+    },
+  };
+}

@@ -1,0 +1,76 @@
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { ElicitResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { Capability, CapabilityContext, ElicitAnswer, ElicitSchema } from '../capability.js';
+import { loadConfig } from '../config.js';
+import { WbError, errorMessage } from '../errors.js';
+import { logger } from '../log.js';
+import { loadCapabilities } from '../plugins.js';
+import { toolVersion } from '../provenance.js';
+import { shutdownSignal, track } from '../shutdown.js';
+
+export interface ServerOptions {
+  root: string;
+}
+
+/** An MCP server with every capability in capabilities/ registered as a tool. */
+export async function buildMcpServer(opts: ServerOptions): Promise<McpServer> {
+  const server = new McpServer(
+    { name: 'wb-backup', version: toolVersion() },
+    {
+      instructions:
+        'wb-backup keeps the local SQLite databases safe: data_backup takes a snapshot, data_backup_list lists them. ' +
+        'Take a manual snapshot before any risky change to the data.',
+    },
+  );
+  for (const capability of await loadCapabilities()) registerCapability(server, capability, opts);
+  return server;
+}
+
+function registerCapability(server: McpServer, capability: Capability, opts: ServerOptions): void {
+  server.registerTool(
+    capability.name,
+    {
+      title: capability.title,
+      description: capability.description,
+      inputSchema: capability.input,
+      outputSchema: capability.output,
+      annotations: capability.annotations,
+    },
+    async (args: unknown, extra): Promise<CallToolResult> => {
+      const progressToken = extra._meta?.progressToken;
+      const clientCaps = server.server.getClientCapabilities();
+      const ctx: CapabilityContext = {
+        root: opts.root,
+        loadConfig: () => loadConfig(opts.root),
+        signal: AbortSignal.any([extra.signal, shutdownSignal]),
+        progress: (done, total, message) => {
+          if (progressToken === undefined) return;
+          extra
+            .sendNotification({ method: 'notifications/progress', params: { progressToken, progress: done, total, message } })
+            .catch(() => undefined);
+        },
+        ...(clientCaps?.elicitation
+          ? {
+              elicit: async (message: string, requestedSchema: ElicitSchema): Promise<ElicitAnswer> => {
+                const answer = await extra.sendRequest(
+                  { method: 'elicitation/create', params: { mode: 'form', message, requestedSchema } },
+                  ElicitResultSchema,
+                );
+                return answer.action === 'accept' ? { action: 'accept', content: (answer.content ?? {}) as Record<string, unknown> } : { action: answer.action };
+              },
+            }
+          : {}),
+      };
+      try {
+        const input = capability.input.parse(args ?? {});
+        const { result, summary } = await track(capability.run(input, ctx));
+        return { content: [{ type: 'text', text: summary }], structuredContent: result as Record<string, unknown> };
+      } catch (err) {
+        const known = err instanceof WbError;
+        if (!known) logger().error({ tool: capability.name, err: errorMessage(err) }, 'tool failed unexpectedly');
+        else logger().warn({ tool: capability.name, code: err.code }, err.message);
+        return { isError: true, content: [{ type: 'text', text: known ? err.message : `${capability.name} failed: ${errorMessage(err)}` }] };
+      }
+    },
+  );
+}

@@ -1,0 +1,38 @@
+import path from 'node:path';
+
+/** Where everything lives under one data root. One place, so no module invents its own layout. */
+export interface RootLayout {
+  root: string;
+  configYaml: string;
+  configJson: string;
+  dbDir: string;
+  backupsDir: string;
+  lastRunFile: string;
+  lockTarget: string;
+}
+
+export function rootLayout(root: string): RootLayout {
+  const backupsDir = path.join(root, 'backups');
+  return {
+    root,
+    configYaml: path.join(root, 'wb-backup.yaml'),
+    configJson: path.join(root, 'wb-backup.json'),
+    dbDir: path.join(root, 'db'),
+    backupsDir,
+    lastRunFile: path.join(backupsDir, 'last_run.json'),
+    // proper-lockfile locks "<target>.lock" (a directory, created atomically with mkdir).
+    lockTarget: path.join(root, '.wb-backup'),
+  };
+}
+
+/** Root from --root, then WB_BACKUP_HOME, then ./.data; always absolute. */
+export function resolveRoot(cliRoot?: string, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {
+  const chosen = cliRoot ?? env.WB_BACKUP_HOME ?? '.data';
+  return path.resolve(cwd, chosen);
+}
+
+/** A path for logs and messages: relative to the root when inside it, so user paths stay out of logs. */
+export function displayPath(root: string, target: string): string {
+  const rel = path.relative(root, target);
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : path.basename(target);
+}

@@ -1,0 +1,90 @@
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runBackup } from '../src/backup.js';
+import { loadConfig } from '../src/config.js';
+import { WbError } from '../src/errors.js';
+import { readLastRun } from '../src/last-run.js';
+import { acquireRootLock } from '../src/lock.js';
+import { listLocalSnapshots } from '../src/snapshot-store.js';
+import { makeNotesDb, REPO_ROOT, rmrf, tempRoot, waitFor } from './support/fixtures.js';
+
+let root: string;
+beforeEach(() => {
+  root = tempRoot();
+});
+afterEach(() => rmrf(root));
+
+describe('root lock', () => {
+  it('answers a second caller with a clear busy error naming the holder', async () => {
+    makeNotesDb(path.join(root, 'db', 'a.db'), 5);
+    const held = await acquireRootLock(root, 'restore', 0);
+    try {
+      const err = await runBackup(loadConfig(root), { lockWaitMs: 200 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WbError);
+      expect((err as WbError).code).toBe('busy');
+      expect((err as Error).message).toMatch(/busy: restore \(pid \d+/);
+      expect((err as Error).message).toMatch(/try again/);
+    } finally {
+      await held.release();
+    }
+    // Released: the next run goes through.
+    await expect(runBackup(loadConfig(root))).resolves.toMatchObject({ databases: [{ name: 'a' }] });
+  });
+
+  it('takes over the lock of a process that was killed with SIGKILL', async () => {
+    makeNotesDb(path.join(root, 'db', 'a.db'), 5);
+    const holder = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'test', 'support', 'hold-lock.ts'), root], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let said = '';
+    holder.stdout!.on('data', (d: Buffer) => (said += d.toString()));
+    await waitFor(() => said.includes('locked'), 'the holder to take the lock');
+    holder.kill('SIGKILL');
+    await new Promise((r) => holder.on('exit', r));
+    // Well inside the 10 s staleness window: the takeover comes from seeing the pid is gone.
+    const result = await runBackup(loadConfig(root), { lockWaitMs: 1000 });
+    expect(result.databases).toHaveLength(1);
+  });
+});
+
+describe('faults mid-snapshot', () => {
+  const canMount = process.getuid?.() === 0;
+
+  it.runIf(canMount)('a destination that fills up leaves no snapshot and nothing partial, and the next run succeeds', async () => {
+    // A 64 KiB database cannot fit, with its archive, in a 96 KiB tmpfs: the write fails mid-way.
+    makeNotesDb(path.join(root, 'db', 'big.db'), 2000);
+    const backups = path.join(root, 'backups');
+    fs.mkdirSync(backups);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=96k', 'tmpfs', backups]);
+    try {
+      const err = await runBackup(loadConfig(root)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WbError);
+      expect((err as WbError).code).toBe('disk_full');
+      expect((err as Error).message).toMatch(/full.*untouched.*Free some space/s);
+      expect(listLocalSnapshots(root)).toEqual([]);
+      const left = fs.readdirSync(backups).filter((n) => n !== 'last_run.json');
+      expect(left).toEqual([]);
+    } finally {
+      execFileSync('umount', [backups]);
+    }
+    const ok = await runBackup(loadConfig(root));
+    expect(listLocalSnapshots(root).map((s) => s.id)).toEqual([ok.snapshot_id]);
+    expect(readLastRun(root)?.ok).toBe(true);
+  });
+
+  it('a run killed with SIGKILL mid-way leaves only leftovers that the next run removes', async () => {
+    makeNotesDb(path.join(root, 'db', 'a.db'), 10);
+    // What a killed run leaves: a .partial folder with a half-written archive and an orphan sidecar.
+    const partial = path.join(root, 'backups', 'snap-2026-01-01T00-00-00Z.partial');
+    fs.mkdirSync(path.join(partial, 'databases', 'a'), { recursive: true });
+    fs.writeFileSync(path.join(partial, 'archive.tmp'), 'half');
+    fs.writeFileSync(path.join(root, 'backups', 'snap-2026-01-01T00-00-00Z.manifest.json'), '{}');
+    const result = await runBackup(loadConfig(root));
+    expect(fs.readdirSync(path.join(root, 'backups')).sort()).toEqual(
+      [`${result.snapshot_id}.manifest.json`, `${result.snapshot_id}.sha256`, result.archive.file, 'last_run.json'].sort(),
+    );
+  });
+});
