@@ -16,6 +16,7 @@ import { decideRetention } from './retention.js';
 import { formatSnapshotId } from './snapshot-id.js';
 import { deleteLocalSnapshot, listLocalSnapshots, removeLeftovers, snapshotFiles } from './snapshot-store.js';
 import { withRootLock, type RootLock } from './lock.js';
+import { recoverInterruptedSwap } from './restore/swap.js';
 
 export const BackupResultSchema = z.object({
   snapshot_id: z.string(),
@@ -129,6 +130,8 @@ async function takeSnapshot(config: Config, opts: BackupOptions, lock: RootLock,
   const { root } = config;
   const { backupsDir } = rootLayout(root);
   fs.mkdirSync(backupsDir, { recursive: true });
+  // Never snapshot a half-swapped set: finish or roll back an interrupted restore first.
+  recoverInterruptedSwap(root);
   removeLeftovers(root);
 
   if (config.databases.length === 0) {

@@ -23,7 +23,10 @@ export type WbErrorCode =
   | 'invalid_input'
   | 'interrupted'
   | 'manifest_invalid'
-  | 'archive_invalid';
+  | 'archive_invalid'
+  | 'restore_refused'
+  | 'consent_required'
+  | 'in_use';
 
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

@@ -50,7 +50,7 @@ export type Manifest = z.infer<typeof ManifestSchema>;
  * because fields may mean something else in a format this build does not know.
  */
 export function validateManifest(raw: unknown): Manifest {
-  if (typeof raw !== 'object' || raw === null) {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new WbError('manifest_invalid', 'MANIFEST.json is not a JSON object.', 'The snapshot is damaged; pick another one.');
   }
   const version = (raw as { manifest_version?: unknown }).manifest_version;

@@ -12,7 +12,11 @@ import { resolveRoot } from '../paths.js';
 import { toolVersion } from '../provenance.js';
 import { addShutdownHook, installSignalHandlers, shutdownSignal, track } from '../shutdown.js';
 import { listSnapshots, type SnapshotList } from '../snapshot-list.js';
+import { runRestore, type ConsentDecision, type RestoreResult } from '../restore/restore.js';
+import { runUndo, type UndoPlan } from '../restore/undo.js';
+import { recoverOnStart } from '../startup.js';
 import { progressReporter } from './progress.js';
+import { askYesNo } from './prompt.js';
 
 /** Exit codes: 0 ok, 1 failed, 2 bad usage or config, 75 busy (try again later), 130/143 interrupted. */
 const EXIT = { failed: 1, usage: 2, busy: 75, interrupted: 130 } as const;
@@ -76,6 +80,18 @@ async function backupCommand(root: string, opts: { manual?: boolean; json?: bool
   }
 }
 
+function describeUndo(plan: UndoPlan): string {
+  return `${plan.from} (before restoring ${plan.snapshotId ?? 'a snapshot'}): ${plan.databases.map((d) => `${d.name} ${d.action} at ${d.target}`).join('; ')}`;
+}
+
+/** y/N on a terminal; --yes for scripts; never a silent yes. */
+async function confirmOnTerminal(question: string, yes: boolean): Promise<ConsentDecision> {
+  if (yes) return { granted: true };
+  if (!process.stdin.isTTY) return { granted: false, reason: 'there is no terminal to ask on; pass --yes to confirm in a script' };
+  process.stderr.write(`${question}\n`);
+  return (await askYesNo('Proceed? [y/N] ')) ? { granted: true } : { granted: false, reason: 'you answered no' };
+}
+
 export function buildProgram(): Command {
   const program = new Command();
   program
@@ -83,7 +99,14 @@ export function buildProgram(): Command {
     .description('Hot snapshots, retention and safe restores for your local SQLite databases.')
     .version(toolVersion())
     .option('--root <dir>', 'data root (default: $WB_BACKUP_HOME or ./.data)')
-    .showHelpAfterError('(run with --help for usage)');
+    .showHelpAfterError('(run with --help for usage)')
+    .hook('preAction', async (_program, action) => {
+      if (action.name() === 'demo') return;
+      const outcome = await recoverOnStart(rootOf(action));
+      if (outcome.action !== 'none') {
+        process.stderr.write(`wb-backup: an interrupted restore of ${outcome.databases.join(', ')} was ${outcome.action === 'rolled_forward' ? 'completed' : 'rolled back'}.\n`);
+      }
+    });
 
   program
     .command('now')
@@ -105,6 +128,63 @@ export function buildProgram(): Command {
       const list = await listSnapshots(loadConfig(rootOf(cmd)), opts.where);
       if (opts.json) out(JSON.stringify(list, null, 2));
       else printList(list);
+    });
+
+  program
+    .command('restore')
+    .description('restore databases from a snapshot (verified in staging first; live files are kept in db.pre_restore_*)')
+    .argument('[snapshot-id]', 'a snapshot id from `wb-backup list`, or "latest"')
+    .option('--db <name...>', 'only these databases (default: all in the snapshot)')
+    .option('--dry-run', 'verify everything and show the plan; change nothing')
+    .option('--force', 'replace databases even when another process has them open')
+    .option('-y, --yes', 'do not ask for confirmation (for scripts)')
+    .option('--undo', 'put back the files the most recent restore replaced')
+    .option('--json', 'print the result as JSON')
+    .action(async (id: string | undefined, opts: { db?: string[]; dryRun?: boolean; force?: boolean; yes?: boolean; undo?: boolean; json?: boolean }, cmd: Command) => {
+      const root = rootOf(cmd);
+      const config = loadConfig(root);
+      if (opts.undo) {
+        const result = await track(
+          runUndo(config, {
+            force: opts.force ?? false,
+            dryRun: opts.dryRun ?? false,
+            consent: (plan) => confirmOnTerminal(describeUndo(plan), opts.yes ?? false),
+          }),
+        );
+        if (opts.json) out(JSON.stringify(result, null, 2));
+        else out(`${opts.dryRun ? 'would undo' : 'undone'}: ${describeUndo(result)}`);
+        return;
+      }
+      if (!id) throw new WbError('invalid_input', 'Which snapshot? Pass a snapshot id (see `wb-backup list`) or "latest".');
+      const bar = progressReporter(!opts.json);
+      let result: RestoreResult;
+      try {
+        result = await track(
+          runRestore(config, {
+            snapshotId: id,
+            databases: opts.db,
+            dryRun: opts.dryRun ?? false,
+            force: opts.force ?? false,
+            signal: shutdownSignal,
+            onProgress: (done, total, message) => bar.update(done, total, message),
+            consent: (plan) => {
+              bar.stop();
+              const lines = plan.databases.map((d) => `  ${d.name} -> ${d.target}${d.migrations_applied.length ? ` (migrations: ${d.migrations_applied.join(', ')})` : ''}`);
+              return confirmOnTerminal([`Restore ${plan.snapshotId} over:`, ...lines, `Current files move to ${plan.preRestoreDir}.`, ...plan.warnings.map((w) => `warning: ${w}`)].join('\n'), opts.yes ?? false);
+            },
+          }),
+        );
+      } finally {
+        bar.stop();
+      }
+      if (opts.json) return out(JSON.stringify(result, null, 2));
+      out(`${result.dry_run ? 'dry run (nothing changed): would restore' : 'restored'} ${result.snapshot_id}`);
+      for (const d of result.databases) {
+        const rows = Object.values(d.rows).reduce((a, b) => a + b, 0);
+        out(`  ${d.name.padEnd(24)} -> ${d.target}  ${rows} rows  schema ${d.from_user_version}->${d.to_user_version}${d.migrations_applied.length ? `  migrations: ${d.migrations_applied.join(', ')}` : ''}`);
+      }
+      if (!result.dry_run) out(`  previous files: ${result.pre_restore_dir} (undo with: wb-backup restore --undo)`);
+      for (const w of result.warnings) out(`  warning: ${w}`);
     });
 
   program

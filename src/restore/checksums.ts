@@ -1,0 +1,37 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { WbError } from '../errors.js';
+import { hashFile } from '../hot-copy-core.js';
+
+/** Parse sha256sum lines ("<hex>  <name>") into name -> hex. */
+export function parseChecksums(text: string): Map<string, string> {
+  const sums = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const m = /^([0-9a-f]{64}) [ *](.+)$/.exec(line.trim());
+    if (m) sums.set(m[2]!, m[1]!);
+  }
+  return sums;
+}
+
+/** Verify a file against the snapshot's .sha256 list; refuses when the line is missing or differs. */
+export async function verifyAgainstChecksums(checksumFile: string, file: string): Promise<string> {
+  let text: string;
+  try {
+    text = fs.readFileSync(checksumFile, 'utf8');
+  } catch {
+    throw new WbError('archive_invalid', `The snapshot has no checksum file (${path.basename(checksumFile)}), so its integrity cannot be verified. Nothing was restored.`, 'Use another snapshot.');
+  }
+  const expected = parseChecksums(text).get(path.basename(file));
+  if (!expected) {
+    throw new WbError('archive_invalid', `${path.basename(checksumFile)} lists no checksum for ${path.basename(file)}. Nothing was restored.`, 'Use another snapshot.');
+  }
+  const { sha256 } = await hashFile(file);
+  if (sha256 !== expected) {
+    throw new WbError(
+      'archive_invalid',
+      `Checksum mismatch for ${path.basename(file)}: expected ${expected.slice(0, 12)}…, found ${sha256.slice(0, 12)}… — the file is damaged. Nothing was restored.`,
+      'Use another snapshot (or a remote copy of this one).',
+    );
+  }
+  return sha256;
+}

@@ -1,0 +1,39 @@
+import Database from 'better-sqlite3';
+
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+export function countRows(db: Database.Database): Record<string, number> {
+  const tables = db
+    .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND sql NOT LIKE 'CREATE VIRTUAL%' ORDER BY name")
+    .pluck()
+    .all() as string[];
+  return Object.fromEntries(tables.map((t) => [t, Number(db.prepare(`SELECT count(*) FROM ${quoteIdent(t)}`).pluck().get())]));
+}
+
+/** integrity_check and foreign_key_check; returns the problems found (empty = healthy). */
+export function healthProblems(db: Database.Database): string[] {
+  const problems: string[] = [];
+  let integrity: string[];
+  try {
+    integrity = (db.pragma('integrity_check', { simple: false }) as Array<{ integrity_check: string }>).map((r) => r.integrity_check);
+  } catch (err) {
+    return [`integrity_check could not run: ${(err as Error).message}`];
+  }
+  if (!(integrity.length === 1 && integrity[0] === 'ok')) problems.push(`integrity_check: ${integrity.slice(0, 5).join('; ')}${integrity.length > 5 ? '; …' : ''}`);
+  try {
+    const fk = db.pragma('foreign_key_check') as Array<{ table: string; rowid: number | null; parent: string }>;
+    if (fk.length) {
+      const sample = fk.slice(0, 5).map((r) => `${r.table} row ${r.rowid ?? '?'} -> ${r.parent}`);
+      problems.push(`foreign_key_check: ${fk.length} violation(s): ${sample.join('; ')}`);
+    }
+  } catch (err) {
+    problems.push(`foreign_key_check could not run: ${(err as Error).message}`);
+  }
+  return problems;
+}
+
+export function openStaged(file: string): Database.Database {
+  return new Database(file, { fileMustExist: true });
+}

@@ -1,0 +1,130 @@
+/**
+ * Public types of the GitHub emulator. Kept apart from the implementation so a test (or the docs)
+ * can read the whole contract in one place.
+ */
+
+export interface EmulatorOptions {
+  /** Login of the user the token belongs to. Default 'octo'. */
+  login?: string;
+  /** The one token the emulator accepts. Default 'test-token'. */
+  token?: string;
+  /**
+   * Scopes reported in X-OAuth-Scopes. Default: what `gh auth login` asks for (repo, read:org, gist,
+   * workflow). gh 2.23's `auth status` fails a token without read:org; [] sends no header at all,
+   * as GitHub does for fine-grained tokens (gh then skips its scope check).
+   */
+  scopes?: readonly string[];
+}
+
+/** What a fault applies to. Every given field must match; an empty matcher matches every request. */
+export interface FaultMatch {
+  method?: string;
+  /** Tested against the request path as logged in `requests` (path + query, GHES `/api/v3` prefix kept). */
+  path?: RegExp;
+  /** Exact host, e.g. 'uploads.github.localhost' or 'api.github.localhost'. */
+  host?: string;
+  /** GraphQL operation name, e.g. 'RepositoryReleaseByTag'. Only GraphQL requests can match. */
+  graphqlOperation?: string;
+}
+
+export type FaultAction =
+  /** Destroy the socket without answering (the client sees a reset / EOF). */
+  | { kind: 'drop' }
+  /** Answer with this status. `body`: string sent verbatim (HTML if it starts with '<'), anything else as JSON; default GitHub-like. */
+  | { kind: 'status'; status: number; body?: unknown }
+  /** Hold the request this long, then handle it normally. */
+  | { kind: 'delay'; ms: number };
+
+export type Fault = {
+  match: FaultMatch;
+  /** How many matching requests this fault affects. Default 1; Infinity to persist. */
+  times?: number;
+} & FaultAction;
+
+export interface RequestLogEntry {
+  method: string;
+  host: string;
+  /** Path and query exactly as the client sent them. */
+  path: string;
+  /** HTTP status sent; 0 when the connection was dropped by a fault or the client went away. */
+  status: number;
+  /** GraphQL operation name, for requests to the GraphQL endpoint. */
+  graphqlOperation?: string;
+  /** Set by fault injection: which fault kind touched this request. */
+  fault?: FaultAction['kind'];
+  /** True when no route matched: a hint that the emulator lacks coverage for something gh sent. */
+  unhandled?: boolean;
+}
+
+export interface EmulatedAsset {
+  readonly id: number;
+  readonly name: string;
+  readonly label: string;
+  readonly content_type: string;
+  readonly size: number;
+  /** Hex sha256 of the stored bytes. */
+  readonly sha256: string;
+  readonly state: 'uploaded';
+  readonly download_count: number;
+}
+
+export interface EmulatedRelease {
+  readonly id: number;
+  readonly tag_name: string;
+  readonly name: string | null;
+  readonly body: string | null;
+  readonly draft: boolean;
+  readonly prerelease: boolean;
+  readonly target_commitish: string;
+  readonly created_at: string;
+  readonly published_at: string | null;
+  readonly assets: readonly EmulatedAsset[];
+}
+
+/** A snapshot of a repository's state, for assertions. Mutating it changes nothing. */
+export interface EmulatedRepo {
+  readonly id: number;
+  readonly fullName: string;
+  readonly owner: string;
+  readonly name: string;
+  readonly isPrivate: boolean;
+  readonly defaultBranch: string;
+  /** True while the repository has no commit (created without auto_init). */
+  readonly empty: boolean;
+  /** Git tags that exist (a published release creates its tag; deleting a release keeps it). */
+  readonly tags: readonly string[];
+  /** Newest first, drafts included. */
+  readonly releases: readonly EmulatedRelease[];
+}
+
+export interface CreateRepoOptions {
+  /** Default true: backups go to private repositories. */
+  private?: boolean;
+  /** No commits yet: publishing a release then fails with 422 "Repository is empty." as on GitHub. */
+  empty?: boolean;
+  /** Default 'main'. */
+  defaultBranch?: string;
+}
+
+export interface GhEnvOptions {
+  /** Token gh sends. Default: the emulator's token. null: no token at all (gh is logged out). */
+  token?: string | null;
+}
+
+export interface GithubEmulator {
+  /** http://127.0.0.1:PORT — what gh gets as HTTP_PROXY. */
+  readonly proxyUrl: string;
+  /**
+   * A complete environment for a gh child process (pass it with execa's `extendEnv: false`, or
+   * spread it over process.env: every variable that could leak the user's gh setup is set here).
+   */
+  ghEnv(extra?: GhEnvOptions): Record<string, string>;
+  createRepo(fullName: string, opts?: CreateRepoOptions): void;
+  repo(fullName: string): EmulatedRepo | undefined;
+  /** Later requests with the emulator's token get 401 Bad credentials. */
+  revokeToken(): void;
+  inject(fault: Fault): void;
+  clearFaults(): void;
+  readonly requests: ReadonlyArray<RequestLogEntry>;
+  close(): Promise<void>;
+}
