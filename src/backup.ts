@@ -17,6 +17,9 @@ import { formatSnapshotId } from './snapshot-id.js';
 import { deleteLocalSnapshot, listLocalSnapshots, removeLeftovers, snapshotFiles } from './snapshot-store.js';
 import { withRootLock, type RootLock } from './lock.js';
 import { recoverInterruptedSwap } from './restore/swap.js';
+import { remoteFromConfig } from './remote/index.js';
+import type { Remote } from './remote/remote.js';
+import { replicate } from './remote/replicate.js';
 
 export const BackupResultSchema = z.object({
   snapshot_id: z.string(),
@@ -53,6 +56,8 @@ export interface BackupOptions {
   signal?: AbortSignal;
   onProgress?: (p: BackupProgress) => void;
   lockWaitMs?: number;
+  /** the remote to push to; default: the configured one (tests inject one pointed at an emulator) */
+  remote?: Remote | null;
 }
 
 /** data_backup: take the root lock, snapshot every vital database, sweep, record last_run.json. */
@@ -226,9 +231,13 @@ async function takeSnapshot(config: Config, opts: BackupOptions, lock: RootLock,
     const pruned = sweepLocal(config, id);
     progress(total, pruned.length ? `pruned ${pruned.length} old snapshot(s)` : 'retention: nothing to prune');
 
-    const remote: RemoteOutcome = config.remote
-      ? { status: 'skipped', reason: 'Pushing to a remote is not available in this version of wb-backup; the snapshot is local only.' }
-      : { status: 'skipped', reason: 'No remote is configured; the snapshot is local only.' };
+    const target = opts.remote !== undefined ? opts.remote : remoteFromConfig(config);
+    let remote: RemoteOutcome = { status: 'skipped', reason: 'No remote is configured; the snapshot is local only.' };
+    if (target) {
+      progress(total, `pushing to ${target.label}`);
+      remote = await replicate(config, target, id, opts.signal);
+      progress(total, remote.status === 'pushed' ? `pushed to ${target.label}` : `remote: ${remote.status}`);
+    }
 
     return {
       snapshot_id: id,
@@ -283,7 +292,7 @@ function writeFileAtomic(file: string, text: string): void {
 }
 
 /** Delete local snapshots the retention policy does not keep. Never the one just taken. */
-function sweepLocal(config: Config, justTaken: string): string[] {
+export function sweepLocal(config: Config, justTaken: string): string[] {
   const ids = listLocalSnapshots(config.root).map((s) => s.id);
   const decision = decideRetention(ids, config.retention);
   const pruned = decision.prune.filter((id) => id !== justTaken);

@@ -18,11 +18,16 @@ const DatabaseEntrySchema = z
 const GithubRemoteSchema = z
   .object({
     github: z
-      .object({ repo: z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'expected "owner/name"') })
+      .object({
+        repo: z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'expected "owner/name"'),
+        part_bytes: z.number().int().min(1024).optional().describe('split archives larger than this (default just under 2 GiB, the release-asset limit)'),
+      })
       .strict(),
   })
   .strict();
-const DirRemoteSchema = z.object({ dir: z.object({ path: z.string().min(1) }).strict() }).strict();
+const DirRemoteSchema = z
+  .object({ dir: z.object({ path: z.string().min(1), part_bytes: z.number().int().min(1024).optional() }).strict() })
+  .strict();
 
 export const ConfigFileSchema = z
   .object({

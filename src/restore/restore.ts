@@ -8,7 +8,10 @@ import { withRootLock } from '../lock.js';
 import { logger } from '../log.js';
 import { validateManifest, type Manifest, type ManifestDatabase } from '../manifest.js';
 import { displayPath } from '../paths.js';
-import { findLocalSnapshot, type LocalSnapshot } from '../snapshot-store.js';
+import type { LocalSnapshot } from '../snapshot-store.js';
+import { ensureLocalSnapshot } from '../remote/fetch.js';
+import { remoteFromConfig } from '../remote/index.js';
+import type { Remote } from '../remote/remote.js';
 import { verifyAgainstChecksums } from './checksums.js';
 import { issueConfirmToken } from './consent.js';
 import { extractArchive } from './extract.js';
@@ -59,6 +62,8 @@ export interface RestoreOptions {
   signal?: AbortSignal;
   onProgress?: (done: number, total: number, message: string) => void;
   lockWaitMs?: number;
+  /** where to fetch snapshots this machine lacks; default: the configured remote */
+  remote?: Remote | null;
 }
 
 const TOTAL_STEPS = 6;
@@ -109,7 +114,8 @@ export async function runRestore(config: Config, opts: RestoreOptions): Promise<
       if (opts.signal?.aborted) throw new WbError('interrupted', 'The restore was cancelled before anything changed.');
     };
 
-    const snapshot = findLocalSnapshot(config.root, opts.snapshotId);
+    const remote = opts.remote !== undefined ? opts.remote : remoteFromConfig(config);
+    const snapshot = await ensureLocalSnapshot(config, opts.snapshotId, remote);
     progress(1, `found ${snapshot.id}`);
     const manifest = await verifySnapshot(snapshot);
     progress(2, 'checksums and manifest verified');

@@ -1,0 +1,19 @@
+import { WbError } from '../errors.js';
+import path from 'node:path';
+import type { Config } from '../config.js';
+import { DirRemote } from './dir-remote.js';
+import type { Remote } from './remote.js';
+
+export interface RemoteOverrides {
+  /** environment for gh (tests point it at the GitHub emulator) */
+  ghEnv?: Record<string, string>;
+  retry?: { attempts?: number; baseDelayMs?: number };
+}
+
+/** The configured remote, or null for local-only snapshots. One backend module per kind. */
+export function remoteFromConfig(config: Config, overrides: RemoteOverrides = {}): Remote | null {
+  const remote = config.remote;
+  if (!remote) return null;
+  if ('github' in remote) throw new WbError('config_invalid', 'The GitHub remote is not available in this build yet.', 'Use a dir remote for now.');
+  return new DirRemote(path.resolve(config.root, remote.dir.path), remote.dir.part_bytes);
+}

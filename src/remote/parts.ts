@@ -1,0 +1,44 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { partName } from './remote.js';
+
+/**
+ * Split `file` into `<name>.partNNN` files of at most `partBytes` in `outDir`, streaming (memory
+ * does not grow with size). A file no larger than partBytes is not split: returns [file].
+ */
+export async function splitFile(file: string, partBytes: number, outDir: string): Promise<string[]> {
+  const size = fs.statSync(file).size;
+  if (size <= partBytes) return [file];
+  fs.mkdirSync(outDir, { recursive: true });
+  const parts: string[] = [];
+  for (let index = 0, start = 0; start < size; index++, start += partBytes) {
+    const part = path.join(outDir, partName(path.basename(file), index));
+    await pipeline(fs.createReadStream(file, { start, end: Math.min(start + partBytes, size) - 1 }), fs.createWriteStream(part));
+    parts.push(part);
+  }
+  return parts;
+}
+
+/** Join parts (in the given order) into `out`, streaming, written under a temp name then renamed. */
+export async function joinFiles(parts: readonly string[], out: string): Promise<void> {
+  const tmp = `${out}.joining`;
+  const sink = fs.createWriteStream(tmp);
+  try {
+    for (const part of parts) await pipeline(fs.createReadStream(part), sink, { end: false });
+    await new Promise<void>((resolve, reject) => sink.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    fs.renameSync(tmp, out);
+  } catch (err) {
+    sink.destroy();
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** The part files of `fileName` among `names`, in order; null when there are none or one is missing. */
+export function partsOf(fileName: string, names: readonly string[]): string[] | null {
+  const found = names.filter((n) => n.startsWith(`${fileName}.part`) && /\.part\d{3}$/.test(n)).sort();
+  if (!found.length) return null;
+  for (let i = 0; i < found.length; i++) if (found[i] !== partName(fileName, i)) return null;
+  return found;
+}

@@ -1,0 +1,76 @@
+import type { Config } from '../config.js';
+import { errorMessage } from '../errors.js';
+import type { RemoteOutcome } from '../last-run.js';
+import { logger } from '../log.js';
+import { decideRetention } from '../retention.js';
+import { compareSnapshotIds } from '../snapshot-id.js';
+import { listLocalSnapshots } from '../snapshot-store.js';
+import { RemoteError, type Remote } from './remote.js';
+
+function describe(err: unknown): { reason: string; transient: boolean } {
+  if (err instanceof RemoteError) return { reason: `${err.message} ${err.hint}`, transient: err.transient };
+  return { reason: errorMessage(err), transient: false };
+}
+
+/**
+ * After a local snapshot: push it, backfill every kept local snapshot the remote lacks (a failed
+ * push is retried by the next run), then sweep the remote with the same retention policy as the
+ * local sweep, so both converge on the same set. A failing remote never fails the backup: the
+ * outcome says what happened and what to do.
+ */
+export async function replicate(config: Config, remote: Remote, justTaken: string, signal?: AbortSignal): Promise<RemoteOutcome> {
+  const log = logger().child({ remote: remote.label });
+  let remoteIds: Map<string, boolean>;
+  try {
+    remoteIds = new Map((await remote.list()).map((s) => [s.id, s.complete]));
+  } catch (err) {
+    const { reason } = describe(err);
+    log.warn({ reason }, 'remote unavailable; the snapshot stays local and will be pushed by a later run');
+    return { status: 'failed', reason: `Could not reach the remote (${remote.label}): ${reason} The snapshot is kept locally and will be pushed by the next run.`, attempts: 1 };
+  }
+
+  const local = listLocalSnapshots(config.root);
+  const missing = local.filter((s) => remoteIds.get(s.id) !== true);
+  // The new snapshot first, then older ones newest first: the most valuable copy leaves first.
+  missing.sort((a, b) => (a.id === justTaken ? -1 : b.id === justTaken ? 1 : compareSnapshotIds(b.id, a.id)));
+  const backfilled: string[] = [];
+  let attemptsForNew = 0;
+  for (const snap of missing) {
+    if (signal?.aborted) break;
+    try {
+      const pushed = await remote.push({ id: snap.id, archivePath: snap.archivePath, manifestPath: snap.manifestPath, checksumPath: snap.checksumPath });
+      if (snap.id === justTaken) attemptsForNew = pushed.attempts;
+      else backfilled.push(snap.id);
+      remoteIds.set(snap.id, true);
+      log.info({ snapshot: snap.id, attempts: pushed.attempts }, 'pushed');
+    } catch (err) {
+      const { reason } = describe(err);
+      const attempts = err instanceof RemoteError ? err.attempts : 1;
+      log.warn({ snapshot: snap.id, reason }, 'push failed; the snapshot stays local and will be pushed by a later run');
+      return {
+        status: 'failed',
+        reason: `Pushing ${snap.id} to ${remote.label} failed: ${reason} The snapshot is kept locally and will be pushed by the next run.`,
+        ...(attempts ? { attempts } : {}),
+        ...(backfilled.length ? { backfilled } : {}),
+      };
+    }
+  }
+
+  const decision = decideRetention([...remoteIds.keys()], config.retention);
+  const pruned: string[] = [];
+  for (const id of decision.prune) {
+    if (id === justTaken) continue;
+    try {
+      await remote.delete(id);
+      pruned.push(id);
+    } catch (err) {
+      log.warn({ snapshot: id, reason: describe(err).reason }, 'remote sweep could not delete; the next run retries');
+    }
+  }
+  return {
+    status: 'pushed',
+    attempts: attemptsForNew || 1,
+    ...(backfilled.length ? { backfilled } : {}),
+    ...(pruned.length ? { pruned } : {}),
+  };
+}

@@ -1,0 +1,128 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runBackup } from '../../src/backup.js';
+import { loadConfig } from '../../src/config.js';
+import { RemoteError, type Remote, type SnapshotFiles } from '../../src/remote/remote.js';
+import { listLocalSnapshots } from '../../src/snapshot-store.js';
+import { rmrf, tempRoot } from './fixtures.js';
+
+export interface RemoteUnderTest {
+  remote: Remote;
+  /** names of the files (assets) the backend stores for a snapshot, to see how it was split */
+  storedNames(id: string): Promise<string[]>;
+  cleanup(): Promise<void>;
+}
+
+/** Real snapshots (incompressible blobs, so the archive is ~`kb` KiB) to push around. */
+export async function makeSnapshots(root: string, count: number, kb = 64): Promise<SnapshotFiles[]> {
+  const file = path.join(root, 'db', 'blobs.db');
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.exec('CREATE TABLE IF NOT EXISTS blobs (id INTEGER PRIMARY KEY, data BLOB)');
+  db.prepare('INSERT INTO blobs(data) VALUES (randomblob(?))').run(kb * 1024);
+  db.close();
+  const base = Date.parse('2026-11-01T00:00:00Z');
+  for (let i = 0; i < count; i++) await runBackup(loadConfig(root), { now: () => new Date(base + i * 3_600_000), remote: null });
+  return listLocalSnapshots(root).map((s) => ({ id: s.id, archivePath: s.archivePath, manifestPath: s.manifestPath, checksumPath: s.checksumPath }));
+}
+
+/**
+ * What every remote backend must do, whatever it is made of. Run once per backend
+ * (test/remote-dir.test.ts, test/remote-github.test.ts).
+ */
+export function describeRemoteBehaviour(label: string, setup: (opts: { partBytes?: number }) => Promise<RemoteUnderTest>): void {
+  describe(`remote behaviour: ${label}`, () => {
+    let root: string;
+    let snaps: SnapshotFiles[];
+    beforeAll(async () => {
+      root = tempRoot('wb-remote-suite-');
+      snaps = await makeSnapshots(root, 3);
+    });
+    afterAll(() => rmrf(root));
+
+    it('push is idempotent, list reports complete copies with their size', async () => {
+      const { remote, cleanup } = await setup({});
+      try {
+        const first = await remote.push(snaps[0]!);
+        expect(first.uploaded).toBe(true);
+        const again = await remote.push(snaps[0]!);
+        expect(again.uploaded).toBe(false);
+        await remote.push(snaps[1]!);
+        const listed = await remote.list();
+        expect(listed.map((s) => s.id).sort()).toEqual([snaps[0]!.id, snaps[1]!.id].sort());
+        const entry = listed.find((s) => s.id === snaps[0]!.id)!;
+        expect(entry.complete).toBe(true);
+        expect(entry.bytes).toBe(fs.statSync(snaps[0]!.archivePath).size);
+      } finally {
+        await cleanup();
+      }
+    });
+
+    it('download gives back the same bytes, verified by the checksum file', async () => {
+      const { remote, cleanup } = await setup({});
+      const into = tempRoot('wb-dl-');
+      try {
+        await remote.push(snaps[2]!);
+        const got = await remote.download(snaps[2]!.id, into);
+        expect(fs.readFileSync(got.archivePath).equals(fs.readFileSync(snaps[2]!.archivePath))).toBe(true);
+        expect(fs.readFileSync(got.manifestPath, 'utf8')).toBe(fs.readFileSync(snaps[2]!.manifestPath, 'utf8'));
+        expect(execFileSync('sha256sum', ['-c', path.basename(got.checksumPath)], { cwd: into }).toString()).toMatch(/OK\n.*OK/s);
+      } finally {
+        rmrf(into);
+        await cleanup();
+      }
+    });
+
+    it('delete removes a snapshot, and deleting it again is not an error', async () => {
+      const { remote, cleanup } = await setup({});
+      try {
+        await remote.push(snaps[0]!);
+        await remote.push(snaps[1]!);
+        await remote.delete(snaps[0]!.id);
+        expect((await remote.list()).map((s) => s.id)).toEqual([snaps[1]!.id]);
+        await expect(remote.delete(snaps[0]!.id)).resolves.toBeUndefined();
+      } finally {
+        await cleanup();
+      }
+    });
+
+    it('downloading a snapshot that is not there is a permanent, explained error', async () => {
+      const { remote, cleanup } = await setup({});
+      const into = tempRoot('wb-dl-');
+      try {
+        const err = await remote.download('snap-2001-01-01T00-00-00Z', into).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(RemoteError);
+        expect((err as RemoteError).transient).toBe(false);
+        expect((err as RemoteError).message).toMatch(/snap-2001-01-01T00-00-00Z/);
+      } finally {
+        rmrf(into);
+        await cleanup();
+      }
+    });
+
+    it('splits archives larger than the part size and joins them on download', async () => {
+      const { remote, cleanup, storedNames } = await setup({ partBytes: 16 * 1024 });
+      const into = tempRoot('wb-dl-');
+      try {
+        await remote.push(snaps[0]!);
+        const archiveName = path.basename(snaps[0]!.archivePath);
+        const parts = (await storedNames(snaps[0]!.id)).filter((n) => n.startsWith(`${archiveName}.part`)).sort();
+        const expectedParts = Math.ceil(fs.statSync(snaps[0]!.archivePath).size / (16 * 1024));
+        expect(expectedParts).toBeGreaterThan(2);
+        expect(parts).toEqual(Array.from({ length: expectedParts }, (_, i) => `${archiveName}.part${String(i + 1).padStart(3, '0')}`));
+        const listed = (await remote.list()).find((s) => s.id === snaps[0]!.id)!;
+        expect(listed).toMatchObject({ complete: true, bytes: fs.statSync(snaps[0]!.archivePath).size });
+        const got = await remote.download(snaps[0]!.id, into);
+        expect(fs.readFileSync(got.archivePath).equals(fs.readFileSync(snaps[0]!.archivePath))).toBe(true);
+        expect(fs.readdirSync(into).filter((n) => n.includes('.part'))).toEqual([]);
+      } finally {
+        rmrf(into);
+        await cleanup();
+      }
+    });
+  });
+}
