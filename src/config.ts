@@ -51,6 +51,12 @@ export const ConfigFileSchema = z
       .strict()
       .prefault({}),
     remote: z.union([GithubRemoteSchema, DirRemoteSchema]).nullable().default(null),
+    health: z
+      .object({
+        opt_in: z.array(z.string()).default([]).describe('opt-in health components the user enabled, e.g. github_backups'),
+      })
+      .strict()
+      .prefault({}),
     http: z
       .object({
         host: z.string().default('127.0.0.1'),
@@ -166,6 +172,33 @@ export function writeConfigFile(root: string, file: Partial<ConfigFile> & Record
   fs.mkdirSync(root, { recursive: true });
   const tmp = `${layout.configYaml}.tmp-${process.pid}`;
   fs.writeFileSync(tmp, YAML.stringify(file));
+  fs.renameSync(tmp, layout.configYaml);
+  return layout.configYaml;
+}
+
+/**
+ * Change some fields of the config file, keeping everything else in it (comments and order too),
+ * validating the result before it replaces the file. Creates wb-backup.yaml when there is none.
+ */
+export function updateConfigFile(root: string, edit: (doc: YAML.Document) => void): string {
+  const layout = rootLayout(root);
+  if (fs.existsSync(layout.configJson) && !fs.existsSync(layout.configYaml)) {
+    const raw = JSON.parse(fs.readFileSync(layout.configJson, 'utf8')) as unknown;
+    const doc = new YAML.Document(raw);
+    edit(doc);
+    const next = doc.toJS() as unknown;
+    parseConfigFile(next, 'the updated configuration');
+    const tmp = `${layout.configJson}.tmp-${process.pid}`;
+    fs.writeFileSync(tmp, `${JSON.stringify(next, null, 2)}\n`);
+    fs.renameSync(tmp, layout.configJson);
+    return layout.configJson;
+  }
+  const doc = fs.existsSync(layout.configYaml) ? YAML.parseDocument(fs.readFileSync(layout.configYaml, 'utf8')) : new YAML.Document({});
+  edit(doc);
+  parseConfigFile(doc.toJS() as unknown, 'the updated configuration');
+  fs.mkdirSync(root, { recursive: true });
+  const tmp = `${layout.configYaml}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, doc.toString());
   fs.renameSync(tmp, layout.configYaml);
   return layout.configYaml;
 }

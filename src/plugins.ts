@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Capability } from './capability.js';
+import type { Component } from './health/types.js';
 
 /**
  * The plug-in folders sit beside src/ (and beside dist/src/ when built). The list of files IS the
@@ -39,4 +40,17 @@ let capabilities: Promise<Capability[]> | undefined;
 export function loadCapabilities(): Promise<Capability[]> {
   capabilities ??= loadDefaults('capabilities', isCapability);
   return capabilities;
+}
+
+function isComponent(m: unknown): m is Component {
+  const c = m as Partial<Component> | undefined;
+  return !!c && typeof c.id === 'string' && Array.isArray(c.requirements) && typeof c.wanted === 'function';
+}
+
+let components: Promise<Component[]> | undefined;
+
+/** Every health Component in health/, one per file. */
+export function loadComponents(): Promise<Component[]> {
+  components ??= loadDefaults('health', isComponent);
+  return components;
 }

@@ -15,6 +15,9 @@ import { listSnapshots, type SnapshotList } from '../snapshot-list.js';
 import { runRestore, type ConsentDecision, type RestoreResult } from '../restore/restore.js';
 import { runUndo, type UndoPlan } from '../restore/undo.js';
 import { recoverOnStart } from '../startup.js';
+import { registerHealthCommands } from './health-command.js';
+import { registerSidecarCommands } from './sidecar-command.js';
+import { startSidecar } from '../sidecar/service.js';
 import { progressReporter } from './progress.js';
 import { askYesNo } from './prompt.js';
 
@@ -193,9 +196,14 @@ export function buildProgram(): Command {
     .option('--http', 'serve Streamable HTTP at /mcp instead of stdio')
     .option('--host <host>', 'address to bind with --http (default 127.0.0.1; others need WB_BACKUP_HTTP_TOKEN)')
     .option('--port <port>', 'port with --http (default 8787; 0 picks a free one)', (v) => Number.parseInt(v, 10))
-    .action(async (opts: { http?: boolean; host?: string; port?: number }, cmd: Command) => {
+    .option('--no-sidecar', 'do not run the scheduled jobs (hourly snapshots) in this process')
+    .action(async (opts: { http?: boolean; host?: string; port?: number; sidecar: boolean }, cmd: Command) => {
       const root = rootOf(cmd);
       const config = loadConfig(root);
+      if (opts.sidecar) {
+        const runner = await startSidecar(root);
+        addShutdownHook(() => runner.stop());
+      }
       if (!opts.http) {
         const server = await serveStdio(root);
         addShutdownHook(() => server.close());
@@ -236,6 +244,8 @@ export function buildProgram(): Command {
       out(`\nTry: npx wb-backup --root ${path.relative(process.cwd(), root) || '.'} list --json`);
     });
 
+  registerHealthCommands(program);
+  registerSidecarCommands(program);
   return program;
 }
 

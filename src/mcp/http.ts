@@ -7,6 +7,7 @@ import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { Express, NextFunction, Request, Response } from 'express';
 import { WbError } from '../errors.js';
 import { logger } from '../log.js';
+import { mountHealthCard } from '../http/card-routes.js';
 import { buildMcpServer } from './server.js';
 
 export interface HttpOptions {
@@ -35,9 +36,10 @@ function originGuard(allowed: () => Set<string>) {
   };
 }
 
-function bearerGuard(token: string) {
+function bearerGuard(token: string, publicPaths: Set<string>) {
   const expected = Buffer.from(`Bearer ${token}`);
   return (req: Request, res: Response, next: NextFunction) => {
+    if (req.method === 'GET' && publicPaths.has(req.path)) return next();
     const got = Buffer.from(req.headers.authorization ?? '');
     if (got.length === expected.length && timingSafeEqual(got, expected)) return next();
     res.setHeader('WWW-Authenticate', 'Bearer');
@@ -64,7 +66,8 @@ export async function startHttpServer(opts: HttpOptions): Promise<RunningHttpSer
   const app = createMcpExpressApp({ host: opts.host, ...(opts.allowedHosts ? { allowedHosts: opts.allowedHosts } : {}) });
   let allowedOrigins = new Set<string>();
   app.use(originGuard(() => allowedOrigins));
-  if (opts.token) app.use(bearerGuard(opts.token));
+  if (opts.token) app.use(bearerGuard(opts.token, new Set(['/', '/card.js', '/card.css', '/favicon.ico'])));
+  mountHealthCard(app, { root: opts.root, ownOrigins: () => allowedOrigins });
 
   const sessions = new Map<string, StreamableHTTPServerTransport>();
 

@@ -2,6 +2,9 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { ElicitResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Capability, CapabilityContext, ElicitAnswer, ElicitSchema } from '../capability.js';
 import { loadConfig } from '../config.js';
+import { healthStatus } from '../health/service.js';
+import { listSnapshots } from '../snapshot-list.js';
+import { registerPrompts } from '../prompts.js';
 import { WbError, errorMessage } from '../errors.js';
 import { logger } from '../log.js';
 import { loadCapabilities } from '../plugins.js';
@@ -23,6 +26,8 @@ export async function buildMcpServer(opts: ServerOptions): Promise<McpServer> {
     },
   );
   for (const capability of await loadCapabilities()) registerCapability(server, capability, opts);
+  registerResources(server, opts);
+  registerPrompts(server, opts.root);
   return server;
 }
 
@@ -72,5 +77,21 @@ function registerCapability(server: McpServer, capability: Capability, opts: Ser
         return { isError: true, content: [{ type: 'text', text: known ? err.message : `${capability.name} failed: ${errorMessage(err)}` }] };
       }
     },
+  );
+}
+
+/** The health graph and the snapshot list as JSON resources, for clients that read rather than call. */
+function registerResources(server: McpServer, opts: ServerOptions): void {
+  server.registerResource(
+    'health-components',
+    'health://components',
+    { title: 'Backup health graph', description: 'Components, requirements, fixers and checks (same as health_status)', mimeType: 'application/json' },
+    async (uri) => ({ contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify({ components: await healthStatus({ root: opts.root }) }, null, 2) }] }),
+  );
+  server.registerResource(
+    'backup-snapshots',
+    'backups://snapshots',
+    { title: 'Backup snapshots', description: 'Local and remote snapshots, newest first (same as data_backup_list)', mimeType: 'application/json' },
+    async (uri) => ({ contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(await listSnapshots(loadConfig(opts.root), 'all'), null, 2) }] }),
   );
 }

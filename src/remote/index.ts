@@ -1,7 +1,7 @@
-import { WbError } from '../errors.js';
 import path from 'node:path';
 import type { Config } from '../config.js';
 import { DirRemote } from './dir-remote.js';
+import { GithubRemote } from './github-remote.js';
 import type { Remote } from './remote.js';
 
 export interface RemoteOverrides {
@@ -14,6 +14,13 @@ export interface RemoteOverrides {
 export function remoteFromConfig(config: Config, overrides: RemoteOverrides = {}): Remote | null {
   const remote = config.remote;
   if (!remote) return null;
-  if ('github' in remote) throw new WbError('config_invalid', 'The GitHub remote is not available in this build yet.', 'Use a dir remote for now.');
+  if ('github' in remote) {
+    return new GithubRemote({
+      repo: remote.github.repo,
+      ...(remote.github.part_bytes ? { partBytes: remote.github.part_bytes } : {}),
+      ...(overrides.ghEnv ? { env: overrides.ghEnv } : {}),
+      ...(overrides.retry ? { retry: overrides.retry } : {}),
+    });
+  }
   return new DirRemote(path.resolve(config.root, remote.dir.path), remote.dir.part_bytes);
 }

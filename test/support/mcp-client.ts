@@ -4,12 +4,17 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { CLI } from './fixtures.js';
 
 /** The SDK's own client, talking to the built server over stdio, as an agent client would. */
-export async function connectStdio(root: string, clientOptions: ConstructorParameters<typeof Client>[1] = {}): Promise<{ client: Client; close(): Promise<void>; stderr(): string }> {
+export async function connectStdio(
+  root: string,
+  clientOptions: ConstructorParameters<typeof Client>[1] = {},
+  extraEnv: Record<string, string> = {},
+): Promise<{ client: Client; close(): Promise<void>; stderr(): string }> {
   let stderr = '';
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: [CLI, 'serve', '--root', root],
-    env: { ...(process.env as Record<string, string>), WB_BACKUP_LOG_LEVEL: 'info' },
+    // The hourly sidecar would add snapshots of its own; tests that want it start it themselves.
+    args: [CLI, 'serve', '--no-sidecar', '--root', root],
+    env: { ...(process.env as Record<string, string>), WB_BACKUP_LOG_LEVEL: 'info', ...extraEnv },
     stderr: 'pipe',
   });
   transport.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -26,7 +31,7 @@ export interface HttpServerProcess {
 
 /** `wb-backup serve --http --port 0` as a real process; resolves with the URL it printed. */
 export async function startHttpServerProcess(root: string, extraArgs: string[] = [], env: Record<string, string> = {}): Promise<HttpServerProcess> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--http', '--port', '0', '--root', root, ...extraArgs], {
+  const child = spawn(process.execPath, [CLI, 'serve', '--http', '--no-sidecar', '--port', '0', '--root', root, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });

@@ -1,0 +1,56 @@
+import type { Command } from 'commander';
+import type { ComponentReport } from '../health/evaluate.js';
+import { healthStatus, runFix } from '../health/service.js';
+import { resolveRoot } from '../paths.js';
+
+const ICON: Record<string, string> = { ok: '✓', warn: '!', fail: '✗', blocked: '·', unwanted: '–' };
+
+function print(reports: ComponentReport[]): string {
+  const lines: string[] = [];
+  for (const c of reports) {
+    lines.push(`${ICON[c.status]} ${c.title} [${c.id}]: ${c.status}`);
+    if (c.status === 'unwanted') {
+      lines.push(`    not enabled — enable with: wb-backup fix ${c.id}`);
+      continue;
+    }
+    for (const r of c.requirements) {
+      lines.push(`  ${ICON[r.status]} ${r.title}: ${r.detail}`);
+      if (r.status !== 'ok' && r.status !== 'blocked' && r.fixer) lines.push(`      fix: wb-backup fix ${r.id}${r.fixer.kind === 'input_required' ? ' --input <name>=<value>' : ''}  (${r.fixer.describe})`);
+    }
+    for (const k of c.checks) lines.push(`  ${ICON[k.status]} ${k.title}: ${k.detail}`);
+  }
+  return lines.join('\n');
+}
+
+/** `wb-backup health` and `wb-backup fix`: the health graph for people in a terminal. */
+export function registerHealthCommands(program: Command): void {
+  program
+    .command('health')
+    .description('show what the backups need and whether it is in place')
+    .option('--component <id>', 'only this component')
+    .option('--json', 'print the graph as JSON')
+    .action(async (opts: { component?: string; json?: boolean }, cmd: Command) => {
+      const reports = await healthStatus({ root: resolveRoot(cmd.optsWithGlobals<{ root?: string }>().root), cacheMs: 0 }, opts.component);
+      process.stdout.write(`${opts.json ? JSON.stringify({ components: reports }, null, 2) : print(reports)}\n`);
+      if (reports.some((c) => c.status === 'fail')) process.exitCode = 1;
+    });
+
+  program
+    .command('fix')
+    .description('run the fixer of a requirement (or enable an opt-in component)')
+    .argument('<requirement>', 'e.g. github_backups.repo-configured, or github_backups to enable it')
+    .option('--input <name=value...>', 'inputs for an input_required fixer')
+    .option('--json', 'print the result as JSON')
+    .action(async (id: string, opts: { input?: string[]; json?: boolean }, cmd: Command) => {
+      const inputs = opts.input ? Object.fromEntries(opts.input.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])) : undefined;
+      const result = await runFix({ root: resolveRoot(cmd.optsWithGlobals<{ root?: string }>().root) }, id, inputs);
+      if (opts.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      else {
+        process.stdout.write(`${result.status}: ${result.message}\n`);
+        result.handoff?.steps.forEach((s, i) => process.stdout.write(`  ${i + 1}. ${s}\n`));
+        if (result.handoff) process.stdout.write(`  verify: ${result.handoff.verify}\n`);
+        if (result.inputs_schema) process.stdout.write(`  inputs: ${JSON.stringify(result.inputs_schema)}\n`);
+      }
+      if (result.status === 'failed' || result.status === 'needs_input') process.exitCode = 1;
+    });
+}

@@ -1,0 +1,82 @@
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import { runBackup } from '../backup.js';
+import { loadConfig } from '../config.js';
+import { WbError, errorMessage } from '../errors.js';
+import { healthStatus, invalidateHealth, runFix } from '../health/service.js';
+import { readLastRun } from '../last-run.js';
+import { track, shutdownSignal } from '../shutdown.js';
+import { listSnapshots } from '../snapshot-list.js';
+import { CARD_CSS, CARD_HTML, CARD_JS } from './card-assets.js';
+
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+function send(res: Response, type: string, body: string): void {
+  res.setHeader('Content-Security-Policy', CSP);
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  res.setHeader('Cache-Control', 'no-store');
+  res.type(type).send(body);
+}
+
+function fail(res: Response, err: unknown): void {
+  const status = err instanceof WbError ? ({ busy: 409, not_found: 404, invalid_input: 400, config_invalid: 400 } as Record<string, number>)[err.code] ?? 500 : 500;
+  res.status(status).json({ error: { code: err instanceof WbError ? err.code : 'internal', message: errorMessage(err) } });
+}
+
+/**
+ * State-changing requests must come from this page: a JSON body (a form on another site cannot
+ * send one without a preflight) and an Origin (or Sec-Fetch-Site) proving same origin.
+ */
+function sameOriginJson(ownOrigins: () => Set<string>) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const origin = req.headers.origin;
+    const sameSite = req.headers['sec-fetch-site'] === 'same-origin';
+    if (!(origin ? ownOrigins().has(origin) : sameSite)) {
+      res.status(403).json({ error: { code: 'forbidden_origin', message: 'This action is only accepted from the wb-backup page itself.' } });
+      return;
+    }
+    if (!req.is('application/json')) {
+      res.status(415).json({ error: { code: 'json_required', message: 'Send a JSON body (Content-Type: application/json).' } });
+      return;
+    }
+    next();
+  };
+}
+
+/** The page needs no secret to load; everything under /api/ goes through the bearer check when one is set. */
+export function mountHealthCard(app: Express, opts: { root: string; ownOrigins: () => Set<string> }): { publicPaths: Set<string> } {
+  const { root } = opts;
+  app.get('/', (_req, res) => send(res, 'html', CARD_HTML));
+  app.get('/card.js', (_req, res) => send(res, 'application/javascript', CARD_JS));
+  app.get('/card.css', (_req, res) => send(res, 'css', CARD_CSS));
+  app.get('/favicon.ico', (_req, res) => res.status(204).end());
+
+  app.get('/api/health', async (_req, res) => {
+    try {
+      const [components, list] = await Promise.all([healthStatus({ root }), listSnapshots(loadConfig(root), 'all')]);
+      res.json({ components, snapshots: list.snapshots, remote: list.remote, last_run: readLastRun(root) });
+    } catch (err) {
+      fail(res, err);
+    }
+  });
+
+  const guard = sameOriginJson(opts.ownOrigins);
+  app.post('/api/health/fix/:id', guard, express.json(), async (req, res) => {
+    try {
+      const body = (req.body ?? {}) as { inputs?: Record<string, unknown> };
+      res.json(await runFix({ root }, String(req.params.id), body.inputs));
+    } catch (err) {
+      fail(res, err);
+    }
+  });
+
+  app.post('/api/backup', guard, express.json(), async (_req, res) => {
+    try {
+      const result = await track(runBackup(loadConfig(root), { manual: true, signal: shutdownSignal }));
+      invalidateHealth(root);
+      res.json(result);
+    } catch (err) {
+      fail(res, err);
+    }
+  });
+  return { publicPaths: new Set(['/', '/card.js', '/card.css', '/favicon.ico']) };
+}
