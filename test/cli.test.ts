@@ -85,3 +85,25 @@ describe('wb-backup CLI', () => {
     expect(cli(['--root', root, 'now', '--json']).code).toBe(0);
   });
 });
+
+describe('wb-backup health and fix', () => {
+  it('prints the graph (exit 1 when something fails), as JSON too, and enables an opt-in component', () => {
+    const failing = cli(['--root', root, 'health']);
+    expect(failing.code).toBe(1);
+    expect(failing.stdout).toMatch(/✗ Vital databases found: no databases configured/);
+    expect(failing.stdout).toMatch(/– Off-machine copies on GitHub \[github_backups\]: unwanted\n\s+not enabled — enable with: wb-backup fix github_backups/);
+    makeNotesDb(path.join(root, 'db', 'n.db'), 3);
+    expect(cli(['--root', root, 'now']).code).toBe(0);
+    const json = cli(['--root', root, 'health', '--json', '--component', 'local_backups']);
+    expect(json.code).toBe(0);
+    const graph = JSON.parse(json.stdout) as { components: Array<{ id: string; status: string; checks: Array<{ status: string }> }> };
+    expect(graph.components).toEqual([expect.objectContaining({ id: 'local_backups', status: 'ok' })]);
+    const enabled = cli(['--root', root, 'fix', 'github_backups']);
+    expect(enabled.code).toBe(0);
+    expect(enabled.stdout).toMatch(/fixed: Off-machine copies on GitHub is enabled/);
+    expect(fs.readFileSync(path.join(root, 'wb-backup.yaml'), 'utf8')).toMatch(/opt_in:\n\s+- github_backups/);
+    const unknown = cli(['--root', root, 'fix', 'nope.nothing']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/no requirement "nope\.nothing".*Known: github_backups/s);
+  });
+});
