@@ -36,7 +36,8 @@ export class ArchiveWriter {
     level?: number,
   ) {
     // portable: no uid/gid/user names; the archive reads the same on every machine.
-    this.pack = new Pack({ cwd, portable: true, strict: true });
+    // maxReadSize: node-tar reads 16 MiB at a time by default; 1 MiB keeps memory flat.
+    this.pack = new Pack({ cwd, portable: true, strict: true, maxReadSize: 1 << 20 });
     this.codec = compressor(codec, level);
     this.pack.on('error', (err: unknown) => this.fail(err instanceof Error ? err : new Error(String(err))));
     this.pack.on('warn', (_code: string, message: string) => this.fail(new Error(`tar: ${message}`)));

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import Database from 'better-sqlite3';
+import { countRows } from './sqlite-util.js';
 
 export interface HotCopyRequest {
   source: string;
@@ -47,10 +48,6 @@ const SOURCE_PROBLEMS: Record<string, string> = {
   SQLITE_AUTH: 'access to the database was denied',
 };
 
-function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
-
 /**
  * VACUUM INTO gives a transactionally consistent copy from one read transaction: in WAL mode it
  * never blocks writers and, unlike the step-wise backup API, never restarts when they commit.
@@ -82,14 +79,7 @@ export async function copyAndInspect(req: HotCopyRequest): Promise<HotCopyResult
   const copy = new Database(req.dest, { readonly: true, fileMustExist: true });
   let inspected: Omit<CopiedDatabase, 'kind' | 'bytes' | 'sha256'>;
   try {
-    const tables = copy
-      .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND sql NOT LIKE 'CREATE VIRTUAL%' ORDER BY name")
-      .pluck()
-      .all() as string[];
-    const rows: Record<string, number> = {};
-    for (const table of tables) {
-      rows[table] = Number(copy.prepare(`SELECT count(*) FROM ${quoteIdent(table)}`).pluck().get());
-    }
+    const rows = countRows(copy);
     inspected = {
       user_version: Number(copy.pragma('user_version', { simple: true })),
       page_size: Number(copy.pragma('page_size', { simple: true })),

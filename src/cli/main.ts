@@ -6,8 +6,6 @@ import { runBackup, type BackupResult } from '../backup.js';
 import { loadConfig } from '../config.js';
 import { createDemoDatabases } from '../demo.js';
 import { WbError, errorMessage } from '../errors.js';
-import { startHttpServer } from '../mcp/http.js';
-import { serveStdio } from '../mcp/stdio.js';
 import { resolveRoot } from '../paths.js';
 import { toolVersion } from '../provenance.js';
 import { addShutdownHook, installSignalHandlers, shutdownSignal, track } from '../shutdown.js';
@@ -17,7 +15,6 @@ import { runUndo, type UndoPlan } from '../restore/undo.js';
 import { recoverOnStart } from '../startup.js';
 import { registerHealthCommands } from './health-command.js';
 import { registerSidecarCommands } from './sidecar-command.js';
-import { startSidecar } from '../sidecar/service.js';
 import { progressReporter } from './progress.js';
 import { askYesNo } from './prompt.js';
 
@@ -201,15 +198,19 @@ export function buildProgram(): Command {
       const root = rootOf(cmd);
       const config = loadConfig(root);
       if (opts.sidecar) {
+        // Imported here: the server's modules (express, the MCP SDK) are not needed by `now` and `list`.
+        const { startSidecar } = await import('../sidecar/service.js');
         const runner = await startSidecar(root);
         addShutdownHook(() => runner.stop());
       }
       if (!opts.http) {
+        const { serveStdio } = await import('../mcp/stdio.js');
         const server = await serveStdio(root);
         addShutdownHook(() => server.close());
         return;
       }
       const token = process.env.WB_BACKUP_HTTP_TOKEN || undefined;
+      const { startHttpServer } = await import('../mcp/http.js');
       const running = await startHttpServer({
         root,
         host: opts.host ?? config.http.host,

@@ -3,9 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { resolveRoot } from '../paths.js';
-import { commandsDir, loadSlashCommands } from '../prompts.js';
 import { addShutdownHook } from '../shutdown.js';
-import { startSidecar } from '../sidecar/service.js';
 
 /** `wb-backup sidecar` (the scheduler alone) and `wb-backup install-commands`. */
 export function registerSidecarCommands(program: Command): void {
@@ -15,6 +13,7 @@ export function registerSidecarCommands(program: Command): void {
     .option('--jobs <dir>', 'folder of job files (default: the sidecar-jobs/ folder shipped with wb-backup)')
     .action(async (opts: { jobs?: string }, cmd: Command) => {
       const root = resolveRoot(cmd.optsWithGlobals<{ root?: string }>().root);
+      const { startSidecar } = await import('../sidecar/service.js');
       const runner = await startSidecar(root, opts.jobs ? path.resolve(opts.jobs) : undefined);
       addShutdownHook(() => runner.stop());
       process.stderr.write('wb-backup: sidecar running (stop with Ctrl-C or SIGTERM)\n');
@@ -27,7 +26,8 @@ export function registerSidecarCommands(program: Command): void {
     .description('copy the slash commands (/wb-backup-now, /wb-backup-restore) where Claude Code reads them')
     .option('--project', 'into ./.claude/commands of the current project (default)')
     .option('--user', 'into ~/.claude/commands for every project')
-    .action((opts: { project?: boolean; user?: boolean }) => {
+    .action(async (opts: { project?: boolean; user?: boolean }) => {
+      const { commandsDir, loadSlashCommands } = await import('../prompts.js');
       const target = opts.user ? path.join(os.homedir(), '.claude', 'commands') : path.join(process.cwd(), '.claude', 'commands');
       fs.mkdirSync(target, { recursive: true });
       for (const c of loadSlashCommands(commandsDir())) {

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import { Transform } from 'node:stream';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Parser, type ReadEntry } from 'tar';
@@ -18,8 +20,11 @@ export async function extractArchive(
   into: string,
   expectedFiles: ReadonlySet<string>,
   wanted: ReadonlySet<string> = expectedFiles,
-): Promise<string[]> {
-  const written: string[] = [];
+  /** called as each file is complete on disk, so checks can start while the rest unpacks */
+  onFile?: (relative: string, sha256: string) => void,
+): Promise<Map<string, string>> {
+  // sha256 of every written file, computed on the way in so nothing is read twice.
+  const written = new Map<string, string>();
   const seen = new Set<string>();
   let refusal: WbError | null = null;
   const writes: Promise<void>[] = [];
@@ -48,10 +53,19 @@ export async function extractArchive(
     fs.mkdirSync(path.dirname(dest), { recursive: true });
     // 'wx': never follow or overwrite something already there.
     const out = fs.createWriteStream(dest, { flags: 'wx', mode: 0o600 });
+    const hash = createHash('sha256');
+    const tap = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        hash.update(chunk);
+        cb(null, chunk);
+      },
+    });
     writes.push(
-      pipeline(entry, out).then(
+      pipeline(entry, tap, out).then(
         () => {
-          written.push(verdict.relative);
+          const sha = hash.digest('hex');
+          written.set(verdict.relative, sha);
+          if (!refusal) onFile?.(verdict.relative, sha);
         },
         (err: Error) => refuse(`writing ${verdict.relative} failed: ${err.message}`),
       ),
@@ -71,5 +85,5 @@ export async function extractArchive(
   if (missing.length) {
     throw new WbError('archive_invalid', `The snapshot archive lacks files its manifest lists: ${missing.join(', ')}. Nothing was restored.`, 'Use another snapshot.');
   }
-  return written.sort();
+  return written;
 }

@@ -3,7 +3,6 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { Config, VitalDatabase } from '../config.js';
 import { WbError } from '../errors.js';
-import { hashFile } from '../hot-copy-core.js';
 import { withRootLock } from '../lock.js';
 import { logger } from '../log.js';
 import { validateManifest, type Manifest, type ManifestDatabase } from '../manifest.js';
@@ -16,10 +15,10 @@ import { verifyAgainstChecksums } from './checksums.js';
 import { issueConfirmToken } from './consent.js';
 import { extractArchive } from './extract.js';
 import { whyInUse } from './in-use.js';
-import { applyMigrations, listMigrations, newestMigrationVersion, pendingMigrations } from './migrations.js';
-import { migrationLossProblems, rowCountProblems } from './row-counts.js';
+import { listMigrations, newestMigrationVersion, pendingMigrations } from './migrations.js';
 import { crashPoint, performSwap, prunePreRestoreDirs, recoverInterruptedSwap } from './swap.js';
-import { countRows, healthProblems, openStaged } from './verify-db.js';
+import { VerifyPool } from './verify-pool.js';
+import type { VerifyResponse } from './verify-staged.js';
 import Database from 'better-sqlite3';
 
 export const RestoredDatabaseSchema = z.object({
@@ -131,19 +130,49 @@ export async function runRestore(config: Config, opts: RestoreOptions): Promise<
     try {
       const expected = new Set([...manifest.databases.map((d) => d.file), 'MANIFEST.json']);
       const wanted = new Set([...selected.map((s) => s.entry.file), 'MANIFEST.json']);
-      await extractArchive(snapshot.archivePath, snapshot.codec, stagingDir, expected, wanted);
-      const inner = fs.readFileSync(path.join(stagingDir, 'MANIFEST.json'), 'utf8');
-      if (inner !== fs.readFileSync(snapshot.manifestPath, 'utf8')) {
-        throw new WbError('archive_invalid', 'The manifest inside the archive differs from the one beside it. Nothing was restored.', 'Use another snapshot.');
+      // Each database is verified in a worker as soon as it is unpacked, while the rest unpacks.
+      const pool = new VerifyPool();
+      const checks = new Map<string, Promise<VerifyResponse>>();
+      const byFile = new Map(selected.map((s) => [s.entry.file, s]));
+      let planned: RestoredDatabase[];
+      try {
+        await extractArchive(snapshot.archivePath, snapshot.codec, stagingDir, expected, wanted, (file, sha) => {
+          const s = byFile.get(file);
+          if (!s) return;
+          if (sha !== s.entry.sha256) {
+            checks.set(file, Promise.resolve({ ok: false, problem: 'its file does not match the checksum in the manifest' }));
+            return;
+          }
+          const pending = pendingMigrations(ladders.get(s.entry.name) ?? [], s.entry.user_version);
+          checks.set(file, pool.verify({ staged: path.join(stagingDir, ...file.split('/')), expectedRows: s.entry.rows, pending }));
+        });
+        const inner = fs.readFileSync(path.join(stagingDir, 'MANIFEST.json'), 'utf8');
+        if (inner !== fs.readFileSync(snapshot.manifestPath, 'utf8')) {
+          throw new WbError('archive_invalid', 'The manifest inside the archive differs from the one beside it. Nothing was restored.', 'Use another snapshot.');
+        }
+        progress(3, `unpacked ${selected.length} database(s) into staging`);
+        planned = [];
+        for (const s of selected) {
+          const verdict = (await checks.get(s.entry.file)) ?? { ok: false as const, problem: 'it is missing from the archive' };
+          if (!verdict.ok) {
+            throw new WbError('restore_refused', `Refusing to restore ${s.entry.name}: ${verdict.problem}. Nothing was changed.`, 'Use another snapshot.');
+          }
+          planned.push({
+            name: s.entry.name,
+            target: displayPath(config.root, s.target),
+            live_exists: fs.existsSync(s.target),
+            from_user_version: s.entry.user_version,
+            to_user_version: verdict.toVersion,
+            migrations_applied: verdict.applied,
+            rows: verdict.rows,
+          });
+        }
+      } finally {
+        // Workers may still hold staged files open: let them finish before staging is removed.
+        await Promise.allSettled(checks.values());
+        await pool.close();
       }
-      progress(3, `unpacked ${selected.length} database(s) into staging`);
       checkpoint();
-
-      const planned: RestoredDatabase[] = [];
-      for (const s of selected) {
-        planned.push(await checkStaged(config, stagingDir, s, ladders.get(s.entry.name) ?? []));
-        checkpoint();
-      }
       progress(4, 'staged databases pass integrity, foreign-key and row-count checks');
       crashPoint('after-staging');
 
@@ -230,49 +259,5 @@ function refuseForwardTimeTravel(s: Selected, ladder: ReturnType<typeof listMigr
       `Refusing to restore ${s.entry.name}: the snapshot's schema version ${s.entry.user_version} is newer than anything this setup knows (newest migration ${newestMigrationVersion(ladder)}, live database ${live ?? 'absent'}). It was written by newer code; restoring it under older code could corrupt it. Nothing was changed.`,
       'Upgrade the program that owns this database (and its migrations), then restore again.',
     );
-  }
-}
-
-async function checkStaged(config: Config, stagingDir: string, s: Selected, ladder: ReturnType<typeof listMigrations>): Promise<RestoredDatabase> {
-  const staged = path.join(stagingDir, ...s.entry.file.split('/'));
-  const refuse = (what: string) =>
-    new WbError('restore_refused', `Refusing to restore ${s.entry.name}: ${what}. Nothing was changed.`, 'Use another snapshot.');
-  const { sha256 } = await hashFile(staged);
-  if (sha256 !== s.entry.sha256) throw refuse('its file does not match the checksum in the manifest');
-
-  let db: Database.Database;
-  try {
-    db = openStaged(staged);
-  } catch (err) {
-    throw refuse(`it cannot be opened (${(err as Error).message})`);
-  }
-  try {
-    let before: Record<string, number>;
-    try {
-      before = countRows(db);
-    } catch (err) {
-      throw refuse(`it cannot be read (${(err as Error).message}); integrity_check would fail`);
-    }
-    const countIssues = rowCountProblems(s.entry.rows, before);
-    if (countIssues.length) throw refuse(`row counts differ from the manifest: ${countIssues.join('; ')}`);
-    const pending = pendingMigrations(ladder, s.entry.user_version);
-    const applied = applyMigrations(db, pending);
-    const health = healthProblems(db);
-    if (health.length) throw refuse(health.join(' | '));
-    const after = countRows(db);
-    const loss = migrationLossProblems(before, after);
-    if (loss.length) throw refuse(loss.join('; '));
-    const toVersion = Number(db.pragma('user_version', { simple: true }));
-    return {
-      name: s.entry.name,
-      target: displayPath(config.root, s.target),
-      live_exists: fs.existsSync(s.target),
-      from_user_version: s.entry.user_version,
-      to_user_version: toVersion,
-      migrations_applied: applied,
-      rows: after,
-    };
-  } finally {
-    db.close();
   }
 }

@@ -1,17 +1,5 @@
 import Database from 'better-sqlite3';
 
-function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
-
-export function countRows(db: Database.Database): Record<string, number> {
-  const tables = db
-    .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND sql NOT LIKE 'CREATE VIRTUAL%' ORDER BY name")
-    .pluck()
-    .all() as string[];
-  return Object.fromEntries(tables.map((t) => [t, Number(db.prepare(`SELECT count(*) FROM ${quoteIdent(t)}`).pluck().get())]));
-}
-
 /** integrity_check and foreign_key_check; returns the problems found (empty = healthy). */
 export function healthProblems(db: Database.Database): string[] {
   const problems: string[] = [];

@@ -1,0 +1,52 @@
+import { countRows } from '../sqlite-util.js';
+import { applyMigrations, type Migration } from './migrations.js';
+import { migrationLossProblems, rowCountProblems } from './row-counts.js';
+import { healthProblems, openStaged } from './verify-db.js';
+
+export interface VerifyRequest {
+  staged: string;
+  expectedRows: Record<string, number>;
+  pending: Migration[];
+}
+
+export type VerifyResponse =
+  | { ok: true; applied: string[]; rows: Record<string, number>; toVersion: number }
+  | { ok: false; problem: string };
+
+/**
+ * Everything a staged database must pass before it may replace a live one: row counts equal to the
+ * manifest's, the migrations ladder, integrity_check, foreign_key_check, and no rows lost to a
+ * migration. Runs in a worker thread, one database per call, so checks overlap the unpacking.
+ */
+export function verifyStaged(req: VerifyRequest): VerifyResponse {
+  let db;
+  try {
+    db = openStaged(req.staged);
+  } catch (err) {
+    return { ok: false, problem: `it cannot be opened (${(err as Error).message})` };
+  }
+  try {
+    let before: Record<string, number>;
+    try {
+      before = countRows(db);
+    } catch (err) {
+      return { ok: false, problem: `it cannot be read (${(err as Error).message}); integrity_check would fail` };
+    }
+    const countIssues = rowCountProblems(req.expectedRows, before);
+    if (countIssues.length) return { ok: false, problem: `row counts differ from the manifest: ${countIssues.join('; ')}` };
+    let applied: string[];
+    try {
+      applied = applyMigrations(db, req.pending);
+    } catch (err) {
+      return { ok: false, problem: (err as Error).message.replace(/ Nothing was restored\.$/, '') };
+    }
+    const health = healthProblems(db);
+    if (health.length) return { ok: false, problem: health.join(' | ') };
+    const after = countRows(db);
+    const loss = migrationLossProblems(before, after);
+    if (loss.length) return { ok: false, problem: loss.join('; ') };
+    return { ok: true, applied, rows: after, toVersion: Number(db.pragma('user_version', { simple: true })) };
+  } finally {
+    db.close();
+  }
+}
