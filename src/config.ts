@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { WbError } from './errors.js';
 import { rootLayout } from './paths.js';
 import { RetentionPolicySchema } from './retention.js';
+import { SyncConfigSchema } from './sync/config.js';
 
 export const DB_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
@@ -51,6 +52,7 @@ export const ConfigFileSchema = z
       .strict()
       .prefault({}),
     remote: z.union([GithubRemoteSchema, DirRemoteSchema]).nullable().default(null),
+    sync: SyncConfigSchema.optional().describe('github-sync: a readable mirror of the databases in a git repository'),
     health: z
       .object({
         opt_in: z.array(z.string()).default([]).describe('opt-in health components the user enabled, e.g. github_backups'),
@@ -166,7 +168,7 @@ export function discoverDatabases(dbDir: string): VitalDatabase[] {
 }
 
 /** Write a config file (YAML) atomically; used by fixers and the demo. */
-export function writeConfigFile(root: string, file: Partial<ConfigFile> & Record<string, unknown>): string {
+export function writeConfigFile(root: string, file: z.input<typeof ConfigFileSchema>): string {
   const layout = rootLayout(root);
   parseConfigFile(file, 'the new configuration');
   fs.mkdirSync(root, { recursive: true });

@@ -15,6 +15,7 @@ import { runUndo, type UndoPlan } from '../restore/undo.js';
 import { recoverOnStart } from '../startup.js';
 import { registerHealthCommands } from './health-command.js';
 import { registerSidecarCommands } from './sidecar-command.js';
+import { registerSyncCommand } from './sync-command.js';
 import { progressReporter } from './progress.js';
 import { askYesNo } from './prompt.js';
 
@@ -247,6 +248,7 @@ export function buildProgram(): Command {
 
   registerHealthCommands(program);
   registerSidecarCommands(program);
+  registerSyncCommand(program);
   return program;
 }
 

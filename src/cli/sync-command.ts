@@ -1,0 +1,33 @@
+import path from 'node:path';
+import type { Command } from 'commander';
+import { loadConfig } from '../config.js';
+import { resolveRoot } from '../paths.js';
+
+/** `wb-backup sync push | import <clone-dir>`: the readable mirror of the databases in git. */
+export function registerSyncCommand(program: Command): void {
+  const sync = program.command('sync').description('github-sync: mirror the databases as readable files in a git repository');
+  const root = (cmd: Command) => resolveRoot(cmd.optsWithGlobals<{ root?: string }>().root);
+  sync
+    .command('push')
+    .description('commit and push the mirror (one commit, fast-forward only; refuses a remote that moved)')
+    .option('--dry-run', 'show which files would change')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: { dryRun?: boolean; json?: boolean }, cmd: Command) => {
+      const { syncPush } = await import('../sync/push.js');
+      const result = await syncPush(loadConfig(root(cmd)), { dryRun: opts.dryRun ?? false });
+      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.status}: ${result.message}\n${(result.remote_changed_paths ?? result.files_changed).map((p) => `  ${p}`).join('\n')}\n`);
+      if (result.status === 'remote_changed') process.exitCode = 1;
+    });
+  sync
+    .command('import')
+    .description('rebuild the databases from a clone of the sync repository')
+    .argument('<clone-dir>', 'folder of a git clone of the sync repository')
+    .option('--dry-run', 'show what would be rebuilt')
+    .option('--force', 'replace existing databases (kept as <file>.pre_import)')
+    .option('--json', 'print the result as JSON')
+    .action(async (dir: string, opts: { dryRun?: boolean; force?: boolean; json?: boolean }, cmd: Command) => {
+      const { syncImport } = await import('../sync/import.js');
+      const result = await syncImport(loadConfig(root(cmd)), path.resolve(dir), { dryRun: opts.dryRun ?? false, force: opts.force ?? false });
+      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.message}\n${result.databases.map((d) => `  ${d.name} -> ${d.target}`).join('\n')}\n`);
+    });
+}

@@ -1,0 +1,54 @@
+/**
+ * One SQLite value <-> one JSON value, losslessly: blobs become {"$base64": "..."} and integers
+ * outside JavaScript's safe range {"$int": "..."}. Pure, so the format is unit-tested.
+ */
+export type SqlValue = null | number | bigint | string | Buffer;
+export type JsonValue = null | number | string | { $base64: string } | { $int: string };
+
+export function toJson(value: SqlValue): JsonValue {
+  if (value === null || typeof value === 'string' || typeof value === 'number') return value;
+  if (typeof value === 'bigint') {
+    return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : { $int: value.toString() };
+  }
+  return { $base64: value.toString('base64') };
+}
+
+export function fromJson(value: unknown, where: string): SqlValue {
+  if (value === null || typeof value === 'string' || typeof value === 'number') return value;
+  if (typeof value === 'object' && value !== null) {
+    const o = value as Record<string, unknown>;
+    if (typeof o.$base64 === 'string') return Buffer.from(o.$base64, 'base64');
+    if (typeof o.$int === 'string' && /^-?\d+$/.test(o.$int)) return BigInt(o.$int);
+  }
+  throw new Error(`${where}: ${JSON.stringify(value)} is not a value this format writes`);
+}
+
+/** One line of a table file: columns in table order, so the same row always gives the same bytes. */
+export function rowLine(columns: readonly string[], row: readonly SqlValue[]): string {
+  const obj: Record<string, JsonValue> = {};
+  columns.forEach((c, i) => {
+    obj[c] = toJson(row[i] ?? null);
+  });
+  return JSON.stringify(obj);
+}
+
+/** Parse a JSONL table file; a bad line is reported with its file and line number. */
+export function parseRows(text: string, file: string, columns: readonly string[]): SqlValue[][] {
+  const rows: SqlValue[][] = [];
+  const lines = text.split('\n');
+  lines.forEach((line, i) => {
+    if (line === '' && i === lines.length - 1) return;
+    const where = `${file} line ${i + 1}`;
+    let obj: unknown;
+    try {
+      obj = JSON.parse(line);
+    } catch (err) {
+      throw new Error(`${where} is not valid JSON (${(err as Error).message})`);
+    }
+    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new Error(`${where} is not a JSON object`);
+    const unknown = Object.keys(obj).filter((k) => !columns.includes(k));
+    if (unknown.length) throw new Error(`${where} has columns the schema does not: ${unknown.join(', ')}`);
+    rows.push(columns.map((c) => fromJson((obj as Record<string, unknown>)[c] ?? null, `${where}, column ${c}`)));
+  });
+  return rows;
+}

@@ -1,0 +1,184 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig, writeConfigFile } from '../src/config.js';
+import { syncImport } from '../src/sync/import.js';
+import { materialize } from '../src/sync/materialize.js';
+import { syncPush } from '../src/sync/push.js';
+import { fromJson, parseRows, rowLine, toJson } from '../src/sync/rows.js';
+import { dumpTables } from './support/db-snapshot.js';
+import { makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
+
+const git = (cwd: string, ...args: string[]) =>
+  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.invalid', ...args], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+
+let work: string;
+let root: string;
+let bare: string;
+beforeEach(() => {
+  work = tempRoot('wb-sync-');
+  root = path.join(work, 'root');
+  bare = path.join(work, 'remote.git');
+  // A remote whose default branch is not main, with a commit of its own.
+  git(work, 'init', '-q', '--bare', '-b', 'trunk', bare);
+  const seed = path.join(work, 'seed');
+  git(work, 'clone', '-q', bare, seed);
+  fs.writeFileSync(path.join(seed, 'LICENSE'), 'mine\n');
+  git(seed, 'add', '-A');
+  git(seed, 'commit', '-q', '-m', 'first');
+  git(seed, 'push', '-q', 'origin', 'HEAD:trunk');
+  makeNotesDb(path.join(root, 'db', 'notes.db'), 30);
+  const blobs = new Database(path.join(root, 'db', 'misc.db'));
+  blobs.exec("CREATE TABLE kv (k TEXT PRIMARY KEY, v BLOB, n INTEGER) WITHOUT ROWID; INSERT INTO kv VALUES ('a', x'00ff10', 9007199254740993), ('b', NULL, -1);");
+  blobs.exec('CREATE TABLE log (msg TEXT); CREATE TABLE audit (n INTEGER); CREATE TRIGGER log_audit AFTER INSERT ON log BEGIN INSERT INTO audit VALUES (1); END;');
+  blobs.exec("INSERT INTO log VALUES ('x'), ('y');");
+  blobs.close();
+  writeConfigFile(root, { sync: { github: { remote_url: bare } } });
+});
+afterEach(() => rmrf(work));
+
+const commits = () => Number(git(work, '--git-dir', bare, 'rev-list', '--count', 'trunk'));
+
+describe('github-sync with real git against a local bare repository', () => {
+  it('push, clone, import: every table equals the source; the default branch is read, other files kept', async () => {
+    const pushed = await syncPush(loadConfig(root));
+    expect(pushed).toMatchObject({ status: 'pushed', branch: 'trunk' });
+    expect(pushed.rows).toMatchObject({ 'notes.notes': 30, 'notes.folders': 3, 'misc.kv': 2, 'misc.log': 2, 'misc.audit': 2 });
+    const clone = path.join(work, 'clone');
+    git(work, 'clone', '-q', bare, clone);
+    expect(fs.readdirSync(clone).sort()).toEqual(['.git', 'LICENSE', 'README.md', 'manifest.json', 'misc', 'notes']);
+    expect(fs.readFileSync(path.join(clone, 'notes', 'notes.jsonl'), 'utf8').split('\n')[0]).toMatch(/^\{"id":1,"folder_id":1,"title":"note 0",/);
+
+    const fresh = path.join(work, 'fresh');
+    const imported = await syncImport(loadConfig(fresh), clone);
+    expect(imported.databases.map((d) => d.name)).toEqual(['misc', 'notes']);
+    expect(dumpTables(path.join(fresh, 'db', 'notes.db'))).toEqual(dumpTables(path.join(root, 'db', 'notes.db')));
+    const src = new Database(path.join(root, 'db', 'misc.db'), { readonly: true });
+    const dst = new Database(path.join(fresh, 'db', 'misc.db'), { readonly: true });
+    src.defaultSafeIntegers(true);
+    dst.defaultSafeIntegers(true);
+    for (const t of ['kv', 'log', 'audit']) expect(dst.prepare(`SELECT * FROM ${t}`).all()).toEqual(src.prepare(`SELECT * FROM ${t}`).all());
+    // The trigger came back too, without firing during the import.
+    expect(dst.prepare("SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'").pluck().get()).toBe(1n);
+    src.close();
+    dst.close();
+
+    // Idempotent with force; refuses without.
+    await expect(syncImport(loadConfig(fresh), clone)).rejects.toThrow(/Refusing to overwrite existing databases: misc, notes/);
+    await syncImport(loadConfig(fresh), clone, { force: true });
+    expect(dumpTables(path.join(fresh, 'db', 'notes.db'))).toEqual(dumpTables(path.join(root, 'db', 'notes.db')));
+    const dry = await syncImport(loadConfig(fresh), clone, { dryRun: true });
+    expect(dry).toMatchObject({ dry_run: true, databases: [{ name: 'misc', replaced: true }, { name: 'notes', replaced: true }] });
+  });
+
+  it('a no-op push makes no commit; a deleted row leaves the remote in the same commit as the other changes', async () => {
+    await syncPush(loadConfig(root));
+    const after1 = commits();
+    expect((await syncPush(loadConfig(root))).status).toBe('no_changes');
+    expect(commits()).toBe(after1);
+    const db = new Database(path.join(root, 'db', 'notes.db'));
+    db.exec("DELETE FROM notes WHERE id = 7; UPDATE notes SET title = 'edited' WHERE id = 3;");
+    db.close();
+    const second = await syncPush(loadConfig(root));
+    expect(second.status).toBe('pushed');
+    expect(commits()).toBe(after1 + 1);
+    const diff = git(work, '--git-dir', bare, 'show', '--format=', '-U0', 'trunk', '--', 'notes/notes.jsonl');
+    expect(diff).toMatch(/^-\{"id":7,/m);
+    expect(diff).toMatch(/^\+\{"id":3,"folder_id":3,"title":"edited"/m);
+  });
+
+  it('a table dropped from the database is pruned from the mirror', async () => {
+    await syncPush(loadConfig(root));
+    const db = new Database(path.join(root, 'db', 'misc.db'));
+    db.exec('DROP TRIGGER log_audit; DROP TABLE audit;');
+    db.close();
+    const r = await syncPush(loadConfig(root));
+    expect(r.files_changed).toEqual(expect.arrayContaining(['misc/audit.jsonl', 'misc/schema.sql', 'manifest.json']));
+    expect(git(work, '--git-dir', bare, 'ls-tree', '-r', '--name-only', 'trunk')).not.toMatch(/misc\/audit\.jsonl/);
+  });
+
+  it('direct mode refuses to overwrite a remote that moved, and reports the paths', async () => {
+    await syncPush(loadConfig(root));
+    const other = path.join(work, 'other');
+    git(work, 'clone', '-q', bare, other);
+    fs.appendFileSync(path.join(other, 'notes', 'notes.jsonl'), '{"id":999,"folder_id":1,"title":"from github","body":"x"}\n');
+    git(other, 'commit', '-q', '-am', 'edit on the remote');
+    git(other, 'push', '-q', 'origin', 'HEAD:trunk');
+    const head = git(work, '--git-dir', bare, 'rev-parse', 'trunk');
+    const db = new Database(path.join(root, 'db', 'notes.db'));
+    db.exec("UPDATE notes SET title = 'local' WHERE id = 1");
+    db.close();
+    const r = await syncPush(loadConfig(root));
+    expect(r.status).toBe('remote_changed');
+    expect(r.remote_changed_paths).toEqual(['notes/notes.jsonl']);
+    expect(r.message).toMatch(/nothing was overwritten/);
+    expect(git(work, '--git-dir', bare, 'rev-parse', 'trunk')).toBe(head);
+  });
+
+  it('a malformed JSONL line is rejected with its path and line, and nothing is imported', async () => {
+    await syncPush(loadConfig(root));
+    const clone = path.join(work, 'clone');
+    git(work, 'clone', '-q', bare, clone);
+    const file = path.join(clone, 'notes', 'notes.jsonl');
+    const lines = fs.readFileSync(file, 'utf8').split('\n');
+    lines[4] = '{"id":5, "title": oops}';
+    fs.writeFileSync(file, lines.join('\n'));
+    const fresh = path.join(work, 'fresh');
+    await expect(syncImport(loadConfig(fresh), clone)).rejects.toThrow(/notes\/notes\.jsonl line 5 is not valid JSON/);
+    expect(fs.existsSync(path.join(fresh, 'db', 'notes.db'))).toBe(false);
+    expect(fs.existsSync(path.join(fresh, 'db', 'misc.db'))).toBe(false);
+  });
+});
+
+describe('mirror format (pure parts)', () => {
+  it('materializing twice gives byte-identical files', () => {
+    const a = path.join(work, 'a');
+    const b = path.join(work, 'b');
+    const dbs = loadConfig(root).databases;
+    materialize(a, dbs, { exclude: [], maxFileBytes: 1e9 });
+    materialize(b, dbs, { exclude: [], maxFileBytes: 1e9 });
+    for (const f of ['manifest.json', 'notes/notes.jsonl', 'notes/schema.sql', 'misc/kv.jsonl']) {
+      expect(fs.readFileSync(path.join(a, f)).equals(fs.readFileSync(path.join(b, f))), f).toBe(true);
+    }
+  });
+
+  it('caps and exclusions are listed in the manifest', () => {
+    const out = path.join(work, 'm');
+    const m = materialize(out, loadConfig(root).databases, { exclude: ['misc.log'], maxFileBytes: 2000 });
+    expect(m.skipped).toEqual(expect.arrayContaining([{ path: 'misc/log.jsonl', reason: 'excluded by sync.github.exclude_tables' }, { path: 'notes/notes.jsonl', reason: 'larger than the per-file cap of 2000 bytes' }]));
+    expect(fs.existsSync(path.join(out, 'notes', 'notes.jsonl'))).toBe(false);
+  });
+
+  it('values round-trip: blobs, big integers, nulls, text', () => {
+    expect(toJson(Buffer.from([0, 255]))).toEqual({ $base64: 'AP8=' });
+    expect(toJson(9007199254740993n)).toEqual({ $int: '9007199254740993' });
+    expect(toJson(5n)).toBe(5);
+    expect(fromJson({ $int: '-9007199254740993' }, 'x')).toBe(-9007199254740993n);
+    const line = rowLine(['a', 'b', 'c'], [null, 'x', Buffer.from('hi')]);
+    expect(line).toBe('{"a":null,"b":"x","c":{"$base64":"aGk="}}');
+    expect(parseRows(`${line}\n`, 't.jsonl', ['a', 'b', 'c'])).toEqual([[null, 'x', Buffer.from('hi')]]);
+    expect(() => parseRows('{"zzz":1}\n', 't.jsonl', ['a'])).toThrow(/t\.jsonl line 1 has columns the schema does not: zzz/);
+    expect(() => fromJson({ weird: true }, 'w')).toThrow(/not a value this format writes/);
+  });
+});
+
+describe('wb-backup sync (CLI)', () => {
+  it('push then import into a fresh root, as a person recovering a wiped machine would', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { CLI } = await import('./support/fixtures.js');
+    const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, WB_BACKUP_LOG_LEVEL: 'warn' } });
+    const push = run('--root', root, 'sync', 'push', '--json');
+    expect(push.status, push.stderr).toBe(0);
+    expect(JSON.parse(push.stdout)).toMatchObject({ status: 'pushed', branch: 'trunk' });
+    const again = run('--root', root, 'sync', 'push');
+    expect(again.stdout).toMatch(/^no_changes:/);
+    const clone = path.join(work, 'restored-clone');
+    git(work, 'clone', '-q', bare, clone);
+    const fresh = path.join(work, 'fresh-machine');
+    const imported = run('--root', fresh, 'sync', 'import', clone);
+    expect(imported.status, imported.stderr).toBe(0);
+    expect(dumpTables(path.join(fresh, 'db', 'notes.db'))).toEqual(dumpTables(path.join(root, 'db', 'notes.db')));
+  });
+});
