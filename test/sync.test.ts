@@ -182,3 +182,76 @@ describe('wb-backup sync (CLI)', () => {
     expect(dumpTables(path.join(fresh, 'db', 'notes.db'))).toEqual(dumpTables(path.join(root, 'db', 'notes.db')));
   });
 });
+
+describe('github-sync pull (three-way per row)', () => {
+  const remoteEdit = async (edit: (lines: string[]) => string[], file = 'notes/notes.jsonl') => {
+    const other = path.join(work, `other-${Math.random().toString(36).slice(2)}`);
+    git(work, 'clone', '-q', bare, other);
+    const full = path.join(other, file);
+    fs.writeFileSync(full, `${edit(fs.readFileSync(full, 'utf8').trimEnd().split('\n')).join('\n')}\n`);
+    git(other, 'commit', '-q', '-am', 'edit on the remote');
+    git(other, 'push', '-q', 'origin', 'HEAD:trunk');
+  };
+  const note = (id: number) => new Database(path.join(root, 'db', 'notes.db'), { readonly: true }).prepare('SELECT title FROM notes WHERE id = ?').pluck().get(id);
+
+  it('applies a remote edit, insert and delete made by plain git in another clone; then push has nothing to do', async () => {
+    const { syncPull } = await import('../src/sync/pull.js');
+    await syncPush(loadConfig(root));
+    await remoteEdit((lines) => [
+      ...lines.filter((l) => !l.startsWith('{"id":2,')).map((l) => (l.startsWith('{"id":4,') ? l.replace('"note 3"', '"edited on GitHub"') : l)),
+      '{"id":100,"folder_id":1,"title":"new on GitHub","body":"hello"}',
+    ]);
+    const r = await syncPull(loadConfig(root));
+    expect(r.status).toBe('applied');
+    expect(r.applied).toEqual({ 'notes.notes': { upserts: 2, deletes: 1 } });
+    expect(note(4)).toBe('edited on GitHub');
+    expect(note(100)).toBe('new on GitHub');
+    expect(note(2)).toBeUndefined();
+    expect((await syncPush(loadConfig(root))).status).toBe('no_changes');
+  });
+
+  it('reports a row changed on both sides as a conflict and keeps both versions; push still refuses', async () => {
+    const { syncPull } = await import('../src/sync/pull.js');
+    await syncPush(loadConfig(root));
+    await remoteEdit((lines) => lines.map((l) => (l.startsWith('{"id":5,') ? l.replace('"note 4"', '"theirs"') : l.startsWith('{"id":6,') ? l.replace('"note 5"', '"remote only"') : l)));
+    const db = new Database(path.join(root, 'db', 'notes.db'));
+    db.exec("UPDATE notes SET title = 'ours' WHERE id = 5");
+    db.close();
+    const r = await syncPull(loadConfig(root));
+    expect(r.status).toBe('conflicts');
+    expect(r.conflicts).toEqual([expect.objectContaining({ table: 'notes.notes', key: '{"id":5}', ours: expect.stringMatching(/"title":"ours"/), theirs: expect.stringMatching(/"title":"theirs"/) })]);
+    expect(note(5)).toBe('ours');
+    expect(note(6)).toBe('remote only'); // the non-conflicting change still came in
+    const head = git(work, '--git-dir', bare, 'rev-parse', 'trunk');
+    expect((await syncPush(loadConfig(root))).status).toBe('remote_changed');
+    expect(git(work, '--git-dir', bare, 'show', `${head}:notes/notes.jsonl`)).toMatch(/"title":"theirs"/);
+  });
+
+  it('a remote file that does not parse is rejected with its path and line, and nothing from that table is applied', async () => {
+    const { syncPull } = await import('../src/sync/pull.js');
+    await syncPush(loadConfig(root));
+    await remoteEdit((lines) => [...lines.map((l) => (l.startsWith('{"id":1,') ? l.replace('"note 0"', '"changed"') : l)), '{"id": 101, broken']);
+    const r = await syncPull(loadConfig(root));
+    expect(r.rejected).toEqual([{ path: 'notes/notes.jsonl', reason: expect.stringMatching(/notes\/notes\.jsonl line 31 is not valid JSON/) }]);
+    expect(note(1)).toBe('note 0');
+  });
+});
+
+describe('github-sync status', () => {
+  it('counts rows changed on each side since the last sync', async () => {
+    const { syncStatus, changedRows } = await import('../src/sync/status.js');
+    expect(changedRows('a\nb\nc\n', 'a\nB\nc\nd\n')).toBe(3);
+    expect((await syncStatus(loadConfig(root))).message).toMatch(/Never synced/);
+    await syncPush(loadConfig(root));
+    const db = new Database(path.join(root, 'db', 'notes.db'));
+    db.exec("UPDATE notes SET title = 'x' WHERE id = 1; DELETE FROM notes WHERE id = 2");
+    db.close();
+    const other = path.join(work, 'other');
+    git(work, 'clone', '-q', bare, other);
+    fs.appendFileSync(path.join(other, 'notes', 'folders.jsonl'), '{"id":9,"name":"remote folder"}\n');
+    git(other, 'commit', '-q', '-am', 'remote');
+    git(other, 'push', '-q', 'origin', 'HEAD:trunk');
+    const s = await syncStatus(loadConfig(root));
+    expect(s).toMatchObject({ configured: true, branch: 'trunk', behind: 1, local_changes: { 'notes/notes.jsonl': 3 }, remote_changes: { 'notes/folders.jsonl': 1 } });
+  });
+});

@@ -19,6 +19,26 @@ export function registerSyncCommand(program: Command): void {
       if (result.status === 'remote_changed') process.exitCode = 1;
     });
   sync
+    .command('pull')
+    .description('apply row edits made on the remote (three-way per row; conflicts are reported, not overwritten)')
+    .option('--dry-run', 'show what would be applied')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: { dryRun?: boolean; json?: boolean }, cmd: Command) => {
+      const { syncPull } = await import('../sync/pull.js');
+      const result = await syncPull(loadConfig(root(cmd)), { dryRun: opts.dryRun ?? false });
+      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.status}: ${result.message}\n${result.conflicts.map((c) => `  conflict ${c.table} ${c.key}`).join('\n')}\n`);
+      if (result.status === 'conflicts') process.exitCode = 1;
+    });
+  sync
+    .command('status')
+    .description('rows changed here and on the remote since the last sync')
+    .option('--json', 'print the status as JSON')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const { syncStatus } = await import('../sync/status.js');
+      const result = await syncStatus(loadConfig(root(cmd)));
+      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.message}\n`);
+    });
+  sync
     .command('import')
     .description('rebuild the databases from a clone of the sync repository')
     .argument('<clone-dir>', 'folder of a git clone of the sync repository')

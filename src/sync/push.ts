@@ -21,7 +21,7 @@ export const SyncPushResultSchema = z.object({
 });
 export type SyncPushResult = z.infer<typeof SyncPushResultSchema>;
 
-interface SyncState {
+export interface SyncState {
   last_synced_sha: string | null;
   last_remote_sha: string | null;
   last_sync_at: string | null;
@@ -31,7 +31,7 @@ export function syncDir(root: string): string {
   return path.join(root, 'sync');
 }
 
-function readState(root: string): SyncState {
+export function readState(root: string): SyncState {
   try {
     return JSON.parse(fs.readFileSync(path.join(syncDir(root), 'state.json'), 'utf8')) as SyncState;
   } catch {
@@ -39,13 +39,13 @@ function readState(root: string): SyncState {
   }
 }
 
-function writeState(root: string, state: SyncState): void {
+export function writeState(root: string, state: SyncState): void {
   const file = path.join(syncDir(root), 'state.json');
   fs.writeFileSync(`${file}.tmp`, `${JSON.stringify(state, null, 2)}\n`);
   fs.renameSync(`${file}.tmp`, file);
 }
 
-function logOperation(root: string, entry: Record<string, unknown>): void {
+export function logOperation(root: string, entry: Record<string, unknown>): void {
   fs.appendFileSync(path.join(syncDir(root), 'log.jsonl'), `${JSON.stringify({ at: new Date().toISOString(), ...entry })}\n`);
   logger().info(entry, 'github-sync');
 }
@@ -59,7 +59,7 @@ export function syncConfig(config: Config): GithubSyncConfig {
 }
 
 /** git options for this remote: GitHub credentials come from gh at the moment git asks, never from disk. */
-function gitOptions(sync: GithubSyncConfig): { url: string; pre: string[] } {
+export function gitOptionsFor(sync: GithubSyncConfig): { url: string; pre: string[] } {
   if (sync.repo) {
     const host = process.env.GH_HOST ?? 'github.com';
     return { url: `https://${host}/${sync.repo}.git`, pre: ['-c', 'credential.helper=', '-c', 'credential.helper=!gh auth git-credential'] };
@@ -76,7 +76,7 @@ async function git(cwd: string, pre: string[], args: string[], what: string): Pr
 }
 
 /** The branch to sync: configured, else the remote's default (read from the remote; never assumed). */
-async function resolveBranch(cwd: string, pre: string[], url: string, sync: GithubSyncConfig): Promise<string> {
+export async function resolveBranchFor(cwd: string, pre: string[], url: string, sync: GithubSyncConfig): Promise<string> {
   if (sync.branch) return sync.branch;
   const out = await git(cwd, pre, ['ls-remote', '--symref', url, 'HEAD'], 'ls-remote');
   const m = /^ref: refs\/heads\/(\S+)\s+HEAD/m.exec(out);
@@ -111,8 +111,8 @@ export async function syncPush(config: Config, opts: { dryRun?: boolean } = {}):
     const base = syncDir(config.root);
     const repo = path.join(base, 'repo');
     fs.mkdirSync(base, { recursive: true });
-    const { url, pre } = gitOptions(sync);
-    const branch = await resolveBranch(base, pre, url, sync);
+    const { url, pre } = gitOptionsFor(sync);
+    const branch = await resolveBranchFor(base, pre, url, sync);
     if (!fs.existsSync(path.join(repo, '.git'))) {
       fs.rmSync(repo, { recursive: true, force: true });
       await git(base, pre, ['init', '-q', repo], 'init');
