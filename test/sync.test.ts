@@ -255,3 +255,19 @@ describe('github-sync status', () => {
     expect(s).toMatchObject({ configured: true, branch: 'trunk', behind: 1, local_changes: { 'notes/notes.jsonl': 3 }, remote_changes: { 'notes/folders.jsonl': 1 } });
   });
 });
+
+describe('github_sync health component', () => {
+  it('reports configured, reachable and fresh after a push; a bad remote fails with the reason', async () => {
+    const { healthStatus } = await import('../src/health/service.js');
+    const report = async () => (await healthStatus({ root, cacheMs: 0 }, 'github_sync'))[0]!;
+    const before = await report();
+    expect(before.requirements.map((r) => r.status)).toEqual(['ok', 'ok']);
+    expect(before.requirements[1]!.detail).toBe('default branch trunk');
+    expect(before.checks[0]).toMatchObject({ status: 'warn', detail: expect.stringMatching(/never synced/) });
+    await syncPush(loadConfig(root));
+    expect((await report()).checks[0]!.status).toBe('ok');
+    writeConfigFile(root, { sync: { github: { remote_url: path.join(work, 'nowhere.git') } } });
+    const broken = await report();
+    expect(broken.requirements[1]).toMatchObject({ status: 'fail', detail: expect.stringMatching(/git cannot reach it/) });
+  });
+});

@@ -78,17 +78,23 @@ export function materialize(dir: string, databases: readonly VitalDatabase[], op
         let bytes = 0;
         let rows = 0;
         let tooBig = false;
+        // Lines are gathered into ~1 MB writes: one syscall per row would dominate the export.
+        let pending = '';
         try {
           for (const row of stmt.iterate() as Iterable<SqlValue[]>) {
-            const line = `${rowLine(table.columns, row)}\n`;
-            bytes += Buffer.byteLength(line);
-            if (bytes > opts.maxFileBytes) {
-              tooBig = true;
-              break;
+            pending += `${rowLine(table.columns, row)}\n`;
+            if (pending.length > 1 << 20) {
+              bytes += fs.writeSync(fd, pending);
+              pending = '';
+              if (bytes > opts.maxFileBytes) {
+                tooBig = true;
+                break;
+              }
             }
-            fs.writeSync(fd, line);
             rows++;
           }
+          if (!tooBig && pending) bytes += fs.writeSync(fd, pending);
+          if (bytes > opts.maxFileBytes) tooBig = true;
         } finally {
           fs.closeSync(fd);
         }

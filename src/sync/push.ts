@@ -84,20 +84,37 @@ export async function resolveBranchFor(cwd: string, pre: string[], url: string, 
   return m[1];
 }
 
+function listFiles(dir: string, prefix = ''): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? listFiles(path.join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`]));
+}
+
 /**
- * Remove what the mirror owns (manifest.json and the folder of every database it listed or lists
- * now), so tables and databases that no longer exist are pruned; other files in the repository
- * (a LICENSE, notes) are left alone.
+ * Make the mirror's part of the clone equal to `fresh`: changed files are rewritten, unchanged ones
+ * left as they are (so git does not re-read them), and what the mirror owned but no longer
+ * produces (dropped tables, removed databases) is deleted. Other files in the repository are kept.
  */
-function clearMirror(dir: string, databases: readonly string[]): void {
+function applyMirror(repo: string, fresh: string, databases: readonly string[]): void {
   let previous: string[] = [];
   try {
-    previous = Object.keys((JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { databases?: Record<string, unknown> }).databases ?? {});
+    previous = Object.keys((JSON.parse(fs.readFileSync(path.join(repo, 'manifest.json'), 'utf8')) as { databases?: Record<string, unknown> }).databases ?? {});
   } catch {
     /* no earlier mirror */
   }
-  for (const name of new Set([...previous, ...databases])) fs.rmSync(path.join(dir, name), { recursive: true, force: true });
-  fs.rmSync(path.join(dir, 'manifest.json'), { force: true });
+  const wanted = new Set(listFiles(fresh));
+  for (const dir of new Set([...previous, ...databases])) {
+    for (const f of listFiles(path.join(repo, dir), `${dir}/`)) if (!wanted.has(f)) fs.rmSync(path.join(repo, f));
+    if (fs.existsSync(path.join(repo, dir)) && !listFiles(path.join(repo, dir)).length) fs.rmSync(path.join(repo, dir), { recursive: true });
+  }
+  for (const f of wanted) {
+    const src = path.join(fresh, f);
+    const dest = path.join(repo, f);
+    const same = fs.existsSync(dest) && fs.statSync(dest).size === fs.statSync(src).size && fs.readFileSync(dest).equals(fs.readFileSync(src));
+    if (!same) {
+      fs.mkdirSync(path.dirname(dest), { recursive: true });
+      fs.copyFileSync(src, dest);
+    }
+  }
 }
 
 /**
@@ -139,12 +156,17 @@ export async function syncPush(config: Config, opts: { dryRun?: boolean } = {}):
     }
 
     // Start from the remote head (or an empty branch) with a clean tree: what is not materialized now is deleted.
-    if (remoteHead) await git(repo, pre, ['checkout', '-q', '-B', branch, remoteHead], 'checkout');
-    else await git(repo, pre, ['checkout', '-q', '--orphan', branch], 'checkout --orphan');
+    const current = (await runGit(['rev-parse', '-q', '--verify', 'HEAD'], { cwd: repo })).stdout.trim();
+    const onBranch = (await runGit(['symbolic-ref', '-q', '--short', 'HEAD'], { cwd: repo })).stdout.trim() === branch;
+    if (remoteHead && !(onBranch && current === remoteHead)) await git(repo, pre, ['checkout', '-q', '-B', branch, remoteHead], 'checkout');
+    else if (!remoteHead) await git(repo, pre, ['checkout', '-q', '--orphan', branch], 'checkout --orphan');
     await runGit(['reset', '-q', '--hard'], { cwd: repo });
     await runGit(['clean', '-q', '-fdx'], { cwd: repo });
-    clearMirror(repo, config.databases.map((d) => d.name));
-    const manifest = materialize(repo, config.databases, { exclude: sync.exclude_tables, maxFileBytes: sync.max_file_bytes });
+    const fresh = path.join(base, 'fresh');
+    fs.rmSync(fresh, { recursive: true, force: true });
+    const manifest = materialize(fresh, config.databases, { exclude: sync.exclude_tables, maxFileBytes: sync.max_file_bytes });
+    applyMirror(repo, fresh, config.databases.map((d) => d.name));
+    fs.rmSync(fresh, { recursive: true, force: true });
     const rows: Record<string, number> = {};
     for (const [db, entry] of Object.entries(manifest.databases)) for (const [t, info] of Object.entries(entry.tables)) rows[`${db}.${t}`] = info.rows;
 
@@ -154,7 +176,7 @@ export async function syncPush(config: Config, opts: { dryRun?: boolean } = {}):
       // The README says when the data last changed; it is rewritten only with real changes, so a no-op sync makes no commit.
       fs.writeFileSync(path.join(repo, 'README.md'), readme(Object.keys(manifest.databases), new Date()));
       await git(repo, pre, ['add', 'README.md'], 'add');
-      changed = (await git(repo, pre, ['diff', '--cached', '--name-only'], 'diff')).split('\n').filter(Boolean);
+      if (!changed.includes('README.md')) changed = [...changed, 'README.md'].sort();
     }
     if (!changed.length) {
       writeState(config.root, { last_synced_sha: remoteHead, last_remote_sha: remoteHead, last_sync_at: new Date().toISOString() });
