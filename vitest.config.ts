@@ -9,5 +9,7 @@ export default defineConfig({
     pool: 'forks',
     fileParallelism: true,
     maxWorkers: 2,
+    // In-process engine logs would bury the report; spawned servers set their own level.
+    env: { WB_BACKUP_LOG_LEVEL: 'warn' },
   },
 });
