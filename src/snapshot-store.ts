@@ -3,7 +3,7 @@ import path from 'node:path';
 import { archiveExtension, codecFromFileName } from './codec.js';
 import { WbError } from './errors.js';
 import { logger } from './log.js';
-import type { Codec, Manifest } from './manifest.js';
+import type { Codec } from './manifest.js';
 import { rootLayout } from './paths.js';
 import { compareSnapshotIds, parseSnapshotId } from './snapshot-id.js';
 
@@ -81,14 +81,6 @@ export function findLocalSnapshot(root: string, id: string): LocalSnapshot {
     throw new WbError('not_found', id === 'latest' ? 'There is no snapshot to use as "latest".' : `No snapshot with id "${id}" exists.`, hint);
   }
   return wanted;
-}
-
-export function readSidecarManifest(snapshot: LocalSnapshot): Manifest | null {
-  try {
-    return JSON.parse(fs.readFileSync(snapshot.manifestPath, 'utf8')) as Manifest;
-  } catch {
-    return null;
-  }
 }
 
 export function deleteLocalSnapshot(root: string, id: string): void {

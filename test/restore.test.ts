@@ -167,6 +167,12 @@ describe('restore refusals (live databases untouched, no staging left)', () => {
     await expectRefusal(/Checksum mismatch/);
   });
 
+  it('a snapshot whose checksum file is missing', async () => {
+    await setUp();
+    fs.rmSync(forge(root, work).snapshot.checksumPath);
+    await expectRefusal(/no checksum file.*cannot be verified/s);
+  });
+
   it('unknown manifest_version', async () => {
     await setUp();
     const f = forge(root, work);

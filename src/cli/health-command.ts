@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { ComponentReport } from '../health/evaluate.js';
-import { resolveRoot } from '../paths.js';
+import { rootOf } from './root.js';
 
 const ICON: Record<string, string> = { ok: '✓', warn: '!', fail: '✗', blocked: '·', unwanted: '–' };
 
@@ -30,7 +30,7 @@ export function registerHealthCommands(program: Command): void {
     .option('--json', 'print the graph as JSON')
     .action(async (opts: { component?: string; json?: boolean }, cmd: Command) => {
       const { healthStatus } = await import('../health/service.js');
-      const reports = await healthStatus({ root: resolveRoot(cmd.optsWithGlobals<{ root?: string }>().root), cacheMs: 0 }, opts.component);
+      const reports = await healthStatus({ root: rootOf(cmd), cacheMs: 0 }, opts.component);
       process.stdout.write(`${opts.json ? JSON.stringify({ components: reports }, null, 2) : print(reports)}\n`);
       if (reports.some((c) => c.status === 'fail')) process.exitCode = 1;
     });
@@ -44,7 +44,7 @@ export function registerHealthCommands(program: Command): void {
     .action(async (id: string, opts: { input?: string[]; json?: boolean }, cmd: Command) => {
       const inputs = opts.input ? Object.fromEntries(opts.input.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])) : undefined;
       const { runFix } = await import('../health/service.js');
-      const result = await runFix({ root: resolveRoot(cmd.optsWithGlobals<{ root?: string }>().root) }, id, inputs);
+      const result = await runFix({ root: rootOf(cmd) }, id, inputs);
       if (opts.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       else {
         process.stdout.write(`${result.status}: ${result.message}\n`);

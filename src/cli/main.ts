@@ -6,7 +6,6 @@ import { runBackup, type BackupResult } from '../backup.js';
 import { loadConfig } from '../config.js';
 import { createDemoDatabases } from '../demo.js';
 import { WbError, errorMessage } from '../errors.js';
-import { resolveRoot } from '../paths.js';
 import { toolVersion } from '../provenance.js';
 import { addShutdownHook, installSignalHandlers, shutdownSignal, track } from '../shutdown.js';
 import { listSnapshots, type SnapshotList } from '../snapshot-list.js';
@@ -17,6 +16,7 @@ import { registerHealthCommands } from './health-command.js';
 import { registerSidecarCommands } from './sidecar-command.js';
 import { registerSyncCommand } from './sync-command.js';
 import { progressReporter } from './progress.js';
+import { rootOf } from './root.js';
 import { askYesNo } from './prompt.js';
 
 /** Exit codes: 0 ok, 1 failed, 2 bad usage or config, 75 busy (try again later), 130/143 interrupted. */
@@ -37,10 +37,6 @@ function fail(err: unknown): void {
     if (err.code === 'config_invalid' || err.code === 'invalid_input') process.exit(EXIT.usage);
   }
   process.exit(EXIT.failed);
-}
-
-function rootOf(cmd: Command): string {
-  return resolveRoot(cmd.optsWithGlobals<{ root?: string }>().root);
 }
 
 function formatBytes(n: number): string {

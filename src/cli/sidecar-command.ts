@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { resolveRoot } from '../paths.js';
+import { rootOf } from './root.js';
 import { addShutdownHook } from '../shutdown.js';
 
 /** `wb-backup sidecar` (the scheduler alone) and `wb-backup install-commands`. */
@@ -12,7 +12,7 @@ export function registerSidecarCommands(program: Command): void {
     .description('run the scheduled jobs (hourly snapshots) until stopped with SIGINT/SIGTERM')
     .option('--jobs <dir>', 'folder of job files (default: the sidecar-jobs/ folder shipped with wb-backup)')
     .action(async (opts: { jobs?: string }, cmd: Command) => {
-      const root = resolveRoot(cmd.optsWithGlobals<{ root?: string }>().root);
+      const root = rootOf(cmd);
       const { startSidecar } = await import('../sidecar/service.js');
       const runner = await startSidecar(root, opts.jobs ? path.resolve(opts.jobs) : undefined);
       addShutdownHook(() => runner.stop());

@@ -1,12 +1,11 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
-import { resolveRoot } from '../paths.js';
+import { rootOf } from './root.js';
 
 /** `wb-backup sync push | import <clone-dir>`: the readable mirror of the databases in git. */
 export function registerSyncCommand(program: Command): void {
   const sync = program.command('sync').description('github-sync: mirror the databases as readable files in a git repository');
-  const root = (cmd: Command) => resolveRoot(cmd.optsWithGlobals<{ root?: string }>().root);
   sync
     .command('push')
     .description('commit and push the mirror (one commit, fast-forward only; refuses a remote that moved)')
@@ -14,7 +13,7 @@ export function registerSyncCommand(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (opts: { dryRun?: boolean; json?: boolean }, cmd: Command) => {
       const { syncPush } = await import('../sync/push.js');
-      const result = await syncPush(loadConfig(root(cmd)), { dryRun: opts.dryRun ?? false });
+      const result = await syncPush(loadConfig(rootOf(cmd)), { dryRun: opts.dryRun ?? false });
       process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.status}: ${result.message}\n${(result.remote_changed_paths ?? result.files_changed).map((p) => `  ${p}`).join('\n')}\n`);
       if (result.status === 'remote_changed') process.exitCode = 1;
     });
@@ -25,7 +24,7 @@ export function registerSyncCommand(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (opts: { dryRun?: boolean; json?: boolean }, cmd: Command) => {
       const { syncPull } = await import('../sync/pull.js');
-      const result = await syncPull(loadConfig(root(cmd)), { dryRun: opts.dryRun ?? false });
+      const result = await syncPull(loadConfig(rootOf(cmd)), { dryRun: opts.dryRun ?? false });
       process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.status}: ${result.message}\n${result.conflicts.map((c) => `  conflict ${c.table} ${c.key}`).join('\n')}\n`);
       if (result.status === 'conflicts') process.exitCode = 1;
     });
@@ -35,7 +34,7 @@ export function registerSyncCommand(program: Command): void {
     .option('--json', 'print the status as JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const { syncStatus } = await import('../sync/status.js');
-      const result = await syncStatus(loadConfig(root(cmd)));
+      const result = await syncStatus(loadConfig(rootOf(cmd)));
       process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.message}\n`);
     });
   sync
@@ -47,7 +46,7 @@ export function registerSyncCommand(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (dir: string, opts: { dryRun?: boolean; force?: boolean; json?: boolean }, cmd: Command) => {
       const { syncImport } = await import('../sync/import.js');
-      const result = await syncImport(loadConfig(root(cmd)), path.resolve(dir), { dryRun: opts.dryRun ?? false, force: opts.force ?? false });
+      const result = await syncImport(loadConfig(rootOf(cmd)), path.resolve(dir), { dryRun: opts.dryRun ?? false, force: opts.force ?? false });
       process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.message}\n${result.databases.map((d) => `  ${d.name} -> ${d.target}`).join('\n')}\n`);
     });
 }

@@ -50,9 +50,16 @@ export function mountHealthCard(app: Express, opts: { root: string; ownOrigins: 
   app.get('/card.css', (_req, res) => send(res, 'css', CARD_CSS));
   app.get('/favicon.ico', (_req, res) => res.status(204).end());
 
+  // The snapshot list asks the remote (gh): refreshing the card every 15 s must not do that each time.
+  let cachedList: { at: number; list: Promise<Awaited<ReturnType<typeof listSnapshots>>> } | null = null;
+  const snapshotList = () => {
+    if (!cachedList || Date.now() - cachedList.at > 30_000) cachedList = { at: Date.now(), list: listSnapshots(loadConfig(root), 'all') };
+    cachedList.list.catch(() => (cachedList = null));
+    return cachedList.list;
+  };
   app.get('/api/health', async (_req, res) => {
     try {
-      const [components, list] = await Promise.all([healthStatus({ root }), listSnapshots(loadConfig(root), 'all')]);
+      const [components, list] = await Promise.all([healthStatus({ root }), snapshotList()]);
       res.json({ components, snapshots: list.snapshots, remote: list.remote, last_run: readLastRun(root) });
     } catch (err) {
       fail(res, err);
@@ -63,7 +70,9 @@ export function mountHealthCard(app: Express, opts: { root: string; ownOrigins: 
   app.post('/api/health/fix/:id', guard, express.json(), async (req, res) => {
     try {
       const body = (req.body ?? {}) as { inputs?: Record<string, unknown> };
-      res.json(await runFix({ root }, String(req.params.id), body.inputs));
+      const fixed = await runFix({ root }, String(req.params.id), body.inputs);
+      cachedList = null; // a fixer may have configured the remote
+      res.json(fixed);
     } catch (err) {
       fail(res, err);
     }
@@ -73,6 +82,7 @@ export function mountHealthCard(app: Express, opts: { root: string; ownOrigins: 
     try {
       const result = await track(runBackup(loadConfig(root), { manual: true, signal: shutdownSignal }));
       invalidateHealth(root);
+      cachedList = null;
       res.json(result);
     } catch (err) {
       fail(res, err);

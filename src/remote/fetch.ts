@@ -16,7 +16,8 @@ import { RemoteError, type Remote } from './remote.js';
 export async function ensureLocalSnapshot(config: Config, id: string, remote: Remote | null): Promise<LocalSnapshot> {
   const local = listLocalSnapshots(config.root);
   const localHit = id === 'latest' ? local[0] : local.find((s) => s.id === id);
-  if (!remote) return findLocalSnapshot(config.root, id);
+  // A named snapshot this machine has needs no remote; only "latest" must ask which is newer.
+  if (!remote || (localHit && id !== 'latest')) return findLocalSnapshot(config.root, id);
 
   let wanted: string | undefined;
   try {
