@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import zlib from 'node:zlib';
@@ -31,14 +32,14 @@ export interface CodecStream {
   abort(): void;
 }
 
-function zstdProcess(args: string[]): CodecStream {
-  const child: ChildProcessByStdio<Writable, Readable, Readable> = spawn('zstd', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+function zstdProcess(args: string[], stdin: 'pipe' | 'ignore' = 'pipe'): CodecStream {
+  const child = spawn('zstd', args, { stdio: [stdin, 'pipe', 'pipe'] }) as ChildProcessByStdio<Writable, Readable, Readable>;
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => {
     stderr += d.toString();
   });
   // EPIPE on stdin when zstd exits early is reported through `done`, not as an unhandled error.
-  child.stdin.on('error', () => undefined);
+  child.stdin?.on('error', () => undefined);
   const done = new Promise<void>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code, signal) => {
@@ -65,6 +66,16 @@ export function compressor(codec: Codec, level?: number): CodecStream {
 export function decompressor(codec: Codec): CodecStream {
   if (codec === 'zstd') return zstdProcess(['-q', '-d', '-c']);
   return zlibStage(zlib.createGunzip());
+}
+
+/** The decompressed bytes of `file`. zstd reads the file itself: piping it through Node costs a copy per chunk on the main thread. */
+export function decompressFile(codec: Codec, file: string): Omit<CodecStream, 'input'> {
+  if (codec === 'zstd') return zstdProcess(['-q', '-d', '-c', '--', file], 'ignore');
+  const stage = zlibStage(zlib.createGunzip());
+  const source = fs.createReadStream(file, { highWaterMark: 1 << 20 });
+  source.on('error', (err) => stage.output.destroy(err));
+  source.pipe(stage.input);
+  return { output: stage.output, done: stage.done, abort: () => { source.destroy(); stage.abort(); } };
 }
 
 export function codecFromFileName(name: string): Codec | null {

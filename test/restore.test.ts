@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -7,6 +7,7 @@ import { runBackup } from '../src/backup.js';
 import { loadConfig, writeConfigFile } from '../src/config.js';
 import { WbError } from '../src/errors.js';
 import { runRestore, type RestoreOptions } from '../src/restore/restore.js';
+import { extractArchive } from '../src/restore/extract.js';
 import { runUndo } from '../src/restore/undo.js';
 import { dumpTables, fileState } from './support/db-snapshot.js';
 import { extractWithSystemTar, integrityCheck, makeNotesDb, REPO_ROOT, rmrf, tempRoot, waitFor } from './support/fixtures.js';
@@ -215,6 +216,56 @@ describe('restore refusals (live databases untouched, no staging left)', () => {
       expect(fs.existsSync(path.join(root, 'escape.txt'))).toBe(false);
     });
   }
+
+  it('an entry larger than its manifest announces (a tarball that would fill the disk)', async () => {
+    await setUp();
+    const f = forge(root, work);
+    const m = f.manifest();
+    m.databases.find((d) => d.name === 'a')!.bytes = 4096;
+    f.writeManifest(m);
+    await f.seal();
+    await expectRefusal(/entry "databases\/a\/a\.db" is \d+ bytes, the manifest says 4096/);
+  });
+
+  const canMount = process.getuid?.() === 0;
+  it.runIf(canMount)('a disk without room to stage: refused before anything is written, then works once space is freed', async () => {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', root]);
+    try {
+      await setUp();
+      mutateLive();
+      const st = fs.statfsSync(root);
+      const filler = path.join(root, 'filler');
+      fs.writeFileSync(filler, Buffer.alloc(st.bavail * st.bsize - 8192));
+      const err = await expectRefusal(/Not enough free space to restore: staging needs .* MB .* has .* MB free/s);
+      expect(err.code).toBe('disk_full');
+      expect(err.hint).toMatch(/Free some space/);
+      fs.rmSync(filler);
+      const done = await restore();
+      expect(done.databases.map((d) => d.name)).toEqual(['a', 'b']);
+      expect(integrityCheck(live('a'))).toBe('ok');
+    } finally {
+      execFileSync('umount', ['-l', root]);
+    }
+  });
+
+  it.runIf(canMount)('a disk that fills up mid-unpack: a disk_full error, and the caller can discard what was staged', async () => {
+    makeNotesDb(live('big'), 3000);
+    await runBackup(loadConfig(root));
+    const snap = forge(root, work);
+    const m = snap.manifest();
+    const into = path.join(work, 'small');
+    fs.mkdirSync(into);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=32k', 'tmpfs', into]);
+    try {
+      const expected = new Map<string, number>([...m.databases.map((d) => [String(d.file), Number(d.bytes)] as const), ['MANIFEST.json', fs.statSync(snap.snapshot.manifestPath).size]]);
+      const err = await extractArchive(snap.snapshot.archivePath, snap.snapshot.codec, path.join(into, 'staging'), { expected }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WbError);
+      expect((err as WbError).code).toBe('disk_full');
+      expect((err as Error).message).toMatch(/ran out of space while unpacking databases\/big\/big\.db.*Nothing was restored/s);
+    } finally {
+      execFileSync('umount', ['-l', into]);
+    }
+  });
 
   it('a staged database that fails integrity_check (a corrupted page)', async () => {
     await setUp();

@@ -88,12 +88,26 @@ function targetFor(config: Config, entry: ManifestDatabase): { target: string; v
   return { target: path.join(config.root, rel), vital: undefined };
 }
 
+/**
+ * The live database's schema version, without changing a byte next to it: opening it read-write
+ * would create -wal/-shm files (and leave them behind when the disk is full). With no -wal file the
+ * header is authoritative (user_version is the big-endian integer at offset 60); with one, a
+ * read-only connection sees the committed state without checkpointing it.
+ */
 function liveUserVersion(file: string): number | null {
   if (!fs.existsSync(file)) return null;
   try {
-    // Read-write on purpose: a read-only connection to a WAL database leaves -wal/-shm behind,
-    // while the last read-write connection removes them on close, leaving the files as they were.
-    const db = new Database(file, { fileMustExist: true, timeout: 1000 });
+    if (!fs.existsSync(`${file}-wal`)) {
+      const header = Buffer.alloc(64);
+      const fd = fs.openSync(file, 'r');
+      try {
+        if (fs.readSync(fd, header, 0, 64, 0) < 64) return null;
+      } finally {
+        fs.closeSync(fd);
+      }
+      return header.subarray(0, 16).toString('latin1') === 'SQLite format 3\0' ? header.readInt32BE(60) : null;
+    }
+    const db = new Database(file, { fileMustExist: true, readonly: true, timeout: 1000 });
     try {
       return Number(db.pragma('user_version', { simple: true }));
     } finally {
@@ -116,8 +130,8 @@ export async function runRestore(config: Config, opts: RestoreOptions): Promise<
     const remote = opts.remote !== undefined ? opts.remote : remoteFromConfig(config);
     const snapshot = await ensureLocalSnapshot(config, opts.snapshotId, remote);
     progress(1, `found ${snapshot.id}`);
-    const manifest = await verifySnapshot(snapshot);
-    progress(2, 'checksums and manifest verified');
+    const manifest = await verifyManifest(snapshot);
+    progress(2, 'manifest checksum and contents verified');
     checkpoint();
 
     const selected = selectDatabases(config, manifest, opts.databases);
@@ -125,27 +139,45 @@ export async function runRestore(config: Config, opts: RestoreOptions): Promise<
     const ladders = new Map(selected.map((s) => [s.entry.name, listMigrations(s.vital?.migrationsDir)]));
     for (const s of selected) refuseForwardTimeTravel(s, ladders.get(s.entry.name) ?? []);
 
+    refuseWithoutRoomToStage(config.root, selected);
     const stagingDir = path.join(config.root, `db.staging_${stamp()}`);
     let stagingKept = false;
     try {
-      const expected = new Set([...manifest.databases.map((d) => d.file), 'MANIFEST.json']);
+      const expected = new Map([...manifest.databases.map((d) => [d.file, d.bytes] as const), ['MANIFEST.json', fs.statSync(snapshot.manifestPath).size] as const]);
       const wanted = new Set([...selected.map((s) => s.entry.file), 'MANIFEST.json']);
+      // The archive's checksum is computed while it unpacks into staging (nothing is trusted before
+      // both finish); a mismatch is reported as such even when the damage also broke the unpacking.
+      const archiveChecked = verifyAgainstChecksums(snapshot.checksumPath, snapshot.archivePath).then(
+        () => null,
+        (err: unknown) => err,
+      );
       // Each database is verified in a worker as soon as it is unpacked, while the rest unpacks.
       const pool = new VerifyPool();
       const checks = new Map<string, Promise<VerifyResponse>>();
       const byFile = new Map(selected.map((s) => [s.entry.file, s]));
       let planned: RestoredDatabase[];
       try {
-        await extractArchive(snapshot.archivePath, snapshot.codec, stagingDir, expected, wanted, (file, sha) => {
-          const s = byFile.get(file);
-          if (!s) return;
-          if (sha !== s.entry.sha256) {
-            checks.set(file, Promise.resolve({ ok: false, problem: 'its file does not match the checksum in the manifest' }));
-            return;
-          }
-          const pending = pendingMigrations(ladders.get(s.entry.name) ?? [], s.entry.user_version);
-          checks.set(file, pool.verify({ staged: path.join(stagingDir, ...file.split('/')), expectedRows: s.entry.rows, pending }));
-        });
+        const unpackProblem = await extractArchive(snapshot.archivePath, snapshot.codec, stagingDir, {
+          expected,
+          wanted,
+          onFile: (file, sha) => {
+            const s = byFile.get(file);
+            if (!s) return;
+            if (sha !== s.entry.sha256) {
+              checks.set(file, Promise.resolve({ ok: false, problem: 'its file does not match the checksum in the manifest' }));
+              return;
+            }
+            const pending = pendingMigrations(ladders.get(s.entry.name) ?? [], s.entry.user_version);
+            // A real restore makes staged files durable before the swap, so a power cut after it cannot leave them unwritten.
+            checks.set(file, pool.verify({ staged: path.join(stagingDir, ...file.split('/')), expectedRows: s.entry.rows, pending, durable: !opts.dryRun }));
+          },
+        }).then(
+          () => null,
+          (err: unknown) => err,
+        );
+        const archiveProblem = await archiveChecked;
+        if (archiveProblem) throw archiveProblem;
+        if (unpackProblem) throw unpackProblem;
         const inner = fs.readFileSync(path.join(stagingDir, 'MANIFEST.json'), 'utf8');
         if (inner !== fs.readFileSync(snapshot.manifestPath, 'utf8')) {
           throw new WbError('archive_invalid', 'The manifest inside the archive differs from the one beside it. Nothing was restored.', 'Use another snapshot.');
@@ -219,8 +251,8 @@ export async function runRestore(config: Config, opts: RestoreOptions): Promise<
   });
 }
 
-async function verifySnapshot(snapshot: LocalSnapshot): Promise<Manifest> {
-  await verifyAgainstChecksums(snapshot.checksumPath, snapshot.archivePath);
+/** The manifest beside the archive: its checksum, then its contents. The archive's own checksum is checked while it unpacks. */
+async function verifyManifest(snapshot: LocalSnapshot): Promise<Manifest> {
   await verifyAgainstChecksums(snapshot.checksumPath, snapshot.manifestPath);
   let raw: unknown;
   try {
@@ -248,6 +280,26 @@ function selectDatabases(config: Config, manifest: Manifest, requested: string[]
   }
   const names = requested && requested.length ? [...new Set(requested)] : available;
   return manifest.databases.filter((d) => names.includes(d.name)).map((entry) => ({ entry, ...targetFor(config, entry) }));
+}
+
+/** Staging needs room for every selected database; better to say so now than to fail half-way through unpacking. */
+function refuseWithoutRoomToStage(root: string, selected: Selected[]): void {
+  const needed = selected.reduce((n, s) => n + s.entry.bytes, 0);
+  let free: number;
+  try {
+    const st = fs.statfsSync(root);
+    free = st.bavail * st.bsize;
+  } catch {
+    return; // no statfs here: the write itself reports a full disk
+  }
+  if (free < needed) {
+    const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+    throw new WbError(
+      'disk_full',
+      `Not enough free space to restore: staging needs ${mb(needed)} next to the live databases and the disk has ${mb(free)} free. Nothing was changed.`,
+      'Free some space on the disk of the data root (old db.pre_restore_* folders can go once you no longer need --undo), or restore fewer databases (databases: [...]), then try again.',
+    );
+  }
 }
 
 function refuseForwardTimeTravel(s: Selected, ladder: ReturnType<typeof listMigrations>): void {

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { countRows } from '../sqlite-util.js';
 import { applyMigrations, type Migration } from './migrations.js';
 import { migrationLossProblems, rowCountProblems } from './row-counts.js';
@@ -7,6 +8,8 @@ export interface VerifyRequest {
   staged: string;
   expectedRows: Record<string, number>;
   pending: Migration[];
+  /** fdatasync the file once it passed (a real restore; a dry run discards it) */
+  durable?: boolean;
 }
 
 export type VerifyResponse =
@@ -42,11 +45,23 @@ export function verifyStaged(req: VerifyRequest): VerifyResponse {
     }
     const health = healthProblems(db);
     if (health.length) return { ok: false, problem: health.join(' | ') };
-    const after = countRows(db);
+    const after = applied.length ? countRows(db) : before;
     const loss = migrationLossProblems(before, after);
     if (loss.length) return { ok: false, problem: loss.join('; ') };
-    return { ok: true, applied, rows: after, toVersion: Number(db.pragma('user_version', { simple: true })) };
-  } finally {
+    const toVersion = Number(db.pragma('user_version', { simple: true }));
     db.close();
+    if (req.durable) syncFile(req.staged);
+    return { ok: true, applied, rows: after, toVersion };
+  } finally {
+    if (db.open) db.close();
+  }
+}
+
+function syncFile(file: string): void {
+  const fd = fs.openSync(file, 'r+');
+  try {
+    fs.fdatasyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
   }
 }
