@@ -26,7 +26,8 @@ export type WbErrorCode =
   | 'archive_invalid'
   | 'restore_refused'
   | 'consent_required'
-  | 'in_use';
+  | 'in_use'
+  | 'sync_failed';
 
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

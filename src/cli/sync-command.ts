@@ -1,5 +1,6 @@
 import path from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { SYNC_MODES, type SyncMode } from '../sync/config.js';
 import { loadConfig } from '../config.js';
 import { rootOf } from './root.js';
 
@@ -8,13 +9,15 @@ export function registerSyncCommand(program: Command): void {
   const sync = program.command('sync').description('github-sync: mirror the databases as readable files in a git repository');
   sync
     .command('push')
-    .description('commit and push the mirror (one commit, fast-forward only; refuses a remote that moved)')
+    .description('commit and push the mirror (one commit, never forced; a remote that moved is refused or gets a pull request, per mode)')
     .option('--dry-run', 'show which files would change')
+    .addOption(new Option('--mode <mode>', 'override sync.github.mode for this push').choices([...SYNC_MODES]))
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { dryRun?: boolean; json?: boolean }, cmd: Command) => {
+    .action(async (opts: { dryRun?: boolean; json?: boolean; mode?: SyncMode }, cmd: Command) => {
       const { syncPush } = await import('../sync/push.js');
-      const result = await syncPush(loadConfig(rootOf(cmd)), { dryRun: opts.dryRun ?? false });
-      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.status}: ${result.message}\n${(result.remote_changed_paths ?? result.files_changed).map((p) => `  ${p}`).join('\n')}\n`);
+      const result = await syncPush(loadConfig(rootOf(cmd)), { dryRun: opts.dryRun ?? false, ...(opts.mode ? { mode: opts.mode } : {}) });
+      const paths = result.status === 'remote_changed' ? (result.remote_changed_paths ?? []) : result.files_changed;
+      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.status}: ${result.message}\n${paths.map((p) => `  ${p}`).join('\n')}\n`);
       if (result.status === 'remote_changed') process.exitCode = 1;
     });
   sync

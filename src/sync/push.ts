@@ -3,51 +3,46 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import { WbError } from '../errors.js';
-import { runGit } from '../git.js';
 import { withRootLock } from '../lock.js';
-import { logger } from '../log.js';
-import type { GithubSyncConfig } from './config.js';
-import { materialize } from './materialize.js';
+import { SYNC_MODES, type GithubSyncConfig, type SyncMode } from './config.js';
+import { fetchBranch, gitOptionsFor, gitOrThrow, resolveBranchFor as resolveBranchFrom, type SyncRemote } from './git-remote.js';
+import { materialize, type MirrorManifest } from './materialize.js';
+import { commitStaged, stageMirrorOn, unstage, type StagedMirror } from './mirror-commit.js';
+import { findOpenSyncPullRequest, openPullRequest, PR_BRANCH_PREFIX, type SyncPullRequest } from './pull-request.js';
+import { routePush } from './push-route.js';
+import { logOperation, readState, syncDir, writeState, type SyncState } from './state.js';
+
+// pull.ts and status.ts reach these through here.
+export { gitOptionsFor } from './git-remote.js';
+/** The sync branch, for callers that hold git options as (pre, url). */
+export function resolveBranchFor(cwd: string, pre: string[], url: string, sync: GithubSyncConfig): Promise<string> {
+  return resolveBranchFrom(cwd, { url, pre }, sync);
+}
+export { logOperation, readState, syncDir, writeState, type SyncState } from './state.js';
 
 export const SyncPushResultSchema = z.object({
-  status: z.enum(['pushed', 'no_changes', 'remote_changed', 'dry_run']),
+  status: z.enum(['pushed', 'pull_request', 'no_changes', 'remote_changed', 'dry_run']),
+  mode: z.enum(SYNC_MODES),
   branch: z.string(),
   commit: z.string().nullable().describe('the commit pushed (or the remote head when nothing was pushed)'),
   files_changed: z.array(z.string()).describe('paths added, changed or deleted by this sync'),
-  remote_changed_paths: z.array(z.string()).optional().describe('remote_changed: paths changed on the remote since the last sync'),
+  remote_changed_paths: z.array(z.string()).optional().describe('paths changed on the remote since the last sync'),
+  pull_request: z
+    .object({ number: z.number(), url: z.string(), branch: z.string(), created: z.boolean() })
+    .optional()
+    .describe('pr/hybrid: the pull request carrying this sync (created now, or an open one updated)'),
   rows: z.record(z.string(), z.number()).describe('"db.table" -> rows mirrored'),
   skipped: z.array(z.object({ path: z.string(), reason: z.string() })),
   message: z.string(),
 });
 export type SyncPushResult = z.infer<typeof SyncPushResultSchema>;
 
-export interface SyncState {
-  last_synced_sha: string | null;
-  last_remote_sha: string | null;
-  last_sync_at: string | null;
-}
-
-export function syncDir(root: string): string {
-  return path.join(root, 'sync');
-}
-
-export function readState(root: string): SyncState {
-  try {
-    return JSON.parse(fs.readFileSync(path.join(syncDir(root), 'state.json'), 'utf8')) as SyncState;
-  } catch {
-    return { last_synced_sha: null, last_remote_sha: null, last_sync_at: null };
-  }
-}
-
-export function writeState(root: string, state: SyncState): void {
-  const file = path.join(syncDir(root), 'state.json');
-  fs.writeFileSync(`${file}.tmp`, `${JSON.stringify(state, null, 2)}\n`);
-  fs.renameSync(`${file}.tmp`, file);
-}
-
-export function logOperation(root: string, entry: Record<string, unknown>): void {
-  fs.appendFileSync(path.join(syncDir(root), 'log.jsonl'), `${JSON.stringify({ at: new Date().toISOString(), ...entry })}\n`);
-  logger().info(entry, 'github-sync');
+export interface SyncPushOptions {
+  dryRun?: boolean;
+  /** overrides sync.github.mode for this push */
+  mode?: SyncMode;
+  /** environment for git and gh (tests point it at the GitHub emulator) */
+  env?: Record<string, string>;
 }
 
 export function syncConfig(config: Config): GithubSyncConfig {
@@ -58,158 +53,205 @@ export function syncConfig(config: Config): GithubSyncConfig {
   return sync;
 }
 
-/** git options for this remote: GitHub credentials come from gh at the moment git asks, never from disk. */
-export function gitOptionsFor(sync: GithubSyncConfig): { url: string; pre: string[] } {
-  if (sync.repo) {
-    const host = process.env.GH_HOST ?? 'github.com';
-    return { url: `https://${host}/${sync.repo}.git`, pre: ['-c', 'credential.helper=', '-c', 'credential.helper=!gh auth git-credential'] };
+/** The sync clone under <root>/sync/repo, created on first use and pointed at the configured remote. */
+async function ensureClone(root: string, remote: SyncRemote): Promise<string> {
+  const base = syncDir(root);
+  const repo = path.join(base, 'repo');
+  fs.mkdirSync(base, { recursive: true });
+  if (!fs.existsSync(path.join(repo, '.git'))) {
+    fs.rmSync(repo, { recursive: true, force: true });
+    await gitOrThrow(base, remote, ['init', '-q', repo], 'init');
+    await gitOrThrow(repo, remote, ['remote', 'add', 'origin', remote.url], 'remote add');
   }
-  return { url: sync.remote_url!, pre: [] };
+  await gitOrThrow(repo, remote, ['remote', 'set-url', 'origin', remote.url], 'remote set-url');
+  return repo;
 }
 
-const IDENTITY = ['-c', 'user.name=wb-backup', '-c', 'user.email=wb-backup@users.noreply.localhost'];
-
-async function git(cwd: string, pre: string[], args: string[], what: string): Promise<string> {
-  const r = await runGit([...pre, ...args], { cwd });
-  if (!r.ok) throw new WbError('snapshot_failed', `git ${what} failed: ${r.stderr.split('\n').slice(0, 3).join(' ')}`, 'Check the sync remote and your credentials (gh auth status), then try again.');
-  return r.stdout;
+function rowsOf(manifest: MirrorManifest): Record<string, number> {
+  const rows: Record<string, number> = {};
+  for (const [db, entry] of Object.entries(manifest.databases)) for (const [t, info] of Object.entries(entry.tables)) rows[`${db}.${t}`] = info.rows;
+  return rows;
 }
 
-/** The branch to sync: configured, else the remote's default (read from the remote; never assumed). */
-export async function resolveBranchFor(cwd: string, pre: string[], url: string, sync: GithubSyncConfig): Promise<string> {
-  if (sync.branch) return sync.branch;
-  const out = await git(cwd, pre, ['ls-remote', '--symref', url, 'HEAD'], 'ls-remote');
-  const m = /^ref: refs\/heads\/(\S+)\s+HEAD/m.exec(out);
-  if (!m?.[1]) throw new WbError('config_invalid', 'The sync remote has no default branch yet (it is empty).', 'Set sync.github.branch in wb-backup.yaml, or push a first commit to it.');
-  return m[1];
-}
-
-function listFiles(dir: string, prefix = ''): string[] {
-  if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? listFiles(path.join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`]));
-}
-
-/**
- * Make the mirror's part of the clone equal to `fresh`: changed files are rewritten, unchanged ones
- * left as they are (so git does not re-read them), and what the mirror owned but no longer
- * produces (dropped tables, removed databases) is deleted. Other files in the repository are kept.
- */
-function applyMirror(repo: string, fresh: string, databases: readonly string[]): void {
-  let previous: string[] = [];
-  try {
-    previous = Object.keys((JSON.parse(fs.readFileSync(path.join(repo, 'manifest.json'), 'utf8')) as { databases?: Record<string, unknown> }).databases ?? {});
-  } catch {
-    /* no earlier mirror */
-  }
-  const wanted = new Set(listFiles(fresh));
-  for (const dir of new Set([...previous, ...databases])) {
-    for (const f of listFiles(path.join(repo, dir), `${dir}/`)) if (!wanted.has(f)) fs.rmSync(path.join(repo, f));
-    if (fs.existsSync(path.join(repo, dir)) && !listFiles(path.join(repo, dir)).length) fs.rmSync(path.join(repo, dir), { recursive: true });
-  }
-  for (const f of wanted) {
-    const src = path.join(fresh, f);
-    const dest = path.join(repo, f);
-    const same = fs.existsSync(dest) && fs.statSync(dest).size === fs.statSync(src).size && fs.readFileSync(dest).equals(fs.readFileSync(src));
-    if (!same) {
-      fs.mkdirSync(path.dirname(dest), { recursive: true });
-      fs.copyFileSync(src, dest);
-    }
+function refuseOversizedPush(staged: StagedMirror, sync: GithubSyncConfig): void {
+  if (staged.bytes > sync.max_push_bytes) {
+    throw new WbError('invalid_input', `This sync would push ${staged.bytes} bytes, over the per-push cap of ${sync.max_push_bytes}.`, 'Exclude large tables (sync.github.exclude_tables) or raise sync.github.max_push_bytes.');
   }
 }
 
 /**
- * github_sync_push: materialize the databases into the sync clone and make one commit with every
- * change (deletions and orphans included), then push fast-forward only. When the remote moved since
- * the last sync, nothing is overwritten: the changed paths are reported and the push stops.
+ * github_sync_push: materialize the databases and publish them as one commit (deletions and
+ * orphans included). `direct` fast-forwards the branch and refuses when the remote moved since the
+ * last sync; `pr` always goes through a pull request; `hybrid` fast-forwards when it can and opens a
+ * pull request otherwise. Nothing on the remote is ever overwritten: no force push, ever.
  */
-export async function syncPush(config: Config, opts: { dryRun?: boolean } = {}): Promise<SyncPushResult> {
+export async function syncPush(config: Config, opts: SyncPushOptions = {}): Promise<SyncPushResult> {
   const sync = syncConfig(config);
+  const mode = opts.mode ?? sync.mode;
+  if (mode !== 'direct' && !sync.repo) {
+    throw new WbError('config_invalid', `Mode ${mode} opens pull requests on GitHub, but sync.github has no repo.`, 'Set sync.github.repo (owner/name), or use mode direct.');
+  }
   return withRootLock(config.root, 'github-sync push', config.backup.lock_wait_ms, async () => {
-    const base = syncDir(config.root);
-    const repo = path.join(base, 'repo');
-    fs.mkdirSync(base, { recursive: true });
-    const { url, pre } = gitOptionsFor(sync);
-    const branch = await resolveBranchFor(base, pre, url, sync);
-    if (!fs.existsSync(path.join(repo, '.git'))) {
-      fs.rmSync(repo, { recursive: true, force: true });
-      await git(base, pre, ['init', '-q', repo], 'init');
-      await git(repo, pre, ['remote', 'add', 'origin', url], 'remote add');
-    }
-    await git(repo, pre, ['remote', 'set-url', 'origin', url], 'remote set-url');
-    const fetched = await runGit([...pre, 'fetch', '-q', 'origin', `+refs/heads/${branch}:refs/remotes/origin/${branch}`], { cwd: repo });
-    const remoteHead = fetched.ok ? (await git(repo, pre, ['rev-parse', `refs/remotes/origin/${branch}`], 'rev-parse')).trim() : null;
+    const remote = gitOptionsFor(sync, opts.env);
+    const repo = await ensureClone(config.root, remote);
+    const branch = await resolveBranchFrom(repo, remote, sync);
+    const remoteHead = await fetchBranch(repo, remote, branch);
     const state = readState(config.root);
 
-    if (state.last_synced_sha && remoteHead && remoteHead !== state.last_synced_sha) {
-      const changed = (await git(repo, pre, ['diff', '--name-only', state.last_synced_sha, remoteHead], 'diff')).split('\n').filter(Boolean);
-      logOperation(config.root, { op: 'push', status: 'remote_changed', remote: remoteHead, paths: changed.length });
-      return {
-        status: 'remote_changed',
-        branch,
-        commit: remoteHead,
-        files_changed: [],
-        remote_changed_paths: changed,
-        rows: {},
-        skipped: [],
-        message: `The remote branch ${branch} changed since the last sync (${changed.length} path(s)); nothing was overwritten. Pull those changes first (github_sync_pull), then push again.`,
-      };
-    }
-
-    // Start from the remote head (or an empty branch) with a clean tree: what is not materialized now is deleted.
-    const current = (await runGit(['rev-parse', '-q', '--verify', 'HEAD'], { cwd: repo })).stdout.trim();
-    const onBranch = (await runGit(['symbolic-ref', '-q', '--short', 'HEAD'], { cwd: repo })).stdout.trim() === branch;
-    if (remoteHead && !(onBranch && current === remoteHead)) await git(repo, pre, ['checkout', '-q', '-B', branch, remoteHead], 'checkout');
-    else if (!remoteHead) await git(repo, pre, ['checkout', '-q', '--orphan', branch], 'checkout --orphan');
-    await runGit(['reset', '-q', '--hard'], { cwd: repo });
-    await runGit(['clean', '-q', '-fdx'], { cwd: repo });
-    const fresh = path.join(base, 'fresh');
+    const fresh = path.join(syncDir(config.root), 'fresh');
     fs.rmSync(fresh, { recursive: true, force: true });
     const manifest = materialize(fresh, config.databases, { exclude: sync.exclude_tables, maxFileBytes: sync.max_file_bytes });
-    applyMirror(repo, fresh, config.databases.map((d) => d.name));
-    fs.rmSync(fresh, { recursive: true, force: true });
-    const rows: Record<string, number> = {};
-    for (const [db, entry] of Object.entries(manifest.databases)) for (const [t, info] of Object.entries(entry.tables)) rows[`${db}.${t}`] = info.rows;
+    const databases = config.databases.map((d) => d.name);
+    const readmeText = () => readme(Object.keys(manifest.databases), new Date());
+    const common = { mode, branch, rows: rowsOf(manifest), skipped: manifest.skipped };
+    try {
+      // Whatever the mode: when the remote already holds exactly this mirror there is nothing to do,
+      // and the remote head becomes the sync base (a merged pull request lands here).
+      const onHead = await stageMirrorOn(repo, remote, remoteHead, branch, fresh, databases, readmeText);
+      if (!onHead.changed.length) {
+        if (!opts.dryRun) {
+          writeState(config.root, { last_synced_sha: remoteHead, last_remote_sha: remoteHead, last_sync_at: new Date().toISOString(), open_pull_request: null });
+          logOperation(config.root, { op: 'push', mode, status: 'no_changes', remote: remoteHead });
+        }
+        return { ...common, status: 'no_changes', commit: remoteHead, files_changed: [], message: 'The remote already matches the databases; no commit was made.' };
+      }
+      refuseOversizedPush(onHead, sync);
+      const moved = Boolean(state.last_synced_sha && remoteHead && remoteHead !== state.last_synced_sha);
+      // An empty remote branch has nothing to review a change against: the first sync creates it.
+      const route = remoteHead ? routePush(mode, moved) : ({ kind: 'direct' } as const);
 
-    await git(repo, pre, ['add', '-A'], 'add');
-    let changed = (await git(repo, pre, ['diff', '--cached', '--name-only'], 'diff')).split('\n').filter(Boolean);
-    if (changed.length && changed.some((p) => p !== 'README.md')) {
-      // The README says when the data last changed; it is rewritten only with real changes, so a no-op sync makes no commit.
-      fs.writeFileSync(path.join(repo, 'README.md'), readme(Object.keys(manifest.databases), new Date()));
-      await git(repo, pre, ['add', 'README.md'], 'add');
-      if (!changed.includes('README.md')) changed = [...changed, 'README.md'].sort();
+      if (route.kind === 'refuse_remote_changed') {
+        await unstage(repo);
+        const changed = (await gitOrThrow(repo, remote, ['diff', '--name-only', state.last_synced_sha!, remoteHead!], 'diff')).split('\n').filter(Boolean);
+        logOperation(config.root, { op: 'push', mode, status: 'remote_changed', remote: remoteHead, paths: changed.length });
+        return {
+          ...common,
+          status: 'remote_changed',
+          commit: remoteHead,
+          files_changed: [],
+          remote_changed_paths: changed,
+          message: `The remote branch ${branch} changed since the last sync (${changed.length} path(s)); nothing was overwritten. Pull those changes first (github_sync_pull), then push again, or push with mode hybrid to propose this sync as a pull request.`,
+        };
+      }
+
+      if (route.kind === 'direct') {
+        if (opts.dryRun) {
+          await unstage(repo);
+          return { ...common, status: 'dry_run', commit: remoteHead, files_changed: onHead.changed, message: `A push would commit ${onHead.changed.length} changed file(s) to ${branch}; nothing was pushed.` };
+        }
+        const commit = await commitStaged(repo, remote, `wb-backup sync: ${onHead.changed.length} file(s)`);
+        const pushed = await pushBranch(repo, remote, branch);
+        if (pushed.ok) {
+          writeState(config.root, { ...state, last_synced_sha: commit, last_remote_sha: commit, last_sync_at: new Date().toISOString() });
+          logOperation(config.root, { op: 'push', mode, status: 'pushed', commit, files: onHead.changed.length });
+          return { ...common, status: 'pushed', commit, files_changed: onHead.changed, message: `Pushed ${onHead.changed.length} changed file(s) to ${branch} in one commit.` };
+        }
+        logOperation(config.root, { op: 'push', mode, status: 'rejected', stderr: pushed.stderr.slice(0, 200) });
+        if (mode !== 'hybrid') {
+          throw new WbError('sync_failed', `The push to ${branch} was refused: ${pushed.stderr.split('\n')[0]}`, 'The remote probably moved meanwhile: run the sync again (it will then report what changed).');
+        }
+        // hybrid: the remote moved between fetch and push; propose the same change as a pull request.
+      }
+
+      const parent = route.kind === 'pull_request' && route.parent === 'last_synced' ? state.last_synced_sha : remoteHead;
+      return await pushThroughPullRequest({ config, sync, remote, repo, branch, parent, fresh, databases, readmeText, state, remoteHead, dryRun: Boolean(opts.dryRun), common });
+    } finally {
+      fs.rmSync(fresh, { recursive: true, force: true });
     }
-    if (!changed.length) {
-      writeState(config.root, { last_synced_sha: remoteHead, last_remote_sha: remoteHead, last_sync_at: new Date().toISOString() });
-      logOperation(config.root, { op: 'push', status: 'no_changes', remote: remoteHead });
-      return { status: 'no_changes', branch, commit: remoteHead, files_changed: [], rows, skipped: manifest.skipped, message: 'The mirror already matches the databases; no commit was made.' };
-    }
-    const stagedBytes = changed.reduce((n, p) => n + (fs.existsSync(path.join(repo, p)) ? fs.statSync(path.join(repo, p)).size : 0), 0);
-    if (stagedBytes > sync.max_push_bytes) {
-      throw new WbError('invalid_input', `This sync would push ${stagedBytes} bytes, over the per-push cap of ${sync.max_push_bytes}.`, 'Exclude large tables (sync.github.exclude_tables) or raise sync.github.max_push_bytes.');
-    }
-    if (opts.dryRun) {
-      await runGit(['reset', '-q'], { cwd: repo });
-      return { status: 'dry_run', branch, commit: remoteHead, files_changed: changed, rows, skipped: manifest.skipped, message: `A push would commit ${changed.length} changed file(s); nothing was pushed.` };
-    }
-    await git(repo, pre, [...IDENTITY, 'commit', '-q', '-m', `wb-backup sync: ${changed.length} file(s)`], 'commit');
-    const commit = (await git(repo, pre, ['rev-parse', 'HEAD'], 'rev-parse')).trim();
-    // No --force anywhere: the remote refuses anything but a fast-forward.
-    const pushed = await runGit([...pre, 'push', '-q', 'origin', `HEAD:refs/heads/${branch}`], { cwd: repo });
-    if (!pushed.ok) {
-      logOperation(config.root, { op: 'push', status: 'rejected', stderr: pushed.stderr.slice(0, 200) });
-      throw new WbError('snapshot_failed', `The push was refused: ${pushed.stderr.split('\n')[0]}`, 'The remote probably moved meanwhile: run the sync again.');
-    }
-    writeState(config.root, { last_synced_sha: commit, last_remote_sha: commit, last_sync_at: new Date().toISOString() });
-    logOperation(config.root, { op: 'push', status: 'pushed', commit, files: changed.length });
-    return { status: 'pushed', branch, commit, files_changed: changed, rows, skipped: manifest.skipped, message: `Pushed ${changed.length} changed file(s) to ${branch} in one commit.` };
   });
+}
+
+type Common = Pick<SyncPushResult, 'mode' | 'branch' | 'rows' | 'skipped'>;
+
+async function pushBranch(repo: string, remote: SyncRemote, branch: string): Promise<{ ok: boolean; stderr: string }> {
+  try {
+    // No --force anywhere: the remote refuses anything but a fast-forward.
+    await gitOrThrow(repo, remote, ['push', '-q', 'origin', `HEAD:refs/heads/${branch}`], 'push');
+    return { ok: true, stderr: '' };
+  } catch (err) {
+    return { ok: false, stderr: (err as Error).message };
+  }
+}
+
+/**
+ * Carry the sync on a branch of its own and propose it as a pull request into `branch`. An open
+ * pull request from an earlier sync is updated (a new commit on its branch) rather than a second
+ * one opened. The sync base does not move: the merged result arrives with the next pull.
+ */
+async function pushThroughPullRequest(a: {
+  config: Config;
+  sync: GithubSyncConfig;
+  remote: SyncRemote;
+  repo: string;
+  branch: string;
+  parent: string | null;
+  fresh: string;
+  databases: string[];
+  readmeText: () => string;
+  state: SyncState;
+  remoteHead: string | null;
+  dryRun: boolean;
+  common: Common;
+}): Promise<SyncPushResult> {
+  const ghRepo = a.sync.repo!;
+  const open = await findOpenSyncPullRequest(ghRepo, a.branch, a.remote.env);
+  const prHead = open ? await fetchBranch(a.repo, a.remote, open.branch) : null;
+  const prBranch = open && prHead ? open.branch : `${PR_BRANCH_PREFIX}${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  const staged = await stageMirrorOn(a.repo, a.remote, prHead ?? a.parent, prBranch, a.fresh, a.databases, a.readmeText);
+  const remoteChanged = a.state.last_synced_sha && a.remoteHead && a.remoteHead !== a.state.last_synced_sha
+    ? (await gitOrThrow(a.repo, a.remote, ['diff', '--name-only', a.state.last_synced_sha, a.remoteHead], 'diff')).split('\n').filter(Boolean)
+    : undefined;
+  const extra = remoteChanged ? { remote_changed_paths: remoteChanged } : {};
+  if (!staged.changed.length && open) {
+    await unstage(a.repo);
+    return { ...a.common, ...extra, status: 'pull_request', commit: prHead, files_changed: [], pull_request: { ...open, created: false }, message: `Pull request #${open.number} already carries these changes: ${open.url}` };
+  }
+  refuseOversizedPush(staged, a.sync);
+  if (a.dryRun) {
+    await unstage(a.repo);
+    return {
+      ...a.common,
+      ...extra,
+      status: 'dry_run',
+      commit: a.remoteHead,
+      files_changed: staged.changed,
+      message: `A push would commit ${staged.changed.length} changed file(s) to ${prBranch} and ${open ? `update pull request #${open.number}` : `open a pull request into ${a.branch}`}; nothing was pushed.`,
+    };
+  }
+  const commit = await commitStaged(a.repo, a.remote, `wb-backup sync: ${staged.changed.length} file(s)`);
+  const pushed = await pushBranch(a.repo, a.remote, prBranch);
+  if (!pushed.ok) throw new WbError('sync_failed', `Pushing the sync branch ${prBranch} was refused: ${pushed.stderr.split('\n')[0]}`, 'Run the sync again.');
+  const pr = open ?? (await openPullRequest(ghRepo, { head: prBranch, base: a.branch, title: 'wb-backup sync: data changed on this machine', body: prBody(a.branch, staged.changed, remoteChanged) }, a.remote.env));
+  writeState(a.config.root, { ...a.state, last_remote_sha: a.remoteHead, last_sync_at: new Date().toISOString(), open_pull_request: pr });
+  logOperation(a.config.root, { op: 'push', mode: a.common.mode, status: 'pull_request', commit, pull_request: pr.url, created: !open, files: staged.changed.length });
+  return {
+    ...a.common,
+    ...extra,
+    status: 'pull_request',
+    commit,
+    files_changed: staged.changed,
+    pull_request: { ...pr, created: !open },
+    message: `${open ? `Updated pull request #${pr.number}` : `Opened pull request #${pr.number}`} with ${staged.changed.length} changed file(s): ${pr.url}. Nothing on ${a.branch} was overwritten; after it is merged, run github_sync_pull.`,
+  };
+}
+
+function prBody(branch: string, changed: string[], remoteChanged: string[] | undefined): string {
+  const list = (paths: string[]) => paths.slice(0, 50).map((p) => `- \`${p}\``).join('\n') + (paths.length > 50 ? `\n- … and ${paths.length - 50} more` : '');
+  return [
+    `The databases on this machine changed since the last sync. This pull request carries them into \`${branch}\` without overwriting anything there.`,
+    '',
+    `Files changed by this sync:\n${list(changed)}`,
+    ...(remoteChanged?.length ? ['', `Changed on \`${branch}\` since the last sync (review these for conflicts):\n${list(remoteChanged)}`] : []),
+    '',
+    'After merging, run `wb-backup sync pull` (github_sync_pull) on the machine so the databases take in the merged result.',
+  ].join('\n');
 }
 
 function readme(databases: string[], at: Date): string {
   return [
     '# Data mirror (wb-backup github-sync)',
     '',
-    `Readable copy of the databases ${databases.join(', ')}: \`<db>/schema.sql\` and one JSON line per row in \`<db>/<table>.jsonl\`, sorted by primary key.`,
+    `Readable copy of the databases ${databases.join(', ')}: \`<db>/schema.sql\` and one JSON line per row in \`<db>/<table>.jsonl\`, sorted by primary key (or one Markdown file per row for tables mapped to documents).`,
     '',
     `Last changed by a sync: ${at.toISOString()}.`,
     '',

@@ -1,0 +1,142 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { runGit } from '../git.js';
+import { gitOrThrow, type SyncRemote } from './git-remote.js';
+
+const IDENTITY = ['-c', 'user.name=wb-backup', '-c', 'user.email=wb-backup@users.noreply.localhost'];
+
+function listFiles(dir: string, prefix = ''): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? listFiles(path.join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`]));
+}
+
+function sameBytes(a: string, b: string): boolean {
+  if (!fs.existsSync(b)) return false;
+  if (fs.statSync(a).size !== fs.statSync(b).size) return false;
+  return fs.readFileSync(a).equals(fs.readFileSync(b));
+}
+
+/**
+ * Make the mirror's part of the clone equal to `fresh`: changed files are rewritten, unchanged ones
+ * left as they are (so git does not re-read them), and what the mirror owned but no longer
+ * produces (dropped tables, deleted rows' documents, removed databases) is deleted. Other files in
+ * the repository are kept.
+ */
+/** Returns how many files it wrote or deleted. */
+export function applyMirror(repo: string, fresh: string, databases: readonly string[]): number {
+  let touched = 0;
+  let previous: string[] = [];
+  try {
+    previous = Object.keys((JSON.parse(fs.readFileSync(path.join(repo, 'manifest.json'), 'utf8')) as { databases?: Record<string, unknown> }).databases ?? {});
+  } catch {
+    /* no earlier mirror */
+  }
+  const wanted = new Set(listFiles(fresh));
+  for (const dir of new Set([...previous, ...databases])) {
+    for (const f of listFiles(path.join(repo, dir), `${dir}/`)) {
+      if (wanted.has(f)) continue;
+      fs.rmSync(path.join(repo, f));
+      touched++;
+    }
+    removeEmptyDirs(path.join(repo, dir));
+  }
+  for (const f of wanted) {
+    const src = path.join(fresh, f);
+    const dest = path.join(repo, f);
+    if (!sameBytes(src, dest)) {
+      fs.mkdirSync(path.dirname(dest), { recursive: true });
+      fs.copyFileSync(src, dest);
+      touched++;
+    }
+  }
+  return touched;
+}
+
+function removeEmptyDirs(dir: string): void {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) return;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeEmptyDirs(path.join(dir, e.name));
+  if (!fs.readdirSync(dir).length) fs.rmdirSync(dir);
+}
+
+export interface StagedMirror {
+  /** paths added, changed or deleted relative to the parent */
+  changed: string[];
+  /** bytes of the changed files that exist (what a push would upload, uncompressed) */
+  bytes: number;
+}
+
+/**
+ * Check out `branch` at `parent` (an orphan branch when null), lay the mirror from `fresh` over it
+ * and stage everything; nothing is committed yet. The README's sync time is rewritten only with real
+ * changes, so a no-op sync stages nothing.
+ */
+export async function stageMirrorOn(
+  repo: string,
+  remote: SyncRemote,
+  parent: string | null,
+  branch: string,
+  fresh: string,
+  databases: readonly string[],
+  readme: () => string,
+): Promise<StagedMirror> {
+  const current = (await runGit(['rev-parse', '-q', '--verify', 'HEAD'], { cwd: repo })).stdout.trim();
+  const onBranch = (await runGit(['symbolic-ref', '-q', '--short', 'HEAD'], { cwd: repo })).stdout.trim() === branch;
+  const inPlace = Boolean(parent) && onBranch && current === parent;
+  if (parent && !inPlace) await gitOrThrow(repo, remote, ['checkout', '-q', '-f', '-B', branch, parent], 'checkout');
+  else if (!parent) await gitOrThrow(repo, remote, ['checkout', '-q', '-f', '--orphan', branch], 'checkout --orphan');
+  // Start from a clean tree (what is not materialized now is deleted). Cleaning stats every file, so
+  // it is skipped when the last run left the tree clean at this very commit.
+  if (!(inPlace && readCleanMark(repo) === current)) {
+    await runGit(['reset', '-q', '--hard'], { cwd: repo });
+    await runGit(['clean', '-q', '-fdx'], { cwd: repo });
+  }
+  clearCleanMark(repo);
+  // The README says when the data last changed: rewritten only with real changes, so a no-op sync stages nothing.
+  if (applyMirror(repo, fresh, databases) > 0) fs.writeFileSync(path.join(repo, 'README.md'), readme());
+  await gitOrThrow(repo, remote, ['add', '-A'], 'add');
+  let changed = (await gitOrThrow(repo, remote, ['diff', '--cached', '--name-only'], 'diff')).split('\n').filter(Boolean);
+  if (changed.length && !changed.some((p) => p !== 'README.md')) {
+    // Only the README's time differs (a file rewritten with the same bytes git already had): no change.
+    await unstage(repo);
+    changed = [];
+  }
+  // Nothing staged: the tree is exactly the parent, so the next run may skip cleaning.
+  if (!changed.length && parent) writeCleanMark(repo, parent);
+  const bytes = changed.reduce((n, p) => n + (fs.existsSync(path.join(repo, p)) ? fs.statSync(path.join(repo, p)).size : 0), 0);
+  return { changed, bytes };
+}
+
+/** Commit what stageMirrorOn staged; returns the new commit. */
+export async function commitStaged(repo: string, remote: SyncRemote, message: string): Promise<string> {
+  await gitOrThrow(repo, remote, [...IDENTITY, 'commit', '-q', '-m', message], 'commit');
+  const commit = (await gitOrThrow(repo, remote, ['rev-parse', 'HEAD'], 'rev-parse')).trim();
+  writeCleanMark(repo, commit);
+  return commit;
+}
+
+/** Forget what was staged (a dry run, or a route that will not commit on this parent). */
+export async function unstage(repo: string): Promise<void> {
+  await runGit(['reset', '-q', '--hard'], { cwd: repo });
+  await runGit(['clean', '-q', '-fdx'], { cwd: repo });
+  const head = (await runGit(['rev-parse', '-q', '--verify', 'HEAD'], { cwd: repo })).stdout.trim();
+  if (head) writeCleanMark(repo, head);
+}
+
+/**
+ * A mark inside .git saying "the work tree was clean at this commit". It is removed before the tree
+ * is touched, so a run killed half-way leaves no mark and the next run cleans up properly.
+ */
+const markFile = (repo: string) => path.join(repo, '.git', 'wb-backup-clean-at');
+function readCleanMark(repo: string): string | null {
+  try {
+    return fs.readFileSync(markFile(repo), 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
+function writeCleanMark(repo: string, commit: string): void {
+  fs.writeFileSync(markFile(repo), `${commit}\n`);
+}
+function clearCleanMark(repo: string): void {
+  fs.rmSync(markFile(repo), { force: true });
+}
