@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { runGit } from '../src/git.js';
 import { defineComponent } from '../src/health/types.js';
-import { gitOptionsFor, readState, syncDir } from '../src/sync/push.js';
+import { gitOptionsFor } from '../src/sync/git-remote.js';
+import { readState, syncDir } from '../src/sync/state.js';
 
 export default defineComponent({
   id: 'github_sync',

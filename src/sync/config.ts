@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import type { Config } from '../config.js';
+import { WbError } from '../errors.js';
 
 /** A table mirrored as one Markdown file per row: `body` is the Markdown, the other columns go in the front matter. */
 export const DocumentMappingSchema = z
@@ -38,3 +40,12 @@ export const SyncConfigSchema = z
   .strict();
 export type SyncConfig = z.infer<typeof SyncConfigSchema>;
 export type GithubSyncConfig = SyncConfig['github'];
+
+/** The sync settings, or an error that says how to configure them. */
+export function syncConfig(config: Config): GithubSyncConfig {
+  const sync = config.sync?.github;
+  if (!sync) {
+    throw new WbError('config_invalid', 'github-sync is not configured.', 'Add sync: { github: { repo: owner/name } } (or remote_url) to wb-backup.yaml; see docs/github-sync.md.');
+  }
+  return sync;
+}

@@ -6,9 +6,9 @@ import type { Config } from '../config.js';
 import { WbError } from '../errors.js';
 import { withRootLock } from '../lock.js';
 import { countRows, quoteIdent } from '../sqlite-util.js';
-import type { MirrorManifest } from './materialize.js';
-import { SYNC_SCHEMA_VERSION } from './materialize.js';
-import { parseRows } from './rows.js';
+import { DocumentError, decodeUtf8, documentDir, documentShape, parseDocumentText } from './documents.js';
+import { SYNC_SCHEMA_VERSION, isDocumentEntry, type DocumentTableEntry, type MirrorManifest, type MirrorTableEntry } from './materialize.js';
+import { parseRows, type SqlValue } from './rows.js';
 
 export const SyncImportResultSchema = z.object({
   dry_run: z.boolean(),
@@ -61,7 +61,7 @@ export async function syncImport(config: Config, clone: string, opts: { dryRun?:
         fs.mkdirSync(path.dirname(p.target), { recursive: true });
         fs.rmSync(tmp, { force: true });
         built.push({ tmp, target: p.target });
-        buildDatabase(clone, p.entry, tmp);
+        buildDatabase(clone, p.name, p.entry, tmp);
       }
     } catch (err) {
       for (const b of built) fs.rmSync(b.tmp, { force: true });
@@ -81,7 +81,7 @@ export async function syncImport(config: Config, clone: string, opts: { dryRun?:
   });
 }
 
-function buildDatabase(clone: string, entry: MirrorManifest['databases'][string], file: string): void {
+function buildDatabase(clone: string, dbName: string, entry: MirrorManifest['databases'][string], file: string): void {
   const db = new Database(file);
   try {
     db.exec(fs.readFileSync(path.join(clone, entry.schema), 'utf8'));
@@ -93,7 +93,7 @@ function buildDatabase(clone: string, entry: MirrorManifest['databases'][string]
     db.transaction(() => {
       for (const [table, info] of Object.entries(entry.tables)) {
         const columns = (db.prepare(`PRAGMA table_info(${quoteIdent(table)})`).all() as Array<{ name: string }>).map((c) => c.name);
-        const rows = parseRows(fs.readFileSync(path.join(clone, info.file), 'utf8'), info.file, columns);
+        const rows = isDocumentEntry(info) ? readDocuments(clone, db, dbName, table, info) : parseRows(fs.readFileSync(path.join(clone, info.file), 'utf8'), info.file, columns);
         const insert = db.prepare(`INSERT INTO ${quoteIdent(table)} (${columns.map(quoteIdent).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`);
         for (const row of rows) insert.run(...row);
       }
@@ -104,9 +104,32 @@ function buildDatabase(clone: string, entry: MirrorManifest['databases'][string]
     db.pragma(`user_version = ${entry.user_version}`);
     const counts = countRows(db);
     for (const [table, info] of Object.entries(entry.tables)) {
-      if (counts[table] !== info.rows) throw new Error(`${info.file} holds ${counts[table]} rows, the manifest says ${info.rows}`);
+      if (counts[table] !== info.rows) throw new Error(`${where(info)} holds ${counts[table]} rows, the manifest says ${info.rows}`);
     }
   } finally {
     db.close();
   }
+}
+
+function where(info: MirrorTableEntry): string {
+  return isDocumentEntry(info) ? info.dir : info.file;
+}
+
+/** Every `<key>.md` of a document table, as rows in table order; the first bad file stops the import. */
+function readDocuments(clone: string, db: Database.Database, dbName: string, table: string, info: DocumentTableEntry): SqlValue[][] {
+  if (info.dir !== documentDir(dbName, table)) throw new Error(`the manifest puts ${dbName}.${table} in ${info.dir}, not ${documentDir(dbName, table)}`);
+  const columns = db.prepare(`PRAGMA table_info(${quoteIdent(table)})`).all() as Array<{ name: string; pk: number }>;
+  const pk = columns.filter((c) => c.pk > 0).sort((a, b) => Number(a.pk) - Number(b.pk)).map((c) => c.name);
+  const shape = documentShape({ name: table, columns: columns.map((c) => c.name), pk }, info.body);
+  if ('reason' in shape) throw new Error(`${info.dir} cannot be read as documents: ${shape.reason}`);
+  if (shape.key !== info.key) throw new Error(`${info.dir}: the manifest keys it by ${info.key}, the schema by ${shape.key}`);
+  const dir = path.join(clone, info.dir);
+  // An empty table may have no directory in git (git keeps no empty folders).
+  const names = fs.existsSync(dir) ? fs.readdirSync(dir).filter((n) => n.endsWith('.md')).sort() : [];
+  return names.map((name) => {
+    const file = `${info.dir}${name}`;
+    const text = decodeUtf8(fs.readFileSync(path.join(dir, name)));
+    if (text === null) throw new DocumentError(file, null, 'the file is not valid UTF-8');
+    return parseDocumentText(shape, file, text);
+  });
 }

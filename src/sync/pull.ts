@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -7,15 +8,28 @@ import { WbError } from '../errors.js';
 import { runGit } from '../git.js';
 import { withRootLock } from '../lock.js';
 import { quoteIdent } from '../sqlite-util.js';
+import { DocumentError, documentDir, documentShape, fileNameForKey, parseDocumentText } from './documents.js';
+import { isDocumentEntry, type DocumentTableEntry, type MirrorManifest, type MirrorTableEntry } from './materialize.js';
 import { planTableMerge } from './merge.js';
-import { gitOptionsFor, readState, resolveBranchFor, syncConfig, syncDir, writeState, logOperation } from './push.js';
+import { syncConfig } from './config.js';
+import { fetchBranch, gitOptionsFor, resolveBranchFor } from './git-remote.js';
+import { logOperation, readState, syncDir, writeState } from './state.js';
 import { parseRows, rowLine, type SqlValue } from './rows.js';
 
 export const SyncPullResultSchema = z.object({
   status: z.enum(['up_to_date', 'applied', 'conflicts', 'dry_run']),
   remote_commit: z.string().nullable(),
   applied: z.record(z.string(), z.object({ upserts: z.number(), deletes: z.number() })).describe('"db.table" -> rows applied from the remote'),
-  conflicts: z.array(z.object({ table: z.string(), key: z.string(), base: z.string().nullable(), ours: z.string().nullable(), theirs: z.string().nullable() })),
+  conflicts: z.array(
+    z.object({
+      table: z.string(),
+      key: z.string(),
+      base: z.string().nullable(),
+      ours: z.string().nullable(),
+      theirs: z.string().nullable(),
+      path: z.string().optional().describe('the document file, for tables mirrored as documents'),
+    }),
+  ),
   rejected: z.array(z.object({ path: z.string(), reason: z.string() })).describe('remote files that could not be used; nothing from those tables was applied'),
   message: z.string(),
 });
@@ -26,17 +40,209 @@ async function fileAt(repo: string, sha: string, file: string): Promise<string |
   return r.ok ? r.stdout + (r.stdout ? '\n' : '') : null;
 }
 
+/** Files directly in `dir` at a commit, with their sizes. */
+async function listDirAt(repo: string, sha: string, dir: string): Promise<Array<{ path: string; size: number }>> {
+  const r = await runGit(['ls-tree', '-l', '-z', sha, '--', dir], { cwd: repo });
+  if (!r.ok) return [];
+  return r.stdout
+    .split('\0')
+    .filter(Boolean)
+    .flatMap((line) => {
+      const m = /^\S+ blob \S+\s+(\d+)\t(.*)$/s.exec(line);
+      return m ? [{ path: m[2]!, size: Number(m[1]) }] : [];
+    });
+}
+
+/** Requests per `git cat-file` call stay well under execa's output buffer. */
+const BLOB_BATCH_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Contents of files at a commit, byte-exact (runGit strips a final newline, which a document body
+ * may end with): each blob is framed by a random marker, and a last request for a missing object
+ * ends the output. null for a file that is not valid UTF-8.
+ */
+async function readBlobs(repo: string, sha: string, files: ReadonlyArray<{ path: string; size: number }>): Promise<Map<string, string | null>> {
+  const out = new Map<string, string | null>();
+  for (let i = 0; i < files.length; ) {
+    const batch: string[] = [];
+    for (let bytes = 0; i < files.length && (batch.length === 0 || bytes + files[i]!.size <= BLOB_BATCH_BYTES); i++) {
+      batch.push(files[i]!.path);
+      bytes += files[i]!.size;
+    }
+    const marker = `wb-${randomBytes(16).toString('hex')}`;
+    const input = `${batch.map((p) => `${sha}:${p}`).join('\n')}\n${marker}-end\n`;
+    const r = await runGit(['cat-file', `--batch=${marker} %(objectsize)`], { cwd: repo, input });
+    if (!r.ok) throw new Error(`git cat-file failed: ${r.stderr.split('\n')[0]}`);
+    const parts = `\n${r.stdout}`.split(`\n${marker} `).slice(1);
+    if (parts.length !== batch.length) throw new Error(`git cat-file returned ${parts.length} of ${batch.length} files`);
+    parts.forEach((part, j) => {
+      const nl = part.indexOf('\n');
+      const size = Number(part.slice(0, nl));
+      let content = part.slice(nl + 1);
+      if (j === parts.length - 1) content = content.slice(0, content.lastIndexOf(`\n${marker}-end missing`));
+      // Invalid UTF-8 came back with replacement characters: the byte count no longer matches.
+      out.set(batch[j]!, Buffer.byteLength(content, 'utf8') === size ? content : null);
+    });
+  }
+  return out;
+}
+
 interface TableShape {
   columns: string[];
   pk: string[];
 }
 
 function keyOf(shape: TableShape, row: readonly SqlValue[]): string {
-  return rowLine(shape.pk, shape.pk.map((c) => row[shape.columns.indexOf(c)] ?? null));
+  return rowLine(shape.pk, keyValues(shape, row));
+}
+
+function keyValues(shape: TableShape, row: readonly SqlValue[]): SqlValue[] {
+  return shape.pk.map((c) => row[shape.columns.indexOf(c)] ?? null);
 }
 
 function toMap(shape: TableShape, rows: SqlValue[][]): Map<string, string> {
   return new Map(rows.map((r) => [keyOf(shape, r), rowLine(shape.columns, r)]));
+}
+
+/** A remote file (or directory) that cannot be used; nothing from its table is applied. */
+class Rejection extends Error {
+  constructor(
+    readonly path: string,
+    reason: string,
+  ) {
+    super(reason);
+  }
+}
+
+/** The tables whose mirror files changed: `<db>/<table>.jsonl` or `<db>/<table>/<key>.md`. */
+function changedTables(paths: readonly string[]): Map<string, Set<string>> {
+  const byDb = new Map<string, Set<string>>();
+  for (const p of paths) {
+    const parts = p.split('/');
+    const table = parts.length === 2 && p.endsWith('.jsonl') ? parts[1]!.slice(0, -'.jsonl'.length) : parts.length === 3 && p.endsWith('.md') ? parts[1]! : null;
+    if (!table) continue;
+    byDb.set(parts[0]!, (byDb.get(parts[0]!) ?? new Set()).add(table));
+  }
+  return byDb;
+}
+
+async function manifestAt(repo: string, sha: string): Promise<MirrorManifest | null> {
+  try {
+    return JSON.parse((await fileAt(repo, sha, 'manifest.json')) ?? 'null') as MirrorManifest | null;
+  } catch {
+    return null;
+  }
+}
+
+/** Rows of one table at a commit, in the format its manifest entry says (JSONL without one). */
+async function rowsAt(repo: string, sha: string, entry: MirrorTableEntry | undefined, dbName: string, table: string, shape: TableShape): Promise<SqlValue[][]> {
+  if (entry && isDocumentEntry(entry)) return documentRowsAt(repo, sha, entry, dbName, table, shape);
+  const file = `${dbName}/${table}.jsonl`;
+  try {
+    return parseRows((await fileAt(repo, sha, file)) ?? '', file, shape.columns);
+  } catch (err) {
+    throw new Rejection(file, (err as Error).message);
+  }
+}
+
+function entryOf(manifest: MirrorManifest | null, dbName: string, table: string): MirrorTableEntry | undefined {
+  return manifest?.databases?.[dbName]?.tables?.[table];
+}
+
+async function documentRowsAt(repo: string, sha: string, entry: DocumentTableEntry, dbName: string, table: string, shape: TableShape): Promise<SqlValue[][]> {
+  if (entry.dir !== documentDir(dbName, table)) throw new Rejection('manifest.json', `it puts ${dbName}.${table} in ${entry.dir}, not ${documentDir(dbName, table)}`);
+  const doc = documentShape({ name: table, columns: shape.columns, pk: shape.pk }, entry.body);
+  if ('reason' in doc) throw new Rejection(entry.dir, `cannot be read as documents: ${doc.reason}`);
+  const files = (await listDirAt(repo, sha, entry.dir)).filter((f) => f.path.endsWith('.md'));
+  const texts = await readBlobs(repo, sha, files);
+  return files.map(({ path: file }) => {
+    const text = texts.get(file);
+    try {
+      if (typeof text !== 'string') throw new DocumentError(file, null, 'the file is not valid UTF-8');
+      return parseDocumentText(doc, file, text);
+    } catch (err) {
+      throw new Rejection(err instanceof DocumentError ? err.path : file, (err as Error).message);
+    }
+  });
+}
+
+/** The document file of a key, for conflicts in document tables. */
+function documentPath(manifest: MirrorManifest | null, dbName: string, table: string, key: readonly SqlValue[] | undefined): string | undefined {
+  const entry = entryOf(manifest, dbName, table);
+  if (!entry || !isDocumentEntry(entry) || !key || key.length !== 1) return undefined;
+  const name = fileNameForKey(key[0]!);
+  return 'name' in name ? `${entry.dir}${name.name}` : undefined;
+}
+
+interface PullContext {
+  repo: string;
+  baseSha: string;
+  headSha: string;
+  baseManifest: MirrorManifest | null;
+  headManifest: MirrorManifest | null;
+  result: SyncPullResult;
+}
+
+/** Where a table lives in the mirror, for messages: its JSONL file or its document directory. */
+function tablePath(manifest: MirrorManifest | null, dbName: string, table: string): string {
+  const entry = entryOf(manifest, dbName, table);
+  return entry && isDocumentEntry(entry) ? entry.dir : `${dbName}/${table}.jsonl`;
+}
+
+function shapeOf(db: Database.Database, table: string): TableShape | null {
+  const info = db.prepare(`PRAGMA table_info(${quoteIdent(table)})`).all() as Array<{ name: string; pk: number }>;
+  if (!info.length) return null;
+  return { columns: info.map((c) => c.name), pk: info.filter((c) => c.pk > 0).sort((a, b) => Number(a.pk) - Number(b.pk)).map((c) => c.name) };
+}
+
+/**
+ * Three-way merge of one table: conflicts and rejections go into ctx.result; returns the changes
+ * to apply (run later, in the database's one transaction), or null when there are none.
+ */
+async function mergeTable(ctx: PullContext, db: Database.Database, dbName: string, table: string): Promise<(() => void) | null> {
+  const { result } = ctx;
+  const where = tablePath(ctx.headManifest, dbName, table);
+  const shape = shapeOf(db, table);
+  if (!shape) {
+    result.rejected.push({ path: where, reason: 'the table does not exist in the database (schema changes are not pulled)' });
+    return null;
+  }
+  if (!shape.pk.length) {
+    result.rejected.push({ path: where, reason: 'the table has no primary key, so rows cannot be matched' });
+    return null;
+  }
+  let baseRows: SqlValue[][];
+  let theirRows: SqlValue[][];
+  try {
+    // Each side is read in its own commit's format, so a table that became documents still merges row by row.
+    // A side whose manifest does not mention the table (edited by hand) is read like the other side:
+    // documents must not silently become an empty JSONL file, which would delete every row.
+    const baseEntry = entryOf(ctx.baseManifest, dbName, table);
+    const headEntry = entryOf(ctx.headManifest, dbName, table);
+    baseRows = await rowsAt(ctx.repo, ctx.baseSha, baseEntry ?? headEntry, dbName, table, shape);
+    theirRows = await rowsAt(ctx.repo, ctx.headSha, headEntry ?? baseEntry, dbName, table, shape);
+  } catch (err) {
+    if (!(err instanceof Rejection)) throw err;
+    result.rejected.push({ path: err.path, reason: err.message });
+    return null;
+  }
+  const ourRows = db.prepare(`SELECT ${shape.columns.map(quoteIdent).join(', ')} FROM ${quoteIdent(table)}`).raw(true).all() as SqlValue[][];
+  const plan = planTableMerge(toMap(shape, baseRows), toMap(shape, ourRows), toMap(shape, theirRows));
+  const keys = new Map([...baseRows, ...ourRows, ...theirRows].map((r) => [keyOf(shape, r), keyValues(shape, r)]));
+  for (const c of plan.conflicts) {
+    const file = documentPath(ctx.headManifest, dbName, table, keys.get(c.key));
+    result.conflicts.push({ table: `${dbName}.${table}`, ...c, ...(file ? { path: file } : {}) });
+  }
+  if (!plan.upserts.length && !plan.deletes.length) return null;
+  result.applied[`${dbName}.${table}`] = { upserts: plan.upserts.length, deletes: plan.deletes.length };
+  // Rows are applied as read (not re-parsed from their canonical line), so INTEGER and REAL stay apart.
+  const theirsByLine = new Map(theirRows.map((r) => [rowLine(shape.columns, r), r]));
+  const upsert = db.prepare(`INSERT OR REPLACE INTO ${quoteIdent(table)} (${shape.columns.map(quoteIdent).join(', ')}) VALUES (${shape.columns.map(() => '?').join(', ')})`);
+  const del = db.prepare(`DELETE FROM ${quoteIdent(table)} WHERE ${shape.pk.map((c) => `${quoteIdent(c)} IS ?`).join(' AND ')}`);
+  return () => {
+    for (const line of plan.upserts) upsert.run(...theirsByLine.get(line)!);
+    for (const key of plan.deletes) del.run(...keys.get(key)!);
+  };
 }
 
 /**
@@ -45,7 +251,7 @@ function toMap(shape: TableShape, rows: SqlValue[][]): Map<string, string> {
  * changed on both sides are reported as conflicts and left as they are on both sides. While
  * conflicts remain, the sync base does not move, so a push cannot overwrite the remote's versions.
  */
-export async function syncPull(config: Config, opts: { dryRun?: boolean } = {}): Promise<SyncPullResult> {
+export async function syncPull(config: Config, opts: { dryRun?: boolean; env?: Record<string, string> } = {}): Promise<SyncPullResult> {
   const sync = syncConfig(config);
   return withRootLock(config.root, 'github-sync pull', config.backup.lock_wait_ms, async () => {
     const repo = path.join(syncDir(config.root), 'repo');
@@ -53,23 +259,18 @@ export async function syncPull(config: Config, opts: { dryRun?: boolean } = {}):
     if (!state.last_synced_sha || !fs.existsSync(path.join(repo, '.git'))) {
       throw new WbError('invalid_input', 'There is no earlier sync to compare with.', 'Run github_sync_push first (or import a clone on a new machine).');
     }
-    const { url, pre } = gitOptionsFor(sync);
-    const branch = await resolveBranchFor(repo, pre, url, sync);
-    const fetched = await runGit([...pre, 'fetch', '-q', 'origin', `+refs/heads/${branch}:refs/remotes/origin/${branch}`], { cwd: repo });
-    if (!fetched.ok) throw new WbError('snapshot_failed', `git fetch failed: ${fetched.stderr.split('\n')[0]}`, 'Check the sync remote and your credentials.');
-    const head = (await runGit(['rev-parse', `refs/remotes/origin/${branch}`], { cwd: repo })).stdout.trim();
+    const remote = gitOptionsFor(sync, opts.env);
+    const branch = await resolveBranchFor(repo, remote, sync);
+    const head = await fetchBranch(repo, remote, branch);
+    if (!head) throw new WbError('sync_failed', `The branch ${branch} no longer exists on the sync remote.`, 'Push again (github_sync_push) to recreate it, or set sync.github.branch.');
     const empty: SyncPullResult = { status: 'up_to_date', remote_commit: head, applied: {}, conflicts: [], rejected: [], message: 'The remote has no changes since the last sync.' };
     if (head === state.last_synced_sha) return empty;
 
-    const changed = (await runGit(['diff', '--name-only', state.last_synced_sha, head], { cwd: repo })).stdout.split('\n').filter((p) => p.endsWith('.jsonl'));
+    // --no-renames: a renamed document is a deleted key and a new one.
+    const changed = (await runGit(['diff', '--name-only', '--no-renames', state.last_synced_sha, head], { cwd: repo })).stdout.split('\n').filter(Boolean);
     const result: SyncPullResult = { ...empty, status: 'applied', applied: {} };
-    const byDb = new Map<string, string[]>();
-    for (const file of changed) {
-      const [db, base] = file.split('/');
-      if (!db || !base) continue;
-      byDb.set(db, [...(byDb.get(db) ?? []), base.replace(/\.jsonl$/, '')]);
-    }
-    for (const [dbName, tables] of byDb) {
+    const ctx: PullContext = { repo, baseSha: state.last_synced_sha, headSha: head, baseManifest: await manifestAt(repo, state.last_synced_sha), headManifest: await manifestAt(repo, head), result };
+    for (const [dbName, tables] of changedTables(changed)) {
       const vital = config.databases.find((d) => d.name === dbName);
       if (!vital || !fs.existsSync(vital.path)) {
         result.rejected.push({ path: dbName, reason: 'no such database on this machine' });
@@ -80,37 +281,8 @@ export async function syncPull(config: Config, opts: { dryRun?: boolean } = {}):
       try {
         const work: Array<() => void> = [];
         for (const table of tables) {
-          const file = `${dbName}/${table}.jsonl`;
-          const info = db.prepare(`PRAGMA table_info(${quoteIdent(table)})`).all() as Array<{ name: string; pk: number }>;
-          if (!info.length) {
-            result.rejected.push({ path: file, reason: 'the table does not exist in the database (schema changes are not pulled)' });
-            continue;
-          }
-          const shape: TableShape = { columns: info.map((c) => c.name), pk: info.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name) };
-          if (!shape.pk.length) {
-            result.rejected.push({ path: file, reason: 'the table has no primary key, so rows cannot be matched' });
-            continue;
-          }
-          let base: Map<string, string>;
-          let theirs: Map<string, string>;
-          try {
-            base = toMap(shape, parseRows((await fileAt(repo, state.last_synced_sha, file)) ?? '', file, shape.columns));
-            theirs = toMap(shape, parseRows((await fileAt(repo, head, file)) ?? '', file, shape.columns));
-          } catch (err) {
-            result.rejected.push({ path: file, reason: (err as Error).message });
-            continue;
-          }
-          const ours = toMap(shape, db.prepare(`SELECT ${shape.columns.map(quoteIdent).join(', ')} FROM ${quoteIdent(table)}`).raw(true).all() as SqlValue[][]);
-          const plan = planTableMerge(base, ours, theirs);
-          for (const c of plan.conflicts) result.conflicts.push({ table: `${dbName}.${table}`, ...c });
-          if (!plan.upserts.length && !plan.deletes.length) continue;
-          result.applied[`${dbName}.${table}`] = { upserts: plan.upserts.length, deletes: plan.deletes.length };
-          const upsert = db.prepare(`INSERT OR REPLACE INTO ${quoteIdent(table)} (${shape.columns.map(quoteIdent).join(', ')}) VALUES (${shape.columns.map(() => '?').join(', ')})`);
-          const del = db.prepare(`DELETE FROM ${quoteIdent(table)} WHERE ${shape.pk.map((c) => `${quoteIdent(c)} IS ?`).join(' AND ')}`);
-          work.push(() => {
-            for (const line of plan.upserts) upsert.run(...parseRows(`${line}\n`, file, shape.columns)[0]!);
-            for (const key of plan.deletes) del.run(...parseRows(`${key}\n`, file, shape.pk)[0]!);
-          });
+          const apply = await mergeTable(ctx, db, dbName, table);
+          if (apply) work.push(apply);
         }
         if (!opts.dryRun && work.length) db.transaction(() => work.forEach((w) => w()))();
       } finally {

@@ -4,21 +4,14 @@ import { z } from 'zod';
 import type { Config } from '../config.js';
 import { WbError } from '../errors.js';
 import { withRootLock } from '../lock.js';
-import { SYNC_MODES, type GithubSyncConfig, type SyncMode } from './config.js';
-import { fetchBranch, gitOptionsFor, gitOrThrow, resolveBranchFor as resolveBranchFrom, type SyncRemote } from './git-remote.js';
+import { SYNC_MODES, syncConfig, type GithubSyncConfig, type SyncMode } from './config.js';
+import { fetchBranch, gitOptionsFor, gitOrThrow, resolveBranchFor, type SyncRemote } from './git-remote.js';
 import { materialize, type MirrorManifest } from './materialize.js';
 import { commitStaged, stageMirrorOn, unstage, type StagedMirror } from './mirror-commit.js';
 import { findOpenSyncPullRequest, openPullRequest, PR_BRANCH_PREFIX, type SyncPullRequest } from './pull-request.js';
 import { routePush } from './push-route.js';
 import { logOperation, readState, syncDir, writeState, type SyncState } from './state.js';
 
-// pull.ts and status.ts reach these through here.
-export { gitOptionsFor } from './git-remote.js';
-/** The sync branch, for callers that hold git options as (pre, url). */
-export function resolveBranchFor(cwd: string, pre: string[], url: string, sync: GithubSyncConfig): Promise<string> {
-  return resolveBranchFrom(cwd, { url, pre }, sync);
-}
-export { logOperation, readState, syncDir, writeState, type SyncState } from './state.js';
 
 export const SyncPushResultSchema = z.object({
   status: z.enum(['pushed', 'pull_request', 'no_changes', 'remote_changed', 'dry_run']),
@@ -33,6 +26,7 @@ export const SyncPushResultSchema = z.object({
     .describe('pr/hybrid: the pull request carrying this sync (created now, or an open one updated)'),
   rows: z.record(z.string(), z.number()).describe('"db.table" -> rows mirrored'),
   skipped: z.array(z.object({ path: z.string(), reason: z.string() })),
+  warnings: z.array(z.object({ table: z.string(), reason: z.string() })).describe('sync.github.documents mappings that could not be used (those tables stay JSONL)'),
   message: z.string(),
 });
 export type SyncPushResult = z.infer<typeof SyncPushResultSchema>;
@@ -43,14 +37,6 @@ export interface SyncPushOptions {
   mode?: SyncMode;
   /** environment for git and gh (tests point it at the GitHub emulator) */
   env?: Record<string, string>;
-}
-
-export function syncConfig(config: Config): GithubSyncConfig {
-  const sync = config.sync?.github;
-  if (!sync) {
-    throw new WbError('config_invalid', 'github-sync is not configured.', 'Add sync: { github: { repo: owner/name } } (or remote_url) to wb-backup.yaml; see docs/github-sync.md.');
-  }
-  return sync;
 }
 
 /** The sync clone under <root>/sync/repo, created on first use and pointed at the configured remote. */
@@ -94,16 +80,16 @@ export async function syncPush(config: Config, opts: SyncPushOptions = {}): Prom
   return withRootLock(config.root, 'github-sync push', config.backup.lock_wait_ms, async () => {
     const remote = gitOptionsFor(sync, opts.env);
     const repo = await ensureClone(config.root, remote);
-    const branch = await resolveBranchFrom(repo, remote, sync);
+    const branch = await resolveBranchFor(repo, remote, sync);
     const remoteHead = await fetchBranch(repo, remote, branch);
     const state = readState(config.root);
 
     const fresh = path.join(syncDir(config.root), 'fresh');
     fs.rmSync(fresh, { recursive: true, force: true });
-    const manifest = materialize(fresh, config.databases, { exclude: sync.exclude_tables, maxFileBytes: sync.max_file_bytes });
+    const manifest = materialize(fresh, config.databases, { exclude: sync.exclude_tables, maxFileBytes: sync.max_file_bytes, documents: sync.documents });
     const databases = config.databases.map((d) => d.name);
     const readmeText = () => readme(Object.keys(manifest.databases), new Date());
-    const common = { mode, branch, rows: rowsOf(manifest), skipped: manifest.skipped };
+    const common = { mode, branch, rows: rowsOf(manifest), skipped: manifest.skipped, warnings: manifest.warnings ?? [] };
     try {
       // Whatever the mode: when the remote already holds exactly this mirror there is nothing to do,
       // and the remote head becomes the sync base (a merged pull request lands here).
@@ -161,7 +147,7 @@ export async function syncPush(config: Config, opts: SyncPushOptions = {}): Prom
   });
 }
 
-type Common = Pick<SyncPushResult, 'mode' | 'branch' | 'rows' | 'skipped'>;
+type Common = Pick<SyncPushResult, 'mode' | 'branch' | 'rows' | 'skipped' | 'warnings'>;
 
 async function pushBranch(repo: string, remote: SyncRemote, branch: string): Promise<{ ok: boolean; stderr: string }> {
   try {

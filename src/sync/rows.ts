@@ -14,6 +14,9 @@ export function toJson(value: SqlValue): JsonValue {
 }
 
 export function fromJson(value: unknown, where: string): SqlValue {
+  // A JSON integer is bound as an INTEGER: as a JS number it would be bound as a REAL, and a column
+  // without a declared type would then hold 5.0 where the database had 5.
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt(value);
   if (value === null || typeof value === 'string' || typeof value === 'number') return value;
   if (typeof value === 'object' && value !== null) {
     const o = value as Record<string, unknown>;
