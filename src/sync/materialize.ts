@@ -5,7 +5,7 @@ import type { VitalDatabase } from '../config.js';
 import { quoteIdent } from '../sqlite-util.js';
 import type { DocumentMapping } from './config.js';
 import { documentDir, documentShape, renderDocument, type DocumentShape } from './documents.js';
-import { rowLine, type SqlValue } from './rows.js';
+import { rowLine, rowLineWriter, type SqlValue } from './rows.js';
 
 export const SYNC_SCHEMA_VERSION = 1;
 
@@ -92,9 +92,10 @@ function writeJsonl(dir: string, file: string, db: Database.Database, table: Tab
   let tooBig = false;
   // Lines are gathered into ~1 MB writes: one syscall per row would dominate the export.
   let pending = '';
+  const line = rowLineWriter(table.columns);
   try {
     for (const row of selectAll(db, table).iterate() as Iterable<SqlValue[]>) {
-      pending += `${rowLine(table.columns, row)}\n`;
+      pending += `${line(row)}\n`;
       if (pending.length > 1 << 20) {
         bytes += fs.writeSync(fd, pending);
         pending = '';

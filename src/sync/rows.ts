@@ -26,13 +26,39 @@ export function fromJson(value: unknown, where: string): SqlValue {
   throw new Error(`${where}: ${JSON.stringify(value)} is not a value this format writes`);
 }
 
-/** One line of a table file: columns in table order, so the same row always gives the same bytes. */
+/** toJson + JSON.stringify in one step, without the intermediate object: this runs once per value of every row. */
+function valueText(value: SqlValue): string {
+  if (value === null) return 'null';
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'number':
+      return JSON.stringify(value);
+    case 'bigint':
+      return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? value.toString() : `{"$int":"${value.toString()}"}`;
+    default:
+      return `{"$base64":"${value.toString('base64')}"}`;
+  }
+}
+
+/**
+ * The line writer for one table's columns: columns in table order, so the same row always gives the
+ * same bytes. Built by hand rather than through an object: same bytes as JSON.stringify({...}), and
+ * it keeps a numeric-looking column name in its place (object keys like "1" would be reordered).
+ */
+export function rowLineWriter(columns: readonly string[]): (row: readonly SqlValue[]) => string {
+  const prefixes = columns.map((c, i) => `${i ? ',' : '{'}${JSON.stringify(c)}:`);
+  const empty = columns.length ? '' : '{';
+  return (row) => {
+    let line = empty;
+    for (let i = 0; i < prefixes.length; i++) line += prefixes[i]! + valueText(row[i] ?? null);
+    return `${line}}`;
+  };
+}
+
+/** One line of a table file (see rowLineWriter). */
 export function rowLine(columns: readonly string[], row: readonly SqlValue[]): string {
-  // Built by hand rather than through an object: same bytes as JSON.stringify({...}), and it keeps
-  // a numeric-looking column name in its place (object keys like "1" would be reordered).
-  let line = '{';
-  for (let i = 0; i < columns.length; i++) line += `${i ? ',' : ''}${JSON.stringify(columns[i])}:${JSON.stringify(toJson(row[i] ?? null))}`;
-  return `${line}}`;
+  return rowLineWriter(columns)(row);
 }
 
 /** Parse a JSONL table file; a bad line is reported with its file and line number. */
