@@ -7,7 +7,8 @@
  * github.com we hand out `http://uploads.github.localhost/...`. Asset downloads redirect to
  * `objects.github.localhost`, standing in for GitHub's signed object-storage host.
  * The GHES layout (`github.localhost/api/v3`, `/api/graphql`, `/api/uploads`) is also accepted so a
- * different gh version that used it would still be answered.
+ * different gh version that used it would still be answered. git's smart HTTP lives on the web host
+ * too, over https only (see git-http.ts and tls.ts).
  */
 export const WEB_HOST = 'github.localhost';
 export const API_HOST = `api.${WEB_HOST}`;

@@ -1,14 +1,17 @@
 /**
- * An in-process emulator of the GitHub REST + GraphQL API, for running the real `gh` binary in
- * tests. gh reaches it as its HTTP proxy (see ghEnv); see docs/testing-github-emulator.md.
+ * An in-process emulator of the GitHub REST + GraphQL API and of git over https, for running the
+ * real `gh` and `git` binaries in tests. gh reaches it as its HTTP proxy (see ghEnv), git as its
+ * HTTPS proxy (see gitEnv); see docs/testing-github-emulator.md.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { GitStore } from './git-repos.js';
 import { WEB_HOST } from './hosts.js';
 import { startServer } from './server.js';
 import { snapshotRepo, World } from './state.js';
-import type { CreateRepoOptions, EmulatedRepo, EmulatorOptions, Fault, GhEnvOptions, GithubEmulator } from './types.js';
+import { type Certificate, makeCertificate } from './tls.js';
+import type { CreateRepoOptions, EmulatedRepo, EmulatorOptions, Fault, GhEnvOptions, GitEnvOptions, GithubEmulator } from './types.js';
 
 export type * from './types.js';
 export { KNOWN_OPERATIONS } from './graphql/handler.js';
@@ -18,52 +21,104 @@ export { API_HOST, OBJECTS_HOST, UPLOADS_HOST, WEB_HOST } from './hosts.js';
 const TOKEN_VARS = ['GH_TOKEN', 'GITHUB_TOKEN', 'GH_ENTERPRISE_TOKEN', 'GITHUB_ENTERPRISE_TOKEN'] as const;
 
 export async function startGithubEmulator(opts: EmulatorOptions = {}): Promise<GithubEmulator> {
-  const world = new World(opts.login ?? 'octo', opts.token ?? 'test-token', opts.scopes ?? ['gist', 'read:org', 'repo', 'workflow']);
-  const server = await startServer(world);
-  const proxyUrl = `http://127.0.0.1:${server.port}`;
-  // One config dir per emulator: gh must never read the user's hosts.yml or write next to it.
+  // One temp home per emulator: gh's config dir, git's HOME, the bare repositories, the TLS key.
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'gh-emulator-'));
   const configDir = path.join(home, 'config');
   fs.mkdirSync(configDir);
+  const world = new World(
+    opts.login ?? 'octo',
+    opts.token ?? 'test-token',
+    opts.scopes ?? ['gist', 'read:org', 'repo', 'workflow'],
+    new GitStore(path.join(home, 'repos'), path.join(home, 'git-server-home')),
+    opts.defaultBranch ?? 'main',
+  );
+  // Without openssl the API still works; only git over https (gitEnv) is unavailable.
+  let cert: Certificate | undefined;
+  let certError: unknown;
+  try {
+    cert = await makeCertificate(path.join(home, 'tls'));
+  } catch (err) {
+    certError = err;
+  }
+  const server = await startServer(world, cert);
+  const proxyUrl = `http://127.0.0.1:${server.port}`;
+  // git's HOME: a .gitconfig with an identity and nothing else, so the user's config never applies.
+  const gitHome = path.join(home, 'git-home');
+  fs.mkdirSync(gitHome);
+  const me = world.viewer;
+  const gitconfig = ['[user]', `\tname = ${me.login}`, `\temail = ${me.id}+${me.login}@users.noreply.github.com`, '[init]', '\tdefaultBranch = main', ''];
+  fs.writeFileSync(path.join(gitHome, '.gitconfig'), gitconfig.join('\n'));
+
+  function ghEnv(extra: GhEnvOptions = {}): Record<string, string> {
+    const token = extra.token === undefined ? world.token : extra.token;
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+      HOME: process.env.HOME ?? home,
+      LANG: 'C.UTF-8',
+      GH_HOST: WEB_HOST,
+      GH_CONFIG_DIR: configDir,
+      XDG_CONFIG_HOME: path.join(home, 'xdg-config'),
+      XDG_STATE_HOME: path.join(home, 'xdg-state'),
+      XDG_DATA_HOME: path.join(home, 'xdg-data'),
+      XDG_CACHE_HOME: path.join(home, 'xdg-cache'),
+      // gh talks plain http to github.localhost, so HTTP_PROXY carries everything. HTTPS_PROXY is
+      // set too so a stray https request shows up in the log (as a refused CONNECT) instead of
+      // trying the network.
+      HTTP_PROXY: proxyUrl,
+      http_proxy: proxyUrl,
+      HTTPS_PROXY: proxyUrl,
+      https_proxy: proxyUrl,
+      NO_PROXY: '',
+      no_proxy: '',
+      GH_REPO: '',
+      GH_NO_UPDATE_NOTIFIER: '1',
+      GH_PROMPT_DISABLED: '1',
+      GH_PAGER: 'cat',
+      PAGER: 'cat',
+      NO_COLOR: '1',
+      CLICOLOR: '0',
+      GH_DEBUG: '',
+      DEBUG: '',
+    };
+    // gh treats an empty token variable as unset, so '' means "logged out" even when spread over process.env.
+    for (const v of TOKEN_VARS) env[v] = '';
+    if (token !== null) env.GH_TOKEN = token;
+    return env;
+  }
+
+  function gitEnv(extra: GitEnvOptions = {}): Record<string, string> {
+    if (!cert) throw new Error(`github-emulator: no certificate for https://${WEB_HOST}, git cannot reach it (openssl failed: ${String(certError)})`);
+    const env: Record<string, string> = {
+      // gh stays usable: git runs `gh auth git-credential` as its credential helper with this env.
+      ...ghEnv(extra),
+      HOME: gitHome,
+      GIT_CONFIG_NOSYSTEM: '1',
+      GIT_TERMINAL_PROMPT: '0',
+      // Empty GIT_ASKPASS also stops git from falling back to SSH_ASKPASS.
+      GIT_ASKPASS: '',
+      SSH_ASKPASS: '',
+      GCM_INTERACTIVE: 'never',
+      GIT_PAGER: 'cat',
+      // git/libcurl sends `CONNECT github.localhost:443` to HTTPS_PROXY (set by ghEnv, NO_PROXY
+      // empty) and checks the emulator's certificate against this file.
+      GIT_SSL_CAINFO: cert.certFile,
+    };
+    if (extra.credentialHelper) {
+      // What `gh auth setup-git` writes: reset the helper list for the host, then add gh.
+      const key = `credential.https://${WEB_HOST}.helper`;
+      Object.assign(env, { GIT_CONFIG_COUNT: '2', GIT_CONFIG_KEY_0: key, GIT_CONFIG_VALUE_0: '', GIT_CONFIG_KEY_1: key, GIT_CONFIG_VALUE_1: '!gh auth git-credential' });
+    }
+    return env;
+  }
 
   return {
     proxyUrl,
+    caCertFile: cert?.certFile ?? '',
+    ghEnv,
+    gitEnv,
 
-    ghEnv(extra: GhEnvOptions = {}): Record<string, string> {
-      const token = extra.token === undefined ? world.token : extra.token;
-      const env: Record<string, string> = {
-        PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
-        HOME: process.env.HOME ?? home,
-        LANG: 'C.UTF-8',
-        GH_HOST: WEB_HOST,
-        GH_CONFIG_DIR: configDir,
-        XDG_CONFIG_HOME: path.join(home, 'xdg-config'),
-        XDG_STATE_HOME: path.join(home, 'xdg-state'),
-        XDG_DATA_HOME: path.join(home, 'xdg-data'),
-        XDG_CACHE_HOME: path.join(home, 'xdg-cache'),
-        // gh talks plain http to github.localhost, so HTTP_PROXY carries everything. HTTPS_PROXY is
-        // set too so a stray https request shows up in the log (as a refused CONNECT) instead of
-        // trying the network.
-        HTTP_PROXY: proxyUrl,
-        http_proxy: proxyUrl,
-        HTTPS_PROXY: proxyUrl,
-        https_proxy: proxyUrl,
-        NO_PROXY: '',
-        no_proxy: '',
-        GH_REPO: '',
-        GH_NO_UPDATE_NOTIFIER: '1',
-        GH_PROMPT_DISABLED: '1',
-        GH_PAGER: 'cat',
-        PAGER: 'cat',
-        NO_COLOR: '1',
-        CLICOLOR: '0',
-        GH_DEBUG: '',
-        DEBUG: '',
-      };
-      // gh treats an empty token variable as unset, so '' means "logged out" even when spread over process.env.
-      for (const v of TOKEN_VARS) env[v] = '';
-      if (token !== null) env.GH_TOKEN = token;
-      return env;
+    cloneUrl(fullName: string): string {
+      return `https://${WEB_HOST}/${fullName}.git`;
     },
 
     createRepo(fullName: string, o: CreateRepoOptions = {}): void {

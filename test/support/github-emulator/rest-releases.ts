@@ -1,7 +1,8 @@
 /**
  * REST routes for releases. GitHub rules emulated here:
  * - drafts carry no tag: publishing (create with draft false, or PATCH draft:false) creates the tag
- *   if missing, and fails with 422 "Repository is empty." while the repository has no commit;
+ *   if missing (in the bare repository too, on the commit target_commitish names), and fails with
+ *   422 "Repository is empty." while the repository has no commit;
  * - only one published release per tag (422 already_exists on tag_name);
  * - GET /releases/tags/T sees published releases only; drafts are listed and fetchable by id for
  *   users with push access;
@@ -44,9 +45,20 @@ function publishChecks(ctx: Ctx, repo: Repo, release: Pick<Release, 'id' | 'targ
     return false;
   }
   if (!repo.tags.has(tagName)) {
-    // A target that names the default branch (or nothing) resolves to its head; a sha is taken as is.
-    const target = release.targetCommitish;
-    repo.tags.set(tagName, /^[0-9a-f]{40}$/.test(target) ? target : repo.headSha);
+    // The tag goes on the commit the target names (a branch or a sha in the repository); GitHub
+    // refuses a target it cannot resolve.
+    const sha = ctx.world.resolveCommit(repo, release.targetCommitish || repo.defaultBranch);
+    if (!sha) {
+      validationFailed(ctx, docs, [{ resource: 'Release', code: 'invalid', field: 'target_commitish' }]);
+      return false;
+    }
+    try {
+      ctx.world.setTag(repo, tagName, sha);
+    } catch {
+      // git refused the ref name (`git check-ref-format` rules: spaces, `..`, `~`, …).
+      validationFailed(ctx, docs, [{ resource: 'Release', code: 'custom', field: 'tag_name', message: 'tag_name is not a valid tag' }]);
+      return false;
+    }
   }
   return true;
 }

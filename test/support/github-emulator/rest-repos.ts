@@ -42,7 +42,7 @@ async function createRepo(ctx: Ctx, owner: Account, docs: string): Promise<void>
     private: bool(body.private) ?? (visibility !== undefined ? visibility !== 'public' : false),
     // Only auto_init (gh --add-readme, --license, --gitignore) gives the repository a first commit.
     empty: !(bool(body.auto_init) || str(body.license_template) || str(body.gitignore_template)),
-    defaultBranch: 'main',
+    defaultBranch: ctx.world.newRepoBranch,
     description: str(body.description) ?? null,
   });
   repo.hasIssues = bool(body.has_issues) ?? true;
@@ -115,7 +115,7 @@ export const repoRoutes: readonly Route[] = [
     const repo = visibleRepo(ctx, p.owner!, p.repo!, D.getRef);
     if (!repo) return;
     const ref = p.ref!;
-    const sha = ref.startsWith('tags/') ? repo.tags.get(ref.slice(5)) : ref === `heads/${repo.defaultBranch}` ? repo.headSha : undefined;
+    const sha = ref.startsWith('tags/') ? repo.tags.get(ref.slice(5)) : ref.startsWith('heads/') ? repo.branches.get(ref.slice(6)) : undefined;
     if (!sha) return notFound(ctx, D.getRef);
     const full = `${repo.owner.login}/${repo.name}`;
     sendJson(ctx, 200, { ref: `refs/${ref}`, url: `${API_BASE}/repos/${full}/git/refs/${ref}`, object: { sha, type: 'commit', url: `${API_BASE}/repos/${full}/git/commits/${sha}` } });
@@ -126,7 +126,7 @@ export const repoRoutes: readonly Route[] = [
     const repo = writableRepo(ctx, p.owner!, p.repo!, D.deleteRef);
     if (!repo) return;
     const ref = p.ref!;
-    if (!ref.startsWith('tags/') || !repo.tags.delete(ref.slice(5))) {
+    if (!ref.startsWith('tags/') || !ctx.world.deleteTag(repo, ref.slice(5))) {
       return sendError(ctx, 422, 'Reference does not exist', D.deleteRef);
     }
     sendNoContent(ctx);

@@ -3,7 +3,7 @@
  * filled in; the URLs point back at the emulator's hosts so following any of them stays local.
  */
 import { API_BASE, UPLOADS_BASE, WEB_BASE } from './hosts.js';
-import type { Account, Asset, Release, Repo, World } from './state.js';
+import type { Account, Asset, PullRequest, Release, Repo, World } from './state.js';
 
 /** Opaque node ids, decodable so GraphQL `ownerId` inputs can be resolved. */
 export const nodeId = (prefix: string, id: number): string => Buffer.from(`${prefix}:${id}`).toString('base64').replace(/=+$/, '');
@@ -118,5 +118,62 @@ export function releaseJson(world: World, repo: Repo, r: Release): Record<string
     tarball_url: r.draft ? null : `${API_BASE}/repos/${full}/tarball/${encodeURIComponent(r.tagName)}`,
     zipball_url: r.draft ? null : `${API_BASE}/repos/${full}/zipball/${encodeURIComponent(r.tagName)}`,
     body: r.body,
+  };
+}
+
+/** A pull request as GitHub lists it (GET /pulls); the single-item routes add computed fields. */
+export function pullJson(world: World, repo: Repo, pr: PullRequest): Record<string, unknown> {
+  const full = `${repo.owner.login}/${repo.name}`;
+  const api = `${API_BASE}/repos/${full}`;
+  const html = `${WEB_BASE}/${full}/pull/${pr.number}`;
+  const owner = accountJson(repo.owner);
+  const repoBody = repoJson(world, repo);
+  const author = world.account(pr.author);
+  return {
+    url: `${api}/pulls/${pr.number}`,
+    id: pr.id,
+    node_id: nodeId('PR', pr.id),
+    html_url: html,
+    diff_url: `${html}.diff`,
+    patch_url: `${html}.patch`,
+    issue_url: `${api}/issues/${pr.number}`,
+    number: pr.number,
+    state: pr.state,
+    locked: false,
+    title: pr.title,
+    user: accountJson(author),
+    body: pr.body,
+    created_at: pr.createdAt,
+    updated_at: pr.updatedAt,
+    closed_at: pr.closedAt,
+    merged_at: null,
+    merge_commit_sha: null,
+    assignee: null,
+    assignees: [],
+    requested_reviewers: [],
+    requested_teams: [],
+    labels: [],
+    milestone: null,
+    draft: pr.draft,
+    commits_url: `${api}/pulls/${pr.number}/commits`,
+    review_comments_url: `${api}/pulls/${pr.number}/comments`,
+    review_comment_url: `${api}/pulls/comments{/number}`,
+    comments_url: `${api}/issues/${pr.number}/comments`,
+    statuses_url: `${api}/statuses/${pr.headSha}`,
+    head: { label: `${repo.owner.login}:${pr.headRef}`, ref: pr.headRef, sha: pr.headSha, user: owner, repo: repoBody },
+    base: { label: `${repo.owner.login}:${pr.baseRef}`, ref: pr.baseRef, sha: pr.baseSha, user: owner, repo: repoBody },
+    _links: {
+      self: { href: `${api}/pulls/${pr.number}` },
+      html: { href: html },
+      issue: { href: `${api}/issues/${pr.number}` },
+      comments: { href: `${api}/issues/${pr.number}/comments` },
+      review_comments: { href: `${api}/pulls/${pr.number}/comments` },
+      review_comment: { href: `${api}/pulls/comments{/number}` },
+      commits: { href: `${api}/pulls/${pr.number}/commits` },
+      statuses: { href: `${api}/statuses/${pr.headSha}` },
+    },
+    author_association: author.id === repo.owner.id ? 'OWNER' : 'MEMBER',
+    auto_merge: null,
+    active_lock_reason: null,
   };
 }

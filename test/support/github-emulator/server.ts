@@ -2,24 +2,33 @@
  * The HTTP server gh talks to as its HTTP proxy. Requests arrive in proxy form (absolute URL in the
  * request line); the host picks the surface (API, uploads, object storage, web). Order per request,
  * as a client would meet them in reality: network faults first, then authentication, then routing.
+ *
+ * git reaches it as HTTPS_PROXY: a `CONNECT github.localhost:443` is answered here, TLS is
+ * terminated on the tunnel (tls.ts), and the requests inside come back to the same handler with a
+ * Host header instead of an absolute URL. git's smart HTTP paths go to git-http.ts.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { authenticate } from './access.js';
 import { FaultQueue, faultBody } from './faults.js';
+import { gitTarget, serveGit } from './git-http.js';
 import { handleGraphQL, operationNameOf, readPayload } from './graphql/handler.js';
 import { classify, DOCS, type Surface } from './hosts.js';
 import { type Ctx, readBody, sendError, sendJson } from './http.js';
 import { match, type Route } from './router.js';
 import { assetRoutes, objectRoutes, uploadRoutes, webRoutes } from './rest-assets.js';
+import { pullRoutes } from './rest-pulls.js';
 import { releaseRoutes } from './rest-releases.js';
 import { repoRoutes } from './rest-repos.js';
 import type { World } from './state.js';
+import { type Certificate, isTunnelTarget, terminateTunnel } from './tls.js';
 import type { RequestLogEntry } from './types.js';
 
+// git's smart HTTP on the web host is not a Route: see git-http.ts.
 const ROUTES: Record<Surface, readonly Route[]> = {
   // Asset routes first: `/releases/assets/:id` must not be read as a release id.
-  api: [...assetRoutes, ...releaseRoutes, ...repoRoutes],
+  api: [...assetRoutes, ...releaseRoutes, ...pullRoutes, ...repoRoutes],
   uploads: uploadRoutes,
   objects: objectRoutes,
   web: webRoutes,
@@ -50,7 +59,13 @@ function resolveRepositoryId(world: World, path: string): string {
   return repo ? `/repos/${repo.owner.login}/${repo.name}${m[2] ?? ''}` : path;
 }
 
-export async function startServer(world: World): Promise<EmulatorServer> {
+/** Whether the request arrived through a TLS tunnel (see tls.ts). */
+function overTls(req: IncomingMessage): boolean {
+  return (req.socket as { encrypted?: boolean }).encrypted === true;
+}
+
+/** `cert` is what https://github.localhost is served with; without one (openssl failed) every CONNECT is refused. */
+export async function startServer(world: World, cert: Certificate | undefined): Promise<EmulatorServer> {
   const faults = new FaultQueue();
   const log: RequestLogEntry[] = [];
   const sockets = new Set<Socket>();
@@ -58,7 +73,9 @@ export async function startServer(world: World): Promise<EmulatorServer> {
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = (req.method ?? 'GET').toUpperCase();
     const { host, pathAndQuery } = target(req);
-    const entry: RequestLogEntry = { method, host: host.replace(/:80$/, ''), path: pathAndQuery, status: 0 };
+    const https = overTls(req);
+    const entry: RequestLogEntry = { method, host: host.replace(https ? /:443$/ : /:80$/, ''), path: pathAndQuery, status: 0 };
+    if (https) entry.scheme = 'https';
     log.push(entry);
     res.on('finish', () => (entry.status = res.statusCode));
 
@@ -90,6 +107,12 @@ export async function startServer(world: World): Promise<EmulatorServer> {
       return;
     }
     if (fault?.kind === 'delay') await new Promise((r) => setTimeout(r, fault.ms));
+
+    const git = where.surface === 'web' ? gitTarget(where.path) : undefined;
+    if (git) {
+      await serveGit({ req, res, world, https, target: git, query: url.search.slice(1), pathAndQuery });
+      return;
+    }
 
     const ctx: Ctx = { req, res, world, method, path: resolveRepositoryId(world, where.path), query: url.searchParams, caller: { kind: 'anonymous' }, note: {} };
     // Object storage and the web host do not take API tokens (signed URLs / browser sessions).
@@ -124,9 +147,15 @@ export async function startServer(world: World): Promise<EmulatorServer> {
       res.end(JSON.stringify({ message: `github-emulator internal error: ${String(err)}`, documentation_url: DOCS }));
     });
   });
-  // https through the proxy would be a CONNECT: gh must use plain http for github.localhost. Refuse
-  // it visibly (and log it) rather than tunnelling anywhere.
-  server.on('connect', (req: IncomingMessage, socket: Socket) => {
+  // A CONNECT to github.localhost:443 is git over https: terminate TLS here. gh uses plain http, so
+  // any other tunnel is refused visibly (and logged) rather than opened anywhere.
+  server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    if (cert && isTunnelTarget(req.url)) {
+      log.push({ method: 'CONNECT', host: req.url ?? '', path: '', status: 200 });
+      terminateTunnel(server, socket, head, cert);
+      return;
+    }
     log.push({ method: 'CONNECT', host: req.url ?? '', path: '', status: 502, unhandled: true });
     socket.end('HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n');
   });

@@ -1,8 +1,14 @@
 /**
- * The emulator's in-memory world: accounts, repositories, tags, releases and asset bytes.
- * Handlers mutate it; tests only see frozen snapshots (see `snapshotRepo`).
+ * The emulator's in-memory world: accounts, repositories, tags, releases, pull requests and asset
+ * bytes. Handlers mutate it; tests only see frozen snapshots (see `snapshotRepo`).
+ *
+ * Each repository also has a real bare repository on disk (see git-repos.ts). It owns the git data:
+ * `branches`, `tags` and `headSha` here are a cache of its refs, refreshed by `syncRefs` after every
+ * push, and written through when the API changes a ref (a release creating its tag, a ref delete).
  */
 import { createHash, randomBytes } from 'node:crypto';
+import type { GitStore } from './git-repos.js';
+import { WEB_BASE } from './hosts.js';
 import type { EmulatedRepo } from './types.js';
 
 export interface Account {
@@ -41,6 +47,26 @@ export interface Release {
   untaggedId: string;
 }
 
+export interface PullRequest {
+  id: number;
+  number: number;
+  title: string;
+  body: string | null;
+  state: 'open' | 'closed';
+  draft: boolean;
+  /** As the client sent it; GitHub only reports it (true) for pull requests from forks. */
+  maintainerCanModify: boolean;
+  headRef: string;
+  /** Last known sha of the head branch (kept when the branch is deleted). */
+  headSha: string;
+  baseRef: string;
+  baseSha: string;
+  author: string;
+  createdAt: string;
+  updatedAt: string;
+  closedAt: string | null;
+}
+
 export interface Repo {
   id: number;
   owner: Account;
@@ -50,6 +76,11 @@ export interface Repo {
   defaultBranch: string;
   /** sha of the default branch head; null while the repository has no commit. */
   headSha: string | null;
+  /** The bare repository on disk. */
+  gitDir: string;
+  /** branch name -> sha, from the bare repository. */
+  branches: Map<string, string>;
+  pulls: PullRequest[];
   createdAt: string;
   pushedAt: string | null;
   hasIssues: boolean;
@@ -71,6 +102,10 @@ export class World {
     readonly viewerLogin: string,
     readonly token: string,
     readonly scopes: readonly string[],
+    /** Where the bare repositories live. */
+    readonly git: GitStore,
+    /** Default branch of repositories created through the API (GitHub's per-account setting). */
+    readonly newRepoBranch = 'main',
     /** HMAC key for signed download URLs on the objects host. */
     readonly signingKey: Buffer = randomBytes(32),
   ) {
@@ -115,14 +150,24 @@ export class World {
   addRepo(owner: string, name: string, opts: { private: boolean; empty: boolean; defaultBranch: string; description?: string | null }): Repo {
     if (this.findRepo(owner, name)) throw new Error(`repository ${owner}/${name} already exists`);
     const now = this.now();
+    const account = this.account(owner, owner.toLowerCase() === this.viewerLogin.toLowerCase() ? 'User' : 'Organization');
+    const description = opts.description ?? null;
+    // GitHub's auto_init README: the name as a title, then the description if there is one.
+    const readme = opts.empty
+      ? undefined
+      : { text: `# ${name}\n${description ? `${description}\n` : ''}`, author: { name: this.viewer.login, email: `${this.viewer.id}+${this.viewer.login}@users.noreply.github.com` } };
+    const disk = this.git.create(account.login, name, { defaultBranch: opts.defaultBranch, ...(readme ? { readme } : {}) });
     const repo: Repo = {
       id: this.id(),
-      owner: this.account(owner, owner.toLowerCase() === this.viewerLogin.toLowerCase() ? 'User' : 'Organization'),
+      owner: account,
       name,
-      description: opts.description ?? null,
+      description,
       private: opts.private,
       defaultBranch: opts.defaultBranch,
-      headSha: opts.empty ? null : fakeSha(`${owner}/${name}@init`),
+      headSha: disk.headSha,
+      gitDir: disk.gitDir,
+      branches: new Map(disk.headSha ? [[opts.defaultBranch, disk.headSha]] : []),
+      pulls: [],
       createdAt: now,
       pushedAt: opts.empty ? null : now,
       hasIssues: true,
@@ -132,6 +177,60 @@ export class World {
     };
     this.repos.set(`${owner}/${name}`.toLowerCase(), repo);
     return repo;
+  }
+
+  /**
+   * Re-reads branches and tags from the bare repository after a push. Like GitHub: the first push
+   * into an empty repository that lacks the default branch makes a pushed branch the default; an
+   * open pull request whose head branch is gone is closed; open pull requests follow their head.
+   */
+  syncRefs(repo: Repo): void {
+    const wasEmpty = repo.branches.size === 0;
+    const { branches, tags } = this.git.refs(repo.gitDir);
+    if (wasEmpty && branches.size > 0 && !branches.has(repo.defaultBranch)) {
+      // GitHub takes the branch that was pushed; with several at once we take the first by name.
+      repo.defaultBranch = [...branches.keys()].sort()[0]!;
+      this.git.setHead(repo.gitDir, repo.defaultBranch);
+    }
+    const changed = [...branches].some(([b, sha]) => repo.branches.get(b) !== sha) || branches.size !== repo.branches.size;
+    repo.branches = branches;
+    repo.tags = tags;
+    repo.headSha = branches.get(repo.defaultBranch) ?? null;
+    if (changed) repo.pushedAt = this.now();
+    for (const pr of repo.pulls) {
+      if (pr.state !== 'open') continue;
+      const head = branches.get(pr.headRef);
+      if (head === undefined) {
+        pr.state = 'closed';
+        pr.closedAt = pr.updatedAt = this.now();
+      } else if (head !== pr.headSha) {
+        pr.headSha = head;
+        pr.updatedAt = this.now();
+        this.git.updateRef(repo.gitDir, `refs/pull/${pr.number}/head`, head);
+      }
+      const base = branches.get(pr.baseRef);
+      if (base !== undefined) pr.baseSha = base;
+    }
+  }
+
+  /** Creates a tag in the bare repository and the cache. `sha` must be a commit in the repository. */
+  setTag(repo: Repo, tag: string, sha: string): void {
+    this.git.updateRef(repo.gitDir, `refs/tags/${tag}`, sha);
+    repo.tags.set(tag, sha);
+  }
+
+  deleteTag(repo: Repo, tag: string): boolean {
+    if (!repo.tags.has(tag)) return false;
+    this.git.deleteRef(repo.gitDir, `refs/tags/${tag}`);
+    repo.tags.delete(tag);
+    return true;
+  }
+
+  /** A commit sha for a branch name, `refs/heads/…` name or sha; undefined when the repository has none such. */
+  resolveCommit(repo: Repo, rev: string): string | undefined {
+    const branch = repo.branches.get(rev.replace(/^refs\/heads\//, ''));
+    if (branch) return branch;
+    return /^[0-9a-f]{7,40}$/.test(rev) ? this.git.commit(repo.gitDir, rev) : undefined;
   }
 
   findRelease(repo: Repo, id: number): Release | undefined {
@@ -159,10 +258,6 @@ export class World {
   }
 }
 
-export function fakeSha(seed: string): string {
-  return createHash('sha1').update(seed).digest('hex');
-}
-
 export function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
@@ -178,6 +273,28 @@ export function snapshotRepo(world: World, repo: Repo): EmulatedRepo {
     defaultBranch: repo.defaultBranch,
     empty: repo.headSha === null,
     tags: [...repo.tags.keys()].sort(),
+    branches: Object.freeze(Object.fromEntries([...repo.branches].sort(([a], [b]) => (a < b ? -1 : 1)))),
+    gitDir: repo.gitDir,
+    pulls: Object.freeze(
+      [...repo.pulls]
+        .sort((a, b) => a.number - b.number)
+        .map((p) =>
+          Object.freeze({
+            number: p.number,
+            title: p.title,
+            body: p.body,
+            state: p.state,
+            draft: p.draft,
+            head: Object.freeze({ ref: p.headRef, sha: p.headSha, label: `${repo.owner.login}:${p.headRef}` }),
+            base: Object.freeze({ ref: p.baseRef, sha: p.baseSha }),
+            user: p.author,
+            html_url: `${WEB_BASE}/${repo.owner.login}/${repo.name}/pull/${p.number}`,
+            created_at: p.createdAt,
+            closed_at: p.closedAt,
+            merged: false,
+          }),
+        ),
+    ),
     releases: world.sortedReleases(repo).map((r) =>
       Object.freeze({
         id: r.id,

@@ -14,6 +14,11 @@ export interface EmulatorOptions {
    * as GitHub does for fine-grained tokens (gh then skips its scope check).
    */
   scopes?: readonly string[];
+  /**
+   * Default branch of repositories created through the API (`gh repo create`), GitHub's per-account
+   * "repository default branch" setting. Default 'main'. (`createRepo` takes its own.)
+   */
+  defaultBranch?: string;
 }
 
 /** What a fault applies to. Every given field must match; an empty matcher matches every request. */
@@ -54,6 +59,8 @@ export interface RequestLogEntry {
   fault?: FaultAction['kind'];
   /** True when no route matched: a hint that the emulator lacks coverage for something gh sent. */
   unhandled?: boolean;
+  /** Set for requests that came through the TLS tunnel (git over https). */
+  scheme?: 'https';
 }
 
 export interface EmulatedAsset {
@@ -81,6 +88,24 @@ export interface EmulatedRelease {
   readonly assets: readonly EmulatedAsset[];
 }
 
+export interface EmulatedPull {
+  readonly number: number;
+  readonly title: string;
+  readonly body: string | null;
+  readonly state: 'open' | 'closed';
+  readonly draft: boolean;
+  /** `label` is `owner:branch`; `sha` follows pushes to the branch while the pull request is open. */
+  readonly head: { readonly ref: string; readonly sha: string; readonly label: string };
+  readonly base: { readonly ref: string; readonly sha: string };
+  /** Login of the author. */
+  readonly user: string;
+  readonly html_url: string;
+  readonly created_at: string;
+  readonly closed_at: string | null;
+  /** Always false: the emulator has no merge route. */
+  readonly merged: boolean;
+}
+
 /** A snapshot of a repository's state, for assertions. Mutating it changes nothing. */
 export interface EmulatedRepo {
   readonly id: number;
@@ -93,8 +118,14 @@ export interface EmulatedRepo {
   readonly empty: boolean;
   /** Git tags that exist (a published release creates its tag; deleting a release keeps it). */
   readonly tags: readonly string[];
+  /** branch name -> commit sha, as in the bare repository (empty while the repository is empty). */
+  readonly branches: Readonly<Record<string, string>>;
   /** Newest first, drafts included. */
   readonly releases: readonly EmulatedRelease[];
+  /** By number, oldest first (`pulls[n - 1]` is #n). */
+  readonly pulls: readonly EmulatedPull[];
+  /** The bare repository on disk. Read it (`git --git-dir … log`); changing it bypasses the emulator's caches. */
+  readonly gitDir: string;
 }
 
 export interface CreateRepoOptions {
@@ -111,14 +142,33 @@ export interface GhEnvOptions {
   token?: string | null;
 }
 
+export interface GitEnvOptions extends GhEnvOptions {
+  /**
+   * Also configure `gh auth git-credential` as the credential helper for https://github.localhost
+   * (through GIT_CONFIG_COUNT/KEY/VALUE), as `gh auth setup-git` would. Default false: the code
+   * under test passes `-c credential.helper=…` itself.
+   */
+  credentialHelper?: boolean;
+}
+
 export interface GithubEmulator {
-  /** http://127.0.0.1:PORT — what gh gets as HTTP_PROXY. */
+  /** http://127.0.0.1:PORT — what gh gets as HTTP_PROXY, and git as HTTPS_PROXY. */
   readonly proxyUrl: string;
+  /** The self-signed certificate (PEM) the emulator serves https://github.localhost with. */
+  readonly caCertFile: string;
   /**
    * A complete environment for a gh child process (pass it with execa's `extendEnv: false`, or
    * spread it over process.env: every variable that could leak the user's gh setup is set here).
    */
   ghEnv(extra?: GhEnvOptions): Record<string, string>;
+  /**
+   * ghEnv plus what git needs to reach https://github.localhost through the emulator: HTTPS_PROXY,
+   * GIT_SSL_CAINFO, a temporary HOME with a .gitconfig holding only user.name/email, no system
+   * config, no prompts. gh stays usable in it (as git's credential helper). Use `extendEnv: false`.
+   */
+  gitEnv(extra?: GitEnvOptions): Record<string, string>;
+  /** `https://github.localhost/OWNER/NAME.git`, the URL git clones and pushes. */
+  cloneUrl(fullName: string): string;
   createRepo(fullName: string, opts?: CreateRepoOptions): void;
   repo(fullName: string): EmulatedRepo | undefined;
   /** Later requests with the emulator's token get 401 Bad credentials. */

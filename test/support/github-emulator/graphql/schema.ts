@@ -148,7 +148,8 @@ const repositoryFields: Fields<Repo> = {
         return sha ? { repo: r, name: tag, prefix: 'refs/tags/', sha } : null;
       }
       const head = q.replace(/^refs\/heads\//, '');
-      return head === r.defaultBranch && r.headSha ? { repo: r, name: head, prefix: 'refs/heads/', sha: r.headSha } : null;
+      const sha = r.branches.get(head);
+      return sha ? { repo: r, name: head, prefix: 'refs/heads/', sha } : null;
     },
   },
   releases: {
@@ -286,7 +287,7 @@ const mutationFields: Fields<object> = {
       const repo = c.world.addRepo(owner.login, name, {
         private: input.visibility !== 'PUBLIC',
         empty: true,
-        defaultBranch: 'main',
+        defaultBranch: c.world.newRepoBranch,
         description: typeof input.description === 'string' ? input.description : null,
       });
       if (typeof input.hasIssuesEnabled === 'boolean') repo.hasIssues = input.hasIssuesEnabled;
