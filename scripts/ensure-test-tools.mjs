@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-// The tests use real tools, not mocks: gh, git, sqlite3, zstd, tar and Chromium. Install the missing
+// The tests use real tools, not mocks: gh, git, openssl, sqlite3, zstd, tar and Chromium. Install the missing
 // ones with apt when we can (root on Debian/Ubuntu); otherwise say exactly what to install.
 import { spawnSync } from 'node:child_process';
 
-const TOOLS = { gh: 'gh', git: 'git', sqlite3: 'sqlite3', zstd: 'zstd', tar: 'tar', chromium: 'chromium', sha256sum: 'coreutils' };
+const TOOLS = { gh: 'gh', git: 'git', openssl: 'openssl', sqlite3: 'sqlite3', zstd: 'zstd', tar: 'tar', chromium: 'chromium', sha256sum: 'coreutils' };
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 const missing = Object.entries(TOOLS).filter(([cmd]) => !has(cmd));
 if (missing.length === 0) process.exit(0);

@@ -17,7 +17,9 @@ export async function runGit(args: readonly string[], opts: { cwd: string; env?:
     cwd: opts.cwd,
     reject: false,
     timeout: opts.timeoutMs ?? 120_000,
-    env: { GIT_TERMINAL_PROMPT: '0', ...opts.env },
+    // A given environment is complete (tests pass the emulator's): nothing of this process's leaks in.
+    env: { ...opts.env, GIT_TERMINAL_PROMPT: '0' },
+    extendEnv: !opts.env,
     ...(opts.input !== undefined ? { input: opts.input } : { stdin: 'ignore' as const }),
     stripFinalNewline: true,
   });

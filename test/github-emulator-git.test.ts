@@ -361,6 +361,20 @@ describe.runIf(hasTools)('pull requests through gh api', () => {
     expect(emu.repo('octo/backups')!.branches).not.toHaveProperty('wb/b');
   });
 
+  it('pushing the head into the base (a merge outside the web UI) marks the PR merged and closed; it cannot be reopened', async () => {
+    await gitOk(['checkout', '--quiet', '-b', 'wb/m'], { cwd: w });
+    const sha = await commitFile(w, 'm.txt', 'merged\n');
+    await gitOk(['push', '--quiet', 'origin', 'wb/m'], { cwd: w });
+    expect((await create('wb/m')).exitCode).toBe(0);
+    await gitOk(['push', '--quiet', 'origin', 'wb/m:main'], { cwd: w });
+    const pr = await ghJson<Pull & { merged_at: string | null }>(['api', 'repos/octo/backups/pulls/1']);
+    expect(pr).toMatchObject({ state: 'closed', merged: true, head: { sha } });
+    expect(pr.merged_at).not.toBeNull();
+    expect(await numbers('')).toEqual([]);
+    const reopen = await gh(['api', '-X', 'PATCH', 'repos/octo/backups/pulls/1', '-f', 'state=open']);
+    expect(reopen.stderr.trim()).toBe('gh: Validation Failed (HTTP 422)');
+  });
+
   it('404 for a repository the caller cannot see, 401 with a bad token', async () => {
     const missing = await gh(['api', '-X', 'POST', 'repos/octo/nope/pulls', '-f', 'title=t', '-f', 'head=a', '-f', 'base=main']);
     expect(missing.stderr.trim()).toBe('gh: Not Found (HTTP 404)');

@@ -21,9 +21,17 @@ function ghOpts(env?: Record<string, string>) {
   return env ? { env } : {};
 }
 
-function ghError(what: string, r: { stderr: string; missing: boolean; exitCode: number | undefined }, repo: string): WbError {
+function ghError(what: string, r: { stdout: string; stderr: string; missing: boolean; exitCode: number | undefined }, repo: string): WbError {
   const failure = classifyGhFailure(r, repo);
-  return new WbError('sync_failed', `${what}: ${failure.message}`, failure.hint);
+  // For a 422, GitHub's reasons (e.g. "No commits between trunk and …") are in the JSON body gh prints on stdout.
+  let reasons = '';
+  try {
+    const body = JSON.parse(r.stdout) as { errors?: Array<{ message?: string; code?: string; field?: string }> };
+    reasons = (body.errors ?? []).map((e) => e.message ?? `${e.field ?? ''} ${e.code ?? ''}`.trim()).filter(Boolean).join('; ');
+  } catch {
+    /* not JSON: stderr says it all */
+  }
+  return new WbError('sync_failed', `${what}: ${failure.message}${reasons ? ` (${reasons})` : ''}`, failure.hint);
 }
 
 /** The open pull request an earlier sync opened into `base`, if any. */
@@ -42,8 +50,8 @@ export async function openPullRequest(repo: string, pr: { head: string; base: st
     const p = JSON.parse(r.stdout) as PullJson;
     return { number: p.number, url: p.html_url, branch: p.head.ref };
   }
-  // Another sync opened it meanwhile: use that one.
-  if (/already exists/i.test(r.stderr)) {
+  // Another sync opened it meanwhile: use that one. (gh prints the 422's details on stdout.)
+  if (/already exists/i.test(`${r.stdout}\n${r.stderr}`)) {
     const existing = await findOpenSyncPullRequest(repo, pr.base, env);
     if (existing) return existing;
   }

@@ -18,6 +18,7 @@ export const SyncStatusSchema = z.object({
   behind: z.number().describe('commits on the remote since the last sync'),
   local_changes: z.record(z.string(), z.number()).describe('"db/table.jsonl" (lines that differ) or "db/table/" (document files that differ) -> rows added, changed or removed in the databases since the last sync'),
   remote_changes: z.record(z.string(), z.number()).describe('"db/table.jsonl" (lines that differ) or "db/table/" (document files that differ) -> rows added, changed or removed on the remote since the last sync'),
+  open_pull_request: z.object({ number: z.number(), url: z.string(), branch: z.string() }).nullable().describe('a pull request a pr/hybrid push opened that is not merged into the sync base yet'),
   message: z.string(),
 });
 export type SyncStatus = z.infer<typeof SyncStatusSchema>;
@@ -105,13 +106,13 @@ function compare(a: MirrorRows, b: MirrorRows): Record<string, number> {
 /** github_sync_status: how far the databases and the remote have moved since the last sync. Read-only. */
 export async function syncStatus(config: Config): Promise<SyncStatus> {
   if (!config.sync?.github) {
-    return { configured: false, branch: null, last_synced_sha: null, last_sync_at: null, remote_head: null, behind: 0, local_changes: {}, remote_changes: {}, message: 'github-sync is not configured (sync.github in wb-backup.yaml).' };
+    return { configured: false, branch: null, last_synced_sha: null, last_sync_at: null, remote_head: null, behind: 0, local_changes: {}, remote_changes: {}, open_pull_request: null, message: 'github-sync is not configured (sync.github in wb-backup.yaml).' };
   }
   const sync = syncConfig(config);
   const repo = path.join(syncDir(config.root), 'repo');
   const state = readState(config.root);
   if (!state.last_synced_sha || !fs.existsSync(path.join(repo, '.git'))) {
-    return { configured: true, branch: null, last_synced_sha: null, last_sync_at: null, remote_head: null, behind: 0, local_changes: {}, remote_changes: {}, message: 'Never synced: run github_sync_push.' };
+    return { configured: true, branch: null, last_synced_sha: null, last_sync_at: null, remote_head: null, behind: 0, local_changes: {}, remote_changes: {}, open_pull_request: null, message: 'Never synced: run github_sync_push.' };
   }
   const remote = gitOptionsFor(sync);
   const branch = await resolveBranchFor(repo, remote, sync);
@@ -137,6 +138,7 @@ export async function syncStatus(config: Config): Promise<SyncStatus> {
     behind,
     local_changes,
     remote_changes,
-    message: `${sum(local_changes)} row change(s) here and ${sum(remote_changes)} on the remote (${behind} commit(s)) since the last sync.`,
+    open_pull_request: state.open_pull_request ?? null,
+    message: `${sum(local_changes)} row change(s) here and ${sum(remote_changes)} on the remote (${behind} commit(s)) since the last sync.${state.open_pull_request ? ` Pull request #${state.open_pull_request.number} is waiting for review: ${state.open_pull_request.url}` : ''}`,
   };
 }

@@ -70,7 +70,7 @@ function detailed(ctx: Ctx, repo: Repo, pr: PullRequest, fresh: boolean): Record
   const mergeable = fresh || pr.state !== 'open' ? null : git.mergeable(repo.gitDir, pr.baseSha, pr.headSha);
   return {
     ...pullJson(ctx.world, repo, pr),
-    merged: false,
+    merged: pr.mergedAt !== null,
     mergeable,
     rebaseable: mergeable,
     mergeable_state: mergeable === null ? 'unknown' : !mergeable ? 'dirty' : pr.draft ? 'draft' : 'clean',
@@ -155,6 +155,7 @@ export const pullRoutes: readonly Route[] = [
       createdAt: now,
       updatedAt: now,
       closedAt: null,
+      mergedAt: null,
     };
     repo.pulls.push(pr);
     // GitHub keeps every pull request's head under refs/pull/N/head (fetchable, not pushable).
@@ -183,6 +184,10 @@ export const pullRoutes: readonly Route[] = [
     const baseRef = str(body.base) ?? pr.baseRef;
     const baseSha = repo.branches.get(baseRef);
     if (!baseSha) return validationFailed(ctx, D.update, [{ resource: 'PullRequest', field: 'base', code: 'invalid' }]);
+    // GitHub: "Cannot reopen a merged pull request" is not offered; the API answers 422.
+    if (state === 'open' && pr.mergedAt !== null) {
+      return sendError(ctx, 422, 'Validation Failed', D.update, [{ resource: 'PullRequest', code: 'custom', field: 'state', message: 'state cannot be changed. The pull request cannot be reopened because it has been merged.' }]);
+    }
     if (state === 'open' && pr.state === 'closed') {
       const headSha = repo.branches.get(pr.headRef);
       if (!headSha) return validationFailed(ctx, D.update, [{ resource: 'PullRequest', field: 'state', code: 'invalid' }]);

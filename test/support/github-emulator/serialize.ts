@@ -146,7 +146,7 @@ export function pullJson(world: World, repo: Repo, pr: PullRequest): Record<stri
     created_at: pr.createdAt,
     updated_at: pr.updatedAt,
     closed_at: pr.closedAt,
-    merged_at: null,
+    merged_at: pr.mergedAt,
     merge_commit_sha: null,
     assignee: null,
     assignees: [],

@@ -65,6 +65,8 @@ export interface PullRequest {
   createdAt: string;
   updatedAt: string;
   closedAt: string | null;
+  /** Set when the head's commits reached the base branch by a push: GitHub then marks it merged. */
+  mergedAt: string | null;
 }
 
 export interface Repo {
@@ -210,6 +212,12 @@ export class World {
       }
       const base = branches.get(pr.baseRef);
       if (base !== undefined) pr.baseSha = base;
+      // Like GitHub: pushing the head's commits into the base (a merge done outside the web UI)
+      // marks the pull request merged and closes it.
+      if (pr.state === 'open' && base !== undefined && this.git.aheadBy(repo.gitDir, base, pr.headSha) === 0) {
+        pr.state = 'closed';
+        pr.closedAt = pr.mergedAt = pr.updatedAt = this.now();
+      }
     }
   }
 
@@ -291,7 +299,7 @@ export function snapshotRepo(world: World, repo: Repo): EmulatedRepo {
             html_url: `${WEB_BASE}/${repo.owner.login}/${repo.name}/pull/${p.number}`,
             created_at: p.createdAt,
             closed_at: p.closedAt,
-            merged: false,
+            merged: p.mergedAt !== null,
           }),
         ),
     ),
