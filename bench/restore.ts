@@ -20,7 +20,6 @@ async function ours(): Promise<{ ms: number; peakMb: number; childPeakMb: number
 
 async function reference(tarball: string): Promise<{ ms: number; checkMs: number }> {
   const out = path.join(work, 'ref-out');
-  fs.rmSync(out, { recursive: true, force: true });
   fs.mkdirSync(out);
   const started = Date.now();
   const x = await measure('tar', ['xzf', tarball, '-C', out]);
@@ -30,7 +29,9 @@ async function reference(tarball: string): Promise<{ ms: number; checkMs: number
     const c = await measure('sqlite3', [path.join(out, f), 'PRAGMA integrity_check']);
     if (c.stdout.trim() !== 'ok') throw new Error(`integrity_check of ${f}: ${c.stdout}`);
   }
-  return { ms: Date.now() - started, checkMs: Date.now() - checkStarted };
+  const result = { ms: Date.now() - started, checkMs: Date.now() - checkStarted };
+  fs.rmSync(out, { recursive: true, force: true });
+  return result;
 }
 
 async function main(): Promise<void> {
@@ -54,8 +55,20 @@ async function main(): Promise<void> {
 
   const a: Awaited<ReturnType<typeof ours>>[] = [];
   const b: Awaited<ReturnType<typeof reference>>[] = [];
+  // Each side starts with nothing left to write back: otherwise a run pays for flushing the 600 MB
+  // the previous run (of the other side) left dirty, and wb-backup, which fdatasyncs what it
+  // restores, would leave a clean disk to the reference while inheriting the reference's dirty one.
+  // Each side also removes what it wrote right after its own run (ours: the pre_restore folder it
+  // prunes), then the machine gets a moment: this VM hands freed memory back to its host, and a run
+  // that allocates pages just freed by the other side would be measured on warmer memory.
+  const settle = async () => {
+    await measure('sync', []);
+    await new Promise((r) => setTimeout(r, 3000));
+  };
   for (let i = 0; i < runs; i++) {
+    await settle();
     a.push(await ours());
+    await settle();
     b.push(await reference(tarball));
   }
   const ourMs = median(a.map((x) => x.ms));

@@ -170,7 +170,17 @@ async function takeSnapshot(config: Config, opts: BackupOptions, lock: RootLock,
   try {
     const databases: Array<ManifestDatabase> = [];
     const skipped: Array<{ name: string; reason: string }> = [];
-    for (const [index, db] of config.databases.entries()) {
+    // Largest first: a restore checks each database as soon as it is unpacked, so the one that
+    // arrives last (checked after unpacking ends) should be the smallest.
+    const sizeOf = (file: string) => {
+      try {
+        return fs.statSync(file).size;
+      } catch {
+        return 0;
+      }
+    };
+    const copyOrder = [...config.databases].sort((a, b) => sizeOf(b.path) - sizeOf(a.path));
+    for (const [index, db] of copyOrder.entries()) {
       checkpoint();
       const entry = archiveEntryFor(db);
       const dest = path.join(files.partialDir, ...entry.split('/'));
@@ -197,6 +207,10 @@ async function takeSnapshot(config: Config, opts: BackupOptions, lock: RootLock,
       );
     }
     checkpoint();
+    // The manifest lists databases in configuration order, whatever order they were copied in.
+    const configOrder = new Map(config.databases.map((d, i) => [d.name, i]));
+    databases.sort((a, b) => configOrder.get(a.name)! - configOrder.get(b.name)!);
+    skipped.sort((a, b) => configOrder.get(a.name)! - configOrder.get(b.name)!);
     const manifest: Manifest = {
       manifest_version: MANIFEST_VERSION,
       snapshot_id: id,

@@ -1,4 +1,3 @@
-import { execa } from 'execa';
 import { redactText } from './log.js';
 
 export interface GhResult {
@@ -16,6 +15,8 @@ export interface GhResult {
  */
 export async function runGh(args: readonly string[], opts: { env?: Record<string, string>; timeoutMs?: number; cwd?: string } = {}): Promise<GhResult> {
   const env = { ...(opts.env ?? process.env), GH_PROMPT_DISABLED: '1', GH_NO_UPDATE_NOTIFIER: '1', NO_COLOR: '1' } as Record<string, string>;
+  // Loaded on first use: most commands (a local snapshot or restore) never run it, and it costs ~0.1 s to load.
+  const { execa } = await import('execa');
   const result = await execa('gh', [...args], {
     env,
     extendEnv: !opts.env,

@@ -1,4 +1,3 @@
-import { execa } from 'execa';
 import { redactText } from './log.js';
 
 export interface GitResult {
@@ -13,6 +12,8 @@ export interface GitResult {
  * fails instead of hanging a background job.
  */
 export async function runGit(args: readonly string[], opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number; input?: string }): Promise<GitResult> {
+  // Loaded on first use: most commands (a local snapshot or restore) never run it, and it costs ~0.1 s to load.
+  const { execa } = await import('execa');
   const result = await execa('git', [...args], {
     cwd: opts.cwd,
     reject: false,

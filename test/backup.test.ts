@@ -102,6 +102,18 @@ describe('snapshot pipeline', () => {
     expect(readLastRun(root)?.skipped).toHaveLength(2);
   });
 
+  it('packs the largest database first (a restore then checks the smallest last); the manifest keeps configuration order', async () => {
+    makeNotesDb(path.join(root, 'db', 'small.db'), 5);
+    makeNotesDb(path.join(root, 'db', 'large.db'), 3000);
+    makeNotesDb(path.join(root, 'db', 'medium.db'), 300);
+    writeConfigFile(root, { databases: { small: { path: 'db/small.db' }, large: { path: 'db/large.db' }, medium: { path: 'db/medium.db' } } });
+    const result = await runBackup(loadConfig(root));
+    expect(result.databases.map((d) => d.name)).toEqual(['small', 'large', 'medium']);
+    const [snap] = listLocalSnapshots(root);
+    const entries = execFileSync('tar', ['-I', 'zstd', '-tf', snap!.archivePath], { encoding: 'utf8' }).trim().split('\n');
+    expect(entries).toEqual(['databases/large/large.db', 'databases/medium/medium.db', 'databases/small/small.db', 'MANIFEST.json']);
+  });
+
   it('fails clearly when nothing could be copied, and leaves nothing behind', async () => {
     writeConfigFile(root, { databases: { gone: { path: 'nowhere.db' } } });
     await expect(runBackup(loadConfig(root))).rejects.toThrow(/None of the 1 vital databases could be copied: gone: the file does not exist/);

@@ -137,6 +137,9 @@ describe('restore round trip', () => {
     await setUp();
     for (let i = 0; i < 5; i++) await restore();
     expect(fs.readdirSync(root).filter((n) => n.startsWith('db.pre_restore_'))).toHaveLength(3);
+    // the older ones are deleted in the background, leaving nothing behind
+    await waitFor(() => !fs.readdirSync(root).some((n) => n.startsWith('db.discard_')), 'the old pre_restore folders to be deleted');
+    expect(fs.readdirSync(root).filter((n) => n.startsWith('db.'))).toHaveLength(3);
   });
 });
 

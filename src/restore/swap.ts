@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
@@ -253,6 +254,35 @@ export function readPreRestoreInfo(dir: string): PreRestoreInfo {
 /** Keep the newest `keep` pre_restore folders. */
 export function prunePreRestoreDirs(root: string, keep = 3): string[] {
   const old = listPreRestoreDirs(root).slice(keep);
-  for (const dir of old) fs.rmSync(dir, { recursive: true, force: true });
+  // Renamed out of sight at once (no longer a pre_restore folder --undo could pick), deleted in the
+  // background: a restore should not wait while the disk frees hundreds of megabytes.
+  for (const dir of old) fs.renameSync(dir, path.join(root, `${DISCARD_PREFIX}${path.basename(dir)}`));
+  deleteInBackground(listDiscarded(root));
   return old.map((d) => path.basename(d));
+}
+
+const DISCARD_PREFIX = 'db.discard_';
+
+/** Folders being deleted, including any an earlier background deletion did not finish. */
+export function listDiscarded(root: string): string[] {
+  try {
+    return fs
+      .readdirSync(root)
+      .filter((n) => n.startsWith(DISCARD_PREFIX))
+      .map((n) => path.join(root, n));
+  } catch {
+    return [];
+  }
+}
+
+function deleteInBackground(dirs: string[]): void {
+  if (!dirs.length) return;
+  const inProcess = () => {
+    for (const dir of dirs) void fs.promises.rm(dir, { recursive: true, force: true }).catch((err: unknown) => logger().warn({ dir, err }, 'could not delete an old pre_restore folder'));
+  };
+  if (process.platform === 'win32') return inProcess();
+  // A detached rm outlives a CLI that exits right after the restore; never through a shell.
+  const child = spawn('rm', ['-rf', '--', ...dirs], { detached: true, stdio: 'ignore' });
+  child.on('error', inProcess);
+  child.unref();
 }
