@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -11,6 +10,7 @@ import { syncPull } from '../src/sync/pull.js';
 import { syncPush } from '../src/sync/push.js';
 import { parseRows, type SqlValue } from '../src/sync/rows.js';
 import { syncStatus } from '../src/sync/status.js';
+import { git, seededBareRemote } from './support/bare-remote.js';
 import { makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -186,8 +186,6 @@ describe('documents: one Markdown file per row (pure)', () => {
 // ---------------------------------------------------------------------------------------------
 // Through real SQLite files and real git against a local bare repository
 
-const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.invalid', ...args], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 
 const DOCUMENTS = { 'notes.notes': { body: 'body' }, 'wiki.pages': { body: 'content' }, 'wiki.tags': { body: 'tag' }, 'wiki.nope': { body: 'x' } };
 
@@ -233,14 +231,7 @@ let bare: string;
 beforeEach(() => {
   work = tempRoot('wb-sync-docs-');
   root = path.join(work, 'root');
-  bare = path.join(work, 'remote.git');
-  git(work, 'init', '-q', '--bare', '-b', 'trunk', bare);
-  const seed = path.join(work, 'seed');
-  git(work, 'clone', '-q', bare, seed);
-  fs.writeFileSync(path.join(seed, 'LICENSE'), 'mine\n');
-  git(seed, 'add', '-A');
-  git(seed, 'commit', '-q', '-m', 'first');
-  git(seed, 'push', '-q', 'origin', 'HEAD:trunk');
+  bare = seededBareRemote(work);
   makeNotesDb(path.join(root, 'db', 'notes.db'), 12);
   makeWikiDb(path.join(root, 'db', 'wiki.db'));
   writeConfigFile(root, { sync: { github: { remote_url: bare, documents: DOCUMENTS } } });

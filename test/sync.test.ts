@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -9,10 +8,9 @@ import { materialize } from '../src/sync/materialize.js';
 import { syncPush } from '../src/sync/push.js';
 import { fromJson, parseRows, rowLine, toJson } from '../src/sync/rows.js';
 import { dumpTables } from './support/db-snapshot.js';
+import { git, seededBareRemote } from './support/bare-remote.js';
 import { makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
 
-const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.invalid', ...args], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 
 let work: string;
 let root: string;
@@ -20,15 +18,7 @@ let bare: string;
 beforeEach(() => {
   work = tempRoot('wb-sync-');
   root = path.join(work, 'root');
-  bare = path.join(work, 'remote.git');
-  // A remote whose default branch is not main, with a commit of its own.
-  git(work, 'init', '-q', '--bare', '-b', 'trunk', bare);
-  const seed = path.join(work, 'seed');
-  git(work, 'clone', '-q', bare, seed);
-  fs.writeFileSync(path.join(seed, 'LICENSE'), 'mine\n');
-  git(seed, 'add', '-A');
-  git(seed, 'commit', '-q', '-m', 'first');
-  git(seed, 'push', '-q', 'origin', 'HEAD:trunk');
+  bare = seededBareRemote(work);
   makeNotesDb(path.join(root, 'db', 'notes.db'), 30);
   const blobs = new Database(path.join(root, 'db', 'misc.db'));
   blobs.exec("CREATE TABLE kv (k TEXT PRIMARY KEY, v BLOB, n INTEGER) WITHOUT ROWID; INSERT INTO kv VALUES ('a', x'00ff10', 9007199254740993), ('b', NULL, -1);");

@@ -1,0 +1,23 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+/** Plain git, as a person would run it in another clone (synchronous: no in-process server is involved). */
+export const git = (cwd: string, ...args: string[]): string =>
+  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.invalid', ...args], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+
+/**
+ * A local bare repository whose default branch is not main (`trunk`), holding a commit of the
+ * user's own (a LICENSE), as a sync remote would before wb-backup first pushes to it.
+ */
+export function seededBareRemote(work: string): string {
+  const bare = path.join(work, 'remote.git');
+  git(work, 'init', '-q', '--bare', '-b', 'trunk', bare);
+  const seed = path.join(work, 'seed');
+  git(work, 'clone', '-q', bare, seed);
+  fs.writeFileSync(path.join(seed, 'LICENSE'), 'mine\n');
+  git(seed, 'add', '-A');
+  git(seed, 'commit', '-q', '-m', 'first');
+  git(seed, 'push', '-q', 'origin', 'HEAD:trunk');
+  return bare;
+}
