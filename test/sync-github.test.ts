@@ -156,6 +156,9 @@ describe('github-sync to a GitHub repository (emulator, real git over HTTPS, rea
     configure('pr');
     const opened = await push();
     expect(opened.status).toBe('pull_request');
+    // the first sync went out as a pull request: there is no base to pull against yet, and the error says what to do
+    const early = await syncPull(loadConfig(root), { env }).catch((e: unknown) => e);
+    expect((early as Error).message).toMatch(/first sync is pull request #1 .*run github_sync_push/s);
     // a person merges it (fast-forward, as "rebase and merge" of a branch on top of trunk would)
     const clone = path.join(work, 'merger');
     await git(work, 'clone', '-q', emu.cloneUrl(REPO), clone);
@@ -166,6 +169,31 @@ describe('github-sync to a GitHub repository (emulator, real git over HTTPS, rea
     expect(readState(root)).toMatchObject({ last_synced_sha: opened.commit, open_pull_request: null });
     changeNote(7, 'after the merge');
     expect((await push()).pull_request).toMatchObject({ number: 2, created: true });
+  });
+
+  it('hybrid: after the pull request is merged (a merge commit), pull takes in the remote edit and settles the base; the next push has nothing to do', async () => {
+    configure('hybrid');
+    await push();
+    await remoteEdit(); // row 10 on GitHub
+    changeNote(3, 'changed on this machine');
+    const viaPr = await push();
+    expect(viaPr.status).toBe('pull_request');
+    const merger = path.join(work, 'merger');
+    await git(work, 'clone', '-q', emu.cloneUrl(REPO), merger);
+    await git(merger, 'fetch', '-q', 'origin', viaPr.pull_request!.branch);
+    await git(merger, '-c', 'user.name=m', '-c', 'user.email=m@example.invalid', 'merge', '-q', '--no-edit', 'FETCH_HEAD');
+    await git(merger, 'push', '-q', 'origin', 'HEAD:trunk');
+    const mergedHead = await git(merger, 'rev-parse', 'HEAD');
+    expect(emu.repo(REPO)!.pulls[0]).toMatchObject({ state: 'closed', merged: true });
+
+    const pulled = await syncPull(loadConfig(root), { env });
+    expect(pulled.status).toBe('applied');
+    expect(pulled.applied['notes.notes']).toEqual({ upserts: 1, deletes: 0 });
+    expect(readState(root)).toMatchObject({ last_synced_sha: mergedHead, open_pull_request: null });
+    const db = new Database(path.join(root, 'db', 'notes.db'), { readonly: true });
+    expect(db.prepare('SELECT title FROM notes WHERE id IN (3, 10) ORDER BY id').pluck().all()).toEqual(['changed on this machine', 'edited on GitHub']);
+    db.close();
+    expect((await push()).status).toBe('no_changes');
   });
 
   it('pr on an empty repository: there is nothing to review against, so the first sync creates the branch', async () => {

@@ -245,6 +245,13 @@ async function mergeTable(ctx: PullContext, db: Database.Database, dbName: strin
   };
 }
 
+/** Whether the last commit wb-backup pushed to its pull request's branch is now part of `head`. */
+async function pullRequestMergedInto(repo: string, prBranch: string, head: string): Promise<boolean> {
+  const tip = await runGit(['rev-parse', '-q', '--verify', `refs/remotes/origin/${prBranch}`], { cwd: repo });
+  if (!tip.ok) return false;
+  return (await runGit(['merge-base', '--is-ancestor', tip.stdout.trim(), head], { cwd: repo })).ok;
+}
+
 /**
  * github_sync_pull: bring edits made on the remote into the databases. Per row, three-way against
  * the last synced commit: remote-only changes are applied (one transaction per database), rows
@@ -257,6 +264,13 @@ export async function syncPull(config: Config, opts: { dryRun?: boolean; env?: R
     const repo = path.join(syncDir(config.root), 'repo');
     const state = readState(config.root);
     if (!state.last_synced_sha || !fs.existsSync(path.join(repo, '.git'))) {
+      if (state.open_pull_request) {
+        throw new WbError(
+          'invalid_input',
+          `There is no sync base yet: the first sync is pull request #${state.open_pull_request.number} (${state.open_pull_request.url}).`,
+          'Once it is merged, run github_sync_push: it finds the branch equal to the databases and makes it the base for later pulls.',
+        );
+      }
       throw new WbError('invalid_input', 'There is no earlier sync to compare with.', 'Run github_sync_push first (or import a clone on a new machine).');
     }
     const remote = gitOptionsFor(sync, opts.env);
@@ -299,7 +313,8 @@ export async function syncPull(config: Config, opts: { dryRun?: boolean; env?: R
         message: `Applied ${applied} row change(s); ${result.conflicts.length} row(s) changed on both sides and ${result.rejected.length} file(s) rejected were left untouched on both sides. Resolve them (make the row the same on both sides), then pull again.`,
       };
     }
-    writeState(config.root, { ...state, last_synced_sha: head, last_remote_sha: head, last_sync_at: new Date().toISOString() });
+    const merged = state.open_pull_request ? await pullRequestMergedInto(repo, state.open_pull_request.branch, head) : false;
+    writeState(config.root, { ...state, last_synced_sha: head, last_remote_sha: head, last_sync_at: new Date().toISOString(), ...(merged ? { open_pull_request: null } : {}) });
     logOperation(config.root, { op: 'pull', status: 'applied', applied, remote: head });
     return { ...result, message: `Applied ${applied} row change(s) from the remote.` };
   });
