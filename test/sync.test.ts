@@ -7,7 +7,7 @@ import { syncImport } from '../src/sync/import.js';
 import { materialize } from '../src/sync/materialize.js';
 import { syncPush } from '../src/sync/push.js';
 import { fromJson, parseRows, rowLine, toJson } from '../src/sync/rows.js';
-import { dumpTables } from './support/db-snapshot.js';
+import { dumpTables, fileState } from './support/db-snapshot.js';
 import { git, seededBareRemote } from './support/bare-remote.js';
 import { makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
 
@@ -215,6 +215,77 @@ describe('github-sync pull (three-way per row)', () => {
     const head = git(work, '--git-dir', bare, 'rev-parse', 'trunk');
     expect((await syncPush(loadConfig(root))).status).toBe('remote_changed');
     expect(git(work, '--git-dir', bare, 'show', `${head}:notes/notes.jsonl`)).toMatch(/"title":"theirs"/);
+  });
+
+  describe('with foreign keys (projects <- chores, ON DELETE CASCADE)', () => {
+    const proj = () => path.join(root, 'db', 'proj.db');
+    beforeEach(() => {
+      const db = new Database(proj());
+      db.exec(`CREATE TABLE projects (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+        CREATE TABLE chores (id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE, title TEXT);
+        INSERT INTO projects VALUES (1, 'home'), (2, 'work');
+        INSERT INTO chores VALUES (1, 1, 'dishes'), (2, 1, 'laundry'), (3, 2, 'report');`);
+      db.close();
+    });
+    /** One commit on the remote editing several files. */
+    const remoteEdits = (edits: Record<string, (lines: string[]) => string[]>) => {
+      const other = path.join(work, `other-${Math.random().toString(36).slice(2)}`);
+      git(work, 'clone', '-q', bare, other);
+      for (const [file, edit] of Object.entries(edits)) {
+        const full = path.join(other, file);
+        fs.writeFileSync(full, `${edit(fs.readFileSync(full, 'utf8').trimEnd().split('\n')).join('\n')}\n`);
+      }
+      git(other, 'commit', '-q', '-am', 'edit on the remote');
+      git(other, 'push', '-q', 'origin', 'HEAD:trunk');
+    };
+    const rows = (sql: string) => {
+      const db = new Database(proj(), { readonly: true });
+      try {
+        return db.prepare(sql).raw(true).all();
+      } finally {
+        db.close();
+      }
+    };
+
+    it('a parent row edited on the remote is updated in place: its children stay (no delete + insert cascading)', async () => {
+      const { syncPull } = await import('../src/sync/pull.js');
+      await syncPush(loadConfig(root));
+      remoteEdits({ 'proj/projects.jsonl': (lines) => lines.map((l) => l.replace('"home"', '"house"')) });
+      const r = await syncPull(loadConfig(root));
+      expect(r).toMatchObject({ status: 'applied', applied: { 'proj.projects': { upserts: 1, deletes: 0 } } });
+      expect(rows('SELECT id, name FROM projects ORDER BY id')).toEqual([[1, 'house'], [2, 'work']]);
+      expect(rows('SELECT id, project_id FROM chores ORDER BY id')).toEqual([[1, 1], [2, 1], [3, 2]]);
+    });
+
+    it('a new parent and its child in one pull are applied even when the child table comes first (keys checked at commit)', async () => {
+      const { syncPull } = await import('../src/sync/pull.js');
+      await syncPush(loadConfig(root));
+      remoteEdits({
+        'proj/chores.jsonl': (lines) => [...lines, '{"id":4,"project_id":3,"title":"paint"}'],
+        'proj/projects.jsonl': (lines) => [...lines, '{"id":3,"name":"garden"}'],
+      });
+      const r = await syncPull(loadConfig(root));
+      expect(r.status).toBe('applied');
+      expect(rows('SELECT id, project_id, title FROM chores WHERE id = 4')).toEqual([[4, 3, 'paint']]);
+    });
+
+    it('remote rows that break a foreign key: nothing from that database is applied, and the reason is given', async () => {
+      const { syncPull } = await import('../src/sync/pull.js');
+      await syncPush(loadConfig(root));
+      const before = fileState(proj());
+      remoteEdits({
+        'proj/chores.jsonl': (lines) => [...lines, '{"id":5,"project_id":999,"title":"orphan"}'],
+        'proj/projects.jsonl': (lines) => lines.map((l) => l.replace('"work"', '"job"')),
+      });
+      const r = await syncPull(loadConfig(root));
+      expect(r.status).toBe('conflicts');
+      expect(r.applied).toEqual({});
+      expect(r.rejected).toEqual([{ path: 'proj', reason: expect.stringMatching(/FOREIGN KEY constraint failed.*nothing from proj was applied/) }]);
+      expect(fileState(proj())).toEqual(before);
+      // the base did not move: once the remote is fixed, the same pull applies cleanly
+      remoteEdits({ 'proj/chores.jsonl': (lines) => lines.filter((l) => !l.includes('"orphan"')) });
+      expect((await syncPull(loadConfig(root))).applied).toEqual({ 'proj.projects': { upserts: 1, deletes: 0 } });
+    });
   });
 
   it('a remote file that does not parse is rejected with its path and line, and nothing from that table is applied', async () => {

@@ -237,7 +237,13 @@ async function mergeTable(ctx: PullContext, db: Database.Database, dbName: strin
   result.applied[`${dbName}.${table}`] = { upserts: plan.upserts.length, deletes: plan.deletes.length };
   // Rows are applied as read (not re-parsed from their canonical line), so INTEGER and REAL stay apart.
   const theirsByLine = new Map(theirRows.map((r) => [rowLine(shape.columns, r), r]));
-  const upsert = db.prepare(`INSERT OR REPLACE INTO ${quoteIdent(table)} (${shape.columns.map(quoteIdent).join(', ')}) VALUES (${shape.columns.map(() => '?').join(', ')})`);
+  // An upsert, never INSERT OR REPLACE: REPLACE deletes the old row first, and with foreign keys on
+  // that cascades to its children (an edited project on GitHub would delete its tasks here).
+  const others = shape.columns.filter((c) => !shape.pk.includes(c));
+  const onConflict = others.length ? `DO UPDATE SET ${others.map((c) => `${quoteIdent(c)} = excluded.${quoteIdent(c)}`).join(', ')}` : 'DO NOTHING';
+  const upsert = db.prepare(
+    `INSERT INTO ${quoteIdent(table)} (${shape.columns.map(quoteIdent).join(', ')}) VALUES (${shape.columns.map(() => '?').join(', ')}) ON CONFLICT (${shape.pk.map(quoteIdent).join(', ')}) ${onConflict}`,
+  );
   const del = db.prepare(`DELETE FROM ${quoteIdent(table)} WHERE ${shape.pk.map((c) => `${quoteIdent(c)} IS ?`).join(' AND ')}`);
   return () => {
     for (const line of plan.upserts) upsert.run(...theirsByLine.get(line)!);
@@ -298,7 +304,22 @@ export async function syncPull(config: Config, opts: { dryRun?: boolean; env?: R
           const apply = await mergeTable(ctx, db, dbName, table);
           if (apply) work.push(apply);
         }
-        if (!opts.dryRun && work.length) db.transaction(() => work.forEach((w) => w()))();
+        if (!opts.dryRun && work.length) {
+          try {
+            db.transaction(() => {
+              // Foreign keys are checked at commit: a pulled child may come before its new parent.
+              db.pragma('defer_foreign_keys = ON');
+              work.forEach((w) => w());
+            })();
+          } catch (err) {
+            // The transaction rolled back: nothing from this database was applied.
+            for (const key of Object.keys(result.applied)) if (key.startsWith(`${dbName}.`)) delete result.applied[key];
+            result.rejected.push({
+              path: dbName,
+              reason: `the remote rows break a constraint of the database (${(err as Error).message}); nothing from ${dbName} was applied. Fix those rows on the remote (a foreign key or a unique column), then pull again`,
+            });
+          }
+        }
       } finally {
         db.close();
       }
