@@ -168,8 +168,15 @@ export async function runRestore(config: Config, opts: RestoreOptions): Promise<
               return;
             }
             const pending = pendingMigrations(ladders.get(s.entry.name) ?? [], s.entry.user_version);
-            // A real restore makes staged files durable before the swap, so a power cut after it cannot leave them unwritten.
-            checks.set(file, pool.verify({ staged: path.join(stagingDir, ...file.split('/')), expectedRows: s.entry.rows, pending, durable: !opts.dryRun }));
+            const staged = path.join(stagingDir, ...file.split('/'));
+            // A real restore makes staged files durable before the swap, so a power cut after it cannot
+            // leave them unwritten. The flush runs on I/O threads while a worker checks the file.
+            const flushed = opts.dryRun ? Promise.resolve(null) : flushToDisk(staged);
+            const verdict = pool.verify({ staged, expectedRows: s.entry.rows, pending, durable: !opts.dryRun });
+            checks.set(
+              file,
+              Promise.all([verdict, flushed]).then(([v, flushProblem]) => (v.ok && flushProblem ? { ok: false as const, problem: flushProblem } : v)),
+            );
           },
         }).then(
           () => null,
@@ -249,6 +256,20 @@ export async function runRestore(config: Config, opts: RestoreOptions): Promise<
       if (!stagingKept) fs.rmSync(stagingDir, { recursive: true, force: true });
     }
   });
+}
+
+/** fdatasync a staged file; resolves to a problem to report, or null. */
+async function flushToDisk(file: string): Promise<string | null> {
+  let handle: fs.promises.FileHandle | undefined;
+  try {
+    handle = await fs.promises.open(file, 'r+');
+    await handle.datasync();
+    return null;
+  } catch (err) {
+    return `it could not be written to disk (${(err as Error).message})`;
+  } finally {
+    await handle?.close();
+  }
 }
 
 /** The manifest beside the archive: its checksum, then its contents. The archive's own checksum is checked while it unpacks. */

@@ -8,7 +8,7 @@ export interface VerifyRequest {
   staged: string;
   expectedRows: Record<string, number>;
   pending: Migration[];
-  /** fdatasync the file once it passed (a real restore; a dry run discards it) */
+  /** fdatasync the file after migrations changed it (a real restore; the unpacked bytes are synced by the caller) */
   durable?: boolean;
 }
 
@@ -50,7 +50,7 @@ export function verifyStaged(req: VerifyRequest): VerifyResponse {
     if (loss.length) return { ok: false, problem: loss.join('; ') };
     const toVersion = Number(db.pragma('user_version', { simple: true }));
     db.close();
-    if (req.durable) syncFile(req.staged);
+    if (req.durable && applied.length) syncFile(req.staged);
     return { ok: true, applied, rows: after, toVersion };
   } finally {
     if (db.open) db.close();
