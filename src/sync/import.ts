@@ -13,6 +13,7 @@ import { parseRows, type SqlValue } from './rows.js';
 export const SyncImportResultSchema = z.object({
   dry_run: z.boolean(),
   databases: z.array(z.object({ name: z.string(), target: z.string(), rows: z.record(z.string(), z.number()), replaced: z.boolean() })),
+  not_in_mirror: z.array(z.object({ path: z.string(), reason: z.string() })).describe("what the mirror's manifest lists as skipped (excluded, over a size cap, held back): those rows are not in the rebuilt databases"),
   message: z.string(),
 });
 export type SyncImportResult = z.infer<typeof SyncImportResultSchema>;
@@ -46,11 +47,14 @@ export async function syncImport(config: Config, clone: string, opts: { dryRun?:
     throw new WbError('invalid_input', `Refusing to overwrite existing databases: ${existing.map((p) => p.name).join(', ')}. Nothing was changed.`, 'Pass force to replace them (the old files are kept as <file>.pre_import).');
   }
   const rowsOf = (p: (typeof plan)[number]) => Object.fromEntries(Object.entries(p.entry.tables).map(([t, i]) => [t, i.rows]));
+  const notInMirror = manifest.skipped ?? [];
+  const missingNote = notInMirror.length ? ` The mirror does not hold everything: ${notInMirror.map((x) => x.path).join(', ')} (see not_in_mirror).` : '';
   if (opts.dryRun) {
     return {
       dry_run: true,
       databases: plan.map((p) => ({ name: p.name, target: path.relative(config.root, p.target), rows: rowsOf(p), replaced: fs.existsSync(p.target) })),
-      message: `Would rebuild ${plan.length} database(s)${existing.length ? `, replacing ${existing.length} (needs force)` : ''}; nothing was changed.`,
+      not_in_mirror: notInMirror,
+      message: `Would rebuild ${plan.length} database(s)${existing.length ? `, replacing ${existing.length} (needs force)` : ''}; nothing was changed.${missingNote}`,
     };
   }
   return withRootLock(config.root, 'github-sync import', config.backup.lock_wait_ms, async () => {
@@ -76,7 +80,8 @@ export async function syncImport(config: Config, clone: string, opts: { dryRun?:
     return {
       dry_run: false,
       databases: plan.map((p) => ({ name: p.name, target: path.relative(config.root, p.target), rows: rowsOf(p), replaced: existing.includes(p) })),
-      message: `Rebuilt ${plan.length} database(s) from the mirror.`,
+      not_in_mirror: notInMirror,
+      message: `Rebuilt ${plan.length} database(s) from the mirror.${missingNote}`,
     };
   });
 }

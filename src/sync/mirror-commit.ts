@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { runGit } from '../git.js';
 import { gitOrThrow, type SyncRemote } from './git-remote.js';
+import { applyDeferral, deferralReason, planDeferral } from './push-budget.js';
 
 const IDENTITY = ['-c', 'user.name=wb-backup', '-c', 'user.email=wb-backup@users.noreply.localhost'];
 
@@ -63,6 +64,8 @@ export interface StagedMirror {
   changed: string[];
   /** bytes of the changed files that exist (what a push would upload, uncompressed) */
   bytes: number;
+  /** tables ("db/table") left at their previous version to keep under the per-push cap, with why */
+  deferred: Array<{ path: string; reason: string }>;
 }
 
 /**
@@ -78,6 +81,7 @@ export async function stageMirrorOn(
   fresh: string,
   databases: readonly string[],
   readme: () => string,
+  maxPushBytes: number,
 ): Promise<StagedMirror> {
   const current = (await runGit(['rev-parse', '-q', '--verify', 'HEAD'], { cwd: repo })).stdout.trim();
   const onBranch = (await runGit(['symbolic-ref', '-q', '--short', 'HEAD'], { cwd: repo })).stdout.trim() === branch;
@@ -91,8 +95,23 @@ export async function stageMirrorOn(
     await runGit(['clean', '-q', '-fdx'], { cwd: repo });
   }
   clearCleanMark(repo);
+  // Over the per-push cap, some tables wait for a later sync: lay a copy with their previous versions.
+  const deferred = planDeferral(repo, fresh, maxPushBytes);
+  let source = fresh;
+  if (deferred.length) {
+    source = `${fresh}.within-cap`;
+    fs.rmSync(source, { recursive: true, force: true });
+    fs.cpSync(fresh, source, { recursive: true });
+    applyDeferral(repo, source, deferred, maxPushBytes);
+  }
+  let touched: number;
+  try {
+    touched = applyMirror(repo, source, databases);
+  } finally {
+    if (source !== fresh) fs.rmSync(source, { recursive: true, force: true });
+  }
   // The README says when the data last changed: rewritten only with real changes, so a no-op sync stages nothing.
-  if (applyMirror(repo, fresh, databases) > 0) fs.writeFileSync(path.join(repo, 'README.md'), readme());
+  if (touched > 0) fs.writeFileSync(path.join(repo, 'README.md'), readme());
   await gitOrThrow(repo, remote, ['add', '-A'], 'add');
   let changed = (await gitOrThrow(repo, remote, ['diff', '--cached', '--name-only'], 'diff')).split('\n').filter(Boolean);
   if (changed.length && !changed.some((p) => p !== 'README.md')) {
@@ -103,7 +122,7 @@ export async function stageMirrorOn(
   // Nothing staged: the tree is exactly the parent, so the next run may skip cleaning.
   if (!changed.length && parent) writeCleanMark(repo, parent);
   const bytes = changed.reduce((n, p) => n + (fs.existsSync(path.join(repo, p)) ? fs.statSync(path.join(repo, p)).size : 0), 0);
-  return { changed, bytes };
+  return { changed, bytes, deferred: deferred.map((c) => ({ path: c.table, reason: deferralReason(c, maxPushBytes) })) };
 }
 
 /** Commit what stageMirrorOn staged; returns the new commit. */

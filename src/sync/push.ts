@@ -59,11 +59,6 @@ function rowsOf(manifest: MirrorManifest): Record<string, number> {
   return rows;
 }
 
-function refuseOversizedPush(staged: StagedMirror, sync: GithubSyncConfig): void {
-  if (staged.bytes > sync.max_push_bytes) {
-    throw new WbError('invalid_input', `This sync would push ${staged.bytes} bytes, over the per-push cap of ${sync.max_push_bytes}.`, 'Exclude large tables (sync.github.exclude_tables) or raise sync.github.max_push_bytes.');
-  }
-}
 
 /**
  * github_sync_push: materialize the databases and publish them as one commit (deletions and
@@ -93,15 +88,23 @@ export async function syncPush(config: Config, opts: SyncPushOptions = {}): Prom
     try {
       // Whatever the mode: when the remote already holds exactly this mirror there is nothing to do,
       // and the remote head becomes the sync base (a merged pull request lands here).
-      const onHead = await stageMirrorOn(repo, remote, remoteHead, branch, fresh, databases, readmeText);
+      const onHead = await stageMirrorOn(repo, remote, remoteHead, branch, fresh, databases, readmeText, sync.max_push_bytes);
       if (!onHead.changed.length) {
+        // Only a remote equal to the databases may become the base: with tables held back by the
+        // cap it is not, and a base that skipped a remote edit would let a later push overwrite it.
+        const exact = !onHead.deferred.length;
         if (!opts.dryRun) {
-          writeState(config.root, { last_synced_sha: remoteHead, last_remote_sha: remoteHead, last_sync_at: new Date().toISOString(), open_pull_request: null });
-          logOperation(config.root, { op: 'push', mode, status: 'no_changes', remote: remoteHead });
+          if (exact) writeState(config.root, { last_synced_sha: remoteHead, last_remote_sha: remoteHead, last_sync_at: new Date().toISOString(), open_pull_request: null });
+          logOperation(config.root, { op: 'push', mode, status: 'no_changes', remote: remoteHead, deferred: onHead.deferred.length });
         }
-        return { ...common, status: 'no_changes', commit: remoteHead, files_changed: [], message: 'The remote already matches the databases; no commit was made.' };
+        return {
+          ...withDeferred(common, onHead),
+          status: 'no_changes',
+          commit: remoteHead,
+          files_changed: [],
+          message: exact ? 'The remote already matches the databases; no commit was made.' : `Nothing could be pushed within the per-push cap; no commit was made.${deferredNote(onHead)}`,
+        };
       }
-      refuseOversizedPush(onHead, sync);
       const moved = Boolean(state.last_synced_sha && remoteHead && remoteHead !== state.last_synced_sha);
       // An empty remote branch has nothing to review a change against: the first sync creates it.
       const route = remoteHead ? routePush(mode, moved) : ({ kind: 'direct' } as const);
@@ -123,14 +126,14 @@ export async function syncPush(config: Config, opts: SyncPushOptions = {}): Prom
       if (route.kind === 'direct') {
         if (opts.dryRun) {
           await unstage(repo);
-          return { ...common, status: 'dry_run', commit: remoteHead, files_changed: onHead.changed, message: `A push would commit ${onHead.changed.length} changed file(s) to ${branch}; nothing was pushed.` };
+          return { ...withDeferred(common, onHead), status: 'dry_run', commit: remoteHead, files_changed: onHead.changed, message: `A push would commit ${onHead.changed.length} changed file(s) to ${branch}; nothing was pushed.${deferredNote(onHead)}` };
         }
         const commit = await commitStaged(repo, remote, `wb-backup sync: ${onHead.changed.length} file(s)`);
         const pushed = await pushBranch(repo, remote, branch);
         if (pushed.ok) {
           writeState(config.root, { ...state, last_synced_sha: commit, last_remote_sha: commit, last_sync_at: new Date().toISOString() });
           logOperation(config.root, { op: 'push', mode, status: 'pushed', commit, files: onHead.changed.length });
-          return { ...common, status: 'pushed', commit, files_changed: onHead.changed, message: `Pushed ${onHead.changed.length} changed file(s) to ${branch} in one commit.` };
+          return { ...withDeferred(common, onHead), status: 'pushed', commit, files_changed: onHead.changed, message: `Pushed ${onHead.changed.length} changed file(s) to ${branch} in one commit.${deferredNote(onHead)}` };
         }
         logOperation(config.root, { op: 'push', mode, status: 'rejected', stderr: pushed.stderr.slice(0, 200) });
         if (mode !== 'hybrid') {
@@ -148,6 +151,15 @@ export async function syncPush(config: Config, opts: SyncPushOptions = {}): Prom
 }
 
 type Common = Pick<SyncPushResult, 'mode' | 'branch' | 'rows' | 'skipped' | 'warnings'>;
+
+/** The result's skipped list includes the tables the per-push cap held back in this commit. */
+function withDeferred(common: Common, staged: StagedMirror): Common {
+  return staged.deferred.length ? { ...common, skipped: [...common.skipped, ...staged.deferred] } : common;
+}
+
+function deferredNote(staged: StagedMirror): string {
+  return staged.deferred.length ? ` ${staged.deferred.length} table(s) wait for a later sync because of the per-push cap: ${staged.deferred.map((d) => d.path).join(', ')} (see skipped).` : '';
+}
 
 async function pushBranch(repo: string, remote: SyncRemote, branch: string): Promise<{ ok: boolean; stderr: string }> {
   try {
@@ -183,25 +195,24 @@ async function pushThroughPullRequest(a: {
   const open = await findOpenSyncPullRequest(ghRepo, a.branch, a.remote.env);
   const prHead = open ? await fetchBranch(a.repo, a.remote, open.branch) : null;
   const prBranch = open && prHead ? open.branch : `${PR_BRANCH_PREFIX}${new Date().toISOString().replace(/[:.]/g, '-')}`;
-  const staged = await stageMirrorOn(a.repo, a.remote, prHead ?? a.parent, prBranch, a.fresh, a.databases, a.readmeText);
+  const staged = await stageMirrorOn(a.repo, a.remote, prHead ?? a.parent, prBranch, a.fresh, a.databases, a.readmeText, a.sync.max_push_bytes);
   const remoteChanged = a.state.last_synced_sha && a.remoteHead && a.remoteHead !== a.state.last_synced_sha
     ? (await gitOrThrow(a.repo, a.remote, ['diff', '--name-only', a.state.last_synced_sha, a.remoteHead], 'diff')).split('\n').filter(Boolean)
     : undefined;
   const extra = remoteChanged ? { remote_changed_paths: remoteChanged } : {};
   if (!staged.changed.length && open) {
     await unstage(a.repo);
-    return { ...a.common, ...extra, status: 'pull_request', commit: prHead, files_changed: [], pull_request: { ...open, created: false }, message: `Pull request #${open.number} already carries these changes: ${open.url}` };
+    return { ...withDeferred(a.common, staged), ...extra, status: 'pull_request', commit: prHead, files_changed: [], pull_request: { ...open, created: false }, message: `Pull request #${open.number} already carries these changes: ${open.url}${deferredNote(staged)}` };
   }
-  refuseOversizedPush(staged, a.sync);
   if (a.dryRun) {
     await unstage(a.repo);
     return {
-      ...a.common,
+      ...withDeferred(a.common, staged),
       ...extra,
       status: 'dry_run',
       commit: a.remoteHead,
       files_changed: staged.changed,
-      message: `A push would commit ${staged.changed.length} changed file(s) to ${prBranch} and ${open ? `update pull request #${open.number}` : `open a pull request into ${a.branch}`}; nothing was pushed.`,
+      message: `A push would commit ${staged.changed.length} changed file(s) to ${prBranch} and ${open ? `update pull request #${open.number}` : `open a pull request into ${a.branch}`}; nothing was pushed.${deferredNote(staged)}`,
     };
   }
   const commit = await commitStaged(a.repo, a.remote, `wb-backup sync: ${staged.changed.length} file(s)`);
@@ -211,13 +222,13 @@ async function pushThroughPullRequest(a: {
   writeState(a.config.root, { ...a.state, last_remote_sha: a.remoteHead, last_sync_at: new Date().toISOString(), open_pull_request: pr });
   logOperation(a.config.root, { op: 'push', mode: a.common.mode, status: 'pull_request', commit, pull_request: pr.url, created: !open, files: staged.changed.length });
   return {
-    ...a.common,
+    ...withDeferred(a.common, staged),
     ...extra,
     status: 'pull_request',
     commit,
     files_changed: staged.changed,
     pull_request: { ...pr, created: !open },
-    message: `${open ? `Updated pull request #${pr.number}` : `Opened pull request #${pr.number}`} with ${staged.changed.length} changed file(s): ${pr.url}. Nothing on ${a.branch} was overwritten; after it is merged, run github_sync_pull.`,
+    message: `${open ? `Updated pull request #${pr.number}` : `Opened pull request #${pr.number}`} with ${staged.changed.length} changed file(s): ${pr.url}. Nothing on ${a.branch} was overwritten; after it is merged, run github_sync_pull.${deferredNote(staged)}`,
   };
 }
 

@@ -1,0 +1,106 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { MirrorManifest } from './materialize.js';
+
+/** One table's change in a push: its key ("db/table") and the bytes of its new or changed files. */
+export interface TableChange {
+  table: string;
+  bytes: number;
+}
+
+/**
+ * Which changed tables wait for a later push so that this one stays under `budget` bytes, pure:
+ * tables are taken in name order while they fit; a table that does not fit waits, and smaller ones
+ * after it may still go. Every sync pushes the next tables in line, so a large first mirror arrives
+ * over several syncs instead of never.
+ */
+export function tablesOverBudget(changes: readonly TableChange[], budget: number): TableChange[] {
+  let used = 0;
+  const deferred: TableChange[] = [];
+  for (const c of [...changes].sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : 0))) {
+    if (used + c.bytes <= budget) used += c.bytes;
+    else deferred.push(c);
+  }
+  return deferred;
+}
+
+/** Why a table waits: for its turn, or for a larger cap (it cannot fit in any single push). */
+export function deferralReason(c: TableChange, budget: number): string {
+  return c.bytes > budget
+    ? `its changes (${c.bytes} bytes) are larger than the per-push cap of ${budget} bytes on their own, so no sync can push them: raise sync.github.max_push_bytes or exclude the table (the mirror keeps its previous version)`
+    : `over the per-push cap of ${budget} bytes with the other changes; a later sync pushes it (the mirror keeps its previous version until then)`;
+}
+
+/** "db/table" of a mirror file (`<db>/<table>.jsonl` or `<db>/<table>/<file>`), or null for schema.sql, manifest.json, README.md. */
+export function tableOfPath(file: string): string | null {
+  const parts = file.split('/');
+  if (parts.length === 2 && parts[1]!.endsWith('.jsonl')) return `${parts[0]}/${parts[1]!.slice(0, -'.jsonl'.length)}`;
+  if (parts.length === 3) return `${parts[0]}/${parts[1]}`;
+  return null;
+}
+
+function listFiles(dir: string, prefix = ''): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? listFiles(path.join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`]));
+}
+
+function differs(a: string, b: string): boolean {
+  if (!fs.existsSync(b)) return true;
+  if (fs.statSync(a).size !== fs.statSync(b).size) return true;
+  return !fs.readFileSync(a).equals(fs.readFileSync(b));
+}
+
+function readManifest(file: string): MirrorManifest | null {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as MirrorManifest;
+  } catch {
+    return null;
+  }
+}
+
+/** The tables that must wait for a later push so that laying `fresh` over the clone stays under `budget` bytes. Reads only. */
+export function planDeferral(repo: string, fresh: string, budget: number): TableChange[] {
+  const changes = new Map<string, number>();
+  for (const file of listFiles(fresh)) {
+    const table = tableOfPath(file);
+    if (!table) continue;
+    const bytes = differs(path.join(fresh, file), path.join(repo, file)) ? fs.statSync(path.join(fresh, file)).size : 0;
+    changes.set(table, (changes.get(table) ?? 0) + bytes);
+  }
+  return tablesOverBudget(
+    [...changes].filter(([, bytes]) => bytes > 0).map(([table, bytes]) => ({ table, bytes })),
+    budget,
+  );
+}
+
+/**
+ * Put `deferred` tables in `view` (a copy of the fresh materialization) back to what the clone's
+ * parent commit holds: their files and their manifest entry (or nothing when the parent has none),
+ * and list them in the manifest's `skipped`. The commit stays self-consistent: every manifest entry
+ * describes the files beside it.
+ */
+export function applyDeferral(repo: string, view: string, deferred: readonly TableChange[], budget: number): void {
+  const manifestFile = path.join(view, 'manifest.json');
+  const manifest = readManifest(manifestFile);
+  if (!manifest) throw new Error('the fresh mirror has no manifest.json');
+  const parent = readManifest(path.join(repo, 'manifest.json'));
+  for (const change of deferred) {
+    const { table } = change;
+    const cut = table.indexOf('/');
+    const db = table.slice(0, cut);
+    const name = table.slice(cut + 1);
+    // Both shapes a table can take (JSONL file, documents folder) go back to the parent's.
+    for (const rel of [`${db}/${name}.jsonl`, `${db}/${name}`]) {
+      fs.rmSync(path.join(view, rel), { recursive: true, force: true });
+      if (fs.existsSync(path.join(repo, rel))) fs.cpSync(path.join(repo, rel), path.join(view, rel), { recursive: true });
+    }
+    const entries = manifest.databases[db]?.tables;
+    const before = parent?.databases[db]?.tables[name];
+    if (entries) {
+      if (before) entries[name] = before;
+      else delete entries[name];
+    }
+    manifest.skipped.push({ path: table, reason: deferralReason(change, budget) });
+  }
+  fs.writeFileSync(manifestFile, `${JSON.stringify(manifest, null, 2)}\n`);
+}
