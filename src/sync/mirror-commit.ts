@@ -3,19 +3,9 @@ import path from 'node:path';
 import { runGit } from '../git.js';
 import { gitOrThrow, type SyncRemote } from './git-remote.js';
 import { applyDeferral, deferralReason, planDeferral } from './push-budget.js';
+import { listFiles, sameBytes } from './tree-files.js';
 
 const IDENTITY = ['-c', 'user.name=wb-backup', '-c', 'user.email=wb-backup@users.noreply.localhost'];
-
-function listFiles(dir: string, prefix = ''): string[] {
-  if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? listFiles(path.join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`]));
-}
-
-function sameBytes(a: string, b: string): boolean {
-  if (!fs.existsSync(b)) return false;
-  if (fs.statSync(a).size !== fs.statSync(b).size) return false;
-  return fs.readFileSync(a).equals(fs.readFileSync(b));
-}
 
 /**
  * Make the mirror's part of the clone equal to `fresh`: changed files are rewritten, unchanged ones

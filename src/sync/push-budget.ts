@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { MirrorManifest } from './materialize.js';
+import { listFiles, sameBytes } from './tree-files.js';
 
 /** One table's change in a push: its key ("db/table") and the bytes of its new or changed files. */
 export interface TableChange {
@@ -39,17 +40,6 @@ export function tableOfPath(file: string): string | null {
   return null;
 }
 
-function listFiles(dir: string, prefix = ''): string[] {
-  if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? listFiles(path.join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`]));
-}
-
-function differs(a: string, b: string): boolean {
-  if (!fs.existsSync(b)) return true;
-  if (fs.statSync(a).size !== fs.statSync(b).size) return true;
-  return !fs.readFileSync(a).equals(fs.readFileSync(b));
-}
-
 function readManifest(file: string): MirrorManifest | null {
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8')) as MirrorManifest;
@@ -64,7 +54,7 @@ export function planDeferral(repo: string, fresh: string, budget: number): Table
   for (const file of listFiles(fresh)) {
     const table = tableOfPath(file);
     if (!table) continue;
-    const bytes = differs(path.join(fresh, file), path.join(repo, file)) ? fs.statSync(path.join(fresh, file)).size : 0;
+    const bytes = !sameBytes(path.join(fresh, file), path.join(repo, file)) ? fs.statSync(path.join(fresh, file)).size : 0;
     changes.set(table, (changes.get(table) ?? 0) + bytes);
   }
   return tablesOverBudget(
