@@ -63,11 +63,6 @@ export function compressor(codec: Codec, level?: number): CodecStream {
   return zlibStage(zlib.createGzip({ level: Math.min(level ?? 6, 9) }));
 }
 
-export function decompressor(codec: Codec): CodecStream {
-  if (codec === 'zstd') return zstdProcess(['-q', '-d', '-c']);
-  return zlibStage(zlib.createGunzip());
-}
-
 /** The decompressed bytes of `file`. zstd reads the file itself: piping it through Node costs a copy per chunk on the main thread. */
 export function decompressFile(codec: Codec, file: string): Omit<CodecStream, 'input'> {
   if (codec === 'zstd') return zstdProcess(['-q', '-d', '-c', '--', file], 'ignore');

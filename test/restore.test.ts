@@ -133,6 +133,28 @@ describe('restore round trip', () => {
     expect(integrityCheck(live('a'))).toBe('ok');
   });
 
+  it('restores a gzip snapshot (compression.codec: gzip) the same way', async () => {
+    writeConfigFile(root, { compression: { codec: 'gzip' } });
+    await setUp();
+    const before = dumpTables(live('a'));
+    mutateLive();
+    const done = await restore();
+    expect(done.snapshot_id).toMatch(/^snap-/);
+    expect(fs.readdirSync(path.join(root, 'backups')).some((n) => n.endsWith('.tar.gz'))).toBe(true);
+    expect(dumpTables(live('a'))).toEqual(before);
+    expect(integrityCheck(live('a'))).toBe('ok');
+  });
+
+  it('a folder an interrupted background deletion left behind is removed by the next restore', async () => {
+    await setUp();
+    const leftover = path.join(root, 'db.discard_db.pre_restore_2026-01-01T00-00-00-000Z');
+    fs.mkdirSync(path.join(leftover, 'a'), { recursive: true });
+    fs.writeFileSync(path.join(leftover, 'a', 'a.db'), 'half-deleted');
+    await restore();
+    await waitFor(() => !fs.existsSync(leftover), 'the leftover discard folder to be deleted');
+    expect(fs.readdirSync(root).filter((n) => n.startsWith('db.pre_restore_'))).toHaveLength(1);
+  });
+
   it('keeps only the 3 newest pre_restore folders', async () => {
     await setUp();
     for (let i = 0; i < 5; i++) await restore();

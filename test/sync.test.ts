@@ -3,6 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig, writeConfigFile } from '../src/config.js';
+import { WbError } from '../src/errors.js';
 import { syncImport } from '../src/sync/import.js';
 import { materialize } from '../src/sync/materialize.js';
 import { syncPush } from '../src/sync/push.js';
@@ -286,6 +287,18 @@ describe('github-sync pull (three-way per row)', () => {
       remoteEdits({ 'proj/chores.jsonl': (lines) => lines.filter((l) => !l.includes('"orphan"')) });
       expect((await syncPull(loadConfig(root))).applied).toEqual({ 'proj.projects': { upserts: 1, deletes: 0 } });
     });
+  });
+
+  it('a remote that cannot be reached: the push fails with what git said and what to check, and no state is written', async () => {
+    const gone = path.join(work, 'nowhere.git');
+    for (const github of [{ remote_url: gone, branch: 'trunk' }, { remote_url: gone }]) {
+      writeConfigFile(root, { sync: { github } });
+      const err = await syncPush(loadConfig(root)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WbError);
+      expect((err as WbError).code).toBe('sync_failed');
+      expect((err as Error).message).toMatch(/git (fetch|ls-remote) failed: .*nowhere\.git.*Check the sync remote/s);
+      expect(fs.existsSync(path.join(root, 'sync', 'state.json'))).toBe(false);
+    }
   });
 
   it('a remote file that does not parse is rejected with its path and line, and nothing from that table is applied', async () => {

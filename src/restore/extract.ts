@@ -19,10 +19,8 @@ export interface ExtractOptions {
 
 /** One file being written: synchronous writes, because an async round-trip per chunk left the pipeline idle most of the time. */
 interface OpenFile {
-  relative: string;
   fd: number;
   hash: Hash;
-  written: number;
 }
 
 function writeAll(fd: number, chunk: Buffer): void {
@@ -44,14 +42,13 @@ function writeError(err: NodeJS.ErrnoException, relative: string, into: string):
 /**
  * Unpack `archive` into `into`. Every entry must be a file the manifest lists, no larger than the
  * manifest says; only `wanted` ones are written. The first refused entry aborts the whole
- * extraction with its reason; the caller discards `into`. Returns the sha256 of each written file,
- * computed on the way in so nothing is read twice.
+ * extraction with its reason; the caller discards `into`. Each written file's sha256 is computed on
+ * the way in (so nothing is read twice) and handed to `onFile`.
  */
-export async function extractArchive(archive: string, codec: Codec, into: string, opts: ExtractOptions): Promise<Map<string, string>> {
+export async function extractArchive(archive: string, codec: Codec, into: string, opts: ExtractOptions): Promise<void> {
   const { expected, onFile } = opts;
   const wanted = opts.wanted ?? new Set(expected.keys());
   const expectedNames = new Set(expected.keys());
-  const written = new Map<string, string>();
   const seen = new Set<string>();
   let refusal: WbError | null = null;
   let open: OpenFile | null = null;
@@ -94,7 +91,7 @@ export async function extractArchive(archive: string, codec: Codec, into: string
     try {
       fs.mkdirSync(path.dirname(dest), { recursive: true });
       // 'wx': never follow or overwrite something already there.
-      file = { relative, fd: fs.openSync(dest, 'wx', 0o600), hash: createHash('sha256'), written: 0 };
+      file = { fd: fs.openSync(dest, 'wx', 0o600), hash: createHash('sha256') };
     } catch (err) {
       stop(writeError(err as NodeJS.ErrnoException, relative, into));
       return entry.resume();
@@ -105,7 +102,6 @@ export async function extractArchive(archive: string, codec: Codec, into: string
       try {
         file.hash.update(chunk);
         writeAll(file.fd, chunk);
-        file.written += chunk.length;
       } catch (err) {
         stop(writeError(err as NodeJS.ErrnoException, relative, into));
       }
@@ -113,9 +109,7 @@ export async function extractArchive(archive: string, codec: Codec, into: string
     entry.on('end', () => {
       if (open !== file) return;
       closeOpen();
-      const sha = file.hash.digest('hex');
-      written.set(relative, sha);
-      if (!refusal) onFile?.(relative, sha);
+      if (!refusal) onFile?.(relative, file.hash.digest('hex'));
     });
   });
   parser.on('warn', (_code: string, message: string) => refuse(`tar: ${message}`));
@@ -133,5 +127,4 @@ export async function extractArchive(archive: string, codec: Codec, into: string
   if (missing.length) {
     throw new WbError('archive_invalid', `The snapshot archive lacks files its manifest lists: ${missing.join(', ')}. Nothing was restored.`, 'Use another snapshot.');
   }
-  return written;
 }

@@ -264,7 +264,7 @@ export function prunePreRestoreDirs(root: string, keep = 3): string[] {
 const DISCARD_PREFIX = 'db.discard_';
 
 /** Folders being deleted, including any an earlier background deletion did not finish. */
-export function listDiscarded(root: string): string[] {
+function listDiscarded(root: string): string[] {
   try {
     return fs
       .readdirSync(root)

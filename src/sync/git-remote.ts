@@ -19,18 +19,21 @@ export function gitOptionsFor(sync: GithubSyncConfig, env?: Record<string, strin
   return { url: sync.remote_url ?? `https://${host}/${sync.repo}.git`, pre: ['-c', 'credential.helper=', '-c', 'credential.helper=!gh auth git-credential'], env };
 }
 
+/** A failed git run as an error that says what failed and what to check. */
+function gitFailure(stderr: string, what: string): WbError {
+  const detail = stderr.split('\n').filter(Boolean).slice(0, 3).join(' ');
+  const auth = /Authentication failed|could not read Username|403|401|Invalid username or token/i.test(stderr);
+  return new WbError(
+    'sync_failed',
+    `git ${what} failed: ${detail}`,
+    auth ? 'GitHub refused the credentials: sign in again with gh auth login --web (or gh auth refresh), then sync again.' : 'Check the sync remote (sync.github in wb-backup.yaml) and that it is reachable, then try again.',
+  );
+}
+
 /** Run git for the sync; a failure becomes an error that says what failed and what to check. */
 export async function gitOrThrow(cwd: string, remote: Pick<SyncRemote, 'pre' | 'env'>, args: string[], what: string): Promise<string> {
   const r = await runGit([...remote.pre, ...args], { cwd, ...(remote.env ? { env: remote.env } : {}) });
-  if (!r.ok) {
-    const detail = r.stderr.split('\n').filter(Boolean).slice(0, 3).join(' ');
-    const auth = /Authentication failed|could not read Username|403|401|Invalid username or token/i.test(r.stderr);
-    throw new WbError(
-      'sync_failed',
-      `git ${what} failed: ${detail}`,
-      auth ? 'GitHub refused the credentials: sign in again with gh auth login --web (or gh auth refresh), then sync again.' : 'Check the sync remote (sync.github in wb-backup.yaml) and that it is reachable, then try again.',
-    );
-  }
+  if (!r.ok) throw gitFailure(r.stderr, what);
   return r.stdout;
 }
 
@@ -39,7 +42,7 @@ export async function fetchBranch(repo: string, remote: SyncRemote, branch: stri
   const r = await runGit([...remote.pre, 'fetch', '-q', 'origin', `+refs/heads/${branch}:refs/remotes/origin/${branch}`], { cwd: repo, ...(remote.env ? { env: remote.env } : {}) });
   if (!r.ok) {
     if (/couldn't find remote ref|could not find remote ref/i.test(r.stderr)) return null;
-    await gitOrThrow(repo, remote, ['fetch', '-q', 'origin', `+refs/heads/${branch}:refs/remotes/origin/${branch}`], 'fetch');
+    throw gitFailure(r.stderr, 'fetch');
   }
   return (await gitOrThrow(repo, remote, ['rev-parse', `refs/remotes/origin/${branch}`], 'rev-parse')).trim();
 }

@@ -52,8 +52,6 @@ function removeEmptyDirs(dir: string): void {
 export interface StagedMirror {
   /** paths added, changed or deleted relative to the parent */
   changed: string[];
-  /** bytes of the changed files that exist (what a push would upload, uncompressed) */
-  bytes: number;
   /** tables ("db/table") left at their previous version to keep under the per-push cap, with why */
   deferred: Array<{ path: string; reason: string }>;
 }
@@ -111,8 +109,7 @@ export async function stageMirrorOn(
   }
   // Nothing staged: the tree is exactly the parent, so the next run may skip cleaning.
   if (!changed.length && parent) writeCleanMark(repo, parent);
-  const bytes = changed.reduce((n, p) => n + (fs.existsSync(path.join(repo, p)) ? fs.statSync(path.join(repo, p)).size : 0), 0);
-  return { changed, bytes, deferred: deferred.map((c) => ({ path: c.table, reason: deferralReason(c, maxPushBytes) })) };
+  return { changed, deferred: deferred.map((c) => ({ path: c.table, reason: deferralReason(c, maxPushBytes) })) };
 }
 
 /** Commit what stageMirrorOn staged; returns the new commit. */

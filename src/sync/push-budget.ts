@@ -50,8 +50,12 @@ function readManifest(file: string): MirrorManifest | null {
 
 /** The tables that must wait for a later push so that laying `fresh` over the clone stays under `budget` bytes. Reads only. */
 export function planDeferral(repo: string, fresh: string, budget: number): TableChange[] {
+  const files = listFiles(fresh);
+  // Usually the whole mirror is under the cap: sizes alone say so, without reading any file
+  // (applyMirror compares the bytes right after this).
+  if (files.reduce((n, f) => n + fs.statSync(path.join(fresh, f)).size, 0) <= budget) return [];
   const changes = new Map<string, number>();
-  for (const file of listFiles(fresh)) {
+  for (const file of files) {
     const table = tableOfPath(file);
     if (!table) continue;
     const bytes = !sameBytes(path.join(fresh, file), path.join(repo, file)) ? fs.statSync(path.join(fresh, file)).size : 0;

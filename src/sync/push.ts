@@ -8,10 +8,9 @@ import { SYNC_MODES, syncConfig, type GithubSyncConfig, type SyncMode } from './
 import { fetchBranch, gitOptionsFor, gitOrThrow, resolveBranchFor, type SyncRemote } from './git-remote.js';
 import { materialize, type MirrorManifest } from './materialize.js';
 import { commitStaged, stageMirrorOn, unstage, type StagedMirror } from './mirror-commit.js';
-import { findOpenSyncPullRequest, openPullRequest, PR_BRANCH_PREFIX, type SyncPullRequest } from './pull-request.js';
+import { findOpenSyncPullRequest, openPullRequest, PR_BRANCH_PREFIX } from './pull-request.js';
 import { routePush } from './push-route.js';
 import { logOperation, readState, syncDir, writeState, type SyncState } from './state.js';
-
 
 export const SyncPushResultSchema = z.object({
   status: z.enum(['pushed', 'pull_request', 'no_changes', 'remote_changed', 'dry_run']),
@@ -58,7 +57,6 @@ function rowsOf(manifest: MirrorManifest): Record<string, number> {
   for (const [db, entry] of Object.entries(manifest.databases)) for (const [t, info] of Object.entries(entry.tables)) rows[`${db}.${t}`] = info.rows;
   return rows;
 }
-
 
 /**
  * github_sync_push: materialize the databases and publish them as one commit (deletions and
