@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { restoreFriendlyOrder } from './archive-order.js';
 import { ArchiveWriter, fsyncDir } from './archive-writer.js';
 import { chooseCodec } from './codec.js';
 import type { Config, VitalDatabase } from './config.js';
@@ -9,7 +10,7 @@ import { WbError, errorMessage } from './errors.js';
 import { HotCopier, type CopiedDatabase } from './hot-copy.js';
 import { RemoteOutcomeSchema, writeLastRun, type RemoteOutcome } from './last-run.js';
 import { logger } from './log.js';
-import { CodecSchema, MANIFEST_VERSION, type Manifest, type ManifestDatabase } from './manifest.js';
+import { CodecSchema, MANIFEST_VERSION, validateManifest, type Manifest, type ManifestDatabase } from './manifest.js';
 import { displayPath, rootLayout } from './paths.js';
 import { hostName, toolProvenance } from './provenance.js';
 import { decideRetention } from './retention.js';
@@ -113,6 +114,31 @@ function uniqueSnapshotId(backupsDir: string, time: Date, manual: boolean): stri
   }
 }
 
+/** Total rows of each database in the newest local snapshot whose manifest reads; empty when there is none. */
+function previousRowCounts(root: string): Map<string, number> {
+  for (const snapshot of listLocalSnapshots(root).slice(0, 3)) {
+    try {
+      const manifest = validateManifest(JSON.parse(fs.readFileSync(snapshot.manifestPath, 'utf8')));
+      return new Map(manifest.databases.map((d) => [d.name, Object.values(d.rows).reduce((a, b) => a + b, 0)]));
+    } catch {
+      // a damaged manifest only costs the ordering hint; the next one may read
+    }
+  }
+  return new Map();
+}
+
+function archiveOrder(databases: readonly VitalDatabase[], rows: ReadonlyMap<string, number>): VitalDatabase[] {
+  const sizeOf = (file: string) => {
+    try {
+      return fs.statSync(file).size;
+    } catch {
+      return 0;
+    }
+  };
+  const byName = new Map(databases.map((d) => [d.name, d]));
+  return restoreFriendlyOrder(databases.map((d) => ({ name: d.name, bytes: sizeOf(d.path), rows: rows.get(d.name) }))).map((n) => byName.get(n)!);
+}
+
 /** Where a database goes inside the archive: by logical name, keeping its file name. */
 function archiveEntryFor(db: VitalDatabase): string {
   return path.posix.join('databases', db.name, path.basename(db.path));
@@ -170,16 +196,9 @@ async function takeSnapshot(config: Config, opts: BackupOptions, lock: RootLock,
   try {
     const databases: Array<ManifestDatabase> = [];
     const skipped: Array<{ name: string; reason: string }> = [];
-    // Largest first: a restore checks each database as soon as it is unpacked, so the one that
-    // arrives last (checked after unpacking ends) should be the smallest.
-    const sizeOf = (file: string) => {
-      try {
-        return fs.statSync(file).size;
-      } catch {
-        return 0;
-      }
-    };
-    const copyOrder = [...config.databases].sort((a, b) => sizeOf(b.path) - sizeOf(a.path));
+    // Copied (and so archived) in the order that lets a restore check each database while the
+    // rest unpacks (see archive-order.ts).
+    const copyOrder = archiveOrder(config.databases, previousRowCounts(root));
     for (const [index, db] of copyOrder.entries()) {
       checkpoint();
       const entry = archiveEntryFor(db);

@@ -114,6 +114,34 @@ describe('snapshot pipeline', () => {
     expect(entries).toEqual(['databases/large/large.db', 'databases/medium/medium.db', 'databases/small/small.db', 'MANIFEST.json']);
   });
 
+  it('once a snapshot has counted their rows, packs a smaller database of many tiny rows first (its check outlasts its unpacking)', async () => {
+    fs.mkdirSync(path.join(root, 'db'), { recursive: true });
+    const docs = new Database(path.join(root, 'db', 'docs.db'));
+    docs.exec('CREATE TABLE docs (id INTEGER PRIMARY KEY, body TEXT NOT NULL)');
+    docs.transaction(() => {
+      const add = docs.prepare('INSERT INTO docs(body) VALUES (?)');
+      for (let i = 0; i < 500; i++) add.run(`document ${i} `.repeat(300));
+    })();
+    docs.close();
+    const log = new Database(path.join(root, 'db', 'log.db'));
+    log.exec('CREATE TABLE log (id INTEGER PRIMARY KEY, at INTEGER NOT NULL); CREATE INDEX log_at ON log(at);');
+    log.transaction(() => {
+      const add = log.prepare('INSERT INTO log(at) VALUES (?)');
+      for (let i = 0; i < 30_000; i++) add.run(i * 7);
+    })();
+    log.close();
+    writeConfigFile(root, { databases: { docs: { path: 'db/docs.db' }, log: { path: 'db/log.db' } } });
+    const entriesOf = (id: string) => {
+      const snap = listLocalSnapshots(root).find((s) => s.id === id)!;
+      return execFileSync('tar', ['-I', 'zstd', '-tf', snap.archivePath], { encoding: 'utf8' }).trim().split('\n');
+    };
+    const first = await runBackup(loadConfig(root), { manual: true });
+    expect(entriesOf(first.snapshot_id)).toEqual(['databases/docs/docs.db', 'databases/log/log.db', 'MANIFEST.json']);
+    const second = await runBackup(loadConfig(root), { manual: true });
+    expect(entriesOf(second.snapshot_id)).toEqual(['databases/log/log.db', 'databases/docs/docs.db', 'MANIFEST.json']);
+    expect(second.databases.map((d) => d.name)).toEqual(['docs', 'log']);
+  });
+
   it('fails clearly when nothing could be copied, and leaves nothing behind', async () => {
     writeConfigFile(root, { databases: { gone: { path: 'nowhere.db' } } });
     await expect(runBackup(loadConfig(root))).rejects.toThrow(/None of the 1 vital databases could be copied: gone: the file does not exist/);
