@@ -10,6 +10,7 @@ import { WbError } from '../src/errors.js';
 import { syncPull } from '../src/sync/pull.js';
 import { syncPush } from '../src/sync/push.js';
 import { readState } from '../src/sync/state.js';
+import { syncStatus } from '../src/sync/status.js';
 import { startGithubEmulator, type GithubEmulator } from './support/github-emulator/index.js';
 import { makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
 
@@ -101,6 +102,10 @@ describe('github-sync to a GitHub repository (emulator, real git over HTTPS, rea
     expect(repo.pulls[0]).toMatchObject({ state: 'open', base: { ref: 'trunk' }, head: { ref: viaPr.pull_request!.branch, sha: viaPr.commit } });
     expect(repo.pulls[0]!.body).toContain('notes/notes.jsonl');
     expect(readState(root).open_pull_request).toMatchObject({ number: 1 });
+    // status fetches over HTTPS with gh's credentials: the remote's edit, and the pull request waiting
+    const status = await syncStatus(loadConfig(root), { env });
+    expect(status).toMatchObject({ branch: 'trunk', remote_head: edited, behind: 1, remote_changes: { 'notes/notes.jsonl': 2 }, open_pull_request: { number: 1 } });
+    expect(status.message).toMatch(/Pull request #1 is waiting for review/);
     // the pull request's commit is built on the last synced commit: it does not revert the remote's edit
     const prClone = path.join(work, 'pr');
     await git(work, 'clone', '-q', '-b', viaPr.pull_request!.branch, emu.cloneUrl(REPO), prClone);

@@ -104,7 +104,7 @@ function compare(a: MirrorRows, b: MirrorRows): Record<string, number> {
 }
 
 /** github_sync_status: how far the databases and the remote have moved since the last sync. Read-only. */
-export async function syncStatus(config: Config): Promise<SyncStatus> {
+export async function syncStatus(config: Config, opts: { env?: Record<string, string> } = {}): Promise<SyncStatus> {
   if (!config.sync?.github) {
     return { configured: false, branch: null, last_synced_sha: null, last_sync_at: null, remote_head: null, behind: 0, local_changes: {}, remote_changes: {}, open_pull_request: null, message: 'github-sync is not configured (sync.github in wb-backup.yaml).' };
   }
@@ -114,7 +114,7 @@ export async function syncStatus(config: Config): Promise<SyncStatus> {
   if (!state.last_synced_sha || !fs.existsSync(path.join(repo, '.git'))) {
     return { configured: true, branch: null, last_synced_sha: null, last_sync_at: null, remote_head: null, behind: 0, local_changes: {}, remote_changes: {}, open_pull_request: null, message: 'Never synced: run github_sync_push.' };
   }
-  const remote = gitOptionsFor(sync);
+  const remote = gitOptionsFor(sync, opts.env);
   const branch = await resolveBranchFor(repo, remote, sync);
   const head = await fetchBranch(repo, remote, branch);
   const behind = head ? Number((await runGit(['rev-list', '--count', `${state.last_synced_sha}..${head}`], { cwd: repo })).stdout.trim() || 0) : 0;
