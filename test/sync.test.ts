@@ -153,6 +153,24 @@ describe('mirror format (pure parts)', () => {
     expect(() => parseRows('{"zzz":1}\n', 't.jsonl', ['a'])).toThrow(/t\.jsonl line 1 has columns the schema does not: zzz/);
     expect(() => fromJson({ weird: true }, 'w')).toThrow(/not a value this format writes/);
   });
+
+  it('infinite reals survive (JSON.stringify would write them as null)', () => {
+    const file = path.join(work, 'inf.db');
+    const db = new Database(file);
+    db.exec('CREATE TABLE m (id INTEGER PRIMARY KEY, v REAL NOT NULL); INSERT INTO m VALUES (1, 1e999), (2, -1e999), (3, 2.5)');
+    const rows = db.prepare('SELECT id, v FROM m ORDER BY id').raw().safeIntegers().all() as Array<[bigint, number]>;
+    db.close();
+    const lines = rows.map((r) => rowLine(['id', 'v'], r));
+    expect(lines).toEqual(['{"id":1,"v":1e999}', '{"id":2,"v":-1e999}', '{"id":3,"v":2.5}']);
+    const back = parseRows(`${lines.join('\n')}\n`, 'm.jsonl', ['id', 'v']);
+    expect(back).toEqual([[1n, Infinity], [2n, -Infinity], [3n, 2.5]]);
+    const copy = new Database(path.join(work, 'inf-copy.db'));
+    copy.exec('CREATE TABLE m (id INTEGER PRIMARY KEY, v REAL NOT NULL)');
+    const insert = copy.prepare('INSERT INTO m VALUES (?, ?)');
+    for (const r of back) insert.run(...r);
+    expect(copy.prepare("SELECT group_concat(v, ',') FROM m ORDER BY id").pluck().get()).toBe('Inf,-Inf,2.5');
+    copy.close();
+  });
 });
 
 describe('wb-backup sync (CLI)', () => {

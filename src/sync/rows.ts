@@ -26,6 +26,16 @@ export function fromJson(value: unknown, where: string): SqlValue {
   throw new Error(`${where}: ${JSON.stringify(value)} is not a value this format writes`);
 }
 
+/**
+ * A REAL as JSON text. SQLite stores infinities (1e999 in SQL, or an overflow), which JSON.stringify
+ * would write as null: they are written as 1e999 / -1e999, which JSON.parse reads back as Infinity.
+ */
+function realText(value: number): string {
+  if (value === Infinity) return '1e999';
+  if (value === -Infinity) return '-1e999';
+  return JSON.stringify(value);
+}
+
 /** toJson + JSON.stringify in one step, without the intermediate object: this runs once per value of every row. */
 function valueText(value: SqlValue): string {
   if (value === null) return 'null';
@@ -33,7 +43,7 @@ function valueText(value: SqlValue): string {
     case 'string':
       return JSON.stringify(value);
     case 'number':
-      return JSON.stringify(value);
+      return realText(value);
     case 'bigint':
       return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? value.toString() : `{"$int":"${value.toString()}"}`;
     default:
