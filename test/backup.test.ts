@@ -114,7 +114,7 @@ describe('snapshot pipeline', () => {
     expect(entries).toEqual(['databases/large/large.db', 'databases/medium/medium.db', 'databases/small/small.db', 'MANIFEST.json']);
   });
 
-  it('once a snapshot has counted their rows, packs a smaller database of many tiny rows first (its check outlasts its unpacking)', async () => {
+  it('once a snapshot has counted their rows, packs a smaller database of many tiny rows first (its check outlasts its unpacking); a damaged manifest only loses the hint', async () => {
     fs.mkdirSync(path.join(root, 'db'), { recursive: true });
     const docs = new Database(path.join(root, 'db', 'docs.db'));
     docs.exec('CREATE TABLE docs (id INTEGER PRIMARY KEY, body TEXT NOT NULL)');
@@ -140,6 +140,15 @@ describe('snapshot pipeline', () => {
     const second = await runBackup(loadConfig(root), { manual: true });
     expect(entriesOf(second.snapshot_id)).toEqual(['databases/log/log.db', 'databases/docs/docs.db', 'MANIFEST.json']);
     expect(second.databases.map((d) => d.name)).toEqual(['docs', 'log']);
+
+    // A damaged manifest only costs the ordering hint: the next readable one gives it, else size order.
+    const damage = (id: string) => fs.writeFileSync(listLocalSnapshots(root).find((s) => s.id === id)!.manifestPath, '{ not json');
+    damage(second.snapshot_id);
+    const third = await runBackup(loadConfig(root), { manual: true });
+    expect(entriesOf(third.snapshot_id)).toEqual(['databases/log/log.db', 'databases/docs/docs.db', 'MANIFEST.json']);
+    for (const id of [first.snapshot_id, third.snapshot_id]) damage(id);
+    const fourth = await runBackup(loadConfig(root), { manual: true });
+    expect(entriesOf(fourth.snapshot_id)).toEqual(['databases/docs/docs.db', 'databases/log/log.db', 'MANIFEST.json']);
   });
 
   it('fails clearly when nothing could be copied, and leaves nothing behind', async () => {
