@@ -6,6 +6,7 @@ import { WbError } from './errors.js';
 import { rootLayout } from './paths.js';
 import { RetentionPolicySchema } from './retention.js';
 import { SyncConfigSchema } from './sync/config.js';
+import { byCodeUnit } from './text-order.js';
 
 export const DB_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
@@ -153,7 +154,7 @@ export function discoverDatabases(dbDir: string): VitalDatabase[] {
     } catch {
       return;
     }
-    for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const entry of entries.sort((a, b) => byCodeUnit(a.name, b.name))) {
       const full = path.join(dir, entry.name);
       if (entry.isDirectory()) walk(full);
       else if (entry.isFile() && entry.name.endsWith('.db')) {

@@ -4,6 +4,8 @@
  * so parsing is strict: one canonical spelling per (time, seq, manual).
  */
 
+import { byCodeUnit } from './text-order.js';
+
 export interface ParsedSnapshotId {
   id: string;
   /** UTC instant encoded in the id, whole seconds */
@@ -69,13 +71,7 @@ export function compareSnapshotIds(a: string, b: string): number {
     if (byTime !== 0) return byTime;
     if (pa.seq !== pb.seq) return pa.seq - pb.seq;
   }
-  return codeUnitCompare(a, b);
-}
-
-/** Locale-independent, unlike localeCompare. */
-function codeUnitCompare(a: string, b: string): number {
-  if (a === b) return 0;
-  return a < b ? -1 : 1;
+  return byCodeUnit(a, b);
 }
 
 /** A UTC Date, or null when the fields do not name a real instant (Feb 30, hour 24, second 60...). */

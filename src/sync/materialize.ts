@@ -6,6 +6,7 @@ import { quoteIdent } from '../sqlite-util.js';
 import type { DocumentMapping } from './config.js';
 import { documentDir, documentShape, renderDocument, type DocumentShape } from './documents.js';
 import { rowLine, rowLineWriter, type SqlValue } from './rows.js';
+import { byCodeUnit } from '../text-order.js';
 
 export const SYNC_SCHEMA_VERSION = 1;
 
@@ -174,7 +175,7 @@ export function materialize(dir: string, databases: readonly VitalDatabase[], op
   const documents = opts.documents ?? {};
   const warnings: NonNullable<MirrorManifest['warnings']> = [];
   const seen = new Set<string>();
-  for (const vital of [...databases].sort((a, b) => a.name.localeCompare(b.name))) {
+  for (const vital of [...databases].sort((a, b) => byCodeUnit(a.name, b.name))) {
     if (!fs.existsSync(vital.path)) {
       manifest.skipped.push({ path: vital.name, reason: 'the database file does not exist' });
       continue;

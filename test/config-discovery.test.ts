@@ -1,0 +1,36 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { byCodeUnit } from '../src/text-order.js';
+import { makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
+
+describe('database discovery under <root>/db/', () => {
+  let root = '';
+  afterEach(() => rmrf(root));
+
+  it('names every *.db by its relative path and lists them in the same order on every machine', () => {
+    root = tempRoot();
+    for (const rel of ['Zeta.db', 'alpha.db', 'sub/beta.db', 'émile.db', 'notes.txt']) {
+      const file = path.join(root, 'db', rel);
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      if (rel.endsWith('.db')) makeNotesDb(file, 1);
+      else fs.writeFileSync(file, 'not a database');
+    }
+    const config = loadConfig(root);
+    expect(config.discovered).toBe(true);
+    // Code-unit order (upper case before lower, accented letters last), not the locale's
+    // collation, which would give alpha, émile, sub.beta, Zeta on most machines.
+    expect(config.databases.map((d) => d.name)).toEqual(['Zeta', 'alpha', 'sub.beta', 'xmile']);
+    expect(config.databases.map((d) => path.relative(root, d.path))).toEqual([path.join('db', 'Zeta.db'), path.join('db', 'alpha.db'), path.join('db', 'sub', 'beta.db'), path.join('db', 'émile.db')]);
+  });
+});
+
+describe('byCodeUnit', () => {
+  it('orders by UTF-16 code unit and is a consistent comparator', () => {
+    expect(['b', 'B', 'a', 'é', 'A', 'a'].sort(byCodeUnit)).toEqual(['A', 'B', 'a', 'a', 'b', 'é']);
+    expect(byCodeUnit('x', 'x')).toBe(0);
+    expect(byCodeUnit('a', 'b')).toBe(-1);
+    expect(byCodeUnit('b', 'a')).toBe(1);
+  });
+});
