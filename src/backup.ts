@@ -21,6 +21,7 @@ import { recoverInterruptedSwap } from './restore/swap.js';
 import { remoteFromConfig } from './remote/index.js';
 import type { Remote } from './remote/remote.js';
 import { replicate } from './remote/replicate.js';
+import { writeFileAtomic } from './durable-file.js';
 
 export const BackupResultSchema = z.object({
   snapshot_id: z.string(),
@@ -310,18 +311,6 @@ function manifestEntry(db: VitalDatabase, entry: string, root: string, copied: C
     journal_mode: copied.journal_mode,
     rows: copied.rows,
   };
-}
-
-function writeFileAtomic(file: string, text: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    fs.writeSync(fd, text);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
 }
 
 /** Delete local snapshots the retention policy does not keep. Never the one just taken. */

@@ -7,6 +7,7 @@ import { rootLayout } from './paths.js';
 import { RetentionPolicySchema } from './retention.js';
 import { SyncConfigSchema } from './sync/config.js';
 import { byCodeUnit } from './text-order.js';
+import { writeFileAtomic } from './durable-file.js';
 
 export const DB_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
@@ -173,9 +174,7 @@ export function writeConfigFile(root: string, file: z.input<typeof ConfigFileSch
   const layout = rootLayout(root);
   parseConfigFile(file, 'the new configuration');
   fs.mkdirSync(root, { recursive: true });
-  const tmp = `${layout.configYaml}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, YAML.stringify(file));
-  fs.renameSync(tmp, layout.configYaml);
+  writeFileAtomic(layout.configYaml, YAML.stringify(file));
   return layout.configYaml;
 }
 
@@ -191,17 +190,13 @@ export function updateConfigFile(root: string, edit: (doc: YAML.Document) => voi
     edit(doc);
     const next = doc.toJS() as unknown;
     parseConfigFile(next, 'the updated configuration');
-    const tmp = `${layout.configJson}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, `${JSON.stringify(next, null, 2)}\n`);
-    fs.renameSync(tmp, layout.configJson);
+    writeFileAtomic(layout.configJson, `${JSON.stringify(next, null, 2)}\n`);
     return layout.configJson;
   }
   const doc = fs.existsSync(layout.configYaml) ? YAML.parseDocument(fs.readFileSync(layout.configYaml, 'utf8')) : new YAML.Document({});
   edit(doc);
   parseConfigFile(doc.toJS() as unknown, 'the updated configuration');
   fs.mkdirSync(root, { recursive: true });
-  const tmp = `${layout.configYaml}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, doc.toString());
-  fs.renameSync(tmp, layout.configYaml);
+  writeFileAtomic(layout.configYaml, doc.toString());
   return layout.configYaml;
 }

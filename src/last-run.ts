@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { z } from 'zod';
 import { rootLayout } from './paths.js';
+import { writeFileAtomic } from './durable-file.js';
 
 export const RemoteOutcomeSchema = z.object({
   status: z.enum(['pushed', 'skipped', 'failed']),
@@ -31,13 +32,10 @@ export type LastRun = z.infer<typeof LastRunSchema>;
 export function writeLastRun(root: string, run: LastRun): void {
   const file = rootLayout(root).lastRunFile;
   fs.mkdirSync(rootLayout(root).backupsDir, { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
   try {
-    fs.writeFileSync(tmp, `${JSON.stringify(run, null, 2)}\n`);
-    fs.renameSync(tmp, file);
+    writeFileAtomic(file, `${JSON.stringify(run, null, 2)}\n`);
   } catch {
     // A full disk may refuse even this small file; the caller's result still reports the run.
-    fs.rmSync(tmp, { force: true });
   }
 }
 

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { logger } from '../log.js';
+import { syncDirectory, syncFileData, writeFileAtomic } from '../durable-file.js';
 
 /**
  * The swap puts new database files in place of live ones, journaled so that a crash at any instant
@@ -47,30 +48,9 @@ export function journalPath(root: string): string {
   return path.join(root, 'restore-journal.json');
 }
 
+/** `${file}.tmp` (not per process): recovery removes a journal left half-written under that name. */
 function writeJson(file: string, value: unknown): void {
-  const tmp = `${file}.tmp`;
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    fs.writeSync(fd, `${JSON.stringify(value, null, 2)}\n`);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-  fsyncDirSync(path.dirname(file));
-}
-
-function fsyncDirSync(dir: string): void {
-  try {
-    const fd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    /* best effort where directories cannot be fsynced */
-  }
+  writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`, `${file}.tmp`);
 }
 
 /** rename, or copy+fsync+rename across filesystems (a database configured on another disk). */
@@ -82,10 +62,9 @@ function moveFile(from: string, to: string): void {
     if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
     const tmp = `${to}.wb-move-tmp`;
     fs.copyFileSync(from, tmp);
-    const fd = fs.openSync(tmp, 'r+');
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
+    syncFileData(tmp);
     fs.renameSync(tmp, to);
+    syncDirectory(path.dirname(to));
     fs.rmSync(from, { force: true });
   }
 }
@@ -154,13 +133,13 @@ function moveItem(item: SwapItem, preRestoreDir: string): void {
       if (fs.existsSync(item.incoming + suffix)) moveFile(item.incoming + suffix, item.target + suffix);
     }
   }
-  fsyncDirSync(path.dirname(item.target));
+  syncDirectory(path.dirname(item.target));
 }
 
 function finish(root: string, journal: Journal): void {
   if (journal.incoming_dir) fs.rmSync(journal.incoming_dir, { recursive: true, force: true });
   fs.rmSync(journalPath(root), { force: true });
-  fsyncDirSync(root);
+  syncDirectory(root);
 }
 
 /** Put one item back as it was before the swap (the incoming file returns to where it came from). */

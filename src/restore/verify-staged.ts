@@ -1,8 +1,8 @@
-import fs from 'node:fs';
 import { countRows } from '../sqlite-util.js';
 import { applyMigrations, type Migration } from './migrations.js';
 import { migrationLossProblems, rowCountProblems } from './row-counts.js';
 import { healthProblems, openStaged } from './verify-db.js';
+import { syncFileData } from '../durable-file.js';
 
 export interface VerifyRequest {
   staged: string;
@@ -50,18 +50,9 @@ export function verifyStaged(req: VerifyRequest): VerifyResponse {
     if (loss.length) return { ok: false, problem: loss.join('; ') };
     const toVersion = Number(db.pragma('user_version', { simple: true }));
     db.close();
-    if (req.durable && applied.length) syncFile(req.staged);
+    if (req.durable && applied.length) syncFileData(req.staged);
     return { ok: true, applied, rows: after, toVersion };
   } finally {
     if (db.open) db.close();
-  }
-}
-
-function syncFile(file: string): void {
-  const fd = fs.openSync(file, 'r+');
-  try {
-    fs.fdatasyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
   }
 }

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { logger } from '../log.js';
+import { writeFileAtomic } from '../durable-file.js';
 
 /** What the last sync left behind: the base of the next three-way pull and of the "remote moved" check. */
 export const SyncStateSchema = z.object({
@@ -33,8 +34,7 @@ export function readState(root: string): SyncState {
 export function writeState(root: string, state: SyncState): void {
   const file = path.join(syncDir(root), 'state.json');
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(`${file}.tmp`, `${JSON.stringify(state, null, 2)}\n`);
-  fs.renameSync(`${file}.tmp`, file);
+  writeFileAtomic(file, `${JSON.stringify(state, null, 2)}\n`);
 }
 
 /** Every sync operation, appended to <root>/sync/log.jsonl and logged. */
