@@ -23,13 +23,14 @@ export async function splitFile(file: string, partBytes: number, outDir: string)
 /** Join parts (in the given order) into `out`, streaming, written under a temp name then renamed. */
 export async function joinFiles(parts: readonly string[], out: string): Promise<void> {
   const tmp = `${out}.joining`;
-  const sink = fs.createWriteStream(tmp);
+  // One pipeline from a generator: a pipeline per part into one sink added listeners to it per part.
+  async function* concatenated(): AsyncGenerator<Buffer> {
+    for (const part of parts) yield* fs.createReadStream(part);
+  }
   try {
-    for (const part of parts) await pipeline(fs.createReadStream(part), sink, { end: false });
-    await new Promise<void>((resolve, reject) => sink.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    await pipeline(concatenated(), fs.createWriteStream(tmp));
     fs.renameSync(tmp, out);
   } catch (err) {
-    sink.destroy();
     fs.rmSync(tmp, { force: true });
     throw err;
   }
