@@ -34,6 +34,16 @@ export function syncFileData(file: string): void {
   }
 }
 
+/** fdatasync on an I/O thread, so several files can be flushed while the caller goes on. */
+export async function syncFileDataAsync(file: string): Promise<void> {
+  const handle = await fs.promises.open(file, 'r+');
+  try {
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+}
+
 /** Make renames and new names in `dir` survive a power cut; best effort where folders cannot be opened. */
 export function syncDirectory(dir: string): void {
   let fd: number;

@@ -5,6 +5,7 @@ import { codecFromFileName } from '../codec.js';
 import { parseSnapshotId } from '../snapshot-id.js';
 import { joinFiles, partsOf, splitFile } from './parts.js';
 import { DEFAULT_PART_BYTES, RemoteError, type PushResult, type Remote, type RemoteSnapshot, type SnapshotFiles } from './remote.js';
+import { syncDirectory, syncFileData } from '../durable-file.js';
 
 /**
  * A mounted folder (NAS, external disk): one sub-folder per snapshot, written under a temporary
@@ -57,8 +58,10 @@ export class DirRemote implements Remote {
       fs.rmSync(path.join(tmp, '.split'), { recursive: true, force: true });
       await copyDurably(snapshot.manifestPath, path.join(tmp, path.basename(snapshot.manifestPath)));
       await copyDurably(snapshot.checksumPath, path.join(tmp, path.basename(snapshot.checksumPath)));
+      syncDirectory(tmp); // the copied names, before the rename publishes them
       if (fs.existsSync(final)) fs.rmSync(final, { recursive: true, force: true }); // an incomplete earlier push
       fs.renameSync(tmp, final);
+      syncDirectory(this.dir);
     } catch (err) {
       fs.rmSync(tmp, { recursive: true, force: true });
       const e = err as NodeJS.ErrnoException;
@@ -98,10 +101,5 @@ export class DirRemote implements Remote {
 
 async function copyDurably(from: string, to: string): Promise<void> {
   await pipeline(fs.createReadStream(from), fs.createWriteStream(to));
-  const fd = fs.openSync(to, 'r+');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
+  syncFileData(to);
 }

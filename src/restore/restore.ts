@@ -20,6 +20,7 @@ import { crashPoint, performSwap, prunePreRestoreDirs, recoverInterruptedSwap } 
 import { VerifyPool } from './verify-pool.js';
 import type { VerifyResponse } from './verify-staged.js';
 import Database from 'better-sqlite3';
+import { syncFileDataAsync } from '../durable-file.js';
 
 export const RestoredDatabaseSchema = z.object({
   name: z.string(),
@@ -260,15 +261,11 @@ export async function runRestore(config: Config, opts: RestoreOptions): Promise<
 
 /** fdatasync a staged file; resolves to a problem to report, or null. */
 async function flushToDisk(file: string): Promise<string | null> {
-  let handle: fs.promises.FileHandle | undefined;
   try {
-    handle = await fs.promises.open(file, 'r+');
-    await handle.datasync();
+    await syncFileDataAsync(file);
     return null;
   } catch (err) {
     return `it could not be written to disk (${(err as Error).message})`;
-  } finally {
-    await handle?.close();
   }
 }
 
