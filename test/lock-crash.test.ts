@@ -58,6 +58,26 @@ describe('a wb-backup killed while it creates or removes its lock', () => {
     expect(now().status).toBe(0);
   });
 
+  it('processes racing to take over a dead holder\'s lock hold it one at a time', async () => {
+    const dead = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'test', 'support', 'hold-lock.ts'), root], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    let said = '';
+    dead.stdout!.on('data', (d: Buffer) => (said += d.toString()));
+    await waitFor(() => said.includes('locked'), 'the holder to take the lock');
+    dead.kill('SIGKILL');
+    await new Promise((r) => dead.on('exit', r));
+    const log = path.join(root, 'contenders.log');
+    const contenders = Array.from({ length: 4 }, () =>
+      spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'test', 'support', 'lock-contender.ts'), root, log], { cwd: REPO_ROOT, stdio: 'inherit' }),
+    );
+    const codes = await Promise.all(contenders.map((c) => new Promise((r) => c.on('exit', r))));
+    expect(codes).toEqual([0, 0, 0, 0]);
+    const lines = fs.readFileSync(log, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(8);
+    // Never two holders at once: every enter is followed by the exit of the same process.
+    for (let i = 0; i < lines.length; i += 2) expect(lines[i + 1]).toBe(lines[i]!.replace('enter', 'exit'));
+    expect(lockLeftovers()).toEqual([]);
+  });
+
   it('a lock path that is not a wb-backup lock is reported as such, not as a nameless holder', () => {
     fs.mkdirSync(path.join(root, '.wb-backup.lock'));
     fs.writeFileSync(path.join(root, '.wb-backup.lock', 'stray.txt'), 'x');

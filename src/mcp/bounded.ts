@@ -46,7 +46,7 @@ export type CutList = z.infer<typeof CutListSchema>;
 export const ListsInfoSchema = z
   .object({
     truncated: z.array(CutListSchema).describe('every list or map shown only in part, with its total'),
-    strings_cut: z.number().describe(`values longer than ${STRING_MAX} characters shortened in list items (whole in result_file)`),
+    strings_cut: z.number().describe(`values shortened: longer than ${STRING_MAX} characters in list items, ${4 * STRING_MAX} elsewhere (whole in result_file)`),
     result_file: z.string().describe('the whole result as JSON, under the data root'),
   })
   .optional()
@@ -154,9 +154,11 @@ function windowFor(ctx: ShapeContext, at: Seg[], keys: readonly Seg[]): { start:
 
 function shape(value: unknown, schema: z.ZodType | undefined, at: Seg[], inList: boolean, ctx: ShapeContext): unknown {
   if (typeof value === 'string') {
-    if (!inList || value.length <= STRING_MAX) return value;
+    // Fields outside lists (messages, tokens, ids) get a looser cap: they are few.
+    const max = inList ? STRING_MAX : 4 * STRING_MAX;
+    if (value.length <= max) return value;
     ctx.stringsCut++;
-    return `${value.slice(0, STRING_MAX)}… [${value.length - STRING_MAX} more characters in lists.result_file]`;
+    return `${value.slice(0, max)}… [${value.length - max} more characters in lists.result_file]`;
   }
   const kind = kindOf(schema, value);
   if (kind === 'other') return value;
@@ -212,7 +214,8 @@ function withLists(ctx: ShapeContext, body: Record<string, unknown>, file: strin
 
 function storeResult(root: string, tool: string, full: unknown): { id: string; file: string } {
   const dir = resultsDir(root);
-  fs.mkdirSync(dir, { recursive: true });
+  // Results hold rows of the user's data (a pull's conflicts): readable by the owner only.
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const id = `${tool.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 64)}-${Date.now()}-${randomBytes(6).toString('hex')}`;
   const file = path.join(dir, `${id}.json`);
   writeFileAtomic(file, JSON.stringify(full));
