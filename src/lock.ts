@@ -117,7 +117,8 @@ function ownerGone(s: Extract<LockState, { kind: 'held' }>): boolean {
 function describeHolder(s: LockState, lockDir: string, root: string): string {
   if (s.kind === 'held') {
     if (s.owner) return `${s.owner.operation} (pid ${s.owner.pid} on ${s.owner.host}, since ${s.owner.since})`;
-    return `a wb-backup process (pid ${s.pid}${s.sameHost ? ' on this host' : ' on another host'}; its owner record is unreadable, so the operation is unknown)`;
+    const host = s.sameHost ? os.hostname() : Buffer.from(OWNER_RE.exec(s.file)![2]!, 'hex').toString('utf8');
+    return `a wb-backup process whose operation is unknown (pid ${s.pid} on ${host}; its owner record ${s.file} cannot be read)`;
   }
   if (s.kind === 'legacy') return `an older wb-backup's ${s.owner.operation} (pid ${s.owner.pid} on ${s.owner.host}, since ${s.owner.since})`;
   if (s.kind === 'foreign') return `something that is not a wb-backup lock (${displayPath(root, lockDir)}: ${s.why})`;
@@ -180,11 +181,11 @@ export async function acquireRootLock(root: string, operation: string, waitMs: n
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOTDIR' && code !== 'EPERM' && code !== 'EISDIR') throw err;
-        const seen = inspect(lockDir);
-        if (seen.kind === 'free') {
-          // A lock freed meanwhile, or a platform whose rename will not replace an empty folder;
-          // a rename that keeps failing on a free lock is a real error, not contention.
-          if (++freeSpins > 5) throw err;
+        // Free yet the rename failed: released meanwhile, or a platform whose rename will not
+        // replace an empty folder (removed, then retried). Failing on a free lock again and again
+        // is a real error, not contention.
+        if (inspect(lockDir).kind === 'free') {
+          if (++freeSpins > 50) throw err;
           removeIfEmpty(lockDir);
           continue;
         }

@@ -4,6 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeConfigFile } from '../src/config.js';
+import { WbError } from '../src/errors.js';
+import { acquireRootLock } from '../src/lock.js';
 import { CLI, makeNotesDb, REPO_ROOT, rmrf, tempRoot, waitFor } from './support/fixtures.js';
 
 let root: string;
@@ -85,5 +87,43 @@ describe('a wb-backup killed while it creates or removes its lock', () => {
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/not a wb-backup lock \(\.wb-backup\.lock: it holds no owner record \(it contains stray\.txt\)\)/);
     expect(r.stderr).toMatch(/remove \.wb-backup\.lock/);
+  });
+});
+
+describe('who holds the lock, when the owner record says little', () => {
+  const lockDir = () => path.join(root, '.wb-backup.lock');
+  const hex = (s: string) => Buffer.from(s).toString('hex');
+  function plant(name: string, text: string, ageMs = 0): void {
+    fs.mkdirSync(lockDir());
+    const file = path.join(lockDir(), name);
+    fs.writeFileSync(file, text);
+    const t = new Date(Date.now() - ageMs);
+    fs.utimesSync(file, t, t);
+  }
+
+  it('an unreadable owner record of a live process still names its pid and host', async () => {
+    // A live process stands in for the holder: only its record is broken.
+    const other = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    try {
+      plant(`owner-${other.pid}-${hex(os.hostname())}-00aa.json`, '{"pid": 1, "ho');
+      const err = await acquireRootLock(root, 'backup', 0).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WbError);
+      expect((err as Error).message).toContain(`The data root is busy: a wb-backup process whose operation is unknown (pid ${other.pid} on ${os.hostname()}; its owner record owner-${other.pid}-${hex(os.hostname())}-00aa.json cannot be read) holds its lock.`);
+    } finally {
+      other.kill('SIGKILL');
+    }
+  });
+
+  it('a holder on another host is named while it refreshes its record, and taken over once it stops', async () => {
+    const owner = { pid: 4242, host: 'other-machine', operation: 'restore', since: '2026-01-01T00:00:00.000Z' };
+    plant(`owner-4242-${hex('other-machine')}-00bb.json`, JSON.stringify(owner));
+    const err = await acquireRootLock(root, 'backup', 0).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/busy: restore \(pid 4242 on other-machine, since 2026-01-01T00:00:00.000Z\) holds its lock/);
+    fs.rmSync(lockDir(), { recursive: true });
+    plant(`owner-4242-${hex('other-machine')}-00bb.json`, JSON.stringify(owner), 60_000);
+    const lock = await acquireRootLock(root, 'backup', 0);
+    expect(fs.readdirSync(lockDir())).toEqual([expect.stringMatching(new RegExp(`^owner-${process.pid}-`))]);
+    await lock.release();
+    expect(lockLeftovers()).toEqual([]);
   });
 });
