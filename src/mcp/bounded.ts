@@ -272,7 +272,9 @@ export function pagingOf(args: unknown): { cursor?: string | undefined; limit?: 
 
 /** The summary text, capped, with a line on what was cut so a model reading only text knows too. */
 export function boundSummary(summary: string, bounded: Bounded): string {
-  let text = summary.length > SUMMARY_MAX ? `${summary.slice(0, SUMMARY_MAX)}… (cut; the structured result has the details)` : summary;
+  // Head and tail: what to do next (a confirm token, a hint) usually ends the summary.
+  const tail = Math.floor(SUMMARY_MAX / 4);
+  let text = summary.length > SUMMARY_MAX ? `${summary.slice(0, SUMMARY_MAX - tail)} … (${summary.length - SUMMARY_MAX} characters cut; the structured result has them) … ${summary.slice(-tail)}` : summary;
   if (bounded.cut.length) {
     const lists = bounded.cut.slice(0, 5).map((l) => `${l.path} ${l.offset + 1}-${l.offset + l.shown} of ${l.total}`);
     text += `\nShown in part: ${lists.join(', ')}${bounded.cut.length > 5 ? `, and ${bounded.cut.length - 5} more` : ''}. Page with the next_cursor values in lists.truncated.`;
