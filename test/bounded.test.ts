@@ -82,6 +82,15 @@ describe('bounded results', () => {
     expect(() => pageResult(root, 'tool', Schema, cursor)).toThrow(/was removed/);
   });
 
+  it('a data root where the whole result cannot be stored still gets the sample, without cursors', () => {
+    fs.writeFileSync(path.join(root, 'mcp-results'), 'not a folder');
+    const b = boundResult(root, 'tool', Schema, big(100));
+    expect(b.result.lists).toMatchObject({ result_file: null });
+    expect(b.cut.length).toBeGreaterThan(0);
+    expect(b.cut.every((c) => c.next_cursor === null)).toBe(true);
+    expect(Buffer.byteLength(JSON.stringify(b.result))).toBeLessThanOrEqual(RESULT_BYTE_BUDGET);
+  });
+
   it('a long summary keeps its head and its tail (where a confirm token sits)', () => {
     const text = boundSummary(`Restore ${'db, '.repeat(2000)} with confirm_token "T-1".`, { result: {}, cut: [], resultFile: null });
     expect(text.length).toBeLessThan(SUMMARY_MAX + 200);

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../durable-file.js';
 import { WbError } from '../errors.js';
+import { logger } from '../log.js';
 
 /*
  * Every tool result and resource an agent reads is bounded: each list (array) and each map (record)
@@ -47,7 +48,7 @@ export const ListsInfoSchema = z
   .object({
     truncated: z.array(CutListSchema).describe('every list or map shown only in part, with its total'),
     strings_cut: z.number().describe(`values shortened: longer than ${STRING_MAX} characters in list items, ${4 * STRING_MAX} elsewhere (whole in result_file)`),
-    result_file: z.string().describe('the whole result as JSON, under the data root'),
+    result_file: z.string().nullable().describe('the whole result as JSON, under the data root; null (and no cursors) when it could not be stored, e.g. a read-only data root'),
   })
   .optional()
   .describe('present when this result was cut to stay small: counts first, then how to get the rest (page with next_cursor, or read result_file)');
@@ -130,7 +131,8 @@ function displayPathOf(segs: readonly Seg[]): string {
 
 interface ShapeContext {
   tool: string;
-  resultId: string;
+  /** null: the whole result could not be stored, so there is nothing to page */
+  resultId: string | null;
   sample: number;
   focus: { path: Seg[]; offset: number; limit: number } | null;
   cut: CutList[];
@@ -176,7 +178,7 @@ function shape(value: unknown, schema: z.ZodType | undefined, at: Seg[], inList:
       total: keys.length,
       offset: w.start,
       shown: shown.length,
-      next_cursor: w.end < keys.length ? encodeCursor({ v: 1, t: ctx.tool, r: ctx.resultId, p: at, o: w.end }) : null,
+      next_cursor: w.end < keys.length && ctx.resultId ? encodeCursor({ v: 1, t: ctx.tool, r: ctx.resultId, p: at, o: w.end }) : null,
     });
   }
   return kind === 'array' ? shown.map(item) : Object.fromEntries(shown.map((k) => [k, item(k)]));
@@ -194,7 +196,7 @@ export interface Bounded {
  * Cut `full` until its serialized form (with the `lists` section) fits RESULT_BYTE_BUDGET: every
  * list's sample and the page size halve until it does, or until one item each is left.
  */
-function render(full: Record<string, unknown>, schema: z.ZodType, tool: string, resultId: string, file: string, limit: number, focus: ShapeContext['focus']): { ctx: ShapeContext; bounded: Bounded } {
+function render(full: Record<string, unknown>, schema: z.ZodType, tool: string, resultId: string | null, file: string | null, limit: number, focus: ShapeContext['focus']): { ctx: ShapeContext; bounded: Bounded } {
   for (let sample = limit, pageLimit = focus?.limit ?? limit; ; ) {
     const ctx: ShapeContext = { tool, resultId, sample, focus: focus ? { ...focus, limit: pageLimit } : null, cut: [], stringsCut: 0 };
     const body = shape(full, schema, [], false, ctx) as Record<string, unknown>;
@@ -205,7 +207,7 @@ function render(full: Record<string, unknown>, schema: z.ZodType, tool: string, 
   }
 }
 
-function withLists(ctx: ShapeContext, body: Record<string, unknown>, file: string): Bounded {
+function withLists(ctx: ShapeContext, body: Record<string, unknown>, file: string | null): Bounded {
   if (!ctx.cut.length && !ctx.stringsCut) return { result: body, cut: [], resultFile: null };
   // A list of lists can cut many: only so many cursors are listed; the whole is in the file.
   const cut = ctx.cut.slice(0, 50);
@@ -240,8 +242,14 @@ export function boundResult(root: string, tool: string, schema: z.ZodType, resul
   const full = JSON.parse(JSON.stringify(result)) as Record<string, unknown>;
   const trial = render(full, schema, tool, 'x-0000000000000-000000000000', '', limit, null);
   if (!trial.ctx.cut.length && !trial.ctx.stringsCut) return trial.bounded;
-  const { id, file } = storeResult(root, tool, full);
-  return render(full, schema, tool, id, file, limit, null).bounded;
+  let stored: { id: string; file: string } | null = null;
+  try {
+    stored = storeResult(root, tool, full);
+  } catch (err) {
+    // The operation already ran: its (cut) result must still reach the agent.
+    logger().warn({ tool, err: (err as NodeJS.ErrnoException).code ?? (err as Error).message }, 'could not store the whole result; returning a sample without cursors');
+  }
+  return render(full, schema, tool, stored?.id ?? null, stored?.file ?? null, limit, null).bounded;
 }
 
 /**
