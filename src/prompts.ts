@@ -75,7 +75,8 @@ export function registerPrompts(server: McpServer, root: string): void {
         // No id: list what exists so the user can choose, as the command asks.
         const { snapshots } = await listSnapshots(loadConfig(root), 'all');
         const listing = snapshots.length
-          ? snapshots.slice(0, 30).map((s) => `- ${s.id}  ${(s.bytes / 1e6).toFixed(1)} MB${s.manual ? '  manual' : ''}${s.local ? '  local' : ''}${s.remote ? '  remote' : ''}`).join('\n')
+          ? snapshots.slice(0, 30).map((s) => `- ${s.id}  ${(s.bytes / 1e6).toFixed(1)} MB${s.manual ? '  manual' : ''}${s.local ? '  local' : ''}${s.remote ? '  remote' : ''}`).join('\n') +
+            (snapshots.length > 30 ? `\n(and ${snapshots.length - 30} older: page them with data_backup_list)` : '')
           : '(there are no snapshots yet)';
         return userMessage(`${restore.body.replace(/\$ARGUMENTS/g, '(no snapshot id given)')}\n\nThe snapshots available now, newest first:\n${listing}\n\nWhich one should be restored?`);
       },

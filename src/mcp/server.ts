@@ -10,6 +10,10 @@ import { logger } from '../log.js';
 import { loadCapabilities } from '../plugins.js';
 import { toolVersion } from '../provenance.js';
 import { shutdownSignal, track } from '../shutdown.js';
+import { ListsInfoSchema, PAGING_NOTE, PagingInputShape, boundResult, boundSummary, pageResult, pagingOf } from './bounded.js';
+import { SnapshotListSchema } from '../snapshot-list.js';
+import { ComponentReportSchema } from '../health/evaluate.js';
+import { z } from 'zod';
 
 export interface ServerOptions {
   root: string;
@@ -32,13 +36,15 @@ export async function buildMcpServer(opts: ServerOptions): Promise<McpServer> {
 }
 
 function registerCapability(server: McpServer, capability: Capability, opts: ServerOptions): void {
+  // Every tool pages the same way (src/mcp/bounded.ts): `cursor`/`limit` in, `lists` out.
+  const output = capability.output.extend({ lists: ListsInfoSchema });
   server.registerTool(
     capability.name,
     {
       title: capability.title,
-      description: capability.description,
-      inputSchema: capability.input,
-      outputSchema: capability.output,
+      description: capability.description + PAGING_NOTE,
+      inputSchema: capability.input.extend(PagingInputShape),
+      outputSchema: output,
       annotations: capability.annotations,
     },
     async (args: unknown, extra): Promise<CallToolResult> => {
@@ -67,9 +73,16 @@ function registerCapability(server: McpServer, capability: Capability, opts: Ser
           : {}),
       };
       try {
+        const paging = pagingOf(args);
+        if (paging.cursor) {
+          // A later page of a stored result: the tool does not run again.
+          const page = pageResult(opts.root, capability.name, output, paging.cursor, paging.limit);
+          return { content: [{ type: 'text', text: boundSummary(`A page of an earlier ${capability.name} result; nothing was run again.`, page) }], structuredContent: page.result };
+        }
         const input = capability.input.parse(args ?? {});
         const { result, summary } = await track(capability.run(input, ctx));
-        return { content: [{ type: 'text', text: summary }], structuredContent: result as Record<string, unknown> };
+        const bounded = boundResult(opts.root, capability.name, output, result, paging.limit);
+        return { content: [{ type: 'text', text: boundSummary(summary, bounded) }], structuredContent: bounded.result };
       } catch (err) {
         const known = err instanceof WbError;
         if (!known) logger().error({ tool: capability.name, err: errorMessage(err) }, 'tool failed unexpectedly');
@@ -80,18 +93,31 @@ function registerCapability(server: McpServer, capability: Capability, opts: Ser
   );
 }
 
-/** The health graph and the snapshot list as JSON resources, for clients that read rather than call. */
+const HealthOutput = z.object({ components: z.array(ComponentReportSchema), lists: ListsInfoSchema });
+const SnapshotsOutput = SnapshotListSchema.extend({ lists: ListsInfoSchema });
+
+/**
+ * The health graph and the snapshot list as JSON resources, for clients that read rather than call.
+ * Bounded like the tools; their cursors page through the tool of the same content.
+ */
 function registerResources(server: McpServer, opts: ServerOptions): void {
+  const PAGE = ' Long lists are cut to a sample; `lists` gives totals and cursors to pass to';
   server.registerResource(
     'health-components',
     'health://components',
-    { title: 'Backup health graph', description: 'Components, requirements, fixers and checks (same as health_status)', mimeType: 'application/json' },
-    async (uri) => ({ contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify({ components: await healthStatus({ root: opts.root }) }, null, 2) }] }),
+    { title: 'Backup health graph', description: `Components, requirements, fixers and checks (same as health_status).${PAGE} health_status.`, mimeType: 'application/json' },
+    async (uri) => {
+      const bounded = boundResult(opts.root, 'health_status', HealthOutput, { components: await healthStatus({ root: opts.root }) });
+      return { contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(bounded.result) }] };
+    },
   );
   server.registerResource(
     'backup-snapshots',
     'backups://snapshots',
-    { title: 'Backup snapshots', description: 'Local and remote snapshots, newest first (same as data_backup_list)', mimeType: 'application/json' },
-    async (uri) => ({ contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(await listSnapshots(loadConfig(opts.root), 'all'), null, 2) }] }),
+    { title: 'Backup snapshots', description: `Local and remote snapshots, newest first (same as data_backup_list).${PAGE} data_backup_list.`, mimeType: 'application/json' },
+    async (uri) => {
+      const bounded = boundResult(opts.root, 'data_backup_list', SnapshotsOutput, await listSnapshots(loadConfig(opts.root), 'all'));
+      return { contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(bounded.result) }] };
+    },
   );
 }
