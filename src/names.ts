@@ -165,7 +165,8 @@ export function encodeSegment(text: string): string {
  */
 export function decodeSegment(segment: string): { text: string } | { cut: true } | null {
   if (segment.length > MAX_SEGMENT) return null;
-  if (segment.length === MAX_SEGMENT && CUT_SUFFIX.test(segment) && /^(?:[a-z0-9_-]|%[0-9A-F]{2})*$/.test(segment.slice(0, -1 - HASH_CHARS))) return { cut: true };
+  // A cut ends 0-2 characters short of MAX_SEGMENT (it never splits a %XX).
+  if (segment.length >= MAX_SEGMENT - 2 && CUT_SUFFIX.test(segment) && /^(?:[a-z0-9_-]|%[0-9A-F]{2})*$/.test(segment.slice(0, -1 - HASH_CHARS))) return { cut: true };
   const text = unescapeName(segment);
   return text === null || encodeSegment(text) !== segment ? null : { text };
 }
