@@ -8,7 +8,7 @@ import { chooseCodec } from './codec.js';
 import type { Config, VitalDatabase } from './config.js';
 import { WbError, errorMessage } from './errors.js';
 import { HotCopier, type CopiedDatabase } from './hot-copy.js';
-import { RemoteOutcomeSchema, writeLastRun, type RemoteOutcome } from './last-run.js';
+import { RemoteOutcomeSchema, writeLastRun, type LastRun, type RemoteOutcome } from './last-run.js';
 import { logger } from './log.js';
 import { CodecSchema, MANIFEST_VERSION, validateManifest, type Manifest, type ManifestDatabase } from './manifest.js';
 import { displayPath, rootLayout } from './paths.js';
@@ -68,45 +68,64 @@ export interface BackupOptions {
 /** data_backup: take the root lock, snapshot every vital database, sweep, record last_run.json. */
 export async function runBackup(config: Config, opts: BackupOptions = {}): Promise<BackupResult> {
   const waitMs = opts.lockWaitMs ?? config.backup.lock_wait_ms;
-  return withRootLock(config.root, opts.manual ? 'manual backup' : 'backup', waitMs, async (lock) => {
-    const started = new Date();
-    try {
-      const result = await takeSnapshot(config, opts, lock, started);
-      writeLastRun(config.root, {
-        ok: true,
-        snapshot_id: result.snapshot_id,
-        manual: result.manual,
-        started_at: started.toISOString(),
-        finished_at: new Date().toISOString(),
-        duration_ms: result.duration_ms,
-        archive_bytes: result.archive.bytes,
-        databases_bytes: result.databases.reduce((n, d) => n + d.bytes, 0),
-        databases: result.databases.length,
-        skipped: result.skipped,
-        error: null,
-        remote: result.remote,
-      });
-      return result;
-    } catch (caught) {
-      // Whatever failed (even before the snapshot folder existed), the caller and last_run.json get one clear error.
-      const err = asDiskError(caught, rootLayout(config.root).backupsDir, config.root);
-      writeLastRun(config.root, {
-        ok: false,
-        snapshot_id: null,
-        manual: opts.manual ?? false,
-        started_at: started.toISOString(),
-        finished_at: new Date().toISOString(),
-        duration_ms: Date.now() - started.getTime(),
-        archive_bytes: null,
-        databases_bytes: null,
-        databases: 0,
-        skipped: [],
-        error: errorMessage(err),
-        remote: null,
-      });
-      throw err;
-    }
-  });
+  const started = new Date();
+  let recorded = false;
+  try {
+    return await withRootLock(config.root, opts.manual ? 'manual backup' : 'backup', waitMs, (lock) => {
+      recorded = true;
+      return runLocked(config, opts, lock, started);
+    });
+  } catch (caught) {
+    if (recorded || (caught instanceof WbError && caught.code === 'busy')) throw caught;
+    // The lock itself could not be taken (a full disk refuses even its small owner file): the run
+    // still failed, and last_run.json must say so rather than keep the previous "ok".
+    const err = asDiskError(caught, rootLayout(config.root).backupsDir, config.root);
+    writeLastRun(config.root, failedRun(opts, started, err));
+    throw err;
+  }
+}
+
+function failedRun(opts: BackupOptions, started: Date, err: unknown): LastRun {
+  return {
+    ok: false,
+    snapshot_id: null,
+    manual: opts.manual ?? false,
+    started_at: started.toISOString(),
+    finished_at: new Date().toISOString(),
+    duration_ms: Date.now() - started.getTime(),
+    archive_bytes: null,
+    databases_bytes: null,
+    databases: 0,
+    skipped: [],
+    error: errorMessage(err),
+    remote: null,
+  };
+}
+
+async function runLocked(config: Config, opts: BackupOptions, lock: RootLock, started: Date): Promise<BackupResult> {
+  try {
+    const result = await takeSnapshot(config, opts, lock, started);
+    writeLastRun(config.root, {
+      ok: true,
+      snapshot_id: result.snapshot_id,
+      manual: result.manual,
+      started_at: started.toISOString(),
+      finished_at: new Date().toISOString(),
+      duration_ms: result.duration_ms,
+      archive_bytes: result.archive.bytes,
+      databases_bytes: result.databases.reduce((n, d) => n + d.bytes, 0),
+      databases: result.databases.length,
+      skipped: result.skipped,
+      error: null,
+      remote: result.remote,
+    });
+    return result;
+  } catch (caught) {
+    // Whatever failed (even before the snapshot folder existed), the caller and last_run.json get one clear error.
+    const err = asDiskError(caught, rootLayout(config.root).backupsDir, config.root);
+    writeLastRun(config.root, failedRun(opts, started, err));
+    throw err;
+  }
 }
 
 function uniqueSnapshotId(backupsDir: string, time: Date, manual: boolean): string {

@@ -67,7 +67,14 @@ export async function acquireRootLock(root: string, operation: string, waitMs: n
         },
       });
       const owner: LockOwner = { pid: process.pid, host: os.hostname(), operation, since: new Date().toISOString() };
-      fs.writeFileSync(ownerFile(lockDir), JSON.stringify(owner));
+      try {
+        fs.writeFileSync(ownerFile(lockDir), JSON.stringify(owner));
+      } catch (err) {
+        // (a full disk) Not holding a lock nobody is named in: release it, then report the error.
+        fs.rmSync(ownerFile(lockDir), { force: true });
+        await release().catch(() => undefined);
+        throw err;
+      }
       return {
         release: async () => {
           try {
