@@ -123,13 +123,30 @@ describe('table names that look like paths, in github-sync', () => {
     db.close();
   });
 
-  it('a table that cannot be read is skipped with the reason; the other tables and databases are pushed', async () => {
-    // A view over a table that is gone reads as an error only when queried; a table whose
-    // declared columns no longer match is the simplest unreadable table: a corrupt second database.
+  it('a database that cannot be read is skipped with the reason; the other databases are pushed', async () => {
     fs.writeFileSync(path.join(root, 'db', 'broken.db'), 'SQLite format 3\0 this is not really a database');
     const pushed = await syncPush(loadConfig(root));
     expect(pushed.status).toBe('pushed');
     expect(pushed.skipped).toEqual([expect.objectContaining({ path: 'broken', reason: expect.stringMatching(/could not be read/) })]);
     expect(pushed.rows).toMatchObject({ 'notes.notes': 5, [`notes.${ESCAPE}`]: 2 });
+  });
+
+  it('a table whose pages are corrupt is skipped with the reason; the other tables of its database are pushed', async () => {
+    const file = path.join(root, 'db', 'two.db');
+    const db = new Database(file);
+    db.exec("CREATE TABLE good (id INTEGER PRIMARY KEY, v TEXT); CREATE TABLE bad (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO good VALUES (1, 'kept');");
+    db.prepare('INSERT INTO bad VALUES (?, ?)').run(1, 'x'.repeat(100));
+    const page = Number(db.pragma('page_size', { simple: true }));
+    const rootpage = db.prepare("SELECT rootpage FROM sqlite_schema WHERE name = 'bad'").pluck().get() as number;
+    db.close();
+    // Overwrite the table's root page with garbage: the schema still reads, the table does not.
+    const fd = fs.openSync(file, 'r+');
+    fs.writeSync(fd, Buffer.alloc(page, 0xa5), 0, page, (rootpage - 1) * page);
+    fs.closeSync(fd);
+    const pushed = await syncPush(loadConfig(root));
+    expect(pushed.status).toBe('pushed');
+    expect(pushed.skipped).toEqual([{ path: 'two/bad.jsonl', reason: expect.stringMatching(/the table could not be read: .*malformed/) }]);
+    expect(pushed.rows).toMatchObject({ 'two.good': 1, 'notes.notes': 5 });
+    expect(pushed.rows['two.bad']).toBeUndefined();
   });
 });

@@ -235,7 +235,14 @@ export function materialize(dir: string, databases: readonly VitalDatabase[], op
       fs.rmSync(dbDir, { recursive: true, force: true });
       manifest.skipped.push({ path: mirrorDbDir(vital.name), reason: `the database could not be read: ${errorMessage(err)}` });
     } finally {
-      if (db.inTransaction) db.exec('COMMIT');
+      // A read transaction: after a corrupt page even COMMIT may fail; rolling back loses nothing.
+      if (db.inTransaction) {
+        try {
+          db.exec('COMMIT');
+        } catch {
+          if (db.inTransaction) db.exec('ROLLBACK');
+        }
+      }
       db.close();
     }
   }
