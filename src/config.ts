@@ -8,7 +8,7 @@ import { RetentionPolicySchema } from './retention.js';
 import { SyncConfigSchema } from './sync/config.js';
 import { byCodeUnit } from './text-order.js';
 import { writeFileAtomic } from './durable-file.js';
-import { MAX_LOGICAL_NAME, isSafeLogicalName, logicalNameForPath } from './names.js';
+import { MAX_LOGICAL_NAME, isSafeLogicalName, logicalNameForPath, logicalNameProblem } from './names.js';
 
 /** The names a configuration usually gives; every name is checked by names.ts's isSafeLogicalName (which also takes %XX escapes). */
 export const DB_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
@@ -37,10 +37,13 @@ const DirRemoteSchema = z
 export const ConfigFileSchema = z
   .object({
     databases: z
-      .record(
-        z.string().refine(isSafeLogicalName, { message: `database names use letters, digits, "_", "." and "-", start with a letter or a digit, and are at most ${MAX_LOGICAL_NAME} characters` }),
-        DatabaseEntrySchema,
-      )
+      .record(z.string(), DatabaseEntrySchema)
+      .superRefine((record, ctx) => {
+        // Checked here rather than on the key schema, so the error names the key and says why.
+        for (const name of Object.keys(record)) {
+          if (!isSafeLogicalName(name)) ctx.addIssue({ code: 'custom', path: [name], message: `${logicalNameProblem(name)} (at most ${MAX_LOGICAL_NAME} characters)` });
+        }
+      })
       .optional()
       .describe('logical name -> file; absent: every *.db under <root>/db/'),
     retention: RetentionPolicySchema.prefault({}),

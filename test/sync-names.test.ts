@@ -6,6 +6,7 @@ import { loadConfig, writeConfigFile } from '../src/config.js';
 import { WbError } from '../src/errors.js';
 import { encodeSegment, mirrorTableFile } from '../src/names.js';
 import { syncImport } from '../src/sync/import.js';
+import { materialize } from '../src/sync/materialize.js';
 import { syncPull } from '../src/sync/pull.js';
 import { syncPush } from '../src/sync/push.js';
 import { dumpTables } from './support/db-snapshot.js';
@@ -121,6 +122,46 @@ describe('table names that look like paths, in github-sync', () => {
     const db = new Database(path.join(root, 'db', 'notes.db'), { readonly: true });
     expect(db.prepare(`SELECT v FROM "${ESCAPE}" WHERE id = 3`).pluck().get()).toBe('pulled');
     db.close();
+  });
+
+  it('tables with generated awkward names each get their own file inside the mirror, and all come back on import', async () => {
+    // A seeded generator (the same names every run): separators, dots, case pairs SQLite keeps
+    // apart (non-ASCII), NFC/NFD, Windows device names, controls, very long names.
+    let seed = 99;
+    const next = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const pieces = ['..', '/', '\\', '.', ' ', '%', '~', 'CON', 'nul', 'lpt1', 'É', 'é', 'e\u0301', '\n', '\t', ':', '*', '?', '日本', '🙂', 'a', 'Z', '42', '.jsonl', 'schema.sql', 'manifest.json'];
+    const file = path.join(root, 'db', 'odd.db');
+    const db = new Database(file);
+    const created: string[] = [];
+    for (let i = 0; created.length < 40 && i < 400; i++) {
+      let name = Array.from({ length: 1 + Math.floor(next() * 5) }, () => pieces[Math.floor(next() * pieces.length)]).join('');
+      if (next() < 0.1) name = name.repeat(60);
+      try {
+        db.exec(`CREATE TABLE "${name.replace(/"/g, '""')}" (id INTEGER PRIMARY KEY, v TEXT)`);
+      } catch {
+        continue; // a name SQLite itself refuses or already has (ASCII case), or an sqlite_ name
+      }
+      db.prepare(`INSERT INTO "${name.replace(/"/g, '""')}" VALUES (1, ?)`).run(name);
+      created.push(name);
+    }
+    db.close();
+    expect(created.length).toBe(40);
+
+    const mirror = path.join(work, 'mirror');
+    fs.mkdirSync(mirror);
+    const manifest = materialize(mirror, loadConfig(root).databases, { exclude: [], maxFileBytes: 1 << 20 });
+    expect(manifest.skipped).toEqual([]);
+    const tables = manifest.databases.odd!.tables;
+    expect(Object.keys(tables).sort()).toEqual([...created].sort());
+    // One file per table, directly in the database folder, no two equal once case-folded.
+    const files = fs.readdirSync(path.join(mirror, 'odd')).filter((f) => f !== 'schema.sql');
+    expect(files).toHaveLength(created.length);
+    expect(new Set(files.map((f) => f.toLowerCase())).size).toBe(files.length);
+    expect(fs.readdirSync(mirror).sort()).toEqual(['manifest.json', 'notes', 'odd']);
+
+    const fresh = path.join(work, 'fresh');
+    await syncImport(loadConfig(fresh), mirror);
+    expect(dumpTables(path.join(fresh, 'db', 'odd.db'))).toEqual(dumpTables(file));
   });
 
   it('a database that cannot be read is skipped with the reason; the other databases are pushed', async () => {
