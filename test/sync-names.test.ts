@@ -164,11 +164,15 @@ describe('table names that look like paths, in github-sync', () => {
     expect(dumpTables(path.join(fresh, 'db', 'odd.db'))).toEqual(dumpTables(file));
   });
 
-  it('a database that cannot be read is skipped with the reason; the other databases are pushed', async () => {
+  it('a database that cannot be read, or a dangling link under db/, is skipped with the reason; the other databases are pushed', async () => {
     fs.writeFileSync(path.join(root, 'db', 'broken.db'), 'SQLite format 3\0 this is not really a database');
+    fs.symlinkSync(path.join(work, 'gone.db'), path.join(root, 'db', 'gone.db'));
     const pushed = await syncPush(loadConfig(root));
     expect(pushed.status).toBe('pushed');
-    expect(pushed.skipped).toEqual([expect.objectContaining({ path: 'broken', reason: expect.stringMatching(/could not be read/) })]);
+    expect(pushed.skipped).toEqual([
+      { path: 'db: gone', reason: 'it is a symbolic link to a file that does not exist' },
+      expect.objectContaining({ path: 'broken', reason: expect.stringMatching(/could not be read/) }),
+    ]);
     expect(pushed.rows).toMatchObject({ 'notes.notes': 5, [`notes.${ESCAPE}`]: 2 });
   });
 
