@@ -8,7 +8,7 @@ import { chooseCodec } from './codec.js';
 import type { Config, VitalDatabase } from './config.js';
 import { WbError, errorMessage } from './errors.js';
 import { HotCopier, type CopiedDatabase } from './hot-copy.js';
-import { RemoteOutcomeSchema, writeLastRun, type RemoteOutcome } from './last-run.js';
+import { RemoteOutcomeSchema, writeLastRun, type LastRun, type RemoteOutcome } from './last-run.js';
 import { logger } from './log.js';
 import { CodecSchema, MANIFEST_VERSION, validateManifest, type Manifest, type ManifestDatabase } from './manifest.js';
 import { displayPath, rootLayout } from './paths.js';
@@ -22,6 +22,8 @@ import { remoteFromConfig } from './remote/index.js';
 import type { Remote } from './remote/remote.js';
 import { replicate } from './remote/replicate.js';
 import { writeFileAtomic } from './durable-file.js';
+import { archiveEntry } from './names.js';
+import { byCodeUnit } from './text-order.js';
 
 export const BackupResultSchema = z.object({
   snapshot_id: z.string(),
@@ -36,6 +38,7 @@ export const BackupResultSchema = z.object({
       sha256: z.string(),
       user_version: z.number(),
       rows: z.record(z.string(), z.number()),
+      via_link: z.boolean().optional().describe('true when the configured or discovered path is a symbolic link: the file it leads to was backed up'),
     }),
   ),
   skipped: z.array(z.object({ name: z.string(), reason: z.string() })),
@@ -65,43 +68,64 @@ export interface BackupOptions {
 /** data_backup: take the root lock, snapshot every vital database, sweep, record last_run.json. */
 export async function runBackup(config: Config, opts: BackupOptions = {}): Promise<BackupResult> {
   const waitMs = opts.lockWaitMs ?? config.backup.lock_wait_ms;
-  return withRootLock(config.root, opts.manual ? 'manual backup' : 'backup', waitMs, async (lock) => {
-    const started = new Date();
-    try {
-      const result = await takeSnapshot(config, opts, lock, started);
-      writeLastRun(config.root, {
-        ok: true,
-        snapshot_id: result.snapshot_id,
-        manual: result.manual,
-        started_at: started.toISOString(),
-        finished_at: new Date().toISOString(),
-        duration_ms: result.duration_ms,
-        archive_bytes: result.archive.bytes,
-        databases_bytes: result.databases.reduce((n, d) => n + d.bytes, 0),
-        databases: result.databases.length,
-        skipped: result.skipped,
-        error: null,
-        remote: result.remote,
-      });
-      return result;
-    } catch (err) {
-      writeLastRun(config.root, {
-        ok: false,
-        snapshot_id: null,
-        manual: opts.manual ?? false,
-        started_at: started.toISOString(),
-        finished_at: new Date().toISOString(),
-        duration_ms: Date.now() - started.getTime(),
-        archive_bytes: null,
-        databases_bytes: null,
-        databases: 0,
-        skipped: [],
-        error: errorMessage(err),
-        remote: null,
-      });
-      throw err;
-    }
-  });
+  const started = new Date();
+  let recorded = false;
+  try {
+    return await withRootLock(config.root, opts.manual ? 'manual backup' : 'backup', waitMs, (lock) => {
+      recorded = true;
+      return runLocked(config, opts, lock, started);
+    });
+  } catch (caught) {
+    if (recorded || (caught instanceof WbError && caught.code === 'busy')) throw caught;
+    // The lock itself could not be taken (a full disk refuses even its small owner file): the run
+    // still failed, and last_run.json must say so rather than keep the previous "ok".
+    const err = asDiskError(caught, rootLayout(config.root).backupsDir, config.root);
+    writeLastRun(config.root, failedRun(opts, started, err));
+    throw err;
+  }
+}
+
+function failedRun(opts: BackupOptions, started: Date, err: unknown): LastRun {
+  return {
+    ok: false,
+    snapshot_id: null,
+    manual: opts.manual ?? false,
+    started_at: started.toISOString(),
+    finished_at: new Date().toISOString(),
+    duration_ms: Date.now() - started.getTime(),
+    archive_bytes: null,
+    databases_bytes: null,
+    databases: 0,
+    skipped: [],
+    error: errorMessage(err),
+    remote: null,
+  };
+}
+
+async function runLocked(config: Config, opts: BackupOptions, lock: RootLock, started: Date): Promise<BackupResult> {
+  try {
+    const result = await takeSnapshot(config, opts, lock, started);
+    writeLastRun(config.root, {
+      ok: true,
+      snapshot_id: result.snapshot_id,
+      manual: result.manual,
+      started_at: started.toISOString(),
+      finished_at: new Date().toISOString(),
+      duration_ms: result.duration_ms,
+      archive_bytes: result.archive.bytes,
+      databases_bytes: result.databases.reduce((n, d) => n + d.bytes, 0),
+      databases: result.databases.length,
+      skipped: result.skipped,
+      error: null,
+      remote: result.remote,
+    });
+    return result;
+  } catch (caught) {
+    // Whatever failed (even before the snapshot folder existed), the caller and last_run.json get one clear error.
+    const err = asDiskError(caught, rootLayout(config.root).backupsDir, config.root);
+    writeLastRun(config.root, failedRun(opts, started, err));
+    throw err;
+  }
 }
 
 function uniqueSnapshotId(backupsDir: string, time: Date, manual: boolean): string {
@@ -140,9 +164,19 @@ function archiveOrder(databases: readonly VitalDatabase[], rows: ReadonlyMap<str
   return restoreFriendlyOrder(databases.map((d) => ({ name: d.name, bytes: sizeOf(d.path), rows: rows.get(d.name) }))).map((n) => byName.get(n)!);
 }
 
-/** Where a database goes inside the archive: by logical name, keeping its file name. */
+/** Where a database goes inside the archive: by logical name, keeping its file name, both through names.ts. */
 function archiveEntryFor(db: VitalDatabase): string {
-  return path.posix.join('databases', db.name, path.basename(db.path));
+  return archiveEntry(db.name, path.basename(db.path));
+}
+
+/** "N bytes free" on the disk of `dir`, for the disk_full message; '' when it cannot be read. */
+function freeSpace(dir: string): string {
+  try {
+    const s = fs.statfsSync(dir);
+    return ` (${Number(s.bavail) * Number(s.bsize)} bytes free)`;
+  } catch {
+    return '';
+  }
 }
 
 function asDiskError(err: unknown, backupsDir: string, root: string): WbError {
@@ -151,7 +185,7 @@ function asDiskError(err: unknown, backupsDir: string, root: string): WbError {
   if (/ENOSPC|no space left|disk is full/i.test(msg)) {
     return new WbError(
       'disk_full',
-      `The disk holding ${displayPath(root, backupsDir)} is full, so the snapshot was abandoned; earlier snapshots and the live databases are untouched.`,
+      `The disk holding ${displayPath(root, backupsDir)} is full${freeSpace(backupsDir)}, so the snapshot was abandoned; earlier snapshots and the live databases are untouched.`,
       'Free some space (or move the data root), then run the backup again.',
     );
   }
@@ -196,18 +230,35 @@ async function takeSnapshot(config: Config, opts: BackupOptions, lock: RootLock,
   const log = logger().child({ snapshot: id });
   try {
     const databases: Array<ManifestDatabase> = [];
-    const skipped: Array<{ name: string; reason: string }> = [];
+    // Files discovery could not use (a dangling or looping link) are reported like any other skip.
+    const skipped: Array<{ name: string; reason: string }> = [...(config.skipped ?? [])];
+    const entries = new Set<string>();
     // Copied (and so archived) in the order that lets a restore check each database while the
     // rest unpacks (see archive-order.ts).
     const copyOrder = archiveOrder(config.databases, previousRowCounts(root));
     for (const [index, db] of copyOrder.entries()) {
       checkpoint();
       const entry = archiveEntryFor(db);
+      if (entries.has(entry)) {
+        // names.ts makes this impossible for distinct names; kept so one database can never overwrite another's copy.
+        skipped.push({ name: db.name, reason: `another database already takes ${entry} in the archive` });
+        continue;
+      }
+      entries.add(entry);
       const dest = path.join(files.partialDir, ...entry.split('/'));
       fs.mkdirSync(path.dirname(dest), { recursive: true });
-      const copied = await copier.copy({ source: db.path, dest, busyTimeoutMs: 5000 });
+      let copied: Awaited<ReturnType<HotCopier['copy']>>;
+      try {
+        copied = await copier.copy({ source: db.path, dest, busyTimeoutMs: 5000 });
+      } catch (err) {
+        copied = { kind: 'failed', code: 'internal', message: errorMessage(err) };
+      }
+      // A full destination stops the snapshot (every later copy would fail too); any other failure
+      // belongs to this one database: it is skipped with the reason and the others are still taken.
+      if (copied.kind === 'failed' && (copied.code === 'disk_full' || /ENOSPC|disk is full/i.test(copied.message))) throw asDiskError(new Error('ENOSPC'), backupsDir, root);
       if (copied.kind === 'failed') {
-        throw copied.code === 'disk_full' ? asDiskError(new Error('ENOSPC'), backupsDir, root) : new WbError('snapshot_failed', `Copying ${db.name} failed: ${copied.message}.`, 'Earlier snapshots are untouched; fix the cause and run the backup again.');
+        fs.rmSync(dest, { force: true });
+        copied = { kind: 'skipped', reason: `copying it failed: ${copied.message}` };
       }
       if (copied.kind === 'skipped') {
         skipped.push({ name: db.name, reason: copied.reason });
@@ -230,7 +281,7 @@ async function takeSnapshot(config: Config, opts: BackupOptions, lock: RootLock,
     // The manifest lists databases in configuration order, whatever order they were copied in.
     const configOrder = new Map(config.databases.map((d, i) => [d.name, i]));
     databases.sort((a, b) => configOrder.get(a.name)! - configOrder.get(b.name)!);
-    skipped.sort((a, b) => configOrder.get(a.name)! - configOrder.get(b.name)!);
+    skipped.sort((a, b) => (configOrder.get(a.name) ?? Infinity) - (configOrder.get(b.name) ?? Infinity) || byCodeUnit(a.name, b.name));
     const manifest: Manifest = {
       manifest_version: MANIFEST_VERSION,
       snapshot_id: id,
@@ -278,7 +329,7 @@ async function takeSnapshot(config: Config, opts: BackupOptions, lock: RootLock,
       manual,
       created_at: manifest.created_at,
       archive: { file: path.basename(files.archive), bytes: archive.bytes, sha256: archive.sha256, codec },
-      databases: databases.map(({ name, file, bytes, sha256, user_version, rows }) => ({ name, file, bytes, sha256, user_version, rows })),
+      databases: databases.map(({ name, file, bytes, sha256, user_version, rows, via_link }) => ({ name, file, bytes, sha256, user_version, rows, ...(via_link ? { via_link } : {}) })),
       skipped,
       pruned,
       remote,
@@ -310,7 +361,16 @@ function manifestEntry(db: VitalDatabase, entry: string, root: string, copied: C
     page_count: copied.page_count,
     journal_mode: copied.journal_mode,
     rows: copied.rows,
+    ...(isLink(db.path) ? { via_link: true } : {}),
   };
+}
+
+function isLink(file: string): boolean {
+  try {
+    return fs.lstatSync(file).isSymbolicLink();
+  } catch {
+    return false;
+  }
 }
 
 /** Delete local snapshots the retention policy does not keep. Never the one just taken. */

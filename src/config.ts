@@ -8,7 +8,9 @@ import { RetentionPolicySchema } from './retention.js';
 import { SyncConfigSchema } from './sync/config.js';
 import { byCodeUnit } from './text-order.js';
 import { writeFileAtomic } from './durable-file.js';
+import { MAX_LOGICAL_NAME, isSafeLogicalName, logicalNameForPath, logicalNameProblem } from './names.js';
 
+/** The names a configuration usually gives; every name is checked by names.ts's isSafeLogicalName (which also takes %XX escapes). */
 export const DB_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 const DatabaseEntrySchema = z
@@ -35,7 +37,13 @@ const DirRemoteSchema = z
 export const ConfigFileSchema = z
   .object({
     databases: z
-      .record(z.string().regex(DB_NAME_PATTERN, 'database names use letters, digits, "_", "." and "-"'), DatabaseEntrySchema)
+      .record(z.string(), DatabaseEntrySchema)
+      .superRefine((record, ctx) => {
+        // Checked here rather than on the key schema, so the error names the key and says why.
+        for (const name of Object.keys(record)) {
+          if (!isSafeLogicalName(name)) ctx.addIssue({ code: 'custom', path: [name], message: `${logicalNameProblem(name)} (at most ${MAX_LOGICAL_NAME} characters)` });
+        }
+      })
       .optional()
       .describe('logical name -> file; absent: every *.db under <root>/db/'),
     retention: RetentionPolicySchema.prefault({}),
@@ -87,6 +95,8 @@ export interface Config extends Omit<ConfigFile, 'databases'> {
   databases: VitalDatabase[];
   /** true when the list came from scanning <root>/db/ rather than the config */
   discovered: boolean;
+  /** *.db files discovery found but cannot back up (dangling or looping links), with the reason; absent when none */
+  skipped?: DiscoverySkip[];
 }
 
 /** Parse and validate a config object; errors name the field path and what was expected. */
@@ -141,32 +151,79 @@ export function loadConfig(root: string): Config {
         path: path.resolve(root, entry.path),
         ...(entry.migrations ? { migrationsDir: path.resolve(root, entry.migrations) } : {}),
       }))
-    : discoverDatabases(layout.dbDir);
-  return { ...rest, root, configFile, databases: vital, discovered: !databases };
+    : null;
+  const discovery = vital ? null : discoverWithSkips(layout.dbDir);
+  return { ...rest, root, configFile, databases: vital ?? discovery!.databases, discovered: !databases, ...(discovery?.skipped.length ? { skipped: discovery.skipped } : {}) };
 }
 
-/** Every *.db under <root>/db/ (recursively); the name is its relative path without ".db", "/" -> ".". */
+/** A *.db under <root>/db/ that discovery found but cannot back up (a dangling link, a loop), with why. */
+export interface DiscoverySkip {
+  name: string;
+  reason: string;
+}
+
+/**
+ * Every *.db under <root>/db/ (recursively), in code-unit order of the paths. The name is its path
+ * without ".db" through names.ts's logicalNameForPath (`sub/beta.db` -> `sub.beta`, `émile.db` ->
+ * `%C3%A9mile`): the same files give the same names on every run, and two files never one name.
+ * A symbolic link to a file is a database too (named after the link, backed up through it); a
+ * link that dangles, loops or points at something else is returned in `skipped` with the reason.
+ * Folders reached through links are not walked (a link to an ancestor would never end).
+ */
 export function discoverDatabases(dbDir: string): VitalDatabase[] {
+  return discoverWithSkips(dbDir).databases;
+}
+
+/** discoverDatabases, with what it had to leave out and why. */
+export function discoverWithSkips(dbDir: string): { databases: VitalDatabase[]; skipped: DiscoverySkip[] } {
   const found: VitalDatabase[] = [];
+  const skipped: DiscoverySkip[] = [];
+  const nameOf = (full: string): { name: string } | { reason: string } => logicalNameForPath(path.relative(dbDir, full).slice(0, -'.db'.length).split(path.sep));
   const walk = (dir: string): void => {
     let entries: fs.Dirent[];
     try {
       entries = fs.readdirSync(dir, { withFileTypes: true });
-    } catch {
+    } catch (err) {
+      // No db/ folder at all is an empty list; a sub-folder that cannot be read is worth saying.
+      if (dir !== dbDir) skipped.push({ name: path.relative(dbDir, dir).split(path.sep).join('/'), reason: `the folder cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})` });
       return;
     }
     for (const entry of entries.sort((a, b) => byCodeUnit(a.name, b.name))) {
       const full = path.join(dir, entry.name);
-      if (entry.isDirectory()) walk(full);
-      else if (entry.isFile() && entry.name.endsWith('.db')) {
-        const rel = path.relative(dbDir, full).slice(0, -'.db'.length);
-        const name = rel.split(path.sep).join('.').replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^[^A-Za-z0-9]/, 'x');
-        found.push({ name, path: full });
+      if (entry.isDirectory()) {
+        walk(full);
+        continue;
       }
+      if (!entry.name.endsWith('.db') || !(entry.isFile() || entry.isSymbolicLink())) continue;
+      const named = nameOf(full);
+      if ('reason' in named) {
+        skipped.push({ name: path.relative(dbDir, full).split(path.sep).join('/'), reason: named.reason });
+        continue;
+      }
+      if (entry.isSymbolicLink()) {
+        const problem = linkProblem(full);
+        if (problem) {
+          skipped.push({ name: named.name, reason: problem });
+          continue;
+        }
+      }
+      found.push({ name: named.name, path: full });
     }
   };
   walk(dbDir);
-  return found;
+  return { databases: found, skipped };
+}
+
+/** Why a symbolic link under db/ cannot be backed up through, or null when it leads to a regular file. */
+function linkProblem(link: string): string | null {
+  try {
+    return fs.statSync(link).isFile() ? null : 'it is a symbolic link to something that is not a regular file';
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') return 'it is a symbolic link that loops (it leads back to itself)';
+    if (code === 'ENOENT' || code === 'ENOTDIR') return 'it is a symbolic link to a file that does not exist';
+    return `it is a symbolic link that cannot be followed (${code ?? 'error'})`;
+  }
 }
 
 /** Write a config file (YAML) atomically; used by fixers and the demo. */

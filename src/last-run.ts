@@ -29,13 +29,50 @@ export const LastRunSchema = z.object({
 });
 export type LastRun = z.infer<typeof LastRunSchema>;
 
+/**
+ * Record a run in last_run.json (atomically). On a disk too full for a new file, a failed run is
+ * still recorded by rewriting the existing file in place within its allocated size (compact JSON,
+ * the error cut to fit, space-padded), and if even that is impossible the old file is removed:
+ * health must never read "ok" after a run that failed.
+ */
 export function writeLastRun(root: string, run: LastRun): void {
   const file = rootLayout(root).lastRunFile;
-  fs.mkdirSync(rootLayout(root).backupsDir, { recursive: true });
   try {
+    fs.mkdirSync(rootLayout(root).backupsDir, { recursive: true });
     writeFileAtomic(file, `${JSON.stringify(run, null, 2)}\n`);
+    return;
   } catch {
-    // A full disk may refuse even this small file; the caller's result still reports the run.
+    // A full disk may refuse even this small file: fall through.
+  }
+  if (run.ok) return; // an older record is then merely stale, not wrong about a failure
+  try {
+    rewriteInPlace(file, run);
+  } catch {
+    fs.rmSync(file, { force: true });
+  }
+}
+
+/** Overwrite `file` within its current size (no new blocks are needed), or throw. */
+function rewriteInPlace(file: string, run: LastRun): void {
+  const size = fs.statSync(file).size;
+  let error = run.error ?? '';
+  for (;;) {
+    const text = JSON.stringify({ ...run, error });
+    const bytes = Buffer.from(text, 'utf8');
+    if (bytes.length <= size) {
+      // Padding keeps the length (JSON allows trailing spaces), so nothing past the old end is written.
+      const padded = Buffer.concat([bytes, Buffer.alloc(size - bytes.length, 0x20)]);
+      const fd = fs.openSync(file, 'r+');
+      try {
+        fs.writeSync(fd, padded, 0, padded.length, 0);
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+      return;
+    }
+    if (!error) throw new Error('last_run.json is too small for a failure record');
+    error = error.length > 40 ? `${error.slice(0, Math.max(20, error.length - (bytes.length - size) - 2))}…` : '';
   }
 }
 

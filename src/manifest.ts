@@ -23,6 +23,8 @@ export const ManifestDatabaseSchema = z.object({
   page_count: z.number().int().min(0),
   journal_mode: z.string(),
   rows: z.record(z.string(), z.number().int().min(0)),
+  /** true when the live path was a symbolic link (the copy is of the file it led to); absent otherwise */
+  via_link: z.boolean().optional(),
 });
 export type ManifestDatabase = z.infer<typeof ManifestDatabaseSchema>;
 

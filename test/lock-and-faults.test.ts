@@ -50,6 +50,22 @@ describe('root lock', () => {
   });
 });
 
+/** Fill the disk of `file` to the last byte: big writes, then single bytes until the file system refuses. */
+function fillToTheLastByte(file: string): void {
+  const fd = fs.openSync(file, 'w');
+  try {
+    for (const chunk of [Buffer.alloc(64 * 1024), Buffer.alloc(4096), Buffer.alloc(1)]) {
+      try {
+        for (;;) fs.writeSync(fd, chunk);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 describe('faults mid-snapshot', () => {
   const canMount = process.getuid?.() === 0;
 
@@ -73,6 +89,56 @@ describe('faults mid-snapshot', () => {
     const ok = await runBackup(loadConfig(root));
     expect(listLocalSnapshots(root).map((s) => s.id)).toEqual([ok.snapshot_id]);
     expect(readLastRun(root)?.ok).toBe(true);
+  });
+
+  it.runIf(canMount)('at exactly 0 bytes free a snapshot fails as disk_full and last_run.json says it failed, not ok', async () => {
+    makeNotesDb(path.join(root, 'db', 'a.db'), 20);
+    const backups = path.join(root, 'backups');
+    fs.mkdirSync(backups);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', backups]);
+    try {
+      const first = await runBackup(loadConfig(root));
+      expect(readLastRun(root)).toMatchObject({ ok: true, snapshot_id: first.snapshot_id });
+      fillToTheLastByte(path.join(backups, 'filler'));
+      expect(fs.statfsSync(backups).bavail).toBe(0);
+
+      const err = await runBackup(loadConfig(root)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WbError);
+      expect((err as WbError).code).toBe('disk_full');
+      expect((err as Error).message).toMatch(/The disk holding backups is full \(0 bytes free\).*untouched/);
+      expect((err as WbError).hint).toMatch(/Free some space/);
+      const last = readLastRun(root);
+      expect(last).toMatchObject({ ok: false, snapshot_id: null });
+      expect(last?.error).toMatch(/full/);
+      expect(listLocalSnapshots(root).map((s) => s.id)).toEqual([first.snapshot_id]);
+    } finally {
+      execFileSync('umount', [backups]);
+    }
+  });
+
+  it.runIf(canMount)('with the whole data root on a disk at 0 bytes free, the snapshot fails as disk_full, last_run.json says so, and no lock is left behind', async () => {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', root]);
+    try {
+      makeNotesDb(path.join(root, 'db', 'a.db'), 20);
+      await runBackup(loadConfig(root));
+      expect(readLastRun(root)?.ok).toBe(true);
+      const filler = path.join(root, 'filler');
+      fillToTheLastByte(filler);
+      expect(fs.statfsSync(root).bavail).toBe(0);
+
+      const err = await runBackup(loadConfig(root)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WbError);
+      expect((err as WbError).code).toBe('disk_full');
+      expect((err as Error).message).toMatch(/is full \(0 bytes free\).*Free some space/s);
+      expect(readLastRun(root)).toMatchObject({ ok: false, snapshot_id: null, error: expect.stringMatching(/full/) });
+
+      // Space freed: the next run goes through at once (no lock was left held).
+      fs.rmSync(filler);
+      const ok = await runBackup(loadConfig(root), { lockWaitMs: 0 });
+      expect(readLastRun(root)).toMatchObject({ ok: true, snapshot_id: ok.snapshot_id });
+    } finally {
+      execFileSync('umount', [root]);
+    }
   });
 
   it('a run killed with SIGKILL mid-way leaves only leftovers that the next run removes', async () => {

@@ -50,7 +50,7 @@ function printBackup(result: BackupResult): void {
   out(`snapshot ${result.snapshot_id}  ${formatBytes(result.archive.bytes)} ${result.archive.codec}  ${result.duration_ms} ms`);
   for (const db of result.databases) {
     const rows = Object.values(db.rows).reduce((a, b) => a + b, 0);
-    out(`  ${db.name.padEnd(24)} ${formatBytes(db.bytes).padStart(10)}  ${rows} rows  user_version ${db.user_version}`);
+    out(`  ${db.name.padEnd(24)} ${formatBytes(db.bytes).padStart(10)}  ${rows} rows  user_version ${db.user_version}${db.via_link ? '  (via link)' : ''}`);
   }
   for (const s of result.skipped) out(`  skipped ${s.name}: ${s.reason}`);
   if (result.pruned.length) out(`  pruned ${result.pruned.length}: ${result.pruned.join(', ')}`);

@@ -14,6 +14,7 @@
  * gray-matter is not used: its YAML engine types dates and its cache keys on the text.
  */
 import { Document, LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Node, type Pair, type Scalar, type ScalarTag, type YAMLMap } from 'yaml';
+import { escapeName, mirrorDocumentDir, unescapeName } from '../names.js';
 import { toJson, type SqlValue } from './rows.js';
 
 export interface DocumentShape {
@@ -46,9 +47,12 @@ export function documentShape(table: { name: string; columns: readonly string[];
   return { columns: table.columns, key: table.pk[0]!, body };
 }
 
-/** Where a table's documents live. Readers check the manifest against it: a hand-edited manifest must not point outside the mirror. */
+/**
+ * Where a table's documents live (`<db segment>/<table segment>/`, see names.ts). Readers check the
+ * manifest against it: a hand-edited manifest must not point outside the mirror.
+ */
 export function documentDir(db: string, table: string): string {
-  return `${db}/${table}/`;
+  return mirrorDocumentDir(db, table);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -56,27 +60,12 @@ export function documentDir(db: string, table: string): string {
 
 /** Longer encoded keys are refused: file names are limited to 255 bytes and paths add to that. */
 export const MAX_KEY_NAME = 200;
-// A-Z is encoded too: on case-insensitive file systems (macOS, Windows) "A.md" and "a.md" are one file.
-const SAFE_BYTE = /^[a-z0-9_-]$/;
-const WINDOWS_DEVICE = /^(con|prn|aux|nul|com[0-9]|lpt[0-9])$/i;
+// Key names are the path-segment escape of names.ts (escapeName), without its cut: a key lives
+// only in its file name, so a key too long for one is refused rather than shortened.
 const INTEGER_NAME = /^-?[0-9]+$/;
-const TEXT_NAME = /^(?:[a-z0-9_-]|%[0-9A-F]{2})+$/;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
-
-const pct = (byte: number) => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
-
-function encodeText(text: string): string {
-  if (text === '') return '%'; // "%" alone is never produced otherwise ("%" itself is "%25")
-  let out = '';
-  for (const byte of Buffer.from(text, 'utf8')) {
-    const ch = String.fromCharCode(byte);
-    out += SAFE_BYTE.test(ch) ? ch : pct(byte);
-  }
-  // Text that reads as an integer would take an integer key's name; a Windows device name is not a file.
-  if (INTEGER_NAME.test(out) || WINDOWS_DEVICE.test(out)) out = pct(out.charCodeAt(0)) + out.slice(1);
-  return out;
-}
+const encodeText = escapeName;
 
 /** `<key>.md` for a key value; integers are their decimal text, text is percent-encoded. */
 export function fileNameForKey(key: SqlValue): { name: string } | { reason: string } {
@@ -98,24 +87,12 @@ export function keyFromFileName(name: string): SqlValue {
     if (n.toString() !== stem || n < INT64_MIN || n > INT64_MAX) throw new Error(`the file name ${name} is not an integer key as this format writes it (expected ${n.toString()}.md within SQLite's integer range)`);
     return n;
   }
-  if (stem === '%') return '';
-  const text = TEXT_NAME.test(stem) ? decodeName(stem) : null;
-  if (text === null || encodeText(text) !== stem) {
+  const text = unescapeName(stem);
+  if (text === null) {
     const meant = lenientDecode(stem);
     throw new Error(`the file name ${name} is not one this format writes: characters other than a-z 0-9 _ - are written as %XX with uppercase hex` + (meant === null ? '' : ` (for the key ${JSON.stringify(meant)}: ${encodeText(meant)}.md)`));
   }
   return text;
-}
-
-function decodeName(stem: string): string | null {
-  const bytes: number[] = [];
-  for (let i = 0; i < stem.length; ) {
-    if (stem[i] === '%') {
-      bytes.push(parseInt(stem.slice(i + 1, i + 3), 16));
-      i += 3;
-    } else bytes.push(stem.charCodeAt(i++));
-  }
-  return decodeUtf8(Buffer.from(bytes));
 }
 
 /** What a hand-made name probably meant, for the error message only. */

@@ -9,6 +9,7 @@ import { countRows, quoteIdent } from '../sqlite-util.js';
 import { DocumentError, decodeUtf8, documentDir, documentShape, parseDocumentText } from './documents.js';
 import { SYNC_SCHEMA_VERSION, isDocumentEntry, type DocumentTableEntry, type MirrorManifest, type MirrorTableEntry } from './materialize.js';
 import { parseRows, type SqlValue } from './rows.js';
+import { encodeSegment, logicalNameProblem, mirrorSchemaFile, mirrorTableFile, pathForLogicalName } from '../names.js';
 
 export const SyncImportResultSchema = z.object({
   dry_run: z.boolean(),
@@ -28,7 +29,49 @@ function readManifest(clone: string): MirrorManifest {
   if (raw.schema_version !== SYNC_SCHEMA_VERSION) {
     throw new WbError('manifest_invalid', `The mirror's schema_version is ${raw.schema_version}; this wb-backup reads ${SYNC_SCHEMA_VERSION}.`, 'Upgrade wb-backup.');
   }
+  const problem = manifestPathProblem(raw);
+  if (problem) {
+    throw new WbError(
+      'manifest_invalid',
+      `The mirror's manifest.json cannot be trusted: ${problem}. Nothing was changed.`,
+      'Check out a commit the sync wrote (or push again from the machine that has the databases), then import again.',
+    );
+  }
   return raw;
+}
+
+/**
+ * Every name in the manifest must be a database name and every path exactly the one names.ts
+ * gives for its name: a path is never taken from the manifest and joined (a hand-edited or
+ * hostile manifest could point outside the clone). Returns what is wrong, or null.
+ */
+function manifestPathProblem(manifest: MirrorManifest): string | null {
+  if (typeof manifest.databases !== 'object' || manifest.databases === null) return 'it has no databases';
+  for (const [name, entry] of Object.entries(manifest.databases)) {
+    const bad = logicalNameProblem(name);
+    if (bad) return bad;
+    if (entry?.schema !== mirrorSchemaFile(name)) return `it puts the schema of ${name} in ${JSON.stringify(entry?.schema)}, not ${mirrorSchemaFile(name)}`;
+    for (const [table, info] of Object.entries(entry.tables ?? {})) {
+      const expected = isDocumentEntry(info) ? documentDir(name, table) : mirrorTableFile(name, table);
+      const given = isDocumentEntry(info) ? info.dir : info.file;
+      if (given !== expected) return `it puts the table ${name}.${JSON.stringify(table).slice(1, -1)} in ${JSON.stringify(given)}, not ${expected}`;
+    }
+  }
+  return null;
+}
+
+/** A mirror file's text, refusing anything that is not a regular file inside the clone (git can check out symbolic links). */
+function readCloneFile(clone: string, rel: string): string {
+  const full = path.join(clone, ...rel.split('/'));
+  const real = fs.realpathSync(full);
+  if (!real.startsWith(fs.realpathSync(clone) + path.sep) || !fs.lstatSync(full).isFile()) throw new Error(`${rel} is not a regular file inside the clone`);
+  return fs.readFileSync(real, 'utf8');
+}
+
+/** Where a database the configuration does not know is rebuilt: the path discovery would name it by (names.ts), else db/<segment>.db. */
+function importTarget(root: string, name: string): string {
+  const components = pathForLogicalName(name);
+  return components ? path.join(root, 'db', ...components.slice(0, -1), `${components.at(-1)!}.db`) : path.join(root, 'db', `${encodeSegment(name)}.db`);
 }
 
 /**
@@ -39,7 +82,7 @@ function readManifest(clone: string): MirrorManifest {
 export async function syncImport(config: Config, clone: string, opts: { dryRun?: boolean; force?: boolean } = {}): Promise<SyncImportResult> {
   const manifest = readManifest(clone);
   const plan = Object.entries(manifest.databases).map(([name, entry]) => {
-    const target = config.databases.find((d) => d.name === name)?.path ?? path.join(config.root, 'db', `${name}.db`);
+    const target = config.databases.find((d) => d.name === name)?.path ?? importTarget(config.root, name);
     return { name, entry, target };
   });
   const existing = plan.filter((p) => fs.existsSync(p.target));
@@ -89,7 +132,7 @@ export async function syncImport(config: Config, clone: string, opts: { dryRun?:
 function buildDatabase(clone: string, dbName: string, entry: MirrorManifest['databases'][string], file: string): void {
   const db = new Database(file);
   try {
-    db.exec(fs.readFileSync(path.join(clone, entry.schema), 'utf8'));
+    db.exec(readCloneFile(clone, entry.schema));
     // Rows are loaded as they were: triggers must not fire (they would add rows) and parents may
     // come after children, so foreign keys are checked once at the end instead.
     const triggers = db.prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'trigger'").all() as Array<{ name: string; sql: string }>;
@@ -98,7 +141,7 @@ function buildDatabase(clone: string, dbName: string, entry: MirrorManifest['dat
     db.transaction(() => {
       for (const [table, info] of Object.entries(entry.tables)) {
         const columns = (db.prepare(`PRAGMA table_info(${quoteIdent(table)})`).all() as Array<{ name: string }>).map((c) => c.name);
-        const rows = isDocumentEntry(info) ? readDocuments(clone, db, dbName, table, info) : parseRows(fs.readFileSync(path.join(clone, info.file), 'utf8'), info.file, columns);
+        const rows = isDocumentEntry(info) ? readDocuments(clone, db, dbName, table, info) : parseRows(readCloneFile(clone, info.file), info.file, columns);
         const insert = db.prepare(`INSERT INTO ${quoteIdent(table)} (${columns.map(quoteIdent).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`);
         for (const row of rows) insert.run(...row);
       }
@@ -130,9 +173,11 @@ function readDocuments(clone: string, db: Database.Database, dbName: string, tab
   if (shape.key !== info.key) throw new Error(`${info.dir}: the manifest keys it by ${info.key}, the schema by ${shape.key}`);
   const dir = path.join(clone, info.dir);
   // An empty table may have no directory in git (git keeps no empty folders).
+  if (fs.existsSync(dir) && !fs.realpathSync(dir).startsWith(fs.realpathSync(clone) + path.sep)) throw new Error(`${info.dir} is not a folder inside the clone`);
   const names = fs.existsSync(dir) ? fs.readdirSync(dir).filter((n) => n.endsWith('.md')).sort() : [];
   return names.map((name) => {
     const file = `${info.dir}${name}`;
+    if (!fs.lstatSync(path.join(dir, name)).isFile()) throw new DocumentError(file, null, 'not a regular file (a symbolic link is never followed)');
     const text = decodeUtf8(fs.readFileSync(path.join(dir, name)));
     if (text === null) throw new DocumentError(file, null, 'the file is not valid UTF-8');
     return parseDocumentText(shape, file, text);

@@ -7,6 +7,8 @@ import type { DocumentMapping } from './config.js';
 import { documentDir, documentShape, renderDocument, type DocumentShape } from './documents.js';
 import { rowLine, rowLineWriter, type SqlValue } from './rows.js';
 import { byCodeUnit } from '../text-order.js';
+import { errorMessage } from '../errors.js';
+import { mirrorDbDir, mirrorSchemaFile, mirrorTableFile } from '../names.js';
 
 export const SYNC_SCHEMA_VERSION = 1;
 
@@ -147,6 +149,11 @@ function writeDocuments(dir: string, rel: string, db: Database.Database, table: 
   return { dir: rel, format: 'documents', key: shape.key, body: shape.body, rows };
 }
 
+/** A full disk is the mirror's problem, not one table's: it stops the whole materialization. */
+function isDiskFull(err: unknown): boolean {
+  return /ENOSPC|SQLITE_FULL|disk is full/i.test(`${(err as { code?: string }).code ?? ''} ${errorMessage(err)}`);
+}
+
 function excludedMsg(file: string): { path: string; reason: string } {
   return { path: file, reason: 'excluded by sync.github.exclude_tables' };
 }
@@ -177,35 +184,65 @@ export function materialize(dir: string, databases: readonly VitalDatabase[], op
   const seen = new Set<string>();
   for (const vital of [...databases].sort((a, b) => byCodeUnit(a.name, b.name))) {
     if (!fs.existsSync(vital.path)) {
-      manifest.skipped.push({ path: vital.name, reason: 'the database file does not exist' });
+      manifest.skipped.push({ path: mirrorDbDir(vital.name), reason: 'the database file does not exist' });
       continue;
     }
-    const db = new Database(vital.path, { fileMustExist: true, timeout: 5000 });
+    // Every data name becomes a path only through names.ts: a table named ../../x stays inside.
+    const dbDir = path.join(dir, mirrorDbDir(vital.name));
+    let db: Database.Database;
+    try {
+      db = new Database(vital.path, { fileMustExist: true, timeout: 5000 });
+    } catch (err) {
+      manifest.skipped.push({ path: mirrorDbDir(vital.name), reason: `the database could not be opened: ${errorMessage(err)}` });
+      continue;
+    }
     db.defaultSafeIntegers(true);
     try {
       db.exec('BEGIN');
-      fs.mkdirSync(path.join(dir, vital.name), { recursive: true });
-      fs.writeFileSync(path.join(dir, vital.name, 'schema.sql'), schemaSql(db));
-      const entry: MirrorManifest['databases'][string] = { schema: `${vital.name}/schema.sql`, user_version: Number(db.pragma('user_version', { simple: true })), tables: {} };
+      fs.mkdirSync(dbDir, { recursive: true });
+      fs.writeFileSync(path.join(dir, mirrorSchemaFile(vital.name)), schemaSql(db));
+      const entry: MirrorManifest['databases'][string] = { schema: mirrorSchemaFile(vital.name), user_version: Number(db.pragma('user_version', { simple: true })), tables: {} };
       for (const table of tablesOf(db)) {
         const qualified = `${vital.name}.${table.name}`;
         const mapping = documents[qualified];
         if (mapping) seen.add(qualified);
         if (excluded(opts.exclude, vital.name, table.name)) {
-          manifest.skipped.push(excludedMsg(mapping ? documentDir(vital.name, table.name) : `${vital.name}/${table.name}.jsonl`));
+          manifest.skipped.push(excludedMsg(mapping ? documentDir(vital.name, table.name) : mirrorTableFile(vital.name, table.name)));
           continue;
         }
         const shape = mapping ? documentShape(table, mapping.body) : null;
-        if (shape && 'reason' in shape) warnings.push({ table: qualified, reason: `${shape.reason}; mirrored as ${vital.name}/${table.name}.jsonl instead` });
-        const written =
-          shape && !('reason' in shape)
-            ? writeDocuments(dir, documentDir(vital.name, table.name), db, table, shape, opts.maxFileBytes, manifest.skipped)
-            : writeJsonl(dir, `${vital.name}/${table.name}.jsonl`, db, table, opts.maxFileBytes, manifest.skipped);
+        if (shape && 'reason' in shape) warnings.push({ table: qualified, reason: `${shape.reason}; mirrored as ${mirrorTableFile(vital.name, table.name)} instead` });
+        const where = shape && !('reason' in shape) ? documentDir(vital.name, table.name) : mirrorTableFile(vital.name, table.name);
+        let written: MirrorTableEntry | null;
+        try {
+          written =
+            shape && !('reason' in shape)
+              ? writeDocuments(dir, where, db, table, shape, opts.maxFileBytes, manifest.skipped)
+              : writeJsonl(dir, where, db, table, opts.maxFileBytes, manifest.skipped);
+        } catch (err) {
+          // One table that cannot be read never costs the others: listed, and its file removed.
+          if (isDiskFull(err)) throw err;
+          fs.rmSync(path.join(dir, where), { recursive: true, force: true });
+          manifest.skipped.push({ path: where, reason: `the table could not be read: ${errorMessage(err)}` });
+          continue;
+        }
         if (written) entry.tables[table.name] = written;
       }
       manifest.databases[vital.name] = entry;
+    } catch (err) {
+      // A database that cannot be read (not SQLite, corrupt, locked) is listed; the others go on.
+      if (isDiskFull(err)) throw err;
+      fs.rmSync(dbDir, { recursive: true, force: true });
+      manifest.skipped.push({ path: mirrorDbDir(vital.name), reason: `the database could not be read: ${errorMessage(err)}` });
     } finally {
-      if (db.inTransaction) db.exec('COMMIT');
+      // A read transaction: after a corrupt page even COMMIT may fail; rolling back loses nothing.
+      if (db.inTransaction) {
+        try {
+          db.exec('COMMIT');
+        } catch {
+          if (db.inTransaction) db.exec('ROLLBACK');
+        }
+      }
       db.close();
     }
   }

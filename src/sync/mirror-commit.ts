@@ -4,6 +4,7 @@ import { runGit } from '../git.js';
 import { gitOrThrow, type SyncRemote } from './git-remote.js';
 import { applyDeferral, deferralReason, planDeferral } from './push-budget.js';
 import { listFiles, sameBytes } from './tree-files.js';
+import { mirrorDbDir } from '../names.js';
 
 const IDENTITY = ['-c', 'user.name=wb-backup', '-c', 'user.email=wb-backup@users.noreply.localhost'];
 
@@ -23,7 +24,9 @@ export function applyMirror(repo: string, fresh: string, databases: readonly str
     /* no earlier mirror */
   }
   const wanted = new Set(listFiles(fresh));
-  for (const dir of new Set([...previous, ...databases])) {
+  // Database names (the clone's manifest is remote input) become folders only through names.ts:
+  // a name like ../x must not make this delete files outside the clone.
+  for (const dir of new Set([...previous, ...databases].filter((n) => typeof n === 'string').map(mirrorDbDir))) {
     for (const f of listFiles(path.join(repo, dir), `${dir}/`)) {
       if (wanted.has(f)) continue;
       fs.rmSync(path.join(repo, f));

@@ -8,6 +8,7 @@ import { WbError } from '../errors.js';
 import { runGit } from '../git.js';
 import { withRootLock } from '../lock.js';
 import { quoteIdent } from '../sqlite-util.js';
+import { encodeSegment, mirrorDbDir, mirrorTableFile, parseMirrorPath } from '../names.js';
 import { DocumentError, documentDir, documentShape, fileNameForKey, parseDocumentText } from './documents.js';
 import { isDocumentEntry, type DocumentTableEntry, type MirrorManifest, type MirrorTableEntry } from './materialize.js';
 import { planTableMerge } from './merge.js';
@@ -114,14 +115,17 @@ class Rejection extends Error {
   }
 }
 
-/** The tables whose mirror files changed: `<db>/<table>.jsonl` or `<db>/<table>/<key>.md`. */
+/**
+ * The tables whose mirror files changed (`<db>/<table>.jsonl` or `<db>/<table>/<key>.md`), as
+ * segments (names.ts): db segment -> table segments. The caller maps them back to names by
+ * encoding the names it knows, never by decoding a path.
+ */
 function changedTables(paths: readonly string[]): Map<string, Set<string>> {
   const byDb = new Map<string, Set<string>>();
   for (const p of paths) {
-    const parts = p.split('/');
-    const table = parts.length === 2 && p.endsWith('.jsonl') ? parts[1]!.slice(0, -'.jsonl'.length) : parts.length === 3 && p.endsWith('.md') ? parts[1]! : null;
-    if (!table) continue;
-    byDb.set(parts[0]!, (byDb.get(parts[0]!) ?? new Set()).add(table));
+    const parsed = parseMirrorPath(p);
+    if (!parsed) continue;
+    byDb.set(parsed.db, (byDb.get(parsed.db) ?? new Set()).add(parsed.table));
   }
   return byDb;
 }
@@ -137,7 +141,7 @@ async function manifestAt(repo: string, sha: string): Promise<MirrorManifest | n
 /** Rows of one table at a commit, in the format its manifest entry says (JSONL without one). */
 async function rowsAt(repo: string, sha: string, entry: MirrorTableEntry | undefined, dbName: string, table: string, shape: TableShape): Promise<SqlValue[][]> {
   if (entry && isDocumentEntry(entry)) return documentRowsAt(repo, sha, entry, dbName, table, shape);
-  const file = `${dbName}/${table}.jsonl`;
+  const file = mirrorTableFile(dbName, table);
   try {
     return parseRows((await fileAt(repo, sha, file)) ?? '', file, shape.columns);
   } catch (err) {
@@ -186,7 +190,7 @@ interface PullContext {
 /** Where a table lives in the mirror, for messages: its JSONL file or its document directory. */
 function tablePath(manifest: MirrorManifest | null, dbName: string, table: string): string {
   const entry = entryOf(manifest, dbName, table);
-  return entry && isDocumentEntry(entry) ? entry.dir : `${dbName}/${table}.jsonl`;
+  return entry && isDocumentEntry(entry) ? entry.dir : mirrorTableFile(dbName, table);
 }
 
 function shapeOf(db: Database.Database, table: string): TableShape | null {
@@ -290,17 +294,25 @@ export async function syncPull(config: Config, opts: { dryRun?: boolean; env?: R
     const changed = (await runGit(['diff', '--name-only', '--no-renames', state.last_synced_sha, head], { cwd: repo })).stdout.split('\n').filter(Boolean);
     const result: SyncPullResult = { ...empty, status: 'applied', applied: {} };
     const ctx: PullContext = { repo, baseSha: state.last_synced_sha, headSha: head, baseManifest: await manifestAt(repo, state.last_synced_sha), headManifest: await manifestAt(repo, head), result };
-    for (const [dbName, tables] of changedTables(changed)) {
-      const vital = config.databases.find((d) => d.name === dbName);
+    for (const [dbSegment, tableSegments] of changedTables(changed)) {
+      const vital = config.databases.find((d) => mirrorDbDir(d.name) === dbSegment);
       if (!vital || !fs.existsSync(vital.path)) {
-        result.rejected.push({ path: dbName, reason: 'no such database on this machine' });
+        result.rejected.push({ path: dbSegment, reason: 'no such database on this machine' });
         continue;
       }
+      const dbName = vital.name;
       const db = new Database(vital.path, { timeout: 5000 });
       db.defaultSafeIntegers(true);
       try {
         const work: Array<() => void> = [];
-        for (const table of tables) {
+        // Table segments back to names through the database's own tables.
+        const tableBySegment = new Map((db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").all() as Array<{ name: string }>).map((t) => [encodeSegment(t.name), t.name]));
+        for (const segment of tableSegments) {
+          const table = tableBySegment.get(segment);
+          if (table === undefined) {
+            result.rejected.push({ path: `${dbSegment}/${segment}`, reason: 'the table does not exist in the database (schema changes are not pulled)' });
+            continue;
+          }
           const apply = await mergeTable(ctx, db, dbName, table);
           if (apply) work.push(apply);
         }

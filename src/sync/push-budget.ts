@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { MirrorManifest } from './materialize.js';
 import { listFiles, sameBytes } from './tree-files.js';
+import { encodeSegment, mirrorDbDir } from '../names.js';
 
 /** One table's change in a push: its key ("db/table") and the bytes of its new or changed files. */
 export interface TableChange {
@@ -81,12 +82,19 @@ export function applyDeferral(repo: string, view: string, deferred: readonly Tab
   for (const change of deferred) {
     const { table } = change;
     const cut = table.indexOf('/');
-    const db = table.slice(0, cut);
-    const name = table.slice(cut + 1);
+    const dbSeg = table.slice(0, cut);
+    const tableSeg = table.slice(cut + 1);
     // Both shapes a table can take (JSONL file, documents folder) go back to the parent's.
-    for (const rel of [`${db}/${name}.jsonl`, `${db}/${name}`]) {
+    for (const rel of [`${dbSeg}/${tableSeg}.jsonl`, `${dbSeg}/${tableSeg}`]) {
       fs.rmSync(path.join(view, rel), { recursive: true, force: true });
       if (fs.existsSync(path.join(repo, rel))) fs.cpSync(path.join(repo, rel), path.join(view, rel), { recursive: true });
+    }
+    // The paths hold segments (names.ts); the manifests are keyed by the names they stand for.
+    const db = Object.keys(manifest.databases).find((d) => mirrorDbDir(d) === dbSeg) ?? Object.keys(parent?.databases ?? {}).find((d) => mirrorDbDir(d) === dbSeg);
+    const name = [...Object.keys((db && manifest.databases[db]?.tables) || {}), ...Object.keys((db && parent?.databases[db]?.tables) || {})].find((t) => encodeSegment(t) === tableSeg);
+    if (db === undefined || name === undefined) {
+      manifest.skipped.push({ path: table, reason: deferralReason(change, budget) });
+      continue;
     }
     const entries = manifest.databases[db]?.tables;
     const before = parent?.databases[db]?.tables[name];

@@ -82,7 +82,9 @@ export async function syncPush(config: Config, opts: SyncPushOptions = {}): Prom
     const manifest = materialize(fresh, config.databases, { exclude: sync.exclude_tables, maxFileBytes: sync.max_file_bytes, documents: sync.documents });
     const databases = config.databases.map((d) => d.name);
     const readmeText = () => readme(Object.keys(manifest.databases), new Date());
-    const common = { mode, branch, rows: rowsOf(manifest), skipped: manifest.skipped, warnings: manifest.warnings ?? [] };
+    // Files under db/ that discovery could not use (a dangling or looping link) are reported too.
+    const notDiscovered = (config.skipped ?? []).map((s) => ({ path: `db: ${s.name}`, reason: s.reason }));
+    const common = { mode, branch, rows: rowsOf(manifest), skipped: [...notDiscovered, ...manifest.skipped], warnings: manifest.warnings ?? [] };
     try {
       // Whatever the mode: when the remote already holds exactly this mirror there is nothing to do,
       // and the remote head becomes the sync base (a merged pull request lands here).

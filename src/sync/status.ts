@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { Config } from '../config.js';
 import { runGit } from '../git.js';
 import { materialize } from './materialize.js';
+import { parseMirrorPath } from '../names.js';
 import { syncConfig } from './config.js';
 import { fetchBranch, gitOptionsFor, resolveBranchFor } from './git-remote.js';
 import { readState, syncDir } from './state.js';
@@ -47,10 +48,10 @@ interface MirrorRows {
   documents: Map<string, Map<string, string>>;
 }
 
-/** `<db>/<table>/<key>.md` -> [`<db>/<table>/`, `<key>.md`]; null for anything else. */
+/** `<db>/<table>/<key>.md` -> [`<db>/<table>/`, `<key>.md`]; null for anything else (names.ts decides what a mirror path is). */
 function documentFile(p: string): [string, string] | null {
-  const parts = p.split('/');
-  return parts.length === 3 && p.endsWith('.md') ? [`${parts[0]}/${parts[1]}/`, parts[2]!] : null;
+  const parsed = parseMirrorPath(p);
+  return parsed?.kind === 'document' ? [`${parsed.db}/${parsed.table}/`, parsed.file] : null;
 }
 
 function addDocument(rows: MirrorRows, p: string, id: string): void {
