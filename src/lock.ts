@@ -169,11 +169,12 @@ export async function acquireRootLock(root: string, operation: string, waitMs: n
   const ownerName = `owner-${process.pid}-${hostTag()}-${nonce}.json`;
   const staging = `${lockDir}.new-${process.pid}-${hostTag()}-${nonce}`;
   const owner: LockOwner = { pid: process.pid, host: os.hostname(), operation, since: new Date().toISOString() };
-  fs.mkdirSync(staging);
-  crashPoint('lock-staged');
-  fs.writeFileSync(path.join(staging, ownerName), JSON.stringify(owner));
   const deadline = Date.now() + waitMs;
   try {
+    fs.mkdirSync(staging);
+    crashPoint('lock-staged');
+    // A full disk fails here: the staging folder is removed below and nothing is left held.
+    fs.writeFileSync(path.join(staging, ownerName), JSON.stringify(owner));
     for (let freeSpins = 0; ; ) {
       try {
         fs.renameSync(staging, lockDir);
