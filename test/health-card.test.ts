@@ -82,7 +82,7 @@ const statusOf = (row: Locator) => row.locator('.badge').first().getAttribute('d
 const inViewport = (loc: Locator) =>
   loc.evaluate((e) => {
     const r = e.getBoundingClientRect();
-    return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight;
+    return r.height > 0 && r.top >= 0 && r.bottom <= e.ownerDocument.documentElement.clientHeight;
   });
 
 describe('the health card: fixing through the card, in headless Chromium', () => {
@@ -156,7 +156,10 @@ describe('the health card keeps what the user reads and types through refreshes'
       expect(await steps.isVisible()).toBe(true);
       expect(await steps.getAttribute('data-marker')).toBe('still-me');
       expect(await steps.locator('ol.steps li').count()).toBe(3);
-      expect(await page.locator('#message').textContent()).toMatch(/Follow the steps below “gh signed in to GitHub”/);
+      expect(await page.locator('#message').textContent()).toBe('How to fix “gh signed in to GitHub”: follow the steps shown under it.');
+      // The person is told what to do next in the card's own words, not an agent's tool call or a raw id.
+      expect(await steps.innerText()).toMatch(/then press Check again\./);
+      expect(await steps.innerText()).not.toMatch(/health_status|github_backups\./);
       await steps.scrollIntoViewIfNeeded();
       expect(await inViewport(page.locator('#message'))).toBe(true);
       await shot('how-to-fix-steps', false);
@@ -211,7 +214,7 @@ describe('the health card keeps what the user reads and types through refreshes'
       await nextRefresh(page);
       await nextRefresh(page);
       expect(await input.inputValue()).toBe('half-typed-na');
-      expect(await input.evaluate((e) => e === document.activeElement)).toBe(true);
+      expect(await input.evaluate((e) => e === e.ownerDocument.activeElement)).toBe(true);
       // Not focused any more (the user looks elsewhere): still kept.
       await page.locator('h1').click();
       await nextRefresh(page);
@@ -279,10 +282,11 @@ describe('the health card in token mode', () => {
       const box = page.locator('#token-box');
       await box.waitFor({ state: 'visible' });
       expect(await page.locator('#token-why').textContent()).toMatch(/WB_BACKUP_HTTP_TOKEN/);
-      expect(await page.locator('#token').evaluate((e) => e === document.activeElement)).toBe(true);
+      expect(await page.locator('#token').evaluate((e) => e === e.ownerDocument.activeElement)).toBe(true);
       expect(await page.locator('#last-snapshot').textContent()).toBe('Waiting for the access token (see above).');
       expect(await page.locator('#backup-now').isDisabled()).toBe(true);
       expect(await inViewport(box)).toBe(true);
+      expect(await page.locator('#message').isVisible()).toBe(false); // the box asks; no second, red message
       await shot('token-asked', false);
 
       await page.locator('#token').fill('not-the-token-' + 'x'.repeat(40));

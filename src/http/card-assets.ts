@@ -72,8 +72,8 @@ label.field { display: flex; flex-direction: column; gap: 3px; flex: 1 1 220px; 
 form.fix button { align-self: flex-end; }
 form.fix input, .fields input { font: inherit; padding: 5px 8px; border: 1px solid #c3ccd6; border-radius: 6px; min-width: 0; }
 .fields input { flex: 1 1 220px; }
-.result { font-size: .88rem; margin-top: 6px; overflow-wrap: anywhere; }
-.result.error { color: #9b1c1c; } .result.ok { color: #17692f; }
+.result { font-size: .88rem; margin-top: 6px; padding: 4px 8px; border-radius: 6px; overflow-wrap: anywhere; }
+.result.error { background: #fde5e5; color: #9b1c1c; } .result.ok { background: #e3f6e8; color: #17692f; } .result.info { background: #e8f0fe; color: #1a3e7a; }
 .steps-panel { margin-top: 8px; padding: 10px 12px; background: #f6f8fb; border: 1px solid #dfe5ec; border-radius: 8px; }
 ol.steps { margin: 6px 0 6px 18px; padding: 0; font-size: .88rem; overflow-wrap: anywhere; }
 ol.steps li { margin: 3px 0; }
@@ -101,7 +101,7 @@ const token = () => sessionStorage.getItem(TOKEN_KEY);
 const quote = (text) => '\\u201c' + text + '\\u201d';
 
 /** Thrown when the server wants a (different) access token; the token box is already showing. */
-class TokenNeeded extends Error {}
+class TokenNeeded extends Error { constructor(message, rejected) { super(message); this.rejected = rejected; } }
 
 async function api(path, body) {
   const headers = { accept: 'application/json' };
@@ -114,7 +114,7 @@ async function api(path, body) {
   if (res.status === 401) {
     if (sent) sessionStorage.removeItem(TOKEN_KEY);
     askForToken(Boolean(sent));
-    throw new TokenNeeded(sent ? 'That access token was not accepted: paste the right one into the box at the top of the page.' : 'This server needs its access token: paste it into the box at the top of the page.');
+    throw new TokenNeeded(sent ? 'That access token was not accepted: paste the right one into the box at the top of the page.' : 'This server needs its access token: paste it into the box at the top of the page.', Boolean(sent));
   }
   let data = null;
   try { data = await res.json(); } catch { /* not JSON: reported below */ }
@@ -188,12 +188,16 @@ function showSteps(v, handoff) {
   v.steps.replaceChildren(
     el('h3', {}, 'How to fix ' + quote(v.req.title)),
     el('ol', { class: 'steps' }, ...handoff.steps.map((s) => el('li', {}, s))),
-    el('p', { class: 'detail' }, 'Then check: ' + handoff.verify),
+    el('p', { class: 'detail' }, 'Then check: ' + cardVerify(handoff.verify)),
     v.stepsState,
     el('div', { class: 'actions' }, again, hide),
   );
   v.steps.hidden = false;
   updateStepsState(v);
+}
+/** Verify texts also address agents ("call health_status: <id> should be ok"); a person presses Check again. */
+function cardVerify(text) {
+  return text.replace(/,? *then call health_status.*$/i, ', then press Check again.').replace(/^call health_status.*$/i, 'Press Check again.');
 }
 function updateStepsState(v) {
   if (v.stepsState) v.stepsState.textContent = v.req.status === 'ok' ? 'Done: ' + quote(v.req.title) + ' is ok now.' : '';
@@ -215,9 +219,14 @@ async function runFix(id, label, inputs, v, button) {
     let text = result.message;
     let kind = result.status === 'failed' || result.status === 'needs_input' ? 'error' : 'ok';
     if (result.status === 'needs_input') text = needsInputText(result);
-    if (result.handoff && v) { showSteps(v, result.handoff); text = 'Follow the steps below ' + quote(label) + ' to fix it.'; kind = 'info'; }
-    say(text, kind);
-    showResult(v, text, kind);
+    if (result.handoff && v) {
+      // The steps panel under the requirement is the answer; the status line points to it.
+      showSteps(v, result.handoff);
+      say('How to fix ' + quote(label) + ': follow the steps shown under it.', 'info');
+    } else {
+      say(text, kind);
+      showResult(v, text, kind);
+    }
   } catch (err) {
     say(err.message, 'error');
     showResult(v, err.message, 'error');
@@ -379,7 +388,8 @@ async function load() {
     if (loadFailed) { loadFailed = false; say('', 'info'); }
   } catch (err) {
     loadFailed = true;
-    say(err.message, 'error');
+    // On first load the token box itself asks; the status line would only repeat it.
+    if (err instanceof TokenNeeded && !err.rejected && !loaded) say('', 'info'); else say(err.message, 'error');
     if (!loaded && !(err instanceof TokenNeeded)) $('#last-snapshot').textContent = 'Could not load the status: ' + err.message;
   }
 }
