@@ -206,7 +206,7 @@ function updateStepsState(v) {
 /** Needs-input answers are written for agents; on the card the form is what needs correcting. */
 function needsInputText(result) {
   const m = /It needs inputs \\((.*)\\)/.exec(result.message);
-  return m ? 'Check the form: ' + m[1] + '.' : 'Fill in every field of the form, then press Fix.';
+  return m ? 'Check the form: ' + m[1] + '.' : result.message;
 }
 
 async function runFix(id, label, inputs, v, button) {
