@@ -212,7 +212,12 @@ describe('the health card keeps what the user reads and types through refreshes'
       const input = repo.locator('input[name="repo"]');
       await input.fill('half-typed-na');
       await nextRefresh(page);
+      // Meanwhile a snapshot is taken elsewhere: the refresh shows it (the page is updated, not frozen).
+      const backup = await fetch(`${noRepo.url}/api/backup`, { method: 'POST', headers: { origin: noRepo.url, 'content-type': 'application/json' }, body: '{}' });
+      const { snapshot_id: snapshotId } = (await backup.json()) as { snapshot_id: string };
       await nextRefresh(page);
+      expect(await page.locator(`[data-snapshot="${snapshotId}"]`).count()).toBe(1);
+      expect(await statusOf(page.locator('[data-check="local_backups.backup-freshness"]'))).toBe('ok');
       expect(await input.inputValue()).toBe('half-typed-na');
       expect(await input.evaluate((e) => e === e.ownerDocument.activeElement)).toBe(true);
       // Not focused any more (the user looks elsewhere): still kept.
