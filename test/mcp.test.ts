@@ -118,13 +118,13 @@ describe('MCP over Streamable HTTP', () => {
 
   it('will not serve a non-loopback address without a bearer token, and requires it when set', async () => {
     await expect(startHttpServerProcess(root, ['--host', '0.0.0.0'])).rejects.toThrow(/WB_BACKUP_HTTP_TOKEN/);
-    const server = await startHttpServerProcess(root, ['--host', '0.0.0.0'], { WB_BACKUP_HTTP_TOKEN: 'test-secret-123' });
+    const server = await startHttpServerProcess(root, ['--host', '0.0.0.0'], { WB_BACKUP_HTTP_TOKEN: 'test-secret-123-long-enough-to-be-accepted' });
     try {
       const url = server.url.replace('0.0.0.0', '127.0.0.1');
       const denied = await fetch(`${url}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
       expect(denied.status).toBe(401);
       const client = new Client({ name: 't', version: '1' });
-      await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`), { requestInit: { headers: { Authorization: 'Bearer test-secret-123' } } }));
+      await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`), { requestInit: { headers: { Authorization: 'Bearer test-secret-123-long-enough-to-be-accepted' } } }));
       expect((await client.listTools()).tools.length).toBeGreaterThanOrEqual(2);
       await client.close();
     } finally {

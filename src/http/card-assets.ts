@@ -1,6 +1,9 @@
 // The settings-tab health card: a static page plus one script and one stylesheet. No inline script
 // or style (the CSP forbids them) and no secret in the page: a configured bearer token is typed in
 // by the user and kept in sessionStorage only.
+//
+// The page refreshes every 15 s by updating what it shows in place, never by rebuilding it: an
+// open "How to fix" panel, text typed into a fix form and the focus all survive a refresh.
 
 export const CARD_HTML = `<!doctype html>
 <html lang="en">
@@ -17,13 +20,18 @@ export const CARD_HTML = `<!doctype html>
     <h1>Backups</h1>
     <span id="refreshed" class="muted"></span>
   </header>
-  <section id="token-box" hidden>
-    <label>Access token <input id="token" type="password" autocomplete="off"></label>
-    <button id="token-save" type="button">Use token</button>
-  </section>
+  <p id="message" class="status" role="status" aria-live="polite" hidden></p>
+  <form id="token-box" class="card token" hidden>
+    <h2>Access token needed</h2>
+    <p id="token-why" class="detail"></p>
+    <div class="fields">
+      <input id="token" type="password" autocomplete="off" aria-label="Access token" placeholder="access token" required>
+      <button id="token-save" type="submit" class="primary">Use token</button>
+    </div>
+  </form>
   <section id="snapshots" class="card">
     <div class="row">
-      <div>
+      <div class="grow">
         <h2>Snapshots</h2>
         <div id="last-snapshot" class="muted">loading…</div>
       </div>
@@ -32,7 +40,6 @@ export const CARD_HTML = `<!doctype html>
     <ul id="snapshot-list"></ul>
   </section>
   <div id="components"></div>
-  <p id="message" role="status"></p>
 </main>
 </body>
 </html>
@@ -40,27 +47,41 @@ export const CARD_HTML = `<!doctype html>
 
 export const CARD_CSS = `
 :root { font-family: system-ui, sans-serif; color: #1d232a; background: #f4f6f8; }
+body { margin: 0; }
 main { max-width: 760px; margin: 24px auto; padding: 0 16px; }
-header { display: flex; align-items: baseline; justify-content: space-between; }
-h1 { font-size: 1.4rem; margin: 0 0 12px; } h2 { font-size: 1.05rem; margin: 0 0 4px; }
+header { display: flex; align-items: baseline; justify-content: space-between; gap: 12px; }
+h1 { font-size: 1.4rem; margin: 0 0 12px; } h2 { font-size: 1.05rem; margin: 0 0 4px; } h3 { font-size: .95rem; margin: 0 0 4px; }
 .card { background: #fff; border-radius: 10px; padding: 14px 16px; margin: 0 0 14px; box-shadow: 0 1px 3px rgba(0,0,0,.08); }
 .row { display: flex; align-items: center; justify-content: space-between; gap: 12px; }
+.grow { flex: 1 1 auto; min-width: 0; }
 .muted { color: #6b7785; font-size: .9rem; }
-.badge { font-size: .75rem; font-weight: 600; padding: 2px 8px; border-radius: 999px; text-transform: uppercase; letter-spacing: .03em; }
+.badge { flex: none; font-size: .75rem; font-weight: 600; padding: 2px 8px; border-radius: 999px; text-transform: uppercase; letter-spacing: .03em; }
 .ok { background: #e3f6e8; color: #17692f; } .warn { background: #fff4d6; color: #7a5600; }
 .fail { background: #fde5e5; color: #9b1c1c; } .blocked { background: #eceff3; color: #56606b; } .unwanted { background: #eceff3; color: #56606b; }
 ul { list-style: none; padding: 0; margin: 8px 0 0; }
 li.req { border-top: 1px solid #eef1f4; padding: 8px 0; }
 li.req .row { align-items: flex-start; }
-.detail { font-size: .88rem; color: #4a5561; }
-button { font: inherit; padding: 6px 12px; border-radius: 7px; border: 1px solid #c3ccd6; background: #fff; cursor: pointer; }
+.detail { font-size: .88rem; color: #4a5561; overflow-wrap: anywhere; }
+.detail.blocked-by { color: #56606b; font-style: italic; }
+button { font: inherit; padding: 6px 12px; border-radius: 7px; border: 1px solid #c3ccd6; background: #fff; cursor: pointer; flex: none; white-space: nowrap; }
 button.primary, #backup-now { background: #1f6feb; color: #fff; border-color: #1f6feb; }
 button:disabled { opacity: .6; cursor: default; }
-form.fix { display: flex; gap: 8px; margin-top: 6px; flex-wrap: wrap; }
-form.fix input { font: inherit; padding: 5px 8px; border: 1px solid #c3ccd6; border-radius: 6px; min-width: 220px; }
-ol.steps { margin: 6px 0 0 18px; padding: 0; font-size: .88rem; }
-#message { min-height: 1.2em; font-size: .9rem; }
-#message.error { color: #9b1c1c; }
+.fixer { margin-top: 6px; }
+form.fix, .fields { display: flex; gap: 8px; margin-top: 6px; flex-wrap: wrap; }
+label.field { display: flex; flex-direction: column; gap: 3px; flex: 1 1 220px; min-width: 0; }
+form.fix button { align-self: flex-end; }
+form.fix input, .fields input { font: inherit; padding: 5px 8px; border: 1px solid #c3ccd6; border-radius: 6px; min-width: 0; }
+.fields input { flex: 1 1 220px; }
+.result { font-size: .88rem; margin-top: 6px; padding: 4px 8px; border-radius: 6px; overflow-wrap: anywhere; }
+.result.error { background: #fde5e5; color: #9b1c1c; } .result.ok { background: #e3f6e8; color: #17692f; } .result.info { background: #e8f0fe; color: #1a3e7a; }
+.steps-panel { margin-top: 8px; padding: 10px 12px; background: #f6f8fb; border: 1px solid #dfe5ec; border-radius: 8px; }
+ol.steps { margin: 6px 0 6px 18px; padding: 0; font-size: .88rem; overflow-wrap: anywhere; }
+ol.steps li { margin: 3px 0; }
+.actions { display: flex; gap: 8px; flex-wrap: wrap; margin-top: 8px; }
+.status { position: sticky; top: 0; z-index: 5; margin: 0 0 12px; padding: 8px 12px; border-radius: 8px; font-size: .9rem; box-shadow: 0 1px 4px rgba(0,0,0,.12); overflow-wrap: anywhere; }
+.status.info { background: #e8f0fe; color: #1a3e7a; } .status.ok { background: #e3f6e8; color: #17692f; } .status.error { background: #fde5e5; color: #9b1c1c; }
+.token { border: 2px solid #1f6feb; }
+[hidden] { display: none !important; }
 `;
 
 export const CARD_JS = `
@@ -69,104 +90,330 @@ const $ = (sel) => document.querySelector(sel);
 const el = (tag, attrs = {}, ...children) => {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
-    if (k === 'class') node.className = v; else if (k.startsWith('data-')) node.setAttribute(k, v); else node[k] = v;
+    if (k === 'class') node.className = v; else if (k.includes('-')) node.setAttribute(k, v); else node[k] = v;
   }
   for (const child of children) if (child !== null && child !== undefined) node.append(child);
   return node;
 };
-const token = () => sessionStorage.getItem('wb-backup-token');
+const REFRESH_MS = 15000;
+const TOKEN_KEY = 'wb-backup-token';
+const token = () => sessionStorage.getItem(TOKEN_KEY);
+const quote = (text) => '\\u201c' + text + '\\u201d';
+
+/** Thrown when the server wants a (different) access token; the token box is already showing. */
+class TokenNeeded extends Error { constructor(message, rejected) { super(message); this.rejected = rejected; } }
+
 async function api(path, body) {
   const headers = { accept: 'application/json' };
-  if (token()) headers.authorization = 'Bearer ' + token();
+  const sent = token();
+  if (sent) headers.authorization = 'Bearer ' + sent;
   const init = body === undefined ? { headers } : { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(body) };
-  const res = await fetch(path, init);
-  if (res.status === 401) { $('#token-box').hidden = false; throw new Error('This server needs an access token.'); }
-  const data = await res.json();
-  if (!res.ok) throw new Error((data.error && data.error.message) || ('HTTP ' + res.status));
+  let res;
+  try { res = await fetch(path, init); }
+  catch { throw new Error('Cannot reach the wb-backup server: is it still running? This page tries again every 15 seconds.'); }
+  if (res.status === 401) {
+    if (sent) sessionStorage.removeItem(TOKEN_KEY);
+    askForToken(Boolean(sent));
+    throw new TokenNeeded(sent ? 'That access token was not accepted: paste the right one into the box at the top of the page.' : 'This server needs its access token: paste it into the box at the top of the page.', Boolean(sent));
+  }
+  let data = null;
+  try { data = await res.json(); } catch { /* not JSON: reported below */ }
+  if (!res.ok || data === null) throw new Error((data && data.error && data.error.message) || ('The server answered HTTP ' + res.status + '.'));
   return data;
 }
-function say(text, isError) { const m = $('#message'); m.textContent = text; m.className = isError ? 'error' : ''; }
-const size = (n) => n < 1e6 ? (n / 1e3).toFixed(1) + ' kB' : (n / 1e6).toFixed(1) + ' MB';
-const badge = (status) => el('span', { class: 'badge ' + status, 'data-status': status }, status);
 
-function fixControls(req, after) {
-  const f = req.fixer;
-  if (!f || req.status === 'ok') return null;
-  const box = el('div', { class: 'fixer' });
-  if (f.kind === 'input_required') {
-    const form = el('form', { class: 'fix', 'data-fix': req.id });
-    const props = (f.inputs && f.inputs.properties) || {};
-    for (const [name, schema] of Object.entries(props)) {
-      form.append(el('input', { name, placeholder: schema.description || name, required: true, 'data-input': name }));
-    }
-    form.append(el('button', { type: 'submit', class: 'primary' }, 'Fix'));
-    form.addEventListener('submit', async (e) => {
-      e.preventDefault();
-      const inputs = Object.fromEntries(new FormData(form).entries());
-      await runFix(req.id, inputs, box, after);
-    });
-    box.append(el('div', { class: 'detail' }, f.describe), form);
-  } else {
-    const button = el('button', { type: 'button', 'data-fix': req.id }, f.kind === 'agent_handoff' ? 'How to fix' : 'Fix');
-    button.addEventListener('click', () => runFix(req.id, undefined, box, after));
-    box.append(button);
-  }
-  return box;
+/** The status line sits at the top and sticks there while scrolling, so it is seen on a phone too. */
+function say(text, kind) {
+  const m = $('#message');
+  m.textContent = text || '';
+  m.className = 'status ' + (kind || 'info');
+  m.hidden = !text;
 }
 
-async function runFix(id, inputs, box, after) {
-  say('Fixing ' + id + '…');
+function askForToken(rejected) {
+  $('#token-why').textContent = rejected
+    ? 'That token was not accepted. Paste the exact value of WB_BACKUP_HTTP_TOKEN that the server was started with.'
+    : 'This server is protected by an access token: paste the value of WB_BACKUP_HTTP_TOKEN that it was started with. It is kept in this browser tab only.';
+  if (!loaded) $('#last-snapshot').textContent = 'Waiting for the access token (see above).';
+  $('#backup-now').disabled = true;
+  const box = $('#token-box');
+  if (box.hidden) { box.hidden = false; $('#token').focus(); }
+}
+
+const size = (n) => n < 1e6 ? (n / 1e3).toFixed(1) + ' kB' : (n / 1e6).toFixed(1) + ' MB';
+function setBadge(node, status) { node.className = 'badge ' + status; node.setAttribute('data-status', status); node.textContent = status; }
+
+/** "Blocked by ..." in titles, following the chain down to the requirement that actually fails. */
+function blockedText(r, byId) {
+  const chain = [];
+  const seen = new Set([r.id]);
+  let current = r;
+  for (;;) {
+    const dep = current.depends_on.map((d) => byId.get(d)).find((d) => d && (d.status === 'fail' || d.status === 'blocked'));
+    if (!dep || seen.has(dep.id)) break;
+    seen.add(dep.id);
+    chain.push(dep);
+    if (dep.status !== 'blocked') break;
+    current = dep;
+  }
+  if (!chain.length) return 'Blocked: fix the requirements above it first.';
+  const cause = quote(chain[chain.length - 1].title);
+  return chain.length === 1 ? 'Blocked by ' + cause + ': fix that first.' : 'Blocked by ' + quote(chain[0].title) + ', which waits for ' + cause + ': fix ' + cause + ' first.';
+}
+
+// ---- views: built once per component / requirement, then updated in place ----
+const views = new Map();
+let loaded = false;
+let backingUp = false;
+
+/** Put children in order without moving nodes already in place (moving a node drops its focus). */
+function arrange(parent, nodes) {
+  nodes.forEach((node, i) => { if (parent.children[i] !== node) parent.insertBefore(node, parent.children[i] || null); });
+  while (parent.children.length > nodes.length) parent.lastChild.remove();
+}
+
+function showResult(v, text, kind) {
+  if (!v) return;
+  v.result.textContent = text;
+  v.result.className = 'result ' + kind;
+  v.result.hidden = !text;
+}
+
+function showSteps(v, handoff) {
+  const hide = el('button', { type: 'button', 'data-hide-steps': v.id }, 'Hide steps');
+  hide.addEventListener('click', () => { v.steps.hidden = true; v.steps.replaceChildren(); });
+  const again = el('button', { type: 'button', class: 'primary', 'data-check-again': v.id }, 'Check again');
+  again.addEventListener('click', () => refresh());
+  v.stepsState = el('p', { class: 'detail' });
+  v.steps.replaceChildren(
+    el('h3', {}, 'How to fix ' + quote(v.req.title)),
+    el('ol', { class: 'steps' }, ...handoff.steps.map((s) => el('li', {}, s))),
+    el('p', { class: 'detail' }, 'Then check: ' + cardVerify(handoff.verify)),
+    v.stepsState,
+    el('div', { class: 'actions' }, again, hide),
+  );
+  v.steps.hidden = false;
+  updateStepsState(v);
+}
+/** Verify texts also address agents ("call health_status: <id> should be ok"); a person presses Check again. */
+function cardVerify(text) {
+  return text.replace(/,? *then call health_status.*$/i, ', then press Check again.').replace(/^call health_status.*$/i, 'Press Check again.');
+}
+function updateStepsState(v) {
+  if (v.stepsState) v.stepsState.textContent = v.req.status === 'ok' ? 'Done: ' + quote(v.req.title) + ' is ok now.' : '';
+}
+
+/** Needs-input answers are written for agents; on the card the form is what needs correcting. */
+function needsInputText(result) {
+  const m = /It needs inputs \\((.*)\\)/.exec(result.message);
+  return m ? 'Check the form: ' + m[1] + '.' : result.message;
+}
+
+async function runFix(id, label, inputs, v, button) {
+  if (button) button.disabled = true;
+  if (v) v.busy = true;
+  say('Fixing ' + quote(label) + '…', 'info');
+  showResult(v, '', 'info');
   try {
     const result = await api('/api/health/fix/' + encodeURIComponent(id), inputs ? { inputs } : {});
-    say(result.message, result.status === 'failed');
-    if (result.handoff) {
-      box.append(el('ol', { class: 'steps' }, ...result.handoff.steps.map((s) => el('li', {}, s))), el('div', { class: 'detail' }, 'Verify: ' + result.handoff.verify));
+    let text = result.message;
+    let kind = result.status === 'failed' || result.status === 'needs_input' ? 'error' : 'ok';
+    if (result.status === 'needs_input') text = needsInputText(result);
+    if (result.handoff && v) {
+      // The steps panel under the requirement is the answer; the status line points to it.
+      showSteps(v, result.handoff);
+      say('How to fix ' + quote(label) + ': follow the steps shown under it.', 'info');
+    } else {
+      say(text, kind);
+      showResult(v, text, kind);
     }
-    await after();
-  } catch (err) { say(err.message, true); }
+  } catch (err) {
+    say(err.message, 'error');
+    showResult(v, err.message, 'error');
+  } finally {
+    if (button) button.disabled = false;
+    if (v) v.busy = false;
+  }
+  await refresh();
 }
 
-function renderComponent(c, after) {
-  const head = el('div', { class: 'row' }, el('div', {}, el('h2', {}, c.title), el('div', { class: 'muted' }, c.description)), badge(c.status));
-  const card = el('section', { class: 'card component', 'data-component': c.id }, head);
-  if (c.status === 'unwanted') {
-    const enable = el('button', { type: 'button', class: 'primary', 'data-enable': c.id }, 'Enable');
-    enable.addEventListener('click', () => runFix(c.id, undefined, card, after));
-    card.append(el('p', { class: 'muted' }, 'Not enabled.'), enable);
-    return card;
+function fixControls(v, r) {
+  const f = r.fixer;
+  if (f.kind === 'input_required') {
+    const form = el('form', { class: 'fix', 'data-fix': r.id });
+    const schema = f.inputs || {};
+    const required = new Set(schema.required || []);
+    for (const [name, prop] of Object.entries(schema.properties || {})) {
+      const input = el('input', { name, placeholder: name, required: required.has(name), 'data-input': name });
+      form.append(el('label', { class: 'field' }, el('span', { class: 'detail' }, prop.description || name), input));
+    }
+    const submit = el('button', { type: 'submit', class: 'primary' }, 'Fix');
+    form.append(submit);
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      runFix(v.id, v.req.title, Object.fromEntries(new FormData(form).entries()), v, submit);
+    });
+    return [el('div', { class: 'detail' }, f.describe), form];
   }
-  const list = el('ul');
+  const button = el('button', { type: 'button', 'data-fix': r.id }, f.kind === 'agent_handoff' ? 'How to fix' : 'Fix');
+  button.addEventListener('click', () => runFix(v.id, v.req.title, undefined, v, button));
+  return [button];
+}
+
+function requirementView(r) {
+  const v = { id: r.id, req: r, fixKey: null, busy: false, stepsState: null };
+  v.title = el('strong');
+  v.detail = el('div', { class: 'detail' });
+  v.badge = el('span', { class: 'badge' });
+  v.fixer = el('div', { class: 'fixer', hidden: true });
+  v.result = el('div', { class: 'result', hidden: true });
+  v.steps = el('div', { class: 'steps-panel', hidden: true, 'data-steps': r.id });
+  v.node = el('li', { class: 'req', 'data-requirement': r.id }, el('div', { class: 'row' }, el('div', { class: 'grow' }, v.title, v.detail), v.badge), v.fixer, v.result, v.steps);
+  return v;
+}
+
+function updateRequirement(v, r, byId) {
+  v.req = r;
+  v.title.textContent = r.title;
+  setBadge(v.badge, r.status);
+  const blocked = r.status === 'blocked';
+  v.detail.textContent = blocked ? blockedText(r, byId) : r.detail;
+  v.detail.className = blocked ? 'detail blocked-by' : 'detail';
+  updateStepsState(v);
+  // While the user is in the form (focus) or a fix runs, leave the controls exactly as they are.
+  if (v.busy || v.fixer.contains(document.activeElement)) return;
+  // A blocked requirement offers no fix: its fixer could only fail; the detail names the blocker.
+  const offer = Boolean(r.fixer) && r.status !== 'ok' && !blocked;
+  const key = offer ? JSON.stringify(r.fixer) : v.fixKey;
+  // Rebuilt only when the fixer itself changes; hiding keeps typed text for when it is offered again.
+  if (offer && key !== v.fixKey) { v.fixer.replaceChildren(...fixControls(v, r)); v.fixKey = key; }
+  v.fixer.hidden = !offer;
+}
+
+function checkView(k) {
+  const v = { id: k.id, title: el('strong'), detail: el('div', { class: 'detail' }), badge: el('span', { class: 'badge' }) };
+  v.node = el('li', { class: 'req', 'data-check': k.id }, el('div', { class: 'row' }, el('div', { class: 'grow' }, v.title, v.detail), v.badge));
+  return v;
+}
+
+function componentView(c) {
+  const v = { id: c.id, mode: null, rows: new Map() };
+  v.title = el('h2');
+  v.description = el('div', { class: 'muted' });
+  v.badge = el('span', { class: 'badge' });
+  v.body = el('div');
+  v.node = el('section', { class: 'card component', 'data-component': c.id }, el('div', { class: 'row' }, el('div', { class: 'grow' }, v.title, v.description), v.badge), v.body);
+  return v;
+}
+
+function updateComponent(v, c) {
+  v.title.textContent = c.title;
+  v.description.textContent = c.description;
+  setBadge(v.badge, c.status);
+  const mode = c.status === 'unwanted' ? 'unwanted' : 'wanted';
+  if (v.mode !== mode) {
+    v.mode = mode;
+    v.rows = new Map();
+    if (mode === 'unwanted') {
+      const enable = el('button', { type: 'button', class: 'primary', 'data-enable': c.id }, 'Enable');
+      enable.addEventListener('click', () => runFix(c.id, c.title, undefined, null, enable));
+      v.body.replaceChildren(el('p', { class: 'muted' }, 'Not enabled.'), enable);
+    } else {
+      v.list = el('ul');
+      v.body.replaceChildren(v.list);
+    }
+  }
+  if (mode === 'unwanted') return;
+  const byId = new Map(c.requirements.map((r) => [r.id, r]));
+  const rows = [];
   for (const r of c.requirements) {
-    const chain = r.status === 'blocked' ? el('div', { class: 'detail' }, r.detail) : el('div', { class: 'detail' }, r.detail);
-    list.append(el('li', { class: 'req', 'data-requirement': r.id }, el('div', { class: 'row' }, el('div', {}, el('strong', {}, r.title), chain), badge(r.status)), fixControls(r, after)));
+    let row = v.rows.get('r:' + r.id);
+    if (!row) { row = requirementView(r); v.rows.set('r:' + r.id, row); }
+    updateRequirement(row, r, byId);
+    rows.push(row.node);
   }
   for (const k of c.checks) {
-    list.append(el('li', { class: 'req', 'data-check': k.id }, el('div', { class: 'row' }, el('div', {}, el('strong', {}, k.title), el('div', { class: 'detail' }, k.detail)), badge(k.status))));
+    let row = v.rows.get('c:' + k.id);
+    if (!row) { row = checkView(k); v.rows.set('c:' + k.id, row); }
+    row.title.textContent = k.title;
+    row.detail.textContent = k.detail;
+    setBadge(row.badge, k.status);
+    rows.push(row.node);
   }
-  card.append(list);
-  return card;
+  arrange(v.list, rows);
 }
 
-async function refresh() {
+function render(data) {
+  const nodes = [];
+  const present = new Set();
+  for (const c of data.components) {
+    let v = views.get(c.id);
+    if (!v) { v = componentView(c); views.set(c.id, v); }
+    updateComponent(v, c);
+    present.add(c.id);
+    nodes.push(v.node);
+  }
+  for (const id of [...views.keys()]) if (!present.has(id)) views.delete(id);
+  arrange($('#components'), nodes);
+  const newest = data.snapshots[0];
+  $('#last-snapshot').textContent = newest ? ('Last snapshot ' + newest.id + ' · ' + size(newest.bytes) + (newest.remote ? ' · on the remote' : '')) : 'No snapshot yet.';
+  const list = $('#snapshot-list');
+  const shown = data.snapshots.slice(0, 5);
+  const signature = shown.map((s) => s.id + (s.manual ? '+' : '')).join(' ');
+  if (list.getAttribute('data-shown') !== signature) {
+    list.replaceChildren(...shown.map((s) => el('li', { class: 'muted', 'data-snapshot': s.id }, s.id + (s.manual ? ' (manual)' : ''))));
+    list.setAttribute('data-shown', signature);
+  }
+}
+
+// One refresh at a time; data-refreshes counts finished ones (tests wait on it instead of the clock).
+let inflight = null;
+let refreshes = 0;
+let loadFailed = false;
+function refresh() {
+  if (!inflight) {
+    document.body.setAttribute('data-refreshing', '1');
+    inflight = load().finally(() => { inflight = null; document.body.removeAttribute('data-refreshing'); document.body.setAttribute('data-refreshes', String(++refreshes)); });
+  }
+  return inflight;
+}
+async function load() {
   try {
     const data = await api('/api/health');
-    const root = $('#components');
-    root.replaceChildren(...data.components.map((c) => renderComponent(c, refresh)));
-    const newest = data.snapshots[0];
-    $('#last-snapshot').textContent = newest ? ('Last snapshot ' + newest.id + ' · ' + size(newest.bytes) + (newest.remote ? ' · on the remote' : '')) : 'No snapshot yet.';
-    $('#snapshot-list').replaceChildren(...data.snapshots.slice(0, 5).map((s) => el('li', { class: 'muted', 'data-snapshot': s.id }, s.id + (s.manual ? ' (manual)' : ''))));
+    $('#token-box').hidden = true;
+    render(data);
+    loaded = true;
+    if (!backingUp) $('#backup-now').disabled = false;
     $('#refreshed').textContent = 'updated ' + new Date().toLocaleTimeString();
-  } catch (err) { say(err.message, true); }
+    if (loadFailed) { loadFailed = false; say('', 'info'); }
+  } catch (err) {
+    loadFailed = true;
+    // On first load the token box itself asks; the status line would only repeat it.
+    if (err instanceof TokenNeeded && !err.rejected && !loaded) say('', 'info'); else say(err.message, 'error');
+    if (!loaded && !(err instanceof TokenNeeded)) $('#last-snapshot').textContent = 'Could not load the status: ' + err.message;
+  }
 }
 
 document.addEventListener('DOMContentLoaded', () => {
   $('#backup-now').addEventListener('click', async (e) => {
-    const b = e.currentTarget; b.disabled = true; say('Backing up…');
-    try { const r = await api('/api/backup', {}); say('Snapshot ' + r.snapshot_id + ' saved.'); await refresh(); }
-    catch (err) { say(err.message, true); } finally { b.disabled = false; }
+    const b = e.currentTarget; b.disabled = true; backingUp = true; say('Backing up…', 'info');
+    try { const r = await api('/api/backup', {}); say('Snapshot ' + r.snapshot_id + ' saved.', 'ok'); }
+    catch (err) { say(err.message, 'error'); } finally { backingUp = false; b.disabled = false; }
+    await refresh();
   });
-  $('#token-save').addEventListener('click', () => { sessionStorage.setItem('wb-backup-token', $('#token').value); $('#token-box').hidden = true; refresh(); });
+  $('#token-box').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const value = $('#token').value.trim();
+    if (!value) return;
+    sessionStorage.setItem(TOKEN_KEY, value);
+    $('#token').value = '';
+    $('#token-box').hidden = true;
+    say('Checking the token…', 'info');
+    refresh();
+  });
   refresh();
-  setInterval(refresh, 15000);
+  // Nothing to poll while the page waits for a token or is not visible.
+  setInterval(() => { if (!document.hidden && $('#token-box').hidden) refresh(); }, REFRESH_MS);
+  document.addEventListener('visibilitychange', () => { if (!document.hidden && $('#token-box').hidden) refresh(); });
 });
 `;

@@ -23,6 +23,45 @@ function fail(res: Response, err: unknown): void {
 }
 
 /**
+ * Why the fixer of `id` must not run yet, in titles a person knows, or null when it may run.
+ * A blocked requirement's fixer would only fail with a raw tool error (gh says "not logged in"),
+ * so the card is told which requirement to fix first. Evaluated fresh: a stale cache must not
+ * refuse a fix whose blocker was just repaired in a terminal.
+ */
+async function blockedReason(root: string, id: string): Promise<string | null> {
+  const [componentId, ...rest] = id.split('.');
+  if (!componentId || !rest.length) return null; // a bare component id enables it: never blocked
+  let components;
+  try {
+    components = await healthStatus({ root, cacheMs: 0 }, componentId);
+  } catch {
+    return null; // unknown component: runFix says so in its own words
+  }
+  const component = components[0];
+  const byId = new Map(component?.requirements.map((r) => [r.id, r]) ?? []);
+  const target = byId.get(id);
+  if (!component || !target || target.status !== 'blocked') return null;
+  if (component.status === 'unwanted') return `“${target.title}” is not checked because ${component.title} is not enabled: enable it first.`;
+  // Walk down the first failing dependency to the requirement that actually fails.
+  const chain: string[] = [];
+  let current = target;
+  const seen = new Set<string>([id]);
+  for (;;) {
+    const dep = current.depends_on.map((d) => byId.get(d)).find((d) => d && (d.status === 'fail' || d.status === 'blocked'));
+    if (!dep || seen.has(dep.id)) break;
+    seen.add(dep.id);
+    chain.push(dep.title);
+    if (dep.status !== 'blocked') break;
+    current = dep;
+  }
+  if (!chain.length) return `“${target.title}” is blocked: fix the requirements above it first.`;
+  const cause = chain[chain.length - 1]!;
+  return chain.length === 1
+    ? `“${target.title}” is blocked by “${cause}”: fix that first.`
+    : `“${target.title}” is blocked by “${chain[0]}”, which waits for “${cause}”: fix “${cause}” first.`;
+}
+
+/**
  * State-changing requests must come from this page: a JSON body (a form on another site cannot
  * send one without a preflight) and an Origin (or Sec-Fetch-Site) proving same origin.
  */
@@ -70,6 +109,11 @@ export function mountHealthCard(app: Express, opts: { root: string; ownOrigins: 
   app.post('/api/health/fix/:id', guard, express.json(), async (req, res) => {
     try {
       const body = (req.body ?? {}) as { inputs?: Record<string, unknown> };
+      const blocked = await blockedReason(root, String(req.params.id));
+      if (blocked) {
+        res.status(409).json({ error: { code: 'blocked', message: blocked } });
+        return;
+      }
       const fixed = await runFix({ root }, String(req.params.id), body.inputs);
       cachedList = null; // a fixer may have configured the remote
       res.json(fixed);

@@ -1,4 +1,4 @@
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createMcpExpressApp } from '@modelcontextprotocol/sdk/server/express.js';
@@ -36,14 +36,49 @@ function originGuard(allowed: () => Set<string>) {
   };
 }
 
+/** Shortest bearer token accepted: 32 characters (`openssl rand -hex 32` makes 64). */
+export const MIN_TOKEN_LENGTH = 32;
+
+const MAKE_TOKEN_HINT = `Make one with \`openssl rand -hex 32\` (or \`node -e "console.log(require('node:crypto').randomBytes(32).toString('hex'))"\`) and set WB_BACKUP_HTTP_TOKEN to it.`;
+
+/**
+ * Refuses a bearer token that is too short to resist guessing or that cannot travel in an HTTP
+ * header (spaces, control or non-ASCII characters). Applies to every configured token: a token is
+ * set because the server is meant to be protected.
+ * @throws WbError `invalid_input` saying what is wrong and how to make a good token
+ */
+export function assertUsableToken(token: string): void {
+  if (token.length < MIN_TOKEN_LENGTH) {
+    throw new WbError('invalid_input', `WB_BACKUP_HTTP_TOKEN is ${token.length} character(s) long; it must be at least ${MIN_TOKEN_LENGTH} random characters, or anyone could guess it.`, MAKE_TOKEN_HINT);
+  }
+  // Visible ASCII only: a space would split the Authorization header, other bytes are mangled by clients.
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    throw new WbError('invalid_input', 'WB_BACKUP_HTTP_TOKEN contains a space, a control character or a non-ASCII character, which an Authorization header cannot carry reliably.', MAKE_TOKEN_HINT);
+  }
+}
+
+/** The credentials of an `Authorization: Bearer <token>` header; the scheme is case-insensitive (RFC 7235 2.1, RFC 6750 2.1). */
+export function bearerCredentials(header: string | undefined): string | null {
+  const m = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) +(\S+) *$/.exec(header ?? '');
+  return m && m[1]!.toLowerCase() === 'bearer' ? m[2]! : null;
+}
+
+// Digests have one length, so comparing them in constant time leaks neither the token nor its length.
+const digest = (text: string) => createHash('sha256').update(text).digest();
+
 function bearerGuard(token: string, publicPaths: Set<string>) {
-  const expected = Buffer.from(`Bearer ${token}`);
+  const expected = digest(token);
   return (req: Request, res: Response, next: NextFunction) => {
     if (req.method === 'GET' && publicPaths.has(req.path)) return next();
-    const got = Buffer.from(req.headers.authorization ?? '');
-    if (got.length === expected.length && timingSafeEqual(got, expected)) return next();
-    res.setHeader('WWW-Authenticate', 'Bearer');
-    res.status(401).json({ error: { code: 'unauthorized', message: 'A valid bearer token is required (Authorization: Bearer <token>).' } });
+    const given = bearerCredentials(req.headers.authorization);
+    if (given !== null && timingSafeEqual(digest(given), expected)) return next();
+    // RFC 6750 3: say whether the token was missing or wrong.
+    res.setHeader('WWW-Authenticate', given === null ? 'Bearer realm="wb-backup"' : 'Bearer realm="wb-backup", error="invalid_token"');
+    const message =
+      given === null
+        ? 'This server needs its access token: send "Authorization: Bearer <token>" with the value of WB_BACKUP_HTTP_TOKEN it was started with.'
+        : 'The access token was not accepted: send the value of WB_BACKUP_HTTP_TOKEN the server was started with.';
+    res.status(401).json({ error: { code: given === null ? 'token_required' : 'token_invalid', message } });
   };
 }
 
@@ -60,10 +95,13 @@ export async function startHttpServer(opts: HttpOptions): Promise<RunningHttpSer
     throw new WbError(
       'invalid_input',
       `Refusing to serve on ${opts.host} without authentication: anyone who can reach it could read and restore your data.`,
-      'Set WB_BACKUP_HTTP_TOKEN to a long random secret (clients then send "Authorization: Bearer <token>"), or bind 127.0.0.1.',
+      `Set WB_BACKUP_HTTP_TOKEN to a random secret of at least ${MIN_TOKEN_LENGTH} characters (make one with \`openssl rand -hex 32\`; clients then send "Authorization: Bearer <token>"), or bind 127.0.0.1.`,
     );
   }
+  if (opts.token !== undefined) assertUsableToken(opts.token);
   const app = createMcpExpressApp({ host: opts.host, ...(opts.allowedHosts ? { allowedHosts: opts.allowedHosts } : {}) });
+  // Naming the framework in every response only helps someone probing for its weaknesses.
+  app.disable('x-powered-by');
   let allowedOrigins = new Set<string>();
   app.use(originGuard(() => allowedOrigins));
   if (opts.token) app.use(bearerGuard(opts.token, new Set(['/', '/card.js', '/card.css', '/favicon.ico'])));
