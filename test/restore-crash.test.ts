@@ -36,7 +36,11 @@ describe('restore crash safety (kill -9 at several points)', () => {
   for (const [point, expected] of [
     ['after-staging', 'old'],
     ['between-moves', 'old'],
-    ['after-last-move', 'new'],
+    ['after-journal', 'old'],
+    ['after-move-aside', 'old'],
+    ['after-last-move', 'old'],
+    ['after-record', 'new'],
+    ['after-retire', 'new'],
   ] as const) {
     it(`killed ${point}: the next command leaves the live set entirely ${expected}, and --undo works after`, async () => {
       makeNotesDb(live('a'), 30);
@@ -51,7 +55,7 @@ describe('restore crash safety (kill -9 at several points)', () => {
       const oldContent = dumps();
 
       expect(await crashingRestore(point)).toBe('SIGKILL');
-      expect(fs.existsSync(path.join(root, point === 'after-staging' ? 'db' : 'restore-journal.json'))).toBe(true);
+      expect(fs.existsSync(path.join(root, point === 'after-staging' || point === 'after-retire' ? 'db' : 'restore-journal.json'))).toBe(true);
 
       // Any wb-backup command recovers first.
       const list = cli(['list']);

@@ -101,8 +101,10 @@ export function buildProgram(): Command {
       if (action.name() === 'demo') return;
       const outcome = await recoverOnStart(rootOf(action));
       if (outcome.action !== 'none') {
-        process.stderr.write(`wb-backup: an interrupted restore of ${outcome.databases.join(', ')} was ${outcome.action === 'rolled_forward' ? 'completed' : 'rolled back'}.\n`);
+        const done = outcome.action === 'rolled_forward' ? 'completed' : 'rolled back: the live databases are as before it (checked by sha256)';
+        process.stderr.write(`wb-backup: an interrupted ${outcome.kind} of ${outcome.databases.join(', ')} was ${done}.\n`);
       }
+      for (const note of outcome.notes) process.stderr.write(`wb-backup: ${note}\n`);
     });
 
   program

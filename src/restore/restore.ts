@@ -239,7 +239,9 @@ export async function runRestore(config: Config, opts: RestoreOptions): Promise<
       if (!decision.granted) throw new WbError('consent_required', `The restore was not performed: ${decision.reason}. Nothing was changed.`);
       checkpoint();
 
-      performSwap({
+      // From here the swap owns staging: it is kept while a journal may need it, removed after.
+      stagingKept = true;
+      const swapped = performSwap({
         root: config.root,
         kind: 'restore',
         snapshotId: snapshot.id,
@@ -247,7 +249,8 @@ export async function runRestore(config: Config, opts: RestoreOptions): Promise<
         incomingDir: stagingDir,
         items: selected.map((s) => ({ name: s.entry.name, target: s.target, incoming: path.join(stagingDir, ...s.entry.file.split('/')) })),
       });
-      stagingKept = true; // the swap removed it
+      warnings.push(...swapped.warnings);
+      plan.preRestoreDir = displayPath(config.root, swapped.preRestoreDir);
       const pruned = prunePreRestoreDirs(config.root, 3);
       if (pruned.length) logger().info({ pruned }, 'removed old pre_restore folders (keeping 3)');
       progress(TOTAL_STEPS, `restored ${planned.length} database(s) from ${snapshot.id}`);
