@@ -138,16 +138,16 @@ function exists(file: string): boolean {
  * Hashes computed in this process, by inode: a rename keeps the inode and mtime, so a file checked
  * when the journal was written is not read again after each move; any write changes the mtime.
  */
-const hashCache = new Map<string, { size: number; mtimeMs: number; sha256: string }>();
+const hashCache = new Map<string, { size: bigint; mtimeNs: bigint; sha256: string }>();
 
-/** sha256 and size of a file, read in 1 MiB chunks. */
+/** sha256 and size of a file, read in 1 MiB chunks (remembered during one swap or recovery). */
 export function hashFile(file: string): FileRec {
-  const st = fs.statSync(file);
+  const st = fs.statSync(file, { bigint: true });
   const key = `${st.dev}:${st.ino}`;
   const hit = hashCache.get(key);
-  if (hit && hit.size === st.size && hit.mtimeMs === st.mtimeMs) return { size: hit.size, sha256: hit.sha256 };
+  if (hit && hit.size === st.size && hit.mtimeNs === st.mtimeNs) return { size: Number(hit.size), sha256: hit.sha256 };
   const rec = hashFileNow(file);
-  if (rec.size === st.size) hashCache.set(key, { size: rec.size, mtimeMs: st.mtimeMs, sha256: rec.sha256! });
+  if (BigInt(rec.size) === st.size) hashCache.set(key, { size: st.size, mtimeNs: st.mtimeNs, sha256: rec.sha256! });
   return rec;
 }
 
@@ -449,6 +449,20 @@ function removeEmptyRecordDir(dir: string): boolean {
   return true;
 }
 
+/**
+ * After an undo, the folder it put back holds no database file any more: its record goes too, so
+ * no later undo can pick it (a folder that still holds a file is never removed).
+ */
+function removeSpentRecord(ctx: Ctx, undone: string | null, warnings: string[]): void {
+  if (!undone) return;
+  const dir = path.join(ctx.root, undone);
+  try {
+    if (!removeEmptyRecordDir(dir)) warnings.push(`${disp(ctx, dir)} still holds files after the undo; it is kept`);
+  } catch (err) {
+    warnings.push(`${disp(ctx, dir)} could not be removed after the undo (${errorMessage(err)}); the next wb-backup command removes it`);
+  }
+}
+
 /** Remove the journal (the swap is then final) and the staging folder it referred to. */
 function retire(ctx: Ctx, journal: Journal, warnings: string[]): void {
   ctx.step = 'removing the journal (restore-journal.json)';
@@ -527,6 +541,7 @@ function matchOwnership(ctx: Ctx, item: JournalItem): void {
  * next command, and the message says what is where).
  */
 export function performSwap(req: SwapRequest): SwapOutcome {
+  hashCache.clear();
   const ctx: Ctx = { root: req.root, step: 'reading the files to swap' };
   const preDir = uniqueDir(req.preRestoreDir);
   const warnings: string[] = [];
@@ -538,6 +553,7 @@ export function performSwap(req: SwapRequest): SwapOutcome {
     });
     const seen = new Set<string>();
     for (const i of items) {
+      if (i.incoming !== null && !i.new['']) throw new WbError('restore_refused', `The new file for ${i.name} is missing. Nothing was changed.`);
       if (seen.has(i.real_target)) throw new WbError('restore_refused', `Two databases lead to the same file ${disp(ctx, i.real_target)}. Nothing was changed.`, 'Give each database its own file.');
       seen.add(i.real_target);
     }
@@ -576,6 +592,7 @@ export function performSwap(req: SwapRequest): SwapOutcome {
   } catch (err) {
     rollBackInProcess(ctx, journal, err);
   }
+  removeSpentRecord(ctx, journal.undoes, warnings);
   try {
     retire(ctx, journal, warnings);
   } catch (err) {
@@ -631,7 +648,11 @@ function putBack(ctx: Ctx, journal: Journal): void {
   }
   for (const item of [...journal.items].reverse()) {
     rollBackItem(ctx, item);
-    syncFolders(ctx, item);
+    try {
+      syncFolders(ctx, item);
+    } catch {
+      // Where each file is does not depend on it: the old files are back in place either way.
+    }
   }
   ctx.step = `removing the empty ${disp(ctx, journal.pre_restore_dir)}`;
   if (!removeEmptyRecordDir(journal.pre_restore_dir)) throw new Stuck(`${disp(ctx, journal.pre_restore_dir)} still holds files`);
@@ -646,7 +667,7 @@ export type RecoveryOutcome =
 
 /** True when something is left for recovery: a journal, a staging folder, or a record that is not marked completed. */
 export function needsRecovery(root: string): boolean {
-  return exists(journalPath(root)) || exists(`${journalPath(root)}.tmp`) || leftoverStagingDirs(root).length > 0 || incompleteRecordDirs(root).length > 0;
+  return exists(journalPath(root)) || exists(`${journalPath(root)}.tmp`) || leftoverStagingDirs(root).length > 0 || incompleteRecordDirs(root).length > 0 || spentRecordDirs(root).length > 0;
 }
 
 /**
@@ -656,6 +677,7 @@ export function needsRecovery(root: string): boolean {
  * saying what is where, when the files do not match the journal (then nothing is moved).
  */
 export function recoverInterruptedSwap(root: string): RecoveryOutcome {
+  hashCache.clear();
   const outcome = recoverJournal(root);
   const ctx: Ctx = { root, step: '' };
   // Staging folders only exist while a restore holds the lock: any seen now belong to a dead one.
@@ -701,6 +723,7 @@ function recoverJournal(root: string): RecoveryOutcome {
         rollForwardItem(ctx, item);
         syncFolders(ctx, item);
       }
+      removeSpentRecord(ctx, journal.undoes, []);
     } else {
       putBack(ctx, journal);
     }
@@ -712,7 +735,15 @@ function recoverJournal(root: string): RecoveryOutcome {
     );
   }
   const notes: string[] = [];
-  retire(ctx, journal, notes);
+  try {
+    retire(ctx, journal, notes);
+  } catch (err) {
+    throw new WbError(
+      'recovery_needed',
+      `An interrupted ${journal.kind} was ${forward ? 'completed' : 'rolled back'} (the live databases are ${forward ? 'all new' : 'as before'}, checked by sha256), but its journal could not be removed (${errorMessage(err)}).`,
+      `${hintFor(err)} Then run any wb-backup command again: it removes the journal.`,
+    );
+  }
   const done = forward ? 'completed' : 'rolled back; the live databases are as before (checked by sha256)';
   logger().warn({ kind: journal.kind, snapshot: journal.snapshot_id, databases: names }, `an interrupted ${journal.kind} was ${done}`);
   return { action: forward ? 'rolled_forward' : 'rolled_back', kind: journal.kind, snapshot_id: journal.snapshot_id, databases: names, notes };
@@ -761,8 +792,21 @@ function settleRecords(root: string): string[] {
       notes.push(`kept ${disp(ctx, dir)}: it holds files but no record of a completed operation, so --undo will not use it; look inside before deleting it`);
     }
   }
+  for (const dir of spentRecordDirs(root)) {
+    if (removeEmptyRecordDir(dir)) notes.push(`removed ${disp(ctx, dir)}: a restore that was undone (it held no files any more)`);
+  }
   for (const n of notes) logger().warn({}, n);
   return notes;
+}
+
+/** Folders that a completed undo put back, still present (their removal failed or was cut short). */
+function spentRecordDirs(root: string): string[] {
+  const spent: string[] = [];
+  for (const dir of listPreRestoreDirs(root)) {
+    const undone = readRecord(dir)?.undoes;
+    if (undone && exists(path.join(root, undone)) && filesIn(path.join(root, undone)).length === 0) spent.push(path.join(root, undone));
+  }
+  return spent;
 }
 
 // ---------------------------------------------------------------------------------------------
