@@ -1,11 +1,13 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
-import lockfile from 'proper-lockfile';
+import path from 'node:path';
 import { WbError } from './errors.js';
 import { logger } from './log.js';
-import { rootLayout } from './paths.js';
+import { displayPath, rootLayout } from './paths.js';
 
-interface LockOwner {
+/** Who holds the root lock: named in every "busy" answer. */
+export interface LockOwner {
   pid: number;
   host: string;
   operation: string;
@@ -18,20 +20,29 @@ export interface RootLock {
   readonly compromised: Error | null;
 }
 
-const STALE_MS = 10_000; // no mtime refresh for this long: the holder is gone
+const STALE_MS = 10_000; // another host's holder that has not refreshed its owner file for this long is gone
 const UPDATE_MS = 2_000;
 
-/** Beside the lock dir, not inside it: proper-lockfile removes the dir with rmdir, which needs it empty. */
-function ownerFile(lockDir: string): string {
-  return `${lockDir}.owner.json`;
+/*
+ * The lock is the directory <root>/.wb-backup.lock holding exactly one owner file,
+ * `owner-<pid>-<host hex>-<nonce>.json`. It is published whole: the owner file is written into a
+ * private staging directory, which is then renamed onto the lock path. rename(2) of a directory
+ * succeeds only when the target is absent or an EMPTY directory, so at every instant the lock is
+ * either free (absent or empty) or held with its owner readable, also from the file name alone.
+ * Release and takeover remove one specific owner file (the nonce makes its name unique), then
+ * rmdir the emptied directory: a takeover can never remove a lock that a third process has just
+ * taken, and a kill between the two steps leaves an empty directory, which is a free lock.
+ */
+const OWNER_RE = /^owner-(\d+)-([0-9a-f]*)-([0-9a-f]+)\.json$/;
+const STAGING_RE = /\.lock\.new-(\d+)-([0-9a-f]*)-[0-9a-f]+$/;
+
+function hostTag(host = os.hostname()): string {
+  return Buffer.from(host, 'utf8').toString('hex').slice(0, 120); // bounded: a file name holds it
 }
 
-function readOwner(lockDir: string): LockOwner | null {
-  try {
-    return JSON.parse(fs.readFileSync(ownerFile(lockDir), 'utf8')) as LockOwner;
-  } catch {
-    return null;
-  }
+/** Test seam like restore's: WB_BACKUP_CRASH_POINT=<name> kills this process with SIGKILL there. */
+function crashPoint(name: string): void {
+  if (process.env.WB_BACKUP_CRASH_POINT === name) process.kill(process.pid, 'SIGKILL');
 }
 
 function processAlive(pid: number): boolean {
@@ -43,72 +54,190 @@ function processAlive(pid: number): boolean {
   }
 }
 
-/**
- * One backup or restore at a time per data root. A second caller waits up to `waitMs`, then gets a
- * "busy" error naming the holder. A holder that died (same host, pid gone) is taken over at once;
- * one on another host is taken over once its lock has not been refreshed for STALE_MS.
- */
-export async function acquireRootLock(root: string, operation: string, waitMs: number): Promise<RootLock> {
-  fs.mkdirSync(root, { recursive: true });
-  const target = rootLayout(root).lockTarget;
-  const lockDir = `${target}.lock`;
-  let compromised: Error | null = null;
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    try {
-      const release = await lockfile.lock(target, {
-        realpath: false,
-        stale: STALE_MS,
-        update: UPDATE_MS,
-        retries: 0,
-        onCompromised: (err) => {
-          compromised = err;
-          logger().error({ err: err.message }, 'root lock compromised: another process took it over');
-        },
-      });
-      const owner: LockOwner = { pid: process.pid, host: os.hostname(), operation, since: new Date().toISOString() };
-      fs.writeFileSync(ownerFile(lockDir), JSON.stringify(owner));
-      return {
-        release: async () => {
-          try {
-            fs.rmSync(ownerFile(lockDir), { force: true });
-            await release();
-          } catch (err) {
-            logger().warn({ err: (err as Error).message }, 'releasing the root lock failed');
-          }
-        },
-        get compromised() {
-          return compromised;
-        },
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
-      const owner = readOwner(lockDir);
-      if (owner && owner.host === os.hostname() && owner.pid !== process.pid && !processAlive(owner.pid)) {
-        // The holder died (kill -9, power loss): take it over now rather than after STALE_MS.
-        logger().warn({ pid: owner.pid, operation: owner.operation }, 'taking over the lock of a process that is gone');
-        takeOver(lockDir);
-        continue;
-      }
-      if (Date.now() >= deadline) {
-        const who = owner ? `${owner.operation} (pid ${owner.pid} on ${owner.host}, since ${owner.since})` : 'another wb-backup process';
-        throw new WbError('busy', `The data root is busy: ${who} holds its lock.`, 'Wait for it to finish and try again.');
-      }
-      await new Promise((r) => setTimeout(r, Math.min(200, Math.max(20, deadline - Date.now()))));
+type LockState =
+  | { kind: 'free' }
+  /** held: `file` is the owner file's name; `owner` is null when its JSON cannot be read (the name still gives pid and host) */
+  | { kind: 'held'; file: string; pid: number; sameHost: boolean; owner: LockOwner | null; mtimeMs: number }
+  /** an older wb-backup (proper-lockfile) holds it: empty directory plus <lock>.owner.json beside it */
+  | { kind: 'legacy'; owner: LockOwner }
+  /** the lock path holds something no wb-backup writes: nobody can be named */
+  | { kind: 'foreign'; why: string };
+
+function inspect(lockDir: string): LockState {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(lockDir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { kind: 'free' };
+    if (code === 'ENOTDIR') return { kind: 'foreign', why: 'it is a file, not the folder wb-backup makes' };
+    throw err;
+  }
+  if (!entries.length) {
+    // Left empty by a release or takeover that was cut short: free, unless a live older version holds it.
+    const legacyFile = `${lockDir}.owner.json`;
+    const legacy = readJson(legacyFile);
+    if (legacy) {
+      const held = legacy.host === os.hostname() ? legacy.pid !== process.pid && processAlive(legacy.pid) : Date.now() - mtimeOf(lockDir) < STALE_MS;
+      if (held) return { kind: 'legacy', owner: legacy };
+      fs.rmSync(legacyFile, { force: true });
     }
+    return { kind: 'free' };
+  }
+  const file = entries.find((e) => OWNER_RE.test(e));
+  if (!file) return { kind: 'foreign', why: `it holds no owner record (it contains ${entries.slice(0, 3).join(', ')})` };
+  const m = OWNER_RE.exec(file)!;
+  const full = path.join(lockDir, file);
+  return { kind: 'held', file, pid: Number(m[1]), sameHost: m[2] === hostTag(), owner: readJson(full), mtimeMs: mtimeOf(full) };
+}
+
+function readJson(file: string): LockOwner | null {
+  try {
+    const o = JSON.parse(fs.readFileSync(file, 'utf8')) as LockOwner;
+    return typeof o.pid === 'number' && typeof o.host === 'string' && typeof o.operation === 'string' ? o : null;
+  } catch {
+    return null;
   }
 }
 
-function takeOver(lockDir: string): void {
-  // Rename first so two processes racing to take over cannot both delete a fresh lock.
-  const grave = `${lockDir}.dead-${process.pid}-${Date.now()}`;
+function mtimeOf(file: string): number {
   try {
-    fs.renameSync(lockDir, grave);
-    fs.rmSync(grave, { recursive: true, force: true });
-    fs.rmSync(ownerFile(lockDir), { force: true });
+    return fs.statSync(file).mtimeMs;
   } catch {
-    /* someone else took it over first; the next attempt sees their lock */
+    return Date.now(); // vanished meanwhile: treat as fresh, the next look decides
   }
+}
+
+/** Whether a held lock's owner is gone: dead pid on this host, or not refreshed for STALE_MS elsewhere. */
+function ownerGone(s: Extract<LockState, { kind: 'held' }>): boolean {
+  if (s.sameHost) return s.pid !== process.pid && !processAlive(s.pid);
+  return Date.now() - s.mtimeMs >= STALE_MS;
+}
+
+function describeHolder(s: LockState, lockDir: string, root: string): string {
+  if (s.kind === 'held') {
+    if (s.owner) return `${s.owner.operation} (pid ${s.owner.pid} on ${s.owner.host}, since ${s.owner.since})`;
+    const host = s.sameHost ? os.hostname() : Buffer.from(OWNER_RE.exec(s.file)![2]!, 'hex').toString('utf8');
+    return `a wb-backup process whose operation is unknown (pid ${s.pid} on ${host}; its owner record ${s.file} cannot be read)`;
+  }
+  if (s.kind === 'legacy') return `an older wb-backup's ${s.owner.operation} (pid ${s.owner.pid} on ${s.owner.host}, since ${s.owner.since})`;
+  if (s.kind === 'foreign') return `something that is not a wb-backup lock (${displayPath(root, lockDir)}: ${s.why})`;
+  return 'another wb-backup process';
+}
+
+/** Remove one specific owner record (and then its emptied folder): never a lock someone took since. */
+function removeOwner(lockDir: string, file: string): void {
+  try {
+    fs.unlinkSync(path.join(lockDir, file));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // ENOENT: another process removed it first
+  }
+  crashPoint('lock-owner-removed');
+  removeIfEmpty(lockDir);
+}
+
+function removeIfEmpty(dir: string): void {
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    /* taken again meanwhile (not empty) or already gone: both are fine */
+  }
+}
+
+/** Staging folders of acquisitions killed before they published (same host, pid gone). */
+function sweepStaging(root: string, lockDir: string): void {
+  const tag = hostTag();
+  const prefix = `${path.basename(lockDir)}.new-`;
+  for (const name of fs.readdirSync(root)) {
+    const m = name.startsWith(prefix) ? STAGING_RE.exec(name) : null;
+    if (!m || m[2] !== tag || Number(m[1]) === process.pid || processAlive(Number(m[1]))) continue;
+    fs.rmSync(path.join(path.dirname(lockDir), name), { recursive: true, force: true });
+  }
+}
+
+/**
+ * One backup, restore or sync at a time per data root. A second caller waits up to `waitMs`, then
+ * gets a "busy" WbError naming the holder (operation, pid, host, since) or saying why it cannot. A
+ * holder that died (same host, pid gone) is taken over at once, whatever instant it died at; one on
+ * another host once its owner record has not been refreshed for STALE_MS.
+ */
+export async function acquireRootLock(root: string, operation: string, waitMs: number): Promise<RootLock> {
+  fs.mkdirSync(root, { recursive: true });
+  const lockDir = `${rootLayout(root).lockTarget}.lock`;
+  sweepStaging(root, lockDir);
+  const nonce = randomBytes(8).toString('hex');
+  const ownerName = `owner-${process.pid}-${hostTag()}-${nonce}.json`;
+  const staging = `${lockDir}.new-${process.pid}-${hostTag()}-${nonce}`;
+  const owner: LockOwner = { pid: process.pid, host: os.hostname(), operation, since: new Date().toISOString() };
+  const deadline = Date.now() + waitMs;
+  try {
+    fs.mkdirSync(staging);
+    crashPoint('lock-staged');
+    // A full disk fails here: the staging folder is removed below and nothing is left held.
+    fs.writeFileSync(path.join(staging, ownerName), JSON.stringify(owner));
+    for (let freeSpins = 0; ; ) {
+      try {
+        fs.renameSync(staging, lockDir);
+        break;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOTDIR' && code !== 'EPERM' && code !== 'EISDIR') throw err;
+        // Free yet the rename failed: released meanwhile, or a platform whose rename will not
+        // replace an empty folder (removed, then retried). Failing on a free lock again and again
+        // is a real error, not contention.
+        if (inspect(lockDir).kind === 'free') {
+          if (++freeSpins > 50) throw err;
+          removeIfEmpty(lockDir);
+          continue;
+        }
+      }
+      const seen = inspect(lockDir);
+      if (seen.kind === 'free') continue;
+      if (seen.kind === 'held' && ownerGone(seen)) {
+        // The holder died (kill -9, power loss): take it over now rather than after a timeout.
+        logger().warn({ pid: seen.pid, operation: seen.owner?.operation ?? 'unknown' }, 'taking over the lock of a process that is gone');
+        removeOwner(lockDir, seen.file);
+        continue;
+      }
+      if (Date.now() >= deadline) {
+        const hint = seen.kind === 'foreign' ? `If no wb-backup process is running, remove ${displayPath(root, lockDir)} and try again.` : 'Wait for it to finish and try again.';
+        throw new WbError('busy', `The data root is busy: ${describeHolder(seen, lockDir, root)} holds its lock.`, hint);
+      }
+      await new Promise((r) => setTimeout(r, Math.min(200, Math.max(20, deadline - Date.now()))));
+    }
+  } catch (err) {
+    fs.rmSync(staging, { recursive: true, force: true });
+    throw err;
+  }
+  crashPoint('lock-acquired');
+  const mine = path.join(lockDir, ownerName);
+  let compromised: Error | null = null;
+  // The refresh lets another host see this holder is alive; a missing record means someone took over.
+  const timer = setInterval(() => {
+    try {
+      const now = new Date();
+      fs.utimesSync(mine, now, now);
+    } catch (err) {
+      compromised ??= new Error(`the lock's owner record is gone (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      logger().error({ err: compromised.message }, 'root lock compromised: another process took it over');
+      clearInterval(timer);
+    }
+  }, UPDATE_MS);
+  timer.unref();
+  return {
+    release: async () => {
+      clearInterval(timer);
+      crashPoint('lock-release-start');
+      try {
+        removeOwner(lockDir, ownerName);
+      } catch (err) {
+        logger().warn({ err: (err as Error).message }, 'releasing the root lock failed');
+      }
+    },
+    get compromised() {
+      return compromised;
+    },
+  };
 }
 
 /** Run `fn` holding the root lock; always released, also on error. */

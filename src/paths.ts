@@ -20,7 +20,7 @@ export function rootLayout(root: string): RootLayout {
     dbDir: path.join(root, 'db'),
     backupsDir,
     lastRunFile: path.join(backupsDir, 'last_run.json'),
-    // proper-lockfile locks "<target>.lock" (a directory, created atomically with mkdir).
+    // The root lock is the folder "<target>.lock" with its owner record inside (src/lock.ts).
     lockTarget: path.join(root, '.wb-backup'),
   };
 }
