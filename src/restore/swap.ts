@@ -700,10 +700,9 @@ export function leftoverStagingDirs(root: string): string[] {
 function recoverJournal(root: string): RecoveryOutcome {
   const file = journalPath(root);
   const ctx: Ctx = { root, step: '' };
-  if (!exists(file)) {
-    if (exists(`${file}.tmp`)) steps.unlink(`${file}.tmp`);
-    return { action: 'none', notes: [] };
-  }
+  // A temporary is a journal update that never took effect (the rename is what publishes it).
+  if (exists(`${file}.tmp`)) steps.unlink(`${file}.tmp`);
+  if (!exists(file)) return { action: 'none', notes: [] };
   let journal: Journal;
   try {
     journal = JournalSchema.parse(JSON.parse(fs.readFileSync(file, 'utf8')));

@@ -30,9 +30,9 @@ export function addRowsKeepingWal(file: string, rows: number, tag: string): void
 
 const sha = (file: string) => (fs.existsSync(file) ? createHash('sha256').update(fs.readFileSync(file)).digest('hex') : '-');
 
-/** The bytes of a database's main file, -wal and -journal (the -shm is scratch). */
+/** The bytes of a database's main file, -wal and -journal (the -shm is scratch; an empty -wal or -journal is the same as none). */
 export function contentKey(file: string): string {
-  return ['', '-wal', '-journal'].map((s) => sha(file + s)).join('|');
+  return ['', '-wal', '-journal'].map((s) => (s && fs.existsSync(file + s) && fs.statSync(file + s).size === 0 ? '-' : sha(file + s))).join('|');
 }
 
 export interface DbState {
