@@ -32,12 +32,13 @@ import {
  * and the next command (recovery) reports what really happened and leaves a consistent set.
  */
 const ERRNOS = ['EPERM', 'EACCES', 'ENOSPC', 'EIO'] as const;
+const isRoot = process.getuid?.() === 0;
 const yes = async () => ({ granted: true as const });
 
 let work: string;
 let root: string;
 const live = (name: string) => path.join(root, 'db', `${name}.db`);
-const files = () => ({ a: live('a'), b: live('b') });
+let files = (): Record<string, string> => ({ a: live('a'), b: live('b') });
 
 /** templates (copied back to `root`, the same path) */
 let beforeRestore: string;
@@ -96,6 +97,8 @@ function manifestFiles(staging: string): Array<{ name: string; file: string }> {
   return (JSON.parse(fs.readFileSync(path.join(staging, 'MANIFEST.json'), 'utf8')) as { databases: Array<{ name: string; file: string }> }).databases;
 }
 
+let lastOps: string[] = [];
+
 /** Count the operations of one clean run from `template`. */
 async function countOps(template: string, act: () => Promise<unknown>): Promise<number> {
   resetTo(template, root);
@@ -105,6 +108,7 @@ async function countOps(template: string, act: () => Promise<unknown>): Promise<
   } finally {
     stopRecordingOps();
   }
+  lastOps = ops.map((o) => o.op);
   return ops.length;
 }
 
@@ -317,6 +321,82 @@ describe('faults injected at every filesystem operation of github_sync_import', 
         await runUndo(loadConfig(root), { consent: yes, force: true });
         expect(expectAllOneState(files(), imported, existing, `${label}, undone`, { bytesOnly: true })).toBe('new');
       }
+    }
+  });
+});
+
+describe.runIf(isRoot)('faults injected at every filesystem operation, with a database on another disk (its moves are copies)', () => {
+  let other: string;
+  let otherTemplate: string;
+  let stagedX: string;
+  let oldX: Record<string, DbState>;
+  let newX: Record<string, DbState>;
+  let snapshotX: string;
+
+  /** The other disk's files back as in the template (its mount point itself stays). */
+  function resetOther(): void {
+    for (const n of fs.readdirSync(other)) rmrf(path.join(other, n));
+    for (const n of fs.readdirSync(otherTemplate)) fs.cpSync(path.join(otherTemplate, n), path.join(other, n), { recursive: true, preserveTimestamps: true });
+  }
+
+  beforeAll(async () => {
+    other = path.join(work, 'other-disk');
+    fs.mkdirSync(other);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=32m', 'tmpfs', other]);
+    root = path.join(work, 'root-x');
+    makeNotesDb(live('a'), 25);
+    makeNotesDb(path.join(other, 'b.db'), 15);
+    writeConfigFile(root, { databases: { a: { path: 'db/a.db' }, b: { path: path.join(other, 'b.db') } } });
+    await runBackup(loadConfig(root));
+    addRowsKeepingWal(live('a'), 3, 'a-after');
+    addRowsKeepingWal(path.join(other, 'b.db'), 4, 'b-after');
+    files = () => ({ a: live('a'), b: path.join(other, 'b.db') });
+    oldX = { a: captureState(live('a')), b: captureState(path.join(other, 'b.db')) };
+    stagedX = path.join(work, 'staged-x');
+    otherTemplate = path.join(work, 'other-template');
+    await runRestore(loadConfig(root), {
+      snapshotId: 'latest',
+      consent: async (plan) => {
+        copyRoot(root, stagedX, { withoutSnapshots: true });
+        fs.cpSync(other, otherTemplate, { recursive: true, preserveTimestamps: true });
+        snapshotX = plan.snapshotId;
+        return { granted: true };
+      },
+    });
+    newX = { a: captureState(live('a')), b: captureState(path.join(other, 'b.db')) };
+  });
+  afterAll(() => {
+    files = () => ({ a: live('a'), b: live('b') });
+    execFileSync('umount', ['-l', other]);
+  });
+
+  it('restore: each operation failing (the cross-disk copy, its flush, the rename of the copy, the removal of the source) leaves all old or all new', async () => {
+    const targets = Object.fromEntries(loadConfig(stagedX).databases.map((d) => [d.name, d.path]));
+    const swap = async () => {
+      const [stagingDir] = fs.readdirSync(root).filter((n) => n.startsWith('db.staging_'));
+      const staging = path.join(root, stagingDir!);
+      performSwap({
+        root,
+        kind: 'restore',
+        snapshotId: snapshotX,
+        preRestoreDir: path.join(root, `db.pre_restore_${new Date().toISOString().replace(/[:.]/g, '-')}`),
+        incomingDir: staging,
+        items: manifestFiles(staging).map((d) => ({ name: d.name, target: targets[d.name]!.replace(stagedX, root), incoming: path.join(staging, ...d.file.split('/')) })),
+      });
+    };
+    resetOther();
+    const total = await countOps(stagedX, swap);
+    resetOther();
+    expect(total).toBeGreaterThan(25);
+    expect(lastOps).toContain('copy');
+    for (const c of faultCases(total)) {
+      resetTo(stagedX, root);
+      resetOther();
+      const label = `cross-disk restore, op ${c.n}/${total} ${c.errno}${c.sticky ? '+' : ''}`;
+      const { final } = await runWithFault(label, c, swap, { before: oldX, after: newX });
+      expect(expectPreRestoreCopiesIntact(root, label).length, label).toBe(final === 'new' ? 1 : 0);
+      // no partial copy is left on either disk
+      expect(fs.readdirSync(other).filter((n) => n.includes('wb-move-tmp')), label).toEqual([]);
     }
   });
 });
