@@ -257,6 +257,35 @@ describe('kill -9 windows', () => {
   });
 });
 
+describe('recovery that cannot put back a consistent set', () => {
+  it('a kept file changed after a crash mid-swap: recovery moves nothing more, keeps every copy and says what is where', async () => {
+    const { old } = await issueInput();
+    const child = cli(['restore', 'latest', '--yes'], { env: { WB_BACKUP_CRASH_POINT: 'between-moves' } });
+    expect(child.signal).toBe('SIGKILL');
+    const [kept] = fs.readdirSync(root).filter((n) => n.startsWith('db.pre_restore_'));
+    const keptA = path.join(root, kept!, 'a', 'a.db');
+    // Someone touched the copy set aside (the old a.db).
+    fs.appendFileSync(keptA, 'x');
+    const entries = () => fs.readdirSync(root).filter((n) => n !== '.wb-backup.lock').sort();
+    const before = entries();
+    const list = cli(['list']);
+    expect(list.code).toBe(1);
+    expect(list.stderr).toMatch(/An interrupted restore of snap-\S+ could not be rolled back: the old file db\.pre_restore_[^/]+\/a\/a\.db is missing or changed/);
+    expect(list.stderr).toMatch(/every copy is kept: .*db\/a\.db holds the new file, db\.pre_restore_[^/]+\/a\/a\.db holds an unknown file/);
+    expect(list.stderr).toMatch(/db\/b\.db holds the old file/);
+    // Nothing was moved or deleted: journal, staging, both copies of a, b untouched.
+    expect(entries()).toEqual(before);
+    expect(fs.existsSync(keptA) && fs.existsSync(live('a')) && fs.existsSync(live('b'))).toBe(true);
+    expect([old.b!.key, old.b!.probedKey]).toContain(captureState(live('b')).key);
+    // Put back by hand (the journal lists the sha256): the next command finishes.
+    fs.truncateSync(keptA, fs.statSync(keptA).size - 1);
+    const again = cli(['list']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/was rolled back: the live databases are as before it \(checked by sha256\)/);
+    expect(leftovers(root)).toEqual([]);
+  });
+});
+
 describe('undo, modes, owners and links', () => {
   it('restore --undo twice: the second says nothing to undo and does not re-apply the restore', async () => {
     const { old } = await issueInput();

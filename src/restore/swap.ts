@@ -301,6 +301,29 @@ function rollForwardItem(ctx: Ctx, item: JournalItem, afterAside?: () => void): 
   }
 }
 
+/**
+ * Before anything moves: every file each direction needs is somewhere the journal knows, with its
+ * recorded sha256. Otherwise nothing is moved at all (a half-done roll-back would make it worse).
+ */
+function checkReachable(ctx: Ctx, items: JournalItem[], direction: 'forward' | 'back'): void {
+  for (const item of items) {
+    for (const r of ROLES) {
+      if (r === '-shm') continue;
+      const L = item.real_target + r;
+      const K = item.kept + r;
+      const I = item.incoming === null ? null : item.incoming + r;
+      const o = item.old[r];
+      const n = item.new[r];
+      if (o && !matches(L, o) && !matches(K, o)) {
+        // a live file that never left (a program may have written to it since): nothing to bring back
+        const neverLeft = direction === 'back' && !exists(K) && exists(L) && !(n && matches(L, n));
+        if (!neverLeft) throw new Stuck(`the old file ${disp(ctx, K)} is missing or changed`);
+      }
+      if (direction === 'forward' && n && !matches(L, n) && !(I !== null && matches(I, n))) throw new Stuck(`the new file ${I ? disp(ctx, I) : item.name + r} is missing or changed`);
+    }
+  }
+}
+
 /** Bring one database back to its old state: the incoming files back where they came from, the old ones in place. */
 function rollBackItem(ctx: Ctx, item: JournalItem): void {
   const L = (r: Role) => item.real_target + r;
@@ -646,6 +669,7 @@ function putBack(ctx: Ctx, journal: Journal): void {
     steps.unlink(record);
     steps.fsyncDir(journal.pre_restore_dir);
   }
+  checkReachable(ctx, journal.items, 'back');
   for (const item of [...journal.items].reverse()) {
     rollBackItem(ctx, item);
     try {
@@ -718,6 +742,7 @@ function recoverJournal(root: string): RecoveryOutcome {
   const forward = readRecord(journal.pre_restore_dir)?.completed === true;
   try {
     if (forward) {
+      checkReachable(ctx, journal.items, 'forward');
       for (const item of journal.items) {
         rollForwardItem(ctx, item);
         syncFolders(ctx, item);
