@@ -10,6 +10,8 @@ import { hashFile, listPreRestoreDirs, performSwap, prunePreRestoreDirs, readPre
 
 export interface UndoPlan {
   from: string;
+  /** what is undone: a restore (of snapshotId) or an import */
+  kind: 'restore' | 'import' | 'recover';
   snapshotId: string | null;
   databases: Array<{ name: string; target: string; action: 'put back' | 'remove (did not exist before)' }>;
 }
@@ -37,7 +39,7 @@ export async function runUndo(
     if (info.kind === 'undo') {
       throw new WbError(
         'not_found',
-        `Nothing to undo: the last restore${info.snapshot_id ? ` (${info.snapshot_id})` : ''} was already undone${info.undoes ? ` (${info.undoes})` : ''}; ${from} holds what that undo replaced.`,
+        `Nothing to undo: the last ${info.snapshot_id ? `restore (${info.snapshot_id})` : 'import'} was already undone${info.undoes ? ` (${info.undoes})` : ''}; ${from} holds what that undo replaced.`,
         'To apply it again, restore the snapshot again.',
       );
     }
@@ -53,6 +55,7 @@ export async function runUndo(
     });
     const plan: UndoPlan = {
       from,
+      kind: info.kind,
       snapshotId: info.snapshot_id,
       databases: items.map((i) => ({ name: i.name, target: displayPath(config.root, i.target), action: i.incoming ? 'put back' : 'remove (did not exist before)' })),
     };
