@@ -251,8 +251,13 @@ export async function runRestore(config: Config, opts: RestoreOptions): Promise<
       });
       warnings.push(...swapped.warnings);
       plan.preRestoreDir = displayPath(config.root, swapped.preRestoreDir);
-      const pruned = prunePreRestoreDirs(config.root, 3);
-      if (pruned.length) logger().info({ pruned }, 'removed old pre_restore folders (keeping 3)');
+      // The restore is done and recorded: a pruning failure is a warning, not a failed restore.
+      try {
+        const pruned = prunePreRestoreDirs(config.root, 3);
+        if (pruned.length) logger().info({ pruned }, 'removed old pre_restore folders (keeping 3)');
+      } catch (err) {
+        warnings.push(`old pre_restore folders could not be pruned (${(err as Error).message})`);
+      }
       progress(TOTAL_STEPS, `restored ${planned.length} database(s) from ${snapshot.id}`);
       logger().info({ snapshot: snapshot.id, databases: planned.map((d) => d.name) }, 'restore complete');
       return { snapshot_id: snapshot.id, dry_run: false, databases: planned, pre_restore_dir: plan.preRestoreDir, warnings };

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Config } from '../config.js';
 import { WbError } from '../errors.js';
 import { withRootLock } from '../lock.js';
+import { logger } from '../log.js';
 import { displayPath } from '../paths.js';
 import { whyInUse } from './in-use.js';
 import type { ConsentDecision } from './restore.js';
@@ -70,7 +71,12 @@ export async function runUndo(
     if (!decision.granted) throw new WbError('consent_required', `The undo was not performed: ${decision.reason}. Nothing was changed.`);
     const wanted = path.join(config.root, `db.pre_restore_${new Date().toISOString().replace(/[:.]/g, '-')}`);
     const { preRestoreDir } = performSwap({ root: config.root, kind: 'undo', snapshotId: info.snapshot_id, preRestoreDir: wanted, incomingDir: null, items, undoes: path.basename(newest) });
-    prunePreRestoreDirs(config.root, 3);
+    try {
+      prunePreRestoreDirs(config.root, 3);
+    } catch (err) {
+      // the undo is done and recorded; old folders are pruned next time
+      logger().warn({ err: (err as Error).message }, 'old pre_restore folders could not be pruned');
+    }
     return { ...plan, pre_restore_dir: displayPath(config.root, preRestoreDir) };
   });
 }
