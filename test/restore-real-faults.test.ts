@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runBackup } from '../src/backup.js';
 import { loadConfig } from '../src/config.js';
 import { runRestore } from '../src/restore/restore.js';
+import { recoverInterruptedSwap } from '../src/restore/swap.js';
 import { runUndo } from '../src/restore/undo.js';
 import { CLI, makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
 import { addRowsKeepingWal, captureState, expectAllOneState, expectPreRestoreCopiesIntact, leftovers, type DbState } from './support/swap-fixtures.js';
@@ -283,6 +284,23 @@ describe('recovery that cannot put back a consistent set', () => {
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toMatch(/was rolled back: the live databases are as before it \(checked by sha256\)/);
     expect(leftovers(root)).toEqual([]);
+  });
+});
+
+describe('journals recovery will not act on', () => {
+  it('a journal from an older wb-backup, or one that is not JSON: recovery moves nothing and says what to do', async () => {
+    await issueInput();
+    const before = captureState(live('a')).key;
+    const journal = path.join(root, 'restore-journal.json');
+    fs.writeFileSync(journal, JSON.stringify({ version: 1, kind: 'restore', snapshot_id: 'snap-x', items: [{ name: 'a', target: live('a'), incoming: null }], moved: [] }));
+    expect(() => recoverInterruptedSwap(root)).toThrow(/written by an older wb-backup .*Nothing was moved/);
+    fs.writeFileSync(journal, '{"version": 2, "kind": "rest');
+    expect(() => recoverInterruptedSwap(root)).toThrow(/restore-journal\.json cannot be read .*Nothing was moved/);
+    const list = cli(['list']);
+    expect(list.code).toBe(1);
+    expect(list.stderr).toMatch(/cannot be read/);
+    expect(fs.existsSync(journal)).toBe(true);
+    expect(captureState(live('a')).key).toBe(before);
   });
 });
 

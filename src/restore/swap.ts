@@ -729,8 +729,17 @@ function recoverJournal(root: string): RecoveryOutcome {
   if (!exists(file)) return { action: 'none', notes: [] };
   let journal: Journal;
   try {
-    journal = JournalSchema.parse(JSON.parse(fs.readFileSync(file, 'utf8')));
+    const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as { version?: unknown };
+    if (raw.version === 1) {
+      throw new WbError(
+        'recovery_needed',
+        'restore-journal.json was written by an older wb-backup (format 1, without checksums): this version moves no file on its word. Nothing was moved.',
+        'Run the older version once (any command) to let it finish, or move the files it lists back by hand (each live file from db.pre_restore_*/<name>/), then remove the journal.',
+      );
+    }
+    journal = JournalSchema.parse(raw);
   } catch (err) {
+    if (err instanceof WbError) throw err;
     throw new WbError(
       'recovery_needed',
       `restore-journal.json cannot be read (${errorMessage(err).slice(0, 200)}), so an interrupted restore cannot be finished safely. Nothing was moved.`,
