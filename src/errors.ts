@@ -27,6 +27,10 @@ export type WbErrorCode =
   | 'restore_refused'
   | 'consent_required'
   | 'in_use'
+  /** a swap step failed; everything was put back */
+  | 'swap_failed'
+  /** files are not where the journal says: nothing more was moved; the message says what is where */
+  | 'recovery_needed'
   | 'sync_failed';
 
 export function errorMessage(err: unknown): string {

@@ -36,7 +36,11 @@ describe('restore crash safety (kill -9 at several points)', () => {
   for (const [point, expected] of [
     ['after-staging', 'old'],
     ['between-moves', 'old'],
-    ['after-last-move', 'new'],
+    ['after-journal', 'old'],
+    ['after-move-aside', 'old'],
+    ['after-last-move', 'old'],
+    ['after-record', 'new'],
+    ['after-retire', 'new'],
   ] as const) {
     it(`killed ${point}: the next command leaves the live set entirely ${expected}, and --undo works after`, async () => {
       makeNotesDb(live('a'), 30);
@@ -51,7 +55,7 @@ describe('restore crash safety (kill -9 at several points)', () => {
       const oldContent = dumps();
 
       expect(await crashingRestore(point)).toBe('SIGKILL');
-      expect(fs.existsSync(path.join(root, point === 'after-staging' ? 'db' : 'restore-journal.json'))).toBe(true);
+      expect(fs.existsSync(path.join(root, point === 'after-staging' || point === 'after-retire' ? 'db' : 'restore-journal.json'))).toBe(true);
 
       // Any wb-backup command recovers first.
       const list = cli(['list']);
@@ -63,6 +67,12 @@ describe('restore crash safety (kill -9 at several points)', () => {
       expect(dumps()).toEqual(expected === 'old' ? oldContent : snapshotContent);
 
       if (expected === 'old') {
+        // The killed restore never completed: --undo has nothing of it to act on, and moves nothing.
+        const undoNothing = cli(['restore', '--undo', '--yes']);
+        expect(undoNothing.code).toBe(1);
+        expect(undoNothing.stderr).toMatch(/Nothing to undo/);
+        expect(undoNothing.stdout + undoNothing.stderr).not.toMatch(/did not exist before/);
+        expect(dumps()).toEqual(oldContent);
         expect(cli(['restore', 'latest', '--yes']).code).toBe(0);
         expect(dumps()).toEqual(snapshotContent);
       }
@@ -70,6 +80,45 @@ describe('restore crash safety (kill -9 at several points)', () => {
       expect(undo.code, undo.stderr).toBe(0);
       expect(dumps()).toEqual(oldContent);
       expect(integrityCheck(live('a'))).toBe('ok');
+    });
+  }
+
+  for (const [point, expected] of [
+    ['after-journal', 'restored'],
+    ['after-move-aside', 'restored'],
+    ['between-moves', 'restored'],
+    ['after-record', 'undone'],
+  ] as const) {
+    it(`an undo killed ${point}: the next command leaves the live set entirely ${expected}, and a second undo never re-applies the restore`, async () => {
+      makeNotesDb(live('a'), 30);
+      makeNotesDb(live('b'), 20);
+      expect(cli(['now']).code).toBe(0);
+      const snapshotContent = dumps();
+      for (const name of ['a', 'b']) {
+        const db = new Database(live(name));
+        db.exec('DELETE FROM notes WHERE id % 3 = 0');
+        db.close();
+      }
+      const oldContent = dumps();
+      expect(cli(['restore', 'latest', '--yes']).code).toBe(0);
+      const child = spawn(process.execPath, [CLI, '--root', root, 'restore', '--undo', '--yes'], {
+        stdio: 'ignore',
+        env: { ...process.env, WB_BACKUP_CRASH_POINT: point, WB_BACKUP_LOG_LEVEL: 'silent' },
+      });
+      expect(await new Promise((r) => child.on('exit', (_c, signal) => r(signal)))).toBe('SIGKILL');
+      const list = cli(['list']);
+      expect(list.code, list.stderr).toBe(0);
+      expect(list.stderr).toMatch(expected === 'undone' ? /interrupted undo of a, b was completed/ : /interrupted undo of a, b was rolled back/);
+      expect(integrityCheck(live('a'))).toBe('ok');
+      expect(dumps()).toEqual(expected === 'undone' ? oldContent : snapshotContent);
+      const undo = cli(['restore', '--undo', '--yes']);
+      if (expected === 'undone') {
+        expect(undo.code).toBe(1);
+        expect(undo.stderr).toMatch(/Nothing to undo: the last restore \(snap-/);
+      } else {
+        expect(undo.code, undo.stderr).toBe(0);
+      }
+      expect(dumps()).toEqual(oldContent);
     });
   }
 

@@ -78,7 +78,8 @@ async function backupCommand(root: string, opts: { manual?: boolean; json?: bool
 }
 
 function describeUndo(plan: UndoPlan): string {
-  return `${plan.from} (before restoring ${plan.snapshotId ?? 'a snapshot'}): ${plan.databases.map((d) => `${d.name} ${d.action} at ${d.target}`).join('; ')}`;
+  const before = plan.kind === 'import' ? 'importing from the mirror' : `restoring ${plan.snapshotId ?? 'a snapshot'}`;
+  return `${plan.from} (before ${before}): ${plan.databases.map((d) => `${d.name} ${d.action} at ${d.target}`).join('; ')}`;
 }
 
 /** y/N on a terminal; --yes for scripts; never a silent yes. */
@@ -99,10 +100,20 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .hook('preAction', async (_program, action) => {
       if (action.name() === 'demo') return;
-      const outcome = await recoverOnStart(rootOf(action));
-      if (outcome.action !== 'none') {
-        process.stderr.write(`wb-backup: an interrupted restore of ${outcome.databases.join(', ')} was ${outcome.action === 'rolled_forward' ? 'completed' : 'rolled back'}.\n`);
+      let outcome: Awaited<ReturnType<typeof recoverOnStart>>;
+      try {
+        outcome = await recoverOnStart(rootOf(action));
+      } catch (err) {
+        // A server still starts: every tool that touches the databases reports the same error.
+        if (!(['serve', 'sidecar'].includes(action.name()) && err instanceof WbError && err.code === 'recovery_needed')) throw err;
+        process.stderr.write(`wb-backup: ${err.message}\n`);
+        return;
       }
+      if (outcome.action !== 'none') {
+        const done = outcome.action === 'rolled_forward' ? 'completed' : 'rolled back: the live databases are as before it (checked by sha256)';
+        process.stderr.write(`wb-backup: an interrupted ${outcome.kind} of ${outcome.databases.join(', ')} was ${done}.\n`);
+      }
+      for (const note of outcome.notes) process.stderr.write(`wb-backup: ${note}\n`);
     });
 
   program

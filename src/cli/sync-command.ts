@@ -45,7 +45,7 @@ export function registerSyncCommand(program: Command): void {
     .description('rebuild the databases from a clone of the sync repository')
     .argument('<clone-dir>', 'folder of a git clone of the sync repository')
     .option('--dry-run', 'show what would be rebuilt')
-    .option('--force', 'replace existing databases (kept as <file>.pre_import)')
+    .option('--force', 'replace existing databases (kept in a db.pre_restore_* folder; undo with restore --undo)')
     .option('--json', 'print the result as JSON')
     .action(async (dir: string, opts: { dryRun?: boolean; force?: boolean; json?: boolean }, cmd: Command) => {
       const { syncImport } = await import('../sync/import.js');

@@ -7,7 +7,9 @@ import { buildMcpServer } from './server.js';
 
 /** MCP over stdin/stdout. Nothing else may write to stdout in this mode. */
 export async function serveStdio(root: string): Promise<McpServer> {
-  await recoverOnStart(root);
+  // When recovery cannot finish, the server still starts: each tool that touches the databases
+  // runs recovery again and reports what is where.
+  await recoverOnStart(root).catch((err: unknown) => logger().error({ err: (err as Error).message }, 'an interrupted restore needs attention'));
   const server = await buildMcpServer({ root });
   const transport = new StdioServerTransport();
   await server.connect(transport);

@@ -239,7 +239,9 @@ export async function runRestore(config: Config, opts: RestoreOptions): Promise<
       if (!decision.granted) throw new WbError('consent_required', `The restore was not performed: ${decision.reason}. Nothing was changed.`);
       checkpoint();
 
-      performSwap({
+      // From here the swap owns staging: it is kept while a journal may need it, removed after.
+      stagingKept = true;
+      const swapped = performSwap({
         root: config.root,
         kind: 'restore',
         snapshotId: snapshot.id,
@@ -247,9 +249,15 @@ export async function runRestore(config: Config, opts: RestoreOptions): Promise<
         incomingDir: stagingDir,
         items: selected.map((s) => ({ name: s.entry.name, target: s.target, incoming: path.join(stagingDir, ...s.entry.file.split('/')) })),
       });
-      stagingKept = true; // the swap removed it
-      const pruned = prunePreRestoreDirs(config.root, 3);
-      if (pruned.length) logger().info({ pruned }, 'removed old pre_restore folders (keeping 3)');
+      warnings.push(...swapped.warnings);
+      plan.preRestoreDir = displayPath(config.root, swapped.preRestoreDir);
+      // The restore is done and recorded: a pruning failure is a warning, not a failed restore.
+      try {
+        const pruned = prunePreRestoreDirs(config.root, 3);
+        if (pruned.length) logger().info({ pruned }, 'removed old pre_restore folders (keeping 3)');
+      } catch (err) {
+        warnings.push(`old pre_restore folders could not be pruned (${(err as Error).message})`);
+      }
       progress(TOTAL_STEPS, `restored ${planned.length} database(s) from ${snapshot.id}`);
       logger().info({ snapshot: snapshot.id, databases: planned.map((d) => d.name) }, 'restore complete');
       return { snapshot_id: snapshot.id, dry_run: false, databases: planned, pre_restore_dir: plan.preRestoreDir, warnings };

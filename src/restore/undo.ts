@@ -3,13 +3,16 @@ import path from 'node:path';
 import type { Config } from '../config.js';
 import { WbError } from '../errors.js';
 import { withRootLock } from '../lock.js';
+import { logger } from '../log.js';
 import { displayPath } from '../paths.js';
 import { whyInUse } from './in-use.js';
 import type { ConsentDecision } from './restore.js';
-import { listPreRestoreDirs, performSwap, prunePreRestoreDirs, readPreRestoreInfo, recoverInterruptedSwap } from './swap.js';
+import { hashFile, listPreRestoreDirs, performSwap, prunePreRestoreDirs, readPreRestoreInfo, recoverInterruptedSwap } from './swap.js';
 
 export interface UndoPlan {
   from: string;
+  /** what is undone: a restore (of snapshotId) or an import */
+  kind: 'restore' | 'import' | 'recover';
   snapshotId: string | null;
   databases: Array<{ name: string; target: string; action: 'put back' | 'remove (did not exist before)' }>;
 }
@@ -19,8 +22,10 @@ export interface UndoResult extends UndoPlan {
 }
 
 /**
- * Put back the newest db.pre_restore_<ts>/ folder. The files it replaces go to a new pre_restore
- * folder, so an undo can itself be undone.
+ * Put back the newest completed db.pre_restore_<ts>/ folder (of a restore or an import). The files
+ * it replaces go to a new pre_restore folder, whose record says it undid the first one: a second
+ * undo then answers "nothing to undo" instead of re-applying the restore. Only a completed record
+ * is ever used, and every file it lists must still be there with its recorded sha256.
  */
 export async function runUndo(
   config: Config,
@@ -29,14 +34,29 @@ export async function runUndo(
   return withRootLock(config.root, 'restore --undo', config.backup.lock_wait_ms, async () => {
     recoverInterruptedSwap(config.root);
     const [newest] = listPreRestoreDirs(config.root);
-    if (!newest) throw new WbError('not_found', 'There is no earlier restore to undo (no db.pre_restore_* folder).');
+    if (!newest) throw new WbError('not_found', 'Nothing to undo: there is no completed restore or import to undo (no db.pre_restore_* folder with a completed record).');
     const info = readPreRestoreInfo(newest);
+    const from = displayPath(config.root, newest);
+    if (info.kind === 'undo') {
+      throw new WbError(
+        'not_found',
+        `Nothing to undo: the last ${info.snapshot_id ? `restore (${info.snapshot_id})` : 'import'} was already undone${info.undoes ? ` (${info.undoes})` : ''}; ${from} holds what that undo replaced.`,
+        'To apply it again, restore the snapshot again.',
+      );
+    }
     const items = info.databases.map((d) => {
-      const incoming = path.join(newest, d.name, d.file);
-      return { name: d.name, target: d.target, incoming: d.existed && fs.existsSync(incoming) ? incoming : null };
+      const kept = path.join(newest, d.name, d.file);
+      if (d.existed) {
+        const problem = keptProblem(kept, d.files);
+        if (problem) {
+          throw new WbError('restore_refused', `Refusing to undo: ${displayPath(config.root, kept)} ${problem}, so ${from} cannot put ${d.name} back. Nothing was changed.`, 'Look inside that folder before doing anything by hand.');
+        }
+      }
+      return { name: d.name, target: d.target, incoming: d.existed ? kept : null };
     });
     const plan: UndoPlan = {
-      from: displayPath(config.root, newest),
+      from,
+      kind: info.kind,
       snapshotId: info.snapshot_id,
       databases: items.map((i) => ({ name: i.name, target: displayPath(config.root, i.target), action: i.incoming ? 'put back' : 'remove (did not exist before)' })),
     };
@@ -49,9 +69,25 @@ export async function runUndo(
     }
     const decision = opts.consent ? await opts.consent(plan) : ({ granted: false, reason: 'no way to ask for consent was given' } as const);
     if (!decision.granted) throw new WbError('consent_required', `The undo was not performed: ${decision.reason}. Nothing was changed.`);
-    const preRestoreDir = path.join(config.root, `db.pre_restore_${new Date().toISOString().replace(/[:.]/g, '-')}`);
-    performSwap({ root: config.root, kind: 'undo', snapshotId: info.snapshot_id, preRestoreDir, incomingDir: newest, items });
-    prunePreRestoreDirs(config.root, 3);
+    const wanted = path.join(config.root, `db.pre_restore_${new Date().toISOString().replace(/[:.]/g, '-')}`);
+    const { preRestoreDir } = performSwap({ root: config.root, kind: 'undo', snapshotId: info.snapshot_id, preRestoreDir: wanted, incomingDir: null, items, undoes: path.basename(newest) });
+    try {
+      prunePreRestoreDirs(config.root, 3);
+    } catch (err) {
+      // the undo is done and recorded; old folders are pruned next time
+      logger().warn({ err: (err as Error).message }, 'old pre_restore folders could not be pruned');
+    }
     return { ...plan, pre_restore_dir: displayPath(config.root, preRestoreDir) };
   });
+}
+
+/** Why a kept file cannot be put back (missing, or not the file recorded), or null. */
+function keptProblem(kept: string, files: Record<string, { size: number; sha256: string | null }> | undefined): string | null {
+  if (!fs.existsSync(kept)) return 'is missing';
+  for (const [role, rec] of Object.entries(files ?? {})) {
+    if (rec.sha256 === null) continue;
+    if (!fs.existsSync(kept + role)) return `has lost its ${role || 'main'} file`;
+    if (hashFile(kept + role).sha256 !== rec.sha256) return `${role ? `(its ${role} file) ` : ''}is not the file that was set aside (its sha256 differs)`;
+  }
+  return null;
 }

@@ -5,6 +5,8 @@ import { z } from 'zod';
 import type { Config } from '../config.js';
 import { WbError } from '../errors.js';
 import { withRootLock } from '../lock.js';
+import { displayPath } from '../paths.js';
+import { performSwap, recoverInterruptedSwap } from '../restore/swap.js';
 import { countRows, quoteIdent } from '../sqlite-util.js';
 import { DocumentError, decodeUtf8, documentDir, documentShape, parseDocumentText } from './documents.js';
 import { SYNC_SCHEMA_VERSION, isDocumentEntry, type DocumentTableEntry, type MirrorManifest, type MirrorTableEntry } from './materialize.js';
@@ -15,6 +17,7 @@ export const SyncImportResultSchema = z.object({
   dry_run: z.boolean(),
   databases: z.array(z.object({ name: z.string(), target: z.string(), rows: z.record(z.string(), z.number()), replaced: z.boolean() })),
   not_in_mirror: z.array(z.object({ path: z.string(), reason: z.string() })).describe("what the mirror's manifest lists as skipped (excluded, over a size cap, held back): those rows are not in the rebuilt databases"),
+  pre_restore_dir: z.string().optional().describe('where the replaced live files were moved (restore --undo puts them back)'),
   message: z.string(),
 });
 export type SyncImportResult = z.infer<typeof SyncImportResultSchema>;
@@ -77,7 +80,8 @@ function importTarget(root: string, name: string): string {
 /**
  * github_sync_import: rebuild databases from a clone of the mirror (schema.sql + rows), into a temp
  * file first; row counts must equal the manifest's before the file is moved into place. Existing
- * databases are never overwritten without force (and then kept as <file>.pre_import).
+ * databases are never overwritten without force; then they go through the journaled swap into a
+ * new db.pre_restore_<ts> folder that no later import overwrites (`restore --undo` puts them back).
  */
 export async function syncImport(config: Config, clone: string, opts: { dryRun?: boolean; force?: boolean } = {}): Promise<SyncImportResult> {
   const manifest = readManifest(clone);
@@ -87,7 +91,7 @@ export async function syncImport(config: Config, clone: string, opts: { dryRun?:
   });
   const existing = plan.filter((p) => fs.existsSync(p.target));
   if (existing.length && !opts.force && !opts.dryRun) {
-    throw new WbError('invalid_input', `Refusing to overwrite existing databases: ${existing.map((p) => p.name).join(', ')}. Nothing was changed.`, 'Pass force to replace them (the old files are kept as <file>.pre_import).');
+    throw new WbError('invalid_input', `Refusing to overwrite existing databases: ${existing.map((p) => p.name).join(', ')}. Nothing was changed.`, 'Pass force to replace them (the old files are kept in a new db.pre_restore_<time> folder; `wb-backup restore --undo` puts them back).');
   }
   const rowsOf = (p: (typeof plan)[number]) => Object.fromEntries(Object.entries(p.entry.tables).map(([t, i]) => [t, i.rows]));
   const notInMirror = manifest.skipped ?? [];
@@ -101,30 +105,39 @@ export async function syncImport(config: Config, clone: string, opts: { dryRun?:
     };
   }
   return withRootLock(config.root, 'github-sync import', config.backup.lock_wait_ms, async () => {
-    const built: Array<{ tmp: string; target: string }> = [];
+    recoverInterruptedSwap(config.root);
+    // Built in a staging folder; it then goes through the same journaled swap as a restore, and the
+    // replaced files into a new db.pre_restore_<ts> folder (`restore --undo` puts them back).
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    const staging = path.join(config.root, `db.staging_${stamp}`);
+    const built: Array<{ name: string; tmp: string; target: string }> = [];
     try {
-      for (const p of plan) {
-        const tmp = `${p.target}.importing`;
-        fs.mkdirSync(path.dirname(p.target), { recursive: true });
-        fs.rmSync(tmp, { force: true });
-        built.push({ tmp, target: p.target });
+      fs.mkdirSync(staging, { recursive: true });
+      for (const [index, p] of plan.entries()) {
+        const tmp = path.join(staging, `${index}.db`);
+        built.push({ name: p.name, tmp, target: p.target });
         buildDatabase(clone, p.name, p.entry, tmp);
       }
     } catch (err) {
-      for (const b of built) fs.rmSync(b.tmp, { force: true });
+      fs.rmSync(staging, { recursive: true, force: true });
       throw err instanceof WbError ? err : new WbError('invalid_input', `The mirror cannot be imported: ${(err as Error).message}. Nothing was changed.`, 'Fix that file in the repository (or check out an earlier commit), then import again.');
     }
-    for (const b of built) {
-      if (fs.existsSync(b.target)) {
-        for (const suffix of ['', '-wal', '-shm']) if (fs.existsSync(b.target + suffix)) fs.renameSync(b.target + suffix, `${b.target}.pre_import${suffix}`);
-      }
-      fs.renameSync(b.tmp, b.target);
-    }
+    for (const b of built) fs.mkdirSync(path.dirname(b.target), { recursive: true });
+    const swapped = performSwap({
+      root: config.root,
+      kind: 'import',
+      snapshotId: null,
+      preRestoreDir: path.join(config.root, `db.pre_restore_${stamp}`),
+      incomingDir: staging,
+      items: built.map((b) => ({ name: b.name, target: b.target, incoming: b.tmp })),
+    });
+    const kept = displayPath(config.root, swapped.preRestoreDir);
     return {
       dry_run: false,
       databases: plan.map((p) => ({ name: p.name, target: path.relative(config.root, p.target), rows: rowsOf(p), replaced: existing.includes(p) })),
       not_in_mirror: notInMirror,
-      message: `Rebuilt ${plan.length} database(s) from the mirror.${missingNote}`,
+      pre_restore_dir: kept,
+      message: `Rebuilt ${plan.length} database(s) from the mirror.${existing.length ? ` The replaced files are kept in ${kept} (undo with: wb-backup restore --undo).` : ''}${missingNote}`,
     };
   });
 }
