@@ -6,12 +6,16 @@ import { withRootLock } from '../lock.js';
 import { displayPath } from '../paths.js';
 import { whyInUse } from './in-use.js';
 import type { ConsentDecision } from './restore.js';
+import { fingerprintTargets, liveChangedReason } from '../consent.js';
+import { planSafetyCopies, uniqueSafetyDir, type SafetyCopyPlan } from './safety-copies.js';
 import { listPreRestoreDirs, performSwap, prunePreRestoreDirs, readPreRestoreInfo, recoverInterruptedSwap } from './swap.js';
 
 export interface UndoPlan {
   from: string;
   snapshotId: string | null;
   databases: Array<{ name: string; target: string; action: 'put back' | 'remove (did not exist before)' }>;
+  /** the current files go to a new safety copy; which existing copy this would remove */
+  safety: SafetyCopyPlan;
 }
 
 export interface UndoResult extends UndoPlan {
@@ -27,7 +31,8 @@ export async function runUndo(
   opts: { force?: boolean; dryRun?: boolean; consent?: (plan: UndoPlan) => Promise<ConsentDecision> },
 ): Promise<UndoResult | UndoPlan> {
   return withRootLock(config.root, 'restore --undo', config.backup.lock_wait_ms, async () => {
-    recoverInterruptedSwap(config.root);
+    // A dry run changes nothing: it leaves an interrupted restore to the next real command.
+    if (!opts.dryRun) recoverInterruptedSwap(config.root);
     const [newest] = listPreRestoreDirs(config.root);
     if (!newest) throw new WbError('not_found', 'There is no earlier restore to undo (no db.pre_restore_* folder).');
     const info = readPreRestoreInfo(newest);
@@ -35,10 +40,13 @@ export async function runUndo(
       const incoming = path.join(newest, d.name, d.file);
       return { name: d.name, target: d.target, incoming: d.existed && fs.existsSync(incoming) ? incoming : null };
     });
+    const preRestoreDir = uniqueSafetyDir(config.root);
     const plan: UndoPlan = {
       from: displayPath(config.root, newest),
       snapshotId: info.snapshot_id,
       databases: items.map((i) => ({ name: i.name, target: displayPath(config.root, i.target), action: i.incoming ? 'put back' : 'remove (did not exist before)' })),
+      // The undo moves its source copy back into place, so that one is not counted as kept.
+      safety: planSafetyCopies(config, { newCopy: preRestoreDir, consumes: [newest] }),
     };
     if (opts.dryRun) return plan;
     if (!opts.force) {
@@ -47,11 +55,17 @@ export async function runUndo(
         if (why) throw new WbError('in_use', `Refusing to undo: ${item.name} is in use: ${why}. Nothing was changed.`, 'Stop the program using it, or pass --force.');
       }
     }
+    const shown = fingerprintTargets(items.map((i) => i.target));
     const decision = opts.consent ? await opts.consent(plan) : ({ granted: false, reason: 'no way to ask for consent was given' } as const);
     if (!decision.granted) throw new WbError('consent_required', `The undo was not performed: ${decision.reason}. Nothing was changed.`);
-    const preRestoreDir = path.join(config.root, `db.pre_restore_${new Date().toISOString().replace(/[:.]/g, '-')}`);
+    const changed = liveChangedReason(shown, config.root, 'the plan was shown');
+    if (changed) throw new WbError('consent_required', `The undo was not performed: ${changed}. Nothing was changed.`);
     performSwap({ root: config.root, kind: 'undo', snapshotId: info.snapshot_id, preRestoreDir, incomingDir: newest, items });
-    prunePreRestoreDirs(config.root, 3);
+    prunePreRestoreDirs(
+      config.root,
+      plan.safety.keep,
+      plan.safety.would_prune.map((p) => p.folder),
+    );
     return { ...plan, pre_restore_dir: displayPath(config.root, preRestoreDir) };
   });
 }
