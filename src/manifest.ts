@@ -77,11 +77,11 @@ export function validateManifest(raw: unknown): Manifest {
   const parsed = ManifestSchema.safeParse(raw);
   if (!parsed.success) {
     const detail = parsed.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ');
-    throw new WbError('manifest_invalid', `MANIFEST.json is malformed (${detail}).`, 'The snapshot is damaged; pick another one.');
+    throw new WbError('manifest_invalid', `MANIFEST.json is malformed (${detail}). Nothing was changed.`, 'The snapshot is damaged or was tampered with; pick another one.');
   }
   const problems = manifestEntryProblems(parsed.data);
   if (problems.length) {
-    throw new WbError('manifest_invalid', `MANIFEST.json is not safe to use: ${problems.join('; ')}. Nothing was restored.`, 'The snapshot is damaged or was tampered with; pick another one.');
+    throw new WbError('manifest_invalid', `MANIFEST.json is not safe to use: ${problems.join('; ')}. Nothing was changed.`, 'The snapshot is damaged or was tampered with; pick another one.');
   }
   return parsed.data;
 }

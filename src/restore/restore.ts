@@ -132,6 +132,10 @@ function realParent(file: string): string {
  * and relative_path are untrusted: anything else is refused with the reason.
  */
 function targetFor(config: Config, entry: ManifestDatabase): { target: string; vital: VitalDatabase | undefined } {
+  // No real snapshot ever says a database lived in one of wb-backup's own files: such a manifest is
+  // hostile even when the name is known (and the configured file would be used).
+  const claimed = rootOwnPathReason(config.root, path.join(config.root, ...entry.relative_path.split(/[\\/]/)));
+  if (claimed) refuse(`The snapshot says database ${entry.name} lived at "${entry.relative_path}": ${claimed}. The manifest is damaged or hostile.`);
   const vital = config.databases.find((d) => d.name === entry.name);
   let target: string;
   if (vital) target = vital.path;
