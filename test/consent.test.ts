@@ -122,6 +122,23 @@ describe('a confirm token is consent for one restore only', () => {
   });
 });
 
+describe('consent given through a prompt', () => {
+  it('a database written while the user was being asked: the restore is refused and the write kept', async () => {
+    makeNotesDb(live('a'), 10);
+    await runBackup(loadConfig(root));
+    const err = await runRestore(loadConfig(root), {
+      snapshotId: 'latest',
+      consent: async () => {
+        addRow(live('a'), 'written while the prompt was open');
+        return { granted: true };
+      },
+    }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/the live databases changed since the plan was shown \(db\/a\.db was written to\).*Nothing was changed/);
+    expect(titlesIn(live('a'))).toContain('written while the prompt was open');
+    expect(listPreRestoreDirs(root)).toEqual([]);
+  });
+});
+
 describe('safety copies rotate only as the plan says', () => {
   it('the plan names how many are kept and which copy it removes; only that one goes', async () => {
     makeNotesDb(live('a'), 10);

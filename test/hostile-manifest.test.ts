@@ -170,3 +170,30 @@ describe('a forged snapshot whose manifest and checksums agree', () => {
     expect(fs.existsSync(path.join(root, 'db', 'sub', 'zz.db'))).toBe(true);
   });
 });
+
+describe('a download from the remote', () => {
+  it('never replaces a file this machine has: a local manifest with the same name is kept and the restore is refused', async () => {
+    const { DirRemote } = await import('../src/remote/dir-remote.js');
+    const { writeConfigFile } = await import('../src/config.js');
+    const { deleteLocalSnapshot } = await import('../src/snapshot-store.js');
+    const nas = path.join(work, 'nas');
+    fs.mkdirSync(nas);
+    makeNotesDb(live('a'), 5);
+    writeConfigFile(root, { remote: { dir: { path: nas } } });
+    const made = await runBackup(loadConfig(root));
+    deleteLocalSnapshot(root, made.snapshot_id);
+    // A file of the same name this machine holds (say, kept by hand): the download must not overwrite it.
+    const mine = path.join(root, 'backups', `${made.snapshot_id}.manifest.json`);
+    fs.writeFileSync(mine, 'my own notes\n');
+    const before = state();
+    const err = await runRestore(loadConfig(root), { snapshotId: made.snapshot_id, remote: new DirRemote(nas), consent: async () => ({ granted: true }) }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(new RegExp(`Downloading snapshot ${made.snapshot_id} .*${made.snapshot_id}\\.manifest\\.json already exists in backups/ and is kept as it is.*Nothing was changed`));
+    expect(fs.readFileSync(mine, 'utf8')).toBe('my own notes\n');
+    expect(state()).toEqual(before);
+    expect(fs.readdirSync(path.join(root, 'backups')).filter((n) => n.includes('.download'))).toEqual([]);
+    // Once the user moves it away, the same restore works.
+    fs.rmSync(mine);
+    const done = await runRestore(loadConfig(root), { snapshotId: made.snapshot_id, remote: new DirRemote(nas), consent: async () => ({ granted: true }) });
+    expect(done.snapshot_id).toBe(made.snapshot_id);
+  });
+});

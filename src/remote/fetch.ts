@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config.js';
 import { WbError } from '../errors.js';
+import { syncDirectory } from '../durable-file.js';
 import { logger } from '../log.js';
 import { rootLayout } from '../paths.js';
 import { compareSnapshotIds, parseSnapshotId } from '../snapshot-id.js';
@@ -53,6 +54,7 @@ export async function ensureLocalSnapshot(config: Config, id: string, remote: Re
         publishNoClobber(from, path.join(backupsDir, name));
         published.push(path.join(backupsDir, name));
       }
+      syncDirectory(backupsDir);
     } catch (err) {
       for (const f of published) fs.rmSync(f, { force: true });
       throw err;

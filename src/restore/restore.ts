@@ -334,7 +334,8 @@ export async function runRestore(config: Config, opts: RestoreOptions): Promise<
         if (opts.force) warnings.push(`${msg}; replaced anyway (force)`);
         else if (opts.dryRun) warnings.push(`${msg}; a real restore will refuse unless the program is stopped or force is given`);
         else {
-          throw new WbError('in_use', `Refusing to restore: ${msg}. Nothing was changed.`, 'Stop the program using it and try again, or pass force: true to replace it anyway.');
+          const again = grant ? ' (the confirm_token was used: run a new dry run first)' : '';
+          throw new WbError('in_use', `Refusing to restore: ${msg}. Nothing was changed.`, `Stop the program using it and try again${again}, or pass force: true to replace it anyway.`);
         }
       }
       progress(5, inUse.length ? `${inUse.length} database(s) in use` : 'no database is in use');
