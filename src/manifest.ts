@@ -89,14 +89,16 @@ export function validateManifest(raw: unknown): Manifest {
 /**
  * Why a logical database name taken from a manifest, a remote or a clone cannot be used, or null.
  * Names become folder and file names, so: letters, digits, "_", "." and "-", starting with a letter
- * or digit, no "..", at most 200 characters. (Meant to be replaced by the shared name mapping.)
+ * or digit (so never "." or ".."), at most 200 characters: the names config.ts accepts. (Meant to be
+ * replaced by the shared name mapping of src/names.ts.)
  */
 export function unsafeDatabaseNameReason(name: string): string | null {
   if (name.length === 0 || name.length > 200) return 'it must be 1 to 200 characters long';
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(name)) return 'it contains a control character';
   if (/[\\/]/.test(name)) return 'it contains a path separator';
-  if (name.includes('..')) return 'it contains ".."';
+  // "." and ".." are excluded by the first character; "a..b" is a plain name (config.ts allows it).
+  if (name === '.' || name === '..') return 'it is "." or ".."';
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) return 'it may only use letters, digits, "_", "." and "-", starting with a letter or digit';
   return null;
 }
@@ -122,6 +124,17 @@ export function unsafeRelativePathReason(rel: string): string | null {
   return null;
 }
 
+/**
+ * The archive paths a backup writes for a database: the name's folder, then the live file's name
+ * (the last component of relative_path). Nothing else is accepted, so a manifest cannot point one
+ * database at another's file or anywhere else. (With the shared name mapping, the names.ts form
+ * `archiveEntry(name, base)` joins this list; the plain form stays for older snapshots.)
+ */
+export function expectedArchiveFiles(name: string, relativePath: string): string[] {
+  const base = relativePath.split(/[\\/]/).at(-1) ?? '';
+  return [`databases/${name}/${base}`];
+}
+
 /** Cross-field checks zod cannot express: safe names and paths, one entry per name, file and path. */
 function manifestEntryProblems(m: Manifest): string[] {
   const problems: string[] = [];
@@ -133,11 +146,12 @@ function manifestEntryProblems(m: Manifest): string[] {
       problems.push(`database name ${show(d.name)} is not a safe name (${nameWhy})`);
       continue;
     }
-    const base = d.file.startsWith(`databases/${d.name}/`) ? d.file.slice(`databases/${d.name}/`.length) : null;
-    const baseWhy = base === null ? 'not databases/<name>/<file>' : unsafeFileNameReason(base);
-    if (baseWhy) problems.push(`database ${d.name} has archive file ${show(d.file)}, expected "databases/${d.name}/<file name>" (${baseWhy})`);
     const relWhy = unsafeRelativePathReason(d.relative_path);
     if (relWhy) problems.push(`database ${d.name} has relative_path ${show(d.relative_path)}: ${relWhy}`);
+    else {
+      const expected = expectedArchiveFiles(d.name, d.relative_path);
+      if (!expected.includes(d.file)) problems.push(`database ${d.name} has archive file ${show(d.file)}, expected ${expected.map((e) => JSON.stringify(e)).join(' or ')}`);
+    }
     if (d.bytes !== d.page_size * d.page_count) problems.push(`database ${d.name} says ${d.bytes} bytes, but ${d.page_count} pages of ${d.page_size} bytes are ${d.page_size * d.page_count}`);
     if (Object.keys(d.rows).length > MAX_TABLES) problems.push(`database ${d.name} lists more than ${MAX_TABLES} tables`);
     for (const key of ['name', 'file', 'relative_path'] as const) {

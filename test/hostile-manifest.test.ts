@@ -69,19 +69,41 @@ const cases: Array<[string, (m: Manifest, f: Forge) => void, RegExp]> = [
   [
     'an unknown database placed at wb-backup.yaml',
     (m, f) => {
-      Object.assign(entry(m, 'a'), { name: 'zz', file: 'databases/zz/a.db', relative_path: 'wb-backup.yaml' });
-      renameInArchive(f, 'databases/a/a.db', 'databases/zz/a.db');
+      Object.assign(entry(m, 'a'), { name: 'zz', file: 'databases/zz/wb-backup.yaml', relative_path: 'wb-backup.yaml' });
+      renameInArchive(f, 'databases/a/a.db', 'databases/zz/wb-backup.yaml');
     },
     /database zz lived at "wb-backup\.yaml": it is wb-backup's own wb-backup\.yaml/,
   ],
-  ['a known database that says it lived at wb-backup.yaml', (m) => void (entry(m, 'a').relative_path = 'wb-backup.yaml'), /database a lived at "wb-backup\.yaml": it is wb-backup's own/],
-  ['a database placed at backups/last_run.json', (m) => void (entry(m, 'b').relative_path = 'backups/last_run.json'), /lived at "backups\/last_run\.json": it is wb-backup's own backups/],
-  ['a database placed at restore-journal.json', (m) => void (entry(m, 'b').relative_path = 'restore-journal.json'), /it is wb-backup's own restore-journal\.json/],
+  [
+    'a known database that says it lived at wb-backup.yaml',
+    (m, f) => {
+      Object.assign(entry(m, 'a'), { file: 'databases/a/wb-backup.yaml', relative_path: 'wb-backup.yaml' });
+      renameInArchive(f, 'databases/a/a.db', 'databases/a/wb-backup.yaml');
+    },
+    /database a lived at "wb-backup\.yaml": it is wb-backup's own/,
+  ],
+  [
+    'a database placed at backups/last_run.json',
+    (m, f) => {
+      Object.assign(entry(m, 'b'), { file: 'databases/b/last_run.json', relative_path: 'backups/last_run.json' });
+      renameInArchive(f, 'databases/b/b.db', 'databases/b/last_run.json');
+    },
+    /lived at "backups\/last_run\.json": it is wb-backup's own backups/,
+  ],
+  [
+    'a database placed at restore-journal.json',
+    (m, f) => {
+      Object.assign(entry(m, 'b'), { file: 'databases/b/restore-journal.json', relative_path: 'restore-journal.json' });
+      renameInArchive(f, 'databases/b/b.db', 'databases/b/restore-journal.json');
+    },
+    /it is wb-backup's own restore-journal\.json/,
+  ],
+  ['a relative_path whose file name differs from the archive file', (m) => void (entry(m, 'a').relative_path = 'db/other.db'), /archive file "databases\/a\/a\.db", expected "databases\/a\/other\.db"/],
   [
     'an unknown database placed outside db/',
     (m, f) => {
-      Object.assign(entry(m, 'a'), { name: 'zz', file: 'databases/zz/a.db', relative_path: 'notes.db' });
-      renameInArchive(f, 'databases/a/a.db', 'databases/zz/a.db');
+      Object.assign(entry(m, 'a'), { name: 'zz', file: 'databases/zz/notes.db', relative_path: 'notes.db' });
+      renameInArchive(f, 'databases/a/a.db', 'databases/zz/notes.db');
     },
     /database zz, which this setup does not know, at "notes\.db": only a \.db file under db\/ can receive/,
   ],
@@ -94,13 +116,13 @@ const cases: Array<[string, (m: Manifest, f: Forge) => void, RegExp]> = [
     'an unknown name aimed at the file of a known database',
     (m, f) => {
       m.databases = m.databases.filter((d) => d.name !== 'a');
-      Object.assign(entry(m, 'b'), { name: 'zz', file: 'databases/zz/b.db', relative_path: 'db/a.db' });
-      renameInArchive(f, 'databases/b/b.db', 'databases/zz/b.db');
+      Object.assign(entry(m, 'b'), { name: 'zz', file: 'databases/zz/a.db', relative_path: 'db/a.db' });
+      renameInArchive(f, 'databases/b/b.db', 'databases/zz/a.db');
       fs.rmSync(path.join(f.dir, 'databases', 'a'), { recursive: true });
     },
     /puts database zz on the file of database a \(db\/a\.db\)/,
   ],
-  ['an archive file under another name', (m) => void (entry(m, 'a').file = 'databases/b/a.db'), /archive file "databases\/b\/a\.db", expected "databases\/a\/<file name>"/],
+  ['an archive file under another name', (m) => void (entry(m, 'a').file = 'databases/b/a.db'), /archive file "databases\/b\/a\.db", expected "databases\/a\/a\.db"/],
   ['an archive file that climbs', (m) => void (entry(m, 'a').file = 'databases/a/../b/b.db'), /archive file "databases\/a\/\.\.\/b\/b\.db"/],
   ['a schema version that lies (the file says 2)', (m) => void (entry(m, 'a').user_version = 1), /Refusing to restore a: its schema version \(user_version in the file\) is 2, but the manifest says 1/],
   ['a page size that lies', (m) => void Object.assign(entry(m, 'a'), { page_size: 1024, page_count: (entry(m, 'a').bytes as number) / 1024 }), /its page size is 4096, but the manifest says 1024/],
@@ -146,8 +168,8 @@ describe('a forged snapshot whose manifest and checksums agree', () => {
     fs.mkdirSync(path.join(work, 'elsewhere'));
     fs.symlinkSync(path.join(work, 'elsewhere'), path.join(root, 'db', 'link'));
     const m = f.manifest();
-    Object.assign(entry(m, 'a'), { name: 'zz', file: 'databases/zz/a.db', relative_path: 'db/link/zz.db' });
-    renameInArchive(f, 'databases/a/a.db', 'databases/zz/a.db');
+    Object.assign(entry(m, 'a'), { name: 'zz', file: 'databases/zz/zz.db', relative_path: 'db/link/zz.db' });
+    renameInArchive(f, 'databases/a/a.db', 'databases/zz/zz.db');
     f.writeManifest(m);
     await f.seal();
     const before = state();
@@ -161,8 +183,8 @@ describe('a forged snapshot whose manifest and checksums agree', () => {
   it('an unknown database at a fresh .db path under db/ is restored there (the one place it may go)', async () => {
     const f = await setUp();
     const m = f.manifest();
-    Object.assign(entry(m, 'a'), { name: 'zz', file: 'databases/zz/a.db', relative_path: 'db/sub/zz.db' });
-    renameInArchive(f, 'databases/a/a.db', 'databases/zz/a.db');
+    Object.assign(entry(m, 'a'), { name: 'zz', file: 'databases/zz/zz.db', relative_path: 'db/sub/zz.db' });
+    renameInArchive(f, 'databases/a/a.db', 'databases/zz/zz.db');
     f.writeManifest(m);
     await f.seal();
     const done = await runRestore(loadConfig(root), { snapshotId: 'latest', databases: ['zz'], consent: async () => ({ granted: true }) });

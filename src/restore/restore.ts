@@ -36,7 +36,7 @@ export const RestoredDatabaseSchema = z.object({
 export const RestoreResultSchema = z.object({
   snapshot_id: z.string(),
   dry_run: z.boolean(),
-  confirm_token: z.string().optional().describe('dry run only: pass it back with the same snapshot_id and databases to perform this restore'),
+  confirm_token: z.string().optional().describe('dry run only: pass it back with the same snapshot_id, databases and force to perform exactly this plan; works once, while the live databases are unchanged'),
   databases: z.array(RestoredDatabaseSchema),
   pre_restore_dir: z.string().nullable().describe('where the replaced live files were moved (restore --undo puts them back)'),
   safety_copies: SafetyCopyPlanSchema.describe('how many safety copies are kept and which existing one this restore removes'),

@@ -118,7 +118,7 @@ export async function syncImport(config: Config, clone: string, opts: SyncImport
   };
   if (opts.dryRun) {
     const token = existing.length
-      ? issueConfirmToken({ operation: 'import', root: config.root, request, plan: tokenPlan, targets: existing.map((p) => p.target) })
+      ? issueConfirmToken({ operation: 'import', root: config.root, request, plan: tokenPlan, targets: plan.map((p) => p.target) })
       : undefined;
     return {
       dry_run: true,
@@ -149,7 +149,8 @@ export async function syncImport(config: Config, clone: string, opts: SyncImport
           'Run the import with dry_run: true, show the user the plan, and if they agree call it again with the same clone_dir plus the confirm_token it returned (CLI: --force, then answer y or pass --yes).',
         );
       }
-      const shown = fingerprintTargets(existing.map((p) => p.target));
+      // Every target, also those absent now: a database appearing meanwhile changes the plan too.
+      const shown = fingerprintTargets(plan.map((p) => p.target));
       const decision = await opts.consent(importPlan);
       if (!decision.granted) throw new WbError('consent_required', `The import was not performed: ${decision.reason}. Nothing was changed.`);
       const changed = liveChangedReason(shown, config.root, 'the plan was shown');
