@@ -99,7 +99,10 @@ export function unsafeDatabaseNameReason(name: string): string | null {
   if (/[\\/]/.test(name)) return 'it contains a path separator';
   // "." and ".." are excluded by the first character; "a..b" is a plain name (config.ts allows it).
   if (name === '.' || name === '..') return 'it is "." or ".."';
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) return 'it may only use letters, digits, "_", "." and "-", starting with a letter or digit';
+  // Also the shared name mapping's form: %XX escapes and a final ~<16 hex> of a shortened name.
+  if (!/^(?:[A-Za-z0-9]|%[0-9A-F]{2})(?:[A-Za-z0-9_.-]|%[0-9A-F]{2})*(?:~[0-9a-f]{16})?$/.test(name)) {
+    return 'it may only use letters, digits, "_", "." and "-" (other bytes as %XX), starting with a letter or digit';
+  }
   return null;
 }
 
