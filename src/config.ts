@@ -61,6 +61,18 @@ export const ConfigFileSchema = z
       })
       .strict()
       .prefault({}),
+    restore: z
+      .object({
+        keep_safety_copies: z
+          .number()
+          .int()
+          .min(1)
+          .max(1000)
+          .default(3)
+          .describe('how many db.pre_restore_* safety copies (what restores, undos and imports replaced) are kept; the plan names the one it would prune'),
+      })
+      .strict()
+      .prefault({}),
     remote: z.union([GithubRemoteSchema, DirRemoteSchema]).nullable().default(null),
     sync: SyncConfigSchema.optional().describe('github-sync: a readable mirror of the databases in a git repository'),
     health: z

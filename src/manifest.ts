@@ -1,5 +1,8 @@
+import path from 'node:path';
 import { z } from 'zod';
+import { archiveEntry, logicalNameProblem } from './names.js';
 import { WbError } from './errors.js';
+import { SNAPSHOT_ID_PATTERN } from './snapshot-id.js';
 
 /** Versions of MANIFEST.json this build can read. Bump when the format changes incompatibly. */
 export const MANIFEST_VERSION = 1;
@@ -10,19 +13,30 @@ export type Codec = z.infer<typeof CodecSchema>;
 
 const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected a lowercase hex sha256');
 
+/** SQLite's own limits: a file has at most 4294967294 pages of at most 65536 bytes. */
+export const MAX_PAGE_COUNT = 4294967294;
+export const MAX_DATABASE_BYTES = MAX_PAGE_COUNT * 65536;
+const MAX_DATABASES = 10_000;
+const MAX_TABLES = 100_000;
+
 export const ManifestDatabaseSchema = z.object({
-  name: z.string().min(1),
+  name: z.string().min(1).max(200),
   /** path of the file inside the archive, always "databases/<name>/<basename>" */
-  file: z.string().min(1),
+  file: z.string().min(1).max(1000),
   /** where it lived, relative to the data root (or just the file name when it lived outside it) */
-  relative_path: z.string().min(1),
-  bytes: z.number().int().min(0),
+  relative_path: z.string().min(1).max(4096),
+  bytes: z.number().int().min(0).max(MAX_DATABASE_BYTES),
   sha256: Sha256,
-  user_version: z.number().int(),
-  page_size: z.number().int().positive(),
-  page_count: z.number().int().min(0),
-  journal_mode: z.string(),
-  rows: z.record(z.string(), z.number().int().min(0)),
+  user_version: z.number().int().min(-(2 ** 31)).max(2 ** 31 - 1),
+  page_size: z
+    .number()
+    .int()
+    .min(512)
+    .max(65536)
+    .refine((n) => (n & (n - 1)) === 0, 'expected a power of two'),
+  page_count: z.number().int().min(0).max(MAX_PAGE_COUNT),
+  journal_mode: z.string().max(16),
+  rows: z.record(z.string().max(1000), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)),
   /** true when the live path was a symbolic link (the copy is of the file it led to); absent otherwise */
   via_link: z.boolean().optional(),
 });
@@ -30,7 +44,7 @@ export type ManifestDatabase = z.infer<typeof ManifestDatabaseSchema>;
 
 export const ManifestSchema = z.object({
   manifest_version: z.literal(MANIFEST_VERSION),
-  snapshot_id: z.string().min(1),
+  snapshot_id: z.string().regex(SNAPSHOT_ID_PATTERN, 'expected a snapshot id like snap-2026-01-01T00-00-00Z'),
   created_at: z.string().datetime(),
   manual: z.boolean(),
   codec: CodecSchema,
@@ -42,8 +56,8 @@ export const ManifestSchema = z.object({
     dirty: z.boolean().nullable(),
   }),
   host: z.string(),
-  databases: z.array(ManifestDatabaseSchema),
-  skipped: z.array(z.object({ name: z.string(), reason: z.string() })),
+  databases: z.array(ManifestDatabaseSchema).max(MAX_DATABASES),
+  skipped: z.array(z.object({ name: z.string().max(1000), reason: z.string().max(10_000) })).max(MAX_DATABASES),
 });
 export type Manifest = z.infer<typeof ManifestSchema>;
 
@@ -66,7 +80,83 @@ export function validateManifest(raw: unknown): Manifest {
   const parsed = ManifestSchema.safeParse(raw);
   if (!parsed.success) {
     const detail = parsed.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ');
-    throw new WbError('manifest_invalid', `MANIFEST.json is malformed (${detail}).`, 'The snapshot is damaged; pick another one.');
+    throw new WbError('manifest_invalid', `MANIFEST.json is malformed (${detail}). Nothing was changed.`, 'The snapshot is damaged or was tampered with; pick another one.');
+  }
+  const problems = manifestEntryProblems(parsed.data);
+  if (problems.length) {
+    throw new WbError('manifest_invalid', `MANIFEST.json is not safe to use: ${problems.join('; ')}. Nothing was changed.`, 'The snapshot is damaged or was tampered with; pick another one.');
   }
   return parsed.data;
+}
+
+/**
+ * Why a logical database name taken from a manifest, a remote or a clone cannot be used, or null.
+ * Names become folder and file names, so: letters, digits, "_", "." and "-", starting with a letter
+ * or digit (so never "." or ".."), at most 200 characters: the names config.ts accepts. (Meant to be
+ * replaced by the shared name mapping of src/names.ts.)
+ */
+export function unsafeDatabaseNameReason(name: string): string | null {
+  // One rule for every name taken from data: the shared name mapping's.
+  return logicalNameProblem(name);
+}
+
+/** A single path component that is a plain file name (no separators, control characters, "." or ".."). */
+function unsafeFileNameReason(name: string): string | null {
+  if (!name || name === '.' || name === '..') return 'it is empty, "." or ".."';
+  if (name.length > 255) return 'it is longer than 255 characters';
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(name)) return 'it contains a control character';
+  if (/[\\/]/.test(name)) return 'it contains a path separator';
+  return null;
+}
+
+/** Why a manifest's relative_path cannot be used as a path under the data root, or null. */
+export function unsafeRelativePathReason(rel: string): string | null {
+  if (path.posix.isAbsolute(rel) || path.win32.isAbsolute(rel) || /^[A-Za-z]:/.test(rel)) return 'it is an absolute path';
+  const parts = rel.split(/[\\/]/);
+  for (const part of parts) {
+    const why = unsafeFileNameReason(part);
+    if (why) return `its component "${part.replace(/[\u0000-\u001f\u007f]/g, '?')}" is not a plain name (${why})`;
+  }
+  return null;
+}
+
+/**
+ * The archive paths a backup writes for a database: the name's folder, then the live file's name
+ * (the last component of relative_path). Nothing else is accepted, so a manifest cannot point one
+ * database at another's file or anywhere else. (With the shared name mapping, the names.ts form
+ * `archiveEntry(name, base)` joins this list; the plain form stays for older snapshots.)
+ */
+export function expectedArchiveFiles(name: string, relativePath: string): string[] {
+  const base = relativePath.split(/[\\/]/).at(-1) ?? '';
+  // Snapshots written before the shared name mapping used the plain name and file name; both stay readable.
+  return [...new Set([archiveEntry(name, base), `databases/${name}/${base}`])];
+}
+
+/** Cross-field checks zod cannot express: safe names and paths, one entry per name, file and path. */
+function manifestEntryProblems(m: Manifest): string[] {
+  const problems: string[] = [];
+  const show = (s: string) => JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}…` : s);
+  const seen = { name: new Set<string>(), file: new Set<string>(), relative_path: new Set<string>() };
+  for (const d of m.databases) {
+    const nameWhy = unsafeDatabaseNameReason(d.name);
+    if (nameWhy) {
+      problems.push(`database name ${show(d.name)} is not a safe name (${nameWhy})`);
+      continue;
+    }
+    const relWhy = unsafeRelativePathReason(d.relative_path);
+    if (relWhy) problems.push(`database ${d.name} has relative_path ${show(d.relative_path)}: ${relWhy}`);
+    else {
+      const expected = expectedArchiveFiles(d.name, d.relative_path);
+      if (!expected.includes(d.file)) problems.push(`database ${d.name} has archive file ${show(d.file)}, expected ${expected.map((e) => JSON.stringify(e)).join(' or ')}`);
+    }
+    if (d.bytes !== d.page_size * d.page_count) problems.push(`database ${d.name} says ${d.bytes} bytes, but ${d.page_count} pages of ${d.page_size} bytes are ${d.page_size * d.page_count}`);
+    if (Object.keys(d.rows).length > MAX_TABLES) problems.push(`database ${d.name} lists more than ${MAX_TABLES} tables`);
+    for (const key of ['name', 'file', 'relative_path'] as const) {
+      const value = key === 'relative_path' ? d.relative_path.replace(/\\/g, '/').toLowerCase() : d[key];
+      if (seen[key].has(value)) problems.push(`two databases have the ${key.replace('_', ' ')} ${show(d[key])}`);
+      seen[key].add(value);
+    }
+  }
+  return problems;
 }

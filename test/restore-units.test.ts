@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseChecksums } from '../src/restore/checksums.js';
-import { checkConfirmToken, CONFIRM_TOKEN_TTL_MS, issueConfirmToken } from '../src/restore/consent.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { claimConfirmToken, CONFIRM_TOKEN_TTL_MS, issueConfirmToken } from '../src/consent.js';
 import { judgeEntry } from '../src/restore/entry-policy.js';
 import { pendingMigrations } from '../src/restore/migrations.js';
 import { migrationLossProblems, rowCountProblems } from '../src/restore/row-counts.js';
@@ -50,17 +53,36 @@ describe('row counts', () => {
 });
 
 describe('confirm tokens', () => {
-  const subject = { root: '/r', snapshotId: 'snap-2026-01-01T00-00-00Z', databases: ['b', 'a'] };
-  it('accept the same request (database order does not matter) within the time limit', () => {
-    const t = issueConfirmToken(subject, 1000);
-    expect(checkConfirmToken(t, { ...subject, databases: ['a', 'b'] }, 2000)).toEqual({ ok: true });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-token-'));
+  const live = path.join(dir, 'a.db');
+  fs.writeFileSync(live, 'x');
+  const issue = (now = 1000) => issueConfirmToken({ operation: 'restore', root: dir, request: { snapshot_id: 'latest', databases: ['a', 'b'] }, plan: { p: 1 }, targets: [live] }, now);
+  const expect_ = { operation: 'restore' as const, root: dir, request: { databases: ['a', 'b'], snapshot_id: 'latest' } };
+
+  it('work once for the same request (key order does not matter) and hand back the recorded plan', () => {
+    const t = issue();
+    expect(claimConfirmToken(t, expect_, 2000)).toMatchObject({ ok: true, grant: { plan: { p: 1 } } });
+    const replay = claimConfirmToken(t, expect_, 3000);
+    expect(replay.ok ? '' : replay.reason).toMatch(/already used .*new dry run/);
   });
-  it('refuse another snapshot, other databases, expiry and garbage', () => {
-    const t = issueConfirmToken(subject, 1000);
-    expect(checkConfirmToken(t, { ...subject, snapshotId: 'snap-2026-01-01T01-00-00Z' }, 2000).ok).toBe(false);
-    expect(checkConfirmToken(t, { ...subject, databases: ['a'] }, 2000).ok).toBe(false);
-    expect(checkConfirmToken(t, subject, 1000 + CONFIRM_TOKEN_TTL_MS + 1)).toEqual({ ok: false, reason: 'the confirm_token has expired' });
-    expect(checkConfirmToken('nonsense', subject).ok).toBe(false);
+  it('refuse another request or operation without consuming the token', () => {
+    const t = issue();
+    const other = claimConfirmToken(t, { ...expect_, request: { snapshot_id: 'latest', databases: ['a'] } }, 2000);
+    expect(other.ok ? '' : other.reason).toMatch(/different request/);
+    const op = claimConfirmToken(t, { ...expect_, operation: 'import' }, 2000);
+    expect(op.ok ? '' : op.reason).toMatch(/another operation \(restore\)/);
+    expect(claimConfirmToken(t, expect_, 2000).ok).toBe(true);
+  });
+  it('refuse expiry, garbage, and live files that changed since the dry run', () => {
+    const expired = claimConfirmToken(issue(), expect_, 1000 + CONFIRM_TOKEN_TTL_MS + 1);
+    expect(expired.ok ? '' : expired.reason).toMatch(/expired/);
+    const garbage = claimConfirmToken('nonsense', expect_);
+    expect(garbage.ok ? '' : garbage.reason).toMatch(/not one this server issued.*new dry run/);
+    const t = issue(Date.now());
+    fs.writeFileSync(`${live}-wal`, 'frames');
+    const changed = claimConfirmToken(t, expect_);
+    expect(changed.ok ? '' : changed.reason).toMatch(/the live databases changed since the dry run \(a\.db-wal appeared\).*new dry run/);
+    fs.rmSync(`${live}-wal`);
   });
 });
 

@@ -56,9 +56,10 @@ describe('github-sync with real git against a local bare repository', () => {
     src.close();
     dst.close();
 
-    // Idempotent with force; refuses without.
-    await expect(syncImport(loadConfig(fresh), clone)).rejects.toThrow(/Refusing to overwrite existing databases: misc, notes/);
-    await syncImport(loadConfig(fresh), clone, { force: true });
+    // Replacing needs consent; force alone is not consent.
+    await expect(syncImport(loadConfig(fresh), clone)).rejects.toThrow(/would replace existing databases \(misc, notes\), which needs the user's consent/);
+    await expect(syncImport(loadConfig(fresh), clone, { force: true })).rejects.toThrow(/needs the user's consent/);
+    await syncImport(loadConfig(fresh), clone, { force: true, consent: async () => ({ granted: true }) });
     expect(dumpTables(path.join(fresh, 'db', 'notes.db'))).toEqual(dumpTables(path.join(root, 'db', 'notes.db')));
     const dry = await syncImport(loadConfig(fresh), clone, { dryRun: true });
     expect(dry).toMatchObject({ dry_run: true, databases: [{ name: 'misc', replaced: true }, { name: 'notes', replaced: true }] });

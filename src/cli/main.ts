@@ -11,6 +11,7 @@ import { addShutdownHook, installSignalHandlers, shutdownSignal, track } from '.
 import { listSnapshots, type SnapshotList } from '../snapshot-list.js';
 import { runRestore, type ConsentDecision, type RestoreResult } from '../restore/restore.js';
 import { runUndo, type UndoPlan } from '../restore/undo.js';
+import { describeSafetyCopies } from '../restore/safety-copies.js';
 import { recoverOnStart } from '../startup.js';
 import { registerHealthCommands } from './health-command.js';
 import { registerSidecarCommands } from './sidecar-command.js';
@@ -79,7 +80,7 @@ async function backupCommand(root: string, opts: { manual?: boolean; json?: bool
 
 function describeUndo(plan: UndoPlan): string {
   const before = plan.kind === 'import' ? 'importing from the mirror' : `restoring ${plan.snapshotId ?? 'a snapshot'}`;
-  return `${plan.from} (before ${before}): ${plan.databases.map((d) => `${d.name} ${d.action} at ${d.target}`).join('; ')}`;
+  return `${plan.from} (before ${before}): ${plan.databases.map((d) => `${d.name} ${d.action} at ${d.target}`).join('; ')}\n${describeSafetyCopies(plan.safety)}`;
 }
 
 /** y/N on a terminal; --yes for scripts; never a silent yes. */
@@ -100,6 +101,8 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .hook('preAction', async (_program, action) => {
       if (action.name() === 'demo') return;
+      // A dry run changes nothing, not even by finishing an interrupted restore; its plan says so.
+      if ((action.opts() as { dryRun?: boolean }).dryRun) return;
       let outcome: Awaited<ReturnType<typeof recoverOnStart>>;
       try {
         outcome = await recoverOnStart(rootOf(action));
@@ -178,7 +181,7 @@ export function buildProgram(): Command {
             consent: (plan) => {
               bar.stop();
               const lines = plan.databases.map((d) => `  ${d.name} -> ${d.target}${d.migrations_applied.length ? ` (migrations: ${d.migrations_applied.join(', ')})` : ''}`);
-              return confirmOnTerminal([`Restore ${plan.snapshotId} over:`, ...lines, `Current files move to ${plan.preRestoreDir}.`, ...plan.warnings.map((w) => `warning: ${w}`)].join('\n'), opts.yes ?? false);
+              return confirmOnTerminal([`Restore ${plan.snapshotId} over:`, ...lines, describeSafetyCopies(plan.safety), ...plan.warnings.map((w) => `warning: ${w}`)].join('\n'), opts.yes ?? false);
             },
           }),
         );
@@ -192,6 +195,8 @@ export function buildProgram(): Command {
         out(`  ${d.name.padEnd(24)} -> ${d.target}  ${rows} rows  schema ${d.from_user_version}->${d.to_user_version}${d.migrations_applied.length ? `  migrations: ${d.migrations_applied.join(', ')}` : ''}`);
       }
       if (!result.dry_run) out(`  previous files: ${result.pre_restore_dir} (undo with: wb-backup restore --undo)`);
+      if (result.dry_run) out(`  ${describeSafetyCopies(result.safety_copies)}`);
+      else if (result.pruned.length) out(`  removed old safety copies, as the plan said: ${result.pruned.join(', ')}`);
       for (const w of result.warnings) out(`  warning: ${w}`);
     });
 

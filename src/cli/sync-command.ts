@@ -45,11 +45,29 @@ export function registerSyncCommand(program: Command): void {
     .description('rebuild the databases from a clone of the sync repository')
     .argument('<clone-dir>', 'folder of a git clone of the sync repository')
     .option('--dry-run', 'show what would be rebuilt')
-    .option('--force', 'replace existing databases (kept in a db.pre_restore_* folder; undo with restore --undo)')
+    .option('--force', 'replace existing databases (asks y/N on a terminal; the old files go to a new db.pre_restore_* folder: restore --undo puts them back)')
+    .option('-y, --yes', 'with --force: do not ask (for scripts)')
     .option('--json', 'print the result as JSON')
-    .action(async (dir: string, opts: { dryRun?: boolean; force?: boolean; json?: boolean }, cmd: Command) => {
+    .action(async (dir: string, opts: { dryRun?: boolean; force?: boolean; yes?: boolean; json?: boolean }, cmd: Command) => {
       const { syncImport } = await import('../sync/import.js');
-      const result = await syncImport(loadConfig(rootOf(cmd)), path.resolve(dir), { dryRun: opts.dryRun ?? false, force: opts.force ?? false });
+      const { describeSafetyCopies } = await import('../restore/safety-copies.js');
+      const { askYesNo } = await import('./prompt.js');
+      const result = await syncImport(loadConfig(rootOf(cmd)), path.resolve(dir), {
+        dryRun: opts.dryRun ?? false,
+        force: opts.force ?? false,
+        // Replacing needs --force (intent) and then a yes (consent): never a silent yes.
+        ...(opts.force
+          ? {
+              consent: async (plan) => {
+                if (opts.yes) return { granted: true };
+                if (!process.stdin.isTTY) return { granted: false, reason: 'there is no terminal to ask on; pass --yes to confirm in a script' };
+                const replaced = plan.databases.filter((d) => d.replaced).map((d) => `  ${d.name} -> ${d.target}`);
+                process.stderr.write(`Import replaces:\n${replaced.join('\n')}\n${describeSafetyCopies(plan.safety)}\n${plan.warnings.map((w) => `warning: ${w}\n`).join('')}`);
+                return (await askYesNo('Proceed? [y/N] ')) ? { granted: true } : { granted: false, reason: 'you answered no' };
+              },
+            }
+          : {}),
+      });
       process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.message}\n${result.databases.map((d) => `  ${d.name} -> ${d.target}`).join('\n')}\n`);
     });
 }

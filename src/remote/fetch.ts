@@ -2,9 +2,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config.js';
 import { WbError } from '../errors.js';
+import { syncDirectory } from '../durable-file.js';
 import { logger } from '../log.js';
 import { rootLayout } from '../paths.js';
-import { compareSnapshotIds } from '../snapshot-id.js';
+import { compareSnapshotIds, parseSnapshotId } from '../snapshot-id.js';
 import { findLocalSnapshot, listLocalSnapshots, type LocalSnapshot } from '../snapshot-store.js';
 import { RemoteError, type Remote } from './remote.js';
 
@@ -21,7 +22,8 @@ export async function ensureLocalSnapshot(config: Config, id: string, remote: Re
 
   let wanted: string | undefined;
   try {
-    const remoteIds = (await remote.list()).filter((r) => r.complete).map((r) => r.id);
+    // A remote's listing is untrusted: an id becomes a file name, so only canonical snapshot ids count.
+    const remoteIds = (await remote.list()).filter((r) => r.complete && typeof r.id === 'string' && parseSnapshotId(r.id) !== null).map((r) => r.id);
     if (id === 'latest') {
       const newestRemote = [...remoteIds].sort((a, b) => compareSnapshotIds(b, a))[0];
       wanted = newestRemote && (!localHit || compareSnapshotIds(newestRemote, localHit.id) > 0) ? newestRemote : undefined;
@@ -34,13 +36,29 @@ export async function ensureLocalSnapshot(config: Config, id: string, remote: Re
   if (!wanted) return findLocalSnapshot(config.root, id);
 
   const { backupsDir } = rootLayout(config.root);
-  const tmp = path.join(backupsDir, `${wanted}.download`);
-  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(backupsDir, { recursive: true });
+  // A folder of its own (never one a previous or concurrent download left), removed in any case.
+  const tmp = fs.mkdtempSync(path.join(backupsDir, `${wanted}.download.tmp-`)); // ".tmp-": removeLeftovers clears it after a crash
   try {
     const files = await remote.download(wanted, tmp);
-    fs.renameSync(files.manifestPath, path.join(backupsDir, path.basename(files.manifestPath)));
-    fs.renameSync(files.checksumPath, path.join(backupsDir, path.basename(files.checksumPath)));
-    fs.renameSync(files.archivePath, path.join(backupsDir, path.basename(files.archivePath)));
+    // Only the three files this snapshot is made of, named after the id asked for.
+    const expected = new Set(listLocalFileNames(wanted));
+    const published: string[] = [];
+    try {
+      // The archive is published last: a snapshot counts as local once its archive is there.
+      for (const from of [files.manifestPath, files.checksumPath, files.archivePath]) {
+        const name = path.basename(from);
+        if (path.dirname(path.resolve(from)) !== path.resolve(tmp) || !expected.has(name)) {
+          throw new Error(`the remote delivered an unexpected file ${JSON.stringify(name)}`);
+        }
+        publishNoClobber(from, path.join(backupsDir, name));
+        published.push(path.join(backupsDir, name));
+      }
+      syncDirectory(backupsDir);
+    } catch (err) {
+      for (const f of published) fs.rmSync(f, { force: true });
+      throw err;
+    }
   } catch (err) {
     const detail = err instanceof RemoteError ? `${err.message} ${err.hint}` : (err as Error).message;
     throw new WbError('not_found', `Downloading snapshot ${wanted} from ${remote.label} failed: ${detail} Nothing was changed.`);
@@ -49,4 +67,26 @@ export async function ensureLocalSnapshot(config: Config, id: string, remote: Re
   }
   logger().info({ snapshot: wanted, remote: remote.label }, 'downloaded snapshot from the remote');
   return findLocalSnapshot(config.root, wanted);
+}
+
+/** The file names a local snapshot may have (either codec). */
+function listLocalFileNames(id: string): string[] {
+  return [`${id}.manifest.json`, `${id}.sha256`, `${id}.tar.zst`, `${id}.tar.gz`];
+}
+
+/**
+ * Move a downloaded file into place without ever replacing an existing file: a hard link fails
+ * with EEXIST when the name is taken (atomic), then the temporary name goes. Where links are not
+ * possible, an exclusive copy does the same.
+ */
+function publishNoClobber(from: string, to: string): void {
+  try {
+    fs.linkSync(from, to);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw new Error(`${path.basename(to)} already exists in backups/ and is kept as it is; move it away to download this snapshot again`);
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EXDEV' && code !== 'EMLINK' && code !== 'ENOSYS') throw err;
+    fs.copyFileSync(from, to, fs.constants.COPYFILE_EXCL);
+  }
+  fs.rmSync(from, { force: true });
 }

@@ -60,11 +60,15 @@ function lockedByAnother(file: string, timeoutMs: number): boolean {
   }
 }
 
-/** Why the live database looks in use, or null when it is safe to move. */
-export function whyInUse(file: string, timeoutMs = 300): string | null {
+/**
+ * Why the live database looks in use, or null when it is safe to move. `probeOnly` (dry runs): only
+ * look for processes holding it, never open it: opening may roll back a hot journal or checkpoint
+ * the -wal, and a dry run changes nothing.
+ */
+export function whyInUse(file: string, timeoutMs = 300, probeOnly = false): string | null {
   if (!fs.existsSync(file)) return null;
   const holders = processesHolding(file);
   if (holders.length) return `it is open in another process (pid ${holders.join(', ')})`;
-  if (lockedByAnother(file, timeoutMs)) return 'another connection holds a lock on it';
+  if (!probeOnly && lockedByAnother(file, timeoutMs)) return 'another connection holds a lock on it';
   return null;
 }

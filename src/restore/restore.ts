@@ -5,21 +5,22 @@ import type { Config, VitalDatabase } from '../config.js';
 import { WbError } from '../errors.js';
 import { withRootLock } from '../lock.js';
 import { logger } from '../log.js';
-import { validateManifest, type Manifest, type ManifestDatabase } from '../manifest.js';
-import { displayPath } from '../paths.js';
+import { unsafeRelativePathReason, validateManifest, type Manifest, type ManifestDatabase } from '../manifest.js';
+import { displayPath, rootLayout } from '../paths.js';
 import type { LocalSnapshot } from '../snapshot-store.js';
 import { ensureLocalSnapshot } from '../remote/fetch.js';
 import { remoteFromConfig } from '../remote/index.js';
 import type { Remote } from '../remote/remote.js';
 import { verifyAgainstChecksums } from './checksums.js';
-import { issueConfirmToken } from './consent.js';
+import { claimConfirmToken, fingerprintTargets, issueConfirmToken, liveChangedReason, type ConsentGrant, type TargetFingerprint } from '../consent.js';
 import { extractArchive } from './extract.js';
 import { whyInUse } from './in-use.js';
 import { listMigrations, newestMigrationVersion, pendingMigrations } from './migrations.js';
-import { crashPoint, performSwap, prunePreRestoreDirs, recoverInterruptedSwap } from './swap.js';
+import { liveStateWarnings, probeLiveDatabase } from './live-probe.js';
+import { planSafetyCopies, SafetyCopyPlanSchema, uniqueSafetyDir, type SafetyCopyPlan } from './safety-copies.js';
+import { crashPoint, journalPath, leftoverStagingDirs, performSwap, prunePreRestoreDirs, recoverInterruptedSwap } from './swap.js';
 import { VerifyPool } from './verify-pool.js';
 import type { VerifyResponse } from './verify-staged.js';
-import Database from 'better-sqlite3';
 import { syncFileDataAsync } from '../durable-file.js';
 
 export const RestoredDatabaseSchema = z.object({
@@ -35,9 +36,11 @@ export const RestoredDatabaseSchema = z.object({
 export const RestoreResultSchema = z.object({
   snapshot_id: z.string(),
   dry_run: z.boolean(),
-  confirm_token: z.string().optional().describe('dry run only: pass it back with the same snapshot_id and databases to perform this restore'),
+  confirm_token: z.string().optional().describe('dry run only: pass it back with the same snapshot_id, databases and force to perform exactly this plan; works once, while the live databases are unchanged'),
   databases: z.array(RestoredDatabaseSchema),
   pre_restore_dir: z.string().nullable().describe('where the replaced live files were moved (restore --undo puts them back)'),
+  safety_copies: SafetyCopyPlanSchema.describe('how many safety copies are kept and which existing one this restore removes'),
+  pruned: z.array(z.string()).describe('safety copies removed (only ever ones the plan named)'),
   warnings: z.array(z.string()),
 });
 export type RestoreResult = z.infer<typeof RestoreResultSchema>;
@@ -47,6 +50,8 @@ export interface RestorePlan {
   snapshotId: string;
   databases: RestoredDatabase[];
   preRestoreDir: string;
+  /** the safety-copy rotation: kept count, and the copy this restore would remove */
+  safety: SafetyCopyPlan;
   warnings: string[];
 }
 
@@ -59,6 +64,11 @@ export interface RestoreOptions {
   force?: boolean;
   /** asked after everything is verified, right before the swap; never for a dry run */
   consent?: (plan: RestorePlan) => Promise<ConsentDecision>;
+  /**
+   * A dry run's confirm token: checked (and consumed) before anything else is done; the restore then
+   * executes the plan recorded with it. Takes the place of `consent`.
+   */
+  confirmToken?: string;
   signal?: AbortSignal;
   onProgress?: (done: number, total: number, message: string) => void;
   lockWaitMs?: number;
@@ -68,80 +78,173 @@ export interface RestoreOptions {
 
 const TOTAL_STEPS = 6;
 
-function stamp(): string {
-  return new Date().toISOString().replace(/[:.]/g, '-');
-}
-
 interface Selected {
   entry: ManifestDatabase;
   target: string;
   vital: VitalDatabase | undefined;
 }
 
-/** Where each snapshot database goes: its configured path, else its place under the root. */
-function targetFor(config: Config, entry: ManifestDatabase): { target: string; vital: VitalDatabase | undefined } {
-  const vital = config.databases.find((d) => d.name === entry.name);
-  if (vital) return { target: vital.path, vital };
-  const rel = entry.relative_path;
-  if (path.isAbsolute(rel) || rel.split(/[\\/]/).includes('..')) {
-    throw new WbError('restore_refused', `The snapshot places database ${entry.name} at "${rel}", outside the data root.`, `Add ${entry.name} under databases: in wb-backup.yaml to say where it goes.`);
+/** What a confirm token records of a dry run's plan: executed as is, compared with the real run's planning. */
+interface RestoreTokenPlan {
+  snapshot_id: string;
+  databases: Array<{ name: string; target: string; sha256: string }>;
+  would_prune: string[];
+}
+
+/** The caller's request a token is bound to (the plan it resolved to is recorded beside it). */
+function restoreRequest(opts: RestoreOptions): unknown {
+  return { snapshot_id: opts.snapshotId, databases: opts.databases?.length ? [...new Set(opts.databases)].sort() : null, force: opts.force ?? false };
+}
+
+function refuse(message: string, hint = 'Use another snapshot, or restore by hand (docs/formats.md).'): never {
+  throw new WbError('restore_refused', `${message} Nothing was changed.`, hint);
+}
+
+/** Data-root files and folders of wb-backup itself: never a restore target, whatever a manifest or configuration says. */
+function rootOwnPathReason(root: string, target: string): string | null {
+  const rel = path.relative(root, target);
+  if (!rel || rel.startsWith('..') || path.isAbsolute(rel)) return null;
+  const first = rel.split(path.sep)[0] ?? '';
+  const layout = rootLayout(root);
+  const own = [path.basename(layout.configYaml), path.basename(layout.configJson), path.basename(layout.backupsDir), path.basename(journalPath(root))];
+  if (own.includes(first) || first.startsWith(path.basename(journalPath(root))) || first.startsWith(path.basename(layout.lockTarget))) return `it is wb-backup's own ${first}`;
+  if (/^db\.(pre_restore|staging|discard)_/.test(first)) return `it is inside wb-backup's folder ${first}`;
+  return null;
+}
+
+/** The nearest existing folder above `file`, resolved through links. */
+function realParent(file: string): string {
+  let dir = path.dirname(file);
+  for (;;) {
+    try {
+      return fs.realpathSync(dir);
+    } catch {
+      const up = path.dirname(dir);
+      if (up === dir) return dir;
+      dir = up;
+    }
   }
-  return { target: path.join(config.root, rel), vital: undefined };
 }
 
 /**
- * The live database's schema version, without changing a byte next to it: opening it read-write
- * would create -wal/-shm files (and leave them behind when the disk is full). With no -wal file the
- * header is authoritative (user_version is the big-endian integer at offset 60); with one, a
- * read-only connection sees the committed state without checkpointing it.
+ * Where a snapshot database goes. A configured (or discovered) database goes to its own file; any
+ * other name only to a `.db` file under <root>/db/ (through no link out of it). The manifest's name
+ * and relative_path are untrusted: anything else is refused with the reason.
  */
-function liveUserVersion(file: string): number | null {
-  if (!fs.existsSync(file)) return null;
-  try {
-    if (!fs.existsSync(`${file}-wal`)) {
-      const header = Buffer.alloc(64);
-      const fd = fs.openSync(file, 'r');
-      try {
-        if (fs.readSync(fd, header, 0, 64, 0) < 64) return null;
-      } finally {
-        fs.closeSync(fd);
-      }
-      return header.subarray(0, 16).toString('latin1') === 'SQLite format 3\0' ? header.readInt32BE(60) : null;
+function targetFor(config: Config, entry: ManifestDatabase): { target: string; vital: VitalDatabase | undefined } {
+  // No real snapshot ever says a database lived in one of wb-backup's own files: such a manifest is
+  // hostile even when the name is known (and the configured file would be used).
+  const claimed = rootOwnPathReason(config.root, path.join(config.root, ...entry.relative_path.split(/[\\/]/)));
+  if (claimed) refuse(`The snapshot says database ${entry.name} lived at "${entry.relative_path}": ${claimed}. The manifest is damaged or hostile.`);
+  const vital = config.databases.find((d) => d.name === entry.name);
+  let target: string;
+  if (vital) target = vital.path;
+  else {
+    const rel = entry.relative_path;
+    const why = unsafeRelativePathReason(rel);
+    const parts = rel.split(/[\\/]/);
+    const hint = `Restore only the databases this setup knows (databases: [...]), or add ${entry.name} under databases: in wb-backup.yaml to say where it goes.`;
+    if (why) refuse(`The snapshot places database ${entry.name} at "${rel}", which is unsafe: ${why}.`, hint);
+    if (parts[0] !== 'db' || parts.length < 2 || !rel.endsWith('.db')) {
+      refuse(`The snapshot places database ${entry.name}, which this setup does not know, at "${rel}": only a .db file under db/ can receive a database the configuration does not name.`, hint);
     }
-    const db = new Database(file, { fileMustExist: true, readonly: true, timeout: 1000 });
+    target = path.join(config.root, ...parts);
+    const dbDir = rootLayout(config.root).dbDir;
+    let realDb = dbDir;
     try {
-      return Number(db.pragma('user_version', { simple: true }));
-    } finally {
-      db.close();
+      realDb = fs.realpathSync(dbDir);
+    } catch {
+      /* no db/ yet: nothing under it can be a link */
     }
-  } catch {
-    return null; // an unreadable live file is exactly what a restore is for
+    const parent = realParent(target);
+    if (parent !== realDb && !parent.startsWith(realDb + path.sep) && fs.existsSync(dbDir)) {
+      refuse(`The snapshot places database ${entry.name} at "${rel}", whose folder leads out of db/ through a link.`, hint);
+    }
   }
+  const own = rootOwnPathReason(config.root, target);
+  if (own) refuse(`The snapshot would restore database ${entry.name} over ${displayPath(config.root, target)}: ${own}.`);
+  return { target, vital };
+}
+
+/** Refusals and warnings about an interrupted restore, for a dry run (which must not recover it). */
+function interruptedRestoreWarnings(root: string): string[] {
+  const w: string[] = [];
+  if (fs.existsSync(journalPath(root))) {
+    w.push(
+      'an interrupted restore left restore-journal.json: the next command that changes data completes or rolls it back first (this dry run did not), so the live databases may differ from this plan by then, and its confirm_token will then be refused',
+    );
+  }
+  if (leftoverStagingDirs(root).length) w.push('a staging folder of an interrupted restore is left over; the next restore removes it');
+  return w;
+}
+
+/** The staged file's own header must agree with the manifest: the schema version is read from the data, not trusted. */
+function stagedHeaderProblem(staged: string, entry: ManifestDatabase): string | null {
+  const header = Buffer.alloc(100);
+  let n = 0;
+  try {
+    const fd = fs.openSync(staged, 'r');
+    try {
+      n = fs.readSync(fd, header, 0, 100, 0);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (err) {
+    return `its staged file cannot be read (${(err as Error).message})`;
+  }
+  if (n < 100 || header.subarray(0, 16).toString('latin1') !== 'SQLite format 3\0') return 'it is not an SQLite database';
+  const userVersion = header.readInt32BE(60);
+  if (userVersion !== entry.user_version) return `its schema version (user_version in the file) is ${userVersion}, but the manifest says ${entry.user_version}`;
+  const pageSize = header.readUInt16BE(16) === 1 ? 65536 : header.readUInt16BE(16);
+  if (pageSize !== entry.page_size) return `its page size is ${pageSize}, but the manifest says ${entry.page_size}`;
+  return null;
 }
 
 /** data_restore: verify everything in a staging folder, then swap it in; the live set is never touched before that. */
 export async function runRestore(config: Config, opts: RestoreOptions): Promise<RestoreResult> {
   return withRootLock(config.root, opts.dryRun ? 'restore dry run' : 'restore', opts.lockWaitMs ?? config.backup.lock_wait_ms, async () => {
-    recoverInterruptedSwap(config.root);
+    const warnings: string[] = [];
+    // A dry run changes nothing, so it does not recover an interrupted restore either: it says so.
+    if (opts.dryRun) warnings.push(...interruptedRestoreWarnings(config.root));
+    else recoverInterruptedSwap(config.root);
     const progress = (done: number, message: string) => opts.onProgress?.(done, TOTAL_STEPS, message);
     const checkpoint = () => {
       if (opts.signal?.aborted) throw new WbError('interrupted', 'The restore was cancelled before anything changed.');
     };
 
+    // A confirm token is checked and consumed before any work: a replayed, foreign or stale token
+    // costs nothing and changes nothing. The restore then executes the plan recorded with it.
+    let grant: ConsentGrant<RestoreTokenPlan> | null = null;
+    if (!opts.dryRun && opts.confirmToken !== undefined) {
+      const claim = claimConfirmToken<RestoreTokenPlan>(opts.confirmToken, { operation: 'restore', root: config.root, request: restoreRequest(opts) });
+      if (!claim.ok) throw new WbError('consent_required', `The restore was not performed: ${claim.reason}. Nothing was changed.`);
+      grant = claim.grant;
+    }
+
     const remote = opts.remote !== undefined ? opts.remote : remoteFromConfig(config);
-    const snapshot = await ensureLocalSnapshot(config, opts.snapshotId, remote);
+    const snapshot = await ensureLocalSnapshot(config, grant ? grant.plan.snapshot_id : opts.snapshotId, remote);
     progress(1, `found ${snapshot.id}`);
     const manifest = await verifyManifest(snapshot);
     progress(2, 'manifest checksum and contents verified');
     checkpoint();
 
     const selected = selectDatabases(config, manifest, opts.databases);
-    const warnings: string[] = [];
+    if (grant) {
+      const now = selected.map((s) => ({ name: s.entry.name, target: s.target, sha256: s.entry.sha256 }));
+      if (JSON.stringify(now) !== JSON.stringify(grant.plan.databases) || snapshot.id !== grant.plan.snapshot_id) {
+        throw new WbError('consent_required', 'The restore was not performed: the snapshot or the configuration changed since the dry run, so its plan no longer holds. Nothing was changed.', 'Run a new dry run and use its confirm_token.');
+      }
+    }
     const ladders = new Map(selected.map((s) => [s.entry.name, listMigrations(s.vital?.migrationsDir)]));
-    for (const s of selected) refuseForwardTimeTravel(s, ladders.get(s.entry.name) ?? []);
+    for (const s of selected) {
+      // The live files are read by their bytes only (no SQLite connection): see live-probe.ts.
+      const probe = probeLiveDatabase(s.target);
+      warnings.push(...liveStateWarnings(s.entry.name, displayPath(config.root, s.target), probe));
+      refuseForwardTimeTravel(s, ladders.get(s.entry.name) ?? [], probe.userVersion);
+    }
 
     refuseWithoutRoomToStage(config.root, selected);
-    const stagingDir = path.join(config.root, `db.staging_${stamp()}`);
+    const stagingDir = path.join(config.root, `db.staging_${new Date().toISOString().replace(/[:.]/g, '-')}`);
     let stagingKept = false;
     try {
       const expected = new Map([...manifest.databases.map((d) => [d.file, d.bytes] as const), ['MANIFEST.json', fs.statSync(snapshot.manifestPath).size] as const]);
@@ -168,8 +271,13 @@ export async function runRestore(config: Config, opts: RestoreOptions): Promise<
               checks.set(file, Promise.resolve({ ok: false, problem: 'its file does not match the checksum in the manifest' }));
               return;
             }
-            const pending = pendingMigrations(ladders.get(s.entry.name) ?? [], s.entry.user_version);
             const staged = path.join(stagingDir, ...file.split('/'));
+            const headerProblem = stagedHeaderProblem(staged, s.entry);
+            if (headerProblem) {
+              checks.set(file, Promise.resolve({ ok: false, problem: headerProblem }));
+              return;
+            }
+            const pending = pendingMigrations(ladders.get(s.entry.name) ?? [], s.entry.user_version);
             // A real restore makes staged files durable before the swap, so a power cut after it cannot
             // leave them unwritten. The flush runs on I/O threads while a worker checks the file.
             const flushed = opts.dryRun ? Promise.resolve(null) : flushToDisk(staged);
@@ -216,27 +324,47 @@ export async function runRestore(config: Config, opts: RestoreOptions): Promise<
       progress(4, 'staged databases pass integrity, foreign-key and row-count checks');
       crashPoint('after-staging');
 
-      const inUse = selected.map((s) => ({ s, why: whyInUse(s.target) })).filter((x) => x.why !== null);
+      const targets = selected.map((s) => s.target);
+      // With a token, the live files must still be what the dry run saw; checked before the in-use
+      // probe below, which opens them (and may fold a -wal into its file).
+      if (grant) refuseIfLiveChanged(grant.fingerprints, config.root, 'the dry run');
+      const inUse = selected.map((s) => ({ s, why: whyInUse(s.target, 300, opts.dryRun ?? false) })).filter((x) => x.why !== null);
       for (const { s, why } of inUse) {
         const msg = `${s.entry.name} (${displayPath(config.root, s.target)}) is in use: ${why}`;
         if (opts.force) warnings.push(`${msg}; replaced anyway (force)`);
         else if (opts.dryRun) warnings.push(`${msg}; a real restore will refuse unless the program is stopped or force is given`);
         else {
-          throw new WbError('in_use', `Refusing to restore: ${msg}. Nothing was changed.`, 'Stop the program using it and try again, or pass force: true to replace it anyway.');
+          const again = grant ? ' (the confirm_token was used: run a new dry run first)' : '';
+          throw new WbError('in_use', `Refusing to restore: ${msg}. Nothing was changed.`, `Stop the program using it and try again${again}, or pass force: true to replace it anyway.`);
         }
       }
       progress(5, inUse.length ? `${inUse.length} database(s) in use` : 'no database is in use');
 
-      const preRestoreDir = path.join(config.root, `db.pre_restore_${stamp()}`);
-      const plan: RestorePlan = { snapshotId: snapshot.id, databases: planned, preRestoreDir: displayPath(config.root, preRestoreDir), warnings };
+      const preRestoreDir = uniqueSafetyDir(config.root);
+      const safety = planSafetyCopies(config, { newCopy: preRestoreDir });
+      const plan: RestorePlan = { snapshotId: snapshot.id, databases: planned, preRestoreDir: displayPath(config.root, preRestoreDir), safety, warnings };
       if (opts.dryRun) {
-        const token = issueConfirmToken({ root: config.root, snapshotId: snapshot.id, databases: selected.map((s) => s.entry.name) });
+        const tokenPlan: RestoreTokenPlan = {
+          snapshot_id: snapshot.id,
+          databases: selected.map((s) => ({ name: s.entry.name, target: s.target, sha256: s.entry.sha256 })),
+          would_prune: safety.would_prune.map((p) => p.folder),
+        };
+        const token = issueConfirmToken({ operation: 'restore', root: config.root, request: restoreRequest(opts), plan: tokenPlan, targets });
         progress(TOTAL_STEPS, 'dry run: nothing changed');
-        return { snapshot_id: snapshot.id, dry_run: true, confirm_token: token, databases: planned, pre_restore_dir: plan.preRestoreDir, warnings };
+        return { snapshot_id: snapshot.id, dry_run: true, confirm_token: token, databases: planned, pre_restore_dir: plan.preRestoreDir, safety_copies: safety, pruned: [], warnings };
       }
 
-      const decision = opts.consent ? await opts.consent(plan) : ({ granted: false, reason: 'no way to ask for consent was given' } as const);
-      if (!decision.granted) throw new WbError('consent_required', `The restore was not performed: ${decision.reason}. Nothing was changed.`);
+      // Pruning removes only copies the consented plan named: the token's, or the one just shown.
+      let named: string[];
+      if (grant) named = grant.plan.would_prune;
+      else {
+        const shown = fingerprintTargets(targets);
+        const decision = opts.consent ? await opts.consent(plan) : ({ granted: false, reason: 'no way to ask for consent was given' } as const);
+        if (!decision.granted) throw new WbError('consent_required', `The restore was not performed: ${decision.reason}. Nothing was changed.`);
+        // The user may take minutes to answer: the plan must still describe the live files.
+        refuseIfLiveChanged(shown, config.root, 'the plan was shown');
+        named = safety.would_prune.map((p) => p.folder);
+      }
       checkpoint();
 
       // From here the swap owns staging: it is kept while a journal may need it, removed after.
@@ -252,19 +380,26 @@ export async function runRestore(config: Config, opts: RestoreOptions): Promise<
       warnings.push(...swapped.warnings);
       plan.preRestoreDir = displayPath(config.root, swapped.preRestoreDir);
       // The restore is done and recorded: a pruning failure is a warning, not a failed restore.
+      // Pruning removes only the copies the consented plan named.
+      let pruned: string[] = [];
       try {
-        const pruned = prunePreRestoreDirs(config.root, 3);
-        if (pruned.length) logger().info({ pruned }, 'removed old pre_restore folders (keeping 3)');
+        pruned = prunePreRestoreDirs(config.root, safety.keep, named);
+        if (pruned.length) logger().info({ pruned, keep: safety.keep }, 'removed old safety copies the plan named');
       } catch (err) {
         warnings.push(`old pre_restore folders could not be pruned (${(err as Error).message})`);
       }
       progress(TOTAL_STEPS, `restored ${planned.length} database(s) from ${snapshot.id}`);
       logger().info({ snapshot: snapshot.id, databases: planned.map((d) => d.name) }, 'restore complete');
-      return { snapshot_id: snapshot.id, dry_run: false, databases: planned, pre_restore_dir: plan.preRestoreDir, warnings };
+      return { snapshot_id: snapshot.id, dry_run: false, databases: planned, pre_restore_dir: plan.preRestoreDir, safety_copies: safety, pruned, warnings };
     } finally {
       if (!stagingKept) fs.rmSync(stagingDir, { recursive: true, force: true });
     }
   });
+}
+
+function refuseIfLiveChanged(fingerprints: readonly TargetFingerprint[], root: string, since: string): void {
+  const reason = liveChangedReason(fingerprints, root, since);
+  if (reason) throw new WbError('consent_required', `The restore was not performed: ${reason}. Nothing was changed.`, 'Run a new dry run (or answer the prompt again) on the databases as they are now.');
 }
 
 /** fdatasync a staged file; resolves to a problem to report, or null. */
@@ -305,7 +440,29 @@ function selectDatabases(config: Config, manifest: Manifest, requested: string[]
     }
   }
   const names = requested && requested.length ? [...new Set(requested)] : available;
-  return manifest.databases.filter((d) => names.includes(d.name)).map((entry) => ({ entry, ...targetFor(config, entry) }));
+  const selected = manifest.databases.filter((d) => names.includes(d.name)).map((entry) => ({ entry, ...targetFor(config, entry) }));
+  // One live file receives one database: two entries on one target (also through a link, or under
+  // case folding on macOS and Windows) would make the second swap over the first.
+  const byTarget = new Map<string, string>();
+  const fold = process.platform === 'darwin' || process.platform === 'win32';
+  for (const s of selected) {
+    let key = path.resolve(s.target);
+    try {
+      key = fs.realpathSync(key);
+    } catch {
+      key = path.join(realParent(key), path.basename(key));
+    }
+    if (fold) key = key.toLowerCase();
+    const other = byTarget.get(key);
+    if (other) refuse(`The snapshot puts databases ${other} and ${s.entry.name} on the same file, ${displayPath(config.root, s.target)}.`);
+    byTarget.set(key, s.entry.name);
+  }
+  // A known database's file receives only that database.
+  for (const s of selected) {
+    const owner = config.databases.find((d) => d.name !== s.entry.name && path.resolve(d.path) === path.resolve(s.target));
+    if (owner) refuse(`The snapshot puts database ${s.entry.name} on the file of database ${owner.name} (${displayPath(config.root, s.target)}).`);
+  }
+  return selected;
 }
 
 /** Staging needs room for every selected database; better to say so now than to fail half-way through unpacking. */
@@ -328,8 +485,7 @@ function refuseWithoutRoomToStage(root: string, selected: Selected[]): void {
   }
 }
 
-function refuseForwardTimeTravel(s: Selected, ladder: ReturnType<typeof listMigrations>): void {
-  const live = liveUserVersion(s.target);
+function refuseForwardTimeTravel(s: Selected, ladder: ReturnType<typeof listMigrations>, live: number | null): void {
   const known = Math.max(newestMigrationVersion(ladder), live ?? 0);
   if ((ladder.length || live !== null) && s.entry.user_version > known) {
     throw new WbError(

@@ -867,9 +867,16 @@ export function readPreRestoreInfo(dir: string): PreRestoreInfo {
   return info;
 }
 
-/** Keep the newest `keep` pre_restore folders. */
-export function prunePreRestoreDirs(root: string, keep = 3): string[] {
-  const old = listPreRestoreDirs(root).slice(keep);
+/**
+ * Remove safety copies beyond the newest `keep`, but only those in `named` (folder names): the ones
+ * the consented plan said it would remove (planSafetyCopies). A copy that appeared since, or that the
+ * plan did not list, is kept even when that leaves more than `keep`. Returns the removed folder names.
+ */
+export function prunePreRestoreDirs(root: string, keep: number, named: readonly string[]): string[] {
+  const allowed = new Set(named);
+  const old = listPreRestoreDirs(root)
+    .slice(keep)
+    .filter((d) => allowed.has(path.basename(d)));
   // Renamed out of sight at once (no longer a pre_restore folder --undo could pick), deleted in the
   // background: a restore should not wait while the disk frees hundreds of megabytes.
   for (const dir of old) fs.renameSync(dir, path.join(root, `${DISCARD_PREFIX}${path.basename(dir)}`));

@@ -7,6 +7,8 @@ import { logger } from '../log.js';
 import { displayPath } from '../paths.js';
 import { whyInUse } from './in-use.js';
 import type { ConsentDecision } from './restore.js';
+import { fingerprintTargets, liveChangedReason } from '../consent.js';
+import { planSafetyCopies, uniqueSafetyDir, type SafetyCopyPlan } from './safety-copies.js';
 import { hashFile, listPreRestoreDirs, performSwap, prunePreRestoreDirs, readPreRestoreInfo, recoverInterruptedSwap } from './swap.js';
 
 export interface UndoPlan {
@@ -15,6 +17,8 @@ export interface UndoPlan {
   kind: 'restore' | 'import' | 'recover';
   snapshotId: string | null;
   databases: Array<{ name: string; target: string; action: 'put back' | 'remove (did not exist before)' }>;
+  /** the current files go to a new safety copy; which existing copy this would remove */
+  safety: SafetyCopyPlan;
 }
 
 export interface UndoResult extends UndoPlan {
@@ -32,7 +36,8 @@ export async function runUndo(
   opts: { force?: boolean; dryRun?: boolean; consent?: (plan: UndoPlan) => Promise<ConsentDecision> },
 ): Promise<UndoResult | UndoPlan> {
   return withRootLock(config.root, 'restore --undo', config.backup.lock_wait_ms, async () => {
-    recoverInterruptedSwap(config.root);
+    // A dry run changes nothing: it leaves an interrupted restore to the next real command.
+    if (!opts.dryRun) recoverInterruptedSwap(config.root);
     const [newest] = listPreRestoreDirs(config.root);
     if (!newest) throw new WbError('not_found', 'Nothing to undo: there is no completed restore or import to undo (no db.pre_restore_* folder with a completed record).');
     const info = readPreRestoreInfo(newest);
@@ -54,11 +59,14 @@ export async function runUndo(
       }
       return { name: d.name, target: d.target, incoming: d.existed ? kept : null };
     });
+    const preRestoreDir = uniqueSafetyDir(config.root);
     const plan: UndoPlan = {
       from,
       kind: info.kind,
       snapshotId: info.snapshot_id,
       databases: items.map((i) => ({ name: i.name, target: displayPath(config.root, i.target), action: i.incoming ? 'put back' : 'remove (did not exist before)' })),
+      // The undo moves its source copy back into place, so that one is not counted as kept.
+      safety: planSafetyCopies(config, { newCopy: preRestoreDir, consumes: [newest] }),
     };
     if (opts.dryRun) return plan;
     if (!opts.force) {
@@ -67,17 +75,24 @@ export async function runUndo(
         if (why) throw new WbError('in_use', `Refusing to undo: ${item.name} is in use: ${why}. Nothing was changed.`, 'Stop the program using it, or pass --force.');
       }
     }
+    const shown = fingerprintTargets(items.map((i) => i.target));
     const decision = opts.consent ? await opts.consent(plan) : ({ granted: false, reason: 'no way to ask for consent was given' } as const);
     if (!decision.granted) throw new WbError('consent_required', `The undo was not performed: ${decision.reason}. Nothing was changed.`);
-    const wanted = path.join(config.root, `db.pre_restore_${new Date().toISOString().replace(/[:.]/g, '-')}`);
-    const { preRestoreDir } = performSwap({ root: config.root, kind: 'undo', snapshotId: info.snapshot_id, preRestoreDir: wanted, incomingDir: null, items, undoes: path.basename(newest) });
+    const changed = liveChangedReason(shown, config.root, 'the plan was shown');
+    if (changed) throw new WbError('consent_required', `The undo was not performed: ${changed}. Nothing was changed.`);
+    const swapped = performSwap({ root: config.root, kind: 'undo', snapshotId: info.snapshot_id, preRestoreDir, incomingDir: null, items, undoes: path.basename(newest) });
     try {
-      prunePreRestoreDirs(config.root, 3);
+      // Only the copy the consented plan named can go.
+      prunePreRestoreDirs(
+        config.root,
+        plan.safety.keep,
+        plan.safety.would_prune.map((p) => p.folder),
+      );
     } catch (err) {
       // the undo is done and recorded; old folders are pruned next time
       logger().warn({ err: (err as Error).message }, 'old pre_restore folders could not be pruned');
     }
-    return { ...plan, pre_restore_dir: displayPath(config.root, preRestoreDir) };
+    return { ...plan, pre_restore_dir: displayPath(config.root, swapped.preRestoreDir) };
   });
 }
 

@@ -6,8 +6,14 @@ import type { Config } from '../config.js';
 import { WbError } from '../errors.js';
 import { withRootLock } from '../lock.js';
 import { displayPath } from '../paths.js';
-import { performSwap, recoverInterruptedSwap } from '../restore/swap.js';
+import { performSwap, prunePreRestoreDirs, recoverInterruptedSwap } from '../restore/swap.js';
 import { countRows, quoteIdent } from '../sqlite-util.js';
+import { createHash } from 'node:crypto';
+import { claimConfirmToken, fingerprintTargets, issueConfirmToken, liveChangedReason } from '../consent.js';
+import { unsafeDatabaseNameReason } from '../manifest.js';
+import { liveStateWarnings, probeLiveDatabase } from '../restore/live-probe.js';
+import type { ConsentDecision } from '../restore/restore.js';
+import { planSafetyCopies, SafetyCopyPlanSchema, uniqueSafetyDir, type SafetyCopyPlan } from '../restore/safety-copies.js';
 import { DocumentError, decodeUtf8, documentDir, documentShape, parseDocumentText } from './documents.js';
 import { SYNC_SCHEMA_VERSION, isDocumentEntry, type DocumentTableEntry, type MirrorManifest, type MirrorTableEntry } from './materialize.js';
 import { parseRows, type SqlValue } from './rows.js';
@@ -18,6 +24,9 @@ export const SyncImportResultSchema = z.object({
   databases: z.array(z.object({ name: z.string(), target: z.string(), rows: z.record(z.string(), z.number()), replaced: z.boolean() })),
   not_in_mirror: z.array(z.object({ path: z.string(), reason: z.string() })).describe("what the mirror's manifest lists as skipped (excluded, over a size cap, held back): those rows are not in the rebuilt databases"),
   pre_restore_dir: z.string().optional().describe('where the replaced live files were moved (restore --undo puts them back)'),
+  confirm_token: z.string().optional().describe('dry run that would replace existing databases: pass it back with the same clone_dir to do exactly this (works once)'),
+  safety_copies: SafetyCopyPlanSchema.nullable().describe('when existing databases are replaced: how many safety copies are kept and which one this would remove'),
+  warnings: z.array(z.string()),
   message: z.string(),
 });
 export type SyncImportResult = z.infer<typeof SyncImportResultSchema>;
@@ -41,6 +50,30 @@ function readManifest(clone: string): MirrorManifest {
     );
   }
   return raw;
+}
+
+/** What the user consents to before an import replaces existing databases. */
+export interface ImportPlan {
+  databases: Array<{ name: string; target: string; replaced: boolean; rows: Record<string, number> }>;
+  safety: SafetyCopyPlan;
+  warnings: string[];
+}
+
+export interface SyncImportOptions {
+  dryRun?: boolean;
+  /** CLI: say that replacing existing databases is intended; it never replaces consent */
+  force?: boolean;
+  /** asked before existing databases are replaced (CLI prompt or --yes, MCP elicitation) */
+  consent?: (plan: ImportPlan) => Promise<ConsentDecision>;
+  /** a dry run's confirm token instead: checked and consumed before anything is built */
+  confirmToken?: string;
+}
+
+/** What a confirm token records: executed only if the real run plans exactly the same. */
+interface ImportTokenPlan {
+  manifest_sha256: string;
+  databases: Array<{ name: string; target: string }>;
+  would_prune: string[];
 }
 
 /**
@@ -78,38 +111,101 @@ function importTarget(root: string, name: string): string {
 }
 
 /**
- * github_sync_import: rebuild databases from a clone of the mirror (schema.sql + rows), into a temp
- * file first; row counts must equal the manifest's before the file is moved into place. Existing
- * databases are never overwritten without force; then they go through the journaled swap into a
- * new db.pre_restore_<ts> folder that no later import overwrites (`restore --undo` puts them back).
+ * Where each mirrored database goes: its configured file, else where discovery would find it (importTarget). The names come
+ * from the clone (untrusted): each must be a safe logical name, and no two may share a file.
  */
-export async function syncImport(config: Config, clone: string, opts: { dryRun?: boolean; force?: boolean } = {}): Promise<SyncImportResult> {
-  const manifest = readManifest(clone);
-  const plan = Object.entries(manifest.databases).map(([name, entry]) => {
+function planTargets(config: Config, manifest: MirrorManifest): Array<{ name: string; entry: MirrorManifest['databases'][string]; target: string }> {
+  const plan = Object.entries(manifest.databases ?? {}).map(([name, entry]) => {
+    const why = unsafeDatabaseNameReason(name);
+    if (why) throw new WbError('invalid_input', `The mirror's manifest.json names a database ${JSON.stringify(name)}, which is not a safe name (${why}). Nothing was changed.`, 'Fix manifest.json in the repository, or use a clone you trust.');
     const target = config.databases.find((d) => d.name === name)?.path ?? importTarget(config.root, name);
     return { name, entry, target };
   });
-  const existing = plan.filter((p) => fs.existsSync(p.target));
-  if (existing.length && !opts.force && !opts.dryRun) {
-    throw new WbError('invalid_input', `Refusing to overwrite existing databases: ${existing.map((p) => p.name).join(', ')}. Nothing was changed.`, 'Pass force to replace them (the old files are kept in a new db.pre_restore_<time> folder; `wb-backup restore --undo` puts them back).');
+  const seen = new Map<string, string>();
+  for (const p of plan) {
+    const key = process.platform === 'linux' ? path.resolve(p.target) : path.resolve(p.target).toLowerCase();
+    const other = seen.get(key);
+    if (other) throw new WbError('invalid_input', `The mirror's databases ${other} and ${p.name} would both go to ${displayPath(config.root, p.target)}. Nothing was changed.`, 'Fix manifest.json or the databases: section of wb-backup.yaml.');
+    seen.set(key, p.name);
   }
+  return plan;
+}
+
+/**
+ * github_sync_import: rebuild databases from a clone of the mirror (schema.sql + rows), into a temp
+ * file first; row counts must equal the manifest's before the file is moved into place.
+ * Replacing an existing database needs consent, like a restore: a dry run's single-use confirm
+ * token bound to this clone's manifest and the live files as they are, or `consent` (prompt, form).
+ * The replaced files are kept in a safety copy; the plan names the old copy this would remove.
+ */
+export async function syncImport(config: Config, clone: string, opts: SyncImportOptions = {}): Promise<SyncImportResult> {
+  const manifest = readManifest(clone);
+  const manifestSha = createHash('sha256').update(fs.readFileSync(path.join(clone, 'manifest.json'))).digest('hex');
+  const plan = planTargets(config, manifest);
+  const request = { clone_dir: path.resolve(clone) };
+  const existing = plan.filter((p) => fs.existsSync(p.target));
   const rowsOf = (p: (typeof plan)[number]) => Object.fromEntries(Object.entries(p.entry.tables).map(([t, i]) => [t, i.rows]));
   const notInMirror = manifest.skipped ?? [];
   const missingNote = notInMirror.length ? ` The mirror does not hold everything: ${notInMirror.map((x) => x.path).join(', ')} (see not_in_mirror).` : '';
+  // Read by bytes only (a dry run changes nothing): states a reader would act on become warnings.
+  const warnings = existing.flatMap((p) => liveStateWarnings(p.name, displayPath(config.root, p.target), probeLiveDatabase(p.target)));
+  const preRestoreDir = uniqueSafetyDir(config.root);
+  const safety = existing.length ? planSafetyCopies(config, { newCopy: preRestoreDir }) : null;
+  const importPlan: ImportPlan = {
+    databases: plan.map((p) => ({ name: p.name, target: displayPath(config.root, p.target), replaced: existing.includes(p), rows: rowsOf(p) })),
+    safety: safety ?? planSafetyCopies(config, { newCopy: null }),
+    warnings,
+  };
+  const tokenPlan: ImportTokenPlan = {
+    manifest_sha256: manifestSha,
+    databases: plan.map((p) => ({ name: p.name, target: p.target })),
+    would_prune: (safety?.would_prune ?? []).map((x) => x.folder),
+  };
   if (opts.dryRun) {
+    const token = existing.length
+      ? issueConfirmToken({ operation: 'import', root: config.root, request, plan: tokenPlan, targets: plan.map((p) => p.target) })
+      : undefined;
     return {
       dry_run: true,
-      databases: plan.map((p) => ({ name: p.name, target: path.relative(config.root, p.target), rows: rowsOf(p), replaced: fs.existsSync(p.target) })),
+      databases: importPlan.databases,
       not_in_mirror: notInMirror,
-      message: `Would rebuild ${plan.length} database(s)${existing.length ? `, replacing ${existing.length} (needs force)` : ''}; nothing was changed.${missingNote}`,
+      ...(token ? { confirm_token: token } : {}),
+      safety_copies: safety,
+      warnings,
+      message: `Would rebuild ${plan.length} database(s)${existing.length ? `, replacing ${existing.length} (${existing.map((p) => p.name).join(', ')}): that needs consent (this dry run's confirm_token, or the user's answer). ${describeSafety(safety)}` : ''}; nothing was changed.${missingNote}`,
     };
   }
   return withRootLock(config.root, 'github-sync import', config.backup.lock_wait_ms, async () => {
     recoverInterruptedSwap(config.root);
+    // Consent comes before anything is built. Pruning may only remove what the consented plan named.
+    let named: string[] = [];
+    if (opts.confirmToken !== undefined) {
+      const claim = claimConfirmToken<ImportTokenPlan>(opts.confirmToken, { operation: 'import', root: config.root, request });
+      if (!claim.ok) throw new WbError('consent_required', `The import was not performed: ${claim.reason}. Nothing was changed.`);
+      const recorded = claim.grant.plan;
+      if (recorded.manifest_sha256 !== manifestSha || JSON.stringify(recorded.databases) !== JSON.stringify(tokenPlan.databases)) {
+        throw new WbError('consent_required', 'The import was not performed: the clone or the configuration changed since the dry run, so its plan no longer holds. Nothing was changed.', 'Run a new dry run and use its confirm_token.');
+      }
+      named = recorded.would_prune;
+    } else if (existing.length) {
+      if (!opts.consent) {
+        throw new WbError(
+          'consent_required',
+          `Importing would replace existing databases (${existing.map((p) => p.name).join(', ')}), which needs the user's consent. Nothing was changed.`,
+          'Run the import with dry_run: true, show the user the plan, and if they agree call it again with the same clone_dir plus the confirm_token it returned (CLI: --force, then answer y or pass --yes).',
+        );
+      }
+      // Every target, also those absent now: a database appearing meanwhile changes the plan too.
+      const shown = fingerprintTargets(plan.map((p) => p.target));
+      const decision = await opts.consent(importPlan);
+      if (!decision.granted) throw new WbError('consent_required', `The import was not performed: ${decision.reason}. Nothing was changed.`);
+      const changed = liveChangedReason(shown, config.root, 'the plan was shown');
+      if (changed) throw new WbError('consent_required', `The import was not performed: ${changed}. Nothing was changed.`);
+      named = (safety?.would_prune ?? []).map((x) => x.folder);
+    }
     // Built in a staging folder; it then goes through the same journaled swap as a restore, and the
     // replaced files into a new db.pre_restore_<ts> folder (`restore --undo` puts them back).
-    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    const staging = path.join(config.root, `db.staging_${stamp}`);
+    const staging = path.join(config.root, `db.staging_${path.basename(preRestoreDir).slice('db.pre_restore_'.length)}`);
     const built: Array<{ name: string; tmp: string; target: string }> = [];
     try {
       fs.mkdirSync(staging, { recursive: true });
@@ -127,19 +223,35 @@ export async function syncImport(config: Config, clone: string, opts: { dryRun?:
       root: config.root,
       kind: 'import',
       snapshotId: null,
-      preRestoreDir: path.join(config.root, `db.pre_restore_${stamp}`),
+      preRestoreDir,
       incomingDir: staging,
       items: built.map((b) => ({ name: b.name, target: b.target, incoming: b.tmp })),
     });
     const kept = displayPath(config.root, swapped.preRestoreDir);
+    warnings.push(...swapped.warnings);
+    try {
+      // Only the copies the consented plan named can go.
+      if (safety) prunePreRestoreDirs(config.root, safety.keep, named);
+    } catch (err) {
+      warnings.push(`old pre_restore folders could not be pruned (${(err as Error).message})`);
+    }
     return {
       dry_run: false,
-      databases: plan.map((p) => ({ name: p.name, target: path.relative(config.root, p.target), rows: rowsOf(p), replaced: existing.includes(p) })),
+      databases: importPlan.databases,
       not_in_mirror: notInMirror,
-      pre_restore_dir: kept,
+      pre_restore_dir: existing.length ? kept : undefined,
+      safety_copies: safety,
+      warnings,
       message: `Rebuilt ${plan.length} database(s) from the mirror.${existing.length ? ` The replaced files are kept in ${kept} (undo with: wb-backup restore --undo).` : ''}${missingNote}`,
     };
   });
+}
+
+function describeSafety(safety: SafetyCopyPlan | null): string {
+  if (!safety) return '';
+  return safety.would_prune.length
+    ? `${safety.keep} safety copies are kept, so this would remove ${safety.would_prune.map((p) => `${p.folder} (made ${p.created_at ?? 'at an unknown time'})`).join(', ')}.`
+    : `${safety.keep} safety copies are kept; this removes none.`;
 }
 
 function buildDatabase(clone: string, dbName: string, entry: MirrorManifest['databases'][string], file: string): void {

@@ -1,0 +1,72 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import type { Config } from '../config.js';
+import { listPreRestoreDirs, readPreRestoreInfo } from './swap.js';
+
+/**
+ * Safety copies: the db.pre_restore_<time>/ folders holding what restores, undos and imports
+ * replaced. This module plans their rotation so that the consent prompt can say exactly which
+ * existing copy an operation would remove; prunePreRestoreDirs then removes only copies so named.
+ */
+export const SafetyCopyPlanSchema = z.object({
+  keep: z.number().describe('how many safety copies are kept (restore.keep_safety_copies)'),
+  existing: z.number().describe('safety copies there are now'),
+  new_copy: z.string().nullable().describe('the folder this operation puts the replaced files in'),
+  would_prune: z
+    .array(z.object({ folder: z.string(), created_at: z.string().nullable(), made_by: z.string() }))
+    .describe('existing safety copies this operation removes to stay within keep (oldest first); no other copy is ever removed'),
+});
+export type SafetyCopyPlan = z.infer<typeof SafetyCopyPlanSchema>;
+
+function stamp(now: Date): string {
+  return now.toISOString().replace(/[:.]/g, '-');
+}
+
+/**
+ * A db.pre_restore_<time> folder name that no earlier copy has (a suffix is added when two
+ * operations fall in the same millisecond), so no operation ever writes into another's copy.
+ */
+export function uniqueSafetyDir(root: string, now = new Date()): string {
+  const base = path.join(root, `db.pre_restore_${stamp(now)}`);
+  let candidate = base;
+  for (let n = 2; fs.existsSync(candidate) || fs.existsSync(path.join(root, `db.discard_${path.basename(candidate)}`)); n++) candidate = `${base}-${n}`;
+  return candidate;
+}
+
+function describeMaker(dir: string): { created_at: string | null; made_by: string } {
+  try {
+    const info = readPreRestoreInfo(dir);
+    const what = info.kind === 'undo' ? 'an undo' : info.snapshot_id ? `a restore of ${info.snapshot_id}` : `a ${info.kind}`;
+    return { created_at: info.created_at, made_by: `${what} (${info.databases.map((d) => d.name).join(', ')})` };
+  } catch {
+    return { created_at: null, made_by: 'an unknown operation (its pre-restore.json is unreadable)' };
+  }
+}
+
+/**
+ * The rotation an operation that adds one safety copy would do. `consumes`: copies the operation
+ * itself uses up (an undo moves its source copy back into place), not counted as kept.
+ */
+export function planSafetyCopies(config: Config, opts: { newCopy: string | null; consumes?: readonly string[] }): SafetyCopyPlan {
+  const keep = config.restore.keep_safety_copies;
+  const consumed = new Set((opts.consumes ?? []).map((d) => path.basename(d)));
+  const existing = listPreRestoreDirs(config.root).filter((d) => !consumed.has(path.basename(d)));
+  // Newest first; the new copy takes the first place, so the old ones from index keep-1 on go.
+  const goes = opts.newCopy === null ? existing.slice(keep) : existing.slice(Math.max(0, keep - 1));
+  return {
+    keep,
+    existing: existing.length,
+    new_copy: opts.newCopy === null ? null : path.basename(opts.newCopy),
+    would_prune: goes.reverse().map((dir) => ({ folder: path.basename(dir), ...describeMaker(dir) })),
+  };
+}
+
+/** One or two sentences for consent prompts and plan output. */
+export function describeSafetyCopies(plan: SafetyCopyPlan): string {
+  const kept = `${plan.keep} safety cop${plan.keep === 1 ? 'y is' : 'ies are'} kept`;
+  const into = plan.new_copy ? `The current files move to ${plan.new_copy} (wb-backup restore --undo puts them back); ` : '';
+  if (!plan.would_prune.length) return `${into}${kept}; this removes none of the ${plan.existing} existing.`;
+  const gone = plan.would_prune.map((p) => `${p.folder} (made ${p.created_at ?? 'at an unknown time'} by ${p.made_by})`).join(', ');
+  return `${into}${kept}, so this REMOVES the oldest: ${gone}; what it holds can no longer be put back.`;
+}
