@@ -96,7 +96,13 @@ export function validateManifest(raw: unknown): Manifest {
  * replaced by the shared name mapping of src/names.ts.)
  */
 export function unsafeDatabaseNameReason(name: string): string | null {
-  // One rule for every name taken from data: the shared name mapping's.
+  // One rule for every name taken from data: the shared name mapping's. The common hostile shapes
+  // get a precise reason first.
+  if (!logicalNameProblem(name)) return null;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(name)) return 'it contains a control character';
+  if (/[\\/]/.test(name)) return 'it contains a path separator';
+  if (name === '.' || name === '..') return 'it is "." or ".."';
   return logicalNameProblem(name);
 }
 

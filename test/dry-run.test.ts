@@ -122,7 +122,7 @@ describe('a dry run changes nothing, in any state of the live files', () => {
     const { stdout } = await run(process.execPath, [CLI, '--root', root, 'restore', 'latest', '--dry-run', '--json']);
     expect((JSON.parse(stdout) as { warnings: string[] }).warnings.join('\n')).toMatch(/an interrupted restore left restore-journal\.json: the next command that changes data completes or rolls it back first \(this dry run did not\)/);
     await runRestore(loadConfig(root), { snapshotId: 'latest', dryRun: true });
-    await expect(runUndo(loadConfig(root), { dryRun: true })).rejects.toThrow(/no earlier restore to undo/);
+    await expect(runUndo(loadConfig(root), { dryRun: true })).rejects.toThrow(/Nothing to undo/);
     expect(tree()).toEqual(before);
   });
 

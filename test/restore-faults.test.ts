@@ -301,13 +301,13 @@ describe('faults injected at every filesystem operation of github_sync_import', 
     existing = old;
     const scratch = path.join(work, 'import-scratch');
     resetTo(target, scratch);
-    await syncImport(loadConfig(scratch), clone, { force: true });
+    await syncImport(loadConfig(scratch), clone, { force: true, consent: async () => ({ granted: true }) });
     imported = { a: captureState(path.join(scratch, 'db', 'a.db')), b: captureState(path.join(scratch, 'db', 'b.db')) };
     rmrf(scratch);
   });
 
   it('import --force: each operation failing leaves the existing databases or the imported ones, and the safety copy intact', async () => {
-    const doImport = () => syncImport(loadConfig(root), clone, { force: true });
+    const doImport = () => syncImport(loadConfig(root), clone, { force: true, consent: async () => ({ granted: true }) });
     const total = await countOps(target, doImport);
     expect(total).toBeGreaterThan(15);
     for (const c of faultCases(total)) {
