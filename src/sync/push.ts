@@ -79,7 +79,7 @@ export async function syncPush(config: Config, opts: SyncPushOptions = {}): Prom
 
     const fresh = path.join(syncDir(config.root), 'fresh');
     fs.rmSync(fresh, { recursive: true, force: true });
-    const manifest = materialize(fresh, config.databases, { exclude: sync.exclude_tables, maxFileBytes: sync.max_file_bytes, documents: sync.documents });
+    const manifest = materialize(fresh, config.databases, { exclude: sync.exclude_tables, maxFileBytes: sync.max_file_bytes, documents: sync.documents, now: new Date() });
     const databases = config.databases.map((d) => d.name);
     const readmeText = () => readme(Object.keys(manifest.databases), new Date());
     const common = { mode, branch, rows: rowsOf(manifest), skipped: manifest.skipped, warnings: manifest.warnings ?? [] };
