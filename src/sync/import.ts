@@ -190,7 +190,7 @@ function createSchema(db: Database.Database, sql: string, legacy: boolean): void
     try {
       db.exec(x);
     } catch (err) {
-      if (!/already exists/.test((err as Error).message)) throw err;
+      if (!/already exists|reserved for internal use/.test((err as Error).message)) throw err;
     }
   }
 }
@@ -216,49 +216,53 @@ export function buildDatabase(clone: string, dbName: string, entry: MirrorDataba
     applyPragmasBefore(db, entry.pragmas);
     const schemaText = fs.readFileSync(path.join(clone, entry.schema), 'utf8');
     const legacyFts = !entry.source && /CREATE\s+VIRTUAL\s+TABLE/i.test(schemaText);
-    createSchema(db, schemaText, legacyFts);
-    const legacyShadow = legacyShadowTables(db, entry);
     // Rows are loaded as they were: triggers must not fire (they would add rows) and parents may
     // come after children, so foreign keys are checked once at the end instead.
+    db.pragma('foreign_keys = OFF');
+    // One transaction for the whole build: the file is new, and one commit is one flush, not one per statement.
+    db.exec('BEGIN');
+    createSchema(db, schemaText, legacyFts);
+    const legacyShadow = legacyShadowTables(db, entry);
     const triggers = db.prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'trigger'").all() as Array<{ name: string; sql: string }>;
     for (const t of triggers) db.exec(`DROP TRIGGER ${quoteIdent(t.name)}`);
-    db.pragma('foreign_keys = OFF');
     const virtual = new Set(db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL%'").pluck().all() as string[]);
-    db.transaction(() => {
-      for (const [table, settings] of Object.entries(entry.fts5_config ?? {})) {
-        if (!virtual.has(table)) throw new Error(`the manifest has FTS5 settings for ${table}, which ${entry.schema} does not declare as a virtual table`);
-        const set = db.prepare(`INSERT INTO ${quoteIdent(table)} (${quoteIdent(table)}, rank) VALUES (?, ?)`);
-        for (const [k, v] of settings) set.run(k, fromJson(v, `${entry.schema.split('/')[0]} fts5_config of ${table}`));
+    // SQLite refuses writes to shadow tables (defensive mode) unless told otherwise: only an older mirror's dump needs them.
+    if (legacyShadow.size) db.unsafeMode(true);
+    for (const [table, settings] of Object.entries(entry.fts5_config ?? {})) {
+      if (!virtual.has(table)) throw new Error(`the manifest has FTS5 settings for ${table}, which ${entry.schema} does not declare as a virtual table`);
+      const set = db.prepare(`INSERT INTO ${quoteIdent(table)} (${quoteIdent(table)}, rank) VALUES (?, ?)`);
+      for (const [k, v] of settings) set.run(k, fromJson(v, `${entry.schema.split('/')[0]} fts5_config of ${table}`));
+    }
+    for (const [table, info] of Object.entries(entry.tables)) {
+      if (legacyShadow.has(table)) {
+        // An older mirror's dump of a shadow table: the index exactly as it was, replacing the empty one the virtual table made.
+        db.exec(`DELETE FROM ${quoteIdent(table)}`);
       }
-      for (const [table, info] of Object.entries(entry.tables)) {
-        if (legacyShadow.has(table)) {
-          // An older mirror's dump of a shadow table: the index exactly as it was, replacing the empty one the virtual table made.
-          db.exec(`DELETE FROM ${quoteIdent(table)}`);
-        }
-        const isVirtual = virtual.has(table);
-        const columns = dataColumnsOf(db, table);
-        const loaded = isDocumentEntry(info) ? readDocuments(clone, db, dbName, table, info) : readJsonl(clone, info, columns);
-        const insert = inserter(db, table, columns, rowidNameOf(db, table, isVirtual));
-        loaded.rows.forEach((row, i) => insert(row, loaded.rowids[i] ?? null));
+      const isVirtual = virtual.has(table);
+      const columns = dataColumnsOf(db, table);
+      const loaded = isDocumentEntry(info) ? readDocuments(clone, db, dbName, table, info) : readJsonl(clone, info, columns);
+      const insert = inserter(db, table, columns, rowidNameOf(db, table, isVirtual));
+      loaded.rows.forEach((row, i) => insert(row, loaded.rowids[i] ?? null));
+    }
+    for (const table of entry.rebuild ?? []) {
+      if (!virtual.has(table)) throw new Error(`the manifest asks to rebuild ${table}, which ${entry.schema} does not declare as a virtual table`);
+      db.prepare(`INSERT INTO ${quoteIdent(table)} (${quoteIdent(table)}) VALUES ('rebuild')`).run();
+    }
+    if (entry.sqlite_sequence) {
+      // Loading rows with their ids moved the counters to the highest id; the source's may be higher (deleted rows).
+      const exists = db.prepare("SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_sequence'").get() !== undefined;
+      if (exists) {
+        db.exec('DELETE FROM sqlite_sequence');
+        const put = db.prepare('INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)');
+        for (const s of entry.sqlite_sequence) put.run(fromJson(s.name, 'sqlite_sequence name'), fromJson(s.seq, 'sqlite_sequence seq'));
       }
-      for (const table of entry.rebuild ?? []) {
-        if (!virtual.has(table)) throw new Error(`the manifest asks to rebuild ${table}, which ${entry.schema} does not declare as a virtual table`);
-        db.prepare(`INSERT INTO ${quoteIdent(table)} (${quoteIdent(table)}) VALUES ('rebuild')`).run();
-      }
-      if (entry.sqlite_sequence) {
-        // Loading rows with their ids moved the counters to the highest id; the source's may be higher (deleted rows).
-        const exists = db.prepare("SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_sequence'").get() !== undefined;
-        if (exists) {
-          db.exec('DELETE FROM sqlite_sequence');
-          const put = db.prepare('INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)');
-          for (const s of entry.sqlite_sequence) put.run(fromJson(s.name, 'sqlite_sequence name'), fromJson(s.seq, 'sqlite_sequence seq'));
-        }
-      }
-    })();
+    }
     for (const t of triggers) db.exec(t.sql);
+    db.pragma(`user_version = ${entry.user_version}`);
+    db.exec('COMMIT');
+    if (legacyShadow.size) db.unsafeMode(false);
     const fk = db.pragma('foreign_key_check') as unknown[];
     if (fk.length) throw new Error(`${entry.schema.split('/')[0]} has ${fk.length} foreign-key violation(s) after loading`);
-    db.pragma(`user_version = ${entry.user_version}`);
     for (const [table, info] of Object.entries(entry.tables)) {
       const count = Number(db.prepare(`SELECT count(*) FROM ${quoteIdent(table)}`).pluck().get());
       if (count !== info.rows) throw new Error(`${where(info)} holds ${count} rows, the manifest says ${info.rows}`);
