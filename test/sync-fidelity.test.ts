@@ -232,6 +232,42 @@ describe('a wiped machine comes back exactly from github-sync', () => {
   });
 });
 
+describe('documents and pull carry the same values', () => {
+  it('a table mirrored as documents keeps its rowids ($rowid in the front matter), text that is not UTF-8 and whole REALs', async () => {
+    writeConfigFile(root, { sync: { github: { remote_url: bare, documents: { 'wiki.pages': { body: 'body' } } } } });
+    makeDb('wiki', "CREATE TABLE pages (slug TEXT PRIMARY KEY, body TEXT, n); INSERT INTO pages (rowid, slug, body, n) VALUES (4, 'b', 'plain', 1.0), (2, 'a', CAST(x'41ff' AS TEXT), 2);");
+    const { clone, fresh } = await pushCloneImport();
+    expect(fs.readFileSync(path.join(clone, 'wiki', 'pages', 'b.md'), 'utf8')).toBe('---\n$rowid: 4\nn: 1.0\n---\nplain');
+    expect(fs.readFileSync(path.join(clone, 'wiki', 'pages', 'a.md'), 'utf8')).toBe('---\n$rowid: 2\nbody: { $text_base64: "Qf8=" }\nn: 2\n---\n');
+    const src = new Database(dbFile('wiki'), { readonly: true });
+    const dst = new Database(dbFile('wiki', fresh), { readonly: true });
+    expect(tableRows(dst, 'pages')).toEqual(tableRows(src, 'pages'));
+    src.close();
+    dst.close();
+  });
+
+  it('pull applies a remote row next to text that is not UTF-8, which stays byte for byte (and can itself be pulled)', async () => {
+    makeDb('kv', "CREATE TABLE kv (k TEXT PRIMARY KEY, v); INSERT INTO kv VALUES ('a', CAST(x'c328' AS TEXT)), ('b', 'old');");
+    expect((await syncPush(loadConfig(root))).status).toBe('pushed');
+    const other = path.join(work, 'other');
+    git(work, 'clone', '-q', bare, other);
+    const file = path.join(other, 'kv', 'kv.jsonl');
+    const lines = fs.readFileSync(file, 'utf8').trimEnd().split('\n');
+    expect(lines[0]).toBe('{"$rowid":1,"k":"a","v":{"$text_base64":"wyg="}}');
+    lines[1] = lines[1]!.replace('"old"', '"new"');
+    lines.push('{"k":"c","v":{"$text_base64":"gIA="}}');
+    fs.writeFileSync(file, `${lines.join('\n')}\n`);
+    git(other, 'commit', '-qam', 'edit on GitHub');
+    git(other, 'push', '-q', 'origin', 'HEAD:trunk');
+    const { syncPull } = await import('../src/sync/pull.js');
+    const pulled = await syncPull(loadConfig(root));
+    expect(pulled).toMatchObject({ status: 'applied', conflicts: [], rejected: [], applied: { 'kv.kv': { upserts: 2, deletes: 0 } } });
+    const db = new Database(dbFile('kv'), { readonly: true });
+    expect(db.prepare('SELECT k, typeof(v), hex(v) FROM kv ORDER BY k').raw(true).all()).toEqual([['a', 'text', 'C328'], ['b', 'text', '6E6577'], ['c', 'text', '8080']]);
+    db.close();
+  });
+});
+
 describe('the JSONL values of the mirror', () => {
   it('$real, $text_base64 and $rowid read back as the storage class they were written from', () => {
     const write = rowLineWriter(['a', 'b', 'c'], { tagReal: [true, false, true], rowidField: '$rowid' });

@@ -112,7 +112,7 @@ function selectAll(db: Database.Database, table: CarriedTable): Database.Stateme
  * U+FFFD is read again as bytes (rare: only then is the extra query paid), and text whose bytes do
  * not decode stays bytes (TextBytes).
  */
-function* readRows(db: Database.Database, table: CarriedTable): Generator<SqlValue[]> {
+export function* readRows(db: Database.Database, table: CarriedTable): Generator<SqlValue[]> {
   const offset = table.rowid ? 1 : 0;
   const rawCols = table.columns.map((c) => `CASE typeof(${quoteIdent(c)}) WHEN 'text' THEN CAST(${quoteIdent(c)} AS BLOB) ELSE NULL END`);
   let again: Database.Statement | null = null;

@@ -354,3 +354,9 @@ export function dataColumnsOf(db: Database.Database, table: string): string[] {
   if (decl && plan?.kind === 'rows') return virtualTable(db, table, decl.module, plan).columns;
   return columnsOf(db, table).filter((c) => c.hidden === 0).map((c) => c.name);
 }
+
+/** An ordinary table as materialize reads it (columns, order, rowid), or null when it is not an ordinary table. */
+export function ordinaryTableOf(db: Database.Database, name: string): CarriedTable | null {
+  const t = db.prepare("SELECT name, type, wr, strict FROM pragma_table_list WHERE schema = 'main' AND name = ?").get(name) as ListedTable | undefined;
+  return t && t.type === 'table' ? ordinaryTable(db, t) : null;
+}
