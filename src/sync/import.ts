@@ -214,7 +214,7 @@ export function buildDatabase(clone: string, dbName: string, entry: MirrorDataba
   const db = new Database(file);
   try {
     applyPragmasBefore(db, entry.pragmas);
-    const schemaText = fs.readFileSync(path.join(clone, entry.schema), 'utf8');
+    const schemaText = readCloneText(clone, entry.schema);
     const legacyFts = !entry.source && /CREATE\s+VIRTUAL\s+TABLE/i.test(schemaText);
     // Rows are loaded as they were: triggers must not fire (they would add rows) and parents may
     // come after children, so foreign keys are checked once at the end instead.
@@ -277,7 +277,15 @@ export function buildDatabase(clone: string, dbName: string, entry: MirrorDataba
 }
 
 function readJsonl(clone: string, info: JsonlTableEntry, columns: readonly string[]): LoadedRows {
-  return parseRowsWithRowids(fs.readFileSync(path.join(clone, info.file), 'utf8'), info.file, columns, info.rowid_field ?? ROWID_FIELD);
+  return parseRowsWithRowids(readCloneText(clone, info.file), info.file, columns, info.rowid_field ?? ROWID_FIELD);
+}
+
+/** A mirror file's text; anything that is not a regular file inside the clone is refused (git can check out symbolic links). */
+function readCloneText(clone: string, rel: string): string {
+  const full = path.join(clone, ...rel.split('/'));
+  const real = fs.realpathSync(full);
+  if (!real.startsWith(fs.realpathSync(clone) + path.sep) || !fs.lstatSync(full).isFile()) throw new Error(`${rel} is not a regular file inside the clone`);
+  return fs.readFileSync(real, 'utf8');
 }
 
 function where(info: MirrorTableEntry): string {

@@ -267,7 +267,8 @@ export function mirrorDigest(root: string, entry: Pick<MirrorDatabaseEntry, 'sch
   const hash = createHash('sha256');
   for (const f of files.sort(byCodeUnit)) {
     const full = path.join(root, f);
-    const bytes = fs.existsSync(full) ? fs.readFileSync(full) : null;
+    // Only regular files count (a clone can hold a symbolic link where a mirror file should be; it is never followed).
+    const bytes = fs.existsSync(full) && fs.lstatSync(full).isFile() ? fs.readFileSync(full) : null;
     hash.update(`${f}\n${bytes ? bytes.length : -1}\n`);
     if (bytes) hash.update(bytes);
   }
