@@ -237,6 +237,22 @@ export function generateDatabase(file: string, seed: number): GeneratedDb {
     out.refused.push('bare');
   }
   if (r.chance(0.3)) {
+    const languageid = r.chance(0.5);
+    db.exec(`CREATE VIRTUAL TABLE old_fts USING fts4(a, b${languageid ? ', languageid=lid' : ''})`);
+    const n = r.int(1, 6);
+    for (let i = 0; i < n; i++) {
+      insertRow(db, 'old_fts', ['docid', 'a', 'b', ...(languageid ? ['lid'] : [])], [BigInt(i * 4 + 2), `${r.pick(WORDS)} ${r.pick(WORDS)}`, valueFor(r, null, utf8), ...(languageid ? [BigInt(r.int(0, 1))] : [])]);
+    }
+    out.tables.push('old_fts');
+    if (!languageid) out.fts.push('old_fts'); // (MATCH on a languageid table searches language 0 only: compared through its rows)
+  }
+  if (r.chance(0.2)) {
+    db.exec('CREATE VIRTUAL TABLE shapes USING geopoly(name)');
+    insertRow(db, 'shapes', ['rowid', '_shape', 'name'], [5n, '[[0,0],[1,0],[1,1],[0,0]]', 'triangle']);
+    insertRow(db, 'shapes', ['rowid', '_shape', 'name'], [9n, '[[0,0],[2,0],[2,2],[0,2],[0,0]]', 2.0]);
+    out.tables.push('shapes');
+  }
+  if (r.chance(0.3)) {
     db.exec('CREATE VIRTUAL TABLE boxes USING rtree(id, x0, x1, +label)');
     const n = r.int(1, 6);
     for (let i = 0; i < n; i++) insertRow(db, 'boxes', ['id', 'x0', 'x1', 'label'], [BigInt(i + 1), i * 1.5, i * 1.5 + r.int(0, 3), r.chance(0.5) ? `box ${i}` : 2.0]);
@@ -297,7 +313,10 @@ export function describeDatabase(file: string, gen: GeneratedDb): Record<string,
     };
     for (const t of gen.tables) out[`rows ${t}`] = tableRows(db, t);
     for (const f of gen.fts) {
-      for (const w of FTS_WORDS.slice(0, 4)) out[`match ${f} ${w}`] = db.prepare(`SELECT rowid, rank FROM "${f}" WHERE "${f}" MATCH ? ORDER BY rank, rowid`).raw(true).all(w);
+      const fts5 = /USING\s+fts5/i.test(db.prepare('SELECT sql FROM sqlite_schema WHERE name = ?').pluck().get(f) as string);
+      // FTS5: rowids and ranks in rank order; FTS3/4 (no rank): rowids and the offsets of each match.
+      const query = fts5 ? `SELECT rowid, rank FROM "${f}" WHERE "${f}" MATCH ? ORDER BY rank, rowid` : `SELECT rowid, offsets("${f}") FROM "${f}" WHERE "${f}" MATCH ? ORDER BY rowid`;
+      for (const w of FTS_WORDS.slice(0, 4)) out[`match ${f} ${w}`] = db.prepare(query).raw(true).all(w);
     }
     return out;
   } finally {
