@@ -199,6 +199,21 @@ describe('a wiped machine comes back exactly from github-sync', () => {
     expect(dry.databases[0]).toMatchObject({ source, source_matches: null });
   });
 
+  it('settings from the manifest are checked before use: a made-up encoding or a non-number is refused and nothing is imported', async () => {
+    makeDb('a', "CREATE TABLE t (id INTEGER PRIMARY KEY); PRAGMA application_id = 1234;");
+    const mirror = path.join(work, 'mirror');
+    const manifest = materialize(mirror, loadConfig(root).databases, { exclude: [], maxFileBytes: 1e9 });
+    expect(manifest.databases.a!.pragmas).toEqual({ application_id: 1234 });
+    const fresh = path.join(work, 'fresh');
+    for (const pragmas of [{ encoding: "UTF-8'; ATTACH 'x' AS y; --" }, { application_id: '1; DROP TABLE t' }, { page_size: 1.5 }]) {
+      const m = JSON.parse(fs.readFileSync(path.join(mirror, 'manifest.json'), 'utf8')) as MirrorManifest;
+      (m.databases.a as { pragmas: unknown }).pragmas = pragmas;
+      fs.writeFileSync(path.join(mirror, 'manifest.json'), JSON.stringify(m));
+      await expect(syncImport(loadConfig(fresh), mirror)).rejects.toThrow(/The mirror cannot be imported: the manifest's (encoding|application_id|page_size) .* (is not one SQLite has \([^)]*\)|is not a whole number)\. Nothing was changed/);
+      expect(fs.existsSync(dbFile('a', fresh))).toBe(false);
+    }
+  });
+
   it('a mirror written before these were carried (no $rowid, no source, FTS shadow tables dumped as tables) still imports', async () => {
     makeDb(
       'old',

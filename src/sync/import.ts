@@ -195,12 +195,24 @@ function createSchema(db: Database.Database, sql: string, legacy: boolean): void
   }
 }
 
+const ENCODINGS = ['UTF-8', 'UTF-16le', 'UTF-16be'];
+
+/** A whole number from the manifest, for a PRAGMA (32-bit: every setting the mirror carries fits). */
+function intSetting(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || Math.abs(value) > 2 ** 31) throw new Error(`the manifest's ${name} ${JSON.stringify(value)} is not a whole number`);
+  return value;
+}
+
 function applyPragmasBefore(db: Database.Database, pragmas: MirrorPragmas | undefined): void {
   // Encoding, page size and auto_vacuum only take effect on an empty database: set before the schema.
-  if (pragmas?.encoding) db.pragma(`encoding = ${JSON.stringify(pragmas.encoding)}`);
-  if (pragmas?.page_size) db.pragma(`page_size = ${Number(pragmas.page_size)}`);
-  db.pragma(`auto_vacuum = ${Number(pragmas?.auto_vacuum ?? 0)}`);
-  if (pragmas?.application_id) db.pragma(`application_id = ${Number(pragmas.application_id) | 0}`);
+  // The manifest is input: each value is checked before it becomes part of a PRAGMA.
+  if (pragmas?.encoding !== undefined) {
+    if (!ENCODINGS.includes(pragmas.encoding)) throw new Error(`the manifest's encoding ${JSON.stringify(pragmas.encoding)} is not one SQLite has (${ENCODINGS.join(', ')})`);
+    db.pragma(`encoding = '${pragmas.encoding}'`);
+  }
+  if (pragmas?.page_size !== undefined) db.pragma(`page_size = ${intSetting(pragmas.page_size, 'page_size')}`);
+  db.pragma(`auto_vacuum = ${intSetting(pragmas?.auto_vacuum ?? 0, 'auto_vacuum')}`);
+  if (pragmas?.application_id !== undefined) db.pragma(`application_id = ${intSetting(pragmas.application_id, 'application_id')}`);
 }
 
 /**
@@ -258,7 +270,7 @@ export function buildDatabase(clone: string, dbName: string, entry: MirrorDataba
       }
     }
     for (const t of triggers) db.exec(t.sql);
-    db.pragma(`user_version = ${entry.user_version}`);
+    db.pragma(`user_version = ${intSetting(entry.user_version, 'user_version')}`);
     db.exec('COMMIT');
     if (legacyShadow.size) db.unsafeMode(false);
     const fk = db.pragma('foreign_key_check') as unknown[];
