@@ -140,7 +140,7 @@ describe('a wiped machine comes back exactly from github-sync', () => {
     );
     const { fresh, clone } = await pushCloneImport();
     expect(fs.readFileSync(path.join(clone, 'shapes', 'items.jsonl'), 'utf8')).not.toMatch(/total|label/);
-    const gen = { tables: ['log', 'items', 's'], fts: [], refused: [] };
+    const gen = { tables: ['log', 'items', 's'], fts: [], refused: [], documentable: {} };
     expect(describeDatabase(dbFile('shapes', fresh), gen)).toEqual(describeDatabase(dbFile('shapes'), gen));
   });
 
@@ -299,16 +299,21 @@ describe('the JSONL values of the mirror', () => {
 describe('round trip over generated schemas and values (seeded)', () => {
   const SEEDS = Array.from({ length: 48 }, (_, i) => 1000 + i * 7919);
 
-  it(`${SEEDS.length} generated databases: materialize + import give the same database, value by value and type by type`, async () => {
+  it(`${SEEDS.length} generated databases (half with tables as documents): materialize + import give the same database, value by value and type by type`, async () => {
     let refusals = 0;
     let ftsCases = 0;
+    let documentCases = 0;
     for (const seed of SEEDS) {
       const caseRoot = path.join(work, `case-${seed}`);
       fs.mkdirSync(path.join(caseRoot, 'db'), { recursive: true });
       const file = path.join(caseRoot, 'db', 'gen.db');
       const gen = generateDatabase(file, seed);
       const mirror = path.join(caseRoot, 'mirror');
-      const manifest = materialize(mirror, [{ name: 'gen', path: file }], { exclude: [], maxFileBytes: 1e9, now: new Date() });
+      // Every other case mirrors its integer-keyed tables as Markdown documents instead of JSONL.
+      const documents = seed % 2 ? {} : Object.fromEntries(Object.entries(gen.documentable).map(([t, body]) => [`gen.${t}`, { body }]));
+      documentCases += Object.keys(documents).length ? 1 : 0;
+      const manifest = materialize(mirror, [{ name: 'gen', path: file }], { exclude: [], maxFileBytes: 1e9, now: new Date(), documents });
+      for (const key of Object.keys(documents)) expect((manifest.databases.gen!.tables[key.slice(4)] as { format?: string }).format, `seed ${seed} ${key}`).toBe('documents');
       const fresh = path.join(caseRoot, 'fresh');
       const imported = await syncImport(loadConfig(fresh), mirror);
       expect(imported.databases[0]!.source_matches, `seed ${seed}`).toBe(true);
@@ -322,6 +327,7 @@ describe('round trip over generated schemas and values (seeded)', () => {
     // The generator reached what it is meant to cover.
     expect(refusals).toBeGreaterThan(3);
     expect(ftsCases).toBeGreaterThan(15);
+    expect(documentCases).toBeGreaterThan(10);
   });
 
   it('through real git: push to a bare repository, clone, import, for a few generated databases', async () => {

@@ -97,6 +97,8 @@ export interface GeneratedDb {
   fts: string[];
   /** tables the mirror must refuse (contentless FTS5): they come back empty */
   refused: string[];
+  /** tables with an integer key that can be mirrored as documents: table -> body column */
+  documentable: Record<string, string>;
 }
 
 function bind(v: GenValue): { mark: string; value: unknown } {
@@ -125,7 +127,7 @@ export function generateDatabase(file: string, seed: number): GeneratedDb {
   if (r.chance(0.3)) db.pragma('journal_mode = WAL');
   db.pragma(`user_version = ${r.int(0, 5)}`);
   if (r.chance(0.3)) db.pragma(`application_id = ${r.int(1, 2 ** 30)}`);
-  const out: GeneratedDb = { tables: [], fts: [], refused: [] };
+  const out: GeneratedDb = { tables: [], fts: [], refused: [], documentable: {} };
   db.exec('CREATE TABLE log (msg TEXT)');
   out.tables.push('log');
   const kinds: TableKind[] = ['ipk', 'autoinc', 'nokey', 'textpk', 'composite', 'without_rowid', 'ipk_desc'];
@@ -179,6 +181,7 @@ export function generateDatabase(file: string, seed: number): GeneratedDb {
     if (r.chance(0.4)) db.exec(`CREATE VIEW ${name}_v AS SELECT * FROM ${name}`);
     if (r.chance(0.5)) db.exec(`CREATE TRIGGER ${name}_log AFTER INSERT ON ${name} BEGIN INSERT INTO log (msg) VALUES ('inserted into ${name}'); END`);
     out.tables.push(name);
+    if (kind === 'ipk' || kind === 'autoinc' || kind === 'ipk_desc') out.documentable[name] = cols[0]!;
 
     const rows = r.int(0, 18);
     const strictKind = (i: number) => (strict ? (types[i] === 'ANY' ? null : types[i]!) : null);
