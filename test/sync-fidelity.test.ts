@@ -199,6 +199,28 @@ describe('a wiped machine comes back exactly from github-sync', () => {
     expect(dry.databases[0]).toMatchObject({ source, source_matches: null });
   });
 
+  it('a push that changes one database leaves the other databases\' source records as they were', async () => {
+    makeDb('a', "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'x');");
+    makeDb('b', "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'y');");
+    expect((await syncPush(loadConfig(root))).status).toBe('pushed');
+    const sources = () => {
+      const clone = path.join(work, `look-${Math.random().toString(36).slice(2)}`);
+      git(work, 'clone', '-q', bare, clone);
+      const m = JSON.parse(fs.readFileSync(path.join(clone, 'manifest.json'), 'utf8')) as MirrorManifest;
+      return { a: m.databases.a!.source!, b: m.databases.b!.source! };
+    };
+    const first = sources();
+    const db = new Database(dbFile('a'));
+    db.exec("UPDATE t SET v = 'changed' WHERE id = 1");
+    db.close();
+    const pushed = await syncPush(loadConfig(root));
+    expect(pushed.files_changed).toEqual(['README.md', 'a/t.jsonl', 'manifest.json']);
+    const second = sources();
+    expect(second.b).toEqual(first.b);
+    expect(second.a.content_sha256).not.toBe(first.a.content_sha256);
+    expect(second.a.taken_at! > first.a.taken_at!).toBe(true);
+  });
+
   it('settings from the manifest are checked before use: a made-up encoding or a non-number is refused and nothing is imported', async () => {
     makeDb('a', "CREATE TABLE t (id INTEGER PRIMARY KEY); PRAGMA application_id = 1234;");
     const mirror = path.join(work, 'mirror');

@@ -41,8 +41,8 @@ export interface MirrorSource {
   content_sha256: string;
   /**
    * when the database was read in this state (ISO 8601); null when the caller gave no time (then the
-   * same data gives byte-identical files). A push that would change only this record makes no
-   * commit, so on the remote it is when the state was first mirrored.
+   * same data gives byte-identical files). Kept from the previous mirror while the content is
+   * unchanged, so on the remote it is when the state was first mirrored.
    */
   taken_at: string | null;
 }
@@ -85,6 +85,8 @@ export interface MaterializeOptions {
   documents?: Readonly<Record<string, DocumentMapping>>;
   /** recorded as each database's source.taken_at (push gives the time it read them); without it, null */
   now?: Date;
+  /** the mirror this one replaces: a database whose content_sha256 is unchanged keeps its taken_at */
+  previous?: MirrorManifest | null;
 }
 
 function excluded(exclude: readonly string[], db: string, table: string): boolean {
@@ -329,9 +331,12 @@ export function materialize(dir: string, databases: readonly VitalDatabase[], op
       Object.assign(entry, databaseState(db, objects, rebuild));
       const state = { user_version: entry.user_version, pragmas: entry.pragmas, sqlite_sequence: entry.sqlite_sequence, fts5_config: entry.fts5_config, rebuild: entry.rebuild };
       const digest = mirrorDigest(dir, entry, state);
-      // A push whose only change would be this record makes no commit (mirror-commit.ts), so an
-      // unchanged database keeps the taken_at of the push that first mirrored its state.
-      entry.source = { snapshot_id: null, content_sha256: digest, taken_at: opts.now ? opts.now.toISOString() : null };
+      // An unchanged database keeps the taken_at of the mirror that first held its state (so a change
+      // to one database does not touch the others' records), and a push whose only change would be
+      // this record makes no commit (mirror-commit.ts).
+      const before = opts.previous?.databases?.[vital.name]?.source;
+      const unchanged = opts.now && before && before.snapshot_id === null && before.content_sha256 === digest && typeof before.taken_at === 'string';
+      entry.source = { snapshot_id: null, content_sha256: digest, taken_at: unchanged ? before.taken_at : opts.now ? opts.now.toISOString() : null };
       // Key order in the file: schema, user_version, source, tables, then the rest.
       const { schema, user_version, source, tables, ...rest } = entry;
       manifest.databases[vital.name] = { schema, user_version, source, tables, ...rest };
