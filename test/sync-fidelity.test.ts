@@ -126,6 +126,21 @@ describe('a wiped machine comes back exactly from github-sync', () => {
     }
   });
 
+  it('a UTF-16 database stays UTF-16: valid text (U+FFFD included) is plain JSON, text with a lone surrogate is kept as its bytes', async () => {
+    const db = new Database(dbFile('wide'));
+    db.pragma("encoding = 'UTF-16le'");
+    db.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v); INSERT INTO t VALUES (1, 'caf\u00e9 \ufffd'), (2, CAST(x'00d84100' AS TEXT));");
+    db.close();
+    const { clone, fresh } = await pushCloneImport();
+    expect(fs.readFileSync(path.join(clone, 'wide', 't.jsonl'), 'utf8')).toBe('{"id":1,"v":"caf\u00e9 \ufffd"}\n{"id":2,"v":{"$text_base64":"ANhBAA=="}}\n');
+    const src = new Database(dbFile('wide'), { readonly: true });
+    const dst = new Database(dbFile('wide', fresh), { readonly: true });
+    expect(dst.pragma('encoding', { simple: true })).toBe('UTF-16le');
+    expect(tableRows(dst, 't')).toEqual(tableRows(src, 't'));
+    src.close();
+    dst.close();
+  });
+
   it('generated columns are recomputed, WITHOUT ROWID and STRICT tables, indexes, views and triggers come back, and triggers do not fire while loading', async () => {
     makeDb(
       'shapes',

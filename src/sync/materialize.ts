@@ -112,9 +112,14 @@ function selectAll(db: Database.Database, table: CarriedTable): Database.Stateme
 /**
  * Rows as stored. better-sqlite3 turns TEXT that is not valid UTF-8 into U+FFFD, so a row holding
  * U+FFFD is read again as bytes (rare: only then is the extra query paid), and text whose bytes do
- * not decode stays bytes (TextBytes).
+ * not decode (in the database's encoding) stays bytes (TextBytes), written back as they were.
  */
 export function* readRows(db: Database.Database, table: CarriedTable): Generator<SqlValue[]> {
+  const encoding = String(db.pragma('encoding', { simple: true })).toLowerCase();
+  if (encoding !== 'utf-8') {
+    yield* readWideRows(db, table, encoding);
+    return;
+  }
   const offset = table.rowid ? 1 : 0;
   const rawCols = table.columns.map((c) => `CASE typeof(${quoteIdent(c)}) WHEN 'text' THEN CAST(${quoteIdent(c)} AS BLOB) ELSE NULL END`);
   let again: Database.Statement | null = null;
@@ -140,6 +145,34 @@ export function* readRows(db: Database.Database, table: CarriedTable): Generator
       if (typeof v !== 'string' || !raw || !v.includes('\uFFFD')) return v;
       return decodeUtf8(raw) === null ? new TextBytes(Buffer.from(raw)) : v;
     });
+  }
+}
+
+/**
+ * readRows for a UTF-16 database: SQLite's conversion to UTF-8 pairs a lone surrogate with the
+ * next unit instead of marking it, so no U+FFFD would show; every text value is read as its
+ * UTF-16 bytes and decoded strictly (rare databases: the cost is paid only there).
+ */
+function* readWideRows(db: Database.Database, table: CarriedTable, encoding: string): Generator<SqlValue[]> {
+  const decoder = new TextDecoder(encoding, { fatal: true, ignoreBOM: true });
+  const cols = [...(table.rowid ? [table.rowid] : []), ...table.columns.map(quoteIdent)];
+  const exprs = cols.flatMap((c) => [`typeof(${c})`, `CASE typeof(${c}) WHEN 'text' THEN CAST(${c} AS BLOB) ELSE ${c} END`]);
+  const stmt = db.prepare(`SELECT ${exprs.join(', ')} FROM ${quoteIdent(table.name)} ORDER BY ${table.orderBy}`).raw(true);
+  for (const raw of stmt.iterate() as Iterable<SqlValue[]>) {
+    const row: SqlValue[] = [];
+    for (let i = 0; i < raw.length; i += 2) {
+      const value = raw[i + 1] ?? null;
+      if (raw[i] !== 'text' || !Buffer.isBuffer(value)) {
+        row.push(value);
+        continue;
+      }
+      try {
+        row.push(decoder.decode(value));
+      } catch {
+        row.push(new TextBytes(Buffer.from(value)));
+      }
+    }
+    yield row;
   }
 }
 

@@ -37,6 +37,9 @@ export const FTS_WORDS = WORDS;
 
 const INVALID_UTF8 = [Buffer.from([0xff]), Buffer.from([0x41, 0xc3, 0x28]), Buffer.from([0x80, 0x41]), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from([0xef, 0xbf, 0xbd, 0xff])];
 
+/** UTF-16LE with a lone surrogate (high then 'A', a lone low one, a high one at the end). */
+const INVALID_UTF16LE = [Buffer.from([0x00, 0xd8, 0x41, 0x00]), Buffer.from([0x41, 0x00, 0x00, 0xdc]), Buffer.from([0x3d, 0xd8])];
+
 function text(r: Rng): string {
   return r.pick([
     '',
@@ -77,7 +80,7 @@ function valueFor(r: Rng, kind: string | null, utf8: boolean): GenValue {
     case 'REAL':
       return real(r);
     case 'TEXT':
-      return utf8 && r.chance(0.15) ? { invalidText: r.pick(INVALID_UTF8) } : text(r);
+      return r.chance(0.15) ? { invalidText: r.pick(utf8 ? INVALID_UTF8 : INVALID_UTF16LE) } : text(r);
     case 'BLOB':
       return blob(r);
     default:
