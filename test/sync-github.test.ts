@@ -87,7 +87,7 @@ describe('github-sync to a GitHub repository (emulator, real git over HTTPS, rea
     expect((await push()).status).toBe('pushed');
     changeNote(2, 'fast-forward change');
     const ff = await push();
-    expect(ff).toMatchObject({ status: 'pushed', files_changed: ['README.md', 'notes/notes.jsonl'] });
+    expect(ff).toMatchObject({ status: 'pushed', files_changed: ['README.md', 'manifest.json', 'notes/notes.jsonl'] }); // manifest.json: the database's new content_sha256
 
     const edited = await remoteEdit();
     changeNote(3, 'changed on this machine');
@@ -152,7 +152,7 @@ describe('github-sync to a GitHub repository (emulator, real git over HTTPS, rea
     expect(dry.message).toMatch(/update pull request #1/);
     expect(emu.repo(REPO)!.branches).toEqual(before);
     const update = await push();
-    expect(update).toMatchObject({ status: 'pull_request', pull_request: { number: 1, created: false }, files_changed: ['README.md', 'notes/notes.jsonl'] });
+    expect(update).toMatchObject({ status: 'pull_request', pull_request: { number: 1, created: false }, files_changed: ['README.md', 'manifest.json', 'notes/notes.jsonl'] });
     expect(emu.repo(REPO)!.pulls).toHaveLength(1);
     expect(emu.repo(REPO)!.pulls[0]!.head.sha).toBe(update.commit);
   });

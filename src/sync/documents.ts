@@ -15,7 +15,7 @@
  */
 import { Document, LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Node, type Pair, type Scalar, type ScalarTag, type YAMLMap } from 'yaml';
 import { escapeName, mirrorDocumentDir, unescapeName } from '../names.js';
-import { toJson, type SqlValue } from './rows.js';
+import { ROWID_FIELD, TextBytes, toJson, type SqlValue } from './rows.js';
 
 export interface DocumentShape {
   columns: readonly string[];
@@ -152,7 +152,7 @@ const YAML_OUT = {
 function yamlValue(value: SqlValue): unknown {
   if (value === null || typeof value === 'string') return value;
   if (typeof value === 'number') return new Real(value);
-  const json = toJson(value); // bigint -> number | {$int}; Buffer -> {$base64}
+  const json = toJson(value); // bigint -> number | {$int}; Buffer -> {$base64}; TextBytes -> {$text_base64}
   if (typeof json === 'number') return BigInt(json);
   return new Map(Object.entries(json as Record<string, string>));
 }
@@ -165,14 +165,19 @@ function frontMatter(entries: Array<[string, SqlValue]>): string {
   return doc.toString(YAML_OUT);
 }
 
-/** One row as its file: name and text. Values are as better-sqlite3 returns them with safe integers (bigint = INTEGER, number = REAL). */
-export function renderDocument(shape: DocumentShape, row: readonly SqlValue[]): { name: string; text: string } | { reason: string } {
+/**
+ * One row as its file: name and text. Values are as better-sqlite3 returns them with safe integers
+ * (bigint = INTEGER, number = REAL). `rowid`: a rowid that is not a column (a table keyed by text),
+ * written first in the front matter under its field (ROWID_FIELD).
+ */
+export function renderDocument(shape: DocumentShape, row: readonly SqlValue[], rowid?: { field: string; value: SqlValue }): { name: string; text: string } | { reason: string } {
   const value = (c: string) => row[shape.columns.indexOf(c)] ?? null;
   const file = fileNameForKey(value(shape.key));
   if ('reason' in file) return file;
   const body = value(shape.body);
   const bodyIsText = typeof body === 'string';
   const entries = shape.columns.filter((c) => c !== shape.key && !(c === shape.body && bodyIsText)).map((c): [string, SqlValue] => [c, value(c)]);
+  if (rowid) entries.unshift([rowid.field, rowid.value]);
   return { name: file.name, text: `---\n${frontMatter(entries)}---\n${bodyIsText ? body : ''}` };
 }
 
@@ -228,7 +233,8 @@ function mapToSql(node: YAMLMap, err: (reason: string) => DocumentError): SqlVal
     if (bytes.toString('base64') === val) return bytes;
   }
   if (key === '$int' && typeof val === 'string' && /^-?[0-9]+$/.test(val)) return checkInt(BigInt(val), () => err(`${val} is outside SQLite's integer range`));
-  throw err('a mapping must be { $base64: "..." } (a blob) or { $int: "..." } (a big integer)');
+  if (key === '$text_base64' && typeof val === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test(val)) return new TextBytes(Buffer.from(val, 'base64'));
+  throw err('a mapping must be { $base64: "..." } (a blob), { $int: "..." } (a big integer) or { $text_base64: "..." } (text that is not valid UTF-8)');
 }
 
 function nodeToSql(node: unknown, err: (reason: string) => DocumentError): SqlValue {
@@ -272,6 +278,14 @@ function parseFrontMatter(split: Split, file: string): Map<string, { value: SqlV
  * segment is the file name, which gives the key. A malformed document throws a DocumentError.
  */
 export function parseDocumentText(shape: DocumentShape, file: string, text: string): SqlValue[] {
+  return parseDocumentWithRowid(shape, file, text).row;
+}
+
+/**
+ * parseDocumentText, with the rowid the front matter carries in `rowidField` (null when it has
+ * none: older mirrors, tables whose rowid is the key). A field named like a column is that column.
+ */
+export function parseDocumentWithRowid(shape: DocumentShape, file: string, text: string, rowidField = ROWID_FIELD): { row: SqlValue[]; rowid: bigint | null } {
   let key: SqlValue;
   try {
     key = keyFromFileName(file.slice(file.lastIndexOf('/') + 1));
@@ -280,6 +294,13 @@ export function parseDocumentText(shape: DocumentShape, file: string, text: stri
   }
   const split = splitFrontMatter(text, file);
   const fields = parseFrontMatter(split, file);
+  let rowid: bigint | null = null;
+  const rowidField_ = fields.get(rowidField);
+  if (rowidField_ && !shape.columns.includes(rowidField)) {
+    if (typeof rowidField_.value !== 'bigint') throw new DocumentError(file, rowidField_.line, `${rowidField} must be an integer (the row's rowid)`);
+    rowid = rowidField_.value;
+    fields.delete(rowidField);
+  }
   for (const [name, { line }] of fields) {
     if (name === shape.key) throw new DocumentError(file, line, `${name} is the key, which is the file name; remove it from the front matter`);
     if (!shape.columns.includes(name)) throw new DocumentError(file, line, `unknown column ${name} (the table has ${shape.columns.join(', ')})`);
@@ -288,9 +309,10 @@ export function parseDocumentText(shape: DocumentShape, file: string, text: stri
   if (bodyField && split.body !== '') {
     throw new DocumentError(file, bodyField.line, `${shape.body} is set in the front matter (only a non-text body goes there, e.g. ${shape.body}: null), yet the document has a body`);
   }
-  return shape.columns.map((c) => {
+  const row = shape.columns.map((c) => {
     if (c === shape.key) return key;
     if (c === shape.body) return bodyField ? bodyField.value : split.body;
     return fields.get(c)?.value ?? null; // a column left out is NULL, as in JSONL
   });
+  return { row, rowid };
 }

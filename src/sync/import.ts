@@ -7,21 +7,45 @@ import { WbError } from '../errors.js';
 import { withRootLock } from '../lock.js';
 import { displayPath } from '../paths.js';
 import { performSwap, prunePreRestoreDirs, recoverInterruptedSwap } from '../restore/swap.js';
-import { countRows, quoteIdent } from '../sqlite-util.js';
+import { quoteIdent } from '../sqlite-util.js';
 import { createHash } from 'node:crypto';
 import { claimConfirmToken, fingerprintTargets, issueConfirmToken, liveChangedReason } from '../consent.js';
 import { unsafeDatabaseNameReason } from '../manifest.js';
 import { liveStateWarnings, probeLiveDatabase } from '../restore/live-probe.js';
 import type { ConsentDecision } from '../restore/restore.js';
 import { planSafetyCopies, SafetyCopyPlanSchema, uniqueSafetyDir, type SafetyCopyPlan } from '../restore/safety-copies.js';
-import { DocumentError, decodeUtf8, documentDir, documentShape, parseDocumentText } from './documents.js';
-import { SYNC_SCHEMA_VERSION, isDocumentEntry, type DocumentTableEntry, type MirrorManifest, type MirrorTableEntry } from './materialize.js';
-import { parseRows, type SqlValue } from './rows.js';
+import { DocumentError, decodeUtf8, documentDir, documentShape, parseDocumentWithRowid } from './documents.js';
+import {
+  SYNC_SCHEMA_VERSION,
+  isDocumentEntry,
+  mirrorDigest,
+  type DocumentTableEntry,
+  type JsonlTableEntry,
+  type MirrorDatabaseEntry,
+  type MirrorManifest,
+  type MirrorPragmas,
+  type MirrorSource,
+  type MirrorTableEntry,
+} from './materialize.js';
+import { dataColumnsOf } from './sqlite-objects.js';
+import { ROWID_FIELD, TextBytes, fromJson, parseRowsWithRowids, type SqlValue } from './rows.js';
 import { encodeSegment, logicalNameProblem, mirrorSchemaFile, mirrorTableFile, pathForLogicalName } from '../names.js';
 
 export const SyncImportResultSchema = z.object({
   dry_run: z.boolean(),
-  databases: z.array(z.object({ name: z.string(), target: z.string(), rows: z.record(z.string(), z.number()), replaced: z.boolean() })),
+  databases: z.array(
+    z.object({
+      name: z.string(),
+      target: z.string(),
+      rows: z.record(z.string(), z.number()),
+      replaced: z.boolean(),
+      source: z
+        .object({ snapshot_id: z.string().nullable(), content_sha256: z.string(), taken_at: z.string().nullable() })
+        .nullable()
+        .describe('the state the mirror was made from (manifest.json); null for mirrors written before it was recorded'),
+      source_matches: z.boolean().nullable().describe("whether the clone's files are exactly that state (false: edited since, or tables held back by the per-push cap); null when not checked (dry run, no source)"),
+    }),
+  ),
   not_in_mirror: z.array(z.object({ path: z.string(), reason: z.string() })).describe("what the mirror's manifest lists as skipped (excluded, over a size cap, held back): those rows are not in the rebuilt databases"),
   pre_restore_dir: z.string().optional().describe('where the replaced live files were moved (restore --undo puts them back)'),
   confirm_token: z.string().optional().describe('dry run that would replace existing databases: pass it back with the same clone_dir to do exactly this (works once)'),
@@ -54,7 +78,7 @@ function readManifest(clone: string): MirrorManifest {
 
 /** What the user consents to before an import replaces existing databases. */
 export interface ImportPlan {
-  databases: Array<{ name: string; target: string; replaced: boolean; rows: Record<string, number> }>;
+  databases: SyncImportResult['databases'];
   safety: SafetyCopyPlan;
   warnings: string[];
 }
@@ -152,7 +176,7 @@ export async function syncImport(config: Config, clone: string, opts: SyncImport
   const preRestoreDir = uniqueSafetyDir(config.root);
   const safety = existing.length ? planSafetyCopies(config, { newCopy: preRestoreDir }) : null;
   const importPlan: ImportPlan = {
-    databases: plan.map((p) => ({ name: p.name, target: displayPath(config.root, p.target), replaced: existing.includes(p), rows: rowsOf(p) })),
+    databases: plan.map((p) => ({ name: p.name, target: displayPath(config.root, p.target), rows: rowsOf(p), replaced: existing.includes(p), source: sourceOf(p.entry), source_matches: null })),
     safety: safety ?? planSafetyCopies(config, { newCopy: null }),
     warnings,
   };
@@ -207,12 +231,13 @@ export async function syncImport(config: Config, clone: string, opts: SyncImport
     // replaced files into a new db.pre_restore_<ts> folder (`restore --undo` puts them back).
     const staging = path.join(config.root, `db.staging_${path.basename(preRestoreDir).slice('db.pre_restore_'.length)}`);
     const built: Array<{ name: string; tmp: string; target: string }> = [];
+    const states = new Map<string, BuiltDatabase>();
     try {
       fs.mkdirSync(staging, { recursive: true });
       for (const [index, p] of plan.entries()) {
         const tmp = path.join(staging, `${index}.db`);
         built.push({ name: p.name, tmp, target: p.target });
-        buildDatabase(clone, p.name, p.entry, tmp);
+        states.set(p.name, buildDatabase(clone, p.name, p.entry, tmp));
       }
     } catch (err) {
       fs.rmSync(staging, { recursive: true, force: true });
@@ -237,12 +262,12 @@ export async function syncImport(config: Config, clone: string, opts: SyncImport
     }
     return {
       dry_run: false,
-      databases: importPlan.databases,
+      databases: importPlan.databases.map((d) => ({ ...d, source_matches: states.get(d.name)?.source_matches ?? null })),
       not_in_mirror: notInMirror,
       pre_restore_dir: existing.length ? kept : undefined,
       safety_copies: safety,
       warnings,
-      message: `Rebuilt ${plan.length} database(s) from the mirror.${existing.length ? ` The replaced files are kept in ${kept} (undo with: wb-backup restore --undo).` : ''}${missingNote}`,
+      message: `Rebuilt ${plan.length} database(s) from the mirror.${existing.length ? ` The replaced files are kept in ${kept} (undo with: wb-backup restore --undo).` : ''}${sourceNote(plan.map((p) => ({ name: p.name, ...(states.get(p.name) ?? { source: null, source_matches: null }) })))}${missingNote}`,
     };
   });
 }
@@ -254,34 +279,185 @@ function describeSafety(safety: SafetyCopyPlan | null): string {
     : `${safety.keep} safety copies are kept; this removes none.`;
 }
 
-function buildDatabase(clone: string, dbName: string, entry: MirrorManifest['databases'][string], file: string): void {
+function sourceOf(entry: MirrorDatabaseEntry): MirrorSource | null {
+  const s = entry.source;
+  return s ? { snapshot_id: s.snapshot_id ?? null, content_sha256: String(s.content_sha256), taken_at: typeof s.taken_at === 'string' ? s.taken_at : null } : null;
+}
+
+/** Which state each rebuilt database holds, in words. */
+function sourceNote(built: Array<{ name: string } & BuiltDatabase>): string {
+  const parts = built.map((b) => {
+    if (!b.source) return `${b.name}: the mirror does not record which state it holds (written by an older wb-backup)`;
+    const from = b.source.snapshot_id ? `snapshot ${b.source.snapshot_id}` : `the live database as read${b.source.taken_at ? ` at ${b.source.taken_at}` : ''} (content sha256 ${b.source.content_sha256.slice(0, 12)}…)`;
+    return b.source_matches ? `${b.name}: exactly ${from}` : `${b.name}: ${from}, changed since in the repository (edited there, or tables held back by the per-push cap)`;
+  });
+  return parts.length ? ` State: ${parts.join('; ')}.` : '';
+}
+
+/** What buildDatabase learned about the state the mirror holds (reported by import). */
+export interface BuiltDatabase {
+  /** manifest.source (null in mirrors written before it was recorded) */
+  source: MirrorSource | null;
+  /** whether the clone's files still hash to source.content_sha256 (false: edited since, or tables held back by the per-push cap); null without a source */
+  source_matches: boolean | null;
+}
+
+/** The rows of one table as the mirror holds them, with the rowid each carries (null: none). */
+interface LoadedRows {
+  rows: SqlValue[][];
+  rowids: Array<bigint | null>;
+}
+
+/** `INSERT INTO t (rowid?, cols) VALUES (...)`; TEXT that is not valid UTF-8 is bound as bytes and cast back to TEXT, which keeps them. */
+function inserter(db: Database.Database, table: string, columns: readonly string[], rowidName: string | null): (row: readonly SqlValue[], rowid: bigint | null) => void {
+  const cache = new Map<string, Database.Statement>();
+  return (row, rowid) => {
+    const withRowid = rowid !== null && rowidName !== null;
+    const shape = row.map((v) => (v instanceof TextBytes ? 't' : '?')).join('') + (withRowid ? 'r' : '');
+    let stmt = cache.get(shape);
+    if (!stmt) {
+      const names = [...(withRowid ? [rowidName] : []), ...columns.map(quoteIdent)];
+      const marks = [...(withRowid ? ['?'] : []), ...row.map((v) => (v instanceof TextBytes ? 'CAST(? AS TEXT)' : '?'))];
+      stmt = db.prepare(`INSERT INTO ${quoteIdent(table)} (${names.join(', ')}) VALUES (${marks.join(', ')})`);
+      cache.set(shape, stmt);
+    }
+    const values = row.map((v) => (v instanceof TextBytes ? v.bytes : v));
+    stmt.run(...(withRowid ? [rowid, ...values] : values));
+  };
+}
+
+/** The name this table's rowid can be set through: null when the table has none of its own (WITHOUT ROWID) or every name is a column. */
+function rowidNameOf(db: Database.Database, table: string, virtual: boolean): string | null {
+  if (!virtual) {
+    const listed = db.prepare("SELECT wr FROM pragma_table_list WHERE schema = 'main' AND name = ?").get(table) as { wr: number } | undefined;
+    if (listed && Number(listed.wr) === 1) return null;
+  }
+  const taken = new Set((db.prepare(`PRAGMA table_xinfo(${quoteIdent(table)})`).all() as Array<{ name: string }>).map((c) => c.name.toLowerCase()));
+  return ['rowid', '_rowid_', 'oid'].find((n) => !taken.has(n)) ?? null;
+}
+
+/** A mirror written before shadow tables were left out: they were dumped as tables (such a mirror could not be imported then). */
+function legacyShadowTables(db: Database.Database, entry: MirrorDatabaseEntry): Set<string> {
+  if (entry.source) return new Set();
+  const shadow = (db.prepare("SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'shadow'").pluck().all() as string[]);
+  return new Set(shadow.filter((n) => n in entry.tables));
+}
+
+/** Run schema.sql; an older mirror's CREATE TABLE of a virtual table's shadow table is skipped (the virtual table makes it). */
+function createSchema(db: Database.Database, sql: string, legacy: boolean): void {
+  if (!legacy) {
+    db.exec(sql);
+    return;
+  }
+  // Older mirrors wrote each statement as `<sql>;\n`, tables first: virtual tables go first so that
+  // their shadow tables exist, and a CREATE TABLE of an existing name is then a shadow table.
+  const statements = sql.split(/;\n(?=CREATE\s)/i).map((x) => x.replace(/;\n?$/, '')).filter((x) => x.trim());
+  const isVirtual = (x: string) => /^\s*CREATE\s+VIRTUAL\s/i.test(x);
+  for (const x of statements.filter(isVirtual)) db.exec(x);
+  for (const x of statements.filter((y) => !isVirtual(y))) {
+    try {
+      db.exec(x);
+    } catch (err) {
+      if (!/already exists|reserved for internal use/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+const ENCODINGS = ['UTF-8', 'UTF-16le', 'UTF-16be'];
+
+/** A whole number from the manifest, for a PRAGMA (32-bit: every setting the mirror carries fits). */
+function intSetting(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || Math.abs(value) > 2 ** 31) throw new Error(`the manifest's ${name} ${JSON.stringify(value)} is not a whole number`);
+  return value;
+}
+
+function applyPragmasBefore(db: Database.Database, pragmas: MirrorPragmas | undefined): void {
+  // Encoding, page size and auto_vacuum only take effect on an empty database: set before the schema.
+  // The manifest is input: each value is checked before it becomes part of a PRAGMA.
+  if (pragmas?.encoding !== undefined) {
+    if (!ENCODINGS.includes(pragmas.encoding)) throw new Error(`the manifest's encoding ${JSON.stringify(pragmas.encoding)} is not one SQLite has (${ENCODINGS.join(', ')})`);
+    db.pragma(`encoding = '${pragmas.encoding}'`);
+  }
+  if (pragmas?.page_size !== undefined) db.pragma(`page_size = ${intSetting(pragmas.page_size, 'page_size')}`);
+  db.pragma(`auto_vacuum = ${intSetting(pragmas?.auto_vacuum ?? 0, 'auto_vacuum')}`);
+  if (pragmas?.application_id !== undefined) db.pragma(`application_id = ${intSetting(pragmas.application_id, 'application_id')}`);
+}
+
+/**
+ * Rebuild one database from the mirror into `file` (a new file): settings, schema.sql, FTS5
+ * settings, the rows of every table (ordinary and virtual, with their rowids), external-content
+ * indexes rebuilt, sqlite_sequence, then triggers (so they do not fire while loading). Foreign keys
+ * and the row counts of the manifest are checked at the end. Throws on the first problem, with the
+ * file (and line) that has it.
+ */
+export function buildDatabase(clone: string, dbName: string, entry: MirrorDatabaseEntry, file: string): BuiltDatabase {
   const db = new Database(file);
   try {
-    db.exec(readCloneFile(clone, entry.schema));
+    applyPragmasBefore(db, entry.pragmas);
+    const schemaText = readCloneFile(clone, entry.schema);
+    const legacyFts = !entry.source && /CREATE\s+VIRTUAL\s+TABLE/i.test(schemaText);
     // Rows are loaded as they were: triggers must not fire (they would add rows) and parents may
     // come after children, so foreign keys are checked once at the end instead.
+    db.pragma('foreign_keys = OFF');
+    // One transaction for the whole build: the file is new, and one commit is one flush, not one per statement.
+    db.exec('BEGIN');
+    createSchema(db, schemaText, legacyFts);
+    const legacyShadow = legacyShadowTables(db, entry);
     const triggers = db.prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'trigger'").all() as Array<{ name: string; sql: string }>;
     for (const t of triggers) db.exec(`DROP TRIGGER ${quoteIdent(t.name)}`);
-    db.pragma('foreign_keys = OFF');
-    db.transaction(() => {
-      for (const [table, info] of Object.entries(entry.tables)) {
-        const columns = (db.prepare(`PRAGMA table_info(${quoteIdent(table)})`).all() as Array<{ name: string }>).map((c) => c.name);
-        const rows = isDocumentEntry(info) ? readDocuments(clone, db, dbName, table, info) : parseRows(readCloneFile(clone, info.file), info.file, columns);
-        const insert = db.prepare(`INSERT INTO ${quoteIdent(table)} (${columns.map(quoteIdent).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`);
-        for (const row of rows) insert.run(...row);
+    const virtual = new Set(db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL%'").pluck().all() as string[]);
+    // SQLite refuses writes to shadow tables (defensive mode) unless told otherwise: only an older mirror's dump needs them.
+    if (legacyShadow.size) db.unsafeMode(true);
+    for (const [table, settings] of Object.entries(entry.fts5_config ?? {})) {
+      if (!virtual.has(table)) throw new Error(`the manifest has FTS5 settings for ${table}, which ${entry.schema} does not declare as a virtual table`);
+      const set = db.prepare(`INSERT INTO ${quoteIdent(table)} (${quoteIdent(table)}, rank) VALUES (?, ?)`);
+      for (const [k, v] of settings) set.run(k, fromJson(v, `${entry.schema.split('/')[0]} fts5_config of ${table}`));
+    }
+    for (const [table, info] of Object.entries(entry.tables)) {
+      if (legacyShadow.has(table)) {
+        // An older mirror's dump of a shadow table: the index exactly as it was, replacing the empty one the virtual table made.
+        db.exec(`DELETE FROM ${quoteIdent(table)}`);
       }
-    })();
+      const isVirtual = virtual.has(table);
+      const columns = dataColumnsOf(db, table);
+      const loaded = isDocumentEntry(info) ? readDocuments(clone, db, dbName, table, info) : readJsonl(clone, info, columns);
+      const insert = inserter(db, table, columns, rowidNameOf(db, table, isVirtual));
+      loaded.rows.forEach((row, i) => insert(row, loaded.rowids[i] ?? null));
+    }
+    for (const table of entry.rebuild ?? []) {
+      if (!virtual.has(table)) throw new Error(`the manifest asks to rebuild ${table}, which ${entry.schema} does not declare as a virtual table`);
+      db.prepare(`INSERT INTO ${quoteIdent(table)} (${quoteIdent(table)}) VALUES ('rebuild')`).run();
+    }
+    if (entry.sqlite_sequence) {
+      // Loading rows with their ids moved the counters to the highest id; the source's may be higher (deleted rows).
+      const exists = db.prepare("SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_sequence'").get() !== undefined;
+      if (exists) {
+        db.exec('DELETE FROM sqlite_sequence');
+        const put = db.prepare('INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)');
+        for (const s of entry.sqlite_sequence) put.run(fromJson(s.name, 'sqlite_sequence name'), fromJson(s.seq, 'sqlite_sequence seq'));
+      }
+    }
     for (const t of triggers) db.exec(t.sql);
+    db.pragma(`user_version = ${intSetting(entry.user_version, 'user_version')}`);
+    db.exec('COMMIT');
+    if (legacyShadow.size) db.unsafeMode(false);
     const fk = db.pragma('foreign_key_check') as unknown[];
     if (fk.length) throw new Error(`${entry.schema.split('/')[0]} has ${fk.length} foreign-key violation(s) after loading`);
-    db.pragma(`user_version = ${entry.user_version}`);
-    const counts = countRows(db);
     for (const [table, info] of Object.entries(entry.tables)) {
-      if (counts[table] !== info.rows) throw new Error(`${where(info)} holds ${counts[table]} rows, the manifest says ${info.rows}`);
+      const count = Number(db.prepare(`SELECT count(*) FROM ${quoteIdent(table)}`).pluck().get());
+      if (count !== info.rows) throw new Error(`${where(info)} holds ${count} rows, the manifest says ${info.rows}`);
     }
+    if (entry.pragmas?.journal_mode === 'wal') db.pragma('journal_mode = WAL');
   } finally {
     db.close();
   }
+  if (!entry.source) return { source: null, source_matches: null };
+  const state = { user_version: entry.user_version, pragmas: entry.pragmas, sqlite_sequence: entry.sqlite_sequence, fts5_config: entry.fts5_config, rebuild: entry.rebuild };
+  return { source: entry.source, source_matches: mirrorDigest(clone, entry, state) === entry.source.content_sha256 };
+}
+
+function readJsonl(clone: string, info: JsonlTableEntry, columns: readonly string[]): LoadedRows {
+  return parseRowsWithRowids(readCloneFile(clone, info.file), info.file, columns, info.rowid_field ?? ROWID_FIELD);
 }
 
 function where(info: MirrorTableEntry): string {
@@ -289,7 +465,7 @@ function where(info: MirrorTableEntry): string {
 }
 
 /** Every `<key>.md` of a document table, as rows in table order; the first bad file stops the import. */
-function readDocuments(clone: string, db: Database.Database, dbName: string, table: string, info: DocumentTableEntry): SqlValue[][] {
+function readDocuments(clone: string, db: Database.Database, dbName: string, table: string, info: DocumentTableEntry): LoadedRows {
   if (info.dir !== documentDir(dbName, table)) throw new Error(`the manifest puts ${dbName}.${table} in ${info.dir}, not ${documentDir(dbName, table)}`);
   const columns = db.prepare(`PRAGMA table_info(${quoteIdent(table)})`).all() as Array<{ name: string; pk: number }>;
   const pk = columns.filter((c) => c.pk > 0).sort((a, b) => Number(a.pk) - Number(b.pk)).map((c) => c.name);
@@ -300,11 +476,15 @@ function readDocuments(clone: string, db: Database.Database, dbName: string, tab
   // An empty table may have no directory in git (git keeps no empty folders).
   if (fs.existsSync(dir) && !fs.realpathSync(dir).startsWith(fs.realpathSync(clone) + path.sep)) throw new Error(`${info.dir} is not a folder inside the clone`);
   const names = fs.existsSync(dir) ? fs.readdirSync(dir).filter((n) => n.endsWith('.md')).sort() : [];
-  return names.map((name) => {
+  const out: LoadedRows = { rows: [], rowids: [] };
+  for (const name of names) {
     const file = `${info.dir}${name}`;
     if (!fs.lstatSync(path.join(dir, name)).isFile()) throw new DocumentError(file, null, 'not a regular file (a symbolic link is never followed)');
     const text = decodeUtf8(fs.readFileSync(path.join(dir, name)));
     if (text === null) throw new DocumentError(file, null, 'the file is not valid UTF-8');
-    return parseDocumentText(shape, file, text);
-  });
+    const { row, rowid } = parseDocumentWithRowid(shape, file, text, info.rowid_field ?? ROWID_FIELD);
+    out.rows.push(row);
+    out.rowids.push(rowid);
+  }
+  return out;
 }

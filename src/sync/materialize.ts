@@ -2,19 +2,23 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { VitalDatabase } from '../config.js';
+import { createHash } from 'node:crypto';
 import { quoteIdent } from '../sqlite-util.js';
 import type { DocumentMapping } from './config.js';
-import { documentDir, documentShape, renderDocument, type DocumentShape } from './documents.js';
-import { rowLine, rowLineWriter, type SqlValue } from './rows.js';
+import { decodeUtf8, documentDir, documentShape, renderDocument, type DocumentShape } from './documents.js';
+import { ROWID_FIELD, TextBytes, rowLine, rowLineWriter, toJson, type JsonValue, type SqlValue } from './rows.js';
+import { inspectDatabase, type CarriedTable, type DatabaseObjects } from './sqlite-objects.js';
 import { byCodeUnit } from '../text-order.js';
 import { errorMessage } from '../errors.js';
-import { mirrorDbDir, mirrorSchemaFile, mirrorTableFile } from '../names.js';
+import { encodeSegment, mirrorDbDir, mirrorSchemaFile, mirrorTableFile } from '../names.js';
 
 export const SYNC_SCHEMA_VERSION = 1;
 
 export interface JsonlTableEntry {
   file: string;
   rows: number;
+  /** the field holding each line's rowid when it is not ROWID_FIELD ("$rowid"), because a column has that name */
+  rowid_field?: string;
 }
 /** A table mirrored as `<dir><key>.md` files (see documents.ts). */
 export interface DocumentTableEntry {
@@ -23,6 +27,7 @@ export interface DocumentTableEntry {
   key: string;
   body: string;
   rows: number;
+  rowid_field?: string;
 }
 export type MirrorTableEntry = JsonlTableEntry | DocumentTableEntry;
 
@@ -30,9 +35,46 @@ export function isDocumentEntry(entry: MirrorTableEntry): entry is DocumentTable
   return 'format' in entry && entry.format === 'documents';
 }
 
+/** Which state of the database a mirror holds (absent in mirrors written before it was recorded). */
+export interface MirrorSource {
+  /** the snapshot the mirror was made from; null: read from the live database (push always does) */
+  snapshot_id: string | null;
+  /** sha256 of this database's mirror content (see mirrorDigest): the same data always gives the same value */
+  content_sha256: string;
+  /**
+   * when the database was read in this state (ISO 8601); null when the caller gave no time (then the
+   * same data gives byte-identical files). Kept from the previous mirror while the content is
+   * unchanged, so on the remote it is when the state was first mirrored.
+   */
+  taken_at: string | null;
+}
+
+/** Database settings the import re-applies; only what differs from SQLite's defaults is written. */
+export interface MirrorPragmas {
+  encoding?: string;
+  application_id?: number;
+  auto_vacuum?: number;
+  page_size?: number;
+  journal_mode?: string;
+}
+
+export interface MirrorDatabaseEntry {
+  schema: string;
+  user_version: number;
+  source?: MirrorSource;
+  tables: Record<string, MirrorTableEntry>;
+  pragmas?: MirrorPragmas;
+  /** the rows of sqlite_sequence (AUTOINCREMENT counters), in rowid order */
+  sqlite_sequence?: Array<{ name: JsonValue; seq: JsonValue }>;
+  /** FTS5 settings per table (rank, automerge, …), re-applied before the rows are loaded */
+  fts5_config?: Record<string, Array<[string, JsonValue]>>;
+  /** virtual tables whose index is rebuilt from their external content table after the rows are loaded */
+  rebuild?: string[];
+}
+
 export interface MirrorManifest {
   schema_version: number;
-  databases: Record<string, { schema: string; user_version: number; tables: Record<string, MirrorTableEntry> }>;
+  databases: Record<string, MirrorDatabaseEntry>;
   skipped: Array<{ path: string; reason: string }>;
   /** sync.github.documents entries that could not be honoured (the table stays JSONL); absent when none. */
   warnings?: Array<{ table: string; reason: string }>;
@@ -43,38 +85,10 @@ export interface MaterializeOptions {
   maxFileBytes: number;
   /** "db.table" -> { body }: tables mirrored as one Markdown file per row */
   documents?: Readonly<Record<string, DocumentMapping>>;
-}
-
-interface TableInfo {
-  name: string;
-  columns: string[];
-  pk: string[];
-  orderBy: string;
-}
-
-function tablesOf(db: Database.Database): TableInfo[] {
-  const names = db
-    .prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND sql NOT LIKE 'CREATE VIRTUAL%' ORDER BY name")
-    .all() as Array<{ name: string; sql: string }>;
-  return names.map(({ name, sql }) => {
-    const info = db.prepare(`PRAGMA table_info(${quoteIdent(name)})`).all() as Array<{ name: string; pk: number }>;
-    // Number(): under safe integers PRAGMA values are bigints, which a sort comparator cannot return.
-    const pk = info.filter((c) => c.pk > 0).sort((a, b) => Number(a.pk) - Number(b.pk)).map((c) => c.name);
-    const withoutRowid = /WITHOUT\s+ROWID/i.test(sql);
-    // Sorted by primary key (rowid when there is none), so a changed row changes one line.
-    const orderBy = pk.length ? pk.map(quoteIdent).join(', ') : withoutRowid ? info.map((c) => quoteIdent(c.name)).join(', ') : 'rowid';
-    return { name, columns: info.map((c) => c.name), pk, orderBy };
-  });
-}
-
-/** schema.sql: every CREATE statement, tables first, in a stable order. */
-function schemaSql(db: Database.Database): string {
-  const rows = db
-    .prepare(
-      "SELECT type, name, sql FROM sqlite_schema WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 WHEN 'view' THEN 2 ELSE 3 END, name",
-    )
-    .all() as Array<{ sql: string }>;
-  return rows.map((r) => `${r.sql};\n`).join('');
+  /** recorded as each database's source.taken_at (push gives the time it read them); without it, null */
+  now?: Date;
+  /** the mirror this one replaces: a database whose content_sha256 is unchanged keeps its taken_at */
+  previous?: MirrorManifest | null;
 }
 
 function excluded(exclude: readonly string[], db: string, table: string): boolean {
@@ -83,21 +97,99 @@ function excluded(exclude: readonly string[], db: string, table: string): boolea
 
 type Skipped = MirrorManifest['skipped'];
 
-function selectAll(db: Database.Database, table: TableInfo): Database.Statement {
-  return db.prepare(`SELECT ${table.columns.map(quoteIdent).join(', ')} FROM ${quoteIdent(table.name)} ORDER BY ${table.orderBy}`).raw(true);
+/** The field a table's rowid is written in: ROWID_FIELD unless a column already has that name. */
+function rowidFieldFor(table: CarriedTable): string | undefined {
+  if (!table.rowid) return undefined;
+  let field = ROWID_FIELD;
+  while (table.columns.includes(field)) field += '_';
+  return field;
+}
+
+/** A table's rows in file order; with a carried rowid, each row starts with it. */
+function selectAll(db: Database.Database, table: CarriedTable): Database.Statement {
+  const cols = [...(table.rowid ? [table.rowid] : []), ...table.columns.map(quoteIdent)];
+  return db.prepare(`SELECT ${cols.join(', ')} FROM ${quoteIdent(table.name)} ORDER BY ${table.orderBy}`).raw(true);
+}
+
+/**
+ * Rows as stored. better-sqlite3 turns TEXT that is not valid UTF-8 into U+FFFD, so a row holding
+ * U+FFFD is read again as bytes (rare: only then is the extra query paid), and text whose bytes do
+ * not decode (in the database's encoding) stays bytes (TextBytes), written back as they were.
+ */
+export function* readRows(db: Database.Database, table: CarriedTable): Generator<SqlValue[]> {
+  const encoding = String(db.pragma('encoding', { simple: true })).toLowerCase();
+  if (encoding !== 'utf-8') {
+    yield* readWideRows(db, table, encoding);
+    return;
+  }
+  const offset = table.rowid ? 1 : 0;
+  const rawCols = table.columns.map((c) => `CASE typeof(${quoteIdent(c)}) WHEN 'text' THEN CAST(${quoteIdent(c)} AS BLOB) ELSE NULL END`);
+  let again: Database.Statement | null = null;
+  let keyIndex = -1;
+  if (table.rowKey) {
+    keyIndex = table.rowid ? 0 : table.columns.findIndex((c) => quoteIdent(c) === table.rowKey) + offset;
+  }
+  let n = 0;
+  for (const row of selectAll(db, table).iterate() as Iterable<SqlValue[]>) {
+    const position = n++;
+    if (!row.some((v) => typeof v === 'string' && v.includes('\uFFFD'))) {
+      yield row;
+      continue;
+    }
+    if (table.rowKey && keyIndex >= 0) {
+      again ??= db.prepare(`SELECT ${rawCols.join(', ')} FROM ${quoteIdent(table.name)} WHERE ${table.rowKey} = ?`).raw(true);
+    } else {
+      again ??= db.prepare(`SELECT ${rawCols.join(', ')} FROM ${quoteIdent(table.name)} ORDER BY ${table.orderBy} LIMIT 1 OFFSET ?`).raw(true);
+    }
+    const bytes = again.get(table.rowKey && keyIndex >= 0 ? row[keyIndex] : position) as Array<Buffer | null> | undefined;
+    yield row.map((v, i) => {
+      const raw = i >= offset ? bytes?.[i - offset] : null;
+      if (typeof v !== 'string' || !raw || !v.includes('\uFFFD')) return v;
+      return decodeUtf8(raw) === null ? new TextBytes(Buffer.from(raw)) : v;
+    });
+  }
+}
+
+/**
+ * readRows for a UTF-16 database: SQLite's conversion to UTF-8 pairs a lone surrogate with the
+ * next unit instead of marking it, so no U+FFFD would show; every text value is read as its
+ * UTF-16 bytes and decoded strictly (rare databases: the cost is paid only there).
+ */
+function* readWideRows(db: Database.Database, table: CarriedTable, encoding: string): Generator<SqlValue[]> {
+  const decoder = new TextDecoder(encoding, { fatal: true, ignoreBOM: true });
+  const cols = [...(table.rowid ? [table.rowid] : []), ...table.columns.map(quoteIdent)];
+  const exprs = cols.flatMap((c) => [`typeof(${c})`, `CASE typeof(${c}) WHEN 'text' THEN CAST(${c} AS BLOB) ELSE ${c} END`]);
+  const stmt = db.prepare(`SELECT ${exprs.join(', ')} FROM ${quoteIdent(table.name)} ORDER BY ${table.orderBy}`).raw(true);
+  for (const raw of stmt.iterate() as Iterable<SqlValue[]>) {
+    const row: SqlValue[] = [];
+    for (let i = 0; i < raw.length; i += 2) {
+      const value = raw[i + 1] ?? null;
+      if (raw[i] !== 'text' || !Buffer.isBuffer(value)) {
+        row.push(value);
+        continue;
+      }
+      try {
+        row.push(decoder.decode(value));
+      } catch {
+        row.push(new TextBytes(Buffer.from(value)));
+      }
+    }
+    yield row;
+  }
 }
 
 /** `<db>/<table>.jsonl`; null when it grew past the cap (then it is removed and listed). */
-function writeJsonl(dir: string, file: string, db: Database.Database, table: TableInfo, maxFileBytes: number, skipped: Skipped): JsonlTableEntry | null {
+function writeJsonl(dir: string, file: string, db: Database.Database, table: CarriedTable, maxFileBytes: number, skipped: Skipped): JsonlTableEntry | null {
   const fd = fs.openSync(path.join(dir, file), 'w');
   let bytes = 0;
   let rows = 0;
   let tooBig = false;
   // Lines are gathered into ~1 MB writes: one syscall per row would dominate the export.
   let pending = '';
-  const line = rowLineWriter(table.columns);
+  const rowidField = rowidFieldFor(table);
+  const line = rowLineWriter(table.columns, { tagReal: table.tagReal, ...(rowidField ? { rowidField } : {}) });
   try {
-    for (const row of selectAll(db, table).iterate() as Iterable<SqlValue[]>) {
+    for (const row of readRows(db, table)) {
       pending += `${line(row)}\n`;
       if (pending.length > 1 << 20) {
         bytes += fs.writeSync(fd, pending);
@@ -114,7 +206,7 @@ function writeJsonl(dir: string, file: string, db: Database.Database, table: Tab
   } finally {
     fs.closeSync(fd);
   }
-  if (!tooBig) return { file, rows };
+  if (!tooBig) return { file, rows, ...(rowidField && rowidField !== ROWID_FIELD ? { rowid_field: rowidField } : {}) };
   fs.rmSync(path.join(dir, file));
   skipped.push({ path: file, reason: `larger than the per-file cap of ${maxFileBytes} bytes` });
   return null;
@@ -127,12 +219,14 @@ function writeJsonl(dir: string, file: string, db: Database.Database, table: Tab
 const DOCUMENT_GITATTRIBUTES = '*.md -text\n';
 
 /** `<db>/<table>/<key>.md` per row; a row too large or without a usable key is listed in skipped. */
-function writeDocuments(dir: string, rel: string, db: Database.Database, table: TableInfo, shape: DocumentShape, maxFileBytes: number, skipped: Skipped): DocumentTableEntry {
+function writeDocuments(dir: string, rel: string, db: Database.Database, table: CarriedTable, shape: DocumentShape, maxFileBytes: number, skipped: Skipped): DocumentTableEntry {
   fs.mkdirSync(path.join(dir, rel), { recursive: true });
   fs.writeFileSync(path.join(dir, rel, '.gitattributes'), DOCUMENT_GITATTRIBUTES);
   let rows = 0;
-  for (const row of selectAll(db, table).iterate() as Iterable<SqlValue[]>) {
-    const doc = renderDocument(shape, row);
+  const rowidField = rowidFieldFor(table);
+  for (const full of readRows(db, table)) {
+    const row = rowidField ? full.slice(1) : full;
+    const doc = renderDocument(shape, row, rowidField ? { field: rowidField, value: full[0] ?? null } : undefined);
     if ('reason' in doc) {
       const key = rowLine([shape.key], [row[table.columns.indexOf(shape.key)] ?? null]);
       skipped.push({ path: rel, reason: `row ${key.length > 80 ? `${key.slice(0, 67)}…` : key}: ${doc.reason}` });
@@ -146,7 +240,7 @@ function writeDocuments(dir: string, rel: string, db: Database.Database, table: 
     fs.writeFileSync(path.join(dir, rel, doc.name), bytes);
     rows++;
   }
-  return { dir: rel, format: 'documents', key: shape.key, body: shape.body, rows };
+  return { dir: rel, format: 'documents', key: shape.key, body: shape.body, rows, ...(rowidField && rowidField !== ROWID_FIELD ? { rowid_field: rowidField } : {}) };
 }
 
 /** A full disk is the mirror's problem, not one table's: it stops the whole materialization. */
@@ -169,6 +263,59 @@ function unmatchedMappings(documents: Readonly<Record<string, DocumentMapping>>,
     // (a database whose file is missing is already listed in skipped)
   }
   return out;
+}
+
+/** The database-wide state the mirror carries besides rows: settings, AUTOINCREMENT counters, FTS5 settings. Only what is there is written. */
+function databaseState(db: Database.Database, objects: DatabaseObjects, rebuild: string[]): Partial<MirrorDatabaseEntry> {
+  const out: Partial<MirrorDatabaseEntry> = {};
+  const pragmas: MirrorPragmas = {};
+  const encoding = String(db.pragma('encoding', { simple: true }));
+  if (encoding !== 'UTF-8') pragmas.encoding = encoding;
+  const applicationId = Number(db.pragma('application_id', { simple: true }));
+  if (applicationId !== 0) pragmas.application_id = applicationId;
+  const autoVacuum = Number(db.pragma('auto_vacuum', { simple: true }));
+  if (autoVacuum !== 0) pragmas.auto_vacuum = autoVacuum;
+  const pageSize = Number(db.pragma('page_size', { simple: true }));
+  if (pageSize !== 4096) pragmas.page_size = pageSize;
+  const journal = String(db.pragma('journal_mode', { simple: true })).toLowerCase();
+  if (journal === 'wal') pragmas.journal_mode = journal;
+  if (Object.keys(pragmas).length) out.pragmas = pragmas;
+  const hasSequence = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'sqlite_sequence'").get() !== undefined;
+  if (hasSequence) {
+    const rows = db.prepare('SELECT name, seq FROM sqlite_sequence ORDER BY rowid').raw(true).all() as Array<[SqlValue, SqlValue]>;
+    if (rows.length) out.sqlite_sequence = rows.map(([name, seq]) => ({ name: toJson(name), seq: toJson(seq) }));
+  }
+  const config = Object.entries(objects.fts5Config);
+  if (config.length) out.fts5_config = Object.fromEntries(config.map(([t, kv]) => [t, kv.map(([k, v]): [string, JsonValue] => [k, toJson(v as SqlValue)])]));
+  if (rebuild.length) out.rebuild = rebuild;
+  return out;
+}
+
+/**
+ * sha256 of one database's mirror content, as materialize wrote it or as a clone holds it: the
+ * schema file, every table file and document (in path order, each as `path\nsize\n` + bytes),
+ * then `state` (user_version, settings, counters) as JSON. The same data always gives the same
+ * value; import compares it with manifest.source.content_sha256 to say whether a clone holds
+ * exactly the recorded state.
+ */
+export function mirrorDigest(root: string, entry: Pick<MirrorDatabaseEntry, 'schema' | 'tables'>, state: unknown): string {
+  const files: string[] = [entry.schema];
+  for (const info of Object.values(entry.tables)) {
+    if (isDocumentEntry(info)) {
+      const dir = path.join(root, info.dir);
+      if (fs.existsSync(dir)) for (const n of fs.readdirSync(dir).filter((f) => f.endsWith('.md'))) files.push(`${info.dir}${n}`);
+    } else files.push(info.file);
+  }
+  const hash = createHash('sha256');
+  for (const f of files.sort(byCodeUnit)) {
+    const full = path.join(root, f);
+    // Only regular files count (a clone can hold a symbolic link where a mirror file should be; it is never followed).
+    const bytes = fs.existsSync(full) && fs.lstatSync(full).isFile() ? fs.readFileSync(full) : null;
+    hash.update(`${f}\n${bytes ? bytes.length : -1}\n`);
+    if (bytes) hash.update(bytes);
+  }
+  hash.update(JSON.stringify(state));
+  return hash.digest('hex');
 }
 
 /**
@@ -199,10 +346,14 @@ export function materialize(dir: string, databases: readonly VitalDatabase[], op
     db.defaultSafeIntegers(true);
     try {
       db.exec('BEGIN');
+      const objects = inspectDatabase(db);
       fs.mkdirSync(dbDir, { recursive: true });
-      fs.writeFileSync(path.join(dir, mirrorSchemaFile(vital.name)), schemaSql(db));
-      const entry: MirrorManifest['databases'][string] = { schema: mirrorSchemaFile(vital.name), user_version: Number(db.pragma('user_version', { simple: true })), tables: {} };
-      for (const table of tablesOf(db)) {
+      fs.writeFileSync(path.join(dir, mirrorSchemaFile(vital.name)), objects.schemaSql);
+      const entry: MirrorDatabaseEntry = { schema: mirrorSchemaFile(vital.name), user_version: Number(db.pragma('user_version', { simple: true })), tables: {} };
+      // A table the mirror does not carry is named by the path it would have (names.ts), without the extension.
+      const tableLabel = (table: string) => `${mirrorDbDir(vital.name)}/${encodeSegment(table)}`;
+      for (const r of objects.refused) manifest.skipped.push({ path: tableLabel(r.table), reason: `not carried: ${r.reason}` });
+      for (const table of objects.carried) {
         const qualified = `${vital.name}.${table.name}`;
         const mapping = documents[qualified];
         if (mapping) seen.add(qualified);
@@ -223,12 +374,25 @@ export function materialize(dir: string, databases: readonly VitalDatabase[], op
           // One table that cannot be read never costs the others: listed, and its file removed.
           if (isDiskFull(err)) throw err;
           fs.rmSync(path.join(dir, where), { recursive: true, force: true });
-          manifest.skipped.push({ path: where, reason: `the table could not be read: ${errorMessage(err)}` });
+          manifest.skipped.push({ path: where, reason: `not carried: the table could not be read: ${errorMessage(err)}` });
           continue;
         }
         if (written) entry.tables[table.name] = written;
       }
-      manifest.databases[vital.name] = entry;
+      const rebuild = objects.rebuilt.filter((t) => !excluded(opts.exclude, vital.name, t.name)).map((t) => t.name);
+      for (const t of objects.rebuilt) if (!rebuild.includes(t.name)) manifest.skipped.push(excludedMsg(tableLabel(t.name)));
+      Object.assign(entry, databaseState(db, objects, rebuild));
+      const state = { user_version: entry.user_version, pragmas: entry.pragmas, sqlite_sequence: entry.sqlite_sequence, fts5_config: entry.fts5_config, rebuild: entry.rebuild };
+      const digest = mirrorDigest(dir, entry, state);
+      // An unchanged database keeps the taken_at of the mirror that first held its state (so a change
+      // to one database does not touch the others' records), and a push whose only change would be
+      // this record makes no commit (mirror-commit.ts).
+      const before = opts.previous?.databases?.[vital.name]?.source;
+      const unchanged = opts.now && before && before.snapshot_id === null && before.content_sha256 === digest && typeof before.taken_at === 'string';
+      entry.source = { snapshot_id: null, content_sha256: digest, taken_at: unchanged ? before.taken_at : opts.now ? opts.now.toISOString() : null };
+      // Key order in the file: schema, user_version, source, tables, then the rest.
+      const { schema, user_version, source, tables, ...rest } = entry;
+      manifest.databases[vital.name] = { schema, user_version, source, tables, ...rest };
     } catch (err) {
       // A database that cannot be read (not SQLite, corrupt, locked) is listed; the others go on.
       if (isDiskFull(err)) throw err;

@@ -105,8 +105,9 @@ export async function stageMirrorOn(
   if (touched > 0) fs.writeFileSync(path.join(repo, 'README.md'), readme());
   await gitOrThrow(repo, remote, ['add', '-A'], 'add');
   let changed = (await gitOrThrow(repo, remote, ['diff', '--cached', '--name-only'], 'diff')).split('\n').filter(Boolean);
-  if (changed.length && !changed.some((p) => p !== 'README.md')) {
-    // Only the README's time differs (a file rewritten with the same bytes git already had): no change.
+  if (changed.length && !changed.some((p) => p !== 'README.md' && p !== 'manifest.json') && (!changed.includes('manifest.json') || (await onlySourceDiffers(repo)))) {
+    // Only the README's time differs (a file rewritten with the same bytes git already had), or the
+    // manifest's record of when the data was read: the data is what the parent holds, no change.
     await unstage(repo);
     changed = [];
   }
@@ -121,6 +122,23 @@ export async function commitStaged(repo: string, remote: SyncRemote, message: st
   const commit = (await gitOrThrow(repo, remote, ['rev-parse', 'HEAD'], 'rev-parse')).trim();
   writeCleanMark(repo, commit);
   return commit;
+}
+
+/** The staged manifest.json equals HEAD's except for each database's `source` (when and from what it was read). */
+async function onlySourceDiffers(repo: string): Promise<boolean> {
+  const head = await runGit(['show', 'HEAD:manifest.json'], { cwd: repo });
+  if (!head.ok) return false;
+  const strip = (text: string): string | null => {
+    try {
+      const m = JSON.parse(text) as { databases?: Record<string, { source?: unknown }> };
+      for (const db of Object.values(m.databases ?? {})) delete db.source;
+      return JSON.stringify(m);
+    } catch {
+      return null;
+    }
+  };
+  const before = strip(head.stdout);
+  return before !== null && before === strip(fs.readFileSync(path.join(repo, 'manifest.json'), 'utf8'));
 }
 
 /** Forget what was staged (a dry run, or a route that will not commit on this parent). */

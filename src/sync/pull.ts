@@ -10,12 +10,13 @@ import { withRootLock } from '../lock.js';
 import { quoteIdent } from '../sqlite-util.js';
 import { encodeSegment, mirrorDbDir, mirrorTableFile, parseMirrorPath } from '../names.js';
 import { DocumentError, documentDir, documentShape, fileNameForKey, parseDocumentText } from './documents.js';
-import { isDocumentEntry, type DocumentTableEntry, type MirrorManifest, type MirrorTableEntry } from './materialize.js';
+import { isDocumentEntry, readRows, type DocumentTableEntry, type MirrorManifest, type MirrorTableEntry } from './materialize.js';
 import { planTableMerge } from './merge.js';
 import { syncConfig } from './config.js';
 import { fetchBranch, gitOptionsFor, resolveBranchFor } from './git-remote.js';
 import { logOperation, readState, syncDir, writeState } from './state.js';
-import { parseRows, rowLine, type SqlValue } from './rows.js';
+import { parseRows, rowLine, TextBytes, type SqlValue } from './rows.js';
+import { ordinaryTableOf } from './sqlite-objects.js';
 
 export const SyncPullResultSchema = z.object({
   status: z.enum(['up_to_date', 'applied', 'conflicts', 'dry_run']),
@@ -230,7 +231,11 @@ async function mergeTable(ctx: PullContext, db: Database.Database, dbName: strin
     result.rejected.push({ path: err.path, reason: err.message });
     return null;
   }
-  const ourRows = db.prepare(`SELECT ${shape.columns.map(quoteIdent).join(', ')} FROM ${quoteIdent(table)}`).raw(true).all() as SqlValue[][];
+  // Read as materialize does (text that is not UTF-8 as its bytes), so an unchanged row compares equal to the mirror's.
+  const carried = ordinaryTableOf(db, table);
+  const ourRows = carried && carried.columns.join('\0') === shape.columns.join('\0')
+    ? [...readRows(db, { ...carried, rowid: null })]
+    : (db.prepare(`SELECT ${shape.columns.map(quoteIdent).join(', ')} FROM ${quoteIdent(table)}`).raw(true).all() as SqlValue[][]);
   const plan = planTableMerge(toMap(shape, baseRows), toMap(shape, ourRows), toMap(shape, theirRows));
   const keys = new Map([...baseRows, ...ourRows, ...theirRows].map((r) => [keyOf(shape, r), keyValues(shape, r)]));
   for (const c of plan.conflicts) {
@@ -245,13 +250,20 @@ async function mergeTable(ctx: PullContext, db: Database.Database, dbName: strin
   // that cascades to its children (an edited project on GitHub would delete its tasks here).
   const others = shape.columns.filter((c) => !shape.pk.includes(c));
   const onConflict = others.length ? `DO UPDATE SET ${others.map((c) => `${quoteIdent(c)} = excluded.${quoteIdent(c)}`).join(', ')}` : 'DO NOTHING';
-  const upsert = db.prepare(
-    `INSERT INTO ${quoteIdent(table)} (${shape.columns.map(quoteIdent).join(', ')}) VALUES (${shape.columns.map(() => '?').join(', ')}) ON CONFLICT (${shape.pk.map(quoteIdent).join(', ')}) ${onConflict}`,
-  );
-  const del = db.prepare(`DELETE FROM ${quoteIdent(table)} WHERE ${shape.pk.map((c) => `${quoteIdent(c)} IS ?`).join(' AND ')}`);
+  // TEXT that is not UTF-8 is bound as its bytes and cast back to TEXT (a JS string cannot hold it).
+  const mark = (v: SqlValue) => (v instanceof TextBytes ? 'CAST(? AS TEXT)' : '?');
+  const bind = (row: readonly SqlValue[]) => row.map((v) => (v instanceof TextBytes ? v.bytes : v));
+  const upsertSql = (row: readonly SqlValue[]) =>
+    `INSERT INTO ${quoteIdent(table)} (${shape.columns.map(quoteIdent).join(', ')}) VALUES (${row.map(mark).join(', ')}) ON CONFLICT (${shape.pk.map(quoteIdent).join(', ')}) ${onConflict}`;
+  const delSql = (key: readonly SqlValue[]) => `DELETE FROM ${quoteIdent(table)} WHERE ${shape.pk.map((c, i) => `${quoteIdent(c)} IS ${mark(key[i] ?? null)}`).join(' AND ')}`;
+  const statements = new Map<string, Database.Statement>();
+  const prepared = (sql: string) => statements.get(sql) ?? statements.set(sql, db.prepare(sql)).get(sql)!;
   return () => {
-    for (const line of plan.upserts) upsert.run(...theirsByLine.get(line)!);
-    for (const key of plan.deletes) del.run(...keys.get(key)!);
+    for (const line of plan.upserts) {
+      const row = theirsByLine.get(line)!;
+      prepared(upsertSql(row)).run(...bind(row));
+    }
+    for (const key of plan.deletes) prepared(delSql(keys.get(key)!)).run(...bind(keys.get(key)!));
   };
 }
 

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import { WbError } from '../errors.js';
+import { runGit } from '../git.js';
 import { withRootLock } from '../lock.js';
 import { SYNC_MODES, syncConfig, type GithubSyncConfig, type SyncMode } from './config.js';
 import { fetchBranch, gitOptionsFor, gitOrThrow, resolveBranchFor, type SyncRemote } from './git-remote.js';
@@ -52,6 +53,17 @@ async function ensureClone(root: string, remote: SyncRemote): Promise<string> {
   return repo;
 }
 
+/** The mirror's manifest at a commit (null when there is none or it does not parse): unchanged databases keep their source.taken_at. */
+async function manifestOf(repo: string, sha: string | null): Promise<MirrorManifest | null> {
+  if (!sha) return null;
+  const r = await runGit(['show', `${sha}:manifest.json`], { cwd: repo });
+  try {
+    return r.ok ? (JSON.parse(r.stdout) as MirrorManifest) : null;
+  } catch {
+    return null;
+  }
+}
+
 function rowsOf(manifest: MirrorManifest): Record<string, number> {
   const rows: Record<string, number> = {};
   for (const [db, entry] of Object.entries(manifest.databases)) for (const [t, info] of Object.entries(entry.tables)) rows[`${db}.${t}`] = info.rows;
@@ -79,7 +91,7 @@ export async function syncPush(config: Config, opts: SyncPushOptions = {}): Prom
 
     const fresh = path.join(syncDir(config.root), 'fresh');
     fs.rmSync(fresh, { recursive: true, force: true });
-    const manifest = materialize(fresh, config.databases, { exclude: sync.exclude_tables, maxFileBytes: sync.max_file_bytes, documents: sync.documents });
+    const manifest = materialize(fresh, config.databases, { exclude: sync.exclude_tables, maxFileBytes: sync.max_file_bytes, documents: sync.documents, now: new Date(), previous: await manifestOf(repo, remoteHead) });
     const databases = config.databases.map((d) => d.name);
     const readmeText = () => readme(Object.keys(manifest.databases), new Date());
     // Files under db/ that discovery could not use (a dangling or looping link) are reported too.

@@ -1,12 +1,28 @@
 /**
- * One SQLite value <-> one JSON value, losslessly: blobs become {"$base64": "..."} and integers
- * outside JavaScript's safe range {"$int": "..."}. Pure, so the format is unit-tested.
+ * One SQLite value <-> one JSON value, losslessly: blobs become {"$base64": "..."}, integers
+ * outside JavaScript's safe range {"$int": "..."}, TEXT whose bytes are not valid UTF-8
+ * {"$text_base64": "..."}, and (in columns whose affinity would not turn it back into a REAL) a
+ * whole-number REAL {"$real": "1.0"}. Pure, so the format is unit-tested.
  */
-export type SqlValue = null | number | bigint | string | Buffer;
-export type JsonValue = null | number | string | { $base64: string } | { $int: string };
+
+/**
+ * TEXT whose bytes are not valid UTF-8 (SQLite stores whatever it was given). A JS string cannot
+ * hold such bytes (they would become U+FFFD), so the bytes are kept and written back with
+ * CAST(? AS TEXT), which keeps them as they are.
+ */
+export class TextBytes {
+  constructor(readonly bytes: Buffer) {}
+}
+
+export type SqlValue = null | number | bigint | string | Buffer | TextBytes;
+export type JsonValue = null | number | string | { $base64: string } | { $int: string } | { $real: string } | { $text_base64: string };
+
+/** The field of a JSONL line (or a document's front matter) that holds the row's rowid, for tables whose rowid is not a column. */
+export const ROWID_FIELD = '$rowid';
 
 export function toJson(value: SqlValue): JsonValue {
   if (value === null || typeof value === 'string' || typeof value === 'number') return value;
+  if (value instanceof TextBytes) return { $text_base64: value.bytes.toString('base64') };
   if (typeof value === 'bigint') {
     return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : { $int: value.toString() };
   }
@@ -22,6 +38,8 @@ export function fromJson(value: unknown, where: string): SqlValue {
     const o = value as Record<string, unknown>;
     if (typeof o.$base64 === 'string') return Buffer.from(o.$base64, 'base64');
     if (typeof o.$int === 'string' && /^-?\d+$/.test(o.$int)) return BigInt(o.$int);
+    if (typeof o.$real === 'string' && REAL_TEXT.test(o.$real)) return Number(o.$real);
+    if (typeof o.$text_base64 === 'string') return new TextBytes(Buffer.from(o.$text_base64, 'base64'));
   }
   throw new Error(`${where}: ${JSON.stringify(value)} is not a value this format writes`);
 }
@@ -36,32 +54,57 @@ function realText(value: number): string {
   return JSON.stringify(value);
 }
 
-/** toJson + JSON.stringify in one step, without the intermediate object: this runs once per value of every row. */
-function valueText(value: SqlValue): string {
+/** What `$real` holds: a finite decimal number as JavaScript writes it, always with a point or an exponent. */
+const REAL_TEXT = /^-?(?:\d+\.\d+|\d+(?:\.\d+)?e[+-]?\d+)$/;
+
+/** A whole-number REAL as `$real` text: `1.0`, `-0.0`, `1e+21` (shortest text that reads back as the same double). */
+function wholeRealText(value: number): string {
+  const s = Object.is(value, -0) ? '-0' : String(value);
+  return /[.e]/.test(s) ? s : `${s}.0`;
+}
+
+/**
+ * toJson + JSON.stringify in one step, without the intermediate object: this runs once per value of
+ * every row. `tagReal`: the column would read a whole number back as an INTEGER (no declared type,
+ * BLOB, STRICT ANY, a virtual table's column), so a whole-number REAL is written as {"$real": "…"}.
+ */
+function valueText(value: SqlValue, tagReal: boolean): string {
   if (value === null) return 'null';
   switch (typeof value) {
     case 'string':
       return JSON.stringify(value);
     case 'number':
-      return realText(value);
+      return tagReal && Number.isInteger(value) ? `{"$real":"${wholeRealText(value)}"}` : realText(value);
     case 'bigint':
       return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? value.toString() : `{"$int":"${value.toString()}"}`;
     default:
+      if (value instanceof TextBytes) return `{"$text_base64":"${value.bytes.toString('base64')}"}`;
       return `{"$base64":"${value.toString('base64')}"}`;
   }
+}
+
+export interface RowLineOptions {
+  /** per column: true where a whole-number REAL must be written as {"$real": "…"} (see valueText) */
+  tagReal?: readonly boolean[];
+  /** the row starts with its rowid (then the columns), written first as this field, e.g. ROWID_FIELD */
+  rowidField?: string;
 }
 
 /**
  * The line writer for one table's columns: columns in table order, so the same row always gives the
  * same bytes. Built by hand rather than through an object: same bytes as JSON.stringify({...}), and
  * it keeps a numeric-looking column name in its place (object keys like "1" would be reordered).
+ * With opts.rowidField, row[0] is the rowid and row[1..] the columns.
  */
-export function rowLineWriter(columns: readonly string[]): (row: readonly SqlValue[]) => string {
-  const prefixes = columns.map((c, i) => `${i ? ',' : '{'}${JSON.stringify(c)}:`);
-  const empty = columns.length ? '' : '{';
+export function rowLineWriter(columns: readonly string[], opts: RowLineOptions = {}): (row: readonly SqlValue[]) => string {
+  const names = opts.rowidField === undefined ? columns : [opts.rowidField, ...columns];
+  const tag = opts.rowidField === undefined ? (opts.tagReal ?? []) : [false, ...(opts.tagReal ?? [])];
+  const prefixes = names.map((c, i) => `${i ? ',' : '{'}${JSON.stringify(c)}:`);
+  const tags = names.map((_, i) => tag[i] === true);
+  const empty = names.length ? '' : '{';
   return (row) => {
     let line = empty;
-    for (let i = 0; i < prefixes.length; i++) line += prefixes[i]! + valueText(row[i] ?? null);
+    for (let i = 0; i < prefixes.length; i++) line += prefixes[i]! + valueText(row[i] ?? null, tags[i]!);
     return `${line}}`;
   };
 }
@@ -71,9 +114,20 @@ export function rowLine(columns: readonly string[], row: readonly SqlValue[]): s
   return rowLineWriter(columns)(row);
 }
 
-/** Parse a JSONL table file; a bad line is reported with its file and line number. */
+/** Parse a JSONL table file; a bad line is reported with its file and line number. A rowid field (ROWID_FIELD) is accepted and left out. */
 export function parseRows(text: string, file: string, columns: readonly string[]): SqlValue[][] {
+  return parseRowsWithRowids(text, file, columns).rows;
+}
+
+/**
+ * Parse a JSONL table file with the rowid each line carries in `rowidField` (null where a line has
+ * none: mirrors written before rowids were carried, and tables whose rowid is a column). A field
+ * named like a column is always that column.
+ */
+export function parseRowsWithRowids(text: string, file: string, columns: readonly string[], rowidField = ROWID_FIELD): { rows: SqlValue[][]; rowids: Array<bigint | null> } {
   const rows: SqlValue[][] = [];
+  const rowids: Array<bigint | null> = [];
+  const rowidIsColumn = columns.includes(rowidField);
   const lines = text.split('\n');
   lines.forEach((line, i) => {
     if (line === '' && i === lines.length - 1) return;
@@ -85,9 +139,18 @@ export function parseRows(text: string, file: string, columns: readonly string[]
       throw new Error(`${where} is not valid JSON (${(err as Error).message})`);
     }
     if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new Error(`${where} is not a JSON object`);
-    const unknown = Object.keys(obj).filter((k) => !columns.includes(k));
+    const record = obj as Record<string, unknown>;
+    const unknown = Object.keys(record).filter((k) => !columns.includes(k) && (rowidIsColumn || k !== rowidField));
     if (unknown.length) throw new Error(`${where} has columns the schema does not: ${unknown.join(', ')}`);
-    rows.push(columns.map((c) => fromJson((obj as Record<string, unknown>)[c] ?? null, `${where}, column ${c}`)));
+    rows.push(columns.map((c) => fromJson(record[c] ?? null, `${where}, column ${c}`)));
+    rowids.push(rowidIsColumn || record[rowidField] === undefined ? null : rowidOf(record[rowidField], `${where}, ${rowidField}`));
   });
-  return rows;
+  return { rows, rowids };
+}
+
+/** A rowid field's value: an integer (SQLite's rowids are 64-bit integers). */
+export function rowidOf(value: unknown, where: string): bigint {
+  const v = fromJson(value ?? null, where);
+  if (typeof v !== 'bigint') throw new Error(`${where}: ${JSON.stringify(value)} is not a rowid (an integer)`);
+  return v;
 }
