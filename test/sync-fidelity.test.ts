@@ -282,6 +282,27 @@ describe('a wiped machine comes back exactly from github-sync', () => {
     src.close();
     dst.close();
   });
+  it('a mirror pushed before the shared name mapping (database Zeta, table Users, plain paths) still imports; a legacy path that leaves its folder is refused', async () => {
+    const clone = path.join(work, 'legacy-names');
+    fs.mkdirSync(path.join(clone, 'Zeta'), { recursive: true });
+    fs.writeFileSync(path.join(clone, 'Zeta', 'schema.sql'), 'CREATE TABLE "Users" (id INTEGER PRIMARY KEY, name TEXT);\n');
+    fs.writeFileSync(path.join(clone, 'Zeta', 'Users.jsonl'), '{"id":1,"name":"ada"}\n{"id":2,"name":"bob"}\n');
+    const manifest = { schema_version: 1, databases: { Zeta: { schema: 'Zeta/schema.sql', user_version: 0, tables: { Users: { file: 'Zeta/Users.jsonl', rows: 2 } } } }, skipped: [] };
+    fs.writeFileSync(path.join(clone, 'manifest.json'), JSON.stringify(manifest));
+    const fresh = path.join(work, 'fresh-legacy');
+    const imported = await syncImport(loadConfig(fresh), clone);
+    expect(imported.databases.map((d) => d.name)).toEqual(['Zeta']);
+    const dst = open(path.join(fresh, imported.databases[0]!.target));
+    expect(dst.prepare('SELECT name FROM "Users" ORDER BY id').pluck().all()).toEqual(['ada', 'bob']);
+    dst.close();
+
+    const hostile = structuredClone(manifest) as { databases: { Zeta: { tables: Record<string, { file: string; rows: number }> } } };
+    hostile.databases.Zeta.tables = { '../x': { file: 'Zeta/../x.jsonl', rows: 0 } };
+    fs.writeFileSync(path.join(clone, 'manifest.json'), JSON.stringify(hostile));
+    const other = path.join(work, 'fresh-hostile');
+    await expect(syncImport(loadConfig(other), clone)).rejects.toThrow(/puts the table Zeta\.\.\.\/x in "Zeta\/\.\.\/x\.jsonl"/);
+    expect(fs.existsSync(path.join(other, 'db'))).toBe(false);
+  });
 });
 
 describe('documents and pull carry the same values', () => {

@@ -110,14 +110,37 @@ function manifestPathProblem(manifest: MirrorManifest): string | null {
   for (const [name, entry] of Object.entries(manifest.databases)) {
     const bad = logicalNameProblem(name);
     if (bad) return bad;
-    if (entry?.schema !== mirrorSchemaFile(name)) return `it puts the schema of ${name} in ${JSON.stringify(entry?.schema)}, not ${mirrorSchemaFile(name)}`;
+    if (!mirrorPathAllowed(entry?.schema, mirrorSchemaFile(name), legacyMirrorPath(name, 'schema.sql'))) {
+      return `it puts the schema of ${name} in ${JSON.stringify(entry?.schema)}, not ${mirrorSchemaFile(name)}`;
+    }
     for (const [table, info] of Object.entries(entry.tables ?? {})) {
-      const expected = isDocumentEntry(info) ? documentDir(name, table) : mirrorTableFile(name, table);
-      const given = isDocumentEntry(info) ? info.dir : info.file;
-      if (given !== expected) return `it puts the table ${name}.${JSON.stringify(table).slice(1, -1)} in ${JSON.stringify(given)}, not ${expected}`;
+      const doc = isDocumentEntry(info);
+      const expected = doc ? documentDir(name, table) : mirrorTableFile(name, table);
+      const given = doc ? info.dir : info.file;
+      if (!mirrorPathAllowed(given, expected, legacyMirrorPath(name, doc ? `${table}/` : `${table}.jsonl`, table))) {
+        return `it puts the table ${name}.${JSON.stringify(table).slice(1, -1)} in ${JSON.stringify(given)}, not ${expected}`;
+      }
     }
   }
   return null;
+}
+
+/** A mirror path is the one names.ts gives, or (mirrors pushed before names.ts) the plain legacy one. */
+function mirrorPathAllowed(given: unknown, expected: string, legacy: string | null): boolean {
+  return given === expected || (legacy !== null && given === legacy);
+}
+
+/**
+ * Mirrors pushed before names.ts used the database and table names as they were
+ * (`<db>/<table>.jsonl`, `<db>/<table>/`): still readable, but only where each name is a plain
+ * single path segment (no separator, control character, "." or ".."), so a legacy path can never
+ * lead outside its database folder. readCloneFile also refuses links and paths outside the clone.
+ */
+function legacyMirrorPath(db: string, rest: string, table?: string): string | null {
+  const plain = (n: string) => n.length > 0 && n !== '.' && n !== '..' && !/[\\/\u0000-\u001f\u007f]/.test(n);
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(db)) return null;
+  if (table !== undefined && !plain(table)) return null;
+  return `${db}/${rest}`;
 }
 
 /** A mirror file's text, refusing anything that is not a regular file inside the clone (git can check out symbolic links). */
@@ -466,7 +489,7 @@ function where(info: MirrorTableEntry): string {
 
 /** Every `<key>.md` of a document table, as rows in table order; the first bad file stops the import. */
 function readDocuments(clone: string, db: Database.Database, dbName: string, table: string, info: DocumentTableEntry): LoadedRows {
-  if (info.dir !== documentDir(dbName, table)) throw new Error(`the manifest puts ${dbName}.${table} in ${info.dir}, not ${documentDir(dbName, table)}`);
+  if (!mirrorPathAllowed(info.dir, documentDir(dbName, table), legacyMirrorPath(dbName, `${table}/`, table))) throw new Error(`the manifest puts ${dbName}.${table} in ${info.dir}, not ${documentDir(dbName, table)}`);
   const columns = db.prepare(`PRAGMA table_info(${quoteIdent(table)})`).all() as Array<{ name: string; pk: number }>;
   const pk = columns.filter((c) => c.pk > 0).sort((a, b) => Number(a.pk) - Number(b.pk)).map((c) => c.name);
   const shape = documentShape({ name: table, columns: columns.map((c) => c.name), pk }, info.body);
