@@ -2,32 +2,55 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 /**
+ * Called before each filesystem step of these helpers with the step's kind and path; it throws to
+ * make that step fail. The swap passes fs-steps' fault gate here, so tests can fail any step.
+ */
+export type StepGate = (op: 'write' | 'fsync' | 'rename', target: string) => void;
+const noGate: StepGate = () => undefined;
+
+export interface DurableOptions {
+  /** fault-injection hook, see StepGate */
+  gate?: StepGate;
+  /** throw a real I/O error from the folder's fsync instead of treating it as best effort */
+  strict?: boolean;
+}
+
+/**
  * Replace `file` with `text`. Readers see the old content or the new, never a mix, and a crash or
  * power cut cannot leave it truncated: the bytes are flushed before the rename, and the folder
  * after it. On failure (a full disk) the temporary file is removed, the old content stays, and the
  * error is thrown. `tmp` defaults to a per-process name beside the file.
  */
-export function writeFileAtomic(file: string, text: string, tmp = `${file}.tmp-${process.pid}`): void {
+export function writeFileAtomic(file: string, text: string, tmp = `${file}.tmp-${process.pid}`, opts: DurableOptions = {}): void {
+  const gate = opts.gate ?? noGate;
   try {
     const fd = fs.openSync(tmp, 'w');
     try {
+      gate('write', tmp);
       fs.writeFileSync(fd, text);
+      gate('fsync', tmp);
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
     }
+    gate('rename', tmp);
     fs.renameSync(tmp, file);
   } catch (err) {
-    fs.rmSync(tmp, { force: true });
+    try {
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      /* a leftover temporary is removed by the next run's sweep or recovery */
+    }
     throw err;
   }
-  syncDirectory(path.dirname(file));
+  syncDirectory(path.dirname(file), opts);
 }
 
 /** Flush a file's bytes to the disk (fdatasync). */
-export function syncFileData(file: string): void {
+export function syncFileData(file: string, opts: DurableOptions = {}): void {
   const fd = fs.openSync(file, 'r+');
   try {
+    (opts.gate ?? noGate)('fsync', file);
     fs.fdatasyncSync(fd);
   } finally {
     fs.closeSync(fd);
@@ -44,8 +67,12 @@ export async function syncFileDataAsync(file: string): Promise<void> {
   }
 }
 
-/** Make renames and new names in `dir` survive a power cut; best effort where folders cannot be opened. */
-export function syncDirectory(dir: string): void {
+/**
+ * Make renames and new names in `dir` survive a power cut. A folder that cannot be opened, or a
+ * filesystem that refuses fsync on folders, is skipped (best effort); with `strict`, any other
+ * error (a real I/O error) is thrown.
+ */
+export function syncDirectory(dir: string, opts: DurableOptions = {}): void {
   let fd: number;
   try {
     fd = fs.openSync(dir, 'r');
@@ -53,9 +80,12 @@ export function syncDirectory(dir: string): void {
     return;
   }
   try {
+    (opts.gate ?? noGate)('fsync', dir);
     fs.fsyncSync(fd);
-  } catch {
-    /* some filesystems refuse fsync on a folder */
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const unsupported = code === 'EINVAL' || code === 'ENOTSUP' || code === 'EISDIR' || code === 'EBADF';
+    if (opts.strict && !unsupported) throw err;
   } finally {
     fs.closeSync(fd);
   }

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { syncDirectory, syncFileData, writeFileAtomic } from '../durable-file.js';
 
 /**
  * Every filesystem change made by a swap (restore, undo, import) and by its recovery goes through
@@ -120,62 +121,20 @@ export function chown(file: string, uid: number, gid: number): void {
   fs.chownSync(file, uid, gid);
 }
 
-/** fdatasync a file's bytes. */
+/** fdatasync a file's bytes (through durable-file.ts, the one place that flushes). */
 export function fsyncFile(file: string): void {
-  const fd = fs.openSync(file, 'r+');
-  try {
-    gate('fsync', file);
-    fs.fdatasyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
+  syncFileData(file, { gate });
 }
 
-/**
- * Make renames in `dir` durable. A folder that cannot be opened, or a filesystem that does not
- * support fsync on folders, is skipped (best effort, as elsewhere); a real I/O error is thrown.
- */
+/** Make renames in `dir` durable; a real I/O error is thrown (folders that cannot be flushed are skipped). */
 export function fsyncDir(dir: string): void {
-  let fd: number;
-  try {
-    fd = fs.openSync(dir, 'r');
-  } catch {
-    return;
-  }
-  try {
-    gate('fsync', dir);
-    fs.fsyncSync(fd);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EISDIR' && code !== 'EBADF') throw err;
-  } finally {
-    fs.closeSync(fd);
-  }
+  syncDirectory(dir, { gate, strict: true });
 }
 
 /**
- * Replace `file` with `text` atomically and durably: write a temporary, flush it, rename it over,
- * flush the folder. On failure the temporary is removed (best effort) and the old content stays.
+ * Replace `file` with `text` atomically and durably (durable-file.ts's writeFileAtomic, every step
+ * through the fault gate). On failure the temporary is removed and the old content stays.
  */
 export function writeFileDurable(file: string, text: string, tmp = `${file}.tmp`): void {
-  try {
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      gate('write', tmp);
-      fs.writeFileSync(fd, text);
-      gate('fsync', tmp);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    rename(tmp, file);
-  } catch (err) {
-    try {
-      fs.rmSync(tmp, { force: true });
-    } catch {
-      /* recovery removes a leftover temporary */
-    }
-    throw err;
-  }
-  fsyncDir(path.dirname(file));
+  writeFileAtomic(file, text, tmp, { gate, strict: true });
 }
