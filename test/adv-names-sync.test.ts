@@ -140,4 +140,26 @@ describe('adv2: github-sync', () => {
     expect(back.prepare('SELECT x FROM ai ORDER BY id').pluck().all()).toEqual(['p', 'q', 'r']);
     back.close();
   });
+
+  it('a table named __proto__ (and an FTS5 one with settings) comes back with its rows', () => {
+    const db = new Database(path.join(root, 'db', 'data.db'));
+    db.exec(`CREATE TABLE "__proto__"(id INTEGER PRIMARY KEY, x); INSERT INTO "__proto__" VALUES (1, 'kept');
+      CREATE TABLE "constructor"(a); INSERT INTO "constructor" VALUES (2);
+      CREATE VIRTUAL TABLE "toString" USING fts5(a); INSERT INTO "toString"("toString", rank) VALUES ('automerge', 8); INSERT INTO "toString"(rowid, a) VALUES (5, 'hello');`);
+    db.close();
+    const bare = syncTo(root);
+    expect(wb(root, 'sync', 'push').status).toBe(0);
+    const clone = path.join(work, 'clone');
+    git(work, 'clone', '-q', bare, clone);
+    const fresh = path.join(work, 'fresh');
+    const imp = wb(fresh, 'sync', 'import', clone);
+    expect(imp.status, imp.stderr).toBe(0);
+    const back = new Database(path.join(fresh, 'db', 'data.db'), { readonly: true });
+    // Before the fix: the manifest left __proto__ out (entry.tables[name] = … set the prototype),
+    // so the import said "exactly the live database" and the table was empty.
+    expect(back.prepare('SELECT * FROM "__proto__"').all()).toEqual([{ id: 1, x: 'kept' }]);
+    expect(back.prepare('SELECT a FROM "constructor"').pluck().all()).toEqual([2]);
+    expect(back.prepare('SELECT rowid, a FROM "toString"').all()).toEqual([{ rowid: 5, a: 'hello' }]);
+    back.close();
+  });
 });
