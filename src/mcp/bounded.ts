@@ -67,6 +67,10 @@ interface CursorData {
 
 const RESULT_ID_RE = /^[a-z0-9_]{1,64}-\d{13}-[0-9a-f]{12}$/;
 
+function resultIdPrefix(tool: string): string {
+  return tool.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 64);
+}
+
 function resultsDir(root: string): string {
   return path.join(root, 'mcp-results');
 }
@@ -90,6 +94,9 @@ function decodeCursor(tool: string, cursor: string): CursorData {
     throw badCursor('it is not a cursor this server returned');
   }
   if (c.t !== tool) throw badCursor(`it belongs to ${String(c.t)}, not ${tool}`);
+  // The stored result must be this tool's too (its id starts with the tool's name, see storeResult):
+  // another tool's result would not match this tool's output schema.
+  if (!c.r.startsWith(`${resultIdPrefix(tool)}-`)) throw badCursor(`it names a result of another tool, not of ${tool}`);
   return c;
 }
 
@@ -218,7 +225,7 @@ function storeResult(root: string, tool: string, full: unknown): { id: string; f
   const dir = resultsDir(root);
   // Results hold rows of the user's data (a pull's conflicts): readable by the owner only.
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const id = `${tool.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 64)}-${Date.now()}-${randomBytes(6).toString('hex')}`;
+  const id = `${resultIdPrefix(tool)}-${Date.now()}-${randomBytes(6).toString('hex')}`;
   const file = path.join(dir, `${id}.json`);
   writeFileAtomic(file, JSON.stringify(full));
   // Keep the newest few: a cursor into a pruned result says so and how to get a fresh one.
