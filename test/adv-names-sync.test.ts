@@ -180,4 +180,16 @@ describe('adv2: github-sync', () => {
     // the next push from the rebuilt machine mirrors it under yet another name.
     expect(fs.readdirSync(path.join(fresh, 'db'))).toEqual([file]);
   });
+
+  it('sync push on the command line says which databases it left out', () => {
+    const db = new Database(path.join(root, 'db', 'good.db'));
+    db.exec('CREATE TABLE t(x); INSERT INTO t VALUES (1);');
+    db.close();
+    fs.writeFileSync(path.join(root, 'db', 'bad.db'), Buffer.alloc(4096, 7));
+    syncTo(root);
+    const push = wb(root, 'sync', 'push');
+    expect(push.status).toBe(0);
+    // Before: "pushed: Pushed 4 changed file(s)" and the files, not a word about bad.db.
+    expect(push.stdout).toMatch(/skipped bad: .*not a database/);
+  });
 });
