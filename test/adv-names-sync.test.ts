@@ -192,4 +192,29 @@ describe('adv2: github-sync', () => {
     // Before: "pushed: Pushed 4 changed file(s)" and the files, not a word about bad.db.
     expect(push.stdout).toMatch(/skipped bad: .*not a database/);
   });
+
+  it('documents: a pulled $text_base64 that is not base64 is rejected; a non-UTF-8 text key is skipped with a true reason', () => {
+    const db = new Database(path.join(root, 'db', 'data.db'));
+    db.exec("CREATE TABLE p(k PRIMARY KEY, content, n); INSERT INTO p VALUES (1, 'a', 'x'), (2, 'b', 'y'), (CAST(x'ff41' AS TEXT), 'c', 'z');");
+    db.close();
+    const bare = syncTo(root);
+    fs.appendFileSync(path.join(root, 'wb-backup.yaml'), '    documents:\n      data.p: { body: content }\n');
+    const push = wb(root, 'sync', 'push', '--json');
+    expect(push.status, push.stderr).toBe(0);
+    const skipped = (JSON.parse(push.stdout) as { skipped: Array<{ reason: string }> }).skipped;
+    // Before: "a real key cannot be a file name" for a TEXT key.
+    expect(skipped.map((s) => s.reason)).toEqual([expect.stringMatching(/text key that is not valid UTF-8/)]);
+    const clone = path.join(work, 'clone');
+    git(work, 'clone', '-q', bare, clone);
+    const doc = path.join(clone, 'data', 'p', '2.md');
+    fs.writeFileSync(doc, fs.readFileSync(doc, 'utf8').replace(/n: .*/, 'n: { $text_base64: "A" }'));
+    git(clone, 'commit', '-qam', 'edit on the remote');
+    git(clone, 'push', '-q', 'origin', 'HEAD:main');
+    const pull = wb(root, 'sync', 'pull', '--json');
+    const after = new Database(path.join(root, 'db', 'data.db'), { readonly: true });
+    // Before: applied, n became '' ("A" decodes to no bytes).
+    expect(after.prepare('SELECT n FROM p WHERE k = 2').pluck().get()).toBe('y');
+    after.close();
+    expect((JSON.parse(pull.stdout) as { rejected: unknown[] }).rejected).toHaveLength(1);
+  });
 });
