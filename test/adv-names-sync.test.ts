@@ -217,4 +217,31 @@ describe('adv2: github-sync', () => {
     after.close();
     expect((JSON.parse(pull.stdout) as { rejected: unknown[] }).rejected).toHaveLength(1);
   });
+
+  it.runIf(process.getuid?.() === 0)('an import that fills the disk says the disk is full, not "fix that file in the repository"', () => {
+    const db = new Database(path.join(root, 'db', 'data.db'));
+    db.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, b); WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 300) INSERT INTO t(b) SELECT randomblob(2000) FROM c;");
+    db.close();
+    const bare = syncTo(root);
+    expect(wb(root, 'sync', 'push').status).toBe(0);
+    const clone = path.join(work, 'clone');
+    git(work, 'clone', '-q', bare, clone);
+    const small = path.join(work, 'small');
+    fs.mkdirSync(small);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', small]);
+    try {
+      const imp = wb(small, 'sync', 'import', clone);
+      expect(imp.status).not.toBe(0);
+      // Before: "The mirror cannot be imported: database or disk is full. ... Fix that file in the repository (or check out an earlier commit)".
+      expect(imp.stderr).toMatch(/disk .*is full/);
+      expect(imp.stderr).not.toMatch(/Fix that file in the repository/);
+      // At 0 bytes free the lock cannot even be written: before, a bare "ENOSPC: no space left on device, write".
+      const filler = path.join(small, 'filler');
+      spawnSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=4k']);
+      const full = wb(small, 'sync', 'import', clone);
+      expect(full.stderr).toMatch(/disk is full.*Free some space/);
+    } finally {
+      execFileSync('umount', [small]);
+    }
+  });
 });

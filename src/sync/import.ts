@@ -264,7 +264,12 @@ export async function syncImport(config: Config, clone: string, opts: SyncImport
       }
     } catch (err) {
       fs.rmSync(staging, { recursive: true, force: true });
-      throw err instanceof WbError ? err : new WbError('invalid_input', `The mirror cannot be imported: ${(err as Error).message}. Nothing was changed.`, 'Fix that file in the repository (or check out an earlier commit), then import again.');
+      if (err instanceof WbError) throw err;
+      // A full disk is not the repository's fault: "fix that file" would send the user the wrong way.
+      if (/ENOSPC|SQLITE_FULL|disk is full/i.test(`${(err as { code?: string }).code ?? ''} ${(err as Error).message}`)) {
+        throw new WbError('disk_full', `The disk holding ${config.root} is full, so the mirror could not be built (${(err as Error).message}). Nothing was changed.`, 'Free some space, then import again.');
+      }
+      throw new WbError('invalid_input', `The mirror cannot be imported: ${(err as Error).message}. Nothing was changed.`, 'Fix that file in the repository (or check out an earlier commit), then import again.');
     }
     for (const b of built) fs.mkdirSync(path.dirname(b.target), { recursive: true });
     const swapped = performSwap({
