@@ -194,7 +194,24 @@ export function discoverWithSkips(dbDir: string): { databases: VitalDatabase[]; 
   const walk = (dir: string): void => {
     let entries: fs.Dirent[];
     try {
-      entries = fs.readdirSync(dir, { withFileTypes: true });
+      // Read as bytes: a name that is not UTF-8 would come back with U+FFFD, so two such files
+      // would share one name and neither path would exist ("the file does not exist").
+      const raw = fs.readdirSync(dir, { withFileTypes: true, encoding: 'buffer' });
+      entries = [];
+      for (const e of raw) {
+        const text = strictUtf8(e.name);
+        if (text !== null) {
+          entries.push(Object.assign(e, { name: text }) as unknown as fs.Dirent);
+          continue;
+        }
+        if (!(e.isDirectory() || (e.name.subarray(-3).toString('latin1') === '.db' && (e.isFile() || e.isSymbolicLink())))) continue;
+        const shown = [...e.name].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
+        const rel = path.relative(dbDir, dir).split(path.sep).filter(Boolean);
+        skipped.push({
+          name: [...rel, shown].join('/'),
+          reason: `its ${e.isDirectory() ? 'folder ' : ''}name is not valid UTF-8, so it cannot be named or backed up${e.isDirectory() ? ' (nor anything in it)' : ''}; rename it (e.g. convmv -f latin1 -t utf8)`,
+        });
+      }
     } catch (err) {
       // No db/ folder at all is an empty list; a sub-folder that cannot be read is worth saying.
       if (dir !== dbDir) skipped.push({ name: path.relative(dbDir, dir).split(path.sep).join('/'), reason: `the folder cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})` });
@@ -224,6 +241,15 @@ export function discoverWithSkips(dbDir: string): { databases: VitalDatabase[]; 
   };
   walk(dbDir);
   return { databases: found, skipped };
+}
+
+/** `bytes` as UTF-8 text, or null when they are not valid UTF-8. */
+function strictUtf8(bytes: Buffer): string | null {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return null;
+  }
 }
 
 /** Why a symbolic link under db/ cannot be backed up through, or null when it leads to a regular file. */
