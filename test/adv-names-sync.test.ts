@@ -95,6 +95,14 @@ describe('adv2: github-sync', () => {
     const back = new Database(path.join(fresh, 'db', 'data.db'), { readonly: true });
     expect(back.prepare('SELECT * FROM c').all()).toEqual([{ id: 1, pid: 99 }]);
     back.close();
+    // A dangling reference added in the repository since is still refused.
+    fs.appendFileSync(path.join(clone, 'data', 'c.jsonl'), '{"id":2,"pid":77}\n');
+    const manifestFile = path.join(clone, 'manifest.json');
+    const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as { databases: Record<string, { tables: Record<string, { rows: number }> }> };
+    manifest.databases.data!.tables.c!.rows = 2;
+    fs.writeFileSync(manifestFile, JSON.stringify(manifest));
+    const edited = wb(path.join(work, 'fresh2'), 'sync', 'import', clone);
+    expect(edited.stderr).toMatch(/foreign-key violation/);
   });
 
   it('a pulled $base64 or $text_base64 that is not base64 is rejected, not written as other bytes', () => {
