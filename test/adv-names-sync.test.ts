@@ -252,4 +252,27 @@ describe('adv2: github-sync', () => {
       execFileSync('umount', [small]);
     }
   });
+
+  it('a parent deleted on GitHub whose children are still there: the pull does not delete the children by cascade', () => {
+    const db = new Database(path.join(root, 'db', 'data.db'));
+    db.exec("CREATE TABLE p(id INTEGER PRIMARY KEY, n); CREATE TABLE c(id INTEGER PRIMARY KEY, pid REFERENCES p(id) ON DELETE CASCADE, v); INSERT INTO p VALUES (1, 'a'), (2, 'b'); INSERT INTO c VALUES (10, 1, 'x'), (11, 1, 'y'), (12, 2, 'z');");
+    db.close();
+    const bare = syncTo(root);
+    expect(wb(root, 'sync', 'push').status).toBe(0);
+    const clone = path.join(work, 'clone');
+    git(work, 'clone', '-q', bare, clone);
+    const pFile = path.join(clone, 'data', 'p.jsonl');
+    fs.writeFileSync(pFile, fs.readFileSync(pFile, 'utf8').split('\n').filter((l) => !l.startsWith('{"id":1,')).join('\n'));
+    git(clone, 'commit', '-qam', 'parent 1 deleted on GitHub, its children left');
+    git(clone, 'push', '-q', 'origin', 'HEAD:main');
+    const pull = wb(root, 'sync', 'pull', '--json');
+    const after = new Database(path.join(root, 'db', 'data.db'), { readonly: true });
+    const children = after.prepare('SELECT id FROM c ORDER BY id').pluck().all();
+    after.close();
+    // Today: "Applied 1 row change(s)", and children 10 and 11, which the remote still holds, are
+    // gone locally (the next push deletes them from the remote too). The remote's rows break the
+    // foreign key, so per docs/github-sync.md the database's changes are rejected, not cascaded.
+    expect(children).toEqual([10, 11, 12]);
+    expect((JSON.parse(pull.stdout) as { rejected: unknown[] }).rejected).toHaveLength(1);
+  });
 });
