@@ -240,7 +240,35 @@ export function discoverWithSkips(dbDir: string): { databases: VitalDatabase[]; 
     }
   };
   walk(dbDir);
-  return { databases: found, skipped };
+  // Two entries on one file (a link to another database under db/, or a hard link): back it up
+  // once, under the entry that is not a link, else the first. Two copies of one file in a snapshot
+  // would make every restore of it refuse ("puts two databases on the same file").
+  const byFile = new Map<string, VitalDatabase>();
+  const once: VitalDatabase[] = [];
+  for (const d of found) {
+    let id: string;
+    try {
+      const st = fs.statSync(d.path);
+      id = `${st.dev}:${st.ino}`;
+    } catch {
+      once.push(d);
+      continue;
+    }
+    const first = byFile.get(id);
+    if (!first) {
+      byFile.set(id, d);
+      once.push(d);
+      continue;
+    }
+    const dIsLink = fs.lstatSync(d.path).isSymbolicLink();
+    const [kept, dropped] = dIsLink || fs.lstatSync(first.path).isSymbolicLink() === false ? [first, d] : [d, first];
+    if (kept === d) {
+      once[once.indexOf(first)] = d;
+      byFile.set(id, d);
+    }
+    skipped.push({ name: dropped.name, reason: `it is the same file as database ${kept.name} (a link), which is backed up` });
+  }
+  return { databases: once, skipped };
 }
 
 /** `bytes` as UTF-8 text, or null when they are not valid UTF-8. */
