@@ -30,7 +30,8 @@ it('tool results stay bounded when table names (map keys) are long', async () =>
     for (const [name, args] of [
       ['data_backup', {}],
       ['data_backup_list', {}],
-      ['health_check', {}],
+      ['health_status', {}],
+      ['data_restore', { snapshot_id: 'latest', dry_run: true }],
     ] as const) {
       const r = (await client.callTool({ name, arguments: args })) as CallToolResult;
       expect(r.isError, JSON.stringify(r.content).slice(0, 300)).toBeFalsy();

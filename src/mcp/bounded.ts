@@ -188,7 +188,14 @@ function shape(value: unknown, schema: z.ZodType | undefined, at: Seg[], inList:
       next_cursor: w.end < keys.length && ctx.resultId ? encodeCursor({ v: 1, t: ctx.tool, r: ctx.resultId, p: at, o: w.end }) : null,
     });
   }
-  return kind === 'array' ? shown.map(item) : Object.fromEntries(shown.map((k) => [k, item(k)]));
+  // Keys are data too (a table name can be any length): a long one is cut like a string in a list
+  // item, with its position so two keys with one beginning never become one.
+  const shownKey = (k: Seg, i: number): Seg => {
+    if (typeof k !== 'string' || k.length <= STRING_MAX) return k;
+    ctx.stringsCut++;
+    return `${k.slice(0, STRING_MAX)}… [${k.length - STRING_MAX} more characters in lists.result_file; item ${w.start + i}]`;
+  };
+  return kind === 'array' ? shown.map(item) : Object.fromEntries(shown.map((k, i) => [shownKey(k, i), item(k)]));
 }
 
 export interface Bounded {
