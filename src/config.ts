@@ -194,7 +194,24 @@ export function discoverWithSkips(dbDir: string): { databases: VitalDatabase[]; 
   const walk = (dir: string): void => {
     let entries: fs.Dirent[];
     try {
-      entries = fs.readdirSync(dir, { withFileTypes: true });
+      // Read as bytes: a name that is not UTF-8 would come back with U+FFFD, so two such files
+      // would share one name and neither path would exist ("the file does not exist").
+      const raw = fs.readdirSync(dir, { withFileTypes: true, encoding: 'buffer' });
+      entries = [];
+      for (const e of raw) {
+        const text = strictUtf8(e.name);
+        if (text !== null) {
+          entries.push(Object.assign(e, { name: text }) as unknown as fs.Dirent);
+          continue;
+        }
+        if (!(e.isDirectory() || (e.name.subarray(-3).toString('latin1') === '.db' && (e.isFile() || e.isSymbolicLink())))) continue;
+        const shown = [...e.name].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
+        const rel = path.relative(dbDir, dir).split(path.sep).filter(Boolean);
+        skipped.push({
+          name: [...rel, shown].join('/'),
+          reason: `its ${e.isDirectory() ? 'folder ' : ''}name is not valid UTF-8, so it cannot be named or backed up${e.isDirectory() ? ' (nor anything in it)' : ''}; rename it (e.g. convmv -f latin1 -t utf8)`,
+        });
+      }
     } catch (err) {
       // No db/ folder at all is an empty list; a sub-folder that cannot be read is worth saying.
       if (dir !== dbDir) skipped.push({ name: path.relative(dbDir, dir).split(path.sep).join('/'), reason: `the folder cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})` });
@@ -223,7 +240,44 @@ export function discoverWithSkips(dbDir: string): { databases: VitalDatabase[]; 
     }
   };
   walk(dbDir);
-  return { databases: found, skipped };
+  // Two entries on one file (a link to another database under db/, or a hard link): back it up
+  // once, under the entry that is not a link, else the first. Two copies of one file in a snapshot
+  // would make every restore of it refuse ("puts two databases on the same file").
+  const byFile = new Map<string, VitalDatabase>();
+  const once: VitalDatabase[] = [];
+  for (const d of found) {
+    let id: string;
+    try {
+      const st = fs.statSync(d.path);
+      id = `${st.dev}:${st.ino}`;
+    } catch {
+      once.push(d);
+      continue;
+    }
+    const first = byFile.get(id);
+    if (!first) {
+      byFile.set(id, d);
+      once.push(d);
+      continue;
+    }
+    const dIsLink = fs.lstatSync(d.path).isSymbolicLink();
+    const [kept, dropped] = dIsLink || fs.lstatSync(first.path).isSymbolicLink() === false ? [first, d] : [d, first];
+    if (kept === d) {
+      once[once.indexOf(first)] = d;
+      byFile.set(id, d);
+    }
+    skipped.push({ name: dropped.name, reason: `it is the same file as database ${kept.name} (a link), which is backed up` });
+  }
+  return { databases: once, skipped };
+}
+
+/** `bytes` as UTF-8 text, or null when they are not valid UTF-8. */
+function strictUtf8(bytes: Buffer): string | null {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return null;
+  }
 }
 
 /** Why a symbolic link under db/ cannot be backed up through, or null when it leads to a regular file. */

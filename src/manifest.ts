@@ -18,6 +18,8 @@ export const MAX_PAGE_COUNT = 4294967294;
 export const MAX_DATABASE_BYTES = MAX_PAGE_COUNT * 65536;
 const MAX_DATABASES = 10_000;
 const MAX_TABLES = 100_000;
+/** Longest table name a manifest may list (characters); SQLite's own SQL length limit is 1e9 bytes by default. */
+const MAX_TABLE_NAME = 1_000_000;
 
 export const ManifestDatabaseSchema = z.object({
   name: z.string().min(1).max(200),
@@ -36,7 +38,10 @@ export const ManifestDatabaseSchema = z.object({
     .refine((n) => (n & (n - 1)) === 0, 'expected a power of two'),
   page_count: z.number().int().min(0).max(MAX_PAGE_COUNT),
   journal_mode: z.string().max(16),
-  rows: z.record(z.string().max(1000), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)),
+  // Keys are table names as SQLite holds them: SQLite sets no length limit on a name, and a backup
+  // writes them as they are, so a limit here below what a real table can have would make the
+  // snapshot unrestorable ("malformed"). The bound only keeps a hostile manifest from being absurd.
+  rows: z.record(z.string().max(MAX_TABLE_NAME), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)),
   /** true when the live path was a symbolic link (the copy is of the file it led to); absent otherwise */
   via_link: z.boolean().optional(),
 });

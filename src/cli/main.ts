@@ -28,7 +28,9 @@ function out(text: string): void {
 }
 
 function fail(err: unknown): void {
-  const message = errorMessage(err);
+  let message = errorMessage(err);
+  // A raw ENOSPC (e.g. writing the lock's owner file at 0 bytes free) says what, not what to do.
+  if (!(err instanceof WbError) && (err as NodeJS.ErrnoException | null)?.code === 'ENOSPC') message = `The disk is full (${message}). Free some space, then run the command again.`;
   process.stderr.write(`wb-backup: ${message}\n`);
   // Stopping on a signal: the shutdown path exits with the signal's code once cleanup is done.
   if (shutdownSignal.aborted) return;

@@ -17,7 +17,9 @@ export function registerSyncCommand(program: Command): void {
       const { syncPush } = await import('../sync/push.js');
       const result = await syncPush(loadConfig(rootOf(cmd)), { dryRun: opts.dryRun ?? false, ...(opts.mode ? { mode: opts.mode } : {}) });
       const paths = result.status === 'remote_changed' ? (result.remote_changed_paths ?? []) : result.files_changed;
-      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.status}: ${result.message}\n${paths.map((p) => `  ${p}`).join('\n')}\n`);
+      // What was left out is said in the text too: a push that mirrored one database of three is not just "pushed".
+      const left = [...result.skipped.map((s) => `  skipped ${s.path}: ${s.reason}`), ...result.warnings.map((w) => `  warning ${w.table}: ${w.reason}`)];
+      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.status}: ${result.message}\n${[...paths.map((p) => `  ${p}`), ...left].join('\n')}\n`);
       if (result.status === 'remote_changed') process.exitCode = 1;
     });
   sync
@@ -28,7 +30,7 @@ export function registerSyncCommand(program: Command): void {
     .action(async (opts: { dryRun?: boolean; json?: boolean }, cmd: Command) => {
       const { syncPull } = await import('../sync/pull.js');
       const result = await syncPull(loadConfig(rootOf(cmd)), { dryRun: opts.dryRun ?? false });
-      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.status}: ${result.message}\n${result.conflicts.map((c) => `  conflict ${c.table} ${c.key}`).join('\n')}\n`);
+      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.status}: ${result.message}\n${[...result.conflicts.map((c) => `  conflict ${c.table} ${c.key}`), ...result.rejected.map((r) => `  rejected ${r.path}: ${r.reason}`)].join('\n')}\n`);
       if (result.status === 'conflicts') process.exitCode = 1;
     });
   sync

@@ -67,6 +67,10 @@ interface CursorData {
 
 const RESULT_ID_RE = /^[a-z0-9_]{1,64}-\d{13}-[0-9a-f]{12}$/;
 
+function resultIdPrefix(tool: string): string {
+  return tool.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 64);
+}
+
 function resultsDir(root: string): string {
   return path.join(root, 'mcp-results');
 }
@@ -90,6 +94,9 @@ function decodeCursor(tool: string, cursor: string): CursorData {
     throw badCursor('it is not a cursor this server returned');
   }
   if (c.t !== tool) throw badCursor(`it belongs to ${String(c.t)}, not ${tool}`);
+  // The stored result must be this tool's too (its id starts with the tool's name, see storeResult):
+  // another tool's result would not match this tool's output schema.
+  if (!c.r.startsWith(`${resultIdPrefix(tool)}-`)) throw badCursor(`it names a result of another tool, not of ${tool}`);
   return c;
 }
 
@@ -181,7 +188,14 @@ function shape(value: unknown, schema: z.ZodType | undefined, at: Seg[], inList:
       next_cursor: w.end < keys.length && ctx.resultId ? encodeCursor({ v: 1, t: ctx.tool, r: ctx.resultId, p: at, o: w.end }) : null,
     });
   }
-  return kind === 'array' ? shown.map(item) : Object.fromEntries(shown.map((k) => [k, item(k)]));
+  // Keys are data too (a table name can be any length): a long one is cut like a string in a list
+  // item, with its position so two keys with one beginning never become one.
+  const shownKey = (k: Seg, i: number): Seg => {
+    if (typeof k !== 'string' || k.length <= STRING_MAX) return k;
+    ctx.stringsCut++;
+    return `${k.slice(0, STRING_MAX)}… [${k.length - STRING_MAX} more characters in lists.result_file; item ${w.start + i}]`;
+  };
+  return kind === 'array' ? shown.map(item) : Object.fromEntries(shown.map((k, i) => [shownKey(k, i), item(k)]));
 }
 
 export interface Bounded {
@@ -218,7 +232,7 @@ function storeResult(root: string, tool: string, full: unknown): { id: string; f
   const dir = resultsDir(root);
   // Results hold rows of the user's data (a pull's conflicts): readable by the owner only.
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const id = `${tool.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 64)}-${Date.now()}-${randomBytes(6).toString('hex')}`;
+  const id = `${resultIdPrefix(tool)}-${Date.now()}-${randomBytes(6).toString('hex')}`;
   const file = path.join(dir, `${id}.json`);
   writeFileAtomic(file, JSON.stringify(full));
   // Keep the newest few: a cursor into a pruned result says so and how to get a fresh one.

@@ -73,6 +73,7 @@ export function fileNameForKey(key: SqlValue): { name: string } | { reason: stri
   if (typeof key === 'bigint') stem = key.toString();
   else if (typeof key === 'number' && Number.isSafeInteger(key)) stem = String(key);
   else if (typeof key === 'string') stem = encodeText(key);
+  else if (key instanceof TextBytes) return { reason: 'a text key that is not valid UTF-8 cannot be a file name (only integers and UTF-8 text)' };
   else return { reason: `a ${key === null ? 'NULL' : Buffer.isBuffer(key) ? 'blob' : 'real'} key cannot be a file name (only integers and text)` };
   if (stem.length > MAX_KEY_NAME) return { reason: `the key is ${stem.length} characters once encoded, over the limit of ${MAX_KEY_NAME} for a file name` };
   return { name: `${stem}.md` };
@@ -233,7 +234,11 @@ function mapToSql(node: YAMLMap, err: (reason: string) => DocumentError): SqlVal
     if (bytes.toString('base64') === val) return bytes;
   }
   if (key === '$int' && typeof val === 'string' && /^-?[0-9]+$/.test(val)) return checkInt(BigInt(val), () => err(`${val} is outside SQLite's integer range`));
-  if (key === '$text_base64' && typeof val === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test(val)) return new TextBytes(Buffer.from(val, 'base64'));
+  if (key === '$text_base64' && typeof val === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test(val)) {
+    // As for $base64: Buffer.from skips what it cannot use ("A" would be no bytes at all).
+    const bytes = Buffer.from(val, 'base64');
+    if (bytes.toString('base64') === val) return new TextBytes(bytes);
+  }
   throw err('a mapping must be { $base64: "..." } (a blob), { $int: "..." } (a big integer) or { $text_base64: "..." } (text that is not valid UTF-8)');
 }
 

@@ -377,7 +377,8 @@ export function materialize(dir: string, databases: readonly VitalDatabase[], op
           manifest.skipped.push({ path: where, reason: `not carried: the table could not be read: ${errorMessage(err)}` });
           continue;
         }
-        if (written) entry.tables[table.name] = written;
+        // defineProperty: a table named __proto__ would otherwise set the prototype and be left out of the manifest.
+        if (written) Object.defineProperty(entry.tables, table.name, { value: written, enumerable: true, writable: true, configurable: true });
       }
       const rebuild = objects.rebuilt.filter((t) => !excluded(opts.exclude, vital.name, t.name)).map((t) => t.name);
       for (const t of objects.rebuilt) if (!rebuild.includes(t.name)) manifest.skipped.push(excludedMsg(tableLabel(t.name)));

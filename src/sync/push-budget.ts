@@ -97,9 +97,10 @@ export function applyDeferral(repo: string, view: string, deferred: readonly Tab
       continue;
     }
     const entries = manifest.databases[db]?.tables;
-    const before = parent?.databases[db]?.tables[name];
+    const parentTables = parent?.databases[db]?.tables;
+    const before = parentTables && Object.hasOwn(parentTables, name) ? parentTables[name] : undefined;
     if (entries) {
-      if (before) entries[name] = before;
+      if (before) Object.defineProperty(entries, name, { value: before, enumerable: true, writable: true, configurable: true });
       else delete entries[name];
     }
     manifest.skipped.push({ path: table, reason: deferralReason(change, budget) });

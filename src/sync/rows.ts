@@ -36,12 +36,24 @@ export function fromJson(value: unknown, where: string): SqlValue {
   if (value === null || typeof value === 'string' || typeof value === 'number') return value;
   if (typeof value === 'object' && value !== null) {
     const o = value as Record<string, unknown>;
-    if (typeof o.$base64 === 'string') return Buffer.from(o.$base64, 'base64');
+    // Buffer.from(_, 'base64') skips what is not base64: a mistyped value would become other bytes.
+    const bytes = (b64: unknown) => (typeof b64 === 'string' ? strictBase64(b64) : null);
+    const blob = bytes(o.$base64);
+    if (blob) return blob;
     if (typeof o.$int === 'string' && /^-?\d+$/.test(o.$int)) return BigInt(o.$int);
     if (typeof o.$real === 'string' && REAL_TEXT.test(o.$real)) return Number(o.$real);
-    if (typeof o.$text_base64 === 'string') return new TextBytes(Buffer.from(o.$text_base64, 'base64'));
+    const text = bytes(o.$text_base64);
+    if (text) return new TextBytes(text);
   }
   throw new Error(`${where}: ${JSON.stringify(value)} is not a value this format writes`);
+}
+
+/** The bytes of standard base64 (padding optional); null when `b64` holds anything else. */
+function strictBase64(b64: string): Buffer | null {
+  if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}(?:==)?|[A-Za-z0-9+/]{3}=?)?$/.test(b64)) return null;
+  const out = Buffer.from(b64, 'base64');
+  // Non-zero bits after the last byte are not something a writer produces.
+  return out.toString('base64').replace(/=+$/, '') === b64.replace(/=+$/, '') ? out : null;
 }
 
 /**

@@ -321,7 +321,7 @@ export function inspectDatabase(db: Database.Database): DatabaseObjects {
       }
       if (decl.module === 'fts5') {
         const config = fts5ConfigOf(db, r.name);
-        if (config.length) fts5Config[r.name] = config;
+        if (config.length) Object.defineProperty(fts5Config, r.name, { value: config, enumerable: true, writable: true, configurable: true });
       }
       if (plan.kind === 'rebuild') rebuilt.push({ name: r.name, module: decl.module });
       else {
