@@ -409,7 +409,17 @@ function writeJournal(ctx: Ctx, journal: Journal): void {
   steps.writeFileDurable(journalPath(ctx.root), `${JSON.stringify(journal, null, 2)}\n`);
 }
 
-function recordOf(journal: Journal): PreRestoreInfo {
+/**
+ * A target inside the data root is recorded relative to it, so that a root that was moved or
+ * renamed since (or reached through another path) still puts its own databases back, never the
+ * files at the old location. A target outside the root (configured there) stays absolute.
+ */
+function recordedTarget(root: string, target: string): string {
+  const rel = path.relative(path.resolve(root), path.resolve(target));
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : path.resolve(target);
+}
+
+function recordOf(root: string, journal: Journal): PreRestoreInfo {
   return {
     version: 2,
     completed: true,
@@ -418,7 +428,7 @@ function recordOf(journal: Journal): PreRestoreInfo {
     created_at: journal.started_at,
     completed_at: new Date().toISOString(),
     undoes: journal.undoes,
-    databases: journal.items.map((i) => ({ name: i.name, target: i.target, file: path.basename(i.kept), existed: Boolean(i.old['']), files: i.old })),
+    databases: journal.items.map((i) => ({ name: i.name, target: recordedTarget(root, i.target), file: path.basename(i.kept), existed: Boolean(i.old['']), files: i.old })),
   };
 }
 
@@ -610,7 +620,7 @@ export function performSwap(req: SwapRequest): SwapOutcome {
       writeJournal(ctx, journal);
     }
     crashPoint('after-last-move');
-    writeRecord(ctx, preDir, recordOf(journal));
+    writeRecord(ctx, preDir, recordOf(ctx.root, journal));
     crashPoint('after-record');
   } catch (err) {
     rollBackInProcess(ctx, journal, err);

@@ -1,0 +1,78 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { dumpTables } from './support/db-snapshot.js';
+import { CLI, makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
+
+let parent: string;
+beforeEach(() => {
+  parent = tempRoot('wb-adv-undo-');
+});
+afterEach(() => rmrf(parent));
+
+function cli(root: string, args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [CLI, '--root', root, ...args], { encoding: 'utf8', env: { ...process.env, WB_BACKUP_LOG_LEVEL: 'warn', ...env } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function addRow(file: string): void {
+  const db = new Database(file);
+  db.exec("INSERT INTO folders(name) VALUES ('added after the snapshot')");
+  db.close();
+}
+
+describe('undo acts on the databases of the root it runs in', () => {
+  it('a data root moved (renamed) after a restore: --undo puts back its own databases, never files at the old path', () => {
+    const before = path.join(parent, 'data');
+    const after = path.join(parent, 'data-moved');
+    makeNotesDb(path.join(before, 'db', 'a.db'), 20);
+    expect(cli(before, ['now']).code).toBe(0);
+    addRow(path.join(before, 'db', 'a.db'));
+    const beforeRestore = dumpTables(path.join(before, 'db', 'a.db'));
+    expect(cli(before, ['restore', 'latest', '--yes']).code).toBe(0);
+
+    fs.renameSync(before, after);
+    const undo = cli(after, ['restore', '--undo', '--yes']);
+    expect(undo.code, undo.stderr).toBe(0);
+    // Today the record holds the absolute old path: the undo recreates <parent>/data/db/a.db, reports
+    // "put back", and leaves the live database of the moved root restored.
+    expect(fs.existsSync(before)).toBe(false);
+    expect(dumpTables(path.join(after, 'db', 'a.db'))).toEqual(beforeRestore);
+  });
+});
+
+describe('undo picks the most recent operation, whatever the wall clock said', () => {
+  // A restore made while the clock was a day ahead (then corrected, e.g. by NTP) names its safety
+  // copy after that clock: --undo then picks it instead of the restore that really came last.
+  const skew = (root: string) => {
+    const file = path.join(root, '..', 'skew.cjs');
+    fs.writeFileSync(
+      file,
+      `const off = 86400000; const R = Date;
+class D extends R { constructor(...a) { if (a.length === 0) super(R.now() + off); else super(...a); } static now() { return R.now() + off; } }
+globalThis.Date = D;`,
+    );
+    return { NODE_OPTIONS: `--require ${file}` };
+  };
+
+  it('restore a (clock ahead), restore b (clock corrected), --undo: b is put back, a is left alone', () => {
+    const root = path.join(parent, 'data');
+    makeNotesDb(path.join(root, 'db', 'a.db'), 20);
+    makeNotesDb(path.join(root, 'db', 'b.db'), 20);
+    expect(cli(root, ['now']).code).toBe(0);
+    addRow(path.join(root, 'db', 'a.db'));
+    addRow(path.join(root, 'db', 'b.db'));
+    const bBefore = dumpTables(path.join(root, 'db', 'b.db'));
+
+    expect(cli(root, ['restore', 'latest', '--db', 'a', '--yes'], skew(root)).code).toBe(0);
+    const aRestored = dumpTables(path.join(root, 'db', 'a.db'));
+    expect(cli(root, ['restore', 'latest', '--db', 'b', '--yes']).code).toBe(0);
+
+    const undo = cli(root, ['restore', '--undo', '--yes']);
+    expect(undo.code, undo.stderr).toBe(0);
+    expect(dumpTables(path.join(root, 'db', 'b.db'))).toEqual(bBefore);
+    expect(dumpTables(path.join(root, 'db', 'a.db'))).toEqual(aRestored);
+  });
+});
