@@ -76,3 +76,37 @@ globalThis.Date = D;`,
     expect(dumpTables(path.join(root, 'db', 'a.db'))).toEqual(aRestored);
   });
 });
+
+describe('recovery acts on the root it runs in', () => {
+  it('a root copied after a killed restore: the copy recovers its own files, and the original is left untouched', () => {
+    const original = path.join(parent, 'data');
+    const copy = path.join(parent, 'data-copy');
+    makeNotesDb(path.join(original, 'db', 'a.db'), 20);
+    makeNotesDb(path.join(original, 'db', 'b.db'), 20);
+    expect(cli(original, ['now']).code).toBe(0);
+    addRow(path.join(original, 'db', 'a.db'));
+    addRow(path.join(original, 'db', 'b.db'));
+    const old = { a: dumpTables(path.join(original, 'db', 'a.db')), b: dumpTables(path.join(original, 'db', 'b.db')) };
+    const killed = spawnSync(process.execPath, [CLI, '--root', original, 'restore', 'latest', '--yes'], {
+      env: { ...process.env, WB_BACKUP_CRASH_POINT: 'after-move-aside', WB_BACKUP_LOG_LEVEL: 'silent' },
+    });
+    expect(killed.signal).toBe('SIGKILL');
+    expect(fs.existsSync(path.join(original, 'db', 'a.db'))).toBe(false);
+    fs.cpSync(original, copy, { recursive: true });
+    const originalEntries = fs.readdirSync(original).sort();
+
+    // Today the copy's journal is followed to the ORIGINAL's paths: the original's files are moved
+    // (and its staging removed, its journal left), while the copy reports "rolled back ... as before"
+    // with its a.db missing.
+    const list = cli(copy, ['list']);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stderr).toMatch(/rolled back/);
+    expect({ a: dumpTables(path.join(copy, 'db', 'a.db')), b: dumpTables(path.join(copy, 'db', 'b.db')) }).toEqual(old);
+    expect(fs.readdirSync(original).sort()).toEqual(originalEntries);
+    expect(fs.existsSync(path.join(original, 'db', 'a.db'))).toBe(false);
+
+    // The original then recovers by itself.
+    expect(cli(original, ['list']).code).toBe(0);
+    expect({ a: dumpTables(path.join(original, 'db', 'a.db')), b: dumpTables(path.join(original, 'db', 'b.db')) }).toEqual(old);
+  });
+});

@@ -731,6 +731,46 @@ export function leftoverStagingDirs(root: string): string[] {
   }
 }
 
+/**
+ * A journal names absolute paths, but belongs to the root it lies in: the root it was written in is
+ * the folder of its pre_restore folder. When the root has been moved or copied since (the command
+ * now runs on another path), every path that was inside the old root is taken inside this one, so
+ * recovery never moves files of another root (a copy, or the original of this copy), nor reports
+ * this root's databases as put back when it acted elsewhere. Paths outside the root stay.
+ */
+function rebaseJournal(journal: Journal, root: string): Journal {
+  const oldRoot = path.dirname(path.resolve(journal.pre_restore_dir));
+  const newRoot = path.resolve(root);
+  const same = (() => {
+    if (oldRoot === newRoot) return true;
+    try {
+      return fs.realpathSync(oldRoot) === fs.realpathSync(newRoot);
+    } catch {
+      return false;
+    }
+  })();
+  if (same) return journal;
+  const inside = (p: string) => {
+    const rel = path.relative(oldRoot, path.resolve(p));
+    return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : null;
+  };
+  const move = (p: string) => {
+    const rel = inside(p);
+    return rel === null ? p : path.join(newRoot, rel);
+  };
+  return {
+    ...journal,
+    pre_restore_dir: move(journal.pre_restore_dir),
+    incoming_dir: journal.incoming_dir === null ? null : move(journal.incoming_dir),
+    items: journal.items.map((i) => {
+      const target = move(i.target);
+      // The real file of a target inside the old root is the real file of its counterpart here.
+      const real_target = inside(i.real_target) !== null ? move(i.real_target) : target !== i.target ? realTarget(target) : i.real_target;
+      return { ...i, target, real_target, incoming: i.incoming === null ? null : move(i.incoming), kept: move(i.kept) };
+    }),
+  };
+}
+
 function recoverJournal(root: string): RecoveryOutcome {
   const file = journalPath(root);
   const ctx: Ctx = { root, step: '' };
@@ -747,7 +787,7 @@ function recoverJournal(root: string): RecoveryOutcome {
         'Run the older version once (any command) to let it finish, or move the files it lists back by hand (each live file from db.pre_restore_*/<name>/), then remove the journal.',
       );
     }
-    journal = JournalSchema.parse(raw);
+    journal = rebaseJournal(JournalSchema.parse(raw), root);
   } catch (err) {
     if (err instanceof WbError) throw err;
     throw new WbError(
