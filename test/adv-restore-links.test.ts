@@ -37,3 +37,22 @@ describe('a database file under db/ that is a link leading nowhere', () => {
     expect(fs.existsSync(path.join(work, 'elsewhere'))).toBe(false);
   });
 });
+
+describe('recovery messages say where a database outside the root is', () => {
+  it('a configured database outside the root, changed after a killed restore: recovery_needed names its full path', () => {
+    const outside = path.join(work, 'elsewhere');
+    makeNotesDb(path.join(outside, 'a.db'), 5);
+    makeNotesDb(path.join(root, 'db', 'b.db'), 5);
+    fs.writeFileSync(path.join(root, 'wb-backup.yaml'), `databases:\n  a:\n    path: ${path.join(outside, 'a.db')}\n  b:\n    path: db/b.db\n`);
+    expect(cli(['now']).code).toBe(0);
+    const killed = spawnSync(process.execPath, [CLI, '--root', root, 'restore', 'latest', '--yes'], {
+      env: { ...process.env, WB_BACKUP_CRASH_POINT: 'between-moves', WB_BACKUP_LOG_LEVEL: 'silent' },
+    });
+    expect(killed.signal).toBe('SIGKILL');
+    fs.appendFileSync(path.join(outside, 'a.db'), 'changed by someone');
+    const list = cli(['list']);
+    expect(list.code).not.toBe(0);
+    // Today: "a.db holds an unknown file", with no folder: the root holds no a.db.
+    expect(list.stderr).toContain(`${path.join(outside, 'a.db')} holds an unknown file`);
+  });
+});

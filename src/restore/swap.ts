@@ -218,7 +218,14 @@ interface Ctx {
   step: string;
 }
 
-const disp = (ctx: Ctx, p: string) => displayPath(ctx.root, p);
+/**
+ * A path in a swap's messages: relative to the root inside it, else in full. These messages say what
+ * is where so that a person can act on them: "a.db" alone would not say which folder holds it.
+ */
+const disp = (ctx: Ctx, p: string) => {
+  const shown = displayPath(ctx.root, p);
+  return shown === path.basename(p) && path.resolve(ctx.root, shown) !== path.resolve(p) ? path.resolve(p) : shown;
+};
 
 /** rename, or copy+fsync+rename across filesystems; never over an existing file. */
 function moveFile(ctx: Ctx, from: string, to: string): void {
