@@ -28,10 +28,28 @@ function stamp(now: Date): string {
  * operations fall in the same millisecond), so no operation ever writes into another's copy.
  */
 export function uniqueSafetyDir(root: string, now = new Date()): string {
-  const base = path.join(root, `db.pre_restore_${stamp(now)}`);
+  let base = path.join(root, `db.pre_restore_${stamp(now)}`);
+  // Copies are ordered by name (--undo takes the last): a clock set back since the newest copy was
+  // made (NTP, a wrong RTC) must not sort this one before it. Then it is named after that copy.
+  const newest = existingSafetyNames(root).at(-1);
+  if (newest !== undefined && path.basename(base) <= newest) base = path.join(root, `${newest}-1`);
   let candidate = base;
   for (let n = 2; fs.existsSync(candidate) || fs.existsSync(path.join(root, `db.discard_${path.basename(candidate)}`)); n++) candidate = `${base}-${n}`;
   return candidate;
+}
+
+/** Names of every safety copy there is, also those being deleted, in name order. */
+function existingSafetyNames(root: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(root);
+  } catch {
+    return [];
+  }
+  return names
+    .map((n) => (n.startsWith('db.discard_') ? n.slice('db.discard_'.length) : n))
+    .filter((n) => n.startsWith('db.pre_restore_'))
+    .sort();
 }
 
 function describeMaker(dir: string): { created_at: string | null; made_by: string } {
