@@ -483,7 +483,7 @@ function refuseWithoutRoomToStage(root: string, selected: Selected[]): void {
     return; // no statfs here: the write itself reports a full disk
   }
   if (free < needed) {
-    const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+    const mb = (n: number) => `${n >= 1e8 ? (n / 1e6).toFixed(0) : (n / 1e6).toPrecision(3)} MB`;
     throw new WbError(
       'disk_full',
       `Not enough free space to restore: staging needs ${mb(needed)} next to the live databases and the disk has ${mb(free)} free. Nothing was changed.`,
