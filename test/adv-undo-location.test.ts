@@ -39,6 +39,10 @@ describe('undo acts on the databases of the root it runs in', () => {
     // Today the record holds the absolute old path: the undo recreates <parent>/data/db/a.db, reports
     // "put back", and leaves the live database of the moved root restored.
     expect(fs.existsSync(before)).toBe(false);
+    // What the undo replaced is kept, but a second --undo answers "nothing to undo": the plan must
+    // not say "wb-backup restore --undo puts them back" (it did).
+    expect(undo.stdout).not.toMatch(/restore --undo puts them back/);
+    expect(cli(after, ['restore', '--undo', '--yes']).stderr).toMatch(/Nothing to undo/);
     expect(dumpTables(path.join(after, 'db', 'a.db'))).toEqual(beforeRestore);
   });
 });
