@@ -56,3 +56,33 @@ describe('recovery messages say where a database outside the root is', () => {
     expect(list.stderr).toContain(`${path.join(outside, 'a.db')} holds an unknown file`);
   });
 });
+
+describe('a database on another disk with a long file name', () => {
+  it.runIf(process.getuid?.() === 0)('a 247-byte file name (SQLite takes it) is restored across disks and undone', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const other = path.join(work, 'other-disk');
+    fs.mkdirSync(other);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', other]);
+    try {
+      const file = path.join(other, `${'L'.repeat(244)}.db`);
+      makeNotesDb(file, 5);
+      fs.mkdirSync(root, { recursive: true });
+      fs.writeFileSync(path.join(root, 'wb-backup.yaml'), `databases:\n  a:\n    path: ${file}\n`);
+      expect(cli(['now']).code).toBe(0);
+      const { dumpTables } = await import('./support/db-snapshot.js');
+      const before = dumpTables(file);
+      const { default: Database } = await import('better-sqlite3');
+      const db = new Database(file);
+      db.exec("INSERT INTO folders(name) VALUES ('later')");
+      db.close();
+      // Today: ENAMETOOLONG on "<file>.wb-move-tmp" (the cross-disk copy's temporary), so it can never be restored.
+      const r = cli(['restore', 'latest', '--yes']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(dumpTables(file)).toEqual(before);
+      expect(cli(['restore', '--undo', '--yes']).code).toBe(0);
+      expect(fs.readdirSync(other).filter((n) => n.includes('wb-move'))).toEqual([]);
+    } finally {
+      execFileSync('umount', [other]);
+    }
+  });
+});

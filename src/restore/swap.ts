@@ -227,6 +227,14 @@ const disp = (ctx: Ctx, p: string) => {
   return shown === path.basename(p) && path.resolve(ctx.root, shown) !== path.resolve(p) ? path.resolve(p) : shown;
 };
 
+/**
+ * The temporary of a cross-disk copy to `file`: beside it, under a short name derived from its name
+ * (a suffix would push a long file name past the 255-byte limit; older versions used `<file>.wb-move-tmp`).
+ */
+function moveTmpOf(file: string): string {
+  return path.join(path.dirname(file), `.wb-move-${createHash('sha256').update(path.basename(file)).digest('hex').slice(0, 24)}.tmp`);
+}
+
 /** rename, or copy+fsync+rename across filesystems; never over an existing file. */
 function moveFile(ctx: Ctx, from: string, to: string): void {
   ctx.step = `moving ${disp(ctx, from)} to ${disp(ctx, to)}`;
@@ -236,7 +244,7 @@ function moveFile(ctx: Ctx, from: string, to: string): void {
     steps.rename(from, to);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
-    const tmp = `${to}.wb-move-tmp`;
+    const tmp = moveTmpOf(to);
     steps.unlink(tmp);
     steps.copyFile(from, tmp);
     steps.fsyncFile(tmp);
@@ -249,9 +257,11 @@ function moveFile(ctx: Ctx, from: string, to: string): void {
 /** A partial cross-disk copy (its source is still whole: it is removed only after the rename). */
 function removePartialCopies(ctx: Ctx, files: Array<string | null>): void {
   for (const f of files) {
-    if (f && exists(`${f}.wb-move-tmp`)) {
-      ctx.step = `removing the partial copy ${disp(ctx, `${f}.wb-move-tmp`)}`;
-      steps.unlink(`${f}.wb-move-tmp`);
+    if (!f) continue;
+    for (const tmp of [moveTmpOf(f), `${f}.wb-move-tmp`]) {
+      if (!exists(tmp)) continue;
+      ctx.step = `removing the partial copy ${disp(ctx, tmp)}`;
+      steps.unlink(tmp);
     }
   }
 }
