@@ -48,7 +48,11 @@ export function writeLastRun(root: string, run: LastRun): void {
   try {
     rewriteInPlace(file, run);
   } catch {
-    fs.rmSync(file, { force: true });
+    try {
+      fs.rmSync(file, { force: true });
+    } catch {
+      // Not even that (a root this user may not write): the caller's error is the one to report.
+    }
   }
 }
 

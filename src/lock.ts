@@ -155,6 +155,15 @@ function sweepStaging(root: string, lockDir: string): void {
   }
 }
 
+function freeBytes(dir: string): number | string {
+  try {
+    const st = fs.statfsSync(dir);
+    return st.bavail * st.bsize;
+  } catch {
+    return 'no';
+  }
+}
+
 /**
  * One backup, restore or sync at a time per data root. A second caller waits up to `waitMs`, then
  * gets a "busy" WbError naming the holder (operation, pid, host, since) or saying why it cannot. A
@@ -207,6 +216,21 @@ export async function acquireRootLock(root: string, operation: string, waitMs: n
     }
   } catch (err) {
     fs.rmSync(staging, { recursive: true, force: true });
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+      throw new WbError(
+        'config_invalid',
+        `wb-backup may not write in the data root ${root} (${code} while taking its lock for ${operation}). Nothing was changed.`,
+        'Run it as the user who owns the data root, or give that user write access to it (and check it is not on a read-only mount).',
+      );
+    }
+    if (code === 'ENOSPC' || code === 'EDQUOT') {
+      throw new WbError(
+        'disk_full',
+        `The disk of the data root ${root} is full (${freeBytes(root)} bytes free): not even the record of its lock fits (${code} while taking it for ${operation}). Nothing was changed.`,
+        'Free some space on that disk (old db.pre_restore_* folders can go once you no longer need --undo), then try again.',
+      );
+    }
     throw err;
   }
   crashPoint('lock-acquired');

@@ -396,7 +396,7 @@ describe.runIf(isRoot)('faults injected at every filesystem operation, with a da
       const { final } = await runWithFault(label, c, swap, { before: oldX, after: newX });
       expect(expectPreRestoreCopiesIntact(root, label).length, label).toBe(final === 'new' ? 1 : 0);
       // no partial copy is left on either disk
-      expect(fs.readdirSync(other).filter((n) => n.includes('wb-move-tmp')), label).toEqual([]);
+      expect(fs.readdirSync(other).filter((n) => n.includes('wb-move-')), label).toEqual([]);
     }
   });
 });

@@ -82,7 +82,7 @@ async function backupCommand(root: string, opts: { manual?: boolean; json?: bool
 
 function describeUndo(plan: UndoPlan): string {
   const before = plan.kind === 'import' ? 'importing from the mirror' : `restoring ${plan.snapshotId ?? 'a snapshot'}`;
-  return `${plan.from} (before ${before}): ${plan.databases.map((d) => `${d.name} ${d.action} at ${d.target}`).join('; ')}\n${describeSafetyCopies(plan.safety)}`;
+  return `${plan.from} (before ${before}): ${plan.databases.map((d) => `${d.name} ${d.action} at ${d.target}`).join('; ')}\n${describeSafetyCopies(plan.safety, { undo: true })}`;
 }
 
 /** y/N on a terminal; --yes for scripts; never a silent yes. */

@@ -18,7 +18,7 @@ import { whyInUse } from './in-use.js';
 import { listMigrations, newestMigrationVersion, pendingMigrations } from './migrations.js';
 import { liveStateWarnings, probeLiveDatabase } from './live-probe.js';
 import { planSafetyCopies, SafetyCopyPlanSchema, uniqueSafetyDir, type SafetyCopyPlan } from './safety-copies.js';
-import { crashPoint, journalPath, leftoverStagingDirs, performSwap, prunePreRestoreDirs, recoverInterruptedSwap } from './swap.js';
+import { crashPoint, journalPath, leftoverStagingDirs, performSwap, prunePreRestoreDirs, realTarget, recoverInterruptedSwap } from './swap.js';
 import { VerifyPool } from './verify-pool.js';
 import type { VerifyResponse } from './verify-staged.js';
 import { syncFileDataAsync } from '../durable-file.js';
@@ -159,6 +159,13 @@ function targetFor(config: Config, entry: ManifestDatabase): { target: string; v
     const parent = realParent(target);
     if (parent !== realDb && !parent.startsWith(realDb + path.sep) && fs.existsSync(dbDir)) {
       refuse(`The snapshot places database ${entry.name} at "${rel}", whose folder leads out of db/ through a link.`, hint);
+    }
+    // The file itself may be a link (discovery skips one that leads nowhere, so its name is unknown):
+    // the swap would write where it leads, creating folders there.
+    const real = realTarget(target);
+    const realDir = realParent(real);
+    if (real !== target && fs.existsSync(dbDir) && realDir !== realDb && !realDir.startsWith(realDb + path.sep)) {
+      refuse(`The snapshot places database ${entry.name} at "${rel}", a symbolic link that leads out of db/ (to ${real}).`, hint);
     }
   }
   const own = rootOwnPathReason(config.root, target);
@@ -476,7 +483,7 @@ function refuseWithoutRoomToStage(root: string, selected: Selected[]): void {
     return; // no statfs here: the write itself reports a full disk
   }
   if (free < needed) {
-    const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+    const mb = (n: number) => `${n >= 1e8 ? (n / 1e6).toFixed(0) : (n / 1e6).toPrecision(3)} MB`;
     throw new WbError(
       'disk_full',
       `Not enough free space to restore: staging needs ${mb(needed)} next to the live databases and the disk has ${mb(free)} free. Nothing was changed.`,

@@ -28,10 +28,28 @@ function stamp(now: Date): string {
  * operations fall in the same millisecond), so no operation ever writes into another's copy.
  */
 export function uniqueSafetyDir(root: string, now = new Date()): string {
-  const base = path.join(root, `db.pre_restore_${stamp(now)}`);
+  let base = path.join(root, `db.pre_restore_${stamp(now)}`);
+  // Copies are ordered by name (--undo takes the last): a clock set back since the newest copy was
+  // made (NTP, a wrong RTC) must not sort this one before it. Then it is named after that copy.
+  const newest = existingSafetyNames(root).at(-1);
+  if (newest !== undefined && path.basename(base) <= newest) base = path.join(root, `${newest}-1`);
   let candidate = base;
   for (let n = 2; fs.existsSync(candidate) || fs.existsSync(path.join(root, `db.discard_${path.basename(candidate)}`)); n++) candidate = `${base}-${n}`;
   return candidate;
+}
+
+/** Names of every safety copy there is, also those being deleted, in name order. */
+function existingSafetyNames(root: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(root);
+  } catch {
+    return [];
+  }
+  return names
+    .map((n) => (n.startsWith('db.discard_') ? n.slice('db.discard_'.length) : n))
+    .filter((n) => n.startsWith('db.pre_restore_'))
+    .sort();
 }
 
 function describeMaker(dir: string): { created_at: string | null; made_by: string } {
@@ -63,9 +81,11 @@ export function planSafetyCopies(config: Config, opts: { newCopy: string | null;
 }
 
 /** One or two sentences for consent prompts and plan output. */
-export function describeSafetyCopies(plan: SafetyCopyPlan): string {
+export function describeSafetyCopies(plan: SafetyCopyPlan, opts: { undo?: boolean } = {}): string {
   const kept = `${plan.keep} safety cop${plan.keep === 1 ? 'y is' : 'ies are'} kept`;
-  const into = plan.new_copy ? `The current files move to ${plan.new_copy} (wb-backup restore --undo puts them back); ` : '';
+  // What an undo replaces is kept, but a later --undo answers "nothing to undo" (it never re-applies).
+  const back = opts.undo ? 'kept; a later --undo does not put them back: restore again for that' : 'wb-backup restore --undo puts them back';
+  const into = plan.new_copy ? `The current files move to ${plan.new_copy} (${back}); ` : '';
   if (!plan.would_prune.length) return `${into}${kept}; this removes none of the ${plan.existing} existing.`;
   const gone = plan.would_prune.map((p) => `${p.folder} (made ${p.created_at ?? 'at an unknown time'} by ${p.made_by})`).join(', ');
   return `${into}${kept}, so this REMOVES the oldest: ${gone}; what it holds can no longer be put back.`;

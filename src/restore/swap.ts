@@ -218,7 +218,22 @@ interface Ctx {
   step: string;
 }
 
-const disp = (ctx: Ctx, p: string) => displayPath(ctx.root, p);
+/**
+ * A path in a swap's messages: relative to the root inside it, else in full. These messages say what
+ * is where so that a person can act on them: "a.db" alone would not say which folder holds it.
+ */
+const disp = (ctx: Ctx, p: string) => {
+  const shown = displayPath(ctx.root, p);
+  return shown === path.basename(p) && path.resolve(ctx.root, shown) !== path.resolve(p) ? path.resolve(p) : shown;
+};
+
+/**
+ * The temporary of a cross-disk copy to `file`: beside it, under a short name derived from its name
+ * (a suffix would push a long file name past the 255-byte limit; older versions used `<file>.wb-move-tmp`).
+ */
+function moveTmpOf(file: string): string {
+  return path.join(path.dirname(file), `.wb-move-${createHash('sha256').update(path.basename(file)).digest('hex').slice(0, 24)}.tmp`);
+}
 
 /** rename, or copy+fsync+rename across filesystems; never over an existing file. */
 function moveFile(ctx: Ctx, from: string, to: string): void {
@@ -229,7 +244,7 @@ function moveFile(ctx: Ctx, from: string, to: string): void {
     steps.rename(from, to);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
-    const tmp = `${to}.wb-move-tmp`;
+    const tmp = moveTmpOf(to);
     steps.unlink(tmp);
     steps.copyFile(from, tmp);
     steps.fsyncFile(tmp);
@@ -242,9 +257,11 @@ function moveFile(ctx: Ctx, from: string, to: string): void {
 /** A partial cross-disk copy (its source is still whole: it is removed only after the rename). */
 function removePartialCopies(ctx: Ctx, files: Array<string | null>): void {
   for (const f of files) {
-    if (f && exists(`${f}.wb-move-tmp`)) {
-      ctx.step = `removing the partial copy ${disp(ctx, `${f}.wb-move-tmp`)}`;
-      steps.unlink(`${f}.wb-move-tmp`);
+    if (!f) continue;
+    for (const tmp of [moveTmpOf(f), `${f}.wb-move-tmp`]) {
+      if (!exists(tmp)) continue;
+      ctx.step = `removing the partial copy ${disp(ctx, tmp)}`;
+      steps.unlink(tmp);
     }
   }
 }
@@ -409,7 +426,17 @@ function writeJournal(ctx: Ctx, journal: Journal): void {
   steps.writeFileDurable(journalPath(ctx.root), `${JSON.stringify(journal, null, 2)}\n`);
 }
 
-function recordOf(journal: Journal): PreRestoreInfo {
+/**
+ * A target inside the data root is recorded relative to it, so that a root that was moved or
+ * renamed since (or reached through another path) still puts its own databases back, never the
+ * files at the old location. A target outside the root (configured there) stays absolute.
+ */
+function recordedTarget(root: string, target: string): string {
+  const rel = path.relative(path.resolve(root), path.resolve(target));
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : path.resolve(target);
+}
+
+function recordOf(root: string, journal: Journal): PreRestoreInfo {
   return {
     version: 2,
     completed: true,
@@ -418,7 +445,7 @@ function recordOf(journal: Journal): PreRestoreInfo {
     created_at: journal.started_at,
     completed_at: new Date().toISOString(),
     undoes: journal.undoes,
-    databases: journal.items.map((i) => ({ name: i.name, target: i.target, file: path.basename(i.kept), existed: Boolean(i.old['']), files: i.old })),
+    databases: journal.items.map((i) => ({ name: i.name, target: recordedTarget(root, i.target), file: path.basename(i.kept), existed: Boolean(i.old['']), files: i.old })),
   };
 }
 
@@ -610,7 +637,7 @@ export function performSwap(req: SwapRequest): SwapOutcome {
       writeJournal(ctx, journal);
     }
     crashPoint('after-last-move');
-    writeRecord(ctx, preDir, recordOf(journal));
+    writeRecord(ctx, preDir, recordOf(ctx.root, journal));
     crashPoint('after-record');
   } catch (err) {
     rollBackInProcess(ctx, journal, err);
@@ -721,6 +748,46 @@ export function leftoverStagingDirs(root: string): string[] {
   }
 }
 
+/**
+ * A journal names absolute paths, but belongs to the root it lies in: the root it was written in is
+ * the folder of its pre_restore folder. When the root has been moved or copied since (the command
+ * now runs on another path), every path that was inside the old root is taken inside this one, so
+ * recovery never moves files of another root (a copy, or the original of this copy), nor reports
+ * this root's databases as put back when it acted elsewhere. Paths outside the root stay.
+ */
+function rebaseJournal(journal: Journal, root: string): Journal {
+  const oldRoot = path.dirname(path.resolve(journal.pre_restore_dir));
+  const newRoot = path.resolve(root);
+  const same = (() => {
+    if (oldRoot === newRoot) return true;
+    try {
+      return fs.realpathSync(oldRoot) === fs.realpathSync(newRoot);
+    } catch {
+      return false;
+    }
+  })();
+  if (same) return journal;
+  const inside = (p: string) => {
+    const rel = path.relative(oldRoot, path.resolve(p));
+    return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : null;
+  };
+  const move = (p: string) => {
+    const rel = inside(p);
+    return rel === null ? p : path.join(newRoot, rel);
+  };
+  return {
+    ...journal,
+    pre_restore_dir: move(journal.pre_restore_dir),
+    incoming_dir: journal.incoming_dir === null ? null : move(journal.incoming_dir),
+    items: journal.items.map((i) => {
+      const target = move(i.target);
+      // The real file of a target inside the old root is the real file of its counterpart here.
+      const real_target = inside(i.real_target) !== null ? move(i.real_target) : target !== i.target ? realTarget(target) : i.real_target;
+      return { ...i, target, real_target, incoming: i.incoming === null ? null : move(i.incoming), kept: move(i.kept) };
+    }),
+  };
+}
+
 function recoverJournal(root: string): RecoveryOutcome {
   const file = journalPath(root);
   const ctx: Ctx = { root, step: '' };
@@ -737,7 +804,7 @@ function recoverJournal(root: string): RecoveryOutcome {
         'Run the older version once (any command) to let it finish, or move the files it lists back by hand (each live file from db.pre_restore_*/<name>/), then remove the journal.',
       );
     }
-    journal = JournalSchema.parse(raw);
+    journal = rebaseJournal(JournalSchema.parse(raw), root);
   } catch (err) {
     if (err instanceof WbError) throw err;
     throw new WbError(

@@ -51,13 +51,23 @@ export async function runUndo(
     }
     const items = info.databases.map((d) => {
       const kept = path.join(newest, d.name, d.file);
+      // Records name targets relative to the root; an absolute one (outside the root, or written by an
+      // older version) is used only while its folder exists: else the root was moved since.
+      const target = path.resolve(config.root, d.target);
+      if (path.isAbsolute(d.target) && !fs.existsSync(path.dirname(target))) {
+        throw new WbError(
+          'restore_refused',
+          `Refusing to undo: ${from} says ${d.name} lived at ${d.target}, whose folder no longer exists (was the data root moved or renamed?). Nothing was changed.`,
+          `Put the files of ${displayPath(config.root, newest)} back by hand (each <name>/ folder holds one database's files).`,
+        );
+      }
       if (d.existed) {
         const problem = keptProblem(kept, d.files);
         if (problem) {
           throw new WbError('restore_refused', `Refusing to undo: ${displayPath(config.root, kept)} ${problem}, so ${from} cannot put ${d.name} back. Nothing was changed.`, 'Look inside that folder before doing anything by hand.');
         }
       }
-      return { name: d.name, target: d.target, incoming: d.existed ? kept : null };
+      return { name: d.name, target, incoming: d.existed ? kept : null };
     });
     const preRestoreDir = uniqueSafetyDir(config.root);
     const plan: UndoPlan = {

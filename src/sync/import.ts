@@ -224,6 +224,17 @@ export async function syncImport(config: Config, clone: string, opts: SyncImport
   }
   return withRootLock(config.root, 'github-sync import', config.backup.lock_wait_ms, async () => {
     recoverInterruptedSwap(config.root);
+    // The plan was made before the lock was ours: a database that came into being while this import
+    // waited (a restore, a program, the recovery just above) would be replaced without the consent
+    // its replacement needs. (A confirm token's fingerprints catch it too, with their own message.)
+    const appeared = plan.filter((p) => !existing.includes(p) && fs.existsSync(p.target));
+    if (appeared.length && opts.confirmToken === undefined) {
+      throw new WbError(
+        'consent_required',
+        `The import was not performed: ${appeared.map((p) => `${p.name} (${displayPath(config.root, p.target)})`).join(', ')} came into being while the import waited for the data root, and replacing it needs the user's consent. Nothing was changed.`,
+        'Run the import again: its plan then shows the database it would replace.',
+      );
+    }
     // Consent comes before anything is built. Pruning may only remove what the consented plan named.
     let named: string[] = [];
     if (opts.confirmToken !== undefined) {
