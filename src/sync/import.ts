@@ -208,7 +208,8 @@ function planTargets(config: Config, manifest: MirrorManifest): Array<{ name: st
 
 /**
  * github_sync_import: rebuild databases from a clone of the mirror (schema.sql + rows), into a temp
- * file first; row counts must equal the manifest's before the file is moved into place.
+ * file first; row counts must equal the manifest's when the clone is exactly the state push recorded
+ * (an edited clone imports the rows its files hold and reports the differences, row_counts_differ).
  * Replacing an existing database needs consent, like a restore: a dry run's single-use confirm
  * token bound to this clone's manifest and the live files as they are, or `consent` (prompt, form).
  * The replaced files are kept in a safety copy; the plan names the old copy this would remove.
@@ -453,7 +454,8 @@ function applyPragmasBefore(db: Database.Database, pragmas: MirrorPragmas | unde
  * Rebuild one database from the mirror into `file` (a new file): settings, schema.sql, FTS5
  * settings, the rows of every table (ordinary and virtual, with their rowids), external-content
  * indexes rebuilt, sqlite_sequence, then triggers (so they do not fire while loading). Foreign keys
- * and the row counts of the manifest are checked at the end. Throws on the first problem, with the
+ * and the row counts of the manifest (when the clone is the recorded state) are checked at the end;
+ * returns the rows loaded and the counts that differ from the manifest. Throws on the first problem, with the
  * file (and line) that has it.
  */
 export function buildDatabase(clone: string, dbName: string, entry: MirrorDatabaseEntry, file: string): BuiltDatabase {
