@@ -127,6 +127,29 @@ describe('sync pull applies exactly the rows the merge decided', () => {
     ]);
   });
 
+  it('a parent code changed on GitHub under ON UPDATE CASCADE: the children, which the remote did not change, are not rewritten', () => {
+    const file = path.join(root, 'db', 'data.db');
+    make(file, `CREATE TABLE p(id INTEGER PRIMARY KEY, code TEXT UNIQUE); CREATE TABLE c(k TEXT PRIMARY KEY, code REFERENCES p(code) ON UPDATE CASCADE) WITHOUT ROWID;
+      INSERT INTO p VALUES (1, 'a'); INSERT INTO c VALUES ('x', 'a');`);
+    const clone = pushAndClone();
+    editOnRemote(clone, 'data/p.jsonl', () => ['{"id":1,"code":"b"}']);
+    const pull = JSON.parse(wb(root, 'sync', 'pull', '--json').stdout) as PullJson;
+    expect(pull.rejected).toEqual([{ path: 'data', reason: expect.stringMatching(/FOREIGN KEY constraint failed/) }]);
+    expect(query(file, 'SELECT k, code FROM c')).toEqual([{ k: 'x', code: 'a' }]);
+    expect(query(file, 'SELECT code FROM p')).toEqual([{ code: 'a' }]);
+  });
+
+  it('a WITHOUT ROWID child table that already held a dangling reference: a second one from GitHub is still refused', () => {
+    const file = path.join(root, 'db', 'data.db');
+    make(file, `CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(k TEXT PRIMARY KEY, pid REFERENCES p(id)) WITHOUT ROWID;
+      INSERT INTO p VALUES (1); INSERT INTO c VALUES ('ok', 1), ('old', 50);`, true);
+    const clone = pushAndClone();
+    editOnRemote(clone, 'data/c.jsonl', (l) => [...l, '{"k":"new","pid":60}']);
+    const pull = JSON.parse(wb(root, 'sync', 'pull', '--json').stdout) as PullJson;
+    expect(pull.rejected).toEqual([{ path: 'data', reason: expect.stringMatching(/FOREIGN KEY constraint failed/) }]);
+    expect(query(file, 'SELECT k FROM c ORDER BY k')).toEqual([{ k: 'ok' }, { k: 'old' }]);
+  });
+
   it("a note edited on GitHub is found by the database's own full-text index (its triggers fire, as for any write)", () => {
     const file = path.join(root, 'db', 'notes.db');
     make(
