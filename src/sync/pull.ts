@@ -267,7 +267,7 @@ async function mergeTable(ctx: PullContext, db: Database.Database, dbName: strin
   };
 }
 
-/** One foreign-key violation as `PRAGMA foreign_key_check` reports it, as a comparable key. */
+/** The foreign-key violations in `tables` (`PRAGMA foreign_key_check`), counted per comparable key (table, rowid, parent, key id). */
 function violationKeys(db: Database.Database, tables: ReadonlySet<string>): Map<string, number> {
   const out = new Map<string, number>();
   for (const table of tables) {
