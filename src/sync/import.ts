@@ -29,7 +29,7 @@ import {
 } from './materialize.js';
 import { dataColumnsOf } from './sqlite-objects.js';
 import { ROWID_FIELD, TextBytes, fromJson, parseRowsWithRowids, type SqlValue } from './rows.js';
-import { encodeSegment, logicalNameProblem, mirrorSchemaFile, mirrorTableFile, pathForLogicalName } from '../names.js';
+import { encodeSegment, logicalNameForPath, logicalNameProblem, mirrorSchemaFile, mirrorTableFile, pathForLogicalName } from '../names.js';
 
 export const SyncImportResultSchema = z.object({
   dry_run: z.boolean(),
@@ -44,6 +44,10 @@ export const SyncImportResultSchema = z.object({
         .nullable()
         .describe('the state the mirror was made from (manifest.json); null for mirrors written before it was recorded'),
       source_matches: z.boolean().nullable().describe("whether the clone's files are exactly that state (false: edited since, or tables held back by the per-push cap); null when not checked (dry run, no source)"),
+      row_counts_differ: z
+        .array(z.object({ table: z.string(), manifest: z.number(), imported: z.number() }))
+        .optional()
+        .describe('tables whose files hold another number of rows than the manifest records (rows added or deleted in the repository since push); the rows the files hold were imported. Absent when none'),
     }),
   ),
   not_in_mirror: z.array(z.object({ path: z.string(), reason: z.string() })).describe("what the mirror's manifest lists as skipped (excluded, over a size cap, held back): those rows are not in the rebuilt databases"),
@@ -151,10 +155,34 @@ function readCloneFile(clone: string, rel: string): string {
   return fs.readFileSync(real, 'utf8');
 }
 
-/** Where a database the configuration does not know is rebuilt: the path discovery would name it by (names.ts), else db/<segment>.db. */
-function importTarget(root: string, name: string): string {
+/**
+ * Where a database the configuration does not know is rebuilt: where it lived (the manifest's
+ * `db_path`, when recordedPath accepts it), else the path discovery would name it by (names.ts),
+ * else db/<segment>.db.
+ */
+function importTarget(root: string, name: string, entry: MirrorDatabaseEntry): string {
+  const recorded = recordedPath(name, entry.db_path);
+  if (recorded) return path.join(root, 'db', ...recorded);
   const components = pathForLogicalName(name);
   return components ? path.join(root, 'db', ...components.slice(0, -1), `${components.at(-1)!}.db`) : path.join(root, 'db', `${encodeSegment(name)}.db`);
+}
+
+/**
+ * The manifest's `db_path` of database `name`, when it is safe to use: every component a single
+ * safe file-name component (no separator, not `.`/`..`, no control character), the last one ending
+ * in `.db`, and discovery would give that file exactly `name`, so a hand-edited or hostile
+ * manifest cannot choose any other target than the one the name stands for. Null otherwise
+ * (older mirrors have none): the caller falls back.
+ */
+export function recordedPath(name: string, dbPath: unknown): string[] | null {
+  if (!Array.isArray(dbPath) || dbPath.length === 0) return null;
+  const ok = (c: unknown): c is string =>
+    typeof c === 'string' && c.length > 0 && Buffer.byteLength(c) <= 255 && c !== '.' && c !== '..' && !/[/\\\u0000-\u001f\u007f]/.test(c);
+  if (!dbPath.every(ok)) return null;
+  const last = dbPath.at(-1) as string;
+  if (!last.endsWith('.db') || last === '.db') return null;
+  const named = logicalNameForPath([...(dbPath.slice(0, -1) as string[]), last.slice(0, -'.db'.length)]);
+  return 'name' in named && named.name === name ? (dbPath as string[]) : null;
 }
 
 /**
@@ -165,7 +193,7 @@ function planTargets(config: Config, manifest: MirrorManifest): Array<{ name: st
   const plan = Object.entries(manifest.databases ?? {}).map(([name, entry]) => {
     const why = unsafeDatabaseNameReason(name);
     if (why) throw new WbError('invalid_input', `The mirror's manifest.json names a database ${JSON.stringify(name)}, which is not a safe name (${why}). Nothing was changed.`, 'Fix manifest.json in the repository, or use a clone you trust.');
-    const target = config.databases.find((d) => d.name === name)?.path ?? importTarget(config.root, name);
+    const target = config.databases.find((d) => d.name === name)?.path ?? importTarget(config.root, name, entry);
     return { name, entry, target };
   });
   const seen = new Map<string, string>();
@@ -180,7 +208,8 @@ function planTargets(config: Config, manifest: MirrorManifest): Array<{ name: st
 
 /**
  * github_sync_import: rebuild databases from a clone of the mirror (schema.sql + rows), into a temp
- * file first; row counts must equal the manifest's before the file is moved into place.
+ * file first; row counts must equal the manifest's when the clone is exactly the state push recorded
+ * (an edited clone imports the rows its files hold and reports the differences, row_counts_differ).
  * Replacing an existing database needs consent, like a restore: a dry run's single-use confirm
  * token bound to this clone's manifest and the live files as they are, or `consent` (prompt, form).
  * The replaced files are kept in a safety copy; the plan names the old copy this would remove.
@@ -301,7 +330,11 @@ export async function syncImport(config: Config, clone: string, opts: SyncImport
     }
     return {
       dry_run: false,
-      databases: importPlan.databases.map((d) => ({ ...d, source_matches: states.get(d.name)?.source_matches ?? null })),
+      databases: importPlan.databases.map((d) => {
+        const st = states.get(d.name);
+        const differ = st?.row_counts_differ ?? [];
+        return { ...d, rows: st?.rows ?? d.rows, source_matches: st?.source_matches ?? null, ...(differ.length ? { row_counts_differ: differ } : {}) };
+      }),
       not_in_mirror: notInMirror,
       pre_restore_dir: existing.length ? kept : undefined,
       safety_copies: safety,
@@ -330,6 +363,8 @@ function sourceNote(built: Array<{ name: string } & BuiltDatabase>): string {
     const from = b.source.snapshot_id ? `snapshot ${b.source.snapshot_id}` : `the live database as read${b.source.taken_at ? ` at ${b.source.taken_at}` : ''} (content sha256 ${b.source.content_sha256.slice(0, 12)}…)`;
     return b.source_matches ? `${b.name}: exactly ${from}` : `${b.name}: ${from}, changed since in the repository (edited there, or tables held back by the per-push cap)`;
   });
+  const counts = built.filter((b) => b.row_counts_differ?.length).map((b) => `${b.name}: ${b.row_counts_differ!.map((d) => `${d.table} ${d.imported} (manifest ${d.manifest})`).join(', ')}`);
+  if (counts.length) parts.push(`rows the repository's files hold now, not the manifest's counts: ${counts.join('; ')}`);
   return parts.length ? ` State: ${parts.join('; ')}.` : '';
 }
 
@@ -339,6 +374,10 @@ export interface BuiltDatabase {
   source: MirrorSource | null;
   /** whether the clone's files still hash to source.content_sha256 (false: edited since, or tables held back by the per-push cap); null without a source */
   source_matches: boolean | null;
+  /** rows loaded per table */
+  rows?: Record<string, number>;
+  /** tables whose files hold another number of rows than the manifest records (only when the clone was edited since push, or has no source) */
+  row_counts_differ?: Array<{ table: string; manifest: number; imported: number }>;
 }
 
 /** The rows of one table as the mirror holds them, with the rowid each carries (null: none). */
@@ -426,10 +465,17 @@ function applyPragmasBefore(db: Database.Database, pragmas: MirrorPragmas | unde
  * Rebuild one database from the mirror into `file` (a new file): settings, schema.sql, FTS5
  * settings, the rows of every table (ordinary and virtual, with their rowids), external-content
  * indexes rebuilt, sqlite_sequence, then triggers (so they do not fire while loading). Foreign keys
- * and the row counts of the manifest are checked at the end. Throws on the first problem, with the
+ * and the row counts of the manifest (when the clone is the recorded state) are checked at the end;
+ * returns the rows loaded and the counts that differ from the manifest. Throws on the first problem, with the
  * file (and line) that has it.
  */
 export function buildDatabase(clone: string, dbName: string, entry: MirrorDatabaseEntry, file: string): BuiltDatabase {
+  // Whether the clone is exactly the state push recorded: only then are the manifest's row counts
+  // (and the database's own dangling references) authoritative. Edited since (a row added on
+  // GitHub, the other side of pull) or written before `source`: the files are the data.
+  const matches = entry.source ? sourceMatches(clone, entry) : null;
+  const rows: Record<string, number> = {};
+  const differ: NonNullable<BuiltDatabase['row_counts_differ']> = [];
   const db = new Database(file);
   try {
     applyPragmasBefore(db, entry.pragmas);
@@ -484,17 +530,20 @@ export function buildDatabase(clone: string, dbName: string, entry: MirrorDataba
     // SQLite leaves foreign keys off by default, so a database may hold dangling references of its
     // own: when the clone is exactly the state push read, they are the database's, and it comes back
     // as it was. Only rows changed in the repository since then are refused for breaking a key.
-    if (fk.length && !(entry.source && sourceMatches(clone, entry))) throw new Error(`${entry.schema.split('/')[0]} has ${fk.length} foreign-key violation(s) after loading`);
+    if (fk.length && !matches) throw new Error(`${entry.schema.split('/')[0]} has ${fk.length} foreign-key violation(s) after loading`);
     for (const [table, info] of Object.entries(entry.tables)) {
       const count = Number(db.prepare(`SELECT count(*) FROM ${quoteIdent(table)}`).pluck().get());
-      if (count !== info.rows) throw new Error(`${where(info)} holds ${count} rows, the manifest says ${info.rows}`);
+      Object.defineProperty(rows, table, { value: count, enumerable: true, writable: true, configurable: true });
+      if (count === info.rows) continue;
+      // The files hash to what push wrote, yet the count differs: the manifest or the build is wrong.
+      if (matches) throw new Error(`${where(info)} holds ${count} rows, the manifest says ${info.rows}`);
+      differ.push({ table, manifest: Number(info.rows), imported: count });
     }
     if (entry.pragmas?.journal_mode === 'wal') db.pragma('journal_mode = WAL');
   } finally {
     db.close();
   }
-  if (!entry.source) return { source: null, source_matches: null };
-  return { source: entry.source, source_matches: sourceMatches(clone, entry) };
+  return { source: entry.source ?? null, source_matches: matches, rows, row_counts_differ: differ };
 }
 
 /** Whether the clone's files for this database hash to the state push recorded (`source.content_sha256`). */

@@ -62,6 +62,12 @@ export interface MirrorDatabaseEntry {
   schema: string;
   user_version: number;
   source?: MirrorSource;
+  /**
+   * Where the database file lived relative to <root>/db, as path components (`["sub", "名前.db"]`);
+   * only for databases under db/. Import puts a database the configuration does not name back
+   * there (after checking it), since a cut name (`…~hash`) cannot be turned back into its file name.
+   */
+  db_path?: string[];
   tables: Record<string, MirrorTableEntry>;
   pragmas?: MirrorPragmas;
   /** the rows of sqlite_sequence (AUTOINCREMENT counters), in rowid order */
@@ -85,6 +91,8 @@ export interface MaterializeOptions {
   maxFileBytes: number;
   /** "db.table" -> { body }: tables mirrored as one Markdown file per row */
   documents?: Readonly<Record<string, DocumentMapping>>;
+  /** <root>/db: each database under it gets its path there recorded as `db_path` */
+  dbDir?: string;
   /** recorded as each database's source.taken_at (push gives the time it read them); without it, null */
   now?: Date;
   /** the mirror this one replaces: a database whose content_sha256 is unchanged keeps its taken_at */
@@ -318,6 +326,13 @@ export function mirrorDigest(root: string, entry: Pick<MirrorDatabaseEntry, 'sch
   return hash.digest('hex');
 }
 
+/** The path components of `file` under `dbDir`, or null when it is not under it. */
+function dbPathUnder(dbDir: string, file: string): string[] | null {
+  const rel = path.relative(path.resolve(dbDir), path.resolve(file));
+  if (!rel || path.isAbsolute(rel) || rel.split(path.sep)[0] === '..') return null;
+  return rel.split(path.sep);
+}
+
 /**
  * Write the readable mirror of `databases` into `dir` (which must hold nothing else of ours):
  * `<db>/schema.sql`, `<db>/<table>.jsonl` (or `<db>/<table>/<key>.md` for tables in
@@ -391,9 +406,10 @@ export function materialize(dir: string, databases: readonly VitalDatabase[], op
       const before = opts.previous?.databases?.[vital.name]?.source;
       const unchanged = opts.now && before && before.snapshot_id === null && before.content_sha256 === digest && typeof before.taken_at === 'string';
       entry.source = { snapshot_id: null, content_sha256: digest, taken_at: unchanged ? before.taken_at : opts.now ? opts.now.toISOString() : null };
-      // Key order in the file: schema, user_version, source, tables, then the rest.
+      const dbPath = opts.dbDir ? dbPathUnder(opts.dbDir, vital.path) : null;
+      // Key order in the file: schema, user_version, source, db_path, tables, then the rest.
       const { schema, user_version, source, tables, ...rest } = entry;
-      manifest.databases[vital.name] = { schema, user_version, source, tables, ...rest };
+      manifest.databases[vital.name] = { schema, user_version, source, ...(dbPath ? { db_path: dbPath } : {}), tables, ...rest };
     } catch (err) {
       // A database that cannot be read (not SQLite, corrupt, locked) is listed; the others go on.
       if (isDiskFull(err)) throw err;

@@ -267,6 +267,55 @@ async function mergeTable(ctx: PullContext, db: Database.Database, dbName: strin
   };
 }
 
+/** The foreign-key violations in `tables` (`PRAGMA foreign_key_check`), counted per comparable key (table, rowid, parent, key id). */
+function violationKeys(db: Database.Database, tables: ReadonlySet<string>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const table of tables) {
+    for (const v of db.prepare(`PRAGMA foreign_key_check(${quoteIdent(table)})`).all() as Array<{ table: string; rowid: unknown; parent: string; fkid: unknown }>) {
+      // WITHOUT ROWID tables report no rowid: counted per table, parent and key instead.
+      const key = JSON.stringify([v.table, v.rowid === null ? null : String(v.rowid), v.parent, String(v.fkid)]);
+      out.set(key, (out.get(key) ?? 0) + 1);
+    }
+  }
+  return out;
+}
+
+/**
+ * Apply a pull's row changes to one database in one transaction, so that exactly the merged rows
+ * change: foreign-key ACTIONS (ON DELETE CASCADE, SET NULL, SET DEFAULT) must not run, since they
+ * would change rows the remote still holds (a parent deleted on GitHub would delete its children
+ * here, and the next push on the remote). Foreign keys are therefore off while applying (the
+ * pragma only takes effect outside a transaction) and checked afterwards: a violation the pulled
+ * rows introduced throws (the transaction rolls back, nothing is applied); one the database held
+ * before (SQLite leaves foreign keys off by default) is not the pull's doing and is kept.
+ * Triggers do fire: they are the database's own rules (see docs/github-sync.md#pull).
+ * `tables`: the tables written. Throws the reason on a violation or a constraint error.
+ */
+function applyExactly(db: Database.Database, tables: readonly string[], apply: () => void): void {
+  const written = new Set(tables);
+  // A write can break a key in the written tables (a new child) and in tables referring to them (a deleted parent).
+  const affected = new Set(written);
+  for (const t of db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").pluck().all() as string[]) {
+    const parents = db.prepare(`SELECT "table" FROM pragma_foreign_key_list(?)`).pluck().all(t) as string[];
+    if (parents.some((p) => [...written].some((w) => w.toLowerCase() === p.toLowerCase()))) affected.add(t);
+  }
+  const wasOn = Number(db.pragma('foreign_keys', { simple: true })) === 1;
+  db.pragma('foreign_keys = OFF');
+  try {
+    db.transaction(() => {
+      const before = violationKeys(db, affected);
+      apply();
+      const introduced = [...violationKeys(db, affected)].filter(([k, n]) => n > (before.get(k) ?? 0)).map(([k]) => JSON.parse(k) as [string, string | null, string]);
+      if (introduced.length) {
+        const [t, rowid, parent] = introduced[0]!;
+        throw new Error(`FOREIGN KEY constraint failed: ${introduced.length} row(s) would refer to rows that do not exist, e.g. ${t}${rowid === null ? '' : ` rowid ${rowid}`} -> ${parent}`);
+      }
+    })();
+  } finally {
+    if (wasOn) db.pragma('foreign_keys = ON');
+  }
+}
+
 /** Whether the last commit wb-backup pushed to its pull request's branch is now part of `head`. */
 async function pullRequestMergedInto(repo: string, prBranch: string, head: string): Promise<boolean> {
   const tip = await runGit(['rev-parse', '-q', '--verify', `refs/remotes/origin/${prBranch}`], { cwd: repo });
@@ -316,7 +365,7 @@ export async function syncPull(config: Config, opts: { dryRun?: boolean; env?: R
       const db = new Database(vital.path, { timeout: 5000 });
       db.defaultSafeIntegers(true);
       try {
-        const work: Array<() => void> = [];
+        const work: Array<{ table: string; apply: () => void }> = [];
         // Table segments back to names through the database's own tables.
         const tableBySegment = new Map((db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").all() as Array<{ name: string }>).map((t) => [encodeSegment(t.name), t.name]));
         for (const segment of tableSegments) {
@@ -326,15 +375,11 @@ export async function syncPull(config: Config, opts: { dryRun?: boolean; env?: R
             continue;
           }
           const apply = await mergeTable(ctx, db, dbName, table);
-          if (apply) work.push(apply);
+          if (apply) work.push({ table, apply });
         }
         if (!opts.dryRun && work.length) {
           try {
-            db.transaction(() => {
-              // Foreign keys are checked at commit: a pulled child may come before its new parent.
-              db.pragma('defer_foreign_keys = ON');
-              work.forEach((w) => w());
-            })();
+            applyExactly(db, work.map((w) => w.table), () => work.forEach((w) => w.apply()));
           } catch (err) {
             // The transaction rolled back: nothing from this database was applied.
             for (const key of Object.keys(result.applied)) if (key.startsWith(`${dbName}.`)) delete result.applied[key];

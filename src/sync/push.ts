@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { rootLayout } from '../paths.js';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import { WbError } from '../errors.js';
@@ -91,7 +92,7 @@ export async function syncPush(config: Config, opts: SyncPushOptions = {}): Prom
 
     const fresh = path.join(syncDir(config.root), 'fresh');
     fs.rmSync(fresh, { recursive: true, force: true });
-    const manifest = materialize(fresh, config.databases, { exclude: sync.exclude_tables, maxFileBytes: sync.max_file_bytes, documents: sync.documents, now: new Date(), previous: await manifestOf(repo, remoteHead) });
+    const manifest = materialize(fresh, config.databases, { dbDir: rootLayout(config.root).dbDir, exclude: sync.exclude_tables, maxFileBytes: sync.max_file_bytes, documents: sync.documents, now: new Date(), previous: await manifestOf(repo, remoteHead) });
     const databases = config.databases.map((d) => d.name);
     const readmeText = () => readme(Object.keys(manifest.databases), new Date());
     // Files under db/ that discovery could not use (a dangling or looping link) are reported too.

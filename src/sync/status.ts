@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { rootLayout } from '../paths.js';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import { runGit } from '../git.js';
@@ -124,7 +125,7 @@ export async function syncStatus(config: Config, opts: { env?: Record<string, st
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-sync-status-'));
   let local_changes: Record<string, number>;
   try {
-    materialize(tmp, config.databases, { exclude: sync.exclude_tables, maxFileBytes: sync.max_file_bytes, documents: sync.documents });
+    materialize(tmp, config.databases, { dbDir: rootLayout(config.root).dbDir, exclude: sync.exclude_tables, maxFileBytes: sync.max_file_bytes, documents: sync.documents });
     local_changes = compare(base, await localTree(repo, tmp));
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
