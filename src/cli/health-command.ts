@@ -5,7 +5,7 @@ import { cliText } from './wording.js';
 
 const ICON: Record<string, string> = { ok: '✓', warn: '!', fail: '✗', blocked: '·', unwanted: '–' };
 
-function print(reports: ComponentReport[]): string {
+function print(reports: ComponentReport[], root: string): string {
   const lines: string[] = [];
   for (const c of reports) {
     lines.push(`${ICON[c.status]} ${c.title} [${c.id}]: ${c.status}`);
@@ -14,10 +14,10 @@ function print(reports: ComponentReport[]): string {
       continue;
     }
     for (const r of c.requirements) {
-      lines.push(`  ${ICON[r.status]} ${r.title}: ${cliText(r.detail)}`);
-      if (r.status !== 'ok' && r.status !== 'blocked' && r.fixer) lines.push(`      fix: wb-backup fix ${r.id}${r.fixer.kind === 'input_required' ? ' --input <name>=<value>' : ''}  (${cliText(r.fixer.describe)})`);
+      lines.push(`  ${ICON[r.status]} ${r.title}: ${cliText(r.detail, root)}`);
+      if (r.status !== 'ok' && r.status !== 'blocked' && r.fixer) lines.push(`      fix: wb-backup fix ${r.id}${r.fixer.kind === 'input_required' ? ' --input <name>=<value>' : ''}  (${cliText(r.fixer.describe, root)})`);
     }
-    for (const k of c.checks) lines.push(`  ${ICON[k.status]} ${k.title}: ${cliText(k.detail)}`);
+    for (const k of c.checks) lines.push(`  ${ICON[k.status]} ${k.title}: ${cliText(k.detail, root)}`);
   }
   return lines.join('\n');
 }
@@ -40,7 +40,7 @@ export function registerHealthCommands(program: Command): void {
     .action(async (opts: { component?: string; json?: boolean }, cmd: Command) => {
       const { healthStatus } = await import('../health/service.js');
       const reports = await healthStatus({ root: rootOf(cmd), cacheMs: 0 }, opts.component);
-      process.stdout.write(`${opts.json ? JSON.stringify({ components: reports }, null, 2) : print(reports)}\n`);
+      process.stdout.write(`${opts.json ? JSON.stringify({ components: reports }, null, 2) : print(reports, rootOf(cmd))}\n`);
       if (reports.some((c) => c.status === 'fail')) process.exitCode = 1;
     });
 
@@ -56,9 +56,9 @@ export function registerHealthCommands(program: Command): void {
       const result = await runFix({ root: rootOf(cmd) }, id, inputs);
       if (opts.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       else {
-        process.stdout.write(`${result.status}: ${cliText(result.message)}\n`);
-        result.handoff?.steps.forEach((s, i) => process.stdout.write(`  ${i + 1}. ${cliText(s)}\n`));
-        if (result.handoff) process.stdout.write(`  verify: ${cliText(result.handoff.verify)}\n`);
+        process.stdout.write(`${result.status}: ${cliText(result.message, rootOf(cmd))}\n`);
+        result.handoff?.steps.forEach((s, i) => process.stdout.write(`  ${i + 1}. ${cliText(s, rootOf(cmd))}\n`));
+        if (result.handoff) process.stdout.write(`  verify: ${cliText(result.handoff.verify, rootOf(cmd))}\n`);
         if (result.inputs_schema) process.stdout.write(describeInputs(id, result.inputs_schema));
       }
       if (result.status === 'failed' || result.status === 'needs_input') process.exitCode = 1;
