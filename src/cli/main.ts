@@ -127,8 +127,11 @@ function listenError(err: unknown, host: string, port: number): unknown {
   return err;
 }
 
-/** Commands that may create a missing data root (saying so); every other command needs it to exist. */
-const CREATES_ROOT = new Set(['now', 'init']);
+/**
+ * Commands that may create a missing data root (saying so): `init`, a first snapshot, and an
+ * import that rebuilds the databases on a new machine. Every other command needs it to exist.
+ */
+const CREATES_ROOT = new Set(['now', 'init', 'sync import']);
 /** Commands that do not use the data root of --root / WB_BACKUP_HOME. */
 const NO_ROOT = new Set(['demo', 'install-commands']);
 
@@ -141,10 +144,10 @@ function commandPath(cmd: Command): string {
 
 /**
  * The data root must exist, so a mistyped --root is an error rather than an empty new root that
- * "has no snapshots yet". `now` and `init` create it and say so on stderr.
+ * "has no snapshots yet". `now`, `init` and `sync import` create it (not in a dry run) and say so on stderr.
  * @throws WbError `invalid_input` (exit 2) naming the root and how to create it
  */
-function ensureRoot(root: string, command: string): void {
+function ensureRoot(root: string, command: string, dryRun: boolean): void {
   const stat = fs.statSync(root, { throwIfNoEntry: false });
   if (stat?.isDirectory()) return;
   if (stat) throw new WbError('invalid_input', `The data root ${root} is not a folder.`, 'Pass --root (or set WB_BACKUP_HOME) to the folder that holds wb-backup.yaml, db/ and backups/.');
@@ -155,6 +158,8 @@ function ensureRoot(root: string, command: string): void {
       'Check --root (or WB_BACKUP_HOME; the default is ./.data), or create a new data root with `wb-backup --root <dir> init`.',
     );
   }
+  // A dry run creates nothing, not even the root: it plans against the empty one.
+  if (dryRun) return;
   fs.mkdirSync(path.join(root, 'db'), { recursive: true });
   process.stderr.write(`wb-backup: created the data root ${root} (put databases in ${path.join(root, 'db')}, or list them in ${path.join(root, 'wb-backup.yaml')})\n`);
 }
@@ -197,7 +202,7 @@ export function buildProgram(): Command {
       }
       const root = rootOf(action);
       currentRoot = root;
-      ensureRoot(root, command);
+      ensureRoot(root, command, dryRun);
       setUpLogging(command, verbose, dryRun ? null : logFileOf(root));
       // A dry run changes nothing, not even by finishing an interrupted restore; its plan says so.
       if (dryRun) return;

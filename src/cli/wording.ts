@@ -42,8 +42,6 @@ const PHRASES: Array<[RegExp, string | ((...m: string[]) => string)]> = [
   [/\bdry_run: true\b/g, '--dry-run'],
   [/\bforce: true\b/g, '--force'],
   [/\(databases: \[\.\.\.\]\)/g, '(--db <name>)'],
-  [/\bsnapshot_id\b/g, 'snapshot id'],
-  [/\bclone_dir\b/g, 'clone folder'],
   [/\binputs_schema\b/g, 'the inputs listed'],
   // "call health_status: x should be ok" -> "run `wb-backup health`: x should be ok"
   [/\b[Cc]all (?=(?:data|health|github_sync)_\w+)/g, (m: string) => (m[0] === 'C' ? 'Run ' : 'run ')],
