@@ -8,6 +8,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { generateSet } from './generate.js';
 import { arg } from './lib.js';
+import { formatBytes } from '../src/size-format.js';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-bench-copy-'));
 const timeoutMs = Number(arg('timeout', '60')) * 1000;
@@ -67,7 +68,7 @@ async function main(): Promise<void> {
   // messages.db takes 35% of a set, and the generator overshoots its target by about 1.3x.
   const set = generateSet(path.join(work, 'set'), Number(arg('mb', '100')) / 0.35 / 1.3);
   const src = set.files.sort((a, b) => fs.statSync(b).size - fs.statSync(a).size)[0]!;
-  console.log(`source: ${path.basename(src)}, ${(fs.statSync(src).size / 1e6).toFixed(0)} MB, WAL mode; writer at ~650 tx/s`);
+  console.log(`source: ${path.basename(src)}, ${formatBytes(fs.statSync(src).size)}, WAL mode; writer at ~650 tx/s`);
   const idle = await startWriter(src);
   await new Promise((r) => setTimeout(r, 3000));
   const base = await idle.stop();

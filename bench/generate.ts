@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { formatBytes } from '../src/size-format.js';
 
 /** Small fast deterministic PRNG (mulberry32). */
 function rng(seed: number): () => number {
@@ -134,5 +135,5 @@ if (process.argv[1]?.endsWith('generate.ts')) {
   const mb = mbIndex > 0 ? Number(process.argv[mbIndex + 1]) : 600;
   const started = Date.now();
   const set = generateSet(dir, mb);
-  process.stdout.write(`generated ${set.files.length} databases, ${(set.bytes / 1e6).toFixed(0)} MB in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  process.stdout.write(`generated ${set.files.length} databases, ${formatBytes(set.bytes)} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
 }

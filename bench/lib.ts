@@ -1,14 +1,15 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import { formatBytes } from '../src/size-format.js';
 
 export interface Measured {
   ms: number;
   code: number | null;
   stdout: string;
   stderr: string;
-  /** peak resident memory of the process itself (VmHWM), MB */
+  /** peak resident memory of the process itself (VmHWM), MiB */
   peakMb: number;
-  /** peak of its largest child (zstd, sqlite3, gzip…), MB */
+  /** peak of its largest child (zstd, sqlite3, gzip…), MiB */
   childPeakMb: number;
 }
 
@@ -63,8 +64,9 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
+/** A size as wb-backup writes sizes everywhere (IEC units: src/size-format.ts). */
 export function mb(bytes: number): string {
-  return `${(bytes / 1e6).toFixed(1)} MB`;
+  return formatBytes(bytes);
 }
 
 export function arg(name: string, fallback: string): string {

@@ -59,7 +59,7 @@ async function main(): Promise<void> {
 
   const a: Awaited<ReturnType<typeof ours>>[] = [];
   const b: Awaited<ReturnType<typeof reference>>[] = [];
-  // Each side starts with nothing left to write back: otherwise a run pays for flushing the 600 MB
+  // Each side starts with nothing left to write back: otherwise a run pays for flushing the ~570 MiB
   // the previous run (of the other side) left dirty, and wb-backup, which fdatasyncs what it
   // restores, would leave a clean disk to the reference while inheriting the reference's dirty one.
   // Each side also removes what it wrote right after its own run (ours: the pre_restore folder it
@@ -85,7 +85,7 @@ async function main(): Promise<void> {
   const ratio = ourMs / refMs;
   console.log(`ratio wb-backup / reference: ${ratio.toFixed(3)} (target <= 0.50) ${ratio <= 0.5 ? 'MET' : 'MISSED'}`);
   const peak = Math.max(...a.map((x) => x.peakMb));
-  console.log(`peak RSS of wb-backup: ${peak.toFixed(0)} MB (target <= 200) ${peak <= 200 ? 'MET' : 'MISSED'}; zstd child: ${Math.max(...a.map((x) => x.childPeakMb)).toFixed(0)} MB`);
+  console.log(`peak RSS of wb-backup: ${peak.toFixed(0)} MiB (target <= 200 MiB) ${peak <= 200 ? 'MET' : 'MISSED'}; zstd child: ${Math.max(...a.map((x) => x.childPeakMb)).toFixed(0)} MiB`);
   if (!process.argv.includes('--keep')) fs.rmSync(work, { recursive: true, force: true });
   else console.log(`kept ${work}`);
 }

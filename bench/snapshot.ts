@@ -1,5 +1,5 @@
 // wb-backup now vs. the reference (sqlite3 .backup of each database + tar czf), same data, same run.
-// Usage: npm run bench:snapshot -- [--mb 460] [--runs 3] [--keep]   (--mb 460 gives ~600 MB on disk)
+// Usage: npm run bench:snapshot -- [--mb 460] [--runs 3] [--keep]   (--mb 460 gives ~570 MiB on disk)
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -67,13 +67,13 @@ async function main(): Promise<void> {
   console.log(`ratio wb-backup / reference: ${ratio.toFixed(3)} (target <= 0.30) ${ratio <= 0.3 ? 'MET' : 'MISSED'}`);
   console.log(`archive: ours ${mb(a[0]!.bytes)} vs reference ${mb(b[0]!.bytes)} (target: not larger) ${a[0]!.bytes <= b[0]!.bytes ? 'MET' : 'MISSED'}`);
   const peak = Math.max(...a.map((x) => x.peakMb));
-  console.log(`peak RSS of wb-backup: ${peak.toFixed(0)} MB (target <= 200) ${peak <= 200 ? 'MET' : 'MISSED'}; zstd child: ${Math.max(...a.map((x) => x.childPeakMb)).toFixed(0)} MB`);
+  console.log(`peak RSS of wb-backup: ${peak.toFixed(0)} MiB (target <= 200 MiB) ${peak <= 200 ? 'MET' : 'MISSED'}; zstd child: ${Math.max(...a.map((x) => x.childPeakMb)).toFixed(0)} MiB`);
 
   // "Whatever the size": the same run on a set a third the size.
   fs.rmSync(path.join(root, 'db'), { recursive: true, force: true });
   generateSet(path.join(root, 'db'), Math.round(Number(arg('mb', '460')) / 3), 7);
   const small = await ours('');
-  console.log(`peak RSS on a set 1/3 the size (${mb(dirBytes(path.join(root, 'db')))}): ${small.peakMb.toFixed(0)} MB — memory does not grow with the data`);
+  console.log(`peak RSS on a set 1/3 the size (${mb(dirBytes(path.join(root, 'db')))}): ${small.peakMb.toFixed(0)} MiB — memory does not grow with the data`);
 
   // Correctness once: standard tools read and verify what we wrote.
   const backups = path.join(root, 'backups');

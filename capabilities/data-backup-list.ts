@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { defineCapability } from '../src/capability.js';
 import { SnapshotListSchema, listSnapshots } from '../src/snapshot-list.js';
+import { formatBytes } from '../src/size-format.js';
 
 export default defineCapability({
   name: 'data_backup_list',
@@ -17,7 +18,7 @@ export default defineCapability({
     const result = await listSnapshots(ctx.loadConfig(), input.where);
     const newest = result.snapshots[0];
     const summary = newest
-      ? `${result.snapshots.length} snapshot(s); newest ${newest.id} (${(newest.bytes / 1e6).toFixed(1)} MB).`
+      ? `${result.snapshots.length} snapshot(s); newest ${newest.id} (${formatBytes(newest.bytes)}).`
       : 'No snapshots yet. Take one with data_backup.';
     return { result, summary: result.remote.reason && input.where !== 'local' ? `${summary} ${result.remote.reason}` : summary };
   },

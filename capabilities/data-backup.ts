@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { BackupResultSchema, runBackup } from '../src/backup.js';
 import { defineCapability } from '../src/capability.js';
+import { formatBytes } from '../src/size-format.js';
 
 export default defineCapability({
   name: 'data_backup',
@@ -21,8 +22,7 @@ export default defineCapability({
       signal: ctx.signal,
       onProgress: (p) => ctx.progress(p.done, p.total, p.message),
     });
-    const mb = (result.archive.bytes / 1e6).toFixed(1);
-    const parts = [`Snapshot ${result.snapshot_id} saved: ${result.databases.length} database(s), ${mb} MB (${result.archive.codec}).`];
+    const parts = [`Snapshot ${result.snapshot_id} saved: ${result.databases.length} database(s), ${formatBytes(result.archive.bytes)} (${result.archive.codec}).`];
     if (result.skipped.length) parts.push(`Skipped ${result.skipped.length}: ${result.skipped.map((s) => `${s.name} (${s.reason})`).join('; ')}.`);
     if (result.pruned.length) parts.push(`Retention pruned ${result.pruned.length} old snapshot(s).`);
     parts.push(`Remote: ${result.remote.status}${result.remote.reason ? ` — ${result.remote.reason}` : ''}`);

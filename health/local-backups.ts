@@ -4,6 +4,7 @@ import { judgeFreshness } from '../src/health/freshness.js';
 import { defineComponent } from '../src/health/types.js';
 import { readLastRun } from '../src/last-run.js';
 import { rootLayout } from '../src/paths.js';
+import { formatBytes } from '../src/size-format.js';
 
 export default defineComponent({
   id: 'local_backups',
@@ -21,8 +22,8 @@ export default defineComponent({
           fs.mkdirSync(backupsDir, { recursive: true });
           fs.accessSync(backupsDir, fs.constants.W_OK);
           const free = fs.statfsSync(backupsDir);
-          const gib = (free.bavail * free.bsize) / 1024 ** 3;
-          return gib < 1 ? { status: 'warn', detail: `only ${gib.toFixed(2)} GiB free for snapshots` } : { status: 'ok', detail: `${gib.toFixed(1)} GiB free` };
+          const bytes = free.bavail * free.bsize;
+          return bytes < 1024 ** 3 ? { status: 'warn', detail: `only ${formatBytes(bytes)} free for snapshots` } : { status: 'ok', detail: `${formatBytes(bytes)} free` };
         } catch (err) {
           return { status: 'fail', detail: `snapshots cannot be written: ${(err as Error).message}` };
         }

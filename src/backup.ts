@@ -24,6 +24,7 @@ import { replicate } from './remote/replicate.js';
 import { writeFileAtomic } from './durable-file.js';
 import { archiveEntry } from './names.js';
 import { byCodeUnit } from './text-order.js';
+import { formatBytes } from './size-format.js';
 
 export const BackupResultSchema = z.object({
   snapshot_id: z.string(),
@@ -173,7 +174,7 @@ function archiveEntryFor(db: VitalDatabase): string {
 function freeSpace(dir: string): string {
   try {
     const s = fs.statfsSync(dir);
-    return ` (${Number(s.bavail) * Number(s.bsize)} bytes free)`;
+    return ` (${formatBytes(Number(s.bavail) * Number(s.bsize))} free)`;
   } catch {
     return '';
   }
@@ -261,7 +262,8 @@ async function takeSnapshot(config: Config, opts: BackupOptions, lock: RootLock,
         copied = { kind: 'skipped', reason: `copying it failed: ${copied.message}` };
       }
       if (copied.kind === 'skipped') {
-        skipped.push({ name: db.name, reason: copied.reason });
+        // The result names the path it looked at; the log does not (no user paths in logs).
+        skipped.push({ name: db.name, reason: copied.looked_at ? `${copied.reason}: ${copied.looked_at}` : copied.reason });
         log.warn({ db: db.name, reason: copied.reason }, 'database skipped');
         progress(index + 1, `skipped ${db.name}: ${copied.reason}`);
         continue;
@@ -274,7 +276,9 @@ async function takeSnapshot(config: Config, opts: BackupOptions, lock: RootLock,
       throw new WbError(
         'snapshot_failed',
         `None of the ${config.databases.length} vital databases could be copied: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}.`,
-        'Check the paths under `databases:` in wb-backup.yaml.',
+        skipped.every((s) => /\blocked by another program\b/.test(s.reason))
+          ? 'Each one is locked by another program: let it release the lock (or stop it), then try again.'
+          : 'Each reason says what is wrong; paths are set under `databases:` in wb-backup.yaml (`~/` is the home folder, other relative paths start at the data root).',
       );
     }
     checkpoint();

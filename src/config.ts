@@ -3,7 +3,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { WbError } from './errors.js';
-import { rootLayout } from './paths.js';
+import { expandHome, rootLayout } from './paths.js';
 import { RetentionPolicySchema } from './retention.js';
 import { SyncConfigSchema } from './sync/config.js';
 import { byCodeUnit } from './text-order.js';
@@ -160,8 +160,9 @@ export function loadConfig(root: string): Config {
   const vital = databases
     ? Object.entries(databases).map(([name, entry]) => ({
         name,
-        path: path.resolve(root, entry.path),
-        ...(entry.migrations ? { migrationsDir: path.resolve(root, entry.migrations) } : {}),
+        // `~/` is the home folder, as in a shell; other relative paths are relative to the data root.
+        path: path.resolve(root, expandHome(entry.path)),
+        ...(entry.migrations ? { migrationsDir: path.resolve(root, expandHome(entry.migrations)) } : {}),
       }))
     : null;
   const discovery = vital ? null : discoverWithSkips(layout.dbDir);

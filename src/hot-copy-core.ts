@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import Database from 'better-sqlite3';
+import os from 'node:os';
+import path from 'node:path';
+import { describeHolders, findFileHolders } from './lock-holder.js';
 import { countRows } from './sqlite-util.js';
 
 export interface HotCopyRequest {
@@ -23,7 +26,10 @@ export interface CopiedDatabase {
 /** The source cannot be copied (missing, not SQLite, corrupt, locked): skip it, keep the others. */
 export interface SkippedDatabase {
   kind: 'skipped';
+  /** why, without user paths (it is logged) */
   reason: string;
+  /** the path that was looked at, `~` for the home folder, for the person reading the result (never logged) */
+  looked_at?: string;
 }
 
 /** The destination failed (disk full, I/O error): the whole snapshot must fail. */
@@ -57,9 +63,9 @@ export async function copyAndInspect(req: HotCopyRequest): Promise<HotCopyResult
   try {
     stat = fs.statSync(req.source);
   } catch {
-    return { kind: 'skipped', reason: 'the file does not exist' };
+    return { kind: 'skipped', reason: 'the file does not exist', looked_at: homeShort(req.source) };
   }
-  if (!stat.isFile()) return { kind: 'skipped', reason: 'the path is not a regular file' };
+  if (!stat.isFile()) return { kind: 'skipped', reason: 'the path is not a regular file', looked_at: homeShort(req.source) };
 
   let journalMode = 'unknown';
   let source: Database.Database | undefined;
@@ -71,7 +77,7 @@ export async function copyAndInspect(req: HotCopyRequest): Promise<HotCopyResult
     source?.close();
     source = undefined;
     fs.rmSync(req.dest, { force: true });
-    return classify(err as SqliteError);
+    return classify(err as SqliteError, req);
   } finally {
     source?.close();
   }
@@ -97,8 +103,31 @@ export async function copyAndInspect(req: HotCopyRequest): Promise<HotCopyResult
   return { kind: 'copied', bytes, sha256, ...inspected };
 }
 
-function classify(err: SqliteError): HotCopyResult {
+/** A path as a person would type it: the home folder as `~`. */
+function homeShort(p: string): string {
+  const home = os.homedir();
+  return home && home !== '/' && (p === home || p.startsWith(home + path.sep)) ? `~${p.slice(home.length)}` : p;
+}
+
+/**
+ * Locked by another program (SQLITE_BUSY after the busy timeout, e.g. a writer holding
+ * PRAGMA locking_mode=EXCLUSIVE): say so, and who holds it when /proc can tell.
+ */
+function lockedReason(err: SqliteError, req: HotCopyRequest): SkippedDatabase {
+  const who = describeHolders(findFileHolders(req.source));
+  const seconds = Math.round(req.busyTimeoutMs / 100) / 10;
+  return {
+    kind: 'skipped',
+    reason:
+      `the database is locked by another program${who ? `: ${who}` : ''} (SQLite: ${err.message}; waited ${seconds} s). ` +
+      'A program that keeps it locked (for example with PRAGMA locking_mode=EXCLUSIVE, or a long write transaction) blocks every reader: ' +
+      'stop it or let it release the lock, then take the snapshot again',
+  };
+}
+
+function classify(err: SqliteError, req: HotCopyRequest): HotCopyResult {
   const code = err.code ?? '';
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code.startsWith('SQLITE_BUSY_')) return lockedReason(err, req);
   if (code === 'SQLITE_FULL' || /ENOSPC|database or disk is full/i.test(err.message)) {
     return { kind: 'failed', code: 'disk_full', message: `the backup destination is full (${err.message})` };
   }
@@ -106,7 +135,7 @@ function classify(err: SqliteError): HotCopyResult {
     return { kind: 'failed', code: 'io', message: `writing the copy failed: ${err.message}` };
   }
   const known = SOURCE_PROBLEMS[code];
-  if (known) return { kind: 'skipped', reason: `${known} (${err.message})` };
+  if (known) return { kind: 'skipped', reason: `${known} (${err.message})`, ...(code === 'SQLITE_CANTOPEN' || code === 'SQLITE_PERM' ? { looked_at: homeShort(req.source) } : {}) };
   if (code.startsWith('SQLITE_')) return { kind: 'skipped', reason: `SQLite refused to copy it: ${err.message}` };
   return { kind: 'failed', code: 'internal', message: err.message };
 }

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 
 /** Where everything lives under one data root. One place, so no module invents its own layout. */
@@ -25,10 +26,20 @@ export function rootLayout(root: string): RootLayout {
   };
 }
 
-/** Root from --root, then WB_BACKUP_HOME, then ./.data; always absolute. */
+/**
+ * `~` and `~/...` as the user's home folder, as a shell would (a shell does not expand them in
+ * `--root=~/x`, in WB_BACKUP_HOME="~/x" or in wb-backup.yaml). `~user` is left as it is.
+ */
+export function expandHome(p: string, home = os.homedir()): string {
+  if (p === '~') return home;
+  if (p.startsWith('~/') || (path.sep === '\\' && p.startsWith('~\\'))) return path.join(home, p.slice(2));
+  return p;
+}
+
+/** Root from --root, then WB_BACKUP_HOME, then ./.data (`~` expanded); always absolute. */
 export function resolveRoot(cliRoot?: string, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {
   const chosen = cliRoot ?? env.WB_BACKUP_HOME ?? '.data';
-  return path.resolve(cwd, chosen);
+  return path.resolve(cwd, expandHome(chosen));
 }
 
 /** A path for logs and messages: relative to the root when inside it, so user paths stay out of logs. */

@@ -7,6 +7,7 @@ import matter from 'gray-matter';
 import { z } from 'zod';
 import { loadConfig } from './config.js';
 import { listSnapshots } from './snapshot-list.js';
+import { formatBytes } from './size-format.js';
 
 export interface SlashCommand {
   name: string;
@@ -75,7 +76,7 @@ export function registerPrompts(server: McpServer, root: string): void {
         // No id: list what exists so the user can choose, as the command asks.
         const { snapshots } = await listSnapshots(loadConfig(root), 'all');
         const listing = snapshots.length
-          ? snapshots.slice(0, 30).map((s) => `- ${s.id}  ${(s.bytes / 1e6).toFixed(1)} MB${s.manual ? '  manual' : ''}${s.local ? '  local' : ''}${s.remote ? '  remote' : ''}`).join('\n') +
+          ? snapshots.slice(0, 30).map((s) => `- ${s.id}  ${formatBytes(s.bytes)}${s.manual ? '  manual' : ''}${s.local ? '  local' : ''}${s.remote ? '  remote' : ''}`).join('\n') +
             (snapshots.length > 30 ? `\n(and ${snapshots.length - 30} older: page them with data_backup_list)` : '')
           : '(there are no snapshots yet)';
         return userMessage(`${restore.body.replace(/\$ARGUMENTS/g, '(no snapshot id given)')}\n\nThe snapshots available now, newest first:\n${listing}\n\nWhich one should be restored?`);

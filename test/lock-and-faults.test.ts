@@ -105,7 +105,7 @@ describe('faults mid-snapshot', () => {
       const err = await runBackup(loadConfig(root)).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(WbError);
       expect((err as WbError).code).toBe('disk_full');
-      expect((err as Error).message).toMatch(/The disk holding backups is full \(0 bytes free\).*untouched/);
+      expect((err as Error).message).toMatch(/The disk holding backups is full \(0 B free\).*untouched/);
       expect((err as WbError).hint).toMatch(/Free some space/);
       const last = readLastRun(root);
       expect(last).toMatchObject({ ok: false, snapshot_id: null });
@@ -129,7 +129,7 @@ describe('faults mid-snapshot', () => {
       const err = await runBackup(loadConfig(root)).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(WbError);
       expect((err as WbError).code).toBe('disk_full');
-      expect((err as Error).message).toMatch(/is full \(0 bytes free\).*Free some space/s);
+      expect((err as Error).message).toMatch(/is full \(0 B free\).*Free some space/s);
       expect(readLastRun(root)).toMatchObject({ ok: false, snapshot_id: null, error: expect.stringMatching(/full/) });
 
       // Space freed: the next run goes through at once (no lock was left held).

@@ -262,7 +262,7 @@ describe('restore refusals (live databases untouched, no staging left)', () => {
       const st = fs.statfsSync(root);
       const filler = path.join(root, 'filler');
       fs.writeFileSync(filler, Buffer.alloc(st.bavail * st.bsize - 8192));
-      const err = await expectRefusal(/Not enough free space to restore: staging needs .* MB .* has .* MB free/s);
+      const err = await expectRefusal(/Not enough free space to restore: staging needs .* [KMG]iB .* has .* [KMGT]?i?B free/s);
       expect(err.code).toBe('disk_full');
       expect(err.hint).toMatch(/Free some space/);
       fs.rmSync(filler);

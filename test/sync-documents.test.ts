@@ -447,7 +447,7 @@ describe('materialize with documents', () => {
     const m = materialize(capped, dbs, { exclude: ['notes.folders'], maxFileBytes: 4000, documents: DOCUMENTS });
     expect(m.skipped).toEqual([
       { path: 'notes/folders.jsonl', reason: 'excluded by sync.github.exclude_tables' },
-      { path: 'wiki/pages/case.md', reason: 'larger than the per-file cap of 4000 bytes' },
+      { path: 'wiki/pages/case.md', reason: 'larger than the per-file cap of 3.9 KiB' },
     ]);
     expect(m.databases.wiki!.tables.pages).toMatchObject({ format: 'documents', rows: 5 });
     expect(fs.existsSync(path.join(capped, 'wiki', 'pages', 'case.md'))).toBe(false);

@@ -70,7 +70,7 @@ describe('the per-push cap with real git: tables over it wait for a later sync, 
     cap(25_000);
     const first = await syncPush(loadConfig(root));
     expect(first.status).toBe('pushed');
-    expect(first.skipped).toEqual([{ path: 'big/b_second', reason: expect.stringMatching(/over the per-push cap of 25000 bytes.*a later sync pushes it/) }]);
+    expect(first.skipped).toEqual([{ path: 'big/b_second', reason: expect.stringMatching(/over the per-push cap of 24\.4 KiB.*a later sync pushes it/) }]);
     expect(first.files_changed).toEqual(['README.md', 'big/a_first.jsonl', 'big/c_small.jsonl', 'big/schema.sql', 'manifest.json']);
     const partial = cloneOf('partial');
     const manifest = JSON.parse(fs.readFileSync(path.join(partial, 'manifest.json'), 'utf8')) as { databases: { big: { tables: Record<string, unknown> } }; skipped: Array<{ path: string }> };
@@ -95,7 +95,7 @@ describe('the per-push cap with real git: tables over it wait for a later sync, 
     const first = await syncPush(loadConfig(root));
     expect(first.status).toBe('pushed');
     expect(first.skipped.map((s) => s.path)).toEqual(['big/a_first', 'big/b_second']);
-    expect(first.skipped[0]!.reason).toMatch(/larger than the per-push cap of 10000 bytes on their own.*raise sync\.github\.max_push_bytes or exclude/);
+    expect(first.skipped[0]!.reason).toMatch(/larger than the per-push cap of 9\.8 KiB on their own.*raise sync\.github\.max_push_bytes or exclude/);
     const again = await syncPush(loadConfig(root));
     expect(again.status).toBe('no_changes');
     expect(again.message).toMatch(/Nothing could be pushed within the per-push cap.*big\/a_first, big\/b_second/);

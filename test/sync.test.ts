@@ -139,7 +139,7 @@ describe('mirror format (pure parts)', () => {
   it('caps and exclusions are listed in the manifest', () => {
     const out = path.join(work, 'm');
     const m = materialize(out, loadConfig(root).databases, { exclude: ['misc.log'], maxFileBytes: 2000 });
-    expect(m.skipped).toEqual(expect.arrayContaining([{ path: 'misc/log.jsonl', reason: 'excluded by sync.github.exclude_tables' }, { path: 'notes/notes.jsonl', reason: 'larger than the per-file cap of 2000 bytes' }]));
+    expect(m.skipped).toEqual(expect.arrayContaining([{ path: 'misc/log.jsonl', reason: 'excluded by sync.github.exclude_tables' }, { path: 'notes/notes.jsonl', reason: 'larger than the per-file cap of 2.0 KiB' }]));
     expect(fs.existsSync(path.join(out, 'notes', 'notes.jsonl'))).toBe(false);
   });
 

@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import type { ComponentReport } from '../health/evaluate.js';
 import { rootOf } from './root.js';
+import { cliText } from './wording.js';
 
 const ICON: Record<string, string> = { ok: '✓', warn: '!', fail: '✗', blocked: '·', unwanted: '–' };
 
-function print(reports: ComponentReport[]): string {
+function print(reports: ComponentReport[], root: string): string {
   const lines: string[] = [];
   for (const c of reports) {
     lines.push(`${ICON[c.status]} ${c.title} [${c.id}]: ${c.status}`);
@@ -13,12 +14,20 @@ function print(reports: ComponentReport[]): string {
       continue;
     }
     for (const r of c.requirements) {
-      lines.push(`  ${ICON[r.status]} ${r.title}: ${r.detail}`);
-      if (r.status !== 'ok' && r.status !== 'blocked' && r.fixer) lines.push(`      fix: wb-backup fix ${r.id}${r.fixer.kind === 'input_required' ? ' --input <name>=<value>' : ''}  (${r.fixer.describe})`);
+      lines.push(`  ${ICON[r.status]} ${r.title}: ${cliText(r.detail, root)}`);
+      if (r.status !== 'ok' && r.status !== 'blocked' && r.fixer) lines.push(`      fix: wb-backup fix ${r.id}${r.fixer.kind === 'input_required' ? ' --input <name>=<value>' : ''}  (${cliText(r.fixer.describe, root)})`);
     }
-    for (const k of c.checks) lines.push(`  ${ICON[k.status]} ${k.title}: ${k.detail}`);
+    for (const k of c.checks) lines.push(`  ${ICON[k.status]} ${k.title}: ${cliText(k.detail, root)}`);
   }
   return lines.join('\n');
+}
+
+/** The inputs a fixer asks for, as the --input flags to pass (from its JSON schema). */
+function describeInputs(id: string, schema: Record<string, unknown>): string {
+  const props = (schema.properties ?? {}) as Record<string, { type?: string; description?: string }>;
+  const required = new Set((schema.required ?? []) as string[]);
+  const lines = Object.entries(props).map(([name, p]) => `    --input ${name}=<${p.type ?? 'value'}>${required.has(name) ? '' : ' (optional)'}${p.description ? `  ${p.description}` : ''}`);
+  return `  inputs:\n${lines.join('\n')}\n  e.g.: wb-backup fix ${id} ${Object.keys(props).filter((n) => required.has(n)).map((n) => `--input ${n}=...`).join(' ')}\n`;
 }
 
 /** `wb-backup health` and `wb-backup fix`: the health graph for people in a terminal. */
@@ -31,7 +40,7 @@ export function registerHealthCommands(program: Command): void {
     .action(async (opts: { component?: string; json?: boolean }, cmd: Command) => {
       const { healthStatus } = await import('../health/service.js');
       const reports = await healthStatus({ root: rootOf(cmd), cacheMs: 0 }, opts.component);
-      process.stdout.write(`${opts.json ? JSON.stringify({ components: reports }, null, 2) : print(reports)}\n`);
+      process.stdout.write(`${opts.json ? JSON.stringify({ components: reports }, null, 2) : print(reports, rootOf(cmd))}\n`);
       if (reports.some((c) => c.status === 'fail')) process.exitCode = 1;
     });
 
@@ -39,7 +48,7 @@ export function registerHealthCommands(program: Command): void {
     .command('fix')
     .description('run the fixer of a requirement (or enable an opt-in component)')
     .argument('<requirement>', 'e.g. github_backups.repo-configured, or github_backups to enable it')
-    .option('--input <name=value...>', 'inputs for an input_required fixer')
+    .option('--input <name=value...>', 'inputs a fixer asks for, e.g. --input repo=me/backups')
     .option('--json', 'print the result as JSON')
     .action(async (id: string, opts: { input?: string[]; json?: boolean }, cmd: Command) => {
       const inputs = opts.input ? Object.fromEntries(opts.input.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])) : undefined;
@@ -47,10 +56,10 @@ export function registerHealthCommands(program: Command): void {
       const result = await runFix({ root: rootOf(cmd) }, id, inputs);
       if (opts.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       else {
-        process.stdout.write(`${result.status}: ${result.message}\n`);
-        result.handoff?.steps.forEach((s, i) => process.stdout.write(`  ${i + 1}. ${s}\n`));
-        if (result.handoff) process.stdout.write(`  verify: ${result.handoff.verify}\n`);
-        if (result.inputs_schema) process.stdout.write(`  inputs: ${JSON.stringify(result.inputs_schema)}\n`);
+        process.stdout.write(`${result.status}: ${cliText(result.message, rootOf(cmd))}\n`);
+        result.handoff?.steps.forEach((s, i) => process.stdout.write(`  ${i + 1}. ${cliText(s, rootOf(cmd))}\n`));
+        if (result.handoff) process.stdout.write(`  verify: ${cliText(result.handoff.verify, rootOf(cmd))}\n`);
+        if (result.inputs_schema) process.stdout.write(describeInputs(id, result.inputs_schema));
       }
       if (result.status === 'failed' || result.status === 'needs_input') process.exitCode = 1;
     });

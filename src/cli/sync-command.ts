@@ -3,6 +3,7 @@ import { Option, type Command } from 'commander';
 import { SYNC_MODES, type SyncMode } from '../sync/config.js';
 import { loadConfig } from '../config.js';
 import { rootOf } from './root.js';
+import { cliText } from './wording.js';
 
 /** `wb-backup sync push | import <clone-dir>`: the readable mirror of the databases in git. */
 export function registerSyncCommand(program: Command): void {
@@ -19,7 +20,7 @@ export function registerSyncCommand(program: Command): void {
       const paths = result.status === 'remote_changed' ? (result.remote_changed_paths ?? []) : result.files_changed;
       // What was left out is said in the text too: a push that mirrored one database of three is not just "pushed".
       const left = [...result.skipped.map((s) => `  skipped ${s.path}: ${s.reason}`), ...result.warnings.map((w) => `  warning ${w.table}: ${w.reason}`)];
-      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.status}: ${result.message}\n${[...paths.map((p) => `  ${p}`), ...left].join('\n')}\n`);
+      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.status}: ${cliText(result.message)}\n${[...paths.map((p) => `  ${p}`), ...left].join('\n')}\n`);
       if (result.status === 'remote_changed') process.exitCode = 1;
     });
   sync
@@ -30,7 +31,7 @@ export function registerSyncCommand(program: Command): void {
     .action(async (opts: { dryRun?: boolean; json?: boolean }, cmd: Command) => {
       const { syncPull } = await import('../sync/pull.js');
       const result = await syncPull(loadConfig(rootOf(cmd)), { dryRun: opts.dryRun ?? false });
-      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.status}: ${result.message}\n${[...result.conflicts.map((c) => `  conflict ${c.table} ${c.key}`), ...result.rejected.map((r) => `  rejected ${r.path}: ${r.reason}`)].join('\n')}\n`);
+      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.status}: ${cliText(result.message)}\n${[...result.conflicts.map((c) => `  conflict ${c.table} ${c.key}`), ...result.rejected.map((r) => `  rejected ${r.path}: ${r.reason}`)].join('\n')}\n`);
       if (result.status === 'conflicts') process.exitCode = 1;
     });
   sync
@@ -40,7 +41,7 @@ export function registerSyncCommand(program: Command): void {
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const { syncStatus } = await import('../sync/status.js');
       const result = await syncStatus(loadConfig(rootOf(cmd)));
-      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.message}\n`);
+      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${cliText(result.message)}\n`);
     });
   sync
     .command('import')
@@ -64,12 +65,12 @@ export function registerSyncCommand(program: Command): void {
                 if (opts.yes) return { granted: true };
                 if (!process.stdin.isTTY) return { granted: false, reason: 'there is no terminal to ask on; pass --yes to confirm in a script' };
                 const replaced = plan.databases.filter((d) => d.replaced).map((d) => `  ${d.name} -> ${d.target}`);
-                process.stderr.write(`Import replaces:\n${replaced.join('\n')}\n${describeSafetyCopies(plan.safety)}\n${plan.warnings.map((w) => `warning: ${w}\n`).join('')}`);
+                process.stderr.write(`Import replaces:\n${replaced.join('\n')}\n${describeSafetyCopies(plan.safety)}\n${plan.warnings.map((w) => `warning: ${cliText(w)}\n`).join('')}`);
                 return (await askYesNo('Proceed? [y/N] ')) ? { granted: true } : { granted: false, reason: 'you answered no' };
               },
             }
           : {}),
       });
-      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.message}\n${result.databases.map((d) => `  ${d.name} -> ${d.target}`).join('\n')}\n`);
+      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${cliText(result.message)}\n${result.databases.map((d) => `  ${d.name} -> ${d.target}`).join('\n')}\n`);
     });
 }

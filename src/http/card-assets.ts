@@ -5,6 +5,8 @@
 // The page refreshes every 15 s by updating what it shows in place, never by rebuilding it: an
 // open "How to fix" panel, text typed into a fix form and the focus all survive a refresh.
 
+import { formatBytes } from '../size-format.js';
+
 export const CARD_HTML = `<!doctype html>
 <html lang="en">
 <head>
@@ -140,7 +142,8 @@ function askForToken(rejected) {
   if (box.hidden) { box.hidden = false; $('#token').focus(); }
 }
 
-const size = (n) => n < 1e6 ? (n / 1e3).toFixed(1) + ' kB' : (n / 1e6).toFixed(1) + ' MB';
+// The browser's copy of src/size-format.ts formatBytes (IEC units, one decimal), the unit system used everywhere.
+const size = ${formatBytes.toString()};
 function setBadge(node, status) { node.className = 'badge ' + status; node.setAttribute('data-status', status); node.textContent = status; }
 
 /** "Blocked by ..." in titles, following the chain down to the requirement that actually fails. */

@@ -139,7 +139,8 @@ export async function startHttpServer(opts: HttpOptions): Promise<RunningHttpSer
   app.delete('/mcp', sessionRequest);
 
   const httpServer: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(opts.port, opts.host, () => resolve(s));
+    // Express 5 calls back with the listen error too (a port in use): it must not look like success.
+    const s = app.listen(opts.port, opts.host, (err?: Error) => (err ? reject(err) : resolve(s)));
     s.on('error', reject);
   });
   const { port } = httpServer.address() as AddressInfo;

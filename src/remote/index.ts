@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { Config } from '../config.js';
+import { expandHome } from '../paths.js';
 import { DirRemote } from './dir-remote.js';
 import { GithubRemote } from './github-remote.js';
 import type { Remote } from './remote.js';
@@ -22,5 +23,5 @@ export function remoteFromConfig(config: Config, overrides: RemoteOverrides = {}
       ...(overrides.retry ? { retry: overrides.retry } : {}),
     });
   }
-  return new DirRemote(path.resolve(config.root, remote.dir.path), remote.dir.part_bytes);
+  return new DirRemote(path.resolve(config.root, expandHome(remote.dir.path)), remote.dir.part_bytes);
 }

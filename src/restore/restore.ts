@@ -22,6 +22,7 @@ import { crashPoint, journalPath, leftoverStagingDirs, performSwap, prunePreRest
 import { VerifyPool } from './verify-pool.js';
 import type { VerifyResponse } from './verify-staged.js';
 import { syncFileDataAsync } from '../durable-file.js';
+import { formatBytes } from '../size-format.js';
 
 export const RestoredDatabaseSchema = z.object({
   name: z.string(),
@@ -483,10 +484,9 @@ function refuseWithoutRoomToStage(root: string, selected: Selected[]): void {
     return; // no statfs here: the write itself reports a full disk
   }
   if (free < needed) {
-    const mb = (n: number) => `${n >= 1e8 ? (n / 1e6).toFixed(0) : (n / 1e6).toPrecision(3)} MB`;
     throw new WbError(
       'disk_full',
-      `Not enough free space to restore: staging needs ${mb(needed)} next to the live databases and the disk has ${mb(free)} free. Nothing was changed.`,
+      `Not enough free space to restore: staging needs ${formatBytes(needed)} next to the live databases and the disk has ${formatBytes(free)} free. Nothing was changed.`,
       'Free some space on the disk of the data root (old db.pre_restore_* folders can go once you no longer need --undo), or restore fewer databases (databases: [...]), then try again.',
     );
   }

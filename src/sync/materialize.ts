@@ -11,6 +11,7 @@ import { inspectDatabase, type CarriedTable, type DatabaseObjects } from './sqli
 import { byCodeUnit } from '../text-order.js';
 import { errorMessage } from '../errors.js';
 import { encodeSegment, mirrorDbDir, mirrorSchemaFile, mirrorTableFile } from '../names.js';
+import { formatBytes } from '../size-format.js';
 
 export const SYNC_SCHEMA_VERSION = 1;
 
@@ -216,7 +217,7 @@ function writeJsonl(dir: string, file: string, db: Database.Database, table: Car
   }
   if (!tooBig) return { file, rows, ...(rowidField && rowidField !== ROWID_FIELD ? { rowid_field: rowidField } : {}) };
   fs.rmSync(path.join(dir, file));
-  skipped.push({ path: file, reason: `larger than the per-file cap of ${maxFileBytes} bytes` });
+  skipped.push({ path: file, reason: `larger than the per-file cap of ${formatBytes(maxFileBytes)}` });
   return null;
 }
 
@@ -242,7 +243,7 @@ function writeDocuments(dir: string, rel: string, db: Database.Database, table: 
     }
     const bytes = Buffer.from(doc.text, 'utf8');
     if (bytes.length > maxFileBytes) {
-      skipped.push({ path: `${rel}${doc.name}`, reason: `larger than the per-file cap of ${maxFileBytes} bytes` });
+      skipped.push({ path: `${rel}${doc.name}`, reason: `larger than the per-file cap of ${formatBytes(maxFileBytes)}` });
       continue;
     }
     fs.writeFileSync(path.join(dir, rel, doc.name), bytes);

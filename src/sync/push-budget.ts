@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { MirrorManifest } from './materialize.js';
 import { listFiles, sameBytes } from './tree-files.js';
 import { encodeSegment, mirrorDbDir } from '../names.js';
+import { formatBytes } from '../size-format.js';
 
 /** One table's change in a push: its key ("db/table") and the bytes of its new or changed files. */
 export interface TableChange {
@@ -29,8 +30,8 @@ export function tablesOverBudget(changes: readonly TableChange[], budget: number
 /** Why a table waits: for its turn, or for a larger cap (it cannot fit in any single push). */
 export function deferralReason(c: TableChange, budget: number): string {
   return c.bytes > budget
-    ? `its changes (${c.bytes} bytes) are larger than the per-push cap of ${budget} bytes on their own, so no sync can push them: raise sync.github.max_push_bytes or exclude the table (the mirror keeps its previous version)`
-    : `over the per-push cap of ${budget} bytes with the other changes; a later sync pushes it (the mirror keeps its previous version until then)`;
+    ? `its changes (${formatBytes(c.bytes)}) are larger than the per-push cap of ${formatBytes(budget)} on their own, so no sync can push them: raise sync.github.max_push_bytes or exclude the table (the mirror keeps its previous version)`
+    : `over the per-push cap of ${formatBytes(budget)} with the other changes; a later sync pushes it (the mirror keeps its previous version until then)`;
 }
 
 /** "db/table" of a mirror file (`<db>/<table>.jsonl` or `<db>/<table>/<file>`), or null for schema.sql, manifest.json, README.md. */
