@@ -24,7 +24,7 @@ import { replicate } from './remote/replicate.js';
 import { writeFileAtomic } from './durable-file.js';
 import { archiveEntry } from './names.js';
 import { byCodeUnit } from './text-order.js';
-import { formatBytes } from './size-format.js';
+import { formatBytes, freeSpaceNote } from './size-format.js';
 
 export const BackupResultSchema = z.object({
   snapshot_id: z.string(),
@@ -170,15 +170,6 @@ function archiveEntryFor(db: VitalDatabase): string {
   return archiveEntry(db.name, path.basename(db.path));
 }
 
-/** "N bytes free" on the disk of `dir`, for the disk_full message; '' when it cannot be read. */
-function freeSpace(dir: string): string {
-  try {
-    const s = fs.statfsSync(dir);
-    return ` (${formatBytes(Number(s.bavail) * Number(s.bsize))} free)`;
-  } catch {
-    return '';
-  }
-}
 
 function asDiskError(err: unknown, backupsDir: string, root: string): WbError {
   if (err instanceof WbError) return err;
@@ -186,7 +177,7 @@ function asDiskError(err: unknown, backupsDir: string, root: string): WbError {
   if (/ENOSPC|no space left|disk is full/i.test(msg)) {
     return new WbError(
       'disk_full',
-      `The disk holding ${displayPath(root, backupsDir)} is full${freeSpace(backupsDir)}, so the snapshot was abandoned; earlier snapshots and the live databases are untouched.`,
+      `The disk holding ${displayPath(root, backupsDir)} is full${freeSpaceNote(backupsDir)}, so the snapshot was abandoned; earlier snapshots and the live databases are untouched.`,
       'Free some space (or move the data root), then run the backup again.',
     );
   }

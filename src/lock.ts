@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { WbError } from './errors.js';
+import { freeSpaceNote } from './size-format.js';
 import { logger } from './log.js';
 import { displayPath, rootLayout } from './paths.js';
 
@@ -155,14 +156,6 @@ function sweepStaging(root: string, lockDir: string): void {
   }
 }
 
-function freeBytes(dir: string): number | string {
-  try {
-    const st = fs.statfsSync(dir);
-    return st.bavail * st.bsize;
-  } catch {
-    return 'no';
-  }
-}
 
 /**
  * One backup, restore or sync at a time per data root. A second caller waits up to `waitMs`, then
@@ -227,7 +220,7 @@ export async function acquireRootLock(root: string, operation: string, waitMs: n
     if (code === 'ENOSPC' || code === 'EDQUOT') {
       throw new WbError(
         'disk_full',
-        `The disk of the data root ${root} is full (${freeBytes(root)} bytes free): not even the record of its lock fits (${code} while taking it for ${operation}). Nothing was changed.`,
+        `The disk of the data root ${root} is full${freeSpaceNote(root)}: not even the record of its lock fits (${code} while taking it for ${operation}). Nothing was changed.`,
         'Free some space on that disk (old db.pre_restore_* folders can go once you no longer need --undo), then try again.',
       );
     }

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 /**
  * The one way sizes are written for people, everywhere (CLI, tool summaries, health details,
  * messages, the card): IEC binary units, B / KiB / MiB / GiB / TiB, powers of 1024, one decimal
@@ -25,4 +26,14 @@ export function formatBytes(bytes: number): string {
 /** A transfer rate for progress output, e.g. "12.3 MiB/s"; bytes per second in. */
 export function formatRate(bytesPerSecond: number): string {
   return `${formatBytes(bytesPerSecond)}/s`;
+}
+
+/** " (N free)" for the disk holding `dir`, for disk_full messages; '' when it cannot be read. */
+export function freeSpaceNote(dir: string): string {
+  try {
+    const s = fs.statfsSync(dir);
+    return ` (${formatBytes(Number(s.bavail) * Number(s.bsize))} free)`;
+  } catch {
+    return '';
+  }
 }

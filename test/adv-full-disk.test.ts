@@ -44,7 +44,7 @@ describe('a data root on a disk with no byte free', () => {
         const r = cli(args);
         expect(r.code, args.join(' ')).not.toBe(0);
         // Today: "wb-backup: ENOSPC: no space left on device, write" (the lock's owner record).
-        expect(r.stderr, args.join(' ')).toMatch(/is full \(0 bytes free\).*Nothing was changed.*Free some space/s);
+        expect(r.stderr, args.join(' ')).toMatch(/is full \(0 B free\).*Nothing was changed.*Free some space/s);
         expect(fs.readFileSync(path.join(root, 'db', 'a.db')).equals(before)).toBe(true);
       }
     } finally {
