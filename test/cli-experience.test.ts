@@ -88,6 +88,12 @@ describe('exit codes', () => {
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr, args.join(' ')).toMatch(/error: /);
     }
+    // restore --undo acts on the newest restore only: an id or --db with it is refused, not ignored.
+    for (const args of [['--root', root, 'restore', '--undo', 'snap-2026-01-01T00-00-00Z'], ['--root', root, 'restore', '--undo', '--db', 'notes']]) {
+      const r = cli(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toMatch(/--undo takes no snapshot id or --db/);
+    }
     expect(cli(['--version']).code).toBe(0);
     expect(cli(['list', '--help']).code).toBe(0);
   });

@@ -270,6 +270,10 @@ export function buildProgram(): Command {
       const root = rootOf(cmd);
       const config = loadConfig(root);
       if (opts.undo) {
+        // --undo always acts on the newest completed restore; an id here would be silently ignored.
+        if (id || opts.db?.length) {
+          throw new WbError('invalid_input', `--undo takes no snapshot id or --db: it puts back what the most recent restore replaced${id ? ` (it cannot undo ${id} in particular)` : ''}.`, 'Run `wb-backup restore --undo` alone (add --dry-run to see what it would put back).');
+        }
         const result = await track(
           runUndo(config, {
             force: opts.force ?? false,
