@@ -13,7 +13,7 @@ import { connectStdio } from './support/mcp-client.js';
 let work: string;
 let root: string;
 beforeEach(() => {
-  work = tempRoot('wb-adv-import-');
+  work = tempRoot('wb-import-');
   root = path.join(work, 'root');
 });
 afterEach(() => rmrf(work));

@@ -7,7 +7,7 @@ import { CLI, makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
 const canMount = process.getuid?.() === 0;
 let root: string;
 beforeEach(() => {
-  root = tempRoot('wb-adv-full-');
+  root = tempRoot('wb-full-');
 });
 afterEach(() => rmrf(root));
 

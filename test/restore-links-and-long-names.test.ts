@@ -7,7 +7,7 @@ import { CLI, makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
 let work: string;
 let root: string;
 beforeEach(() => {
-  work = tempRoot('wb-adv-links-');
+  work = tempRoot('wb-links-');
   root = path.join(work, 'root');
 });
 afterEach(() => rmrf(work));

@@ -12,7 +12,7 @@ const BOUND = 32 * 1024;
 let work: string;
 let root: string;
 beforeEach(() => {
-  work = tempRoot('wb-adv-keys-');
+  work = tempRoot('wb-keys-');
   root = path.join(work, 'root');
 });
 afterEach(() => rmrf(work));

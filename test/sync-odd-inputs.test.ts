@@ -9,7 +9,7 @@ import { CLI, rmrf, tempRoot } from './support/fixtures.js';
 let work: string;
 let root: string;
 beforeEach(() => {
-  work = tempRoot('wb-adv2-');
+  work = tempRoot('wb-odd-sync-');
   root = path.join(work, 'root');
   fs.mkdirSync(path.join(root, 'db'), { recursive: true });
 });
@@ -25,7 +25,7 @@ function syncTo(r: string): string {
   return bare;
 }
 
-describe('adv2: names from data', () => {
+describe('names taken from data (odd inputs)', () => {
   it('a table whose name is over 1000 characters: the snapshot that says it succeeded can be restored', () => {
     const db = new Database(path.join(root, 'db', 'long.db'));
     const name = 't'.repeat(1100);
@@ -76,7 +76,7 @@ describe('adv2: names from data', () => {
   });
 });
 
-describe('adv2: github-sync', () => {
+describe('github-sync with odd inputs', () => {
   it('a database that already holds a foreign-key violation comes back from its mirror', () => {
     const db = new Database(path.join(root, 'db', 'data.db'));
     // SQLite leaves foreign keys off by default: many applications hold dangling references.

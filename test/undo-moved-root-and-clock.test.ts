@@ -8,7 +8,7 @@ import { CLI, makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
 
 let parent: string;
 beforeEach(() => {
-  parent = tempRoot('wb-adv-undo-');
+  parent = tempRoot('wb-undo-');
 });
 afterEach(() => rmrf(parent));
 

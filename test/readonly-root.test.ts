@@ -7,7 +7,7 @@ import { CLI, makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
 const isRoot = process.getuid?.() === 0;
 let root: string;
 beforeEach(() => {
-  root = tempRoot('wb-adv-ro-');
+  root = tempRoot('wb-ro-');
 });
 afterEach(() => rmrf(root));
 

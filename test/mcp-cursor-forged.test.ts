@@ -7,7 +7,7 @@ import { connectStdio } from './support/mcp-client.js';
 let work: string;
 let root: string;
 beforeEach(() => {
-  work = tempRoot('wb-adv-cursor-');
+  work = tempRoot('wb-cursor-');
   root = path.join(work, 'root');
 });
 afterEach(() => rmrf(work));
