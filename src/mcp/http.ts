@@ -39,7 +39,7 @@ function originGuard(allowed: () => Set<string>) {
 /** Shortest bearer token accepted: 32 characters (`openssl rand -hex 32` makes 64). */
 export const MIN_TOKEN_LENGTH = 32;
 
-const MAKE_TOKEN_HINT = `Make one with \`openssl rand -hex 32\` (or \`node -e "console.log(require('node:crypto').randomBytes(32).toString('hex'))"\`) and set WB_BACKUP_HTTP_TOKEN to it.`;
+const MAKE_TOKEN_HINT = `Make one with \`openssl rand -hex 32\` (or \`node -p "require('node:crypto').randomBytes(32).toString('hex')"\`) and set WB_BACKUP_HTTP_TOKEN to it.`;
 
 /**
  * Refuses a bearer token that is too short to resist guessing or that cannot travel in an HTTP

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Config } from '../config.js';
-import { listPreRestoreDirs, readPreRestoreInfo } from './swap.js';
+import { listPreRestoreDirs, readPreRestoreInfo, rootEntries } from './swap.js';
 
 /**
  * Safety copies: the db.pre_restore_<time>/ folders holding what restores, undos and imports
@@ -40,13 +40,7 @@ export function uniqueSafetyDir(root: string, now = new Date()): string {
 
 /** Names of every safety copy there is, also those being deleted, in name order. */
 function existingSafetyNames(root: string): string[] {
-  let names: string[];
-  try {
-    names = fs.readdirSync(root);
-  } catch {
-    return [];
-  }
-  return names
+  return rootEntries(root)
     .map((n) => (n.startsWith('db.discard_') ? n.slice('db.discard_'.length) : n))
     .filter((n) => n.startsWith('db.pre_restore_'))
     .sort();

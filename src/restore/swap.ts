@@ -738,14 +738,9 @@ export function recoverInterruptedSwap(root: string): RecoveryOutcome {
 }
 
 export function leftoverStagingDirs(root: string): string[] {
-  try {
-    return fs
-      .readdirSync(root)
-      .filter((n) => n.startsWith('db.staging_'))
-      .map((n) => path.join(root, n));
-  } catch {
-    return [];
-  }
+  return rootEntries(root)
+    .filter((n) => n.startsWith('db.staging_'))
+    .map((n) => path.join(root, n));
 }
 
 /**
@@ -851,13 +846,7 @@ function recoverJournal(root: string): RecoveryOutcome {
 
 /** pre_restore folders whose record is missing or not marked completed (and no journal refers to them). */
 function incompleteRecordDirs(root: string): string[] {
-  let names: string[];
-  try {
-    names = fs.readdirSync(root);
-  } catch {
-    return [];
-  }
-  return names
+  return rootEntries(root)
     .filter((n) => n.startsWith('db.pre_restore_'))
     .map((n) => path.join(root, n))
     .filter((dir) => readRecord(dir)?.completed !== true);
@@ -912,15 +901,18 @@ function spentRecordDirs(root: string): string[] {
 // ---------------------------------------------------------------------------------------------
 // pre_restore folders
 
-/** db.pre_restore_<ts> folders with a completed record, newest first. */
-export function listPreRestoreDirs(root: string): string[] {
-  let names: string[];
+/** The names in the data root; none when it cannot be read (it does not exist yet). */
+export function rootEntries(root: string): string[] {
   try {
-    names = fs.readdirSync(root);
+    return fs.readdirSync(root);
   } catch {
     return [];
   }
-  return names
+}
+
+/** db.pre_restore_<ts> folders with a completed record, newest first. */
+export function listPreRestoreDirs(root: string): string[] {
+  return rootEntries(root)
     .filter((n) => n.startsWith('db.pre_restore_') && readRecord(path.join(root, n))?.completed === true)
     .sort()
     .reverse()
@@ -955,14 +947,9 @@ const DISCARD_PREFIX = 'db.discard_';
 
 /** Folders being deleted, including any an earlier background deletion did not finish. */
 function listDiscarded(root: string): string[] {
-  try {
-    return fs
-      .readdirSync(root)
-      .filter((n) => n.startsWith(DISCARD_PREFIX))
-      .map((n) => path.join(root, n));
-  } catch {
-    return [];
-  }
+  return rootEntries(root)
+    .filter((n) => n.startsWith(DISCARD_PREFIX))
+    .map((n) => path.join(root, n));
 }
 
 function deleteInBackground(dirs: string[]): void {
