@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -10,7 +11,7 @@ import { defaultJobsDir, loadJobs } from '../src/sidecar/jobs.js';
 import { SidecarRunner } from '../src/sidecar/runner.js';
 import { runnerDeps } from '../src/sidecar/service.js';
 import { git, seededBareRemote } from './support/bare-remote.js';
-import { makeNotesDb, REPO_ROOT, rmrf, tempRoot } from './support/fixtures.js';
+import { CLI, makeNotesDb, REPO_ROOT, rmrf, tempRoot } from './support/fixtures.js';
 import { connectStdio } from './support/mcp-client.js';
 
 let work: string;
@@ -64,6 +65,17 @@ describe('a snapshot an agent asks for is an anchor', () => {
     } finally {
       await close();
     }
+  });
+
+  it('wb-backup now is a manual anchor by default; --manual still works and --no-manual takes a routine one', () => {
+    const now = (...flags: string[]) => {
+      const r = spawnSync(process.execPath, [CLI, '--root', root, 'now', '--json', ...flags], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as { snapshot_id: string; manual: boolean };
+    };
+    expect(now()).toMatchObject({ manual: true, snapshot_id: expect.stringMatching(/-manual$/) });
+    expect(now('--manual')).toMatchObject({ manual: true, snapshot_id: expect.stringMatching(/-manual$/) });
+    expect(now('--no-manual')).toMatchObject({ manual: false, snapshot_id: expect.not.stringMatching(/-manual$/) });
   });
 });
 
