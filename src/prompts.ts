@@ -9,6 +9,7 @@ import { loadConfig } from './config.js';
 import { listSnapshots } from './snapshot-list.js';
 import { formatBytes } from './size-format.js';
 import { WbError } from './errors.js';
+import { logger } from './log.js';
 
 /** One argument of a command, from its front matter `arguments:` list. */
 export interface CommandArgument {
@@ -49,22 +50,26 @@ export function commandsDir(): string {
 /**
  * Every commands/*.md, sorted by name. Front matter: `description`, `argument-hint` (Claude Code),
  * and for MCP prompts `title` and `arguments: [{name, description, required?}]`.
- * Throws a WbError naming the file and field when the front matter is malformed.
+ * A malformed front matter throws a WbError naming the file and field, or, when `skip` is given, is
+ * passed to it and left out (the server still starts with the other prompts).
  */
-export function loadSlashCommands(dir = commandsDir()): SlashCommand[] {
+export function loadSlashCommands(dir = commandsDir(), skip?: (err: WbError) => void): SlashCommand[] {
   return fs
     .readdirSync(dir)
     .filter((n) => n.endsWith('.md'))
     .sort()
-    .map((n) => {
+    .flatMap((n): SlashCommand[] => {
       const parsed = matter(fs.readFileSync(path.join(dir, n), 'utf8'));
       const data = FrontMatter.safeParse(parsed.data);
       if (!data.success) {
         const issue = data.error.issues[0]!;
-        throw new WbError('invalid_input', `commands/${n}: front matter field ${issue.path.join('.') || '(root)'}: ${issue.message}.`, 'Fix the command file; each argument needs a snake_case name and a description.');
+        const err = new WbError('invalid_input', `commands/${n}: front matter field ${issue.path.join('.') || '(root)'}: ${issue.message}.`, 'Fix the command file; each argument needs a snake_case name and a description.');
+        if (!skip) throw err;
+        skip(err);
+        return [];
       }
       const d = data.data;
-      return { name: n.replace(/\.md$/, ''), title: d.title ?? d.description, description: d.description, argumentHint: d['argument-hint'], arguments: d.arguments, body: parsed.content.trim(), file: path.join(dir, n) };
+      return [{ name: n.replace(/\.md$/, ''), title: d.title ?? d.description, description: d.description, argumentHint: d['argument-hint'], arguments: d.arguments, body: parsed.content.trim(), file: path.join(dir, n) }];
     });
 }
 
@@ -104,7 +109,8 @@ async function snapshotListing(root: string): Promise<string> {
  * snapshot_id is completed from the real snapshot list, and when left empty the prompt lists them.
  */
 export function registerPrompts(server: McpServer, root: string, dir = commandsDir()): void {
-  for (const command of loadSlashCommands(dir)) {
+  const skipped = (err: WbError) => logger().error({ code: err.code }, `prompt left out: ${err.message}`);
+  for (const command of loadSlashCommands(dir, skipped)) {
     const argsSchema: Record<string, z.ZodType<string | undefined>> = {};
     for (const arg of command.arguments) {
       const base = z.string().describe(arg.description);

@@ -183,17 +183,23 @@ describe('instructions and prompts cover the whole surface', () => {
       path.join(pkg, 'commands', 'wb-backup-check.md'),
       '---\ndescription: Check the backups\ntitle: Check backups\narguments:\n  - name: component\n    description: which component to check, e.g. github_backups\n    required: true\n---\nCall health_status for $ARGUMENTS and tell me what to fix.\n',
     );
+    // A malformed one (an argument without description) is left out and named; the server still starts.
+    fs.writeFileSync(path.join(pkg, 'commands', 'wb-backup-broken.md'), '---\ndescription: Broken\narguments:\n  - name: what\n---\nBody\n');
+    let stderr = '';
     const transport = new StdioClientTransport({
       command: process.execPath,
       args: [path.join(pkg, 'dist', 'src', 'cli', 'main.js'), 'serve', '--no-sidecar', '--root', root],
       env: { ...(process.env as Record<string, string>), WB_BACKUP_LOG_LEVEL: 'warn' },
       stderr: 'pipe',
     });
+    transport.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     const client = new Client({ name: 'wb-backup-test', version: '1.0.0' });
     await client.connect(transport);
     try {
       const { prompts } = await client.listPrompts();
       const check = prompts.find((p) => p.name === 'wb-backup-check');
+      expect(prompts.map((p) => p.name).sort()).toEqual(['wb-backup-check', 'wb-backup-now', 'wb-backup-restore']);
+      expect(stderr).toMatch(/prompt left out: commands\/wb-backup-broken\.md: front matter field arguments\.0\.description/);
       expect(check).toMatchObject({ title: 'Check backups', description: 'Check the backups', arguments: [{ name: 'component', description: 'which component to check, e.g. github_backups', required: true }] });
       const got = await client.getPrompt({ name: 'wb-backup-check', arguments: { component: 'github_backups' } });
       expect((got.messages[0]!.content as { text: string }).text).toBe('Call health_status for component: github_backups and tell me what to fix.');
