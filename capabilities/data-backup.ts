@@ -8,11 +8,14 @@ export default defineCapability({
   title: 'Back up the databases now',
   description:
     "Take a snapshot of every vital SQLite database now: a hot, consistent copy (writers are not blocked), archived with a manifest under the data root's backups/ folder, then the retention sweep. " +
-    'Use it before any risky change to the data (pass manual: true so it lands in the manual bucket and is kept longer than hourly ones), or when the user asks for a backup. ' +
+    'Use it before any risky change to the data, or when the user asks for a backup: the default (manual: true) makes an anchor kept in the manual bucket, which the hourly snapshots never prune. ' +
+    'Pass manual: false only for a routine snapshot that should be thinned like the hourly ones (the sidecar takes those itself). ' +
     'Returns the snapshot id, archive size and checksum, each database with its row counts, databases that were skipped and why, snapshots pruned by retention, and what happened with the remote copy. ' +
     'Changes: adds one snapshot and may delete old ones that the retention policy no longer keeps; never touches the live databases.',
   input: z.object({
-    manual: z.boolean().default(false).describe('true for a user-requested anchor snapshot (kept in the manual bucket of 20); false for a routine one'),
+    // Default true: a snapshot someone asks for is an anchor; a routine one pruned by the next hourly
+    // snapshot in the same hour would be lost exactly when it is needed. The sidecar passes false.
+    manual: z.boolean().default(true).describe('true (default) for an anchor an agent or person asks for (kept in the manual bucket of 20, never pruned by hourly ones); false for a routine snapshot thinned like the hourly ones'),
   }),
   output: BackupResultSchema,
   annotations: { title: 'Back up the databases now', readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },

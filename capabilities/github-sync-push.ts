@@ -8,7 +8,7 @@ export default defineCapability({
   title: 'Push the readable data mirror',
   description:
     'Mirror the databases as readable files (<db>/schema.sql and one JSON line per row, sorted by primary key) into the git repository configured under sync.github, as ONE commit with every change (deleted rows and dropped tables included). Never force-pushes. ' +
-    'Modes: direct pushes to the branch and, if the remote changed since the last sync, overwrites nothing and returns status remote_changed with the changed paths (then call github_sync_pull first); ' +
+    'Modes: direct pushes to the branch and, if the remote changed since the last sync, overwrites nothing and returns an error result with status remote_changed and the changed paths (then call github_sync_pull first); ' +
     'pr always pushes a wb-backup/sync-* branch and opens (or updates) a pull request; hybrid pushes directly when that is a fast-forward and opens a pull request otherwise. status pull_request carries its URL. ' +
     'A sync with nothing new makes no commit. Tables whose changes would take the push over sync.github.max_push_bytes wait for a later sync (listed in skipped with the reason). ' +
     'Use dry_run to see which files would change. Changes the remote repository (not the local databases).',
@@ -20,6 +20,7 @@ export default defineCapability({
   annotations: { title: 'Push the readable data mirror', readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
   async run(input, ctx) {
     const result = await syncPush(ctx.loadConfig(), { dryRun: input.dry_run, ...(input.mode ? { mode: input.mode } : {}) });
-    return { result, summary: result.message };
+    // remote_changed pushed nothing: the push the agent asked for did not happen.
+    return { result, summary: result.message, isError: result.status === 'remote_changed' };
   },
 });

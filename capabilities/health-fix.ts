@@ -8,6 +8,7 @@ export default defineCapability({
   description:
     'Run the fixer of one requirement from health_status, by its id ("github_backups.repo-configured"), or pass an opt-in component id ("github_backups") to enable that component. ' +
     'auto fixers repair it directly; agent_handoff returns ordered steps and a verify action for you to walk the user through (e.g. installing gh, `gh auth login --web`); input_required fixers need `inputs`: when missing, the user is asked through an elicitation form if the client supports it, otherwise the result has status needs_input and the inputs_schema to fill in and call again. ' +
+    'A fix that fails, has no fixer, or that the user declines or cancels is an error result (isError) whose structured content has status failed and the reason; needs_input and handoff are not errors. ' +
     'May change the configuration and create a private GitHub repository (repo-configured).',
   input: z.object({
     requirement: z.string().min(1).describe('requirement id from health_status, or an opt-in component id to enable it'),
@@ -23,6 +24,7 @@ export default defineCapability({
       else result = { ...result, status: 'failed', message: `The user ${answer.action === 'decline' ? 'declined' : 'cancelled'}; nothing was changed.` };
     }
     const steps = result.handoff ? `\n${result.handoff.steps.map((s, i) => `${i + 1}. ${s}`).join('\n')}\nVerify: ${result.handoff.verify}` : '';
-    return { result, summary: `${result.requirement}: ${result.status} — ${result.message}${steps}` };
+    // failed covers a fixer that failed, a requirement without fixer and a declined form: all errors.
+    return { result, summary: `${result.requirement}: ${result.status} — ${result.message}${steps}`, isError: result.status === 'failed' };
   },
 });

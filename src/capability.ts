@@ -25,6 +25,11 @@ export interface CapabilityOutcome<Out> {
   result: Out;
   /** one or two sentences for the model and the person reading the transcript */
   summary: string;
+  /**
+   * The call did not do what was asked (a fix that failed, was declined or has no fixer; a push
+   * that pushed nothing): sent as `isError: true`, with the result still as structured content.
+   */
+  isError?: boolean;
 }
 
 /**

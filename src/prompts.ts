@@ -8,14 +8,35 @@ import { z } from 'zod';
 import { loadConfig } from './config.js';
 import { listSnapshots } from './snapshot-list.js';
 import { formatBytes } from './size-format.js';
+import { WbError } from './errors.js';
+import { logger } from './log.js';
+
+/** One argument of a command, from its front matter `arguments:` list. */
+export interface CommandArgument {
+  name: string;
+  description: string;
+  required: boolean;
+}
 
 export interface SlashCommand {
   name: string;
+  /** front matter `title`, else the description */
+  title: string;
   description: string;
   argumentHint: string;
+  arguments: CommandArgument[];
   body: string;
   file: string;
 }
+
+const FrontMatter = z.object({
+  title: z.string().optional(),
+  description: z.string().default(''),
+  'argument-hint': z.string().default(''),
+  arguments: z
+    .array(z.object({ name: z.string().regex(/^[a-z][a-z0-9_]*$/), description: z.string().min(1), required: z.boolean().default(false) }))
+    .default([]),
+});
 
 /** commands/ beside src/ (and beside dist/src/ when built): the same files serve Claude Code and MCP prompts. */
 export function commandsDir(): string {
@@ -26,60 +47,84 @@ export function commandsDir(): string {
   return fileURLToPath(new URL('../commands/', import.meta.url));
 }
 
-export function loadSlashCommands(dir = commandsDir()): SlashCommand[] {
+/**
+ * Every commands/*.md, sorted by name. Front matter: `description`, `argument-hint` (Claude Code),
+ * and for MCP prompts `title` and `arguments: [{name, description, required?}]`.
+ * A malformed front matter throws a WbError naming the file and field, or, when `skip` is given, is
+ * passed to it and left out (the server still starts with the other prompts).
+ */
+export function loadSlashCommands(dir = commandsDir(), skip?: (err: WbError) => void): SlashCommand[] {
   return fs
     .readdirSync(dir)
     .filter((n) => n.endsWith('.md'))
     .sort()
-    .map((n) => {
+    .flatMap((n): SlashCommand[] => {
       const parsed = matter(fs.readFileSync(path.join(dir, n), 'utf8'));
-      const data = parsed.data as { description?: string; 'argument-hint'?: string };
-      return { name: n.replace(/\.md$/, ''), description: data.description ?? '', argumentHint: data['argument-hint'] ?? '', body: parsed.content.trim(), file: path.join(dir, n) };
+      const data = FrontMatter.safeParse(parsed.data);
+      if (!data.success) {
+        const issue = data.error.issues[0]!;
+        const err = new WbError('invalid_input', `commands/${n}: front matter field ${issue.path.join('.') || '(root)'}: ${issue.message}.`, 'Fix the command file; each argument needs a snake_case name and a description.');
+        if (!skip) throw err;
+        skip(err);
+        return [];
+      }
+      const d = data.data;
+      return [{ name: n.replace(/\.md$/, ''), title: d.title ?? d.description, description: d.description, argumentHint: d['argument-hint'], arguments: d.arguments, body: parsed.content.trim(), file: path.join(dir, n) }];
     });
 }
 
 /**
  * An optional, completed argument. The SDK (1.32) enables completions when the optional's inner
- * type is completable, but looks the completer up on the field itself: mark both.
+ * type is completable, but looks the completer up on the field itself: mark both. It reads the
+ * argument's description from the field too, so the optional carries it as well as the string.
  */
 function optionalCompletable(schema: z.ZodString, complete: (value: string | undefined) => Promise<string[]>) {
-  return completable(completable(schema, complete).optional(), complete);
+  const described = completable(schema, complete).optional();
+  return completable(schema.description ? described.describe(schema.description) : described, complete);
 }
 
 function userMessage(text: string) {
   return { messages: [{ role: 'user' as const, content: { type: 'text' as const, text } }] };
 }
 
-/** The slash commands as MCP prompts; snapshot_id is completed from the real snapshot list. */
-export function registerPrompts(server: McpServer, root: string): void {
-  const commands = new Map(loadSlashCommands().map((c) => [c.name, c]));
-  const now = commands.get('wb-backup-now');
-  if (now) {
-    server.registerPrompt('wb-backup-now', { title: 'Back up now', description: now.description }, () => userMessage(now.body.replace(/\$ARGUMENTS/g, '')));
-  }
-  const restore = commands.get('wb-backup-restore');
-  if (restore) {
+/** The snapshot ids an argument named snapshot_id completes to: "latest" and the real list. */
+async function completeSnapshotId(root: string, value: string | undefined): Promise<string[]> {
+  const { snapshots } = await listSnapshots(loadConfig(root), 'all');
+  return ['latest', ...snapshots.map((s) => s.id)].filter((id) => id.startsWith(value ?? '')).slice(0, 100);
+}
+
+/** The snapshots available now, for a prompt whose snapshot_id was left empty (so the user can choose). */
+async function snapshotListing(root: string): Promise<string> {
+  const { snapshots } = await listSnapshots(loadConfig(root), 'all');
+  const listing = snapshots.length
+    ? snapshots.slice(0, 30).map((s) => `- ${s.id}  ${formatBytes(s.bytes)}${s.manual ? '  manual' : ''}${s.local ? '  local' : ''}${s.remote ? '  remote' : ''}`).join('\n') +
+      (snapshots.length > 30 ? `\n(and ${snapshots.length - 30} older: page them with data_backup_list)` : '')
+    : '(there are no snapshots yet)';
+  return `\n\nThe snapshots available now, newest first:\n${listing}\n\nWhich one should be restored?`;
+}
+
+/**
+ * Every commands/*.md as an MCP prompt of the same name (a new command file becomes a prompt with
+ * no code change). Arguments and their descriptions come from the front matter; an argument named
+ * snapshot_id is completed from the real snapshot list, and when left empty the prompt lists them.
+ */
+export function registerPrompts(server: McpServer, root: string, dir = commandsDir()): void {
+  const skipped = (err: WbError) => logger().error({ code: err.code }, `prompt left out: ${err.message}`);
+  for (const command of loadSlashCommands(dir, skipped)) {
+    const argsSchema: Record<string, z.ZodType<string | undefined>> = {};
+    for (const arg of command.arguments) {
+      const base = z.string().describe(arg.description);
+      if (arg.name === 'snapshot_id') argsSchema[arg.name] = optionalCompletable(base, (v) => completeSnapshotId(root, v));
+      else argsSchema[arg.name] = arg.required ? base : base.optional().describe(arg.description);
+    }
     server.registerPrompt(
-      'wb-backup-restore',
-      {
-        title: 'Restore from a snapshot',
-        description: restore.description,
-        argsSchema: {
-          snapshot_id: optionalCompletable(z.string().describe('snapshot id, or "latest"; leave empty to choose from the list'), async (value) => {
-            const { snapshots } = await listSnapshots(loadConfig(root), 'all');
-            return ['latest', ...snapshots.map((s) => s.id)].filter((id) => id.startsWith(value ?? '')).slice(0, 100);
-          }),
-        },
-      },
-      async ({ snapshot_id }) => {
-        if (snapshot_id) return userMessage(restore.body.replace(/\$ARGUMENTS/g, `snapshot ${snapshot_id}`));
-        // No id: list what exists so the user can choose, as the command asks.
-        const { snapshots } = await listSnapshots(loadConfig(root), 'all');
-        const listing = snapshots.length
-          ? snapshots.slice(0, 30).map((s) => `- ${s.id}  ${formatBytes(s.bytes)}${s.manual ? '  manual' : ''}${s.local ? '  local' : ''}${s.remote ? '  remote' : ''}`).join('\n') +
-            (snapshots.length > 30 ? `\n(and ${snapshots.length - 30} older: page them with data_backup_list)` : '')
-          : '(there are no snapshots yet)';
-        return userMessage(`${restore.body.replace(/\$ARGUMENTS/g, '(no snapshot id given)')}\n\nThe snapshots available now, newest first:\n${listing}\n\nWhich one should be restored?`);
+      command.name,
+      { title: command.title, description: command.description, ...(command.arguments.length ? { argsSchema } : {}) },
+      async (args: Record<string, string | undefined> = {}) => {
+        const given = command.arguments.filter((a) => args[a.name]).map((a) => `${a.name}: ${args[a.name]}`);
+        const text = command.body.replace(/\$ARGUMENTS/g, given.length ? given.join(', ') : command.arguments.length ? '(no arguments given)' : '');
+        const wantsList = command.arguments.some((a) => a.name === 'snapshot_id') && !args.snapshot_id;
+        return userMessage(wantsList ? text + (await snapshotListing(root)) : text);
       },
     );
   }

@@ -181,8 +181,11 @@ describe('every tool result an agent receives stays small, and paging returns th
       const health = await call(client, 'health_status', {});
       expect(health.s.lists!.strings_cut).toBeGreaterThan(0);
       expect(JSON.stringify(whole(health.s))).toContain('missing-database-number-399');
-      const fix = await call(client, 'health_fix', { requirement: 'local_backups.databases-found' });
-      expect(fix.s.requirement).toBe('local_backups.databases-found');
+      // No fixer: an error result (docs/mcp.md), still bounded and still carrying its structured result.
+      const fix = (await client.callTool({ name: 'health_fix', arguments: { requirement: 'local_backups.databases-found' } })) as CallToolResult;
+      expect(fix.isError).toBe(true);
+      expect(Buffer.byteLength(JSON.stringify(fix))).toBeLessThan(BOUND);
+      expect(fix.structuredContent).toMatchObject({ requirement: 'local_backups.databases-found', status: 'failed' });
     } finally {
       await close();
     }

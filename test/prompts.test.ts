@@ -31,7 +31,7 @@ describe('slash commands as MCP prompts', () => {
       expect(text(await client.getPrompt({ name: 'wb-backup-now' }))).toMatch(/data_backup.*manual: true/s);
 
       const withId = text(await client.getPrompt({ name: 'wb-backup-restore', arguments: { snapshot_id: made[1]! } }));
-      expect(withId).toContain(`snapshot ${made[1]}`);
+      expect(withId).toContain(`snapshot_id: ${made[1]}`);
       expect(withId).toMatch(/dry_run: true[\s\S]*confirm_token/);
 
       const withoutId = text(await client.getPrompt({ name: 'wb-backup-restore', arguments: {} }));

@@ -88,7 +88,7 @@ async function backupCommand(root: string, opts: { manual?: boolean; json?: bool
   bar.update(0, config.databases.length + 2, 'copying');
   try {
     return await track(
-      runBackup(config, { manual: opts.manual ?? false, signal: shutdownSignal, onProgress: (p) => bar.update(p.done, p.total, p.message) }),
+      runBackup(config, { manual: opts.manual ?? true, signal: shutdownSignal, onProgress: (p) => bar.update(p.done, p.total, p.message) }),
     );
   } finally {
     bar.stop();
@@ -237,7 +237,8 @@ export function buildProgram(): Command {
   program
     .command('now')
     .description('take a snapshot of every vital database now')
-    .option('--manual', 'a manual anchor snapshot (kept in the manual retention bucket)')
+    .option('--manual', 'a manual anchor snapshot, kept in the manual retention bucket (the default)')
+    .option('--no-manual', 'a routine snapshot, thinned like the hourly ones')
     .option('--json', 'print the result as JSON')
     .action(async (opts: { manual?: boolean; json?: boolean }, cmd: Command) => {
       const result = await backupCommand(rootOf(cmd), opts);
@@ -390,7 +391,7 @@ export function buildProgram(): Command {
       const made = createDemoDatabases(path.join(root, 'db'));
       out(`demo data root: ${root}`);
       out(`example databases: ${made.map((f) => path.relative(root, f)).join(', ')}\n`);
-      printBackup(await backupCommand(root, {}));
+      printBackup(await backupCommand(root, { manual: false }));
       out('');
       printBackup(await backupCommand(root, { manual: true }));
       out('\n$ wb-backup list');

@@ -21,18 +21,26 @@ export interface ServerOptions {
 
 /** An MCP server with every capability in capabilities/ registered as a tool. */
 export async function buildMcpServer(opts: ServerOptions): Promise<McpServer> {
-  const server = new McpServer(
-    { name: 'wb-backup', version: toolVersion() },
-    {
-      instructions:
-        'wb-backup keeps the local SQLite databases safe: data_backup takes a snapshot, data_backup_list lists them. ' +
-        'Take a manual snapshot before any risky change to the data.',
-    },
-  );
-  for (const capability of await loadCapabilities()) registerCapability(server, capability, opts);
+  const capabilities = await loadCapabilities();
+  const server = new McpServer({ name: 'wb-backup', version: toolVersion() }, { instructions: serverInstructions(capabilities) });
+  for (const capability of capabilities) registerCapability(server, capability, opts);
   registerResources(server, opts);
   registerPrompts(server, opts.root);
   return server;
+}
+
+/**
+ * The server instructions: what wb-backup is for, then one line per loaded tool (its title), so a
+ * new capability file is named here with no other change.
+ */
+export function serverInstructions(capabilities: readonly Capability[]): string {
+  return [
+    'wb-backup keeps the local SQLite databases safe: snapshots, restores with consent, an off-machine copy, and a readable mirror in git.',
+    'Take a snapshot with data_backup (a manual anchor by default) before any risky change to the data. Start with health_status to see what is set up and health_fix to set up the rest.',
+    'Tools:',
+    ...capabilities.map((c) => `- ${c.name}: ${c.title}.`),
+    'Prompts mirror the slash commands in commands/; failures come back as isError results that say what to do.',
+  ].join('\n');
 }
 
 function registerCapability(server: McpServer, capability: Capability, opts: ServerOptions): void {
@@ -80,9 +88,10 @@ function registerCapability(server: McpServer, capability: Capability, opts: Ser
           return { content: [{ type: 'text', text: boundSummary(`A page of an earlier ${capability.name} result; nothing was run again.`, page) }], structuredContent: page.result };
         }
         const input = capability.input.parse(args ?? {});
-        const { result, summary } = await track(capability.run(input, ctx));
+        const { result, summary, isError } = await track(capability.run(input, ctx));
         const bounded = boundResult(opts.root, capability.name, output, result, paging.limit);
-        return { content: [{ type: 'text', text: boundSummary(summary, bounded) }], structuredContent: bounded.result };
+        // A failure that still has a result (health_fix failed, a refused push) keeps it as structured content.
+        return { ...(isError ? { isError: true } : {}), content: [{ type: 'text', text: boundSummary(summary, bounded) }], structuredContent: bounded.result };
       } catch (err) {
         const known = err instanceof WbError;
         if (!known) logger().error({ tool: capability.name, err: errorMessage(err) }, 'tool failed unexpectedly');

@@ -41,9 +41,12 @@ export function runnerDeps(root: string): RunnerDeps {
     async run(job, signal) {
       const capability = (await loadCapabilities()).find((c) => c.name === job.capability);
       if (!capability) return { kind: 'failed', detail: `unknown capability ${job.capability}` };
-      const input = capability.input.parse(job.args);
-      const { summary } = await capability.run(input, { root, loadConfig: () => loadConfig(root), signal, progress: () => undefined });
-      return { kind: 'ran', detail: summary };
+      // Scheduled snapshots are routine (thinned hourly) unless the job file says otherwise; data_backup
+      // itself defaults to a manual anchor, for snapshots an agent or a person asks for.
+      const args = job.capability === 'data_backup' ? { manual: false, ...job.args } : job.args;
+      const input = capability.input.parse(args);
+      const { summary, isError } = await capability.run(input, { root, loadConfig: () => loadConfig(root), signal, progress: () => undefined });
+      return { kind: isError ? 'failed' : 'ran', detail: summary };
     },
     blockedReason: (job) => blockedReason(root, job),
     newestAutomaticSnapshot() {
