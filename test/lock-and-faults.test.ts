@@ -8,7 +8,7 @@ import { WbError } from '../src/errors.js';
 import { readLastRun } from '../src/last-run.js';
 import { acquireRootLock } from '../src/lock.js';
 import { listLocalSnapshots } from '../src/snapshot-store.js';
-import { makeNotesDb, REPO_ROOT, rmrf, tempRoot, waitFor } from './support/fixtures.js';
+import { fillToTheLastByte, makeNotesDb, REPO_ROOT, rmrf, tempRoot, waitFor } from './support/fixtures.js';
 
 let root: string;
 beforeEach(() => {
@@ -50,21 +50,6 @@ describe('root lock', () => {
   });
 });
 
-/** Fill the disk of `file` to the last byte: big writes, then single bytes until the file system refuses. */
-function fillToTheLastByte(file: string): void {
-  const fd = fs.openSync(file, 'w');
-  try {
-    for (const chunk of [Buffer.alloc(64 * 1024), Buffer.alloc(4096), Buffer.alloc(1)]) {
-      try {
-        for (;;) fs.writeSync(fd, chunk);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-      }
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 describe('faults mid-snapshot', () => {
   const canMount = process.getuid?.() === 0;

@@ -16,18 +16,13 @@ import {
   pathForLogicalName,
   unescapeName,
 } from '../src/names.js';
+import { Rng } from './support/sqlite-gen.js';
 
-/** A small seeded generator (mulberry32): the same seed gives the same names on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The suites' one seeded generator (mulberry32): the same seed gives the same names on every run. */
+const rng = (seed: number): (() => number) => {
+  const r = new Rng(seed);
+  return () => r.next();
+};
 
 // Pieces that make names awkward: separators, dots, case pairs, accents in both normal forms,
 // Windows device names, controls, lone surrogates, characters that case-fold to ASCII.

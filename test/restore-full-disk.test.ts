@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CLI, makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
+import { CLI, fillToTheLastByte, makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
 
 const canMount = process.getuid?.() === 0;
 let root: string;
@@ -16,20 +16,6 @@ function cli(args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-function fillToTheLastByte(file: string): void {
-  const fd = fs.openSync(file, 'w');
-  try {
-    for (const chunk of [Buffer.alloc(64 * 1024), Buffer.alloc(4096), Buffer.alloc(1)]) {
-      try {
-        for (;;) fs.writeSync(fd, chunk);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-      }
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 describe('a data root on a disk with no byte free', () => {
   it.runIf(canMount)('restore and undo say the disk is full (not a bare "ENOSPC ... write"), and change nothing', () => {

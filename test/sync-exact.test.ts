@@ -4,7 +4,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { recordedPath } from '../src/sync/import.js';
-import { git } from './support/bare-remote.js';
+import { directSyncRemote, git } from './support/bare-remote.js';
 import { CLI, rmrf, tempRoot } from './support/fixtures.js';
 
 // Three kinds of fault found by review: a pull changing rows the merge did not decide (foreign-key
@@ -22,12 +22,8 @@ afterEach(() => rmrf(work));
 
 const wb = (r: string, ...args: string[]) => spawnSync(process.execPath, [CLI, '--root', r, ...args], { encoding: 'utf8' });
 
-function syncTo(r: string): string {
-  const bare = path.join(work, 'remote.git');
-  if (!fs.existsSync(bare)) git(work, 'init', '-q', '--bare', '-b', 'main', bare);
-  fs.writeFileSync(path.join(r, 'wb-backup.yaml'), `sync:\n  github:\n    remote_url: ${bare}\n    branch: main\n    mode: direct\n`);
-  return bare;
-}
+/** A bare remote, the root configured to push to it directly. */
+const syncTo = (r: string): string => directSyncRemote(work, r);
 
 function make(file: string, sql: string, fkOff = false): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { git } from './support/bare-remote.js';
+import { directSyncRemote, git } from './support/bare-remote.js';
 import { CLI, rmrf, tempRoot } from './support/fixtures.js';
 
 let work: string;
@@ -18,12 +18,7 @@ afterEach(() => rmrf(work));
 const wb = (r: string, ...args: string[]) => spawnSync(process.execPath, [CLI, '--root', r, ...args], { encoding: 'utf8' });
 
 /** A bare remote, the root configured to push to it directly. */
-function syncTo(r: string): string {
-  const bare = path.join(work, 'remote.git');
-  if (!fs.existsSync(bare)) git(work, 'init', '-q', '--bare', '-b', 'main', bare);
-  fs.writeFileSync(path.join(r, 'wb-backup.yaml'), `sync:\n  github:\n    remote_url: ${bare}\n    branch: main\n    mode: direct\n`);
-  return bare;
-}
+const syncTo = (r: string): string => directSyncRemote(work, r);
 
 describe('names taken from data (odd inputs)', () => {
   it('a table whose name is over 1000 characters: the snapshot that says it succeeded can be restored', () => {

@@ -21,3 +21,11 @@ export function seededBareRemote(work: string): string {
   git(seed, 'push', '-q', 'origin', 'HEAD:trunk');
   return bare;
 }
+
+/** A bare repository `<work>/remote.git` (made once) and `root` configured to push to it directly on main. */
+export function directSyncRemote(work: string, root: string): string {
+  const bare = path.join(work, 'remote.git');
+  if (!fs.existsSync(bare)) git(work, 'init', '-q', '--bare', '-b', 'main', bare);
+  fs.writeFileSync(path.join(root, 'wb-backup.yaml'), `sync:\n  github:\n    remote_url: ${bare}\n    branch: main\n    mode: direct\n`);
+  return bare;
+}

@@ -109,3 +109,19 @@ export async function waitFor(predicate: () => boolean, what: string, ms = 30_00
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/** Fill the disk of `file` to the last byte: big writes, then single bytes until the file system refuses (ENOSPC). */
+export function fillToTheLastByte(file: string): void {
+  const fd = fs.openSync(file, 'w');
+  try {
+    for (const chunk of [Buffer.alloc(64 * 1024), Buffer.alloc(4096), Buffer.alloc(1)]) {
+      try {
+        for (;;) fs.writeSync(fd, chunk);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
