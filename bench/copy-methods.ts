@@ -8,7 +8,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { generateSet } from './generate.js';
 import { arg } from './lib.js';
-import { formatBytes } from '../src/size-format.js';
+import { formatBytes } from '../src/core/size-format.js';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-bench-copy-'));
 const timeoutMs = Number(arg('timeout', '60')) * 1000;

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { formatBytes } from '../src/size-format.js';
+import { formatBytes } from '../src/core/size-format.js';
 
 /** Small fast deterministic PRNG (mulberry32). */
 function rng(seed: number): () => number {

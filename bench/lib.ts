@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import { formatBytes } from '../src/size-format.js';
+import { formatBytes } from '../src/core/size-format.js';
 
 export interface Measured {
   ms: number;

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { loadConfig, writeConfigFile } from '../src/config.js';
+import { loadConfig, writeConfigFile } from '../src/root/config.js';
 import { syncPush } from '../src/sync/push.js';
 import { arg, median } from './lib.js';
 

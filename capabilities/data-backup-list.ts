@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { defineCapability } from '../src/capability.js';
-import { SnapshotListSchema, listSnapshots } from '../src/snapshot-list.js';
-import { formatBytes } from '../src/size-format.js';
+import { defineCapability } from '../src/capability/capability.js';
+import { SnapshotListSchema, listSnapshots } from '../src/backup/list.js';
+import { formatBytes } from '../src/core/size-format.js';
 
 export default defineCapability({
   name: 'data_backup_list',

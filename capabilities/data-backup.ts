@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { BackupResultSchema, runBackup } from '../src/backup.js';
-import { defineCapability } from '../src/capability.js';
-import { formatBytes } from '../src/size-format.js';
+import { BackupResultSchema, runBackup } from '../src/backup/pipeline.js';
+import { defineCapability } from '../src/capability/capability.js';
+import { formatBytes } from '../src/core/size-format.js';
 
 export default defineCapability({
   name: 'data_backup',

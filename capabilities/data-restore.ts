@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import type { CapabilityContext } from '../src/capability.js';
-import { defineCapability } from '../src/capability.js';
-import { WbError } from '../src/errors.js';
+import type { CapabilityContext } from '../src/capability/capability.js';
+import { defineCapability } from '../src/capability/capability.js';
+import { WbError } from '../src/core/errors.js';
 import { describeSafetyCopies } from '../src/restore/safety-copies.js';
 import { RestoreResultSchema, runRestore, type ConsentDecision, type RestorePlan } from '../src/restore/restore.js';
 

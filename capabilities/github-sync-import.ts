@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import type { CapabilityContext } from '../src/capability.js';
-import { defineCapability } from '../src/capability.js';
+import type { CapabilityContext } from '../src/capability/capability.js';
+import { defineCapability } from '../src/capability/capability.js';
 import type { ConsentDecision } from '../src/restore/restore.js';
 import { describeSafetyCopies } from '../src/restore/safety-copies.js';
 import { SyncImportResultSchema, syncImport, type ImportPlan } from '../src/sync/import.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineCapability } from '../src/capability.js';
+import { defineCapability } from '../src/capability/capability.js';
 import { SyncPullResultSchema, syncPull } from '../src/sync/pull.js';
 
 export default defineCapability({

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineCapability } from '../src/capability.js';
+import { defineCapability } from '../src/capability/capability.js';
 import { SYNC_MODES } from '../src/sync/config.js';
 import { SyncPushResultSchema, syncPush } from '../src/sync/push.js';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineCapability } from '../src/capability.js';
+import { defineCapability } from '../src/capability/capability.js';
 import { SyncStatusSchema, syncStatus } from '../src/sync/status.js';
 
 export default defineCapability({

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineCapability, type ElicitSchema } from '../src/capability.js';
+import { defineCapability, type ElicitSchema } from '../src/capability/capability.js';
 import { FixResultSchema, runFix } from '../src/health/service.js';
 
 export default defineCapability({

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineCapability } from '../src/capability.js';
+import { defineCapability } from '../src/capability/capability.js';
 import { ComponentReportSchema } from '../src/health/evaluate.js';
 import { healthStatus } from '../src/health/service.js';
 

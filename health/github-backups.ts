@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { updateConfigFile } from '../src/config.js';
-import { runGh } from '../src/gh.js';
+import { updateConfigFile } from '../src/root/config.js';
+import { runGh } from '../src/core/gh.js';
 import { judgeFreshness } from '../src/health/freshness.js';
 import { ghInstallSteps } from '../src/health/os-steps.js';
 import { defineComponent, type HealthContext } from '../src/health/types.js';
-import { readLastRun } from '../src/last-run.js';
+import { readLastRun } from '../src/backup/last-run.js';
 
 const ghHost = (ctx: HealthContext) => ctx.ghEnv?.GH_HOST ?? process.env.GH_HOST ?? 'github.com';
 const gh = (ctx: HealthContext, args: string[]) => runGh(args, ctx.ghEnv ? { env: ctx.ghEnv } : {});

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { runGit } from '../src/git.js';
+import { runGit } from '../src/core/git.js';
 import { defineComponent } from '../src/health/types.js';
 import { gitOptionsFor } from '../src/sync/git-remote.js';
 import { readState, syncDir } from '../src/sync/state.js';

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
-import { hasZstd } from '../src/codec.js';
+import { hasZstd } from '../src/snapshot/codec.js';
 import { judgeFreshness } from '../src/health/freshness.js';
 import { defineComponent } from '../src/health/types.js';
-import { readLastRun } from '../src/last-run.js';
-import { rootLayout } from '../src/paths.js';
-import { formatBytes } from '../src/size-format.js';
+import { readLastRun } from '../src/backup/last-run.js';
+import { rootLayout } from '../src/root/paths.js';
+import { formatBytes } from '../src/core/size-format.js';
 
 export default defineComponent({
   id: 'local_backups',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkCost, restoreFriendlyOrder, unpackCost, type ArchiveCandidate } from '../src/archive-order.js';
+import { checkCost, restoreFriendlyOrder, unpackCost, type ArchiveCandidate } from '../src/snapshot/archive-order.js';
 
 const MB = 1e6;
 

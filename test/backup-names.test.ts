@@ -2,11 +2,11 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runBackup } from '../src/backup.js';
-import { loadConfig } from '../src/config.js';
-import { readLastRun } from '../src/last-run.js';
-import { validateManifest } from '../src/manifest.js';
-import { listLocalSnapshots } from '../src/snapshot-store.js';
+import { runBackup } from '../src/backup/pipeline.js';
+import { loadConfig } from '../src/root/config.js';
+import { readLastRun } from '../src/backup/last-run.js';
+import { validateManifest } from '../src/snapshot/manifest.js';
+import { listLocalSnapshots } from '../src/snapshot/store.js';
 import { CLI, makeNotesDb, rmrf, tableCounts, tempRoot } from './support/fixtures.js';
 
 let root: string;

@@ -3,12 +3,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runBackup } from '../src/backup.js';
-import { loadConfig, writeConfigFile } from '../src/config.js';
-import { WbError } from '../src/errors.js';
-import { readLastRun } from '../src/last-run.js';
-import { validateManifest } from '../src/manifest.js';
-import { listLocalSnapshots } from '../src/snapshot-store.js';
+import { runBackup } from '../src/backup/pipeline.js';
+import { loadConfig, writeConfigFile } from '../src/root/config.js';
+import { WbError } from '../src/core/errors.js';
+import { readLastRun } from '../src/backup/last-run.js';
+import { validateManifest } from '../src/snapshot/manifest.js';
+import { listLocalSnapshots } from '../src/snapshot/store.js';
 import { extractWithSystemTar, integrityCheck, makeNotesDb, rmrf, startWriter, tableCounts, tempRoot } from './support/fixtures.js';
 
 let root: string;

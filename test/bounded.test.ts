@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { WbError } from '../src/errors.js';
+import { WbError } from '../src/core/errors.js';
 import { RESULT_BYTE_BUDGET, SUMMARY_MAX, boundResult, boundSummary, pageResult } from '../src/mcp/bounded.js';
 import { rmrf, tempRoot } from './support/fixtures.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CLI_COMMAND_FOR_TOOL, cliText } from '../src/cli/wording.js';
-import { loadCapabilities } from '../src/plugins.js';
+import { loadCapabilities } from '../src/capability/load.js';
 
 describe('the CLI says commands where the shared messages say tools', () => {
   it('every MCP tool has a CLI command to name instead', async () => {

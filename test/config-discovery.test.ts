@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfig, writeConfigFile } from '../src/config.js';
-import { byCodeUnit } from '../src/text-order.js';
+import { loadConfig, writeConfigFile } from '../src/root/config.js';
+import { byCodeUnit } from '../src/core/text-order.js';
 import { makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
 
 describe('database discovery under <root>/db/', () => {

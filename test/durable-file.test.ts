@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { writeFileAtomic } from '../src/durable-file.js';
+import { writeFileAtomic } from '../src/core/durable-file.js';
 import { rmrf, tempRoot } from './support/fixtures.js';
 
 describe('writeFileAtomic', () => {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeConfigFile } from '../src/config.js';
+import { writeConfigFile } from '../src/root/config.js';
 import { makeNotesDb, REPO_ROOT, rmrf, tempRoot } from './support/fixtures.js';
 import { startGithubEmulator, type GithubEmulator } from './support/github-emulator/index.js';
 import { startHttpServerProcess, type HttpServerProcess } from './support/mcp-client.js';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { ElicitRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import YAML from 'yaml';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { writeConfigFile } from '../src/config.js';
+import { writeConfigFile } from '../src/root/config.js';
 import { healthStatus, runFix } from '../src/health/service.js';
 import { makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
 import { startGithubEmulator, type GithubEmulator } from './support/github-emulator/index.js';

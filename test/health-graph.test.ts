@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { loadConfig } from '../src/config.js';
+import { loadConfig } from '../src/root/config.js';
 import { dependencyOrder, evaluateComponent } from '../src/health/evaluate.js';
 import { judgeFreshness } from '../src/health/freshness.js';
 import { ghInstallSteps } from '../src/health/os-steps.js';
 import { defineComponent, type CheckResult, type HealthContext, type Requirement } from '../src/health/types.js';
-import type { LastRun } from '../src/last-run.js';
+import type { LastRun } from '../src/backup/last-run.js';
 import { rmrf, tempRoot } from './support/fixtures.js';
 
 const root = tempRoot('wb-health-unit-');

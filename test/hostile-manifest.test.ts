@@ -4,9 +4,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runBackup } from '../src/backup.js';
-import { loadConfig } from '../src/config.js';
-import { WbError } from '../src/errors.js';
+import { runBackup } from '../src/backup/pipeline.js';
+import { loadConfig } from '../src/root/config.js';
+import { WbError } from '../src/core/errors.js';
 import { runRestore } from '../src/restore/restore.js';
 import { CLI, makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
 import { forge, sha256, type Forge } from './support/snapshot-forge.js';
@@ -195,9 +195,9 @@ describe('a forged snapshot whose manifest and checksums agree', () => {
 
 describe('a download from the remote', () => {
   it('never replaces a file this machine has: a local manifest with the same name is kept and the restore is refused', async () => {
-    const { DirRemote } = await import('../src/remote/dir-remote.js');
-    const { writeConfigFile } = await import('../src/config.js');
-    const { deleteLocalSnapshot } = await import('../src/snapshot-store.js');
+    const { DirRemote } = await import('../src/remote/dir/dir-remote.js');
+    const { writeConfigFile } = await import('../src/root/config.js');
+    const { deleteLocalSnapshot } = await import('../src/snapshot/store.js');
     const nas = path.join(work, 'nas');
     fs.mkdirSync(nas);
     makeNotesDb(live('a'), 5);

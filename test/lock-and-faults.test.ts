@@ -2,12 +2,12 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runBackup } from '../src/backup.js';
-import { loadConfig } from '../src/config.js';
-import { WbError } from '../src/errors.js';
-import { readLastRun } from '../src/last-run.js';
-import { acquireRootLock } from '../src/lock.js';
-import { listLocalSnapshots } from '../src/snapshot-store.js';
+import { runBackup } from '../src/backup/pipeline.js';
+import { loadConfig } from '../src/root/config.js';
+import { WbError } from '../src/core/errors.js';
+import { readLastRun } from '../src/backup/last-run.js';
+import { acquireRootLock } from '../src/root/lock.js';
+import { listLocalSnapshots } from '../src/snapshot/store.js';
 import { fillToTheLastByte, makeNotesDb, REPO_ROOT, rmrf, tempRoot, waitFor } from './support/fixtures.js';
 
 let root: string;

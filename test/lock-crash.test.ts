@@ -3,9 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { writeConfigFile } from '../src/config.js';
-import { WbError } from '../src/errors.js';
-import { acquireRootLock } from '../src/lock.js';
+import { writeConfigFile } from '../src/root/config.js';
+import { WbError } from '../src/core/errors.js';
+import { acquireRootLock } from '../src/root/lock.js';
 import { CLI, makeNotesDb, REPO_ROOT, rmrf, tempRoot, waitFor } from './support/fixtures.js';
 
 let root: string;

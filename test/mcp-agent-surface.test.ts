@@ -6,7 +6,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import matter from 'gray-matter';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { writeConfigFile } from '../src/config.js';
+import { writeConfigFile } from '../src/root/config.js';
 import { defaultJobsDir, loadJobs } from '../src/sidecar/jobs.js';
 import { SidecarRunner } from '../src/sidecar/runner.js';
 import { runnerDeps } from '../src/sidecar/service.js';

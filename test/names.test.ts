@@ -15,7 +15,7 @@ import {
   parseMirrorPath,
   pathForLogicalName,
   unescapeName,
-} from '../src/names.js';
+} from '../src/root/names.js';
 import { Rng } from './support/sqlite-gen.js';
 
 /** The suites' one seeded generator (mulberry32): the same seed gives the same names on every run. */

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { parseChecksums } from '../src/restore/checksums.js';
+import { parseChecksums } from '../src/snapshot/checksums.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { claimConfirmToken, CONFIRM_TOKEN_TTL_MS, issueConfirmToken } from '../src/consent.js';
+import { claimConfirmToken, CONFIRM_TOKEN_TTL_MS, issueConfirmToken } from '../src/root/consent.js';
 import { judgeEntry } from '../src/restore/entry-policy.js';
 import { pendingMigrations } from '../src/restore/migrations.js';
 import { migrationLossProblems, rowCountProblems } from '../src/restore/row-counts.js';
-import { validateManifest } from '../src/manifest.js';
+import { validateManifest } from '../src/snapshot/manifest.js';
 
 const expected = new Set(['MANIFEST.json', 'databases/a/a.db']);
 

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { RetentionPolicySchema, decideRetention, isoWeek, periodKey, type RetentionPolicy } from '../src/retention.js';
-import { compareSnapshotIds, formatSnapshotId } from '../src/snapshot-id.js';
+import { RetentionPolicySchema, decideRetention, isoWeek, periodKey, type RetentionPolicy } from '../src/snapshot/retention.js';
+import { compareSnapshotIds, formatSnapshotId } from '../src/snapshot/id.js';
 
 /** Every cap 0 unless given, so each case exercises only the tiers it names. */
 function only(caps: Partial<RetentionPolicy>): RetentionPolicy {

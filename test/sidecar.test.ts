@@ -2,11 +2,11 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { writeConfigFile } from '../src/config.js';
+import { writeConfigFile } from '../src/root/config.js';
 import { loadJobs, type Job } from '../src/sidecar/jobs.js';
 import { SidecarRunner, type JobOutcome, type RunnerDeps } from '../src/sidecar/runner.js';
 import { runnerDeps } from '../src/sidecar/service.js';
-import { listLocalSnapshots } from '../src/snapshot-store.js';
+import { listLocalSnapshots } from '../src/snapshot/store.js';
 import { CLI, makeNotesDb, REPO_ROOT, rmrf, tempRoot, waitFor } from './support/fixtures.js';
 
 const hourly: Job = { name: 'data-backup', file: 'data-backup.md', description: '', schedule: '0 * * * *', capability: 'data_backup', args: {}, requires: null, enabled: true };

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatBytes, formatRate } from '../src/size-format.js';
+import { formatBytes, formatRate } from '../src/core/size-format.js';
 import { CARD_JS } from '../src/http/card-assets.js';
 import { REPO_ROOT } from './support/fixtures.js';
 

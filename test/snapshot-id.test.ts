@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SNAPSHOT_ID_PATTERN, compareSnapshotIds, formatSnapshotId, parseSnapshotId } from '../src/snapshot-id.js';
+import { SNAPSHOT_ID_PATTERN, compareSnapshotIds, formatSnapshotId, parseSnapshotId } from '../src/snapshot/id.js';
 
 describe('SNAPSHOT_ID_PATTERN', () => {
   it.each([

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig, writeConfigFile } from '../src/config.js';
+import { loadConfig, writeConfigFile } from '../src/root/config.js';
 import { syncImport } from '../src/sync/import.js';
 import { materialize, type MirrorManifest } from '../src/sync/materialize.js';
 import { syncPush } from '../src/sync/push.js';

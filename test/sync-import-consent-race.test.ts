@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig, writeConfigFile } from '../src/config.js';
+import { loadConfig, writeConfigFile } from '../src/root/config.js';
 import { syncPush } from '../src/sync/push.js';
 import { git, seededBareRemote } from './support/bare-remote.js';
 import { REPO_ROOT, makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';

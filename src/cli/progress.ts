@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
-import { formatBytes, formatRate } from '../size-format.js';
+import { formatBytes, formatRate } from '../core/size-format.js';
 
 export interface ProgressReporter {
   update(done: number, total: number, message: string): void;

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { rootOf } from './root.js';
-import { addShutdownHook } from '../shutdown.js';
+import { addShutdownHook } from '../core/shutdown.js';
 
 /** `wb-backup sidecar` (the scheduler alone) and `wb-backup install-commands`. */
 export function registerSidecarCommands(program: Command): void {
@@ -27,7 +27,7 @@ export function registerSidecarCommands(program: Command): void {
     .option('--project', 'into ./.claude/commands of the current project (default)')
     .option('--user', 'into ~/.claude/commands for every project')
     .action(async (opts: { project?: boolean; user?: boolean }) => {
-      const { commandsDir, loadSlashCommands } = await import('../prompts.js');
+      const { commandsDir, loadSlashCommands } = await import('../mcp/prompts.js');
       const target = opts.user ? path.join(os.homedir(), '.claude', 'commands') : path.join(process.cwd(), '.claude', 'commands');
       fs.mkdirSync(target, { recursive: true });
       for (const c of loadSlashCommands(commandsDir())) {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { SYNC_MODES, type SyncMode } from '../sync/config.js';
-import { loadConfig } from '../config.js';
+import { loadConfig } from '../root/config.js';
 import { rootOf } from './root.js';
 import { cliText } from './wording.js';
 

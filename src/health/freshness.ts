@@ -1,4 +1,4 @@
-import type { LastRun } from '../last-run.js';
+import type { LastRun } from '../backup/last-run.js';
 import type { CheckResult } from './types.js';
 
 function ago(ms: number): string {

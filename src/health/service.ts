@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { loadConfig } from '../config.js';
-import { updateConfigFile } from '../config.js';
-import { WbError } from '../errors.js';
-import { logger } from '../log.js';
-import { loadComponents } from '../plugins.js';
+import { loadConfig } from '../root/config.js';
+import { updateConfigFile } from '../root/config.js';
+import { WbError } from '../core/errors.js';
+import { logger } from '../core/log.js';
+import { loadComponents } from './components.js';
 import { evaluateComponent, type ComponentReport } from './evaluate.js';
 import type { Component, HealthContext, Requirement } from './types.js';
 

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { Config } from '../config.js';
+import type { Config } from '../root/config.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 export type RequirementStatus = CheckStatus | 'blocked';

@@ -5,7 +5,7 @@
 // The page refreshes every 15 s by updating what it shows in place, never by rebuilding it: an
 // open "How to fix" panel, text typed into a fix form and the focus all survive a refresh.
 
-import { formatBytes } from '../size-format.js';
+import { formatBytes } from '../core/size-format.js';
 
 export const CARD_HTML = `<!doctype html>
 <html lang="en">

@@ -1,11 +1,11 @@
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import { runBackup } from '../backup.js';
-import { loadConfig } from '../config.js';
-import { WbError, errorMessage } from '../errors.js';
+import { runBackup } from '../backup/pipeline.js';
+import { loadConfig } from '../root/config.js';
+import { WbError, errorMessage } from '../core/errors.js';
 import { healthStatus, invalidateHealth, runFix } from '../health/service.js';
-import { readLastRun } from '../last-run.js';
-import { track, shutdownSignal } from '../shutdown.js';
-import { listSnapshots } from '../snapshot-list.js';
+import { readLastRun } from '../backup/last-run.js';
+import { track, shutdownSignal } from '../core/shutdown.js';
+import { listSnapshots } from '../backup/list.js';
 import { CARD_CSS, CARD_HTML, CARD_JS } from './card-assets.js';
 
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { writeFileAtomic } from '../durable-file.js';
-import { WbError } from '../errors.js';
-import { logger } from '../log.js';
+import { writeFileAtomic } from '../core/durable-file.js';
+import { WbError } from '../core/errors.js';
+import { logger } from '../core/log.js';
 
 /*
  * Every tool result and resource an agent reads is bounded: each list (array) and each map (record)

@@ -5,8 +5,8 @@ import { createMcpExpressApp } from '@modelcontextprotocol/sdk/server/express.js
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { Express, NextFunction, Request, Response } from 'express';
-import { WbError } from '../errors.js';
-import { logger } from '../log.js';
+import { WbError } from '../core/errors.js';
+import { logger } from '../core/log.js';
 import { mountHealthCard } from '../http/card-routes.js';
 import { buildMcpServer } from './server.js';
 

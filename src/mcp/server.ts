@@ -1,17 +1,17 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { ElicitResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import type { Capability, CapabilityContext, ElicitAnswer, ElicitSchema } from '../capability.js';
-import { loadConfig } from '../config.js';
+import type { Capability, CapabilityContext, ElicitAnswer, ElicitSchema } from '../capability/capability.js';
+import { loadConfig } from '../root/config.js';
 import { healthStatus } from '../health/service.js';
-import { listSnapshots } from '../snapshot-list.js';
-import { registerPrompts } from '../prompts.js';
-import { WbError, errorMessage } from '../errors.js';
-import { logger } from '../log.js';
-import { loadCapabilities } from '../plugins.js';
-import { toolVersion } from '../provenance.js';
-import { shutdownSignal, track } from '../shutdown.js';
+import { listSnapshots } from '../backup/list.js';
+import { registerPrompts } from './prompts.js';
+import { WbError, errorMessage } from '../core/errors.js';
+import { logger } from '../core/log.js';
+import { loadCapabilities } from '../capability/load.js';
+import { toolVersion } from '../backup/provenance.js';
+import { shutdownSignal, track } from '../core/shutdown.js';
 import { ListsInfoSchema, PAGING_NOTE, PagingInputShape, boundResult, boundSummary, pageResult, pagingOf } from './bounded.js';
-import { SnapshotListSchema } from '../snapshot-list.js';
+import { SnapshotListSchema } from '../backup/list.js';
 import { ComponentReportSchema } from '../health/evaluate.js';
 import { z } from 'zod';
 

@@ -1,8 +1,8 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { logger } from '../log.js';
-import { requestShutdown } from '../shutdown.js';
-import { recoverOnStart } from '../startup.js';
+import { logger } from '../core/log.js';
+import { requestShutdown } from '../core/shutdown.js';
+import { recoverOnStart } from '../restore/startup.js';
 import { buildMcpServer } from './server.js';
 
 /** MCP over stdin/stdout. Nothing else may write to stdout in this mode. */

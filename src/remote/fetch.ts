@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Config } from '../config.js';
-import { WbError } from '../errors.js';
-import { syncDirectory } from '../durable-file.js';
-import { logger } from '../log.js';
-import { rootLayout } from '../paths.js';
-import { compareSnapshotIds, parseSnapshotId } from '../snapshot-id.js';
-import { findLocalSnapshot, listLocalSnapshots, type LocalSnapshot } from '../snapshot-store.js';
+import type { Config } from '../root/config.js';
+import { WbError } from '../core/errors.js';
+import { syncDirectory } from '../core/durable-file.js';
+import { logger } from '../core/log.js';
+import { rootLayout } from '../root/paths.js';
+import { compareSnapshotIds, parseSnapshotId } from '../snapshot/id.js';
+import { findLocalSnapshot, listLocalSnapshots, type LocalSnapshot } from '../snapshot/store.js';
 import { RemoteError, type Remote } from './remote.js';
 
 /**

@@ -3,9 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Parser, type ReadEntry } from 'tar';
-import { decompressFile } from '../codec.js';
-import { WbError } from '../errors.js';
-import type { Codec } from '../manifest.js';
+import { decompressFile } from '../snapshot/codec.js';
+import { WbError } from '../core/errors.js';
+import type { Codec } from '../snapshot/manifest.js';
 import { judgeEntry } from './entry-policy.js';
 
 export interface ExtractOptions {

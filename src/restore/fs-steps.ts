@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { syncDirectory, syncFileData, writeFileAtomic } from '../durable-file.js';
+import { syncDirectory, syncFileData, writeFileAtomic } from '../core/durable-file.js';
 
 /**
  * Every filesystem change made by a swap (restore, undo, import) and by its recovery goes through

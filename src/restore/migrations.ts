@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type Database from 'better-sqlite3';
-import { WbError } from '../errors.js';
+import { WbError } from '../core/errors.js';
 
 export interface Migration {
   version: number;

@@ -1,18 +1,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import type { Config, VitalDatabase } from '../config.js';
-import { WbError } from '../errors.js';
-import { withRootLock } from '../lock.js';
-import { logger } from '../log.js';
-import { unsafeRelativePathReason, validateManifest, type Manifest, type ManifestDatabase } from '../manifest.js';
-import { displayPath, rootLayout } from '../paths.js';
-import type { LocalSnapshot } from '../snapshot-store.js';
+import type { Config, VitalDatabase } from '../root/config.js';
+import { WbError } from '../core/errors.js';
+import { withRootLock } from '../root/lock.js';
+import { logger } from '../core/log.js';
+import { unsafeRelativePathReason, validateManifest, type Manifest, type ManifestDatabase } from '../snapshot/manifest.js';
+import { displayPath, rootLayout } from '../root/paths.js';
+import type { LocalSnapshot } from '../snapshot/store.js';
 import { ensureLocalSnapshot } from '../remote/fetch.js';
-import { remoteFromConfig } from '../remote/index.js';
+import { remoteFromConfig } from '../remote/registry.js';
 import type { Remote } from '../remote/remote.js';
-import { verifyAgainstChecksums } from './checksums.js';
-import { claimConfirmToken, fingerprintTargets, issueConfirmToken, liveChangedReason, type ConsentGrant, type TargetFingerprint } from '../consent.js';
+import { verifyAgainstChecksums } from '../snapshot/checksums.js';
+import { claimConfirmToken, fingerprintTargets, issueConfirmToken, liveChangedReason, type ConsentGrant, type TargetFingerprint } from '../root/consent.js';
 import { extractArchive } from './extract.js';
 import { whyInUse } from './in-use.js';
 import { listMigrations, newestMigrationVersion, pendingMigrations } from './migrations.js';
@@ -21,8 +21,8 @@ import { planSafetyCopies, SafetyCopyPlanSchema, uniqueSafetyDir, type SafetyCop
 import { crashPoint, journalPath, leftoverStagingDirs, performSwap, prunePreRestoreDirs, realTarget, recoverInterruptedSwap } from './swap.js';
 import { VerifyPool } from './verify-pool.js';
 import type { VerifyResponse } from './verify-staged.js';
-import { syncFileDataAsync } from '../durable-file.js';
-import { formatBytes } from '../size-format.js';
+import { syncFileDataAsync } from '../core/durable-file.js';
+import { formatBytes } from '../core/size-format.js';
 
 export const RestoredDatabaseSchema = z.object({
   name: z.string(),

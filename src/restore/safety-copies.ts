@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import type { Config } from '../config.js';
+import type { Config } from '../root/config.js';
 import { listPreRestoreDirs, readPreRestoreInfo, rootEntries } from './swap.js';
 
 /**

@@ -1,12 +1,13 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { WbError, errorMessage } from '../errors.js';
-import { logger } from '../log.js';
-import { displayPath } from '../paths.js';
+import { WbError, errorMessage } from '../core/errors.js';
+import { logger } from '../core/log.js';
+import { displayPath } from '../root/paths.js';
 import * as steps from './fs-steps.js';
+import { hashFileSync } from '../core/hash.js';
 
 /**
  * The swap puts new database files in place of live ones (restore, undo, import), journaled so that
@@ -152,21 +153,8 @@ export function hashFile(file: string): FileRec {
 }
 
 function hashFileNow(file: string): FileRec {
-  const hash = createHash('sha256');
-  const fd = fs.openSync(file, 'r');
-  const buf = Buffer.allocUnsafe(1 << 20);
-  let size = 0;
-  try {
-    for (;;) {
-      const n = fs.readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      hash.update(buf.subarray(0, n));
-      size += n;
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return { size, sha256: hash.digest('hex') };
+  const { bytes, sha256 } = hashFileSync(file);
+  return { size: bytes, sha256 };
 }
 
 function recordFiles(base: string | null): Files {

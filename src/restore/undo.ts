@@ -1,13 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Config } from '../config.js';
-import { WbError } from '../errors.js';
-import { withRootLock } from '../lock.js';
-import { logger } from '../log.js';
-import { displayPath } from '../paths.js';
+import type { Config } from '../root/config.js';
+import { WbError } from '../core/errors.js';
+import { withRootLock } from '../root/lock.js';
+import { logger } from '../core/log.js';
+import { displayPath } from '../root/paths.js';
 import { whyInUse } from './in-use.js';
 import type { ConsentDecision } from './restore.js';
-import { fingerprintTargets, liveChangedReason } from '../consent.js';
+import { fingerprintTargets, liveChangedReason } from '../root/consent.js';
 import { planSafetyCopies, uniqueSafetyDir, type SafetyCopyPlan } from './safety-copies.js';
 import { hashFile, listPreRestoreDirs, performSwap, prunePreRestoreDirs, readPreRestoreInfo, recoverInterruptedSwap } from './swap.js';
 

@@ -1,5 +1,5 @@
 import { cpus } from 'node:os';
-import { RequestWorker } from '../worker-boot.js';
+import { RequestWorker } from '../core/worker-boot.js';
 import type { VerifyRequest, VerifyResponse } from './verify-staged.js';
 
 /** A few worker threads verifying staged databases while the archive is still being unpacked. */

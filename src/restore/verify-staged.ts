@@ -1,8 +1,8 @@
-import { countRows } from '../sqlite-util.js';
+import { countRows } from '../core/sqlite-util.js';
 import { applyMigrations, type Migration } from './migrations.js';
 import { migrationLossProblems, rowCountProblems } from './row-counts.js';
 import { healthProblems, openStaged } from './verify-db.js';
-import { syncFileData } from '../durable-file.js';
+import { syncFileData } from '../core/durable-file.js';
 
 export interface VerifyRequest {
   staged: string;

@@ -29,7 +29,7 @@ export interface JobProblem {
 
 /** The folder of job files that ships with wb-backup (beside src/, and beside dist/src/ when built). */
 export function defaultJobsDir(): string {
-  const here = new URL('../../', import.meta.url);
+  const here = new URL('../..', import.meta.url);
   const candidates = [new URL('sidecar-jobs/', here), new URL('../sidecar-jobs/', here)];
   for (const c of candidates) if (fs.existsSync(c)) return fileURLToPath(c);
   return fileURLToPath(new URL('sidecar-jobs/', here));

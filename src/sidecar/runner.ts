@@ -1,5 +1,5 @@
 import cron, { type ScheduledTask } from 'node-cron';
-import { logger } from '../log.js';
+import { logger } from '../core/log.js';
 import type { Job } from './jobs.js';
 
 export type JobOutcome = { kind: 'ran'; detail: string } | { kind: 'failed'; detail: string } | { kind: 'skipped'; detail: string };

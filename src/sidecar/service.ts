@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadConfig } from '../config.js';
+import { loadConfig } from '../root/config.js';
 import { healthStatus } from '../health/service.js';
-import { logger } from '../log.js';
-import { rootLayout } from '../paths.js';
-import { loadCapabilities } from '../plugins.js';
-import { parseSnapshotId } from '../snapshot-id.js';
-import { listLocalSnapshots } from '../snapshot-store.js';
+import { logger } from '../core/log.js';
+import { rootLayout } from '../root/paths.js';
+import { loadCapabilities } from '../capability/load.js';
+import { parseSnapshotId } from '../snapshot/id.js';
+import { listLocalSnapshots } from '../snapshot/store.js';
 import { defaultJobsDir, loadJobs, type Job } from './jobs.js';
 import { SidecarRunner, type JobRecord, type RunnerDeps } from './runner.js';
 

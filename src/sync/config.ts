@@ -1,45 +1,9 @@
-import { z } from 'zod';
-import type { Config } from '../config.js';
-import { WbError } from '../errors.js';
+import type { Config } from '../root/config.js';
+import { WbError } from '../core/errors.js';
+import type { GithubSyncConfig } from '../root/sync-schema.js';
 
-/** A table mirrored as one Markdown file per row: `body` is the Markdown, the other columns go in the front matter. */
-export const DocumentMappingSchema = z
-  .object({
-    body: z.string().min(1).describe('the column holding the Markdown body'),
-  })
-  .strict();
-export type DocumentMapping = z.infer<typeof DocumentMappingSchema>;
-
-export const SYNC_MODES = ['direct', 'pr', 'hybrid'] as const;
-export type SyncMode = (typeof SYNC_MODES)[number];
-
-/** `sync.github` in wb-backup.yaml: where the readable mirror of the databases goes. */
-export const SyncConfigSchema = z
-  .object({
-    github: z
-      .object({
-        repo: z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'expected "owner/name"').optional().describe('GitHub repository (credentials through gh; pull requests through gh)'),
-        remote_url: z.string().min(1).optional().describe('git URL or path to push to; with repo, overrides its https URL (e.g. an SSH URL)'),
-        branch: z.string().min(1).optional().describe("default: the repository's default branch, read from GitHub (or the remote)"),
-        mode: z
-          .enum(SYNC_MODES)
-          .default('direct')
-          .describe('direct: commit to the branch, refuse when the remote moved; pr: always a branch + pull request; hybrid: direct when it fast-forwards, else a pull request'),
-        documents: z
-          .record(z.string().regex(/^[^.\s]+\.[^.\s]+$/, 'expected "db.table"'), DocumentMappingSchema)
-          .default({})
-          .describe('"db.table" -> { body: column }: one <db>/<table>/<key>.md per row with YAML front matter'),
-        exclude_tables: z.array(z.string()).default([]).describe('"table" or "db.table"'),
-        max_file_bytes: z.number().int().positive().default(50 * 1024 * 1024),
-        max_push_bytes: z.number().int().positive().default(200 * 1024 * 1024),
-      })
-      .strict()
-      .refine((g) => Boolean(g.repo) || Boolean(g.remote_url), { message: 'set repo (a GitHub repository) or remote_url (any git remote)' })
-      .refine((g) => g.mode === 'direct' || Boolean(g.repo), { message: 'modes pr and hybrid open pull requests on GitHub: set repo' }),
-  })
-  .strict();
-export type SyncConfig = z.infer<typeof SyncConfigSchema>;
-export type GithubSyncConfig = SyncConfig['github'];
+export type { DocumentMapping, GithubSyncConfig, SyncConfig, SyncMode } from '../root/sync-schema.js';
+export { SYNC_MODES } from '../root/sync-schema.js';
 
 /** The sync settings, or an error that says how to configure them. */
 export function syncConfig(config: Config): GithubSyncConfig {

@@ -14,7 +14,7 @@
  * gray-matter is not used: its YAML engine types dates and its cache keys on the text.
  */
 import { Document, LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Node, type Pair, type Scalar, type ScalarTag, type YAMLMap } from 'yaml';
-import { escapeName, mirrorDocumentDir, unescapeName } from '../names.js';
+import { escapeName, mirrorDocumentDir, unescapeName } from '../root/names.js';
 import { ROWID_FIELD, TextBytes, toJson, type SqlValue } from './rows.js';
 
 export interface DocumentShape {

@@ -1,6 +1,6 @@
-import { WbError } from '../errors.js';
-import { classifyGhFailure, runGh } from '../gh.js';
-import { runGit } from '../git.js';
+import { WbError } from '../core/errors.js';
+import { classifyGhFailure, runGh } from '../core/gh.js';
+import { runGit } from '../core/git.js';
 import type { GithubSyncConfig } from './config.js';
 
 /** How to reach the sync remote: its URL, git's options (credentials), and the environment for git and gh. */

@@ -2,15 +2,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { z } from 'zod';
-import type { Config } from '../config.js';
-import { WbError } from '../errors.js';
-import { withRootLock } from '../lock.js';
-import { displayPath } from '../paths.js';
+import type { Config } from '../root/config.js';
+import { WbError } from '../core/errors.js';
+import { withRootLock } from '../root/lock.js';
+import { displayPath } from '../root/paths.js';
 import { performSwap, prunePreRestoreDirs, recoverInterruptedSwap } from '../restore/swap.js';
-import { quoteIdent } from '../sqlite-util.js';
+import { quoteIdent } from '../core/sqlite-util.js';
 import { createHash } from 'node:crypto';
-import { claimConfirmToken, fingerprintTargets, issueConfirmToken, liveChangedReason } from '../consent.js';
-import { unsafeDatabaseNameReason } from '../manifest.js';
+import { claimConfirmToken, fingerprintTargets, issueConfirmToken, liveChangedReason } from '../root/consent.js';
+import { unsafeDatabaseNameReason } from '../snapshot/manifest.js';
 import { liveStateWarnings, probeLiveDatabase } from '../restore/live-probe.js';
 import type { ConsentDecision } from '../restore/restore.js';
 import { planSafetyCopies, SafetyCopyPlanSchema, uniqueSafetyDir, type SafetyCopyPlan } from '../restore/safety-copies.js';
@@ -29,7 +29,7 @@ import {
 } from './materialize.js';
 import { dataColumnsOf } from './sqlite-objects.js';
 import { ROWID_FIELD, TextBytes, fromJson, parseRowsWithRowids, type SqlValue } from './rows.js';
-import { encodeSegment, logicalNameForPath, logicalNameProblem, mirrorSchemaFile, mirrorTableFile, pathForLogicalName } from '../names.js';
+import { encodeSegment, logicalNameForPath, logicalNameProblem, mirrorSchemaFile, mirrorTableFile, pathForLogicalName } from '../root/names.js';
 
 export const SyncImportResultSchema = z.object({
   dry_run: z.boolean(),

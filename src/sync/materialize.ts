@@ -1,17 +1,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { VitalDatabase } from '../config.js';
+import type { VitalDatabase } from '../root/config.js';
 import { createHash } from 'node:crypto';
-import { quoteIdent } from '../sqlite-util.js';
+import { quoteIdent } from '../core/sqlite-util.js';
 import type { DocumentMapping } from './config.js';
 import { decodeUtf8, documentDir, documentShape, renderDocument, type DocumentShape } from './documents.js';
 import { ROWID_FIELD, TextBytes, rowLine, rowLineWriter, toJson, type JsonValue, type SqlValue } from './rows.js';
 import { inspectDatabase, type CarriedTable, type DatabaseObjects } from './sqlite-objects.js';
-import { byCodeUnit } from '../text-order.js';
-import { errorMessage } from '../errors.js';
-import { encodeSegment, mirrorDbDir, mirrorSchemaFile, mirrorTableFile } from '../names.js';
-import { formatBytes } from '../size-format.js';
+import { byCodeUnit } from '../core/text-order.js';
+import { errorMessage } from '../core/errors.js';
+import { encodeSegment, mirrorDbDir, mirrorSchemaFile, mirrorTableFile } from '../root/names.js';
+import { formatBytes } from '../core/size-format.js';
 
 export const SYNC_SCHEMA_VERSION = 1;
 

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { runGit } from '../git.js';
+import { runGit } from '../core/git.js';
 import { gitOrThrow, type SyncRemote } from './git-remote.js';
 import { applyDeferral, deferralReason, planDeferral } from './push-budget.js';
 import { listFiles, sameBytes } from './tree-files.js';
-import { mirrorDbDir } from '../names.js';
+import { mirrorDbDir } from '../root/names.js';
 
 const IDENTITY = ['-c', 'user.name=wb-backup', '-c', 'user.email=wb-backup@users.noreply.localhost'];
 

@@ -1,5 +1,5 @@
-import { WbError } from '../errors.js';
-import { classifyGhFailure, runGh } from '../gh.js';
+import { WbError } from '../core/errors.js';
+import { classifyGhFailure, runGh } from '../core/gh.js';
 
 /** Branches wb-backup opens pull requests from; one open at a time, updated by later syncs. */
 export const PR_BRANCH_PREFIX = 'wb-backup/sync-';

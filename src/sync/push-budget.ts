@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { MirrorManifest } from './materialize.js';
 import { listFiles, sameBytes } from './tree-files.js';
-import { encodeSegment, mirrorDbDir } from '../names.js';
-import { formatBytes } from '../size-format.js';
+import { encodeSegment, mirrorDbDir } from '../root/names.js';
+import { formatBytes } from '../core/size-format.js';
 
 /** One table's change in a push: its key ("db/table") and the bytes of its new or changed files. */
 export interface TableChange {

@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { rootLayout } from '../paths.js';
+import { rootLayout } from '../root/paths.js';
 import { z } from 'zod';
-import type { Config } from '../config.js';
-import { WbError } from '../errors.js';
-import { runGit } from '../git.js';
-import { withRootLock } from '../lock.js';
+import type { Config } from '../root/config.js';
+import { WbError } from '../core/errors.js';
+import { runGit } from '../core/git.js';
+import { withRootLock } from '../root/lock.js';
 import { SYNC_MODES, syncConfig, type GithubSyncConfig, type SyncMode } from './config.js';
 import { fetchBranch, gitOptionsFor, gitOrThrow, resolveBranchFor, type SyncRemote } from './git-remote.js';
 import { materialize, type MirrorManifest } from './materialize.js';

@@ -4,7 +4,7 @@
  * what cannot be carried (refused, with the reason). Reads only.
  */
 import Database from 'better-sqlite3';
-import { quoteIdent } from '../sqlite-util.js';
+import { quoteIdent } from '../core/sqlite-util.js';
 
 /** A table whose rows the mirror carries (an ordinary table, or a virtual table re-filled through itself). */
 export interface CarriedTable {

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { logger } from '../log.js';
-import { writeFileAtomic } from '../durable-file.js';
+import { logger } from '../core/log.js';
+import { writeFileAtomic } from '../core/durable-file.js';
 
 /** What the last sync left behind: the base of the next three-way pull and of the "remote moved" check. */
 export const SyncStateSchema = z.object({

@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { rootLayout } from '../paths.js';
+import { rootLayout } from '../root/paths.js';
 import { z } from 'zod';
-import type { Config } from '../config.js';
-import { runGit } from '../git.js';
+import type { Config } from '../root/config.js';
+import { runGit } from '../core/git.js';
 import { materialize } from './materialize.js';
-import { parseMirrorPath } from '../names.js';
+import { parseMirrorPath } from '../root/names.js';
 import { syncConfig } from './config.js';
 import { fetchBranch, gitOptionsFor, resolveBranchFor } from './git-remote.js';
 import { readState, syncDir } from './state.js';

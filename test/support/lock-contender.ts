@@ -1,6 +1,6 @@
 // Takes the data root lock, notes entry and exit in a shared log, holds it briefly, releases.
 import fs from 'node:fs';
-import { acquireRootLock } from '../../src/lock.js';
+import { acquireRootLock } from '../../src/root/lock.js';
 
 const [root, log] = process.argv.slice(2);
 if (!root || !log) throw new Error('usage: lock-contender.ts <root> <log>');

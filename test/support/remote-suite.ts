@@ -3,10 +3,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBackup } from '../../src/backup.js';
-import { loadConfig } from '../../src/config.js';
+import { runBackup } from '../../src/backup/pipeline.js';
+import { loadConfig } from '../../src/root/config.js';
 import { RemoteError, type Remote, type SnapshotFiles } from '../../src/remote/remote.js';
-import { listLocalSnapshots } from '../../src/snapshot-store.js';
+import { listLocalSnapshots } from '../../src/snapshot/store.js';
 import { rmrf, tempRoot } from './fixtures.js';
 
 export interface RemoteUnderTest {

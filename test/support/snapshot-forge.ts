@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { create } from 'tar';
-import { listLocalSnapshots, type LocalSnapshot } from '../../src/snapshot-store.js';
+import { listLocalSnapshots, type LocalSnapshot } from '../../src/snapshot/store.js';
 import { extractWithSystemTar } from './fixtures.js';
 
 /**

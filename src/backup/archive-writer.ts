@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Pack } from 'tar';
-import { compressor, type CodecStream } from './codec.js';
-import type { Codec } from './manifest.js';
+import { compressor, type CodecStream } from '../snapshot/codec.js';
+import type { Codec } from '../snapshot/manifest.js';
 
 /** Counts and hashes the bytes that pass, so the archive is never read a second time. */
 class HashTap extends Transform {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { WbError } from '../errors.js';
-import { hashFile } from '../hot-copy-core.js';
+import { WbError } from '../core/errors.js';
+import { hashFile } from '../core/hash.js';
 
 /** Parse sha256sum lines ("<hex>  <name>") into name -> hex. */
 export function parseChecksums(text: string): Map<string, string> {

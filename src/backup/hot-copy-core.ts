@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import os from 'node:os';
 import path from 'node:path';
-import { describeHolders, findFileHolders } from './lock-holder.js';
-import { countRows } from './sqlite-util.js';
+import { describeHolders, findFileHolders } from '../core/lock-holder.js';
+import { countRows } from '../core/sqlite-util.js';
+import { hashFile } from '../core/hash.js';
 
 export interface HotCopyRequest {
   source: string;
@@ -138,14 +138,4 @@ function classify(err: SqliteError, req: HotCopyRequest): HotCopyResult {
   if (known) return { kind: 'skipped', reason: `${known} (${err.message})`, ...(code === 'SQLITE_CANTOPEN' || code === 'SQLITE_PERM' ? { looked_at: homeShort(req.source) } : {}) };
   if (code.startsWith('SQLITE_')) return { kind: 'skipped', reason: `SQLite refused to copy it: ${err.message}` };
   return { kind: 'failed', code: 'internal', message: err.message };
-}
-
-export async function hashFile(file: string): Promise<{ bytes: number; sha256: string }> {
-  const hash = createHash('sha256');
-  let bytes = 0;
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) {
-    hash.update(chunk as Buffer);
-    bytes += (chunk as Buffer).length;
-  }
-  return { bytes, sha256: hash.digest('hex') };
 }

@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { classifyGhFailure, runGh, type GhResult } from '../gh.js';
-import { logger } from '../log.js';
-import { parseSnapshotId } from '../snapshot-id.js';
-import { codecFromFileName } from '../codec.js';
-import { joinFiles, partsOf, splitFile } from './parts.js';
-import { DEFAULT_PART_BYTES, RemoteError, type PushResult, type Remote, type RemoteSnapshot, type SnapshotFiles } from './remote.js';
+import { classifyGhFailure, runGh, type GhResult } from '../../core/gh.js';
+import { logger } from '../../core/log.js';
+import { parseSnapshotId } from '../../snapshot/id.js';
+import { codecFromFileName } from '../../snapshot/codec.js';
+import { joinFiles, partsOf, splitFile } from '../parts.js';
+import { DEFAULT_PART_BYTES, RemoteError, type PushResult, type Remote, type RemoteSnapshot, type SnapshotFiles } from '../remote.js';
 
 export interface GithubRemoteOptions {
   repo: string;

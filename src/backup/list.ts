@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import type { Config } from './config.js';
-import { errorMessage } from './errors.js';
-import { remoteFromConfig } from './remote/index.js';
-import { RemoteError, type Remote } from './remote/remote.js';
-import { compareSnapshotIds, parseSnapshotId } from './snapshot-id.js';
-import { listLocalSnapshots } from './snapshot-store.js';
+import type { Config } from '../root/config.js';
+import { errorMessage } from '../core/errors.js';
+import { remoteFromConfig } from '../remote/registry.js';
+import { RemoteError, type Remote } from '../remote/remote.js';
+import { compareSnapshotIds, parseSnapshotId } from '../snapshot/id.js';
+import { listLocalSnapshots } from '../snapshot/store.js';
 
 export const SnapshotListEntrySchema = z.object({
   id: z.string(),

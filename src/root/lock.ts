@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { WbError } from './errors.js';
-import { freeSpaceNote } from './size-format.js';
-import { logger } from './log.js';
+import { WbError } from '../core/errors.js';
+import { freeSpaceNote } from '../core/size-format.js';
+import { logger } from '../core/log.js';
 import { displayPath, rootLayout } from './paths.js';
 
 /** Who holds the root lock: named in every "busy" answer. */

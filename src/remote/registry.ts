@@ -1,8 +1,8 @@
 import path from 'node:path';
-import type { Config } from '../config.js';
-import { expandHome } from '../paths.js';
-import { DirRemote } from './dir-remote.js';
-import { GithubRemote } from './github-remote.js';
+import type { Config } from '../root/config.js';
+import { expandHome } from '../root/paths.js';
+import { DirRemote } from './dir/dir-remote.js';
+import { GithubRemote } from './github/github-remote.js';
 import type { Remote } from './remote.js';
 
 export interface RemoteOverrides {

@@ -4,7 +4,7 @@
  * so parsing is strict: one canonical spelling per (time, seq, manual).
  */
 
-import { byCodeUnit } from './text-order.js';
+import { byCodeUnit } from '../core/text-order.js';
 
 export interface ParsedSnapshotId {
   id: string;

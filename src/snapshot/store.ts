@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { archiveExtension, codecFromFileName } from './codec.js';
-import { WbError } from './errors.js';
-import { logger } from './log.js';
+import { WbError } from '../core/errors.js';
+import { logger } from '../core/log.js';
 import type { Codec } from './manifest.js';
-import { rootLayout } from './paths.js';
-import { compareSnapshotIds, parseSnapshotId } from './snapshot-id.js';
+import { rootLayout } from '../root/paths.js';
+import { compareSnapshotIds, parseSnapshotId } from './id.js';
 
 /**
  * A snapshot on disk is three files in <root>/backups/:

@@ -1,5 +1,5 @@
 import type { HotCopyRequest, HotCopyResult } from './hot-copy-core.js';
-import { RequestWorker } from './worker-boot.js';
+import { RequestWorker } from '../core/worker-boot.js';
 
 export type { HotCopyResult, CopiedDatabase } from './hot-copy-core.js';
 

@@ -1,11 +1,11 @@
-import type { Config } from '../config.js';
-import { errorMessage } from '../errors.js';
-import type { RemoteOutcome } from '../last-run.js';
-import { logger } from '../log.js';
-import { decideRetention } from '../retention.js';
-import { compareSnapshotIds } from '../snapshot-id.js';
-import { listLocalSnapshots } from '../snapshot-store.js';
-import { RemoteError, type Remote } from './remote.js';
+import type { Config } from '../root/config.js';
+import { errorMessage } from '../core/errors.js';
+import type { RemoteOutcome } from './last-run.js';
+import { logger } from '../core/log.js';
+import { decideRetention } from '../snapshot/retention.js';
+import { compareSnapshotIds } from '../snapshot/id.js';
+import { listLocalSnapshots } from '../snapshot/store.js';
+import { RemoteError, type Remote } from '../remote/remote.js';
 
 function describe(err: unknown): { reason: string; transient: boolean } {
   if (err instanceof RemoteError) return { reason: `${err.message} ${err.hint}`, transient: err.transient };

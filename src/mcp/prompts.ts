@@ -5,11 +5,12 @@ import { completable } from '@modelcontextprotocol/sdk/server/completable.js';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import matter from 'gray-matter';
 import { z } from 'zod';
-import { loadConfig } from './config.js';
-import { listSnapshots } from './snapshot-list.js';
-import { formatBytes } from './size-format.js';
-import { WbError } from './errors.js';
-import { logger } from './log.js';
+import { loadConfig } from '../root/config.js';
+import { listSnapshots } from '../backup/list.js';
+import { formatBytes } from '../core/size-format.js';
+import { WbError } from '../core/errors.js';
+import { logger } from '../core/log.js';
+import { packageRoot } from '../core/package-root.js';
 
 /** One argument of a command, from its front matter `arguments:` list. */
 export interface CommandArgument {
@@ -40,11 +41,7 @@ const FrontMatter = z.object({
 
 /** commands/ beside src/ (and beside dist/src/ when built): the same files serve Claude Code and MCP prompts. */
 export function commandsDir(): string {
-  for (const rel of ['../commands/', '../../commands/']) {
-    const dir = fileURLToPath(new URL(rel, import.meta.url));
-    if (fs.existsSync(dir)) return dir;
-  }
-  return fileURLToPath(new URL('../commands/', import.meta.url));
+  return path.join(packageRoot(), 'commands');
 }
 
 /**

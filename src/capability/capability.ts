@@ -1,6 +1,6 @@
 import type { ElicitRequestFormParams, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import type { z } from 'zod';
-import type { Config } from './config.js';
+import type { Config } from '../root/config.js';
 
 /** What a capability handler may use; the same for MCP calls, the CLI and the sidecar. */
 export interface CapabilityContext {

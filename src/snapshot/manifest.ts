@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { archiveEntry, logicalNameProblem } from './names.js';
-import { WbError } from './errors.js';
-import { SNAPSHOT_ID_PATTERN } from './snapshot-id.js';
+import { archiveEntry, logicalNameProblem } from '../root/names.js';
+import { WbError } from '../core/errors.js';
+import { SNAPSHOT_ID_PATTERN } from './id.js';
 
 /** Versions of MANIFEST.json this build can read. Bump when the format changes incompatibly. */
 export const MANIFEST_VERSION = 1;

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { z } from 'zod';
-import { rootLayout } from './paths.js';
-import { writeFileAtomic } from './durable-file.js';
+import { rootLayout } from '../root/paths.js';
+import { writeFileAtomic } from '../core/durable-file.js';
 
 export const RemoteOutcomeSchema = z.object({
   status: z.enum(['pushed', 'skipped', 'failed']),

@@ -2,12 +2,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { WbError } from './errors.js';
+import { WbError } from '../core/errors.js';
 import { expandHome, rootLayout } from './paths.js';
-import { RetentionPolicySchema } from './retention.js';
-import { SyncConfigSchema } from './sync/config.js';
-import { byCodeUnit } from './text-order.js';
-import { writeFileAtomic } from './durable-file.js';
+import { RetentionPolicySchema } from './retention-schema.js';
+import { SyncConfigSchema } from './sync-schema.js';
+import { byCodeUnit } from '../core/text-order.js';
+import { writeFileAtomic } from '../core/durable-file.js';
 import { MAX_LOGICAL_NAME, isSafeLogicalName, logicalNameForPath, logicalNameProblem } from './names.js';
 
 /** The names a configuration usually gives; every name is checked by names.ts's isSafeLogicalName (which also takes %XX escapes). */

@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { codecFromFileName } from '../codec.js';
-import { parseSnapshotId } from '../snapshot-id.js';
-import { joinFiles, partsOf, splitFile } from './parts.js';
-import { DEFAULT_PART_BYTES, RemoteError, type PushResult, type Remote, type RemoteSnapshot, type SnapshotFiles } from './remote.js';
-import { syncDirectory, syncFileData } from '../durable-file.js';
+import { codecFromFileName } from '../../snapshot/codec.js';
+import { parseSnapshotId } from '../../snapshot/id.js';
+import { joinFiles, partsOf, splitFile } from '../parts.js';
+import { DEFAULT_PART_BYTES, RemoteError, type PushResult, type Remote, type RemoteSnapshot, type SnapshotFiles } from '../remote.js';
+import { syncDirectory, syncFileData } from '../../core/durable-file.js';
 
 /**
  * A mounted folder (NAS, external disk): one sub-folder per snapshot, written under a temporary

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runGit } from './git.js';
+import { runGit } from '../core/git.js';
+import { packageRoot } from '../core/package-root.js';
 
 export interface ToolProvenance {
   name: 'wb-backup';
@@ -10,16 +11,6 @@ export interface ToolProvenance {
   commit: string | null;
   branch: string | null;
   dirty: boolean | null;
-}
-
-/** The package root: found by walking up from this module (src/ in source, dist/src/ when built). */
-export function packageRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 4; i++) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
-    dir = path.dirname(dir);
-  }
-  return process.cwd();
 }
 
 export function toolVersion(): string {
