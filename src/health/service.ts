@@ -112,7 +112,7 @@ export function describeBlocker(b: FixBlocker, withIds: boolean): string {
   const target = `“${b.target.title}”`;
   if (!b.chain.length) return `${target} is blocked: fix the requirements above it first.`;
   const cause = b.chain[b.chain.length - 1]!;
-  const then = withIds ? ` with health_fix ${cause.id}, then call this one again. Nothing was asked or changed.` : '.';
+  const then = withIds ? ` with health_fix ${cause.id}, then run this fix again. Nothing was asked or changed.` : '.';
   return b.chain.length === 1
     ? `${target} is blocked by ${q(cause)}: fix that first${then}`
     : `${target} is blocked by ${q(b.chain[0]!)}, which waits for ${q(cause)}: fix “${cause.title}” first${then}`;
