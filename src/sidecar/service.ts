@@ -59,7 +59,7 @@ async function lastDoneAt(root: string, job: Job): Promise<Date | null> {
 }
 
 function historyFile(root: string): string {
-  return path.join(rootLayout(root).backupsDir, 'sidecar-history.jsonl');
+  return rootLayout(root).sidecarHistory;
 }
 
 export function runnerDeps(root: string): RunnerDeps {
