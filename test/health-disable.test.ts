@@ -26,7 +26,7 @@ beforeEach(() => {
 afterEach(() => rmrf(work));
 
 const configText = () => fs.readFileSync(path.join(root, 'wb-backup.yaml'), 'utf8');
-const syncJob = { name: 'sync', file: 'sync.md', description: '', schedule: '0 * * * *', capability: 'github_sync_push', args: {}, requires: 'github_sync', enabled: true };
+const syncJob = { name: 'sync', file: 'sync.md', description: '', schedule: '0 * * * *', capability: 'github_sync_push', args: {}, requires: 'github_sync', enabled: true, catch_up: true };
 
 describe('turning a component off and on over MCP', () => {
   it('github_sync configured by hand: off stops reporting it and its jobs, keeps the settings and says so; on brings it back', async () => {
