@@ -71,7 +71,10 @@ describe('the mirror manifest has one reader, and it validates', () => {
     const skipped = writtenManifest();
     skipped.skipped = 'nothing';
     expect(refusal(JSON.stringify(skipped)).message).toMatch(/cannot be trusted: skipped: .*expected array/);
-    expect(refusal('[]').message).toMatch(/schema_version is undefined/);
+    expect(refusal('[]').message).toMatch(/cannot be trusted: .*expected object/);
+    expect(refusal(JSON.stringify({ ...writtenManifest(), schema_version: '1' })).message).toMatch(/cannot be trusted: schema_version: /);
+    const newer = refusal(JSON.stringify({ ...writtenManifest(), schema_version: 2 }));
+    expect(newer.message).toMatch(/The mirror's schema_version is 2; this wb-backup reads 1\. Upgrade wb-backup\./);
   });
 
   it('a path outside the tree: manifest_invalid, naming the entry and the path it should have', () => {

@@ -127,7 +127,8 @@ export function parseMirrorManifest(text: string, origin: ManifestOrigin): Mirro
     throw new WbError('manifest_invalid', `The ${file} is not valid JSON (${(err as Error).message}). Nothing was changed.`, origin.hint);
   }
   const version = typeof raw === 'object' && raw !== null ? (raw as { schema_version?: unknown }).schema_version : undefined;
-  if (version !== SYNC_SCHEMA_VERSION) {
+  // A newer format is not this version's to judge; anything else is checked like the other fields.
+  if (typeof version === 'number' && version > SYNC_SCHEMA_VERSION) {
     throw new WbError('manifest_invalid', `The mirror's schema_version is ${JSON.stringify(version)}; this wb-backup reads ${SYNC_SCHEMA_VERSION}.`, 'Upgrade wb-backup.');
   }
   const parsed = MirrorManifestSchema.safeParse(raw);
@@ -140,7 +141,13 @@ export function parseMirrorManifest(text: string, origin: ManifestOrigin): Mirro
 export function readMirrorManifestIn(dir: string, origin: ManifestOrigin): MirrorManifest | null {
   const file = path.join(dir, 'manifest.json');
   if (!fs.existsSync(file)) return null;
-  return parseMirrorManifest(fs.readFileSync(file, 'utf8'), origin);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new WbError('manifest_invalid', `The manifest.json ${origin.where} cannot be read (${(err as Error).message}). Nothing was changed.`, origin.hint);
+  }
+  return parseMirrorManifest(text, origin);
 }
 
 /** `manifest.json` at a commit of a git repository: validated, or null when the commit has none. */
