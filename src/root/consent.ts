@@ -16,7 +16,7 @@ import { displayPath } from './paths.js';
  *   changed since the dry run, the user saw a plan for data that no longer exists, so it is refused.
  * Tokens live only in this process's memory: a restarted server has none, and they cannot be forged.
  */
-export type ConsentOperation = 'restore' | 'undo' | 'import' | 'recover_rows';
+export type ConsentOperation = 'restore' | 'undo' | 'import' | 'recover_rows' | 'resolve_conflicts';
 
 export const CONFIRM_TOKEN_TTL_MS = 10 * 60 * 1000;
 /** Bounds memory when a client asks for many dry runs; the oldest tokens are forgotten first. */
