@@ -156,6 +156,29 @@ describe('github_sync_resolve with real git and SQLite', () => {
     expect((await syncPush(loadConfig(root))).status).toBe('no_changes');
   });
 
+  it('ours on one of two conflicts holds across the next pull; the base moves with the last one, and push sends ours', async () => {
+    await syncPush(loadConfig(root));
+    remoteEdit((lines) => lines.map((l) => (l.startsWith('{"id":5,') ? l.replace('"note 4"', '"theirs"') : l.startsWith('{"id":7,') ? l.replace('"note 6"', '"theirs 7"') : l)));
+    sql("UPDATE notes SET title = 'ours' WHERE id IN (5, 7)");
+    await syncPull(loadConfig(root));
+    const kept = await resolveConflicts(loadConfig(root), { resolutions: [{ database: 'notes', table: 'notes', key: '5', take: 'ours' }], consent: async () => ({ granted: true }) });
+    expect(kept).toMatchObject({ status: 'resolved', base_advanced: false, counts: { total: 2, unresolved: 1 } });
+    // Push still refuses (the sync base has not moved), and the next pull reports only the open row.
+    expect((await syncPush(loadConfig(root))).status).toBe('remote_changed');
+    const again = await syncPull(loadConfig(root));
+    expect(again.conflicts.map((c) => c.key)).toEqual(['{"id":7}']);
+    expect(readState(root).conflicts?.items.map((i) => [i.key, i.resolved?.take ?? null])).toEqual([
+      ['{"id":5}', 'ours'],
+      ['{"id":7}', null],
+    ]);
+    const done = await resolveConflicts(loadConfig(root), { resolutions: [{ database: 'notes', table: 'notes', key: '{"id":7}', take: 'theirs' }], consent: async () => ({ granted: true }) });
+    expect(done.base_advanced).toBe(true);
+    expect(title(7)).toBe('theirs 7');
+    expect((await syncPush(loadConfig(root))).status).toBe('pushed');
+    expect(remoteLine(5)).toMatch(/"title":"ours"/);
+    expect(remoteLine(7)).toMatch(/"title":"theirs 7"/);
+  });
+
   it('a remote delete against a local edit: theirs deletes the local row, and push and pull are clean', async () => {
     await conflictOnRow5(() => null);
     const dry = await resolveConflicts(loadConfig(root), { resolutions: five, dryRun: true });
@@ -170,7 +193,7 @@ describe('github_sync_resolve with real git and SQLite', () => {
     expect((await syncPush(loadConfig(root))).status).toBe('no_changes');
   });
 
-  it('refuses a replayed confirm_token, and a token whose rows changed since the dry run', async () => {
+  it('refuses a token for a conflict already resolved, and a token whose rows changed since the dry run', async () => {
     // Two conflicts, so the first resolve leaves one open and a replay meets a recorded conflict.
     await syncPush(loadConfig(root));
     remoteEdit((lines) => lines.map((l) => (l.startsWith('{"id":5,') ? l.replace('"note 4"', '"theirs"') : l.startsWith('{"id":7,') ? l.replace('"note 6"', '"theirs 7"') : l)));
@@ -189,10 +212,10 @@ describe('github_sync_resolve with real git and SQLite', () => {
     expect(title(7)).toBe('ours again');
     // A new dry run sees a row different from the one the pull recorded: pull again.
     await expect(resolveConflicts(loadConfig(root), { resolutions: seven, dryRun: true })).rejects.toThrow(/changed since the pull/);
-    // Replaying a used token for the same plan is refused as used.
-    const fresh = await resolveConflicts(loadConfig(root), { resolutions: [{ ...seven[0]!, take: 'ours' }], dryRun: true }).catch((e: unknown) => e);
-    expect(fresh).toBeInstanceOf(Error);
-    expect((await syncPull(loadConfig(root))).conflicts).toHaveLength(1);
+    // Keeping ours is refused the same way: the user would keep a row they did not see.
+    await expect(resolveConflicts(loadConfig(root), { resolutions: [{ ...seven[0]!, take: 'ours' }], dryRun: true })).rejects.toThrow(/changed since the pull/);
+    // A new pull records the row as it is now; 5 stays resolved (both sides equal), 7 is open.
+    expect((await syncPull(loadConfig(root))).conflicts.map((c) => c.key)).toEqual(['{"id":7}']);
     const dry7b = await resolveConflicts(loadConfig(root), { resolutions: seven, dryRun: true });
     await resolveConflicts(loadConfig(root), { resolutions: seven, confirmToken: dry7b.confirm_token! });
     expect(title(7)).toBe('theirs 7');
@@ -218,7 +241,7 @@ describe('github_sync_resolve with real git and SQLite', () => {
 
   it('a resolution that would break a foreign key is refused and writes nothing', async () => {
     await syncPush(loadConfig(root));
-    // The remote moves note 5 into folder 3 and deletes folder 3's row? No: it points note 5 at a folder that does not exist here.
+    // The remote points note 5 at a folder that does not exist.
     remoteEdit((lines) => lines.map((l) => (l.startsWith('{"id":5,') ? l.replace('"note 4"', '"theirs"').replace(/"folder_id":\d+/, '"folder_id":99') : l)));
     sql("UPDATE notes SET title = 'ours' WHERE id = 5");
     await syncPull(loadConfig(root));
