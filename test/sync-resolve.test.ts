@@ -251,4 +251,29 @@ describe('github_sync_resolve with real git and SQLite', () => {
     expect(fs.readFileSync(dbFile()).equals(before)).toBe(true);
     expect(readState(root).conflicts?.items[0]?.resolved).toBeNull();
   });
+
+  it('the CLI: `sync resolve` lists, --dry-run changes nothing, --theirs --yes resolves', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { CLI } = await import('./support/fixtures.js');
+    const run = (...args: string[]) => spawnSync(process.execPath, [CLI, '--root', root, 'sync', 'resolve', ...args], { encoding: 'utf8', env: { ...process.env, WB_BACKUP_LOG_LEVEL: 'warn' } });
+    await conflictOnRow5();
+    const listed = run();
+    expect(listed.status, listed.stderr).toBe(0);
+    expect(listed.stdout).toMatch(/^listed: 1 of 1 conflict\(s\) open, in notes\.notes \(1\)/);
+    expect(listed.stdout).toMatch(/notes\.notes \{"id":5\}\n    ours: .*"title":"ours".*\n    theirs: .*"title":"theirs"/);
+    expect(run('--ours', '--theirs').status).toBe(2);
+    const before = fs.readFileSync(dbFile());
+    const dry = run('--theirs', '--key', '5', '--dry-run');
+    expect(dry.status, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/^dry_run: Would write 1 row\(s\).*Run the command again without --dry-run/);
+    expect(dry.stdout).toMatch(/notes\.notes \{"id":5\}: update -> .*"title":"theirs"/);
+    expect(fs.readFileSync(dbFile()).equals(before)).toBe(true);
+    // No terminal to ask on and no --yes: refused.
+    expect(run('--theirs', '--table', 'notes').status).not.toBe(0);
+    expect(title(5)).toBe('ours');
+    const done = run('--theirs', '--db', 'notes', '--yes');
+    expect(done.status, done.stderr).toBe(0);
+    expect(done.stdout).toMatch(/^resolved: Resolved 1 conflict\(s\)/);
+    expect(title(5)).toBe('theirs');
+  });
 });
