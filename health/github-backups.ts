@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { updateConfigFile } from '../src/root/config.js';
+import { remoteSettings } from '../src/remote/registry.js';
 import { runGh } from '../src/core/gh.js';
 import { judgeFreshness } from '../src/health/freshness.js';
 import { ghInstallSteps } from '../src/health/os-steps.js';
@@ -77,9 +78,9 @@ export default defineComponent({
       title: 'Private backup repository configured',
       dependsOn: ['gh-authenticated'],
       async check(ctx) {
-        const remote = ctx.config.remote;
-        if (!remote || !('github' in remote)) return { status: 'fail', detail: 'no repository configured for the backups' };
-        const repo = remote.github.repo;
+        const settings = remoteSettings(ctx.config, 'github');
+        if (!settings) return { status: 'fail', detail: 'no repository configured for the backups' };
+        const repo = settings.repo;
         const seen = await viewRepo(ctx, repo);
         if (!seen.found) return { status: 'fail', detail: `${repo} cannot be reached: ${seen.detail}` };
         if (!seen.view.isPrivate) return { status: 'fail', detail: `${repo} is public: backups go only to a private repository` };
