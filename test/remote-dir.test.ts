@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runBackup, sweepLocal } from '../src/backup/pipeline.js';
 import { loadConfig, writeConfigFile } from '../src/root/config.js';
 import { DirRemote } from '../src/remote/dir/dir-remote.js';
+import { createRemote } from '../src/remote/registry.js';
 import { replicate } from '../src/backup/replicate.js';
 import { runRestore } from '../src/restore/restore.js';
 import { decideRetention } from '../src/snapshot/retention.js';
@@ -17,8 +18,21 @@ import { describeRemoteBehaviour } from './support/remote-suite.js';
 describeRemoteBehaviour('dir', async ({ partBytes }) => {
   const dir = tempRoot('wb-dir-remote-');
   return {
-    remote: new DirRemote(dir, partBytes),
+    // As the registry builds it from wb-backup.yaml: the backend wrapped in the one retry loop.
+    remote: createRemote({ dir: { path: dir, ...(partBytes ? { part_bytes: partBytes } : {}) } }, dir, { retry: { attempts: 3, baseDelayMs: 20 } }),
     storedNames: async (id) => (fs.existsSync(path.join(dir, id)) ? fs.readdirSync(path.join(dir, id)) : []),
+    // A part copied into the push's temporary folder; checked on every turn of the event loop, so
+    // the abort that follows lands while the push is still copying.
+    whenStoring: async (id, stop) => {
+      const copying = () => fs.readdirSync(dir).some((n) => n.startsWith(`.tmp-${id}-`) && fs.readdirSync(path.join(dir, n)).some((f) => /\.part\d{3}$/.test(f)));
+      while (!stop() && !copying()) await new Promise((r) => setImmediate(r));
+    },
+    // The manifest replaced by a folder of that name: reading it fails (EISDIR) though the snapshot is there.
+    breakReads: async (id) => {
+      const manifest = path.join(dir, id, `${id}.manifest.json`);
+      fs.rmSync(manifest);
+      fs.mkdirSync(manifest);
+    },
     cleanup: async () => rmrf(dir),
   };
 });

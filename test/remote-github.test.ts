@@ -28,6 +28,10 @@ describeRemoteBehaviour('github (real gh, emulated API)', async ({ partBytes }) 
   return {
     remote: githubRemote('octo/backups', emu.ghEnv(), fastRetry, partBytes),
     storedNames: async (id) => emu.repo('octo/backups')!.releases.find((r) => r.tag_name === id)?.assets.map((a) => a.name) ?? [],
+    // gh has started sending the release's assets.
+    whenStoring: (_id, stop) => waitFor(() => stop() || emu.requests.some((r) => r.host === 'uploads.github.localhost' && r.method === 'POST'), 'an asset upload'),
+    // Every asset download answers 502, as when GitHub has an outage.
+    breakReads: async () => emu.inject({ kind: 'status', status: 502, match: { method: 'GET', path: /\/releases\/assets\/\d+$/ }, times: Infinity }),
     cleanup: () => emu.close(),
   };
 });
