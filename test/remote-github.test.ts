@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { runBackup } from '../src/backup/pipeline.js';
 import { loadConfig, writeConfigFile } from '../src/root/config.js';
 import { classifyGhFailure } from '../src/core/gh.js';
+import { WbError } from '../src/core/errors.js';
 import { createRemote } from '../src/remote/registry.js';
 import { RemoteError, type Remote, type SnapshotFiles } from '../src/remote/remote.js';
 import type { RetryPolicy } from '../src/remote/retry.js';
@@ -140,6 +141,22 @@ describe('data_backup and data_restore with the GitHub remote', () => {
     const restored = await runRestore(loadConfig(root), { snapshotId: made.snapshot_id, remote: gh(), consent: async () => ({ granted: true }) });
     expect(restored.databases.map((d) => d.name)).toEqual(['a']);
     expect(dumpTables(path.join(root, 'db', 'a.db'))).toEqual(content);
+  });
+
+  it('a restore whose download GitHub fails with 5xx says the remote failed, not that the snapshot is missing', async () => {
+    const made = await runBackup(loadConfig(root), { remote: gh() });
+    deleteLocalSnapshot(root, made.snapshot_id);
+    const before = dumpTables(path.join(root, 'db', 'a.db'));
+    emu.inject({ kind: 'status', status: 503, match: { method: 'GET', path: /\/releases\/assets\/\d+$/ }, times: Infinity });
+    const err = (await runRestore(loadConfig(root), { snapshotId: made.snapshot_id, remote: gh(), consent: async () => ({ granted: true }) }).catch((e: unknown) => e)) as WbError;
+    expect(err).toBeInstanceOf(WbError);
+    expect(err.code).toBe('remote_failed');
+    expect(err.message).toMatch(new RegExp(`Downloading snapshot ${made.snapshot_id} from github:octo/backups failed: .*could not be reached.*Nothing was changed`, 's'));
+    expect(dumpTables(path.join(root, 'db', 'a.db'))).toEqual(before);
+    expect(fs.readdirSync(path.join(root, 'backups')).filter((n) => n.startsWith(made.snapshot_id))).toEqual([]);
+    // A snapshot GitHub really lacks is still not_found.
+    const missing = (await runRestore(loadConfig(root), { snapshotId: 'snap-2001-01-01T00-00-00Z', remote: gh(), consent: async () => ({ granted: true }) }).catch((e: unknown) => e)) as WbError;
+    expect(missing.code).toBe('not_found');
   });
 
   it('keeps the snapshot locally when GitHub refuses, and backfills it on the next run', async () => {

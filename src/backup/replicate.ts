@@ -29,7 +29,8 @@ export async function replicate(config: Config, remote: Remote, justTaken: strin
     const { reason } = describe(err);
     log.warn({ reason }, 'remote unavailable; the snapshot stays local and will be pushed by a later run');
     const attempts = err instanceof RemoteError && err.attempts ? err.attempts : 1;
-    return { status: 'failed', reason: `Could not reach the remote (${remote.label}): ${reason} The snapshot is kept locally and will be pushed by the next run.`, attempts };
+    const what = err instanceof RemoteError && err.kind === 'cancelled' ? 'The push was cancelled' : `Could not reach the remote (${remote.label})`;
+    return { status: 'failed', reason: `${what}: ${reason} The snapshot is kept locally and will be pushed by the next run.`, attempts };
   }
 
   const local = listLocalSnapshots(config.root);

@@ -2,12 +2,6 @@ import { codecFromFileName } from '../snapshot/codec.js';
 import { partsOf } from './parts.js';
 import type { RemoteSnapshot } from './remote.js';
 
-/** One stored file of a snapshot on a remote: its name and size in bytes. */
-export interface StoredFile {
-  name: string;
-  size: number;
-}
-
 /** Which of a snapshot's stored files make up its archive. */
 export interface ArchiveLayout {
   /** the archive's file name once joined (<id>.tar.zst or <id>.tar.gz) */
@@ -27,16 +21,14 @@ export function archiveLayout(id: string, names: readonly string[]): ArchiveLayo
 }
 
 /**
- * What list() reports for one snapshot, from its stored files, written once for every backend:
- * bytes are the archive's (all parts); complete needs the whole archive (or every part), the
- * manifest and the checksum file, and whatever the backend adds (`published`: a GitHub release
- * that is still a draft is not complete).
+ * What list() reports for one snapshot, from its stored file names, written once for every
+ * backend: bytes are the archive's (all parts; `sizeOf` is asked only for those); complete needs
+ * the whole archive (or every part), the manifest and the checksum file, and whatever the backend
+ * adds (`published`: a GitHub release that is still a draft is not complete).
  */
-export function describeStoredSnapshot(id: string, files: readonly StoredFile[], published = true): RemoteSnapshot {
-  const names = files.map((f) => f.name);
-  const layout = archiveLayout(id, names);
-  const pieces = layout?.pieces ?? null;
-  const bytes = files.filter((f) => pieces?.includes(f.name)).reduce((n, f) => n + f.size, 0);
+export function describeStoredSnapshot(id: string, names: readonly string[], sizeOf: (name: string) => number, published = true): RemoteSnapshot {
+  const pieces = archiveLayout(id, names)?.pieces ?? null;
+  const bytes = (pieces ?? []).reduce((n, f) => n + sizeOf(f), 0);
   const complete = published && pieces !== null && names.includes(`${id}.manifest.json`) && names.includes(`${id}.sha256`);
   return { id, bytes, complete };
 }

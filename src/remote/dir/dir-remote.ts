@@ -65,8 +65,7 @@ export class DirRemote implements Remote {
       for (const name of fs.readdirSync(this.dir)) {
         if (!parseSnapshotId(name)) continue;
         const folder = path.join(this.dir, name);
-        const files = fs.readdirSync(folder).map((f) => ({ name: f, size: fs.statSync(path.join(folder, f)).size }));
-        found.push(describeStoredSnapshot(name, files));
+        found.push(describeStoredSnapshot(name, fs.readdirSync(folder), (f) => fs.statSync(path.join(folder, f)).size));
       }
       return found;
     } catch (err) {

@@ -75,7 +75,8 @@ export class GithubRemote implements Remote {
   }
 
   private describe(rel: ReleaseInfo): RemoteSnapshot {
-    return describeStoredSnapshot(rel.tag, rel.assets, !rel.draft);
+    const sizes = new Map(rel.assets.map((a) => [a.name, a.size]));
+    return describeStoredSnapshot(rel.tag, [...sizes.keys()], (name) => sizes.get(name) ?? 0, !rel.draft);
   }
 
   async list(opts: RemoteCallOptions = {}): Promise<RemoteSnapshot[]> {
