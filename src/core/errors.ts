@@ -31,7 +31,9 @@ export type WbErrorCode =
   | 'swap_failed'
   /** files are not where the journal says: nothing more was moved; the message says what is where */
   | 'recovery_needed'
-  | 'sync_failed';
+  | 'sync_failed'
+  /** the remote could not be reached, read or used (network, credentials, permissions); the snapshot may well be there */
+  | 'remote_failed';
 
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
