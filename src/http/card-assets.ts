@@ -213,8 +213,8 @@ function updateStepsState(v) {
 
 /** Needs-input answers are written for agents; on the card the form is what needs correcting. */
 function needsInputText(result) {
-  const m = /It needs inputs \\((.*)\\)/.exec(result.message);
-  return m ? 'Check the form: ' + m[1] + '.' : result.message;
+  const problems = result.input_problems || [];
+  return problems.length ? 'Check the form: ' + problems.join('; ') + '.' : result.message;
 }
 
 async function runFix(id, label, inputs, v, button) {
