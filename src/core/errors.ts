@@ -17,6 +17,8 @@ export class WbError extends Error {
 
 export type WbErrorCode =
   | 'config_invalid'
+  /** the data root (or a file in it) may not be written by this user or on this mount */
+  | 'permission_denied'
   | 'busy'
   | 'no_databases'
   | 'snapshot_failed'
@@ -58,6 +60,8 @@ const input = (exit: number, http: number): ErrorSurfaces => ({ exit, http, mcp:
 /** Every code and how it shows on the CLI, the card's HTTP API and MCP: the one place that decides. */
 export const ERROR_SURFACES: Readonly<Record<WbErrorCode, ErrorSurfaces>> = {
   config_invalid: { exit: EXIT.usage, http: 400, mcp: { isError: true, input: false } },
+  // exit 2 as before it had a code of its own: a setup problem, like the configuration
+  permission_denied: { exit: EXIT.usage, http: 500, mcp: { isError: true, input: false } },
   busy: { exit: EXIT.busy, http: 409, mcp: { isError: true, input: false } },
   no_databases: failed(),
   snapshot_failed: failed(),
