@@ -105,5 +105,5 @@ describe('retention convergence', () => {
     // 24 hourly + 6 more days + weekly/monthly extras + all 18 manual anchors (bucket of 20)
     expect(policy.filter((id) => id.endsWith('-manual'))).toHaveLength(18);
     expect(policy.length).toBeGreaterThan(24 + 6 + 18);
-  });
+  }, 600_000); // 2,000+ pushes and sweeps with fsyncs: slow on a shared, loaded machine
 });

@@ -78,6 +78,10 @@ export const ConfigFileSchema = z
     health: z
       .object({
         opt_in: z.array(z.string()).default([]).describe('opt-in health components the user enabled, e.g. github_backups'),
+        disabled: z
+          .array(z.string())
+          .default([])
+          .describe('opt-in health components turned off: not checked, their work stops (sidecar jobs, GitHub copies); their settings and data are kept'),
       })
       .strict()
       .prefault({}),
