@@ -1,5 +1,5 @@
 import type { Config } from '../root/config.js';
-import { errorMessage } from '../core/errors.js';
+import { describeError } from '../core/errors.js';
 import type { RemoteOutcome } from './last-run.js';
 import { logger } from '../core/log.js';
 import { decideRetention } from '../snapshot/retention.js';
@@ -8,8 +8,7 @@ import { listLocalSnapshots } from '../snapshot/store.js';
 import { RemoteError, type Remote } from '../remote/remote.js';
 
 function describe(err: unknown): { reason: string; transient: boolean } {
-  if (err instanceof RemoteError) return { reason: `${err.message} ${err.hint}`, transient: err.transient };
-  return { reason: errorMessage(err), transient: false };
+  return { reason: describeError(err), transient: err instanceof RemoteError && err.transient };
 }
 
 /**

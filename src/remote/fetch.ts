@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../root/config.js';
-import { WbError, type WbErrorCode } from '../core/errors.js';
+import { WbError, errorHint, type WbErrorCode } from '../core/errors.js';
 import { syncDirectory } from '../core/durable-file.js';
 import { logger } from '../core/log.js';
 import { rootLayout } from '../root/paths.js';
@@ -30,9 +30,8 @@ export async function ensureLocalSnapshot(config: Config, id: string, remote: Re
     } else if (!localHit && remoteIds.includes(id)) wanted = id;
   } catch (err) {
     if (localHit && !(err instanceof RemoteError && err.kind === 'cancelled')) return localHit; // the local copy is enough
-    const detail = err instanceof RemoteError ? `${err.message} ${err.hint}` : (err as Error).message;
     // The remote was not asked successfully: whether it has the snapshot is unknown, so not 'not_found'.
-    throw new WbError(codeFor(err), `Snapshot ${id} is not on this machine and the remote could not be listed: ${detail}`);
+    throw new WbError(codeFor(err), `Snapshot ${id} is not on this machine and the remote could not be listed: ${errorText(err)}`, errorHint(err));
   }
   if (!wanted) return findLocalSnapshot(config.root, id);
 
@@ -61,8 +60,7 @@ export async function ensureLocalSnapshot(config: Config, id: string, remote: Re
       throw err;
     }
   } catch (err) {
-    const detail = err instanceof RemoteError ? `${err.message} ${err.hint}` : (err as Error).message;
-    throw new WbError(codeFor(err), `Downloading snapshot ${wanted} from ${remote.label} failed: ${detail} Nothing was changed.`);
+    throw new WbError(codeFor(err), `Downloading snapshot ${wanted} from ${remote.label} failed: ${errorText(err)} Nothing was changed.`, errorHint(err));
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
@@ -72,6 +70,11 @@ export async function ensureLocalSnapshot(config: Config, id: string, remote: Re
 
 /** A downloaded file that may not be published (it would replace one, or is not the snapshot's). */
 class PublishRefused extends Error {}
+
+/** The message of the failure without its hint (the hint travels as the WbError's own hint). */
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
 
 /**
  * The error code for a failed list or download, from what failed, never from the text:
