@@ -21,7 +21,8 @@ export default defineCapability({
   async run(input, ctx) {
     let result = await runFix({ root: ctx.root }, input.requirement, input.inputs);
     if (result.status === 'needs_input' && ctx.elicit && result.inputs_schema) {
-      const answer = await ctx.elicit(result.message.replace(/ call again.*$/, ''), result.inputs_schema as unknown as ElicitSchema);
+      const problems = result.input_problems?.length ? ` (${result.input_problems.join('; ')})` : '';
+      const answer = await ctx.elicit(`${result.asks ?? result.message} It needs inputs${problems}.`, result.inputs_schema as unknown as ElicitSchema);
       if (answer.action === 'accept') result = await runFix({ root: ctx.root }, input.requirement, answer.content);
       else result = { ...result, status: 'failed', message: `The user ${answer.action === 'decline' ? 'declined' : 'cancelled'}; nothing was changed.` };
     }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { updateConfigFile } from '../src/root/config.js';
 import { firstLine, ghIn as gh, ghRequirements, qualifyRepo, viewRepo } from '../src/health/gh-requirements.js';
 import { markEnabled } from '../src/health/opt-in.js';
+import { remoteSettings } from '../src/remote/registry.js';
 import { judgeFreshness } from '../src/health/freshness.js';
 import { defineComponent } from '../src/health/types.js';
 import { readLastRun } from '../src/backup/last-run.js';
@@ -20,7 +21,7 @@ export default defineComponent({
   optIn: true,
   wanted: (ctx) => ctx.config.health.opt_in.includes('github_backups') || (ctx.config.remote !== null && 'github' in ctx.config.remote),
   whenDisabled: (ctx) => {
-    const repo = ctx.config.remote && 'github' in ctx.config.remote ? ctx.config.remote.github.repo : null;
+    const repo = remoteSettings(ctx.config, 'github')?.repo ?? null;
     return repo
       ? `New snapshots are no longer pushed to ${repo}: they stay on this machine only. The releases already on ${repo} are kept, and list and restore still read them.`
       : 'No snapshot is pushed to GitHub while it is off.';
@@ -32,9 +33,9 @@ export default defineComponent({
       title: 'Private backup repository configured',
       dependsOn: ['gh-authenticated'],
       async check(ctx) {
-        const remote = ctx.config.remote;
-        if (!remote || !('github' in remote)) return { status: 'fail', detail: 'no repository configured for the backups' };
-        const repo = remote.github.repo;
+        const settings = remoteSettings(ctx.config, 'github');
+        if (!settings) return { status: 'fail', detail: 'no repository configured for the backups' };
+        const repo = settings.repo;
         const seen = await viewRepo(ctx, repo);
         if (!seen.found) return { status: 'fail', detail: `${repo} cannot be reached: ${seen.detail}` };
         if (!seen.view.isPrivate) return { status: 'fail', detail: `${repo} is public: backups go only to a private repository` };

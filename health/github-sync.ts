@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { errorMessage, WbError } from '../src/core/errors.js';
+import { describeError } from '../src/core/errors.js';
 import { runGit } from '../src/core/git.js';
 import { firstLine, ghIn, qualifyRepo, viewRepo } from '../src/health/gh-requirements.js';
 import { markEnabled } from '../src/health/opt-in.js';
@@ -103,7 +103,7 @@ export default defineComponent({
           try {
             branch = await branchFor(ctx, candidate);
           } catch (err) {
-            return { status: 'failed', message: `${errorMessage(err)}${err instanceof WbError && err.hint ? ` ${err.hint}` : ''} Nothing was written.` };
+            return { status: 'failed', message: `${describeError(err)} Nothing was written.` };
           }
           // Record the branch of an empty plain-git remote: nothing on it says which branch it will have.
           const empty = !seen.heads;
@@ -137,7 +137,7 @@ export default defineComponent({
           branch = await branchFor(ctx, g);
         } catch (err) {
           // Reachable, but a push would stop here: say so rather than call it fine.
-          return { status: 'fail', detail: `reachable, but a push cannot pick its branch: ${errorMessage(err)}` };
+          return { status: 'fail', detail: `reachable, but a push cannot pick its branch: ${describeError(err)}` };
         }
         if (!seen.heads) return { status: 'ok', detail: `reachable and empty: the first push creates branch ${branch}` };
         return { status: 'ok', detail: seen.head ? `default branch ${seen.head}` : `branch ${branch}` };

@@ -6,8 +6,9 @@ import { restoreFriendlyOrder } from '../snapshot/archive-order.js';
 import { ArchiveWriter, fsyncDir } from './archive-writer.js';
 import { chooseCodec } from '../snapshot/codec.js';
 import type { Config, VitalDatabase } from '../root/config.js';
-import { WbError, errorMessage } from '../core/errors.js';
+import { WbError, describeError } from '../core/errors.js';
 import { HotCopier, type CopiedDatabase } from './hot-copy.js';
+import { failedCopy } from './hot-copy-core.js';
 import { RemoteOutcomeSchema, writeLastRun, type LastRun, type RemoteOutcome } from './last-run.js';
 import { logger } from '../core/log.js';
 import { CodecSchema, MANIFEST_VERSION, validateManifest, type Manifest, type ManifestDatabase } from '../snapshot/manifest.js';
@@ -98,7 +99,7 @@ function failedRun(opts: BackupOptions, started: Date, err: unknown): LastRun {
     databases_bytes: null,
     databases: 0,
     skipped: [],
-    error: errorMessage(err),
+    error: describeError(err),
     remote: null,
   };
 }
@@ -173,15 +174,19 @@ function archiveEntryFor(db: VitalDatabase): string {
 
 function asDiskError(err: unknown, backupsDir: string, root: string): WbError {
   if (err instanceof WbError) return err;
-  const msg = errorMessage(err);
-  if (/ENOSPC|no space left|disk is full/i.test(msg)) {
-    return new WbError(
-      'disk_full',
-      `The disk holding ${displayPath(root, backupsDir)} is full${freeSpaceNote(backupsDir)}, so the snapshot was abandoned; earlier snapshots and the live databases are untouched.`,
-      'Free some space (or move the data root), then run the backup again.',
-    );
-  }
+  const msg = describeError(err);
+  // Raw errors from outside (fs, the zstd child's stderr, tar) name a full disk only in their text.
+  const errno = (err as NodeJS.ErrnoException | null)?.code;
+  if (errno === 'ENOSPC' || errno === 'EDQUOT' || /ENOSPC|no space left|disk is full/i.test(msg)) return diskFullError(backupsDir, root);
   return new WbError('snapshot_failed', `The snapshot failed and was discarded: ${msg}.`, 'Earlier snapshots are untouched; fix the cause and run the backup again.');
+}
+
+function diskFullError(backupsDir: string, root: string): WbError {
+  return new WbError(
+    'disk_full',
+    `The disk holding ${displayPath(root, backupsDir)} is full${freeSpaceNote(backupsDir)}, so the snapshot was abandoned; earlier snapshots and the live databases are untouched.`,
+    'Free some space (or move the data root), then run the backup again.',
+  );
 }
 
 async function takeSnapshot(config: Config, opts: BackupOptions, lock: RootLock, started: Date): Promise<BackupResult> {
@@ -224,6 +229,7 @@ async function takeSnapshot(config: Config, opts: BackupOptions, lock: RootLock,
     const databases: Array<ManifestDatabase> = [];
     // Files discovery could not use (a dangling or looping link) are reported like any other skip.
     const skipped: Array<{ name: string; reason: string }> = [...(config.skipped ?? [])];
+    const locked = new Set<string>(); // names skipped because another program holds their lock
     const entries = new Set<string>();
     // Copied (and so archived) in the order that lets a restore check each database while the
     // rest unpacks (see archive-order.ts).
@@ -243,11 +249,11 @@ async function takeSnapshot(config: Config, opts: BackupOptions, lock: RootLock,
       try {
         copied = await copier.copy({ source: db.path, dest, busyTimeoutMs: 5000 });
       } catch (err) {
-        copied = { kind: 'failed', code: 'internal', message: errorMessage(err) };
+        copied = failedCopy(err);
       }
       // A full destination stops the snapshot (every later copy would fail too); any other failure
       // belongs to this one database: it is skipped with the reason and the others are still taken.
-      if (copied.kind === 'failed' && (copied.code === 'disk_full' || /ENOSPC|disk is full/i.test(copied.message))) throw asDiskError(new Error('ENOSPC'), backupsDir, root);
+      if (copied.kind === 'failed' && copied.code === 'disk_full') throw diskFullError(backupsDir, root);
       if (copied.kind === 'failed') {
         fs.rmSync(dest, { force: true });
         copied = { kind: 'skipped', reason: `copying it failed: ${copied.message}` };
@@ -255,6 +261,7 @@ async function takeSnapshot(config: Config, opts: BackupOptions, lock: RootLock,
       if (copied.kind === 'skipped') {
         // The result names the path it looked at; the log does not (no user paths in logs).
         skipped.push({ name: db.name, reason: copied.looked_at ? `${copied.reason}: ${copied.looked_at}` : copied.reason });
+        if (copied.locked) locked.add(db.name);
         log.warn({ db: db.name, reason: copied.reason }, 'database skipped');
         progress(index + 1, `skipped ${db.name}: ${copied.reason}`);
         continue;
@@ -267,7 +274,7 @@ async function takeSnapshot(config: Config, opts: BackupOptions, lock: RootLock,
       throw new WbError(
         'snapshot_failed',
         `None of the ${config.databases.length} vital databases could be copied: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}.`,
-        skipped.every((s) => /\blocked by another program\b/.test(s.reason))
+        skipped.every((s) => locked.has(s.name))
           ? 'Each one is locked by another program: let it release the lock (or stop it), then try again.'
           : 'Each reason says what is wrong; paths are set under `databases:` in wb-backup.yaml (`~/` is the home folder, other relative paths start at the data root).',
       );

@@ -6,7 +6,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { runBackup, type BackupResult } from '../backup/pipeline.js';
 import { loadConfig, type Config } from '../root/config.js';
 import { createDemoDatabases } from './demo.js';
-import { WbError, errorMessage } from '../core/errors.js';
+import { EXIT, WbError, describeError, errorSurfaces } from '../core/errors.js';
 import { configureLogging } from '../core/log.js';
 import { formatBytes } from '../core/size-format.js';
 import { toolVersion } from '../backup/provenance.js';
@@ -25,8 +25,6 @@ import { rootOf } from './root.js';
 import { askYesNo } from './prompt.js';
 import { cliText } from './wording.js';
 
-/** Exit codes: 0 ok, 1 failed, 2 bad usage or config, 75 busy (try again later), 130/143 interrupted. */
-const EXIT = { failed: 1, usage: 2, busy: 75, interrupted: 130 } as const;
 
 function out(text: string): void {
   process.stdout.write(`${text}\n`);
@@ -38,18 +36,14 @@ let currentRoot: string | undefined;
 function fail(err: unknown): void {
   // Usage errors: commander has already printed what was wrong (exitOverride below).
   if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : EXIT.usage);
-  let message = cliText(errorMessage(err), currentRoot);
+  let message = cliText(describeError(err), currentRoot);
   // A raw ENOSPC (e.g. writing the lock's owner file at 0 bytes free) says what, not what to do.
   if (!(err instanceof WbError) && (err as NodeJS.ErrnoException | null)?.code === 'ENOSPC') message = `The disk is full (${message}). Free some space, then run the command again.`;
   process.stderr.write(`wb-backup: ${message}\n`);
   // Stopping on a signal: the shutdown path exits with the signal's code once cleanup is done.
   if (shutdownSignal.aborted) return;
-  if (err instanceof WbError) {
-    if (err.code === 'busy') process.exit(EXIT.busy);
-    if (err.code === 'interrupted') process.exit(EXIT.interrupted);
-    if (err.code === 'config_invalid' || err.code === 'invalid_input') process.exit(EXIT.usage);
-  }
-  process.exit(EXIT.failed);
+  // The status comes from the one table of codes (src/core/errors.ts).
+  process.exit(errorSurfaces(err).exit);
 }
 
 /** stderr, in the CLI's words. */
@@ -214,7 +208,7 @@ export function buildProgram(): Command {
       } catch (err) {
         // A server still starts: every tool that touches the databases reports the same error.
         if (!(['serve', 'sidecar'].includes(command) && err instanceof WbError && err.code === 'recovery_needed')) throw err;
-        note(err.message);
+        note(describeError(err));
         return;
       }
       if (outcome.action !== 'none') {
@@ -341,7 +335,7 @@ export function buildProgram(): Command {
         if (opts.http || !(err instanceof WbError && err.code === 'config_invalid')) throw err;
         // stdio: the client would only see "Connection closed". Serve anyway; every tool, and
         // health_status, answers with this error until the file is fixed (each call reloads it).
-        note(`${err.message}\nServing anyway: every tool reports this configuration error until the file is fixed.`);
+        note(`${describeError(err)}\nServing anyway: every tool reports this configuration error until the file is fixed.`);
       }
       const startSidecarHere = async () => {
         if (!opts.sidecar) return;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isDisabled, isWanted, type CheckResult, type Component, type ComponentStatus, type HealthContext, type Requirement, type RequirementStatus } from './types.js';
+import { describeError } from '../core/errors.js';
 
 export const RequirementReportSchema = z.object({
   id: z.string().describe('"<component>.<requirement>": pass it to health_fix'),
@@ -30,7 +31,7 @@ async function safeCheck(fn: () => Promise<CheckResult>): Promise<CheckResult> {
     return await fn();
   } catch (err) {
     // A check that throws is a failing check, never a crashed health page.
-    return { status: 'fail', detail: `the check failed: ${err instanceof Error ? err.message : String(err)}` };
+    return { status: 'fail', detail: `the check failed: ${describeError(err)}` };
   }
 }
 

@@ -26,6 +26,8 @@ export const FixResultSchema = z.object({
     .describe('for blocked: the failing requirements it waits for, nearest first; the last one is what to fix first'),
   handoff: z.object({ steps: z.array(z.string()), verify: z.string() }).optional(),
   inputs_schema: z.record(z.string(), z.unknown()).optional().describe('for needs_input: the JSON schema of the inputs to pass back'),
+  asks: z.string().optional().describe('for needs_input: what the fixer does with the inputs, in words for the person filling them in'),
+  input_problems: z.array(z.string()).optional().describe('for needs_input: what was wrong with the inputs given ("field: problem"); empty when none were given'),
 });
 export type FixResult = z.infer<typeof FixResultSchema>;
 
@@ -209,8 +211,10 @@ export async function runFix(opts: HealthOptions, id: string, inputs?: Record<st
     const parsed = fixer.inputs.safeParse(inputs ?? {});
     if (!parsed.success) {
       const schema = inputsJsonSchema(requirement) ?? {};
-      const problems = inputs && Object.keys(inputs).length ? ` (${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})` : '';
-      return { requirement: id, status: 'needs_input', message: `${fixer.describe} It needs inputs${problems}: call again with inputs matching inputs_schema.`, inputs_schema: schema };
+      const problems = inputs && Object.keys(inputs).length ? parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) : [];
+      const detail = problems.length ? ` (${problems.join('; ')})` : '';
+      // asks and input_problems as fields: the elicitation form and the card show them without parsing the message.
+      return { requirement: id, status: 'needs_input', message: `${fixer.describe} It needs inputs${detail}: call again with inputs matching inputs_schema.`, inputs_schema: schema, asks: fixer.describe, input_problems: problems };
     }
     const outcome = await fixer.run(ctx, parsed.data as Record<string, unknown>);
     logger().info({ requirement: id, status: outcome.status }, 'health fixer ran');

@@ -120,8 +120,13 @@ async function api(path, body) {
   }
   let data = null;
   try { data = await res.json(); } catch { /* not JSON: reported below */ }
-  if (!res.ok || data === null) throw new Error((data && data.error && data.error.message) || ('The server answered HTTP ' + res.status + '.'));
+  if (!res.ok || data === null) throw new Error((data && data.error && describeError(data.error)) || ('The server answered HTTP ' + res.status + '.'));
   return data;
+}
+
+/** An API error's text: its message, then its hint (the server keeps them apart; src/core/errors.ts). */
+function describeError(error) {
+  return error.message ? (error.hint ? error.message + ' ' + error.hint : error.message) : '';
 }
 
 /** The status line sits at the top and sticks there while scrolling, so it is seen on a phone too. */
@@ -208,8 +213,8 @@ function updateStepsState(v) {
 
 /** Needs-input answers are written for agents; on the card the form is what needs correcting. */
 function needsInputText(result) {
-  const m = /It needs inputs \\((.*)\\)/.exec(result.message);
-  return m ? 'Check the form: ' + m[1] + '.' : result.message;
+  const problems = result.input_problems || [];
+  return problems.length ? 'Check the form: ' + problems.join('; ') + '.' : result.message;
 }
 
 async function runFix(id, label, inputs, v, button) {

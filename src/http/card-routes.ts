@@ -1,7 +1,7 @@
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { runBackup } from '../backup/pipeline.js';
 import { loadConfig } from '../root/config.js';
-import { WbError, errorMessage } from '../core/errors.js';
+import { WbError, describeError, errorCode, errorHint, errorSurfaces } from '../core/errors.js';
 import { blockerIn, describeBlocker, healthStatus, invalidateHealth, runFix, setComponentEnabled } from '../health/service.js';
 import { readLastRun } from '../backup/last-run.js';
 import { track, shutdownSignal } from '../core/shutdown.js';
@@ -17,9 +17,15 @@ function send(res: Response, type: string, body: string): void {
   res.type(type).send(body);
 }
 
+/**
+ * An error as JSON: `{error: {code, message, hint?}}`, the fields kept apart (the page joins
+ * message and hint when it shows them), with the HTTP status of the code's entry in the table of
+ * src/core/errors.ts (500 for anything that is not a WbError).
+ */
 function fail(res: Response, err: unknown): void {
-  const status = err instanceof WbError ? ({ busy: 409, not_found: 404, invalid_input: 400, config_invalid: 400 } as Record<string, number>)[err.code] ?? 500 : 500;
-  res.status(status).json({ error: { code: err instanceof WbError ? err.code : 'internal', message: errorMessage(err) } });
+  const hint = errorHint(err);
+  const message = err instanceof Error ? err.message : describeError(err);
+  res.status(errorSurfaces(err).http).json({ error: { code: errorCode(err), message, ...(hint ? { hint } : {}) } });
 }
 
 /**

@@ -5,7 +5,7 @@ import { loadConfig } from '../root/config.js';
 import { healthStatus, invalidateHealth } from '../health/service.js';
 import { listSnapshots } from '../backup/list.js';
 import { registerPrompts } from './prompts.js';
-import { WbError, errorMessage } from '../core/errors.js';
+import { WbError, describeError, errorSurfaces } from '../core/errors.js';
 import { logger } from '../core/log.js';
 import { loadCapabilities } from '../capability/load.js';
 import { toolVersion } from '../backup/provenance.js';
@@ -100,10 +100,13 @@ function registerCapability(server: McpServer, capability: Capability, opts: Ser
         // A failure that still has a result (health_fix failed, a refused push) keeps it as structured content.
         return { ...(isError ? { isError: true } : {}), content: [{ type: 'text', text: boundSummary(summary, bounded) }], structuredContent: bounded.result };
       } catch (err) {
-        const known = err instanceof WbError;
-        if (!known) logger().error({ tool: capability.name, err: errorMessage(err) }, 'tool failed unexpectedly');
-        else logger().warn({ tool: capability.name, code: err.code }, err.message);
-        return { isError: true, content: [{ type: 'text', text: known ? err.message : `${capability.name} failed: ${errorMessage(err)}` }] };
+        const text = describeError(err);
+        // isError and the log level come from the one table of codes (src/core/errors.ts).
+        const { mcp } = errorSurfaces(err);
+        if (!(err instanceof WbError)) logger().error({ tool: capability.name, err: text }, 'tool failed unexpectedly');
+        else if (mcp.input) logger().info({ tool: capability.name, code: err.code }, text);
+        else logger().warn({ tool: capability.name, code: err.code }, text);
+        return { ...(mcp.isError ? { isError: true } : {}), content: [{ type: 'text', text: err instanceof WbError ? text : `${capability.name} failed: ${text}` }] };
       }
     },
   );

@@ -230,7 +230,7 @@ export async function runRestore(config: Config, opts: RestoreOptions): Promise<
     }
 
     const remote = opts.remote !== undefined ? opts.remote : remoteFromConfig(config);
-    const snapshot = await ensureLocalSnapshot(config, grant ? grant.plan.snapshot_id : opts.snapshotId, remote);
+    const snapshot = await ensureLocalSnapshot(config, grant ? grant.plan.snapshot_id : opts.snapshotId, remote, opts.signal);
     progress(1, `found ${snapshot.id}`);
     const manifest = await verifyManifest(snapshot);
     progress(2, 'manifest checksum and contents verified');
@@ -311,7 +311,7 @@ export async function runRestore(config: Config, opts: RestoreOptions): Promise<
         for (const s of selected) {
           const verdict = (await checks.get(s.entry.file)) ?? { ok: false as const, problem: 'it is missing from the archive' };
           if (!verdict.ok) {
-            throw new WbError('restore_refused', `Refusing to restore ${s.entry.name}: ${verdict.problem}. Nothing was changed.`, 'Use another snapshot.');
+            throw new WbError('restore_refused', `Refusing to restore ${s.entry.name}: ${verdict.problem}. Nothing was changed.`, verdict.hint ?? 'Use another snapshot.');
           }
           planned.push({
             name: s.entry.name,

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { rootLayout } from '../root/paths.js';
 import { z } from 'zod';
 import type { Config } from '../root/config.js';
-import { WbError } from '../core/errors.js';
+import { WbError, describeError } from '../core/errors.js';
 import { withRootLock } from '../root/lock.js';
 import { SYNC_MODES, syncConfig, type GithubSyncConfig, type SyncMode } from './config.js';
 import { fetchBranch, gitOptionsFor, gitOrThrow, resolveBranchFor, type SyncRemote } from './git-remote.js';
@@ -217,7 +217,7 @@ async function pushBranch(repo: string, remote: SyncRemote, branch: string): Pro
     await gitOrThrow(repo, remote, ['push', '-q', 'origin', `HEAD:refs/heads/${branch}`], 'push');
     return { ok: true, stderr: '' };
   } catch (err) {
-    return { ok: false, stderr: (err as Error).message };
+    return { ok: false, stderr: describeError(err) };
   }
 }
 
