@@ -239,6 +239,16 @@ describe('github_sync_resolve with real git and SQLite', () => {
     expect(readState(root).conflicts?.items.every((i) => i.resolved === null)).toBe(true);
   });
 
+  it("theirs fires the database's triggers, as a pull's write does", async () => {
+    sql("CREATE TABLE audit (note_id INTEGER, title TEXT); CREATE TRIGGER notes_audit AFTER UPDATE ON notes BEGIN INSERT INTO audit VALUES (new.id, new.title); END;");
+    await conflictOnRow5();
+    sql('DELETE FROM audit');
+    await resolveConflicts(loadConfig(root), { resolutions: five, consent: async () => ({ granted: true }) });
+    const db = new Database(dbFile(), { readonly: true });
+    expect(db.prepare('SELECT note_id, title FROM audit').all()).toEqual([{ note_id: 5, title: 'theirs' }]);
+    db.close();
+  });
+
   it('a resolution that would break a foreign key is refused and writes nothing', async () => {
     await syncPush(loadConfig(root));
     // The remote points note 5 at a folder that does not exist.
