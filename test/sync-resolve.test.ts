@@ -111,6 +111,10 @@ describe('github_sync_resolve with real git and SQLite', () => {
     ]);
     expect(recorded.remote_commit).toBe(git(work, '--git-dir', bare, 'rev-parse', 'trunk'));
 
+    const { syncStatus } = await import('../src/sync/status.js');
+    const status = await syncStatus(loadConfig(root));
+    expect(status.conflicts).toEqual({ total: 1, unresolved: 1 });
+    expect(status.message).toMatch(/1 conflict\(s\) from the last pull are open: list and resolve them with github_sync_resolve/);
     const listed = await resolveConflicts(loadConfig(root));
     expect(listed).toMatchObject({ status: 'listed', counts: { total: 1, unresolved: 1, tables: { 'notes.notes': { unresolved: 1, resolved: 0 } } } });
 
