@@ -1,9 +1,9 @@
 import path from 'node:path';
 import { Option, type Command } from 'commander';
-import { SYNC_MODES, type SyncMode } from '../sync/config.js';
-import { loadConfig } from '../root/config.js';
-import { rootOf } from './root.js';
-import { cliText } from './wording.js';
+import { SYNC_MODES, type SyncMode } from '../../sync/config.js';
+import { loadConfig } from '../../root/config.js';
+import { rootOf } from '../root.js';
+import { cliText } from '../wording.js';
 
 /** `wb-backup sync push | import <clone-dir>`: the readable mirror of the databases in git. */
 export function registerSyncCommand(program: Command): void {
@@ -15,7 +15,7 @@ export function registerSyncCommand(program: Command): void {
     .addOption(new Option('--mode <mode>', 'override sync.github.mode for this push').choices([...SYNC_MODES]))
     .option('--json', 'print the result as JSON')
     .action(async (opts: { dryRun?: boolean; json?: boolean; mode?: SyncMode }, cmd: Command) => {
-      const { syncPush } = await import('../sync/push.js');
+      const { syncPush } = await import('../../sync/push.js');
       const result = await syncPush(loadConfig(rootOf(cmd)), { dryRun: opts.dryRun ?? false, ...(opts.mode ? { mode: opts.mode } : {}) });
       const paths = result.status === 'remote_changed' ? (result.remote_changed_paths ?? []) : result.files_changed;
       // What was left out is said in the text too: a push that mirrored one database of three is not just "pushed".
@@ -29,7 +29,7 @@ export function registerSyncCommand(program: Command): void {
     .option('--dry-run', 'show what would be applied')
     .option('--json', 'print the result as JSON')
     .action(async (opts: { dryRun?: boolean; json?: boolean }, cmd: Command) => {
-      const { syncPull } = await import('../sync/pull.js');
+      const { syncPull } = await import('../../sync/pull.js');
       const result = await syncPull(loadConfig(rootOf(cmd)), { dryRun: opts.dryRun ?? false });
       process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.status}: ${cliText(result.message)}\n${[...result.conflicts.map((c) => `  conflict ${c.table} ${c.key}`), ...result.rejected.map((r) => `  rejected ${r.path}: ${r.reason}`)].join('\n')}\n`);
       if (result.status === 'conflicts') process.exitCode = 1;
@@ -39,7 +39,7 @@ export function registerSyncCommand(program: Command): void {
     .description('rows changed here and on the remote since the last sync')
     .option('--json', 'print the status as JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const { syncStatus } = await import('../sync/status.js');
+      const { syncStatus } = await import('../../sync/status.js');
       const result = await syncStatus(loadConfig(rootOf(cmd)));
       process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${cliText(result.message)}\n`);
     });
@@ -52,9 +52,9 @@ export function registerSyncCommand(program: Command): void {
     .option('-y, --yes', 'with --force: do not ask (for scripts)')
     .option('--json', 'print the result as JSON')
     .action(async (dir: string, opts: { dryRun?: boolean; force?: boolean; yes?: boolean; json?: boolean }, cmd: Command) => {
-      const { syncImport } = await import('../sync/import.js');
-      const { describeSafetyCopies } = await import('../restore/safety-copies.js');
-      const { askYesNo } = await import('./prompt.js');
+      const { syncImport } = await import('../../sync/import.js');
+      const { describeSafetyCopies } = await import('../../restore/safety-copies.js');
+      const { askYesNo } = await import('../prompt.js');
       const result = await syncImport(loadConfig(rootOf(cmd)), path.resolve(dir), {
         dryRun: opts.dryRun ?? false,
         force: opts.force ?? false,
