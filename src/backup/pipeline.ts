@@ -17,7 +17,7 @@ import { decideRetention } from '../snapshot/retention.js';
 import { formatSnapshotId } from '../snapshot/id.js';
 import { deleteLocalSnapshot, listLocalSnapshots, removeLeftovers, snapshotFiles } from '../snapshot/store.js';
 import { withRootLock, type RootLock } from '../root/lock.js';
-import { recoverInterruptedSwap } from '../restore/swap.js';
+import { recoverInterruptedSwap } from '../restore/recovery.js';
 import { remoteFromConfig } from '../remote/registry.js';
 import type { Remote } from '../remote/remote.js';
 import { replicate } from './replicate.js';

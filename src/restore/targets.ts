@@ -4,7 +4,7 @@ import type { Config, VitalDatabase } from '../root/config.js';
 import { WbError } from '../core/errors.js';
 import { unsafeRelativePathReason, type Manifest, type ManifestDatabase } from '../snapshot/manifest.js';
 import { displayPath, rootLayout } from '../root/paths.js';
-import { journalPath, realTarget } from './swap.js';
+import { journalPath, realTarget } from './journal.js';
 
 /** A snapshot database chosen for a restore, and the live file it goes to. */
 export interface Selected {

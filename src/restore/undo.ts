@@ -9,7 +9,10 @@ import { whyInUse } from './in-use.js';
 import type { ConsentDecision } from './restore.js';
 import { fingerprintTargets, liveChangedReason } from '../root/consent.js';
 import { planSafetyCopies, uniqueSafetyDir, type SafetyCopyPlan } from './safety-copies.js';
-import { hashFile, listPreRestoreDirs, performSwap, prunePreRestoreDirs, readPreRestoreInfo, recoverInterruptedSwap } from './swap.js';
+import { hashFile } from './journal.js';
+import { performSwap } from './swap.js';
+import { listPreRestoreDirs, prunePreRestoreDirs, readPreRestoreInfo } from './pre-restore.js';
+import { recoverInterruptedSwap } from './recovery.js';
 
 export interface UndoPlan {
   from: string;
