@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { BackupResultSchema, runBackup } from '../src/backup/pipeline.js';
 import { defineCapability } from '../src/capability/capability.js';
 import { formatBytes } from '../src/core/size-format.js';
+import { parseSnapshotId } from '../src/snapshot/id.js';
+import { listLocalSnapshots } from '../src/snapshot/store.js';
 
 export default defineCapability({
   name: 'data_backup',
@@ -19,6 +21,15 @@ export default defineCapability({
   }),
   output: BackupResultSchema,
   annotations: { title: 'Back up the databases now', readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  scheduled: {
+    // Scheduled snapshots are routine (thinned hourly) unless the job file says otherwise.
+    defaults: { manual: false },
+    // A snapshot taken by hand also counts: catching up is about the age of the newest routine copy.
+    lastDoneAt(root) {
+      const newest = listLocalSnapshots(root).find((s) => !s.manual);
+      return newest ? (parseSnapshotId(newest.id)?.time ?? null) : null;
+    },
+  },
   async run(input, ctx) {
     const result = await runBackup(ctx.loadConfig(), {
       manual: input.manual,

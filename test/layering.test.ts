@@ -83,4 +83,9 @@ describe('the source layout', () => {
     }
     expect(wrong).toEqual([]);
   });
+
+  it('flushes in one place: only core/durable-file.ts calls fsync or fdatasync', () => {
+    const flushing = tsFiles(SRC).filter((f) => /\bf(data)?syncSync\(|\.(data)?sync\(\)|\bf(data)?sync\(/.test(fs.readFileSync(f, 'utf8')));
+    expect(flushing.map((f) => path.relative(SRC, f))).toEqual([path.join('core', 'durable-file.ts')]);
+  });
 });

@@ -57,7 +57,7 @@ describe('a snapshot an agent asks for is an anchor', () => {
   });
 
   it('the sidecar path stays routine even for a job file that passes no arguments', async () => {
-    const job = { name: 'bare', file: 'bare.md', description: '', schedule: '0 * * * *', capability: 'data_backup', args: {}, requires: null, enabled: true };
+    const job = { name: 'bare', file: 'bare.md', description: '', schedule: '0 * * * *', capability: 'data_backup', args: {}, requires: null, enabled: true, catch_up: true };
     await new SidecarRunner([job], runnerDeps(root)).fire(job, 'scheduled');
     const { client, close } = await connectStdio(root);
     try {

@@ -9,7 +9,7 @@ import { runnerDeps } from '../src/sidecar/service.js';
 import { listLocalSnapshots } from '../src/snapshot/store.js';
 import { CLI, makeNotesDb, REPO_ROOT, rmrf, tempRoot, waitFor } from './support/fixtures.js';
 
-const hourly: Job = { name: 'data-backup', file: 'data-backup.md', description: '', schedule: '0 * * * *', capability: 'data_backup', args: {}, requires: null, enabled: true };
+const hourly: Job = { name: 'data-backup', file: 'data-backup.md', description: '', schedule: '0 * * * *', capability: 'data_backup', args: {}, requires: null, enabled: true, catch_up: true };
 
 function fakeDeps(over: Partial<RunnerDeps> = {}): RunnerDeps & { runs: string[] } {
   const runs: string[] = [];
@@ -20,7 +20,7 @@ function fakeDeps(over: Partial<RunnerDeps> = {}): RunnerDeps & { runs: string[]
       return { kind: 'ran', detail: 'ok' } as JobOutcome;
     },
     blockedReason: async () => null,
-    newestAutomaticSnapshot: () => new Date(Date.now() - 10 * 60_000),
+    lastDoneAt: async () => new Date(Date.now() - 10 * 60_000),
     now: () => new Date(),
     ...over,
   };
@@ -66,7 +66,7 @@ describe('sidecar scheduling with controlled time', () => {
   });
 
   it('catches up once at start when the newest automatic snapshot is older than the cadence', async () => {
-    const stale = fakeDeps({ newestAutomaticSnapshot: () => new Date('2026-11-22T08:00:00Z') });
+    const stale = fakeDeps({ lastDoneAt: async () => new Date('2026-11-22T08:00:00Z') });
     const runner = new SidecarRunner([hourly], stale);
     runner.start();
     await runner.catchUpDone;
@@ -76,7 +76,7 @@ describe('sidecar scheduling with controlled time', () => {
     await runner.stop();
     expect(stale.runs).toHaveLength(1); // once, then the normal schedule (11:00 is later)
 
-    const never = fakeDeps({ newestAutomaticSnapshot: () => null });
+    const never = fakeDeps({ lastDoneAt: async () => null });
     const r2 = new SidecarRunner([hourly], never);
     r2.start();
     await r2.catchUpDone;
@@ -106,6 +106,64 @@ describe('sidecar scheduling with controlled time', () => {
     expect(SidecarRunner.cadenceMs(hourly, from)).toBe(3_600_000);
     expect(SidecarRunner.cadenceMs({ ...hourly, schedule: '*/15 * * * *' }, from)).toBe(15 * 60_000);
     expect(SidecarRunner.cadenceMs({ ...hourly, schedule: '* * * * * *' }, from)).toBe(1000);
+  });
+});
+
+describe('a new job file is a whole job: nothing else to edit', () => {
+  let root: string;
+  let jobsDir: string;
+  beforeEach(() => {
+    root = tempRoot();
+    jobsDir = path.join(root, 'jobs');
+    fs.mkdirSync(jobsDir);
+  });
+  afterEach(() => rmrf(root));
+
+  it('a job on any capability catches up at start from its own run history, and not again once it ran', async () => {
+    makeNotesDb(path.join(root, 'db', 'a.db'), 3);
+    fs.writeFileSync(path.join(jobsDir, 'health-check.md'), '---\nschedule: "*/30 * * * *"\ncapability: health_status\n---\nReads the health graph every half hour.\n');
+    const { jobs, problems } = loadJobs(jobsDir, ['health_status', 'data_backup']);
+    expect(problems).toEqual([]);
+    expect(jobs).toEqual([expect.objectContaining({ name: 'health-check', catch_up: true })]);
+
+    const first = new SidecarRunner(jobs, runnerDeps(root));
+    first.start();
+    await first.catchUpDone;
+    await first.stop();
+    expect(first.history).toEqual([expect.objectContaining({ job: 'health-check', reason: 'catch-up', outcome: 'ran' })]);
+
+    // The run is in sidecar-history.jsonl now: a restart within the cadence does not run it again.
+    const second = new SidecarRunner(jobs, runnerDeps(root));
+    second.start();
+    await second.catchUpDone;
+    await second.stop();
+    expect(second.history).toEqual([]);
+  });
+
+  it('catch_up: false in the front matter turns the start-up run off', async () => {
+    fs.writeFileSync(path.join(jobsDir, 'quiet.md'), '---\nschedule: "0 * * * *"\ncapability: health_status\ncatch_up: false\n---\nNo catch-up.\n');
+    const { jobs } = loadJobs(jobsDir, ['health_status']);
+    const runner = new SidecarRunner(jobs, runnerDeps(root));
+    runner.start();
+    await runner.catchUpDone;
+    await runner.stop();
+    expect(jobs[0]).toMatchObject({ catch_up: false });
+    expect(runner.history).toEqual([]);
+  });
+
+  it('the backup job catches up by the age of the newest routine snapshot, which its capability reports', async () => {
+    makeNotesDb(path.join(root, 'db', 'a.db'), 3);
+    const job: Job = { ...hourly, requires: 'local_backups' };
+    const runner = new SidecarRunner([job], runnerDeps(root));
+    runner.start();
+    await runner.catchUpDone;
+    await runner.stop();
+    expect(listLocalSnapshots(root).map((s) => s.manual)).toEqual([false]);
+    const again = new SidecarRunner([job], runnerDeps(root));
+    again.start();
+    await again.catchUpDone;
+    await again.stop();
+    expect(listLocalSnapshots(root)).toHaveLength(1);
   });
 });
 

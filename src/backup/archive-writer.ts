@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { Pack } from 'tar';
 import { compressor, type CodecStream } from '../snapshot/codec.js';
 import type { Codec } from '../snapshot/manifest.js';
+import { syncDirectoryAsync, syncFileAsync } from '../core/durable-file.js';
 
 /** Counts and hashes the bytes that pass, so the archive is never read a second time. */
 class HashTap extends Transform {
@@ -65,12 +66,7 @@ export class ArchiveWriter {
     this.pack.end();
     await this.written;
     if (this.failure) throw this.failure;
-    const fd = await fs.promises.open(this.tmpPath, 'r+');
-    try {
-      await fd.sync();
-    } finally {
-      await fd.close();
-    }
+    await syncFileAsync(this.tmpPath);
     return { bytes: this.tap.bytes, sha256: this.tap.hash.digest('hex') };
   }
 
@@ -83,15 +79,7 @@ export class ArchiveWriter {
   }
 }
 
-/** fsync a directory so a rename in it survives a power cut. */
-export async function fsyncDir(dir: string): Promise<void> {
-  let fd: fs.promises.FileHandle | undefined;
-  try {
-    fd = await fs.promises.open(dir, 'r');
-    await fd.sync();
-  } catch {
-    /* not supported on every platform/filesystem; the rename itself is still atomic */
-  } finally {
-    await fd?.close();
-  }
+/** fsync a directory so a rename in it survives a power cut (best effort; durable-file.ts flushes). */
+export function fsyncDir(dir: string): Promise<void> {
+  return syncDirectoryAsync(dir);
 }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { z } from 'zod';
 import { rootLayout } from '../root/paths.js';
-import { writeFileAtomic } from '../core/durable-file.js';
+import { overwriteInPlace, writeFileAtomic } from '../core/durable-file.js';
 
 export const RemoteOutcomeSchema = z.object({
   status: z.enum(['pushed', 'skipped', 'failed']),
@@ -66,13 +66,7 @@ function rewriteInPlace(file: string, run: LastRun): void {
     if (bytes.length <= size) {
       // Padding keeps the length (JSON allows trailing spaces), so nothing past the old end is written.
       const padded = Buffer.concat([bytes, Buffer.alloc(size - bytes.length, 0x20)]);
-      const fd = fs.openSync(file, 'r+');
-      try {
-        fs.writeSync(fd, padded, 0, padded.length, 0);
-        fs.fsyncSync(fd);
-      } finally {
-        fs.closeSync(fd);
-      }
+      overwriteInPlace(file, padded);
       return;
     }
     if (!error) throw new Error('last_run.json is too small for a failure record');

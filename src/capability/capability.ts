@@ -44,6 +44,20 @@ export interface Capability<In extends z.ZodObject = z.ZodObject, Out extends z.
   output: Out;
   annotations: ToolAnnotations;
   run(input: z.infer<In>, ctx: CapabilityContext): Promise<CapabilityOutcome<z.infer<Out>>>;
+  /** How the sidecar treats a scheduled job that runs this capability (optional). */
+  scheduled?: ScheduledBehaviour;
+}
+
+/**
+ * What a capability tells the sidecar, so a new job file needs no code elsewhere: the arguments a
+ * scheduled run gets unless its job file says otherwise, and when the capability's work was last
+ * done (for the catch-up run at start; without it the sidecar uses the job's own run history).
+ */
+export interface ScheduledBehaviour {
+  /** merged under the job file's `args` */
+  defaults?: Record<string, unknown>;
+  /** when this work was last done for the data root, or null if never */
+  lastDoneAt?(root: string): Date | null;
 }
 
 export function defineCapability<In extends z.ZodObject, Out extends z.ZodObject>(c: Capability<In, Out>): Capability<In, Out> {

@@ -90,3 +90,41 @@ export function syncDirectory(dir: string, opts: DurableOptions = {}): void {
     fs.closeSync(fd);
   }
 }
+
+/** fsync a file (bytes and metadata) on an I/O thread: for a finished archive before it is renamed into place. */
+export async function syncFileAsync(file: string): Promise<void> {
+  const handle = await fs.promises.open(file, 'r+');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** syncDirectory on an I/O thread, always best effort (see syncDirectory). */
+export async function syncDirectoryAsync(dir: string): Promise<void> {
+  let handle: fs.promises.FileHandle | undefined;
+  try {
+    handle = await fs.promises.open(dir, 'r');
+    await handle.sync();
+  } catch {
+    /* not supported on every platform/filesystem; the rename itself is still atomic */
+  } finally {
+    await handle?.close();
+  }
+}
+
+/**
+ * Overwrite the first `bytes.length` bytes of an existing file in place and fsync it, without
+ * creating any file: the last way to record something on a completely full disk (the caller keeps
+ * the length within the file's size, so no block is allocated). Throws the fs error.
+ */
+export function overwriteInPlace(file: string, bytes: Buffer): void {
+  const fd = fs.openSync(file, 'r+');
+  try {
+    fs.writeSync(fd, bytes, 0, bytes.length, 0);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { writeFileAtomic } from '../core/durable-file.js';
 import { WbError } from '../core/errors.js';
 import { logger } from '../core/log.js';
+import { rootLayout } from '../root/paths.js';
 
 /*
  * Every tool result and resource an agent reads is bounded: each list (array) and each map (record)
@@ -72,7 +73,7 @@ function resultIdPrefix(tool: string): string {
 }
 
 function resultsDir(root: string): string {
-  return path.join(root, 'mcp-results');
+  return rootLayout(root).mcpResultsDir;
 }
 
 function encodeCursor(c: CursorData): string {

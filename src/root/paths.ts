@@ -10,6 +10,18 @@ export interface RootLayout {
   backupsDir: string;
   lastRunFile: string;
   lockTarget: string;
+  /** the journal of a restore, undo or import swap in progress (restore/swap) */
+  restoreJournal: string;
+  /** github-sync's working clone and state (sync/) */
+  syncDir: string;
+  /** whole MCP results that were cut to fit a reply (mcp/bounded) */
+  mcpResultsDir: string;
+  /** the CLI's log file (without -v) */
+  logFile: string;
+  /** every sidecar run, skip and overlap, one JSON line each */
+  sidecarHistory: string;
+  /** written by `wb-backup demo` so it only ever refills a root it made */
+  demoMarker: string;
 }
 
 export function rootLayout(root: string): RootLayout {
@@ -23,6 +35,12 @@ export function rootLayout(root: string): RootLayout {
     lastRunFile: path.join(backupsDir, 'last_run.json'),
     // The root lock is the folder "<target>.lock" with its owner record inside (src/lock.ts).
     lockTarget: path.join(root, '.wb-backup'),
+    restoreJournal: path.join(root, 'restore-journal.json'),
+    syncDir: path.join(root, 'sync'),
+    mcpResultsDir: path.join(root, 'mcp-results'),
+    logFile: path.join(root, 'logs', 'wb-backup.log'),
+    sidecarHistory: path.join(backupsDir, 'sidecar-history.jsonl'),
+    demoMarker: path.join(root, '.wb-backup-demo'),
   };
 }
 

@@ -12,6 +12,7 @@ export const JobFrontMatterSchema = z
     args: z.record(z.string(), z.unknown()).default({}),
     requires: z.string().nullable().default(null).describe('health component whose requirements must be met, or null'),
     enabled: z.boolean().default(true),
+    catch_up: z.boolean().default(true).describe('run once at start when the last run is older than the cadence (a laptop that slept)'),
   })
   .strict();
 

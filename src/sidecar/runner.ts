@@ -18,16 +18,17 @@ export interface RunnerDeps {
   run(job: Job, signal: AbortSignal): Promise<JobOutcome>;
   /** null when the job may run; otherwise why it is skipped (component unwanted, requirement unmet) */
   blockedReason(job: Job): Promise<string | null>;
-  /** time of the newest automatic snapshot, for catch-up */
-  newestAutomaticSnapshot(): Date | null;
+  /** when the job's work was last done (null if never), for the catch-up run at start */
+  lastDoneAt(job: Job): Promise<Date | null>;
   now(): Date;
   record?(entry: JobRecord): void;
 }
 
 /**
  * Runs the sidecar jobs on their cron schedules: never two runs of one job at once (a run still
- * going when the next fires is skipped and logged), one catch-up run at start when the newest
- * automatic snapshot is older than the job's cadence, and quiet skips when requirements are unmet.
+ * going when the next fires is skipped and logged), one catch-up run at start for every job (with
+ * `catch_up`, the default) whose work was last done longer ago than its cadence, and quiet skips
+ * when requirements are unmet.
  */
 export class SidecarRunner {
   private readonly tasks: ScheduledTask[] = [];
@@ -63,11 +64,11 @@ export class SidecarRunner {
 
   private async catchUp(): Promise<void> {
     const now = this.deps.now();
-    const newest = this.deps.newestAutomaticSnapshot();
-    for (const job of this.jobs.filter((j) => j.enabled && j.capability === 'data_backup')) {
+    for (const job of this.jobs.filter((j) => j.enabled && j.catch_up !== false)) {
+      const last = await this.deps.lastDoneAt(job);
       const cadence = SidecarRunner.cadenceMs(job, now);
-      if (!newest || now.getTime() - newest.getTime() > cadence) {
-        logger().info({ job: job.name, newest: newest?.toISOString() ?? null }, 'newest automatic snapshot is older than the cadence: catching up once');
+      if (!last || now.getTime() - last.getTime() > cadence) {
+        logger().info({ job: job.name, last: last?.toISOString() ?? null }, 'last run is older than the cadence: catching up once');
         await this.fire(job, 'catch-up');
       }
     }

@@ -5,8 +5,6 @@ import { healthStatus } from '../health/service.js';
 import { logger } from '../core/log.js';
 import { rootLayout } from '../root/paths.js';
 import { loadCapabilities } from '../capability/load.js';
-import { parseSnapshotId } from '../snapshot/id.js';
-import { listLocalSnapshots } from '../snapshot/store.js';
 import { defaultJobsDir, loadJobs, type Job } from './jobs.js';
 import { SidecarRunner, type JobRecord, type RunnerDeps } from './runner.js';
 
@@ -23,7 +21,7 @@ export async function blockedReason(root: string, job: Job): Promise<string | nu
 }
 
 function recordTo(root: string): (entry: JobRecord) => void {
-  const file = path.join(rootLayout(root).backupsDir, 'sidecar-history.jsonl');
+  const file = historyFile(root);
   return (entry) => {
     try {
       fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -36,23 +34,45 @@ function recordTo(root: string): (entry: JobRecord) => void {
   };
 }
 
+/**
+ * When the job's work was last done: what its capability says (data_backup: the newest routine
+ * snapshot), else the job's newest successful run in sidecar-history.jsonl, else null.
+ */
+async function lastDoneAt(root: string, job: Job): Promise<Date | null> {
+  const capability = (await loadCapabilities()).find((c) => c.name === job.capability);
+  if (capability?.scheduled?.lastDoneAt) return capability.scheduled.lastDoneAt(root);
+  let lines: string[] = [];
+  try {
+    lines = fs.readFileSync(historyFile(root), 'utf8').trimEnd().split('\n');
+  } catch {
+    return null;
+  }
+  for (let i = lines.length - 1; i >= 0; i--) {
+    try {
+      const entry = JSON.parse(lines[i]!) as Partial<JobRecord>;
+      if (entry.job === job.name && entry.outcome === 'ran' && typeof entry.at === 'string') return new Date(entry.at);
+    } catch {
+      /* a torn line from a crash: skip it */
+    }
+  }
+  return null;
+}
+
+function historyFile(root: string): string {
+  return rootLayout(root).sidecarHistory;
+}
+
 export function runnerDeps(root: string): RunnerDeps {
   return {
     async run(job, signal) {
       const capability = (await loadCapabilities()).find((c) => c.name === job.capability);
       if (!capability) return { kind: 'failed', detail: `unknown capability ${job.capability}` };
-      // Scheduled snapshots are routine (thinned hourly) unless the job file says otherwise; data_backup
-      // itself defaults to a manual anchor, for snapshots an agent or a person asks for.
-      const args = job.capability === 'data_backup' ? { manual: false, ...job.args } : job.args;
-      const input = capability.input.parse(args);
+      const input = capability.input.parse({ ...capability.scheduled?.defaults, ...job.args });
       const { summary, isError } = await capability.run(input, { root, loadConfig: () => loadConfig(root), signal, progress: () => undefined });
       return { kind: isError ? 'failed' : 'ran', detail: summary };
     },
     blockedReason: (job) => blockedReason(root, job),
-    newestAutomaticSnapshot() {
-      const newest = listLocalSnapshots(root).find((s) => !s.manual);
-      return newest ? (parseSnapshotId(newest.id)?.time ?? null) : null;
-    },
+    lastDoneAt: (job) => lastDoneAt(root, job),
     now: () => new Date(),
     record: recordTo(root),
   };

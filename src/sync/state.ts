@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { logger } from '../core/log.js';
 import { writeFileAtomic } from '../core/durable-file.js';
+import { rootLayout } from '../root/paths.js';
 
 /** What the last sync left behind: the base of the next three-way pull and of the "remote moved" check. */
 export const SyncStateSchema = z.object({
@@ -15,7 +16,7 @@ export const SyncStateSchema = z.object({
 export type SyncState = z.infer<typeof SyncStateSchema>;
 
 export function syncDir(root: string): string {
-  return path.join(root, 'sync');
+  return rootLayout(root).syncDir;
 }
 
 const EMPTY: SyncState = { last_synced_sha: null, last_remote_sha: null, last_sync_at: null };
