@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runBackup } from '../src/backup/pipeline.js';
 import { loadConfig, writeConfigFile } from '../src/root/config.js';
-import { WbError } from '../src/core/errors.js';
+import { WbError, describeError } from '../src/core/errors.js';
 import { readLastRun } from '../src/backup/last-run.js';
 import { validateManifest } from '../src/snapshot/manifest.js';
 import { listLocalSnapshots } from '../src/snapshot/store.js';
@@ -163,7 +163,7 @@ describe('snapshot pipeline', () => {
     const err = await runBackup(loadConfig(root)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WbError);
     expect((err as WbError).code).toBe('no_databases');
-    expect((err as Error).message).toMatch(/databases:/);
+    expect(describeError(err)).toMatch(/databases:/);
   });
 
   it('gives two snapshots in the same second distinct ids', async () => {
@@ -217,7 +217,7 @@ describe('configuration', () => {
     try {
       loadConfig(root);
     } catch (err) {
-      const msg = (err as Error).message;
+      const msg = describeError(err);
       expect(msg).toMatch(/retention\.hourly: .*>=\s*0/);
       expect(msg).toMatch(/remote/);
       expect(msg).toMatch(/retension/);

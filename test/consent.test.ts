@@ -13,6 +13,7 @@ import { git, seededBareRemote } from './support/bare-remote.js';
 import { makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
 import { connectStdio } from './support/mcp-client.js';
 import { sha256 } from './support/snapshot-forge.js';
+import { describeError } from '../src/core/errors.js';
 
 let work: string;
 let root: string;
@@ -133,7 +134,7 @@ describe('consent given through a prompt', () => {
         return { granted: true };
       },
     }).catch((e: unknown) => e);
-    expect((err as Error).message).toMatch(/the live databases changed since the plan was shown \(db\/a\.db was written to\).*Nothing was changed/);
+    expect(describeError(err)).toMatch(/the live databases changed since the plan was shown \(db\/a\.db was written to\).*Nothing was changed/);
     expect(titlesIn(live('a'))).toContain('written while the prompt was open');
     expect(listPreRestoreDirs(root)).toEqual([]);
   });

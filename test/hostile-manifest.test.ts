@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runBackup } from '../src/backup/pipeline.js';
 import { loadConfig } from '../src/root/config.js';
-import { WbError } from '../src/core/errors.js';
+import { WbError, describeError } from '../src/core/errors.js';
 import { runRestore } from '../src/restore/restore.js';
 import { CLI, makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
 import { forge, sha256, type Forge } from './support/snapshot-forge.js';
@@ -146,8 +146,8 @@ describe('a forged snapshot whose manifest and checksums agree', () => {
 
     const err = await runRestore(loadConfig(root), { snapshotId: 'latest', consent: async () => ({ granted: true }) }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WbError);
-    expect((err as Error).message).toMatch(reason);
-    expect((err as Error).message).toMatch(/Nothing was (changed|restored)/);
+    expect(describeError(err)).toMatch(reason);
+    expect(describeError(err)).toMatch(/Nothing was (changed|restored)/);
     expect(state()).toEqual(before);
     // The dry run refuses the same way, over the CLI too.
     const dry = await run(process.execPath, [CLI, '--root', root, 'restore', 'latest', '--dry-run']).catch((e: { stderr: string; code: number }) => e);
@@ -209,7 +209,7 @@ describe('a download from the remote', () => {
     fs.writeFileSync(mine, 'my own notes\n');
     const before = state();
     const err = await runRestore(loadConfig(root), { snapshotId: made.snapshot_id, remote: new DirRemote(nas), consent: async () => ({ granted: true }) }).catch((e: unknown) => e);
-    expect((err as Error).message).toMatch(new RegExp(`Downloading snapshot ${made.snapshot_id} .*${made.snapshot_id}\\.manifest\\.json already exists in backups/ and is kept as it is.*Nothing was changed`));
+    expect(describeError(err)).toMatch(new RegExp(`Downloading snapshot ${made.snapshot_id} .*${made.snapshot_id}\\.manifest\\.json already exists in backups/ and is kept as it is.*Nothing was changed`));
     expect(fs.readFileSync(mine, 'utf8')).toBe('my own notes\n');
     expect(state()).toEqual(before);
     expect(fs.readdirSync(path.join(root, 'backups')).filter((n) => n.includes('.download'))).toEqual([]);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runBackup } from '../src/backup/pipeline.js';
 import { loadConfig } from '../src/root/config.js';
-import { WbError } from '../src/core/errors.js';
+import { WbError, describeError } from '../src/core/errors.js';
 import { readLastRun } from '../src/backup/last-run.js';
 import { acquireRootLock } from '../src/root/lock.js';
 import { listLocalSnapshots } from '../src/snapshot/store.js';
@@ -24,8 +24,8 @@ describe('root lock', () => {
       const err = await runBackup(loadConfig(root), { lockWaitMs: 200 }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(WbError);
       expect((err as WbError).code).toBe('busy');
-      expect((err as Error).message).toMatch(/busy: restore \(pid \d+/);
-      expect((err as Error).message).toMatch(/try again/);
+      expect(describeError(err)).toMatch(/busy: restore \(pid \d+/);
+      expect(describeError(err)).toMatch(/try again/);
     } finally {
       await held.release();
     }
@@ -64,7 +64,7 @@ describe('faults mid-snapshot', () => {
       const err = await runBackup(loadConfig(root)).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(WbError);
       expect((err as WbError).code).toBe('disk_full');
-      expect((err as Error).message).toMatch(/full.*untouched.*Free some space/s);
+      expect(describeError(err)).toMatch(/full.*untouched.*Free some space/s);
       expect(listLocalSnapshots(root)).toEqual([]);
       const left = fs.readdirSync(backups).filter((n) => n !== 'last_run.json');
       expect(left).toEqual([]);
@@ -90,7 +90,7 @@ describe('faults mid-snapshot', () => {
       const err = await runBackup(loadConfig(root)).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(WbError);
       expect((err as WbError).code).toBe('disk_full');
-      expect((err as Error).message).toMatch(/The disk holding backups is full \(0 B free\).*untouched/);
+      expect(describeError(err)).toMatch(/The disk holding backups is full \(0 B free\).*untouched/);
       expect((err as WbError).hint).toMatch(/Free some space/);
       const last = readLastRun(root);
       expect(last).toMatchObject({ ok: false, snapshot_id: null });
@@ -114,7 +114,7 @@ describe('faults mid-snapshot', () => {
       const err = await runBackup(loadConfig(root)).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(WbError);
       expect((err as WbError).code).toBe('disk_full');
-      expect((err as Error).message).toMatch(/is full \(0 B free\).*Free some space/s);
+      expect(describeError(err)).toMatch(/is full \(0 B free\).*Free some space/s);
       expect(readLastRun(root)).toMatchObject({ ok: false, snapshot_id: null, error: expect.stringMatching(/full/) });
 
       // Space freed: the next run goes through at once (no lock was left held).

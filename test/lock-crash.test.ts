@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeConfigFile } from '../src/root/config.js';
-import { WbError } from '../src/core/errors.js';
+import { WbError, describeError } from '../src/core/errors.js';
 import { acquireRootLock } from '../src/root/lock.js';
 import { CLI, makeNotesDb, REPO_ROOT, rmrf, tempRoot, waitFor } from './support/fixtures.js';
 
@@ -108,7 +108,7 @@ describe('who holds the lock, when the owner record says little', () => {
       plant(`owner-${other.pid}-${hex(os.hostname())}-00aa.json`, '{"pid": 1, "ho');
       const err = await acquireRootLock(root, 'backup', 0).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(WbError);
-      expect((err as Error).message).toContain(`The data root is busy: a wb-backup process whose operation is unknown (pid ${other.pid} on ${os.hostname()}; its owner record owner-${other.pid}-${hex(os.hostname())}-00aa.json cannot be read) holds its lock.`);
+      expect(describeError(err)).toContain(`The data root is busy: a wb-backup process whose operation is unknown (pid ${other.pid} on ${os.hostname()}; its owner record owner-${other.pid}-${hex(os.hostname())}-00aa.json cannot be read) holds its lock.`);
     } finally {
       other.kill('SIGKILL');
     }
@@ -118,7 +118,7 @@ describe('who holds the lock, when the owner record says little', () => {
     const owner = { pid: 4242, host: 'other-machine', operation: 'restore', since: '2026-01-01T00:00:00.000Z' };
     plant(`owner-4242-${hex('other-machine')}-00bb.json`, JSON.stringify(owner));
     const err = await acquireRootLock(root, 'backup', 0).catch((e: unknown) => e);
-    expect((err as Error).message).toMatch(/busy: restore \(pid 4242 on other-machine, since 2026-01-01T00:00:00.000Z\) holds its lock/);
+    expect(describeError(err)).toMatch(/busy: restore \(pid 4242 on other-machine, since 2026-01-01T00:00:00.000Z\) holds its lock/);
     fs.rmSync(lockDir(), { recursive: true });
     plant(`owner-4242-${hex('other-machine')}-00bb.json`, JSON.stringify(owner), 60_000);
     const lock = await acquireRootLock(root, 'backup', 0);

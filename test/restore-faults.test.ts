@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../src/backup/pipeline.js';
 import { loadConfig, writeConfigFile } from '../src/root/config.js';
-import { WbError } from '../src/core/errors.js';
+import { WbError, describeError } from '../src/core/errors.js';
 import { recordOps, setFault, stopRecordingOps } from '../src/restore/fs-steps.js';
 import { runRestore } from '../src/restore/restore.js';
 import { journalPath } from '../src/restore/journal.js';
@@ -152,13 +152,13 @@ async function runWithFault(
     expect(error, `${label}: ${String(error)}`).toBeInstanceOf(WbError);
     const code = (error as WbError).code;
     expect(['swap_failed', 'recovery_needed'], `${label}: ${String(error)}`).toContain(code);
-    expect((error as Error).message).toContain(c.errno);
+    expect(describeError(error)).toContain(c.errno);
     if (code === 'swap_failed') {
       // "nothing was changed" must be true right away, before any recovery.
-      expect((error as Error).message).toMatch(/nothing was changed/);
+      expect(describeError(error)).toMatch(/nothing was changed/);
       expect(expectAllOneState(files(), states.before, states.after, `${label} right after`, { bytesOnly: true })).toBe('old');
     } else {
-      expect((error as Error).message).toMatch(/Nothing was deleted: .*db\/a\.db holds/);
+      expect(describeError(error)).toMatch(/Nothing was deleted: .*db\/a\.db holds/);
       expect(fs.existsSync(journalPath(root)), `${label}: the journal stays for the next command`).toBe(true);
     }
   } else {
@@ -268,7 +268,7 @@ describe('faults injected at every filesystem operation of the swap', () => {
         if (error !== null) {
           expect(error, `${label}: ${String(error)}`).toBeInstanceOf(WbError);
           expect((error as WbError).code, label).toBe('recovery_needed');
-          expect((error as Error).message, label).toMatch(/every copy is kept: .*db\/a\.db holds|was (rolled back|completed) \(the live databases are .*\), but its journal could not be removed/);
+          expect(describeError(error), label).toMatch(/every copy is kept: .*db\/a\.db holds|was (rolled back|completed) \(the live databases are .*\), but its journal could not be removed/);
         }
         const outcome = recoverInterruptedSwap(root);
         if (error !== null) expect(outcome.action, label).toBe(expected === 'old' ? 'rolled_back' : 'rolled_forward');

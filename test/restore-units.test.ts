@@ -8,6 +8,7 @@ import { judgeEntry } from '../src/restore/entry-policy.js';
 import { pendingMigrations } from '../src/restore/migrations.js';
 import { migrationLossProblems, rowCountProblems } from '../src/restore/row-counts.js';
 import { validateManifest } from '../src/snapshot/manifest.js';
+import { thrownText } from './support/errors.js';
 
 const expected = new Set(['MANIFEST.json', 'databases/a/a.db']);
 
@@ -105,7 +106,7 @@ describe('checksum files and manifests', () => {
     ]);
   });
   it('refuse unknown manifest versions and malformed manifests with what to do', () => {
-    expect(() => validateManifest({ manifest_version: 2 })).toThrow(/manifest_version 2.*upgrade wb-backup/s);
+    expect(thrownText(() => validateManifest({ manifest_version: 2 }))).toMatch(/manifest_version 2.*upgrade wb-backup/s);
     expect(() => validateManifest({ manifest_version: '1' })).toThrow(/manifest_version "1"/);
     expect(() => validateManifest([])).toThrow(/malformed|not a JSON object/);
     expect(() => validateManifest({ manifest_version: 1, snapshot_id: 'x' })).toThrow(/malformed \(.*created_at/);

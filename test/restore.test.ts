@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runBackup } from '../src/backup/pipeline.js';
 import { loadConfig, writeConfigFile } from '../src/root/config.js';
-import { WbError } from '../src/core/errors.js';
+import { WbError, describeError } from '../src/core/errors.js';
 import { runRestore, type RestoreOptions } from '../src/restore/restore.js';
 import { extractArchive } from '../src/restore/extract.js';
 import { runUndo } from '../src/restore/undo.js';
@@ -53,8 +53,8 @@ async function expectRefusal(pattern: RegExp, opts: Partial<RestoreOptions> = {}
   const before = { a: fileState(live('a')), b: fileState(live('b')) };
   const err = await restore(opts).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(WbError);
-  expect((err as Error).message).toMatch(pattern);
-  expect((err as Error).message).toMatch(/Nothing was (restored|changed)|upgrade wb-backup|Use another snapshot/);
+  expect(describeError(err)).toMatch(pattern);
+  expect(describeError(err)).toMatch(/Nothing was (restored|changed)|upgrade wb-backup|Use another snapshot/);
   expect({ a: fileState(live('a')), b: fileState(live('b')) }).toEqual(before);
   expect(leftovers()).toEqual([]);
   expect(fs.readdirSync(root).filter((n) => n.startsWith('db.pre_restore_'))).toEqual([]);
@@ -178,7 +178,7 @@ describe('restore refusals (live databases untouched, no staging left)', () => {
     const before = fileState(live('a'));
     const err = await restore({ snapshotId: 'snap-1999-01-01T00-00-00Z' }).catch((e: unknown) => e);
     expect((err as WbError).code).toBe('not_found');
-    expect((err as Error).message).toContain(`No snapshot with id "snap-1999-01-01T00-00-00Z" exists. Known snapshots (newest first): ${id}`);
+    expect(describeError(err)).toContain(`No snapshot with id "snap-1999-01-01T00-00-00Z" exists. Known snapshots (newest first): ${id}`);
     expect(fileState(live('a'))).toEqual(before);
     expect(leftovers()).toEqual([]);
   });
@@ -287,7 +287,7 @@ describe('restore refusals (live databases untouched, no staging left)', () => {
       const err = await extractArchive(snap.snapshot.archivePath, snap.snapshot.codec, path.join(into, 'staging'), { expected }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(WbError);
       expect((err as WbError).code).toBe('disk_full');
-      expect((err as Error).message).toMatch(/ran out of space while unpacking databases\/big\/big\.db.*Nothing was restored/s);
+      expect(describeError(err)).toMatch(/ran out of space while unpacking databases\/big\/big\.db.*Nothing was restored/s);
     } finally {
       execFileSync('umount', ['-l', into]);
     }
@@ -367,7 +367,7 @@ describe('restore refusals (live databases untouched, no staging left)', () => {
     const before = fileState(live('a'));
     const err = await restore({ databases: ['a', 'nope'] }).catch((e: unknown) => e);
     expect((err as WbError).code).toBe('invalid_input');
-    expect((err as Error).message).toMatch(/has no database named nope.*It holds: a, b/s);
+    expect(describeError(err)).toMatch(/has no database named nope.*It holds: a, b/s);
     expect(fileState(live('a'))).toEqual(before);
     expect(leftovers()).toEqual([]);
   });

@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig, writeConfigFile } from '../src/root/config.js';
-import { WbError } from '../src/core/errors.js';
+import { WbError, describeError } from '../src/core/errors.js';
 import { syncPull } from '../src/sync/pull.js';
 import { syncPush } from '../src/sync/push.js';
 import { readState } from '../src/sync/state.js';
@@ -104,7 +104,7 @@ describe('github-sync to a GitHub repository (emulator, real git over HTTPS, rea
     expect(readState(root).open_pull_request).toMatchObject({ number: 1 });
     // status fetches over HTTPS with gh's credentials: the remote's edit, and the pull request waiting
     const status = await syncStatus(loadConfig(root), { env });
-    expect(status).toMatchObject({ branch: 'trunk', remote_head: edited, behind: 1, remote_changes: { 'notes/notes.jsonl': 2 }, open_pull_request: { number: 1 } });
+    expect(status).toMatchObject({ branch: 'trunk', remote_head: edited, behind: 1, remote_changes: { 'notes/notes.jsonl': 1 }, open_pull_request: { number: 1 } }); // one row edited on the remote (issue 15: rows, not diff lines)
     expect(status.message).toMatch(/Pull request #1 is waiting for review/);
     // the pull request's commit is built on the last synced commit: it does not revert the remote's edit
     const prClone = path.join(work, 'pr');
@@ -163,7 +163,7 @@ describe('github-sync to a GitHub repository (emulator, real git over HTTPS, rea
     expect(opened.status).toBe('pull_request');
     // the first sync went out as a pull request: there is no base to pull against yet, and the error says what to do
     const early = await syncPull(loadConfig(root), { env }).catch((e: unknown) => e);
-    expect((early as Error).message).toMatch(/first sync is pull request #1 .*run github_sync_push/s);
+    expect(describeError(early)).toMatch(/first sync is pull request #1 .*run github_sync_push/s);
     // a person merges it (fast-forward, as "rebase and merge" of a branch on top of trunk would)
     const clone = path.join(work, 'merger');
     await git(work, 'clone', '-q', emu.cloneUrl(REPO), clone);
@@ -219,7 +219,7 @@ describe('github-sync to a GitHub repository (emulator, real git over HTTPS, rea
     const err = await push().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WbError);
     expect((err as WbError).code).toBe('sync_failed');
-    expect((err as Error).message).toMatch(/gh auth login|gh auth refresh/);
+    expect(describeError(err)).toMatch(/gh auth login|gh auth refresh/);
     expect(emu.repo(REPO)!.branches.trunk).toBe(head);
   });
 });

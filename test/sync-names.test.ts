@@ -3,7 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig, writeConfigFile } from '../src/root/config.js';
-import { WbError } from '../src/core/errors.js';
+import { WbError, describeError } from '../src/core/errors.js';
 import { encodeSegment, mirrorTableFile } from '../src/root/names.js';
 import { syncImport } from '../src/sync/import.js';
 import { materialize } from '../src/sync/materialize.js';
@@ -83,7 +83,7 @@ describe('table names that look like paths, in github-sync', () => {
     const err = await syncImport(loadConfig(fresh), clone).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WbError);
     expect((err as WbError).code).toBe('manifest_invalid');
-    expect((err as Error).message).toMatch(/puts the table notes\.\.\.\/\.\.\/\.\.\/\.\.\/escape in "\.\.\/secret\.jsonl", not notes\/%2E.*Nothing was changed/);
+    expect(describeError(err)).toMatch(/puts the table notes\.\.\.\/\.\.\/\.\.\/\.\.\/escape in "\.\.\/secret\.jsonl", not notes\/%2E.*Nothing was changed/);
     expect(fs.existsSync(path.join(fresh, 'db'))).toBe(false);
 
     // A database name that climbs, and a schema path elsewhere: refused the same way.

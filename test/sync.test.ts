@@ -3,7 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig, writeConfigFile } from '../src/root/config.js';
-import { WbError } from '../src/core/errors.js';
+import { WbError, describeError } from '../src/core/errors.js';
 import { syncImport } from '../src/sync/import.js';
 import { materialize } from '../src/sync/materialize.js';
 import { syncPush } from '../src/sync/push.js';
@@ -315,7 +315,7 @@ describe('github-sync pull (three-way per row)', () => {
       const err = await syncPush(loadConfig(root)).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(WbError);
       expect((err as WbError).code).toBe('sync_failed');
-      expect((err as Error).message).toMatch(/git (fetch|ls-remote) failed: .*nowhere\.git.*Check the sync remote/s);
+      expect(describeError(err)).toMatch(/git (fetch|ls-remote) failed: .*nowhere\.git.*Check the sync remote/s);
       expect(fs.existsSync(path.join(root, 'sync', 'state.json'))).toBe(false);
     }
   });
@@ -345,7 +345,7 @@ describe('github-sync status', () => {
     git(other, 'commit', '-q', '-am', 'remote');
     git(other, 'push', '-q', 'origin', 'HEAD:trunk');
     const s = await syncStatus(loadConfig(root));
-    expect(s).toMatchObject({ configured: true, branch: 'trunk', behind: 1, local_changes: { 'notes/notes.jsonl': 3 }, remote_changes: { 'notes/folders.jsonl': 1 } });
+    expect(s).toMatchObject({ configured: true, branch: 'trunk', behind: 1, local_changes: { 'notes/notes.jsonl': 2 }, remote_changes: { 'notes/folders.jsonl': 1 } }); // one row edited, one deleted (issue 15: rows, not diff lines)
   });
 });
 

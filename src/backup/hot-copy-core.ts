@@ -30,6 +30,8 @@ export interface SkippedDatabase {
   reason: string;
   /** the path that was looked at, `~` for the home folder, for the person reading the result (never logged) */
   looked_at?: string;
+  /** another program holds a lock on it (the advice is then to let it go, not to fix the path) */
+  locked?: true;
 }
 
 /** The destination failed (disk full, I/O error): the whole snapshot must fail. */
@@ -118,6 +120,7 @@ function lockedReason(err: SqliteError, req: HotCopyRequest): SkippedDatabase {
   const seconds = Math.round(req.busyTimeoutMs / 100) / 10;
   return {
     kind: 'skipped',
+    locked: true,
     reason:
       `the database is locked by another program${who ? `: ${who}` : ''} (SQLite: ${err.message}; waited ${seconds} s). ` +
       'A program that keeps it locked (for example with PRAGMA locking_mode=EXCLUSIVE, or a long write transaction) blocks every reader: ' +
@@ -128,7 +131,7 @@ function lockedReason(err: SqliteError, req: HotCopyRequest): SkippedDatabase {
 function classify(err: SqliteError, req: HotCopyRequest): HotCopyResult {
   const code = err.code ?? '';
   if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code.startsWith('SQLITE_BUSY_')) return lockedReason(err, req);
-  if (code === 'SQLITE_FULL' || /ENOSPC|database or disk is full/i.test(err.message)) {
+  if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT' || /ENOSPC|database or disk is full/i.test(err.message)) {
     return { kind: 'failed', code: 'disk_full', message: `the backup destination is full (${err.message})` };
   }
   if (code.startsWith('SQLITE_IOERR') || code === 'SQLITE_READONLY') {
@@ -137,5 +140,16 @@ function classify(err: SqliteError, req: HotCopyRequest): HotCopyResult {
   const known = SOURCE_PROBLEMS[code];
   if (known) return { kind: 'skipped', reason: `${known} (${err.message})`, ...(code === 'SQLITE_CANTOPEN' || code === 'SQLITE_PERM' ? { looked_at: homeShort(req.source) } : {}) };
   if (code.startsWith('SQLITE_')) return { kind: 'skipped', reason: `SQLite refused to copy it: ${err.message}` };
-  return { kind: 'failed', code: 'internal', message: err.message };
+  return failedCopy(err);
+}
+
+/**
+ * A failure outside SQLite's own classification (a worker crash, a file step after the copy): a
+ * full disk by its errno code, anything else internal. Exported for the worker and the pipeline,
+ * so the code is decided where the error is seen and never recovered from the message later.
+ */
+export function failedCopy(err: unknown): FailedCopy {
+  const message = err instanceof Error ? err.message : String(err);
+  const errno = (err as NodeJS.ErrnoException | null)?.code;
+  return errno === 'ENOSPC' || errno === 'EDQUOT' ? { kind: 'failed', code: 'disk_full', message: `the backup destination is full (${message})` } : { kind: 'failed', code: 'internal', message };
 }

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import type { Config } from '../root/config.js';
-import { errorMessage } from '../core/errors.js';
+import { describeError } from '../core/errors.js';
 import { remoteFromConfig } from '../remote/registry.js';
-import { RemoteError, type Remote } from '../remote/remote.js';
+import type { Remote } from '../remote/remote.js';
 import { compareSnapshotIds, parseSnapshotId } from '../snapshot/id.js';
 import { listLocalSnapshots } from '../snapshot/store.js';
 
@@ -51,8 +51,7 @@ export async function listSnapshots(config: Config, where: ListWhere, remote: Re
         }
         remoteInfo.listed = true;
       } catch (err) {
-        const msg = err instanceof RemoteError ? `${err.message} ${err.hint}` : errorMessage(err);
-        remoteInfo.reason = `The remote could not be listed: ${msg}`;
+        remoteInfo.reason = `The remote could not be listed: ${describeError(err)}`;
       }
     }
   }

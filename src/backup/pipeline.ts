@@ -6,8 +6,9 @@ import { restoreFriendlyOrder } from '../snapshot/archive-order.js';
 import { ArchiveWriter, fsyncDir } from './archive-writer.js';
 import { chooseCodec } from '../snapshot/codec.js';
 import type { Config, VitalDatabase } from '../root/config.js';
-import { WbError, errorMessage } from '../core/errors.js';
+import { WbError, describeError } from '../core/errors.js';
 import { HotCopier, type CopiedDatabase, type HotCopyResult } from './hot-copy.js';
+import { failedCopy } from './hot-copy-core.js';
 import { RemoteOutcomeSchema, writeLastRun, type LastRun, type RemoteOutcome } from './last-run.js';
 import { logger } from '../core/log.js';
 import { CodecSchema, MANIFEST_VERSION, validateManifest, type Manifest, type ManifestDatabase } from '../snapshot/manifest.js';
@@ -98,7 +99,7 @@ function failedRun(opts: BackupOptions, started: Date, err: unknown): LastRun {
     databases_bytes: null,
     databases: 0,
     skipped: [],
-    error: errorMessage(err),
+    error: describeError(err),
     remote: null,
   };
 }
@@ -173,15 +174,19 @@ function archiveEntryFor(db: VitalDatabase): string {
 
 function asDiskError(err: unknown, backupsDir: string, root: string): WbError {
   if (err instanceof WbError) return err;
-  const msg = errorMessage(err);
-  if (/ENOSPC|no space left|disk is full/i.test(msg)) {
-    return new WbError(
-      'disk_full',
-      `The disk holding ${displayPath(root, backupsDir)} is full${freeSpaceNote(backupsDir)}, so the snapshot was abandoned; earlier snapshots and the live databases are untouched.`,
-      'Free some space (or move the data root), then run the backup again.',
-    );
-  }
+  const msg = describeError(err);
+  // Raw errors from outside (fs, the zstd child's stderr, tar) name a full disk only in their text.
+  const errno = (err as NodeJS.ErrnoException | null)?.code;
+  if (errno === 'ENOSPC' || errno === 'EDQUOT' || /ENOSPC|no space left|disk is full/i.test(msg)) return diskFullError(backupsDir, root);
   return new WbError('snapshot_failed', `The snapshot failed and was discarded: ${msg}.`, 'Earlier snapshots are untouched; fix the cause and run the backup again.');
+}
+
+function diskFullError(backupsDir: string, root: string): WbError {
+  return new WbError(
+    'disk_full',
+    `The disk holding ${displayPath(root, backupsDir)} is full${freeSpaceNote(backupsDir)}, so the snapshot was abandoned; earlier snapshots and the live databases are untouched.`,
+    'Free some space (or move the data root), then run the backup again.',
+  );
 }
 
 /**
@@ -211,6 +216,8 @@ interface SnapshotRun {
 interface CopiedSet {
   databases: ManifestDatabase[];
   skipped: Array<{ name: string; reason: string }>;
+  /** names skipped because another program holds their lock */
+  locked: Set<string>;
 }
 
 /**
@@ -309,6 +316,7 @@ async function copyDatabases(run: SnapshotRun): Promise<CopiedSet> {
   const databases: ManifestDatabase[] = [];
   // Files discovery could not use (a dangling or looping link) are reported like any other skip.
   const skipped: Array<{ name: string; reason: string }> = [...(config.skipped ?? [])];
+  const locked = new Set<string>();
   const entries = new Set<string>();
   const copyOrder = archiveOrder(config.databases, previousRowCounts(config.root));
   for (const [index, db] of copyOrder.entries()) {
@@ -324,6 +332,7 @@ async function copyDatabases(run: SnapshotRun): Promise<CopiedSet> {
     if (copied.kind === 'skipped') {
       // The result names the path it looked at; the log does not (no user paths in logs).
       skipped.push({ name: db.name, reason: copied.looked_at ? `${copied.reason}: ${copied.looked_at}` : copied.reason });
+      if (copied.locked) locked.add(db.name);
       run.log.warn({ db: db.name, reason: copied.reason }, 'database skipped');
       progress(run, index + 1, `skipped ${db.name}: ${copied.reason}`);
       continue;
@@ -332,8 +341,8 @@ async function copyDatabases(run: SnapshotRun): Promise<CopiedSet> {
     databases.push(manifestEntry(db, entry, config.root, copied));
     progress(run, index + 1, `copied ${db.name} (${index + 1}/${config.databases.length})`);
   }
-  if (databases.length === 0) throw noneCopied(config.databases.length, skipped);
-  return { databases, skipped };
+  if (databases.length === 0) throw noneCopied(config.databases.length, skipped, locked);
+  return { databases, skipped, locked };
 }
 
 /**
@@ -348,11 +357,11 @@ async function copyOne(run: SnapshotRun, db: VitalDatabase, entry: string): Prom
   try {
     copied = await run.copier.copy({ source: db.path, dest, busyTimeoutMs: 5000 });
   } catch (err) {
-    copied = { kind: 'failed', code: 'internal', message: errorMessage(err) };
+    copied = failedCopy(err);
   }
   // A full destination stops the snapshot (every later copy would fail too); any other failure
   // belongs to this one database: it is skipped with the reason and the others are still taken.
-  if (copied.kind === 'failed' && (copied.code === 'disk_full' || /ENOSPC|disk is full/i.test(copied.message))) throw asDiskError(new Error('ENOSPC'), rootLayout(run.config.root).backupsDir, run.config.root);
+  if (copied.kind === 'failed' && copied.code === 'disk_full') throw diskFullError(rootLayout(run.config.root).backupsDir, run.config.root);
   if (copied.kind === 'failed') {
     fs.rmSync(dest, { force: true });
     return { kind: 'skipped', reason: `copying it failed: ${copied.message}` };
@@ -361,11 +370,11 @@ async function copyOne(run: SnapshotRun, db: VitalDatabase, entry: string): Prom
 }
 
 /** The error when not one database could be copied: every reason, and what to do about them. */
-function noneCopied(count: number, skipped: CopiedSet['skipped']): WbError {
+function noneCopied(count: number, skipped: CopiedSet['skipped'], locked: ReadonlySet<string>): WbError {
   return new WbError(
     'snapshot_failed',
     `None of the ${count} vital databases could be copied: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}.`,
-    skipped.every((s) => /\blocked by another program\b/.test(s.reason))
+    skipped.every((s) => locked.has(s.name))
       ? 'Each one is locked by another program: let it release the lock (or stop it), then try again.'
       : 'Each reason says what is wrong; paths are set under `databases:` in wb-backup.yaml (`~/` is the home folder, other relative paths start at the data root).',
   );
@@ -423,8 +432,16 @@ async function publishSnapshot(run: SnapshotRun, manifestText: string, archive: 
 /** Pushes the snapshot to the remote (the injected one, else the configured one); "skipped" without one. */
 async function replicateSnapshot(run: SnapshotRun): Promise<RemoteOutcome> {
   const { config, opts } = run;
-  const target = opts.remote !== undefined ? opts.remote : remoteFromConfig(config);
-  if (!target) return { status: 'skipped', reason: 'No remote is configured; the snapshot is local only.' };
+  // GitHub copies turned off (`wb-backup health disable github_backups`) stop here; the remote
+  // setting stays, and list and restore still read what is already there.
+  const githubOff = config.remote !== null && 'github' in config.remote && config.health.disabled.includes('github_backups');
+  const target = opts.remote !== undefined ? opts.remote : githubOff ? null : remoteFromConfig(config);
+  if (!target) {
+    return {
+      status: 'skipped',
+      reason: githubOff && opts.remote === undefined ? 'GitHub copies are turned off (health.disabled in wb-backup.yaml); the snapshot is local only.' : 'No remote is configured; the snapshot is local only.',
+    };
+  }
   progress(run, run.total, `pushing to ${target.label}`);
   const remote = await replicate(config, target, run.id, opts.signal);
   progress(run, run.total, remote.status === 'pushed' ? `pushed to ${target.label}` : `remote: ${remote.status}`);

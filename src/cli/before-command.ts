@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { WbError } from '../core/errors.js';
+import { WbError, describeError } from '../core/errors.js';
 import { configureLogging } from '../core/log.js';
 import { recoverOnStart } from '../restore/startup.js';
 import { rootOf } from './root.js';
@@ -73,7 +73,7 @@ async function recoverInterrupted(root: string, command: string): Promise<void> 
   } catch (err) {
     // A server still starts: every tool that touches the databases reports the same error.
     if (!(['serve', 'sidecar'].includes(command) && err instanceof WbError && err.code === 'recovery_needed')) throw err;
-    note(err.message);
+    note(describeError(err));
     return;
   }
   if (outcome.action !== 'none') {

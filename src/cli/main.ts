@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import { WbError, errorMessage } from '../core/errors.js';
+import { EXIT, WbError, describeError, errorSurfaces } from '../core/errors.js';
 import { toolVersion } from '../backup/provenance.js';
 import { installSignalHandlers, shutdownSignal } from '../core/shutdown.js';
 import { beforeCommand } from './before-command.js';
@@ -16,24 +16,17 @@ import { registerHealthCommands } from './commands/health.js';
 import { registerSidecarCommands } from './commands/sidecar.js';
 import { registerSyncCommand } from './commands/sync.js';
 
-/** Exit codes: 0 ok, 1 failed, 2 bad usage or config, 75 busy (try again later), 130/143 interrupted. */
-const EXIT = { failed: 1, usage: 2, busy: 75, interrupted: 130 } as const;
-
 function fail(err: unknown): void {
   // Usage errors: commander has already printed what was wrong (exitOverride below).
   if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : EXIT.usage);
-  let message = cliText(errorMessage(err), currentRoot);
+  let message = cliText(describeError(err), currentRoot);
   // A raw ENOSPC (e.g. writing the lock's owner file at 0 bytes free) says what, not what to do.
   if (!(err instanceof WbError) && (err as NodeJS.ErrnoException | null)?.code === 'ENOSPC') message = `The disk is full (${message}). Free some space, then run the command again.`;
   process.stderr.write(`wb-backup: ${message}\n`);
   // Stopping on a signal: the shutdown path exits with the signal's code once cleanup is done.
   if (shutdownSignal.aborted) return;
-  if (err instanceof WbError) {
-    if (err.code === 'busy') process.exit(EXIT.busy);
-    if (err.code === 'interrupted') process.exit(EXIT.interrupted);
-    if (err.code === 'config_invalid' || err.code === 'invalid_input') process.exit(EXIT.usage);
-  }
-  process.exit(EXIT.failed);
+  // The status comes from the one table of codes (src/core/errors.ts).
+  process.exit(errorSurfaces(err).exit);
 }
 
 /**

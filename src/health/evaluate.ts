@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import type { CheckResult, Component, ComponentStatus, HealthContext, Requirement, RequirementStatus } from './types.js';
+import { isDisabled, isWanted, type CheckResult, type Component, type ComponentStatus, type HealthContext, type Requirement, type RequirementStatus } from './types.js';
+import { describeError } from '../core/errors.js';
 
 export const RequirementReportSchema = z.object({
   id: z.string().describe('"<component>.<requirement>": pass it to health_fix'),
@@ -16,6 +17,7 @@ export const ComponentReportSchema = z.object({
   description: z.string(),
   opt_in: z.boolean(),
   status: z.enum(['ok', 'warn', 'fail', 'blocked', 'unwanted']),
+  disabled: z.boolean().optional().describe('true when the user turned this opt-in component off (status unwanted); enable it again with health_set_enabled'),
   requirements: z.array(RequirementReportSchema),
   checks: z.array(CheckReportSchema),
 });
@@ -29,7 +31,7 @@ async function safeCheck(fn: () => Promise<CheckResult>): Promise<CheckResult> {
     return await fn();
   } catch (err) {
     // A check that throws is a failing check, never a crashed health page.
-    return { status: 'fail', detail: `the check failed: ${err instanceof Error ? err.message : String(err)}` };
+    return { status: 'fail', detail: `the check failed: ${describeError(err)}` };
   }
 }
 
@@ -65,18 +67,20 @@ export async function evaluateComponent(component: Component, ctx: HealthContext
     const inputs = r.fixer.kind === 'input_required' ? inputsSchemaOf(r) : undefined;
     return { kind: r.fixer.kind, describe: r.fixer.describe, ...(inputs ? { inputs } : {}) };
   };
-  if (component.optIn && !component.wanted(ctx)) {
+  if (!isWanted(component, ctx)) {
+    const disabled = isDisabled(component, ctx);
     return {
       id: component.id,
       title: component.title,
       description: component.description,
       opt_in: true,
       status: 'unwanted',
+      ...(disabled ? { disabled: true } : {}),
       requirements: component.requirements.map((r) => ({
         id: qualified(r.id),
         title: r.title,
         status: 'blocked' as const,
-        detail: `not checked: ${component.title} is not enabled`,
+        detail: `not checked: ${component.title} is ${disabled ? 'turned off' : 'not enabled'}`,
         depends_on: (r.dependsOn ?? []).map(qualified),
         ...(r.fixer ? { fixer: fixerOf(r) } : {}),
       })),

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { loadConfig } from '../root/config.js';
 import { listSnapshots } from '../backup/list.js';
 import { formatBytes } from '../core/size-format.js';
-import { WbError } from '../core/errors.js';
+import { WbError, describeError } from '../core/errors.js';
 import { logger } from '../core/log.js';
 import { packageRoot } from '../core/package-root.js';
 
@@ -106,7 +106,7 @@ async function snapshotListing(root: string): Promise<string> {
  * snapshot_id is completed from the real snapshot list, and when left empty the prompt lists them.
  */
 export function registerPrompts(server: McpServer, root: string, dir = commandsDir()): void {
-  const skipped = (err: WbError) => logger().error({ code: err.code }, `prompt left out: ${err.message}`);
+  const skipped = (err: WbError) => logger().error({ code: err.code }, `prompt left out: ${describeError(err)}`);
   for (const command of loadSlashCommands(dir, skipped)) {
     const argsSchema: Record<string, z.ZodType<string | undefined>> = {};
     for (const arg of command.arguments) {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type Database from 'better-sqlite3';
-import { WbError } from '../core/errors.js';
+import { WbError, describeError } from '../core/errors.js';
 
 export interface Migration {
   version: number;
@@ -55,7 +55,7 @@ export function applyMigrations(db: Database.Database, pending: readonly Migrati
         db.pragma(`user_version = ${migration.version}`);
       })();
     } catch (err) {
-      throw new WbError('snapshot_failed', `Migration ${migration.name} failed on the restored copy: ${(err as Error).message}. Nothing was restored.`, 'Fix the migration, then restore again.');
+      throw new WbError('restore_refused', `Migration ${migration.name} failed on the restored copy: ${describeError(err)}`, 'Fix the migration, then restore again.');
     }
     applied.push(migration.name);
   }

@@ -186,7 +186,7 @@ function beginRestore(config: Config, opts: RestoreOptions): RestoreRun {
 async function resolveSnapshot(run: RestoreRun): Promise<{ snapshot: LocalSnapshot; manifest: Manifest }> {
   const { config, opts, grant } = run;
   const remote = opts.remote !== undefined ? opts.remote : remoteFromConfig(config);
-  const snapshot = await ensureLocalSnapshot(config, grant ? grant.plan.snapshot_id : opts.snapshotId, remote);
+  const snapshot = await ensureLocalSnapshot(config, grant ? grant.plan.snapshot_id : opts.snapshotId, remote, opts.signal);
   progress(run, 1, `found ${snapshot.id}`);
   const manifest = await verifyManifest(snapshot);
   progress(run, 2, 'manifest checksum and contents verified');

@@ -122,7 +122,7 @@ async function collectVerdicts(selected: readonly Selected[], checks: ReadonlyMa
   for (const s of selected) {
     const verdict = (await checks.get(s.entry.file)) ?? { ok: false as const, problem: 'it is missing from the archive' };
     if (!verdict.ok) {
-      throw new WbError('restore_refused', `Refusing to restore ${s.entry.name}: ${verdict.problem}. Nothing was changed.`, 'Use another snapshot.');
+      throw new WbError('restore_refused', `Refusing to restore ${s.entry.name}: ${verdict.problem}. Nothing was changed.`, verdict.hint ?? 'Use another snapshot.');
     }
     staged.push({ selected: s, applied: verdict.applied, rows: verdict.rows, toVersion: verdict.toVersion });
   }

@@ -1,4 +1,4 @@
-import { WbError } from '../core/errors.js';
+import { WbError, describeError } from '../core/errors.js';
 import { withRootLock } from '../root/lock.js';
 import { logger } from '../core/log.js';
 import { needsRecovery, recoverInterruptedSwap, type RecoveryOutcome } from './recovery.js';
@@ -14,7 +14,7 @@ export async function recoverOnStart(root: string): Promise<RecoveryOutcome> {
     return await withRootLock(root, 'recovery', 5000, async () => recoverInterruptedSwap(root));
   } catch (err) {
     if (err instanceof WbError && err.code === 'busy') return { action: 'none', notes: [] }; // the holder recovers it
-    logger().error({ err: (err as Error).message }, 'recovering an interrupted restore failed');
+    logger().error({ err: describeError(err) }, 'recovering an interrupted restore failed');
     throw err;
   }
 }

@@ -3,6 +3,7 @@ import { applyMigrations, type Migration } from './migrations.js';
 import { migrationLossProblems, rowCountProblems } from './row-counts.js';
 import { healthProblems, openStaged } from './verify-db.js';
 import { syncFileData } from '../core/durable-file.js';
+import { WbError } from '../core/errors.js';
 
 export interface VerifyRequest {
   staged: string;
@@ -14,7 +15,8 @@ export interface VerifyRequest {
 
 export type VerifyResponse =
   | { ok: true; applied: string[]; rows: Record<string, number>; toVersion: number }
-  | { ok: false; problem: string };
+  /** `hint`: what to do when it is not "use another snapshot" (a failed migration: fix it) */
+  | { ok: false; problem: string; hint?: string };
 
 /**
  * Everything a staged database must pass before it may replace a live one: row counts equal to the
@@ -41,7 +43,7 @@ export function verifyStaged(req: VerifyRequest): VerifyResponse {
     try {
       applied = applyMigrations(db, req.pending);
     } catch (err) {
-      return { ok: false, problem: (err as Error).message.replace(/ Nothing was restored\.$/, '') };
+      return { ok: false, problem: err instanceof Error ? err.message : String(err), ...(err instanceof WbError && err.hint ? { hint: err.hint } : {}) };
     }
     const health = healthProblems(db);
     if (health.length) return { ok: false, problem: health.join(' | ') };

@@ -212,7 +212,7 @@ export async function acquireRootLock(root: string, operation: string, waitMs: n
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
       throw new WbError(
-        'config_invalid',
+        'permission_denied',
         `wb-backup may not write in the data root ${root} (${code} while taking its lock for ${operation}). Nothing was changed.`,
         'Run it as the user who owns the data root, or give that user write access to it (and check it is not on a read-only mount).',
       );

@@ -1,6 +1,7 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import { logger } from '../core/log.js';
 import type { Job } from './jobs.js';
+import { describeError } from '../core/errors.js';
 
 export type JobOutcome = { kind: 'ran'; detail: string } | { kind: 'failed'; detail: string } | { kind: 'skipped'; detail: string };
 
@@ -99,7 +100,7 @@ export class SidecarRunner {
       this.note(job, reason, outcome.kind, outcome.detail);
       logger().info({ job: job.name, outcome: outcome.kind }, outcome.detail);
     } catch (err) {
-      const detail = err instanceof Error ? err.message : String(err);
+      const detail = describeError(err);
       this.note(job, reason, 'failed', detail);
       logger().error({ job: job.name, err: detail }, 'sidecar job failed');
     }

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { InvalidArgumentError, type Command } from 'commander';
 import { loadConfig, type Config } from '../../root/config.js';
-import { WbError } from '../../core/errors.js';
+import { WbError, describeError } from '../../core/errors.js';
 import { addShutdownHook } from '../../core/shutdown.js';
 import { rootOf } from '../root.js';
 import { note } from '../output.js';
@@ -49,7 +49,7 @@ function checkServeOptions(root: string, opts: ServeOptions): Config | null {
     if (opts.http || !(err instanceof WbError && err.code === 'config_invalid')) throw err;
     // stdio: the client would only see "Connection closed". Serve anyway; every tool, and
     // health_status, answers with this error until the file is fixed (each call reloads it).
-    note(`${err.message}\nServing anyway: every tool reports this configuration error until the file is fixed.`);
+    note(`${describeError(err)}\nServing anyway: every tool reports this configuration error until the file is fixed.`);
     return null;
   }
 }
