@@ -31,7 +31,9 @@ export type WbErrorCode =
   | 'swap_failed'
   /** files are not where the journal says: nothing more was moved; the message says what is where */
   | 'recovery_needed'
-  | 'sync_failed';
+  | 'sync_failed'
+  /** a delta cannot be made against this base (page size changed, base unusable): take a full snapshot */
+  | 'needs_full';
 
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
