@@ -115,6 +115,8 @@ export function openPageImage(file: string, opts: OpenPageImageOptions = {}): Pa
       reader.exec('BEGIN');
       reader.prepare('SELECT count(*) FROM sqlite_schema').pluck().get();
       writersHeldMs = 0;
+      // Switched to WAL since we looked: the file alone would miss the log's pages.
+      if (String(reader.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal') throw new WbError('snapshot_failed', `${file} switched to WAL mode while its image was being opened.`, 'Try again.');
     }
     const pageSize = Number(reader.pragma('page_size', { simple: true }));
     const pageCount = Number(reader.pragma('page_count', { simple: true }));
