@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { WbError } from '../src/core/errors.js';
 import { openPageImage } from '../src/pages/image.js';
 import { copyPageImage } from '../src/pages/image-file.js';
 import { parseWalHeader, WAL_HEADER_BYTES } from '../src/pages/wal.js';
@@ -242,6 +243,30 @@ describe('a consistent page image of a live database', () => {
     expect(fs.existsSync(`${out}.partial`)).toBe(false);
     db.close();
     expect(copied.index.imageSha256).toBe(checkpointedSha(file));
+  });
+
+  it('gives up with busy when another writer keeps the write lock past the timeout, and leaves nothing held', () => {
+    const file = path.join(dir, 'held.db');
+    const db = walDb(file, 4096, 100);
+    db.exec('BEGIN IMMEDIATE');
+    const err = (() => {
+      try {
+        openPageImage(file, { busyTimeoutMs: 50 });
+      } catch (e) {
+        return e;
+      }
+      return null;
+    })();
+    expect(err).toBeInstanceOf(WbError);
+    expect((err as WbError).code).toBe('busy');
+    expect((err as WbError).message).toMatch(/held\.db stayed locked by another writer/);
+    expect((err as WbError).message).not.toContain(dir);
+    db.exec('ROLLBACK');
+    // Nothing of ours is left holding a lock: a write goes through, and the next image opens.
+    db.exec("INSERT INTO filler(body) VALUES ('after')");
+    const { bytes } = imageBytes(file);
+    db.close();
+    expect(sha(bytes)).toBe(checkpointedSha(file));
   });
 
   it('refuses a file that is not a database with a clear error', () => {

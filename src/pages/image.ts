@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import Database from 'better-sqlite3';
 import { WbError, errorMessage } from '../core/errors.js';
 import { parseWalHeader, parseWalIndexHeader, scanWal, WAL_HEADER_BYTES, type WalHeader } from './wal.js';
@@ -70,6 +71,7 @@ interface WalPlan {
  */
 export function openPageImage(file: string, opts: OpenPageImageOptions = {}): PageImage {
   const timeout = opts.busyTimeoutMs ?? 10_000;
+  const name = path.basename(file); // messages name the file, never its whole path
   let reader: Database.Database | null = null;
   let writer: Database.Database | null = null;
   let dbFd: number | null = null;
@@ -116,12 +118,12 @@ export function openPageImage(file: string, opts: OpenPageImageOptions = {}): Pa
       reader.prepare('SELECT count(*) FROM sqlite_schema').pluck().get();
       writersHeldMs = 0;
       // Switched to WAL since we looked: the file alone would miss the log's pages.
-      if (String(reader.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal') throw new WbError('snapshot_failed', `${file} switched to WAL mode while its image was being opened.`, 'Try again.');
+      if (String(reader.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal') throw new WbError('snapshot_failed', `${name} switched to WAL mode while its image was being opened.`, 'Try again.');
     }
     const pageSize = Number(reader.pragma('page_size', { simple: true }));
     const pageCount = Number(reader.pragma('page_count', { simple: true }));
-    if (plan && plan.header.pageSize !== pageSize) throw new WbError('snapshot_failed', `The write-ahead log of ${file} has pages of ${plan.header.pageSize} bytes, the database ${pageSize}.`, 'Try again.');
-    if (plan && plan.dbPages !== pageCount) throw new WbError('snapshot_failed', `The last commit in the write-ahead log of ${file} says ${plan.dbPages} pages, the reader sees ${pageCount}.`, 'Try again.');
+    if (plan && plan.header.pageSize !== pageSize) throw new WbError('snapshot_failed', `The write-ahead log of ${name} has pages of ${plan.header.pageSize} bytes, the database ${pageSize}.`, 'Try again.');
+    if (plan && plan.dbPages !== pageCount) throw new WbError('snapshot_failed', `The last commit in the write-ahead log of ${name} says ${plan.dbPages} pages, the reader sees ${pageCount}.`, 'Try again.');
     const info = { pageSize, pageCount, journalMode, walPages: plan?.pages.length ?? 0 };
     const image: PageImage = {
       ...info,
@@ -139,12 +141,12 @@ export function openPageImage(file: string, opts: OpenPageImageOptions = {}): Pa
           while (w < walPages.length && walPages[w]![0] < first + count) {
             const [pgno, at] = walPages[w]!;
             const off = (pgno - first) * pageSize;
-            if (fs.readSync(walFd!, data, off, pageSize, at) !== pageSize) throw new WbError('snapshot_failed', `The write-ahead log of ${file} ended before page ${pgno}'s frame.`, 'Try again.');
+            if (fs.readSync(walFd!, data, off, pageSize, at) !== pageSize) throw new WbError('snapshot_failed', `The write-ahead log of ${name} ended before page ${pgno}'s frame.`, 'Try again.');
             if (pgno - first === covered) covered++;
             w++;
           }
           if (covered < count) {
-            throw new WbError('snapshot_failed', `Page ${first + covered} of ${file} is neither in the file nor in its write-ahead log.`, 'Try again; if it repeats, check the database with PRAGMA integrity_check.');
+            throw new WbError('snapshot_failed', `Page ${first + covered} of ${name} is neither in the file nor in its write-ahead log.`, 'Try again; if it repeats, check the database with PRAGMA integrity_check.');
           }
           yield { first, count, data };
         }
@@ -158,8 +160,8 @@ export function openPageImage(file: string, opts: OpenPageImageOptions = {}): Pa
     closeAll();
     if (err instanceof WbError) throw err;
     const code = (err as { code?: string }).code;
-    if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') throw new WbError('busy', `${file} stayed locked by another writer for ${timeout} ms.`, 'Try again when the program writing it is less busy.');
-    throw new WbError('snapshot_failed', `Could not read a consistent image of ${file}: ${errorMessage(err)}`, 'Check that it is a SQLite database and readable.');
+    if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') throw new WbError('busy', `${name} stayed locked by another writer for ${timeout} ms.`, 'Try again when the program writing it is less busy.');
+    throw new WbError('snapshot_failed', `Could not read a consistent image of ${name}: ${errorMessage(err)}`, 'Check that it is a SQLite database and readable.');
   }
 }
 
