@@ -3,6 +3,7 @@ import path from 'node:path';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeConfigFile } from '../src/root/config.js';
+import { emptyBareRemote } from './support/bare-remote.js';
 import { makeNotesDb, REPO_ROOT, rmrf, tempRoot } from './support/fixtures.js';
 import { startGithubEmulator, type GithubEmulator } from './support/github-emulator/index.js';
 import { startHttpServerProcess, type HttpServerProcess } from './support/mcp-client.js';
@@ -270,6 +271,76 @@ describe('the health card keeps what the user reads and types through refreshes'
     const page = await fetch(`${server.url}/`);
     expect(page.headers.get('content-security-policy')).toMatch(/script-src 'self'/);
     expect(await page.text()).not.toMatch(/<script>[^<]/);
+  });
+});
+
+describe('the health card turns opt-in components off and on, and sets up github-sync', () => {
+  for (const width of WIDTHS) {
+    it(`"Turn off" says plainly what stops and what is kept, shows the component as turned off, and "Turn on" brings it back (${width}px)`, async () => {
+      const server = await serveRoot({ health: { opt_in: ['github_backups'] } }, emu.ghEnv());
+      const { page, consoleErrors, shot } = await openCard(`${server.url}/`, width);
+      const gh = page.locator('[data-component="github_backups"]');
+      await expect.poll(() => statusOf(gh), { timeout: 20_000 }).not.toBe('unwanted');
+      // The core component has no such button: it cannot be turned off.
+      expect(await page.locator('[data-component="local_backups"] [data-turn-off]').count()).toBe(0);
+      await gh.locator('[data-turn-off="github_backups"]').click();
+      await expect.poll(() => statusOf(gh), { timeout: 20_000 }).toBe('unwanted');
+      const said = (await page.locator('#message').textContent())!;
+      expect(said).toMatch(/Off-machine copies on GitHub is off: it is no longer checked or reported/);
+      expect(said).toMatch(/Nothing was deleted/);
+      expect(await page.locator('#message').getAttribute('class')).toMatch(/ok/);
+      expect(await inViewport(page.locator('#message'))).toBe(true);
+      expect(await gh.innerText()).toMatch(/Turned off: not checked, and its work is paused\. Its settings are kept\./);
+      expect(await gh.locator('[data-requirement]').count()).toBe(0);
+      await shot('component-turned-off', false);
+      await nextRefresh(page);
+      expect(await gh.locator('[data-turn-on="github_backups"]').isVisible()).toBe(true);
+
+      await gh.locator('[data-turn-on="github_backups"]').click();
+      await expect.poll(() => statusOf(gh), { timeout: 20_000 }).not.toBe('unwanted');
+      expect(await page.locator('#message').textContent()).toMatch(/is on/);
+      expect(await gh.locator('[data-requirement="github_backups.repo-configured"]').count()).toBe(1);
+      expect(await gh.locator('[data-turn-off="github_backups"]').isVisible()).toBe(true);
+      await shot('component-turned-on');
+      expect(consoleErrors).toEqual([]);
+      await page.close();
+    });
+
+    it(`github-sync: enabled, then its repository form takes a remote URL alone (the other fields left empty), and the empty remote is ready for a first push (${width}px)`, async () => {
+      const work = tempRoot('wb-card-sync-');
+      cleanups.push(() => rmrf(work));
+      const bare = emptyBareRemote(work, { tellHead: false });
+      const server = await serveRoot({}, emu.ghEnv());
+      const { page, consoleErrors, shot } = await openCard(`${server.url}/`, width);
+      const sync = page.locator('[data-component="github_sync"]');
+      await sync.locator('[data-enable="github_sync"]').click();
+      const repo = sync.locator('[data-requirement="github_sync.repo-configured"]');
+      await expect.poll(() => statusOf(repo), { timeout: 20_000 }).toBe('fail');
+      expect(await repo.locator('input').count()).toBe(3);
+      await repo.locator('input[name="remote_url"]').fill(bare);
+      await repo.locator('button[type="submit"]').click();
+      await expect.poll(() => statusOf(repo), { timeout: 20_000 }).toBe('ok');
+      expect(await page.locator('#message').textContent()).toMatch(/It has no commits yet: the first push .* creates branch main, written to sync\.github\.branch\./);
+      const reachable = sync.locator('[data-requirement="github_sync.remote-reachable"]');
+      expect(await statusOf(reachable)).toBe('ok');
+      expect(await reachable.locator('.detail').first().textContent()).toBe('reachable and empty: the first push creates branch main');
+      await shot('sync-set-up');
+      expect(consoleErrors).toEqual([]);
+      await page.close();
+    });
+  }
+
+  it('the component API turns one off and on, refuses the core one, and wants a boolean', async () => {
+    const server = await serveRoot({ health: { opt_in: ['github_sync'] } }, emu.ghEnv());
+    const post = (id: string, body: unknown) =>
+      fetch(`${server.url}/api/health/component/${id}`, { method: 'POST', headers: { origin: server.url, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const off = await post('github_sync', { enabled: false });
+    expect(off.status).toBe(200);
+    expect(await off.json()).toMatchObject({ component: 'github_sync', enabled: false, changed: true, message: expect.stringMatching(/Nothing was deleted/) });
+    expect((await post('local_backups', { enabled: false })).status).toBe(400);
+    expect((await post('github_sync', { enabled: 'no' })).status).toBe(400);
+    const foreign = await fetch(`${server.url}/api/health/component/github_sync`, { method: 'POST', headers: { origin: 'http://evil.example', 'content-type': 'application/json' }, body: '{"enabled":true}' });
+    expect(foreign.status).toBe(403);
   });
 });
 

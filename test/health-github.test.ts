@@ -125,3 +125,52 @@ describe('health over MCP', () => {
     }
   });
 });
+
+describe('a fixer whose requirement is blocked says what blocks it and stops there', () => {
+  it('over MCP: isError with status blocked naming the requirement to fix first; no form is shown, nothing is asked of GitHub', async () => {
+    const forms: string[] = [];
+    const { client, close } = await connectStdio(root, { capabilities: { elicitation: {} } }, emu.ghEnv({ token: null }));
+    client.setRequestHandler(ElicitRequestSchema, async (req) => {
+      forms.push(String(req.params.message));
+      return { action: 'accept', content: { repo: 'would-fail' } };
+    });
+    try {
+      const r = (await client.callTool({ name: 'health_fix', arguments: { requirement: 'github_backups.repo-configured' } })) as CallToolResult;
+      expect(r.isError).toBe(true);
+      expect(r.structuredContent).toMatchObject({
+        requirement: 'github_backups.repo-configured',
+        status: 'blocked',
+        blocked_by: [{ id: 'github_backups.gh-authenticated', title: 'gh signed in to GitHub' }],
+        message:
+          '“Private backup repository configured” is blocked by “gh signed in to GitHub” (github_backups.gh-authenticated): fix that first with health_fix github_backups.gh-authenticated, then run this fix again. Nothing was asked or changed.',
+      });
+      expect(forms).toEqual([]);
+      // With inputs given too: still refused before gh is run.
+      const given = (await client.callTool({ name: 'health_fix', arguments: { requirement: 'github_backups.repo-configured', inputs: { repo: 'would-fail' } } })) as CallToolResult;
+      expect(given.structuredContent).toMatchObject({ status: 'blocked' });
+      expect(emu.repo('octo/would-fail')).toBeFalsy();
+      // The requirement it names is the one to fix, and it runs.
+      const next = (await client.callTool({ name: 'health_fix', arguments: { requirement: 'github_backups.gh-authenticated' } })) as CallToolResult;
+      expect(next.isError).toBeFalsy();
+      expect(next.structuredContent).toMatchObject({ status: 'handoff' });
+    } finally {
+      await close();
+    }
+  });
+
+  it('a chain: the blocker named first is the nearest, the last is the one that actually fails', async () => {
+    const ghEnv = { ...emu.ghEnv(), PATH: path.join(root, 'no-bin-here') };
+    const r = await runFix({ root, ghEnv }, 'github_backups.repo-configured', { repo: 'would-fail' });
+    expect(r).toMatchObject({
+      status: 'blocked',
+      blocked_by: [
+        { id: 'github_backups.gh-authenticated', title: 'gh signed in to GitHub' },
+        { id: 'github_backups.gh-cli-installed', title: 'GitHub CLI (gh) installed' },
+      ],
+    });
+    expect(r.message).toBe(
+      '“Private backup repository configured” is blocked by “gh signed in to GitHub” (github_backups.gh-authenticated), which waits for “GitHub CLI (gh) installed” (github_backups.gh-cli-installed): fix “GitHub CLI (gh) installed” first with health_fix github_backups.gh-cli-installed, then run this fix again. Nothing was asked or changed.',
+    );
+    expect(fs.readFileSync(path.join(root, 'wb-backup.yaml'), 'utf8')).not.toMatch(/would-fail/);
+  });
+});

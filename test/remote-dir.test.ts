@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runBackup, sweepLocal } from '../src/backup/pipeline.js';
 import { loadConfig, writeConfigFile } from '../src/root/config.js';
 import { DirRemote } from '../src/remote/dir/dir-remote.js';
+import { createRemote } from '../src/remote/registry.js';
 import { replicate } from '../src/backup/replicate.js';
 import { runRestore } from '../src/restore/restore.js';
 import { decideRetention } from '../src/snapshot/retention.js';
@@ -12,13 +13,27 @@ import { listSnapshots } from '../src/backup/list.js';
 import { deleteLocalSnapshot, listLocalSnapshots } from '../src/snapshot/store.js';
 import { dumpTables } from './support/db-snapshot.js';
 import { makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
+import { WbError } from '../src/core/errors.js';
 import { describeRemoteBehaviour } from './support/remote-suite.js';
 
 describeRemoteBehaviour('dir', async ({ partBytes }) => {
   const dir = tempRoot('wb-dir-remote-');
   return {
-    remote: new DirRemote(dir, partBytes),
+    // As the registry builds it from wb-backup.yaml: the backend wrapped in the one retry loop.
+    remote: createRemote({ dir: { path: dir, ...(partBytes ? { part_bytes: partBytes } : {}) } }, dir, { retry: { attempts: 3, baseDelayMs: 20 } }),
     storedNames: async (id) => (fs.existsSync(path.join(dir, id)) ? fs.readdirSync(path.join(dir, id)) : []),
+    // A part copied into the push's temporary folder; checked on every turn of the event loop, so
+    // the abort that follows lands while the push is still copying.
+    whenStoring: async (id, stop) => {
+      const copying = () => fs.readdirSync(dir).some((n) => n.startsWith(`.tmp-${id}-`) && fs.readdirSync(path.join(dir, n)).some((f) => /\.part\d{3}$/.test(f)));
+      while (!stop() && !copying()) await new Promise((r) => setImmediate(r));
+    },
+    // The manifest replaced by a folder of that name: reading it fails (EISDIR) though the snapshot is there.
+    breakReads: async (id) => {
+      const manifest = path.join(dir, id, `${id}.manifest.json`);
+      fs.rmSync(manifest);
+      fs.mkdirSync(manifest);
+    },
     cleanup: async () => rmrf(dir),
   };
 });
@@ -72,6 +87,42 @@ describe('data_backup with a folder remote', () => {
   });
 });
 
+describe('a folder remote that fails', () => {
+  it('a snapshot there but unreadable fails the restore as remote_failed (not not_found), changing nothing', async () => {
+    makeNotesDb(path.join(root, 'db', 'a.db'), 5);
+    writeConfigFile(root, { remote: { dir: { path: nas } } });
+    const made = await runBackup(loadConfig(root), { manual: true });
+    deleteLocalSnapshot(root, made.snapshot_id);
+    const before = dumpTables(path.join(root, 'db', 'a.db'));
+    // The archive turned into a folder of the same name: reading it fails (EISDIR), as a disk fault would.
+    const stored = path.join(nas, made.snapshot_id, made.archive.file);
+    fs.rmSync(stored);
+    fs.mkdirSync(stored);
+    const remote = createRemote({ dir: { path: nas } }, root, { retry: { attempts: 2, baseDelayMs: 1 } });
+    const err = (await runRestore(loadConfig(root), { snapshotId: made.snapshot_id, remote, consent: async () => ({ granted: true }) }).catch((e: unknown) => e)) as WbError;
+    expect(err).toBeInstanceOf(WbError);
+    expect(err.code).toBe('remote_failed');
+    expect(err.message).toMatch(/EISDIR.*Nothing was changed/s);
+    expect(dumpTables(path.join(root, 'db', 'a.db'))).toEqual(before);
+    expect(fs.readdirSync(path.join(root, 'backups')).filter((n) => n.startsWith(made.snapshot_id))).toEqual([]);
+  });
+
+  it('a backup cancelled while pushing keeps the snapshot local, reports the push as not done, and the next run backfills it', async () => {
+    makeNotesDb(path.join(root, 'db', 'a.db'), 5);
+    writeConfigFile(root, { remote: { dir: { path: nas } } });
+    const t = (h: number) => () => new Date(Date.UTC(2026, 10, 22, h));
+    // Cancelled before the push starts (the signal has fired): replicate must not report it as pushed.
+    const config = loadConfig(root);
+    const cancelled = await runBackup(config, { now: t(9), remote: null });
+    const outcome = await replicate(config, createRemote({ dir: { path: nas } }, root), cancelled.snapshot_id, AbortSignal.abort());
+    expect(outcome.status).not.toBe('pushed');
+    expect(fs.readdirSync(nas)).toEqual([]);
+    const next = await runBackup(loadConfig(root), { now: t(10) });
+    expect(next.remote).toMatchObject({ status: 'pushed', backfilled: [cancelled.snapshot_id] });
+    expect(fs.readdirSync(nas).sort()).toEqual([cancelled.snapshot_id, next.snapshot_id].sort());
+  });
+});
+
 describe('retention convergence', () => {
   it('90 days of hourly pushes and sweeps leave the same set locally and remotely, the one the policy keeps', async () => {
     const config = loadConfig(root);
@@ -105,5 +156,5 @@ describe('retention convergence', () => {
     // 24 hourly + 6 more days + weekly/monthly extras + all 18 manual anchors (bucket of 20)
     expect(policy.filter((id) => id.endsWith('-manual'))).toHaveLength(18);
     expect(policy.length).toBeGreaterThan(24 + 6 + 18);
-  });
+  }, 600_000); // 2,000+ pushes and sweeps with fsyncs: slow on a shared, loaded machine
 });

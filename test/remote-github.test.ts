@@ -4,8 +4,10 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { runBackup } from '../src/backup/pipeline.js';
 import { loadConfig, writeConfigFile } from '../src/root/config.js';
 import { classifyGhFailure } from '../src/core/gh.js';
-import { GithubRemote } from '../src/remote/github/github-remote.js';
-import { RemoteError, type SnapshotFiles } from '../src/remote/remote.js';
+import { WbError } from '../src/core/errors.js';
+import { createRemote } from '../src/remote/registry.js';
+import { RemoteError, type Remote, type SnapshotFiles } from '../src/remote/remote.js';
+import type { RetryPolicy } from '../src/remote/retry.js';
 import { runRestore } from '../src/restore/restore.js';
 import { listSnapshots } from '../src/backup/list.js';
 import { deleteLocalSnapshot, listLocalSnapshots } from '../src/snapshot/store.js';
@@ -16,12 +18,21 @@ import { describeRemoteBehaviour, makeSnapshots } from './support/remote-suite.j
 
 const fastRetry = { attempts: 3, baseDelayMs: 20 };
 
+/** The GitHub remote as the registry builds it: the backend wrapped in the one retry loop. */
+function githubRemote(repo: string, env: Record<string, string>, retry: RetryPolicy, partBytes?: number): Remote {
+  return createRemote({ github: { repo, ...(partBytes ? { part_bytes: partBytes } : {}) } }, '/', { ghEnv: env, retry });
+}
+
 describeRemoteBehaviour('github (real gh, emulated API)', async ({ partBytes }) => {
   const emu = await startGithubEmulator();
   emu.createRepo('octo/backups');
   return {
-    remote: new GithubRemote({ repo: 'octo/backups', env: emu.ghEnv(), retry: fastRetry, ...(partBytes ? { partBytes } : {}) }),
+    remote: githubRemote('octo/backups', emu.ghEnv(), fastRetry, partBytes),
     storedNames: async (id) => emu.repo('octo/backups')!.releases.find((r) => r.tag_name === id)?.assets.map((a) => a.name) ?? [],
+    // gh has started sending the release's assets.
+    whenStoring: (_id, stop) => waitFor(() => stop() || emu.requests.some((r) => r.host === 'uploads.github.localhost' && r.method === 'POST'), 'an asset upload'),
+    // Every asset download answers 502, as when GitHub has an outage.
+    breakReads: async () => emu.inject({ kind: 'status', status: 502, match: { method: 'GET', path: /\/releases\/assets\/\d+$/ }, times: Infinity }),
     cleanup: () => emu.close(),
   };
 });
@@ -41,7 +52,7 @@ describe('GitHub faults converge, or fail with what to do', () => {
   });
   afterEach(() => emu.close());
 
-  const remote = () => new GithubRemote({ repo: 'octo/backups', env: emu.ghEnv(), retry: fastRetry });
+  const remote = () => githubRemote('octo/backups', emu.ghEnv(), fastRetry);
   const releases = () => emu.repo('octo/backups')!.releases;
   const expectOneCompleteRelease = (snap: SnapshotFiles) => {
     expect(releases().map((r) => [r.tag_name, r.draft])).toEqual([[snap.id, false]]);
@@ -53,7 +64,7 @@ describe('GitHub faults converge, or fail with what to do', () => {
     // The outage lasts until our first attempt has given up (gh deletes its draft release when its
     // upload fails); then the network comes back, and our retry, one second later, must converge.
     emu.inject({ kind: 'drop', match: { host: 'uploads.github.localhost' }, times: Infinity });
-    const pushing = new GithubRemote({ repo: 'octo/backups', env: emu.ghEnv(), retry: { attempts: 3, baseDelayMs: 1000 } }).push(snaps[0]!);
+    const pushing = githubRemote('octo/backups', emu.ghEnv(), { attempts: 3, baseDelayMs: 1000 }).push(snaps[0]!);
     await waitFor(() => emu.requests.some((r) => r.method === 'DELETE' && /\/releases\/\d+$/.test(r.path)), 'the first attempt to give up', 60_000);
     emu.clearFaults();
     const pushed = await pushing;
@@ -92,11 +103,11 @@ describe('GitHub faults converge, or fail with what to do', () => {
   });
 
   it('a missing repository and an empty one are permanent, explained errors', async () => {
-    const missing = (await new GithubRemote({ repo: 'octo/nope', env: emu.ghEnv(), retry: fastRetry }).push(snaps[0]!).catch((e: unknown) => e)) as RemoteError;
+    const missing = (await githubRemote('octo/nope', emu.ghEnv(), fastRetry).push(snaps[0]!).catch((e: unknown) => e)) as RemoteError;
     expect(missing.transient).toBe(false);
     expect(`${missing.message} ${missing.hint}`).toMatch(/not found.*remote\.github\.repo/s);
     emu.createRepo('octo/blank', { empty: true });
-    const empty = (await new GithubRemote({ repo: 'octo/blank', env: emu.ghEnv(), retry: fastRetry }).push(snaps[0]!).catch((e: unknown) => e)) as RemoteError;
+    const empty = (await githubRemote('octo/blank', emu.ghEnv(), fastRetry).push(snaps[0]!).catch((e: unknown) => e)) as RemoteError;
     expect(empty.transient).toBe(false);
     expect(`${empty.message} ${empty.hint}`).toMatch(/no commits.*--add-readme/s);
     expect(emu.repo('octo/blank')!.releases.filter((r) => !r.draft)).toEqual([]);
@@ -117,7 +128,7 @@ describe('data_backup and data_restore with the GitHub remote', () => {
     await emu.close();
     rmrf(root);
   });
-  const gh = () => new GithubRemote({ repo: 'octo/backups', env: emu.ghEnv(), retry: fastRetry });
+  const gh = () => githubRemote('octo/backups', emu.ghEnv(), fastRetry);
 
   it('pushes, lists, and restores a snapshot that only GitHub has', async () => {
     const made = await runBackup(loadConfig(root), { remote: gh() });
@@ -132,6 +143,22 @@ describe('data_backup and data_restore with the GitHub remote', () => {
     expect(dumpTables(path.join(root, 'db', 'a.db'))).toEqual(content);
   });
 
+  it('a restore whose download GitHub fails with 5xx says the remote failed, not that the snapshot is missing', async () => {
+    const made = await runBackup(loadConfig(root), { remote: gh() });
+    deleteLocalSnapshot(root, made.snapshot_id);
+    const before = dumpTables(path.join(root, 'db', 'a.db'));
+    emu.inject({ kind: 'status', status: 503, match: { method: 'GET', path: /\/releases\/assets\/\d+$/ }, times: Infinity });
+    const err = (await runRestore(loadConfig(root), { snapshotId: made.snapshot_id, remote: gh(), consent: async () => ({ granted: true }) }).catch((e: unknown) => e)) as WbError;
+    expect(err).toBeInstanceOf(WbError);
+    expect(err.code).toBe('remote_failed');
+    expect(err.message).toMatch(new RegExp(`Downloading snapshot ${made.snapshot_id} from github:octo/backups failed: .*could not be reached.*Nothing was changed`, 's'));
+    expect(dumpTables(path.join(root, 'db', 'a.db'))).toEqual(before);
+    expect(fs.readdirSync(path.join(root, 'backups')).filter((n) => n.startsWith(made.snapshot_id))).toEqual([]);
+    // A snapshot GitHub really lacks is still not_found.
+    const missing = (await runRestore(loadConfig(root), { snapshotId: 'snap-2001-01-01T00-00-00Z', remote: gh(), consent: async () => ({ granted: true }) }).catch((e: unknown) => e)) as WbError;
+    expect(missing.code).toBe('not_found');
+  });
+
   it('keeps the snapshot locally when GitHub refuses, and backfills it on the next run', async () => {
     emu.revokeToken();
     const t = (h: number) => () => new Date(Date.UTC(2026, 10, 22, h));
@@ -142,7 +169,7 @@ describe('data_backup and data_restore with the GitHub remote', () => {
     const healed = await startGithubEmulator();
     try {
       healed.createRepo('octo/backups');
-      const remote = new GithubRemote({ repo: 'octo/backups', env: healed.ghEnv(), retry: fastRetry });
+      const remote = githubRemote('octo/backups', healed.ghEnv(), fastRetry);
       const second = await runBackup(loadConfig(root), { remote, now: t(10) });
       expect(second.remote).toMatchObject({ status: 'pushed', backfilled: [first.snapshot_id] });
       expect(healed.repo('octo/backups')!.releases.map((r) => r.tag_name).sort()).toEqual([first.snapshot_id, second.snapshot_id].sort());

@@ -104,7 +104,7 @@ describe('github-sync to a GitHub repository (emulator, real git over HTTPS, rea
     expect(readState(root).open_pull_request).toMatchObject({ number: 1 });
     // status fetches over HTTPS with gh's credentials: the remote's edit, and the pull request waiting
     const status = await syncStatus(loadConfig(root), { env });
-    expect(status).toMatchObject({ branch: 'trunk', remote_head: edited, behind: 1, remote_changes: { 'notes/notes.jsonl': 2 }, open_pull_request: { number: 1 } });
+    expect(status).toMatchObject({ branch: 'trunk', remote_head: edited, behind: 1, remote_changes: { 'notes/notes.jsonl': 1 }, open_pull_request: { number: 1 } }); // one row edited on the remote (issue 15: rows, not diff lines)
     expect(status.message).toMatch(/Pull request #1 is waiting for review/);
     // the pull request's commit is built on the last synced commit: it does not revert the remote's edit
     const prClone = path.join(work, 'pr');

@@ -345,7 +345,7 @@ describe('github-sync status', () => {
     git(other, 'commit', '-q', '-am', 'remote');
     git(other, 'push', '-q', 'origin', 'HEAD:trunk');
     const s = await syncStatus(loadConfig(root));
-    expect(s).toMatchObject({ configured: true, branch: 'trunk', behind: 1, local_changes: { 'notes/notes.jsonl': 3 }, remote_changes: { 'notes/folders.jsonl': 1 } });
+    expect(s).toMatchObject({ configured: true, branch: 'trunk', behind: 1, local_changes: { 'notes/notes.jsonl': 2 }, remote_changes: { 'notes/folders.jsonl': 1 } }); // one row edited, one deleted (issue 15: rows, not diff lines)
   });
 });
 

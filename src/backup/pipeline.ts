@@ -311,8 +311,14 @@ async function takeSnapshot(config: Config, opts: BackupOptions, lock: RootLock,
     const pruned = sweepLocal(config, id);
     progress(total, pruned.length ? `pruned ${pruned.length} old snapshot(s)` : 'retention: nothing to prune');
 
-    const target = opts.remote !== undefined ? opts.remote : remoteFromConfig(config);
-    let remote: RemoteOutcome = { status: 'skipped', reason: 'No remote is configured; the snapshot is local only.' };
+    // GitHub copies turned off (`wb-backup health disable github_backups`) stop here; the remote
+    // setting stays, and list and restore still read what is already there.
+    const githubOff = config.remote !== null && 'github' in config.remote && config.health.disabled.includes('github_backups');
+    const target = opts.remote !== undefined ? opts.remote : githubOff ? null : remoteFromConfig(config);
+    let remote: RemoteOutcome = {
+      status: 'skipped',
+      reason: githubOff && opts.remote === undefined ? 'GitHub copies are turned off (health.disabled in wb-backup.yaml); the snapshot is local only.' : 'No remote is configured; the snapshot is local only.',
+    };
     if (target) {
       progress(total, `pushing to ${target.label}`);
       remote = await replicate(config, target, id, opts.signal);

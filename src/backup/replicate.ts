@@ -20,13 +20,17 @@ function describe(err: unknown): { reason: string; transient: boolean } {
  */
 export async function replicate(config: Config, remote: Remote, justTaken: string, signal?: AbortSignal): Promise<RemoteOutcome> {
   const log = logger().child({ remote: remote.label });
+  // Cancelling stops the transfer under way (a half-pushed snapshot never counts as pushed).
+  const call = signal ? { signal } : {};
   let remoteIds: Map<string, boolean>;
   try {
-    remoteIds = new Map((await remote.list()).map((s) => [s.id, s.complete]));
+    remoteIds = new Map((await remote.list(call)).map((s) => [s.id, s.complete]));
   } catch (err) {
     const { reason } = describe(err);
     log.warn({ reason }, 'remote unavailable; the snapshot stays local and will be pushed by a later run');
-    return { status: 'failed', reason: `Could not reach the remote (${remote.label}): ${reason} The snapshot is kept locally and will be pushed by the next run.`, attempts: 1 };
+    const attempts = err instanceof RemoteError && err.attempts ? err.attempts : 1;
+    const what = err instanceof RemoteError && err.kind === 'cancelled' ? 'The push was cancelled' : `Could not reach the remote (${remote.label})`;
+    return { status: 'failed', reason: `${what}: ${reason} The snapshot is kept locally and will be pushed by the next run.`, attempts };
   }
 
   const local = listLocalSnapshots(config.root);
@@ -38,7 +42,7 @@ export async function replicate(config: Config, remote: Remote, justTaken: strin
   for (const snap of missing) {
     if (signal?.aborted) break;
     try {
-      const pushed = await remote.push({ id: snap.id, archivePath: snap.archivePath, manifestPath: snap.manifestPath, checksumPath: snap.checksumPath });
+      const pushed = await remote.push({ id: snap.id, archivePath: snap.archivePath, manifestPath: snap.manifestPath, checksumPath: snap.checksumPath }, call);
       if (snap.id === justTaken) attemptsForNew = pushed.attempts;
       else backfilled.push(snap.id);
       remoteIds.set(snap.id, true);
@@ -60,8 +64,9 @@ export async function replicate(config: Config, remote: Remote, justTaken: strin
   const pruned: string[] = [];
   for (const id of decision.prune) {
     if (id === justTaken) continue;
+    if (signal?.aborted) break; // the sweep is redone by the next run
     try {
-      await remote.delete(id);
+      await remote.delete(id, call);
       pruned.push(id);
     } catch (err) {
       log.warn({ snapshot: id, reason: describe(err).reason }, 'remote sweep could not delete; the next run retries');

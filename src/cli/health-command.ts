@@ -10,9 +10,10 @@ function print(reports: ComponentReport[], root: string): string {
   for (const c of reports) {
     lines.push(`${ICON[c.status]} ${c.title} [${c.id}]: ${c.status}`);
     if (c.status === 'unwanted') {
-      lines.push(`    not enabled — enable with: wb-backup fix ${c.id}`);
+      lines.push(c.disabled ? `    turned off — turn on again with: wb-backup health enable ${c.id}` : `    not enabled — enable with: wb-backup fix ${c.id}`);
       continue;
     }
+    if (c.opt_in) lines.push(`    (turn off with: wb-backup health disable ${c.id})`);
     for (const r of c.requirements) {
       lines.push(`  ${ICON[r.status]} ${r.title}: ${cliText(r.detail, root)}`);
       if (r.status !== 'ok' && r.status !== 'blocked' && r.fixer) lines.push(`      fix: wb-backup fix ${r.id}${r.fixer.kind === 'input_required' ? ' --input <name>=<value>' : ''}  (${cliText(r.fixer.describe, root)})`);
@@ -32,9 +33,9 @@ function describeInputs(id: string, schema: Record<string, unknown>): string {
 
 /** `wb-backup health` and `wb-backup fix`: the health graph for people in a terminal. */
 export function registerHealthCommands(program: Command): void {
-  program
+  const health = program
     .command('health')
-    .description('show what the backups need and whether it is in place')
+    .description('show what the backups need and whether it is in place; `health disable <component>` turns one off')
     .option('--component <id>', 'only this component')
     .option('--json', 'print the graph as JSON')
     .action(async (opts: { component?: string; json?: boolean }, cmd: Command) => {
@@ -43,6 +44,24 @@ export function registerHealthCommands(program: Command): void {
       process.stdout.write(`${opts.json ? JSON.stringify({ components: reports }, null, 2) : print(reports, rootOf(cmd))}\n`);
       if (reports.some((c) => c.status === 'fail')) process.exitCode = 1;
     });
+
+  // Turning an opt-in component off (enabled by mistake, or paused) and on again.
+  for (const [word, enabled] of [['enable', true], ['disable', false]] as const) {
+    health
+      .command(word)
+      .description(
+        enabled
+          ? 'turn an opt-in component on again (e.g. github_sync)'
+          : 'turn an opt-in component off: no longer checked, its work stops; its settings and data are kept (e.g. github_sync)',
+      )
+      .argument('<component>', 'an opt-in component id, e.g. github_backups or github_sync')
+      .option('--json', 'print the result as JSON')
+      .action(async (id: string, opts: { json?: boolean }, cmd: Command) => {
+        const { setComponentEnabled } = await import('../health/service.js');
+        const result = await setComponentEnabled({ root: rootOf(cmd) }, id, enabled);
+        process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.enabled ? 'on' : 'off'}${result.changed ? '' : ' (unchanged)'}: ${cliText(result.message, rootOf(cmd))}\n`);
+      });
+  }
 
   program
     .command('fix')
@@ -61,6 +80,6 @@ export function registerHealthCommands(program: Command): void {
         if (result.handoff) process.stdout.write(`  verify: ${cliText(result.handoff.verify, rootOf(cmd))}\n`);
         if (result.inputs_schema) process.stdout.write(describeInputs(id, result.inputs_schema));
       }
-      if (result.status === 'failed' || result.status === 'needs_input') process.exitCode = 1;
+      if (result.status === 'failed' || result.status === 'needs_input' || result.status === 'blocked') process.exitCode = 1;
     });
 }

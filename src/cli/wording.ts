@@ -13,6 +13,7 @@ export const CLI_COMMAND_FOR_TOOL: Record<string, string> = {
   data_restore_undo: 'wb-backup restore --undo',
   health_status: 'wb-backup health',
   health_fix: 'wb-backup fix',
+  health_set_enabled: 'wb-backup health enable/disable',
   github_sync_status: 'wb-backup sync status',
   github_sync_push: 'wb-backup sync push',
   github_sync_pull: 'wb-backup sync pull',

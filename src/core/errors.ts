@@ -32,6 +32,8 @@ export type WbErrorCode =
   /** files are not where the journal says: nothing more was moved; the message says what is where */
   | 'recovery_needed'
   | 'sync_failed'
+  /** the remote could not be reached, read or used (network, credentials, permissions); the snapshot may well be there */
+  | 'remote_failed'
   /** a delta cannot be made against this base (page size changed, base unusable): take a full snapshot */
   | 'needs_full';
 

@@ -7,13 +7,15 @@ export interface GhResult {
   stderr: string;
   /** gh itself could not be started (not installed, not on PATH) */
   missing: boolean;
+  /** the caller's signal fired and gh was killed */
+  cancelled?: boolean;
 }
 
 /**
  * The one place that runs gh. Never through a shell; no prompts, no update checks, no colour, so a
  * background job never hangs on a question and output parses the same everywhere.
  */
-export async function runGh(args: readonly string[], opts: { env?: Record<string, string>; timeoutMs?: number; cwd?: string } = {}): Promise<GhResult> {
+export async function runGh(args: readonly string[], opts: { env?: Record<string, string>; timeoutMs?: number; cwd?: string; signal?: AbortSignal } = {}): Promise<GhResult> {
   const env = { ...(opts.env ?? process.env), GH_PROMPT_DISABLED: '1', GH_NO_UPDATE_NOTIFIER: '1', NO_COLOR: '1' } as Record<string, string>;
   // Loaded on first use: most commands (a local snapshot or restore) never run it, and it costs ~0.1 s to load.
   const { execa } = await import('execa');
@@ -24,6 +26,8 @@ export async function runGh(args: readonly string[], opts: { env?: Record<string
     stdin: 'ignore',
     timeout: opts.timeoutMs ?? 10 * 60_000,
     ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    // Cancelling kills gh (SIGTERM): an upload in flight stops instead of running on unseen.
+    ...(opts.signal ? { cancelSignal: opts.signal } : {}),
   });
   const missing = (result as { code?: string }).code === 'ENOENT' || /ENOENT/.test(String(result.message ?? ''));
   return {
@@ -32,10 +36,13 @@ export async function runGh(args: readonly string[], opts: { env?: Record<string
     stdout: String(result.stdout ?? ''),
     stderr: missing ? 'gh: command not found' : redactText(String(result.stderr ?? '')),
     missing,
+    ...(result.isCanceled ? { cancelled: true } : {}),
   };
 }
 
 export interface GhFailure {
+  /** which failure it is, for callers that map it to their own kinds (never parse the message) */
+  reason: 'missing' | 'auth' | 'empty_repo' | 'repo_not_found' | 'transient' | 'refused' | 'other';
   transient: boolean;
   message: string;
   hint: string;
@@ -56,22 +63,23 @@ export function classifyGhFailure(result: Pick<GhResult, 'stderr' | 'missing' | 
   const text = result.stderr.trim();
   const first = text.split('\n').filter(Boolean)[0] ?? `gh exited with code ${result.exitCode}`;
   if (result.missing) {
-    return { transient: false, message: 'The GitHub CLI (gh) is not installed.', hint: 'Install it (https://cli.github.com; e.g. apt install gh or brew install gh), then sign in with: gh auth login --web' };
+    return { reason: 'missing', transient: false, message: 'The GitHub CLI (gh) is not installed.', hint: 'Install it (https://cli.github.com; e.g. apt install gh or brew install gh), then sign in with: gh auth login --web' };
   }
   if (/HTTP 401|Bad credentials|authentication failed|not logged in|gh auth login|no longer valid|401 Unauthorized/i.test(text)) {
-    return { transient: false, message: `GitHub refused the credentials: ${first}`, hint: 'Sign in again with: gh auth login --web (or gh auth refresh if the token was revoked).' };
+    return { reason: 'auth', transient: false, message: `GitHub refused the credentials: ${first}`, hint: 'Sign in again with: gh auth login --web (or gh auth refresh if the token was revoked).' };
   }
   if (/Repository is empty/i.test(text)) {
     return {
+      reason: 'empty_repo',
       transient: false,
       message: `The repository ${repo ?? ''} has no commits, so it cannot hold releases.`.replace('  ', ' '),
       hint: `Add a first commit (e.g. create a README on GitHub), or create the repository with: gh repo create ${repo ?? 'OWNER/NAME'} --private --add-readme`,
     };
   }
   if (/Could not resolve to a Repository|HTTP 404|Not Found/i.test(text)) {
-    return { transient: false, message: `The repository ${repo ?? ''} was not found: ${first}`.replace('  ', ' '), hint: 'Check remote.github.repo in wb-backup.yaml and that your gh account can see that repository.' };
+    return { reason: 'repo_not_found', transient: false, message: `The repository ${repo ?? ''} was not found: ${first}`.replace('  ', ' '), hint: 'Check remote.github.repo in wb-backup.yaml and that your gh account can see that repository.' };
   }
-  if (TRANSIENT.some((re) => re.test(text))) return { transient: true, message: `GitHub could not be reached: ${first}`, hint: 'This is usually temporary; the next run tries again.' };
-  if (/HTTP 4\d\d/.test(text)) return { transient: false, message: `GitHub refused the request: ${first}`, hint: 'See the message; this will not fix itself by retrying.' };
-  return { transient: false, message: `gh failed: ${first}`, hint: 'Run the same gh command by hand to see more.' };
+  if (TRANSIENT.some((re) => re.test(text))) return { reason: 'transient', transient: true, message: `GitHub could not be reached: ${first}`, hint: 'This is usually temporary; the next run tries again.' };
+  if (/HTTP 4\d\d/.test(text)) return { reason: 'refused', transient: false, message: `GitHub refused the request: ${first}`, hint: 'See the message; this will not fix itself by retrying.' };
+  return { reason: 'other', transient: false, message: `gh failed: ${first}`, hint: 'Run the same gh command by hand to see more.' };
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { CheckResult, Component, ComponentStatus, HealthContext, Requirement, RequirementStatus } from './types.js';
+import { isDisabled, isWanted, type CheckResult, type Component, type ComponentStatus, type HealthContext, type Requirement, type RequirementStatus } from './types.js';
 
 export const RequirementReportSchema = z.object({
   id: z.string().describe('"<component>.<requirement>": pass it to health_fix'),
@@ -16,6 +16,7 @@ export const ComponentReportSchema = z.object({
   description: z.string(),
   opt_in: z.boolean(),
   status: z.enum(['ok', 'warn', 'fail', 'blocked', 'unwanted']),
+  disabled: z.boolean().optional().describe('true when the user turned this opt-in component off (status unwanted); enable it again with health_set_enabled'),
   requirements: z.array(RequirementReportSchema),
   checks: z.array(CheckReportSchema),
 });
@@ -65,18 +66,20 @@ export async function evaluateComponent(component: Component, ctx: HealthContext
     const inputs = r.fixer.kind === 'input_required' ? inputsSchemaOf(r) : undefined;
     return { kind: r.fixer.kind, describe: r.fixer.describe, ...(inputs ? { inputs } : {}) };
   };
-  if (component.optIn && !component.wanted(ctx)) {
+  if (!isWanted(component, ctx)) {
+    const disabled = isDisabled(component, ctx);
     return {
       id: component.id,
       title: component.title,
       description: component.description,
       opt_in: true,
       status: 'unwanted',
+      ...(disabled ? { disabled: true } : {}),
       requirements: component.requirements.map((r) => ({
         id: qualified(r.id),
         title: r.title,
         status: 'blocked' as const,
-        detail: `not checked: ${component.title} is not enabled`,
+        detail: `not checked: ${component.title} is ${disabled ? 'turned off' : 'not enabled'}`,
         depends_on: (r.dependsOn ?? []).map(qualified),
         ...(r.fixer ? { fixer: fixerOf(r) } : {}),
       })),

@@ -4,8 +4,9 @@ import { updateConfigFile } from '../root/config.js';
 import { WbError } from '../core/errors.js';
 import { logger } from '../core/log.js';
 import { loadComponents } from './components.js';
+import { enableInConfig, markDisabled } from './opt-in.js';
 import { evaluateComponent, type ComponentReport } from './evaluate.js';
-import type { Component, HealthContext, Requirement } from './types.js';
+import { isDisabled, isWanted, type Component, type HealthContext, type Requirement } from './types.js';
 
 export interface HealthOptions {
   root: string;
@@ -17,8 +18,12 @@ export interface HealthOptions {
 
 export const FixResultSchema = z.object({
   requirement: z.string(),
-  status: z.enum(['fixed', 'failed', 'needs_input', 'handoff']),
+  status: z.enum(['fixed', 'failed', 'needs_input', 'handoff', 'blocked']),
   message: z.string(),
+  blocked_by: z
+    .array(z.object({ id: z.string(), title: z.string() }))
+    .optional()
+    .describe('for blocked: the failing requirements it waits for, nearest first; the last one is what to fix first'),
   handoff: z.object({ steps: z.array(z.string()), verify: z.string() }).optional(),
   inputs_schema: z.record(z.string(), z.unknown()).optional().describe('for needs_input: the JSON schema of the inputs to pass back'),
 });
@@ -68,8 +73,113 @@ function findRequirement(components: Component[], id: string): { component: Comp
   return component && requirement ? { component, requirement } : null;
 }
 
+/** What keeps a requirement's fixer from running: the failing requirements it waits for. */
+export interface FixBlocker {
+  target: { id: string; title: string };
+  /** nearest first, down to the requirement that actually fails (the last one) */
+  chain: Array<{ id: string; title: string }>;
+}
+
+/**
+ * The blocker of requirement `id` in an evaluated component, or null when its fixer may run. Walks
+ * down the first failing dependency to the requirement that actually fails: fixing a requirement
+ * that waits for another could only fail with that one's raw error (gh says "not logged in").
+ */
+export function blockerIn(component: ComponentReport, id: string): FixBlocker | null {
+  const byId = new Map(component.requirements.map((r) => [r.id, r]));
+  const target = byId.get(id);
+  if (component.status === 'unwanted' || !target || target.status !== 'blocked') return null;
+  const chain: FixBlocker['chain'] = [];
+  let current = target;
+  const seen = new Set<string>([id]);
+  for (;;) {
+    const dep = current.depends_on.map((d) => byId.get(d)).find((d) => d && (d.status === 'fail' || d.status === 'blocked'));
+    if (!dep || seen.has(dep.id)) break;
+    seen.add(dep.id);
+    chain.push({ id: dep.id, title: dep.title });
+    if (dep.status !== 'blocked') break;
+    current = dep;
+  }
+  return { target: { id: target.id, title: target.title }, chain };
+}
+
+/**
+ * The blocker in words. `withIds` names the requirement ids to pass to health_fix (agents and the
+ * CLI); without, titles only (the card, where a person reads it).
+ */
+export function describeBlocker(b: FixBlocker, withIds: boolean): string {
+  const q = (r: { id: string; title: string }) => `“${r.title}”${withIds ? ` (${r.id})` : ''}`;
+  const target = `“${b.target.title}”`;
+  if (!b.chain.length) return `${target} is blocked: fix the requirements above it first.`;
+  const cause = b.chain[b.chain.length - 1]!;
+  const then = withIds ? ` with health_fix ${cause.id}, then run this fix again. Nothing was asked or changed.` : '.';
+  return b.chain.length === 1
+    ? `${target} is blocked by ${q(cause)}: fix that first${then}`
+    : `${target} is blocked by ${q(b.chain[0]!)}, which waits for ${q(cause)}: fix “${cause.title}” first${then}`;
+}
+
+/**
+ * The blocker of requirement `id` ("<component>.<requirement>"), evaluated fresh (a stale cache
+ * must not refuse a fix whose blocker was just repaired in a terminal), or null when its fixer may
+ * run, the id is not a requirement, or its component is not enabled (then nothing is checked and
+ * its fixer runs as it always did: enabling the component is part of what a setup fixer does).
+ */
+export async function fixBlocker(opts: HealthOptions, id: string): Promise<FixBlocker | null> {
+  const [componentId, ...rest] = id.split('.');
+  if (!componentId || !rest.length) return null;
+  const component = (await loadComponents()).find((c) => c.id === componentId);
+  if (!component || !component.requirements.some((r) => r.id === rest.join('.'))) return null;
+  const [report] = await healthStatus({ ...opts, cacheMs: 0 }, componentId);
+  return report ? blockerIn(report, id) : null;
+}
+
+export const SetEnabledResultSchema = z.object({
+  component: z.string(),
+  enabled: z.boolean().describe('whether the component is on now'),
+  changed: z.boolean().describe('false when it already was as asked'),
+  message: z.string().describe('what changed, what stops or starts, and what is kept'),
+});
+export type SetEnabledResult = z.infer<typeof SetEnabledResultSchema>;
+
+/**
+ * Turn an opt-in component on or off (`health.opt_in` / `health.disabled` in wb-backup.yaml, comments
+ * kept). Off: not checked (status unwanted), sidecar jobs that require it skip, and its own work
+ * stops (see each component's whenDisabled); its settings and any data stay, so turning it on again
+ * picks up where it was. Throws WbError not_found (unknown id) or invalid_input (a core component).
+ */
+export async function setComponentEnabled(opts: HealthOptions, id: string, enabled: boolean): Promise<SetEnabledResult> {
+  const components = await loadComponents();
+  const component = components.find((c) => c.id === id);
+  const optIn = components.filter((c) => c.optIn).map((c) => c.id);
+  if (!component) throw new WbError('not_found', `There is no health component "${id}".`, `Components that can be turned on or off: ${optIn.join(', ')}.`);
+  if (!component.optIn) {
+    throw new WbError('invalid_input', `${component.title} (${id}) is the core of wb-backup and cannot be turned off or on.`, `Components that can be: ${optIn.join(', ')}.`);
+  }
+  const ctx = contextFor(opts);
+  try {
+    if (enabled) {
+      if (isWanted(component, ctx)) return { component: id, enabled: true, changed: false, message: `${component.title} is already on.` };
+      enableInConfig(opts.root, id);
+      return { component: id, enabled: true, changed: true, message: `${component.title} is on: its requirements are checked and its work runs.` };
+    }
+    if (isDisabled(component, ctx)) return { component: id, enabled: false, changed: false, message: `${component.title} is already off.` };
+    const note = component.whenDisabled?.(ctx);
+    updateConfigFile(opts.root, (doc) => markDisabled(doc, id));
+    return {
+      component: id,
+      enabled: false,
+      changed: true,
+      message: `${component.title} is off: it is no longer checked or reported, and sidecar jobs that need it skip.${note ? ` ${note}` : ''} Nothing was deleted; its settings stay in wb-backup.yaml (health.disabled lists it), so turning it on again picks up where it was.`,
+    };
+  } finally {
+    invalidateHealth(opts.root);
+  }
+}
+
 /**
  * Run the fixer of "<component>.<requirement>"; a bare opt-in component id enables that component.
+ * A requirement that waits for a failing one is not fixed: the result has status blocked and names
+ * what to fix first (blocked_by), before any input is asked for or any tool is run.
  */
 export async function runFix(opts: HealthOptions, id: string, inputs?: Record<string, unknown>): Promise<FixResult> {
   const components = await loadComponents();
@@ -77,11 +187,8 @@ export async function runFix(opts: HealthOptions, id: string, inputs?: Record<st
   try {
     const optIn = components.find((c) => c.id === id && c.optIn);
     if (optIn) {
-      if (optIn.wanted(ctx)) return { requirement: id, status: 'fixed', message: `${optIn.title} is already enabled.` };
-      updateConfigFile(opts.root, (doc) => {
-        const current = (doc.getIn(['health', 'opt_in']) as { toJSON(): unknown } | undefined)?.toJSON() as string[] | undefined;
-        doc.setIn(['health', 'opt_in'], [...new Set([...(current ?? []), id])]);
-      });
+      if (isWanted(optIn, ctx)) return { requirement: id, status: 'fixed', message: `${optIn.title} is already enabled.` };
+      enableInConfig(opts.root, id);
       return { requirement: id, status: 'fixed', message: `${optIn.title} is enabled; its requirements are now checked.` };
     }
     const found = findRequirement(components, id);
@@ -91,6 +198,8 @@ export async function runFix(opts: HealthOptions, id: string, inputs?: Record<st
     }
     const { requirement } = found;
     const fixer = requirement.fixer;
+    const blocker = fixer ? await fixBlocker(opts, id) : null;
+    if (blocker) return { requirement: id, status: 'blocked', message: describeBlocker(blocker, true), blocked_by: blocker.chain };
     if (!fixer) return { requirement: id, status: 'failed', message: `${requirement.title} has no fixer; its detail in health_status says what to do.` };
     if (fixer.kind === 'agent_handoff') {
       const handoff = fixer.handoff(ctx);

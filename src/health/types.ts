@@ -58,10 +58,31 @@ export interface Component {
   title: string;
   description: string;
   optIn: boolean;
-  /** for opt-in components: has the user asked for it (config) */
+  /** for opt-in components: has the user asked for it (config); `health.disabled` overrides it (see isWanted) */
   wanted(ctx: HealthContext): boolean;
+  /**
+   * For opt-in components: what turning it off stops and what it keeps, said plainly to whoever
+   * disables it (e.g. "new snapshots stay on this machine; the releases already on GitHub are kept").
+   */
+  whenDisabled?(ctx: HealthContext): string;
   requirements: Requirement[];
   checks: CustomCheck[];
+}
+
+/**
+ * Whether the component is checked and does its work: core components always; an opt-in one when
+ * the user asked for it and has not turned it off (`health.disabled` wins over everything else,
+ * so a component enabled by configuring it can still be turned off without losing that setting).
+ */
+export function isWanted(component: Component, ctx: HealthContext): boolean {
+  if (!component.optIn) return true;
+  if (ctx.config.health.disabled.includes(component.id)) return false;
+  return component.wanted(ctx);
+}
+
+/** True when the user turned this opt-in component off (`health.disabled` in wb-backup.yaml). */
+export function isDisabled(component: Component, ctx: HealthContext): boolean {
+  return component.optIn && ctx.config.health.disabled.includes(component.id);
 }
 
 export function defineComponent(c: Component): Component {

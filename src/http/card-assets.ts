@@ -220,7 +220,7 @@ async function runFix(id, label, inputs, v, button) {
   try {
     const result = await api('/api/health/fix/' + encodeURIComponent(id), inputs ? { inputs } : {});
     let text = result.message;
-    let kind = result.status === 'failed' || result.status === 'needs_input' ? 'error' : 'ok';
+    let kind = result.status === 'failed' || result.status === 'needs_input' || result.status === 'blocked' ? 'error' : 'ok';
     if (result.status === 'needs_input') text = needsInputText(result);
     if (result.handoff && v) {
       // The steps panel under the requirement is the answer; the status line points to it.
@@ -240,6 +240,21 @@ async function runFix(id, label, inputs, v, button) {
   await refresh();
 }
 
+/** Turn an opt-in component off or on; the server's answer (what stops, what is kept) is shown as it is. */
+async function setEnabled(c, enabled, button) {
+  button.disabled = true;
+  say((enabled ? 'Turning on ' : 'Turning off ') + quote(c.title) + '…', 'info');
+  try {
+    const result = await api('/api/health/component/' + encodeURIComponent(c.id), { enabled });
+    say(result.message, 'ok');
+  } catch (err) {
+    say(err.message, 'error');
+  } finally {
+    button.disabled = false;
+  }
+  await refresh();
+}
+
 function fixControls(v, r) {
   const f = r.fixer;
   if (f.kind === 'input_required') {
@@ -254,7 +269,8 @@ function fixControls(v, r) {
     form.append(submit);
     form.addEventListener('submit', (e) => {
       e.preventDefault();
-      runFix(v.id, v.req.title, Object.fromEntries(new FormData(form).entries()), v, submit);
+      // A field left empty is not given (optional inputs: "repo or remote_url").
+      runFix(v.id, v.req.title, Object.fromEntries([...new FormData(form).entries()].filter(([, value]) => value !== '')), v, submit);
     });
     return [el('div', { class: 'detail' }, f.describe), form];
   }
@@ -313,20 +329,32 @@ function updateComponent(v, c) {
   v.title.textContent = c.title;
   v.description.textContent = c.description;
   setBadge(v.badge, c.status);
-  const mode = c.status === 'unwanted' ? 'unwanted' : 'wanted';
-  if (v.mode !== mode) {
+  const mode = c.status !== 'unwanted' ? 'wanted' : c.disabled ? 'disabled' : 'unwanted';
+  if (v.mode !== mode || v.optIn !== c.opt_in) {
     v.mode = mode;
+    v.optIn = c.opt_in;
     v.rows = new Map();
     if (mode === 'unwanted') {
       const enable = el('button', { type: 'button', class: 'primary', 'data-enable': c.id }, 'Enable');
       enable.addEventListener('click', () => runFix(c.id, c.title, undefined, null, enable));
       v.body.replaceChildren(el('p', { class: 'muted' }, 'Not enabled.'), enable);
+    } else if (mode === 'disabled') {
+      const on = el('button', { type: 'button', class: 'primary', 'data-turn-on': c.id }, 'Turn on');
+      on.addEventListener('click', () => setEnabled(c, true, on));
+      v.body.replaceChildren(el('p', { class: 'muted' }, 'Turned off: not checked, and its work is paused. Its settings are kept.'), on);
     } else {
       v.list = el('ul');
-      v.body.replaceChildren(v.list);
+      const parts = [v.list];
+      if (c.opt_in) {
+        // Enabled by mistake, or to pause: off keeps the settings and the data, and the answer says so.
+        const off = el('button', { type: 'button', 'data-turn-off': c.id }, 'Turn off');
+        off.addEventListener('click', () => setEnabled(c, false, off));
+        parts.push(el('div', { class: 'actions' }, off));
+      }
+      v.body.replaceChildren(...parts);
     }
   }
-  if (mode === 'unwanted') return;
+  if (mode !== 'wanted') return;
   const byId = new Map(c.requirements.map((r) => [r.id, r]));
   const rows = [];
   for (const r of c.requirements) {

@@ -2,7 +2,7 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import { runBackup } from '../backup/pipeline.js';
 import { loadConfig } from '../root/config.js';
 import { WbError, errorMessage } from '../core/errors.js';
-import { healthStatus, invalidateHealth, runFix } from '../health/service.js';
+import { blockerIn, describeBlocker, healthStatus, invalidateHealth, runFix, setComponentEnabled } from '../health/service.js';
 import { readLastRun } from '../backup/last-run.js';
 import { track, shutdownSignal } from '../core/shutdown.js';
 import { listSnapshots } from '../backup/list.js';
@@ -38,27 +38,11 @@ async function blockedReason(root: string, id: string): Promise<string | null> {
     return null; // unknown component: runFix says so in its own words
   }
   const component = components[0];
-  const byId = new Map(component?.requirements.map((r) => [r.id, r]) ?? []);
-  const target = byId.get(id);
+  const target = component?.requirements.find((r) => r.id === id);
   if (!component || !target || target.status !== 'blocked') return null;
-  if (component.status === 'unwanted') return `“${target.title}” is not checked because ${component.title} is not enabled: enable it first.`;
-  // Walk down the first failing dependency to the requirement that actually fails.
-  const chain: string[] = [];
-  let current = target;
-  const seen = new Set<string>([id]);
-  for (;;) {
-    const dep = current.depends_on.map((d) => byId.get(d)).find((d) => d && (d.status === 'fail' || d.status === 'blocked'));
-    if (!dep || seen.has(dep.id)) break;
-    seen.add(dep.id);
-    chain.push(dep.title);
-    if (dep.status !== 'blocked') break;
-    current = dep;
-  }
-  if (!chain.length) return `“${target.title}” is blocked: fix the requirements above it first.`;
-  const cause = chain[chain.length - 1]!;
-  return chain.length === 1
-    ? `“${target.title}” is blocked by “${cause}”: fix that first.`
-    : `“${target.title}” is blocked by “${chain[0]}”, which waits for “${cause}”: fix “${cause}” first.`;
+  if (component.status === 'unwanted') return `“${target.title}” is not checked because ${component.title} is ${component.disabled ? 'turned off' : 'not enabled'}: ${component.disabled ? 'turn it on' : 'enable it'} first.`;
+  const blocker = blockerIn(component, id);
+  return blocker ? describeBlocker(blocker, false) : null;
 }
 
 /**
@@ -117,6 +101,19 @@ export function mountHealthCard(app: Express, opts: { root: string; ownOrigins: 
       const fixed = await runFix({ root }, String(req.params.id), body.inputs);
       cachedList = null; // a fixer may have configured the remote
       res.json(fixed);
+    } catch (err) {
+      fail(res, err);
+    }
+  });
+
+  // Turn an opt-in component off or on again ({ enabled: boolean }); the answer says what stops and what is kept.
+  app.post('/api/health/component/:id', guard, express.json(), async (req, res) => {
+    try {
+      const body = (req.body ?? {}) as { enabled?: unknown };
+      if (typeof body.enabled !== 'boolean') throw new WbError('invalid_input', 'Send { "enabled": true } or { "enabled": false }.');
+      const result = await setComponentEnabled({ root }, String(req.params.id), body.enabled);
+      cachedList = null; // the next refresh reads the list again, as after any change made here
+      res.json(result);
     } catch (err) {
       fail(res, err);
     }

@@ -2,7 +2,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { ElicitResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Capability, CapabilityContext, ElicitAnswer, ElicitSchema } from '../capability/capability.js';
 import { loadConfig } from '../root/config.js';
-import { healthStatus } from '../health/service.js';
+import { healthStatus, invalidateHealth } from '../health/service.js';
 import { listSnapshots } from '../backup/list.js';
 import { registerPrompts } from './prompts.js';
 import { WbError, errorMessage } from '../core/errors.js';
@@ -88,7 +88,14 @@ function registerCapability(server: McpServer, capability: Capability, opts: Ser
           return { content: [{ type: 'text', text: boundSummary(`A page of an earlier ${capability.name} result; nothing was run again.`, page) }], structuredContent: page.result };
         }
         const input = capability.input.parse(args ?? {});
-        const { result, summary, isError } = await track(capability.run(input, ctx));
+        let outcome;
+        try {
+          outcome = await track(capability.run(input, ctx));
+        } finally {
+          // A tool that changes things (a snapshot, a push, a setting) makes the cached health stale.
+          if (!capability.annotations.readOnlyHint) invalidateHealth(opts.root);
+        }
+        const { result, summary, isError } = outcome;
         const bounded = boundResult(opts.root, capability.name, output, result, paging.limit);
         // A failure that still has a result (health_fix failed, a refused push) keeps it as structured content.
         return { ...(isError ? { isError: true } : {}), content: [{ type: 'text', text: boundSummary(summary, bounded) }], structuredContent: bounded.result };

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../root/config.js';
-import { WbError } from '../core/errors.js';
+import { WbError, type WbErrorCode } from '../core/errors.js';
 import { syncDirectory } from '../core/durable-file.js';
 import { logger } from '../core/log.js';
 import { rootLayout } from '../root/paths.js';
@@ -14,7 +14,7 @@ import { RemoteError, type Remote } from './remote.js';
  * the newest, for "latest"). The download lands as an ordinary local snapshot: archive renamed in last.
  * Call holding the root lock.
  */
-export async function ensureLocalSnapshot(config: Config, id: string, remote: Remote | null): Promise<LocalSnapshot> {
+export async function ensureLocalSnapshot(config: Config, id: string, remote: Remote | null, signal?: AbortSignal): Promise<LocalSnapshot> {
   const local = listLocalSnapshots(config.root);
   const localHit = id === 'latest' ? local[0] : local.find((s) => s.id === id);
   // A named snapshot this machine has needs no remote; only "latest" must ask which is newer.
@@ -23,15 +23,16 @@ export async function ensureLocalSnapshot(config: Config, id: string, remote: Re
   let wanted: string | undefined;
   try {
     // A remote's listing is untrusted: an id becomes a file name, so only canonical snapshot ids count.
-    const remoteIds = (await remote.list()).filter((r) => r.complete && typeof r.id === 'string' && parseSnapshotId(r.id) !== null).map((r) => r.id);
+    const remoteIds = (await remote.list(signal ? { signal } : {})).filter((r) => r.complete && typeof r.id === 'string' && parseSnapshotId(r.id) !== null).map((r) => r.id);
     if (id === 'latest') {
       const newestRemote = [...remoteIds].sort((a, b) => compareSnapshotIds(b, a))[0];
       wanted = newestRemote && (!localHit || compareSnapshotIds(newestRemote, localHit.id) > 0) ? newestRemote : undefined;
     } else if (!localHit && remoteIds.includes(id)) wanted = id;
   } catch (err) {
-    if (localHit) return localHit; // the local copy is enough
+    if (localHit && !(err instanceof RemoteError && err.kind === 'cancelled')) return localHit; // the local copy is enough
     const detail = err instanceof RemoteError ? `${err.message} ${err.hint}` : (err as Error).message;
-    throw new WbError('not_found', `Snapshot ${id} is not on this machine and the remote could not be listed: ${detail}`);
+    // The remote was not asked successfully: whether it has the snapshot is unknown, so not 'not_found'.
+    throw new WbError(codeFor(err), `Snapshot ${id} is not on this machine and the remote could not be listed: ${detail}`);
   }
   if (!wanted) return findLocalSnapshot(config.root, id);
 
@@ -40,7 +41,7 @@ export async function ensureLocalSnapshot(config: Config, id: string, remote: Re
   // A folder of its own (never one a previous or concurrent download left), removed in any case.
   const tmp = fs.mkdtempSync(path.join(backupsDir, `${wanted}.download.tmp-`)); // ".tmp-": removeLeftovers clears it after a crash
   try {
-    const files = await remote.download(wanted, tmp);
+    const files = await remote.download(wanted, tmp, signal ? { signal } : {});
     // Only the three files this snapshot is made of, named after the id asked for.
     const expected = new Set(listLocalFileNames(wanted));
     const published: string[] = [];
@@ -49,7 +50,7 @@ export async function ensureLocalSnapshot(config: Config, id: string, remote: Re
       for (const from of [files.manifestPath, files.checksumPath, files.archivePath]) {
         const name = path.basename(from);
         if (path.dirname(path.resolve(from)) !== path.resolve(tmp) || !expected.has(name)) {
-          throw new Error(`the remote delivered an unexpected file ${JSON.stringify(name)}`);
+          throw new PublishRefused(`the remote delivered an unexpected file ${JSON.stringify(name)}`);
         }
         publishNoClobber(from, path.join(backupsDir, name));
         published.push(path.join(backupsDir, name));
@@ -61,12 +62,33 @@ export async function ensureLocalSnapshot(config: Config, id: string, remote: Re
     }
   } catch (err) {
     const detail = err instanceof RemoteError ? `${err.message} ${err.hint}` : (err as Error).message;
-    throw new WbError('not_found', `Downloading snapshot ${wanted} from ${remote.label} failed: ${detail} Nothing was changed.`);
+    throw new WbError(codeFor(err), `Downloading snapshot ${wanted} from ${remote.label} failed: ${detail} Nothing was changed.`);
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
   logger().info({ snapshot: wanted, remote: remote.label }, 'downloaded snapshot from the remote');
   return findLocalSnapshot(config.root, wanted);
+}
+
+/** A downloaded file that may not be published (it would replace one, or is not the snapshot's). */
+class PublishRefused extends Error {}
+
+/**
+ * The error code for a failed list or download, from what failed, never from the text:
+ * only the remote saying it has no (complete) copy is not_found; a remote that could not be
+ * reached or read is remote_failed (the snapshot may well be there), a cancel is interrupted,
+ * this machine's full disk is disk_full, a download that would replace a local file is restore_refused.
+ */
+function codeFor(err: unknown): WbErrorCode {
+  if (err instanceof RemoteError) {
+    if (err.kind === 'not_found' || err.kind === 'incomplete') return 'not_found';
+    if (err.kind === 'cancelled') return 'interrupted';
+    return 'remote_failed';
+  }
+  if (err instanceof PublishRefused) return 'restore_refused';
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return 'disk_full';
+  return 'remote_failed';
 }
 
 /** The file names a local snapshot may have (either codec). */
@@ -84,7 +106,7 @@ function publishNoClobber(from: string, to: string): void {
     fs.linkSync(from, to);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') throw new Error(`${path.basename(to)} already exists in backups/ and is kept as it is; move it away to download this snapshot again`);
+    if (code === 'EEXIST') throw new PublishRefused(`${path.basename(to)} already exists in backups/ and is kept as it is; move it away to download this snapshot again`);
     if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EXDEV' && code !== 'EMLINK' && code !== 'ENOSYS') throw err;
     fs.copyFileSync(from, to, fs.constants.COPYFILE_EXCL);
   }

@@ -3,32 +3,36 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { partName } from './remote.js';
 
+/** A signal that never fires, for calls made without one. */
+const NEVER = new AbortController().signal;
+
 /**
  * Split `file` into `<name>.partNNN` files of at most `partBytes` in `outDir`, streaming (memory
  * does not grow with size). A file no larger than partBytes is not split: returns [file].
+ * Rejects with an AbortError when `signal` fires (the part being written is left for the caller's cleanup).
  */
-export async function splitFile(file: string, partBytes: number, outDir: string): Promise<string[]> {
+export async function splitFile(file: string, partBytes: number, outDir: string, signal?: AbortSignal): Promise<string[]> {
   const size = fs.statSync(file).size;
   if (size <= partBytes) return [file];
   fs.mkdirSync(outDir, { recursive: true });
   const parts: string[] = [];
   for (let index = 0, start = 0; start < size; index++, start += partBytes) {
     const part = path.join(outDir, partName(path.basename(file), index));
-    await pipeline(fs.createReadStream(file, { start, end: Math.min(start + partBytes, size) - 1 }), fs.createWriteStream(part));
+    await pipeline(fs.createReadStream(file, { start, end: Math.min(start + partBytes, size) - 1 }), fs.createWriteStream(part), { signal: signal ?? NEVER });
     parts.push(part);
   }
   return parts;
 }
 
-/** Join parts (in the given order) into `out`, streaming, written under a temp name then renamed. */
-export async function joinFiles(parts: readonly string[], out: string): Promise<void> {
+/** Join parts (in the given order) into `out`, streaming, written under a temp name then renamed; `signal` aborts it (nothing left at `out`). */
+export async function joinFiles(parts: readonly string[], out: string, signal?: AbortSignal): Promise<void> {
   const tmp = `${out}.joining`;
   // One pipeline from a generator: a pipeline per part into one sink added listeners to it per part.
   async function* concatenated(): AsyncGenerator<Buffer> {
     for (const part of parts) yield* fs.createReadStream(part);
   }
   try {
-    await pipeline(concatenated(), fs.createWriteStream(tmp));
+    await pipeline(concatenated(), fs.createWriteStream(tmp), { signal: signal ?? NEVER });
     fs.renameSync(tmp, out);
   } catch (err) {
     fs.rmSync(tmp, { force: true });

@@ -1,11 +1,22 @@
 import { z } from 'zod';
 
 /**
- * One small interface for off-machine copies; one module per backend (github-remote.ts,
- * dir-remote.ts). A snapshot on a remote is the same three files as locally:
+ * The Remote contract: one small interface for off-machine copies, one folder per backend
+ * (remote/dir/, remote/github/), registered in registry.ts. A snapshot on a remote is the same
+ * three files as locally:
  *   <id>.tar.zst|.tar.gz  (split into <name>.part001, .part002, … when larger than the part size)
  *   <id>.manifest.json
  *   <id>.sha256           (checksums of the whole archive and the manifest: parts are joined, then verified)
+ *
+ * Rules every method keeps (test/support/remote-suite.ts holds every backend to them):
+ * - Failures of the remote are RemoteError with a `kind` (RemoteErrorKind); callers decide by the
+ *   kind, never by the text. A failure of this machine's own disk (the folder download writes
+ *   into, ENOSPC) is the plain Node error, and the retry wrapper does not retry it.
+ * - Every method takes an optional AbortSignal. Once it fires, the method stops promptly (running
+ *   child processes are killed, streams destroyed) and rejects with kind 'cancelled'; what it left
+ *   half-done is never reported as complete by list(), and the next push converges.
+ * - Backends do one attempt per call. Retrying transient failures is retry.ts's wrapper, applied by
+ *   the registry to every backend, so methods must be safe to call again after any failure.
  */
 export interface SnapshotFiles {
   id: string;
@@ -27,36 +38,93 @@ export type RemoteSnapshot = z.infer<typeof RemoteSnapshotSchema>;
 export interface PushResult {
   /** false when the remote already had this snapshot complete: pushing is idempotent */
   uploaded: boolean;
-  /** attempts it took, retries of transient faults included */
+  /** attempts it took, retries of transient faults included (1 from a backend; the retry wrapper counts) */
   attempts: number;
+}
+
+/** Options every Remote method takes. */
+export interface RemoteCallOptions {
+  /** stop promptly and reject with RemoteError kind 'cancelled' when this fires */
+  signal?: AbortSignal;
 }
 
 export interface Remote {
   /** for messages: "github:owner/name" or "dir:<name>" (never a full user path) */
   readonly label: string;
-  /** snapshots on the remote (any order) */
-  list(): Promise<RemoteSnapshot[]>;
-  /** make the remote hold this snapshot completely; converges when retried after a partial push */
-  push(snapshot: SnapshotFiles): Promise<PushResult>;
-  /** fetch the snapshot's files into `dir` (joined when split); returns their paths */
-  download(id: string, dir: string): Promise<SnapshotFiles>;
-  /** remove the snapshot from the remote (no error when it is already gone) */
-  delete(id: string): Promise<void>;
+  /**
+   * Every snapshot the remote holds something of, in any order: complete ones and half-pushed ones
+   * (complete: false, bytes: what of the archive is there). Entries whose name is not a snapshot id
+   * are left out. An empty remote is []. Fails with 'transient' (unreachable), 'auth', 'refused'.
+   */
+  list(opts?: RemoteCallOptions): Promise<RemoteSnapshot[]>;
+  /**
+   * Make the remote hold this snapshot completely. Idempotent: when the remote already has it
+   * complete (same checksum file), nothing is sent and `uploaded` is false. After a partial or
+   * cancelled push, the next push completes or replaces what is there (never a duplicate), so
+   * calling it again converges. A snapshot counts as pushed only when this resolves. Fails with
+   * 'transient', 'auth', 'refused', 'full' (no space on the remote) or 'cancelled'.
+   */
+  push(snapshot: SnapshotFiles, opts?: RemoteCallOptions): Promise<PushResult>;
+  /**
+   * Fetch the snapshot's files into `dir` (created if needed; parts joined into the archive) and
+   * return their paths. The checksums are not verified here: restore verifies them. Fails with
+   * 'not_found' only when the remote answered that it has no such snapshot; 'incomplete' when it
+   * holds part of it; 'transient' when it could not be read (network, I/O), which is never 'not_found'.
+   */
+  download(id: string, dir: string, opts?: RemoteCallOptions): Promise<SnapshotFiles>;
+  /**
+   * Remove the snapshot (complete or not) from the remote. Deleting one that is not there
+   * succeeds: it is already gone. Fails with 'transient', 'auth', 'refused' or 'cancelled'.
+   */
+  delete(id: string, opts?: RemoteCallOptions): Promise<void>;
 }
 
-/** Why a remote operation failed, and whether trying again could help. */
+/**
+ * What a remote failure means, so callers decide without reading the text:
+ * - not_found: the remote answered that it has no such snapshot (download only)
+ * - incomplete: the snapshot is there but lacks files (a half-done push); push it again or use another
+ * - transient: the remote could not be reached or read (network, 5xx, unmounted folder, I/O);
+ *   retrying later may help, and the retry wrapper does
+ * - auth: credentials were refused; a person must sign in again
+ * - refused: the remote refused the request for good (missing repository, bad setting, gh missing)
+ * - full: the remote has no space left
+ * - cancelled: the caller's AbortSignal fired
+ */
+export type RemoteErrorKind = 'not_found' | 'incomplete' | 'transient' | 'auth' | 'refused' | 'full' | 'cancelled';
+
+/** Why a remote operation failed, what kind of failure it is, and what to do about it. */
 export class RemoteError extends Error {
   constructor(
+    readonly kind: RemoteErrorKind,
     message: string,
-    readonly transient: boolean,
     /** what the user or agent should do about it */
     readonly hint: string,
-    /** attempts made before giving up, retries included */
+    /** attempts made before giving up, retries included (set by the retry wrapper) */
     readonly attempts?: number,
   ) {
     super(message);
     this.name = 'RemoteError';
   }
+
+  /** true when trying again later could help (only kind 'transient') */
+  get transient(): boolean {
+    return this.kind === 'transient';
+  }
+
+  /** The same error with the attempt count the retry wrapper made. */
+  withAttempts(attempts: number): RemoteError {
+    return new RemoteError(this.kind, this.message, this.hint, attempts);
+  }
+}
+
+/** The RemoteError a cancelled call rejects with. */
+export function cancelledError(label: string, what: string): RemoteError {
+  return new RemoteError('cancelled', `${what} on ${label} was cancelled.`, 'Nothing half-done counts as on the remote; the next run converges.');
+}
+
+/** Throw the 'cancelled' RemoteError when `signal` has fired; call between steps. */
+export function throwIfCancelled(signal: AbortSignal | undefined, label: string, what: string): void {
+  if (signal?.aborted) throw cancelledError(label, what);
 }
 
 /** Default part size: GitHub release assets must stay under 2 GiB. */

@@ -230,7 +230,7 @@ export async function runRestore(config: Config, opts: RestoreOptions): Promise<
     }
 
     const remote = opts.remote !== undefined ? opts.remote : remoteFromConfig(config);
-    const snapshot = await ensureLocalSnapshot(config, grant ? grant.plan.snapshot_id : opts.snapshotId, remote);
+    const snapshot = await ensureLocalSnapshot(config, grant ? grant.plan.snapshot_id : opts.snapshotId, remote, opts.signal);
     progress(1, `found ${snapshot.id}`);
     const manifest = await verifyManifest(snapshot);
     progress(2, 'manifest checksum and contents verified');

@@ -6,6 +6,7 @@ import { WbError } from '../core/errors.js';
 import { expandHome, rootLayout } from './paths.js';
 import { RetentionPolicySchema } from './retention-schema.js';
 import { SyncConfigSchema } from './sync-schema.js';
+import { RemoteSectionSchema } from './remote-section.js';
 import { byCodeUnit } from '../core/text-order.js';
 import { writeFileAtomic } from '../core/durable-file.js';
 import { MAX_LOGICAL_NAME, isSafeLogicalName, logicalNameForPath, logicalNameProblem } from './names.js';
@@ -18,20 +19,6 @@ const DatabaseEntrySchema = z
     path: z.string().min(1).describe('SQLite file, absolute or relative to the data root'),
     migrations: z.string().min(1).optional().describe('folder of NNN_name.sql migrations raising PRAGMA user_version'),
   })
-  .strict();
-
-const GithubRemoteSchema = z
-  .object({
-    github: z
-      .object({
-        repo: z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'expected "owner/name"'),
-        part_bytes: z.number().int().min(1024).optional().describe('split archives larger than this (default just under 2 GiB, the release-asset limit)'),
-      })
-      .strict(),
-  })
-  .strict();
-const DirRemoteSchema = z
-  .object({ dir: z.object({ path: z.string().min(1), part_bytes: z.number().int().min(1024).optional() }).strict() })
   .strict();
 
 export const ConfigFileSchema = z
@@ -73,11 +60,15 @@ export const ConfigFileSchema = z
       })
       .strict()
       .prefault({}),
-    remote: z.union([GithubRemoteSchema, DirRemoteSchema]).nullable().default(null),
+    remote: RemoteSectionSchema.nullable().default(null).describe('off-machine copies: {<backend>: {settings}}; each backend (src/remote/<name>/) owns the schema of its settings'),
     sync: SyncConfigSchema.optional().describe('github-sync: a readable mirror of the databases in a git repository'),
     health: z
       .object({
         opt_in: z.array(z.string()).default([]).describe('opt-in health components the user enabled, e.g. github_backups'),
+        disabled: z
+          .array(z.string())
+          .default([])
+          .describe('opt-in health components turned off: not checked, their work stops (sidecar jobs, GitHub copies); their settings and data are kept'),
       })
       .strict()
       .prefault({}),

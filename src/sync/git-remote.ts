@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { WbError } from '../core/errors.js';
 import { classifyGhFailure, runGh } from '../core/gh.js';
 import { runGit } from '../core/git.js';
@@ -47,9 +50,33 @@ export async function fetchBranch(repo: string, remote: SyncRemote, branch: stri
   return (await gitOrThrow(repo, remote, ['rev-parse', `refs/remotes/origin/${branch}`], 'rev-parse')).trim();
 }
 
+/** The branch a first push to an empty remote creates when the remote names none of its own. */
+export const FIRST_PUSH_BRANCH = 'main';
+
+/**
+ * The branch an empty remote (no commits, so no HEAD to read) should get: the name its unborn HEAD
+ * points at when the server says (git 2.31+ tells a clone), else FIRST_PUSH_BRANCH. Learnt from a
+ * throw-away bare clone of the empty remote; a local init default never leaks in (a sentinel is set).
+ */
+export async function emptyRemoteBranch(remote: SyncRemote): Promise<string> {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-sync-head-'));
+  const sentinel = 'wb-backup-no-remote-head';
+  try {
+    const clone = path.join(tmp, 'probe.git');
+    const r = await runGit([...remote.pre, '-c', `init.defaultBranch=${sentinel}`, 'clone', '-q', '--bare', remote.url, clone], { cwd: tmp, ...(remote.env ? { env: remote.env } : {}) });
+    if (!r.ok) return FIRST_PUSH_BRANCH;
+    const head = await runGit(['symbolic-ref', '--short', 'HEAD'], { cwd: clone });
+    const name = head.stdout.trim();
+    return head.ok && name && name !== sentinel ? name : FIRST_PUSH_BRANCH;
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
 /**
  * The branch to sync: configured, else the repository's default branch — from the GitHub API for a
- * GitHub repository, from the remote's HEAD otherwise. Never assumed to be main.
+ * GitHub repository, from the remote's HEAD otherwise. An empty remote (no commits yet) gets the
+ * branch its unborn HEAD names, else main: the first push creates it, and its HEAD then resolves.
  */
 export async function resolveBranchFor(cwd: string, remote: SyncRemote, sync: GithubSyncConfig): Promise<string> {
   if (sync.branch) return sync.branch;
@@ -62,6 +89,9 @@ export async function resolveBranchFor(cwd: string, remote: SyncRemote, sync: Gi
   }
   const out = await gitOrThrow(cwd, remote, ['ls-remote', '--symref', remote.url, 'HEAD'], 'ls-remote');
   const m = /^ref: refs\/heads\/(\S+)\s+HEAD/m.exec(out);
-  if (!m?.[1]) throw new WbError('config_invalid', 'The sync remote has no default branch yet (it is empty).', 'Set sync.github.branch in wb-backup.yaml, or push a first commit to it.');
-  return m[1];
+  if (m?.[1]) return m[1];
+  // No HEAD branch: empty, unless it has branches and only HEAD dangles (then a guess could fork it).
+  const heads = await gitOrThrow(cwd, remote, ['ls-remote', '--heads', remote.url], 'ls-remote');
+  if (heads.trim()) throw new WbError('config_invalid', 'The sync remote has branches but no default branch (its HEAD points nowhere).', 'Set sync.github.branch in wb-backup.yaml to the branch to sync.');
+  return emptyRemoteBranch(remote);
 }

@@ -12,80 +12,7 @@ import { byCodeUnit } from '../core/text-order.js';
 import { errorMessage } from '../core/errors.js';
 import { encodeSegment, mirrorDbDir, mirrorSchemaFile, mirrorTableFile } from '../root/names.js';
 import { formatBytes } from '../core/size-format.js';
-
-export const SYNC_SCHEMA_VERSION = 1;
-
-export interface JsonlTableEntry {
-  file: string;
-  rows: number;
-  /** the field holding each line's rowid when it is not ROWID_FIELD ("$rowid"), because a column has that name */
-  rowid_field?: string;
-}
-/** A table mirrored as `<dir><key>.md` files (see documents.ts). */
-export interface DocumentTableEntry {
-  dir: string;
-  format: 'documents';
-  key: string;
-  body: string;
-  rows: number;
-  rowid_field?: string;
-}
-export type MirrorTableEntry = JsonlTableEntry | DocumentTableEntry;
-
-export function isDocumentEntry(entry: MirrorTableEntry): entry is DocumentTableEntry {
-  return 'format' in entry && entry.format === 'documents';
-}
-
-/** Which state of the database a mirror holds (absent in mirrors written before it was recorded). */
-export interface MirrorSource {
-  /** the snapshot the mirror was made from; null: read from the live database (push always does) */
-  snapshot_id: string | null;
-  /** sha256 of this database's mirror content (see mirrorDigest): the same data always gives the same value */
-  content_sha256: string;
-  /**
-   * when the database was read in this state (ISO 8601); null when the caller gave no time (then the
-   * same data gives byte-identical files). Kept from the previous mirror while the content is
-   * unchanged, so on the remote it is when the state was first mirrored.
-   */
-  taken_at: string | null;
-}
-
-/** Database settings the import re-applies; only what differs from SQLite's defaults is written. */
-export interface MirrorPragmas {
-  encoding?: string;
-  application_id?: number;
-  auto_vacuum?: number;
-  page_size?: number;
-  journal_mode?: string;
-}
-
-export interface MirrorDatabaseEntry {
-  schema: string;
-  user_version: number;
-  source?: MirrorSource;
-  /**
-   * Where the database file lived relative to <root>/db, as path components (`["sub", "名前.db"]`);
-   * only for databases under db/. Import puts a database the configuration does not name back
-   * there (after checking it), since a cut name (`…~hash`) cannot be turned back into its file name.
-   */
-  db_path?: string[];
-  tables: Record<string, MirrorTableEntry>;
-  pragmas?: MirrorPragmas;
-  /** the rows of sqlite_sequence (AUTOINCREMENT counters), in rowid order */
-  sqlite_sequence?: Array<{ name: JsonValue; seq: JsonValue }>;
-  /** FTS5 settings per table (rank, automerge, …), re-applied before the rows are loaded */
-  fts5_config?: Record<string, Array<[string, JsonValue]>>;
-  /** virtual tables whose index is rebuilt from their external content table after the rows are loaded */
-  rebuild?: string[];
-}
-
-export interface MirrorManifest {
-  schema_version: number;
-  databases: Record<string, MirrorDatabaseEntry>;
-  skipped: Array<{ path: string; reason: string }>;
-  /** sync.github.documents entries that could not be honoured (the table stays JSONL); absent when none. */
-  warnings?: Array<{ table: string; reason: string }>;
-}
+import { SYNC_SCHEMA_VERSION, isDocumentEntry, type DocumentTableEntry, type JsonlTableEntry, type MirrorDatabaseEntry, type MirrorManifest, type MirrorPragmas, type MirrorTableEntry } from './mirror-manifest.js';
 
 export interface MaterializeOptions {
   exclude: readonly string[];
@@ -107,7 +34,7 @@ function excluded(exclude: readonly string[], db: string, table: string): boolea
 type Skipped = MirrorManifest['skipped'];
 
 /** The field a table's rowid is written in: ROWID_FIELD unless a column already has that name. */
-function rowidFieldFor(table: CarriedTable): string | undefined {
+export function rowidFieldFor(table: CarriedTable): string | undefined {
   if (!table.rowid) return undefined;
   let field = ROWID_FIELD;
   while (table.columns.includes(field)) field += '_';
@@ -334,6 +261,14 @@ function dbPathUnder(dbDir: string, file: string): string[] | null {
   return rel.split(path.sep);
 }
 
+/** What materialize gathers across databases: the manifest, the documents warnings, and which mappings were seen. */
+interface Gathered {
+  manifest: MirrorManifest;
+  warnings: NonNullable<MirrorManifest['warnings']>;
+  /** "db.table" of every sync.github.documents mapping that named a real table */
+  seen: Set<string>;
+}
+
 /**
  * Write the readable mirror of `databases` into `dir` (which must hold nothing else of ours):
  * `<db>/schema.sql`, `<db>/<table>.jsonl` (or `<db>/<table>/<key>.md` for tables in
@@ -341,96 +276,121 @@ function dbPathUnder(dbDir: string, file: string): string[] | null {
  * always gives byte-identical files.
  */
 export function materialize(dir: string, databases: readonly VitalDatabase[], opts: MaterializeOptions): MirrorManifest {
-  const manifest: MirrorManifest = { schema_version: SYNC_SCHEMA_VERSION, databases: {}, skipped: [] };
-  const documents = opts.documents ?? {};
-  const warnings: NonNullable<MirrorManifest['warnings']> = [];
-  const seen = new Set<string>();
-  for (const vital of [...databases].sort((a, b) => byCodeUnit(a.name, b.name))) {
-    if (!fs.existsSync(vital.path)) {
-      manifest.skipped.push({ path: mirrorDbDir(vital.name), reason: 'the database file does not exist' });
-      continue;
-    }
-    // Every data name becomes a path only through names.ts: a table named ../../x stays inside.
-    const dbDir = path.join(dir, mirrorDbDir(vital.name));
-    let db: Database.Database;
-    try {
-      db = new Database(vital.path, { fileMustExist: true, timeout: 5000 });
-    } catch (err) {
-      manifest.skipped.push({ path: mirrorDbDir(vital.name), reason: `the database could not be opened: ${errorMessage(err)}` });
-      continue;
-    }
-    db.defaultSafeIntegers(true);
-    try {
-      db.exec('BEGIN');
-      const objects = inspectDatabase(db);
-      fs.mkdirSync(dbDir, { recursive: true });
-      fs.writeFileSync(path.join(dir, mirrorSchemaFile(vital.name)), objects.schemaSql);
-      const entry: MirrorDatabaseEntry = { schema: mirrorSchemaFile(vital.name), user_version: Number(db.pragma('user_version', { simple: true })), tables: {} };
-      // A table the mirror does not carry is named by the path it would have (names.ts), without the extension.
-      const tableLabel = (table: string) => `${mirrorDbDir(vital.name)}/${encodeSegment(table)}`;
-      for (const r of objects.refused) manifest.skipped.push({ path: tableLabel(r.table), reason: `not carried: ${r.reason}` });
-      for (const table of objects.carried) {
-        const qualified = `${vital.name}.${table.name}`;
-        const mapping = documents[qualified];
-        if (mapping) seen.add(qualified);
-        if (excluded(opts.exclude, vital.name, table.name)) {
-          manifest.skipped.push(excludedMsg(mapping ? documentDir(vital.name, table.name) : mirrorTableFile(vital.name, table.name)));
-          continue;
-        }
-        const shape = mapping ? documentShape(table, mapping.body) : null;
-        if (shape && 'reason' in shape) warnings.push({ table: qualified, reason: `${shape.reason}; mirrored as ${mirrorTableFile(vital.name, table.name)} instead` });
-        const where = shape && !('reason' in shape) ? documentDir(vital.name, table.name) : mirrorTableFile(vital.name, table.name);
-        let written: MirrorTableEntry | null;
-        try {
-          written =
-            shape && !('reason' in shape)
-              ? writeDocuments(dir, where, db, table, shape, opts.maxFileBytes, manifest.skipped)
-              : writeJsonl(dir, where, db, table, opts.maxFileBytes, manifest.skipped);
-        } catch (err) {
-          // One table that cannot be read never costs the others: listed, and its file removed.
-          if (isDiskFull(err)) throw err;
-          fs.rmSync(path.join(dir, where), { recursive: true, force: true });
-          manifest.skipped.push({ path: where, reason: `not carried: the table could not be read: ${errorMessage(err)}` });
-          continue;
-        }
-        // defineProperty: a table named __proto__ would otherwise set the prototype and be left out of the manifest.
-        if (written) Object.defineProperty(entry.tables, table.name, { value: written, enumerable: true, writable: true, configurable: true });
-      }
-      const rebuild = objects.rebuilt.filter((t) => !excluded(opts.exclude, vital.name, t.name)).map((t) => t.name);
-      for (const t of objects.rebuilt) if (!rebuild.includes(t.name)) manifest.skipped.push(excludedMsg(tableLabel(t.name)));
-      Object.assign(entry, databaseState(db, objects, rebuild));
-      const state = { user_version: entry.user_version, pragmas: entry.pragmas, sqlite_sequence: entry.sqlite_sequence, fts5_config: entry.fts5_config, rebuild: entry.rebuild };
-      const digest = mirrorDigest(dir, entry, state);
-      // An unchanged database keeps the taken_at of the mirror that first held its state (so a change
-      // to one database does not touch the others' records), and a push whose only change would be
-      // this record makes no commit (mirror-commit.ts).
-      const before = opts.previous?.databases?.[vital.name]?.source;
-      const unchanged = opts.now && before && before.snapshot_id === null && before.content_sha256 === digest && typeof before.taken_at === 'string';
-      entry.source = { snapshot_id: null, content_sha256: digest, taken_at: unchanged ? before.taken_at : opts.now ? opts.now.toISOString() : null };
-      const dbPath = opts.dbDir ? dbPathUnder(opts.dbDir, vital.path) : null;
-      // Key order in the file: schema, user_version, source, db_path, tables, then the rest.
-      const { schema, user_version, source, tables, ...rest } = entry;
-      manifest.databases[vital.name] = { schema, user_version, source, ...(dbPath ? { db_path: dbPath } : {}), tables, ...rest };
-    } catch (err) {
-      // A database that cannot be read (not SQLite, corrupt, locked) is listed; the others go on.
-      if (isDiskFull(err)) throw err;
-      fs.rmSync(dbDir, { recursive: true, force: true });
-      manifest.skipped.push({ path: mirrorDbDir(vital.name), reason: `the database could not be read: ${errorMessage(err)}` });
-    } finally {
-      // A read transaction: after a corrupt page even COMMIT may fail; rolling back loses nothing.
-      if (db.inTransaction) {
-        try {
-          db.exec('COMMIT');
-        } catch {
-          if (db.inTransaction) db.exec('ROLLBACK');
-        }
-      }
-      db.close();
-    }
-  }
-  warnings.push(...unmatchedMappings(documents, seen, databases));
+  const out: Gathered = { manifest: { schema_version: SYNC_SCHEMA_VERSION, databases: {}, skipped: [] }, warnings: [], seen: new Set() };
+  for (const vital of [...databases].sort((a, b) => byCodeUnit(a.name, b.name))) materializeDatabase(dir, vital, opts, out);
+  const { manifest, warnings } = out;
+  warnings.push(...unmatchedMappings(opts.documents ?? {}, out.seen, databases));
   // Only written when there is something to say, so mirrors without documents keep their exact bytes.
   if (warnings.length) manifest.warnings = warnings;
   fs.writeFileSync(path.join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   return manifest;
+}
+
+/**
+ * One database in one read transaction: schema.sql, every carried table, the database-wide state,
+ * and its manifest entry. A database that cannot be opened or read is listed in skipped (the
+ * others go on); a full disk stops everything.
+ */
+function materializeDatabase(dir: string, vital: VitalDatabase, opts: MaterializeOptions, out: Gathered): void {
+  const { manifest } = out;
+  if (!fs.existsSync(vital.path)) {
+    manifest.skipped.push({ path: mirrorDbDir(vital.name), reason: 'the database file does not exist' });
+    return;
+  }
+  // Every data name becomes a path only through names.ts: a table named ../../x stays inside.
+  const dbDir = path.join(dir, mirrorDbDir(vital.name));
+  let db: Database.Database;
+  try {
+    db = new Database(vital.path, { fileMustExist: true, timeout: 5000 });
+  } catch (err) {
+    manifest.skipped.push({ path: mirrorDbDir(vital.name), reason: `the database could not be opened: ${errorMessage(err)}` });
+    return;
+  }
+  db.defaultSafeIntegers(true);
+  try {
+    db.exec('BEGIN');
+    const objects = inspectDatabase(db);
+    fs.mkdirSync(dbDir, { recursive: true });
+    fs.writeFileSync(path.join(dir, mirrorSchemaFile(vital.name)), objects.schemaSql);
+    const entry: MirrorDatabaseEntry = { schema: mirrorSchemaFile(vital.name), user_version: Number(db.pragma('user_version', { simple: true })), tables: {} };
+    for (const r of objects.refused) manifest.skipped.push({ path: tableLabelOf(vital.name, r.table), reason: `not carried: ${r.reason}` });
+    for (const table of objects.carried) {
+      const written = writeTable(dir, db, vital.name, table, opts, out);
+      // defineProperty: a table named __proto__ would otherwise set the prototype and be left out of the manifest.
+      if (written) Object.defineProperty(entry.tables, table.name, { value: written, enumerable: true, writable: true, configurable: true });
+    }
+    const rebuild = objects.rebuilt.filter((t) => !excluded(opts.exclude, vital.name, t.name)).map((t) => t.name);
+    for (const t of objects.rebuilt) if (!rebuild.includes(t.name)) manifest.skipped.push(excludedMsg(tableLabelOf(vital.name, t.name)));
+    Object.assign(entry, databaseState(db, objects, rebuild));
+    manifest.databases[vital.name] = finishEntry(dir, vital, entry, opts);
+  } catch (err) {
+    // A database that cannot be read (not SQLite, corrupt, locked) is listed; the others go on.
+    if (isDiskFull(err)) throw err;
+    fs.rmSync(dbDir, { recursive: true, force: true });
+    manifest.skipped.push({ path: mirrorDbDir(vital.name), reason: `the database could not be read: ${errorMessage(err)}` });
+  } finally {
+    endRead(db);
+  }
+}
+
+/** A table the mirror does not carry is named by the path it would have (names.ts), without the extension. */
+function tableLabelOf(db: string, table: string): string {
+  return `${mirrorDbDir(db)}/${encodeSegment(table)}`;
+}
+
+/**
+ * One table as JSONL or as documents (sync.github.documents); null when it is excluded, over the
+ * cap, or cannot be read (listed in skipped; its file removed). A mapping that cannot be honoured
+ * is a warning, and the table stays JSONL.
+ */
+function writeTable(dir: string, db: Database.Database, dbName: string, table: CarriedTable, opts: MaterializeOptions, out: Gathered): MirrorTableEntry | null {
+  const { skipped } = out.manifest;
+  const qualified = `${dbName}.${table.name}`;
+  const mapping = (opts.documents ?? {})[qualified];
+  if (mapping) out.seen.add(qualified);
+  if (excluded(opts.exclude, dbName, table.name)) {
+    skipped.push(excludedMsg(mapping ? documentDir(dbName, table.name) : mirrorTableFile(dbName, table.name)));
+    return null;
+  }
+  const shape = mapping ? documentShape(table, mapping.body) : null;
+  if (shape && 'reason' in shape) out.warnings.push({ table: qualified, reason: `${shape.reason}; mirrored as ${mirrorTableFile(dbName, table.name)} instead` });
+  const asDocuments = shape && !('reason' in shape) ? shape : null;
+  const where = asDocuments ? documentDir(dbName, table.name) : mirrorTableFile(dbName, table.name);
+  try {
+    return asDocuments ? writeDocuments(dir, where, db, table, asDocuments, opts.maxFileBytes, skipped) : writeJsonl(dir, where, db, table, opts.maxFileBytes, skipped);
+  } catch (err) {
+    // One table that cannot be read never costs the others: listed, and its file removed.
+    if (isDiskFull(err)) throw err;
+    fs.rmSync(path.join(dir, where), { recursive: true, force: true });
+    skipped.push({ path: where, reason: `not carried: the table could not be read: ${errorMessage(err)}` });
+    return null;
+  }
+}
+
+/** The entry's `source` (content digest, when read) and `db_path`, in the manifest's key order. */
+function finishEntry(dir: string, vital: VitalDatabase, entry: MirrorDatabaseEntry, opts: MaterializeOptions): MirrorDatabaseEntry {
+  const state = { user_version: entry.user_version, pragmas: entry.pragmas, sqlite_sequence: entry.sqlite_sequence, fts5_config: entry.fts5_config, rebuild: entry.rebuild };
+  const digest = mirrorDigest(dir, entry, state);
+  // An unchanged database keeps the taken_at of the mirror that first held its state (so a change
+  // to one database does not touch the others' records), and a push whose only change would be
+  // this record makes no commit (mirror-commit.ts).
+  const before = opts.previous?.databases?.[vital.name]?.source;
+  const unchanged = opts.now && before && before.snapshot_id === null && before.content_sha256 === digest && typeof before.taken_at === 'string';
+  entry.source = { snapshot_id: null, content_sha256: digest, taken_at: unchanged ? before.taken_at : opts.now ? opts.now.toISOString() : null };
+  const dbPath = opts.dbDir ? dbPathUnder(opts.dbDir, vital.path) : null;
+  // Key order in the file: schema, user_version, source, db_path, tables, then the rest.
+  const { schema, user_version, source, tables, ...rest } = entry;
+  return { schema, user_version, source, ...(dbPath ? { db_path: dbPath } : {}), tables, ...rest };
+}
+
+/** End a read transaction and close: after a corrupt page even COMMIT may fail; rolling back loses nothing. */
+function endRead(db: Database.Database): void {
+  if (db.inTransaction) {
+    try {
+      db.exec('COMMIT');
+    } catch {
+      if (db.inTransaction) db.exec('ROLLBACK');
+    }
+  }
+  db.close();
 }

@@ -5,6 +5,7 @@ import { gitOrThrow, type SyncRemote } from './git-remote.js';
 import { applyDeferral, deferralReason, planDeferral } from './push-budget.js';
 import { listFiles, sameBytes } from './tree-files.js';
 import { mirrorDbDir } from '../root/names.js';
+import { replacedManifestAt, replacedManifestIn, type MirrorManifest } from './mirror-manifest.js';
 
 const IDENTITY = ['-c', 'user.name=wb-backup', '-c', 'user.email=wb-backup@users.noreply.localhost'];
 
@@ -17,12 +18,7 @@ const IDENTITY = ['-c', 'user.name=wb-backup', '-c', 'user.email=wb-backup@users
 /** Returns how many files it wrote or deleted. */
 export function applyMirror(repo: string, fresh: string, databases: readonly string[]): number {
   let touched = 0;
-  let previous: string[] = [];
-  try {
-    previous = Object.keys((JSON.parse(fs.readFileSync(path.join(repo, 'manifest.json'), 'utf8')) as { databases?: Record<string, unknown> }).databases ?? {});
-  } catch {
-    /* no earlier mirror */
-  }
+  const previous = Object.keys(replacedManifestIn(repo)?.databases ?? {});
   const wanted = new Set(listFiles(fresh));
   // Database names (the clone's manifest is remote input) become folders only through names.ts:
   // a name like ../x must not make this delete files outside the clone.
@@ -126,19 +122,14 @@ export async function commitStaged(repo: string, remote: SyncRemote, message: st
 
 /** The staged manifest.json equals HEAD's except for each database's `source` (when and from what it was read). */
 async function onlySourceDiffers(repo: string): Promise<boolean> {
-  const head = await runGit(['show', 'HEAD:manifest.json'], { cwd: repo });
-  if (!head.ok) return false;
-  const strip = (text: string): string | null => {
-    try {
-      const m = JSON.parse(text) as { databases?: Record<string, { source?: unknown }> };
-      for (const db of Object.values(m.databases ?? {})) delete db.source;
-      return JSON.stringify(m);
-    } catch {
-      return null;
-    }
+  const strip = (manifest: MirrorManifest | null): string | null => {
+    if (!manifest) return null;
+    const copy = structuredClone(manifest);
+    for (const db of Object.values(copy.databases)) delete db.source;
+    return JSON.stringify(copy);
   };
-  const before = strip(head.stdout);
-  return before !== null && before === strip(fs.readFileSync(path.join(repo, 'manifest.json'), 'utf8'));
+  const before = strip(await replacedManifestAt(repo, 'HEAD'));
+  return before !== null && before === strip(replacedManifestIn(repo));
 }
 
 /** Forget what was staged (a dry run, or a route that will not commit on this parent). */

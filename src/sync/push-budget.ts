@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { MirrorManifest } from './materialize.js';
+import { readMirrorManifestIn, replacedManifestIn } from './mirror-manifest.js';
+import { nameOfSegment, tableLabel, tableOfMirrorPath, tablePathsOf } from './mirror-paths.js';
 import { listFiles, sameBytes } from './tree-files.js';
-import { encodeSegment, mirrorDbDir } from '../root/names.js';
 import { formatBytes } from '../core/size-format.js';
 
 /** One table's change in a push: its key ("db/table") and the bytes of its new or changed files. */
@@ -34,20 +34,10 @@ export function deferralReason(c: TableChange, budget: number): string {
     : `over the per-push cap of ${formatBytes(budget)} with the other changes; a later sync pushes it (the mirror keeps its previous version until then)`;
 }
 
-/** "db/table" of a mirror file (`<db>/<table>.jsonl` or `<db>/<table>/<file>`), or null for schema.sql, manifest.json, README.md. */
+/** "db/table" of a mirror file (`<db>/<table>.jsonl` or `<db>/<table>/<file>`, see mirror-paths.ts), or null for schema.sql, manifest.json, README.md. */
 export function tableOfPath(file: string): string | null {
-  const parts = file.split('/');
-  if (parts.length === 2 && parts[1]!.endsWith('.jsonl')) return `${parts[0]}/${parts[1]!.slice(0, -'.jsonl'.length)}`;
-  if (parts.length === 3) return `${parts[0]}/${parts[1]}`;
-  return null;
-}
-
-function readManifest(file: string): MirrorManifest | null {
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as MirrorManifest;
-  } catch {
-    return null;
-  }
+  const t = tableOfMirrorPath(file);
+  return t ? tableLabel(t) : null;
 }
 
 /** The tables that must wait for a later push so that laying `fresh` over the clone stays under `budget` bytes. Reads only. */
@@ -77,22 +67,23 @@ export function planDeferral(repo: string, fresh: string, budget: number): Table
  */
 export function applyDeferral(repo: string, view: string, deferred: readonly TableChange[], budget: number): void {
   const manifestFile = path.join(view, 'manifest.json');
-  const manifest = readManifest(manifestFile);
+  // The fresh mirror's manifest is ours: one that cannot be read is a bug, thrown as is.
+  const manifest = readMirrorManifestIn(view, { where: 'of the fresh mirror', hint: 'Report this as a wb-backup bug.' });
   if (!manifest) throw new Error('the fresh mirror has no manifest.json');
-  const parent = readManifest(path.join(repo, 'manifest.json'));
+  const parent = replacedManifestIn(repo);
   for (const change of deferred) {
     const { table } = change;
     const cut = table.indexOf('/');
-    const dbSeg = table.slice(0, cut);
-    const tableSeg = table.slice(cut + 1);
+    const segments = { db: table.slice(0, cut), table: table.slice(cut + 1) };
     // Both shapes a table can take (JSONL file, documents folder) go back to the parent's.
-    for (const rel of [`${dbSeg}/${tableSeg}.jsonl`, `${dbSeg}/${tableSeg}`]) {
+    const paths = tablePathsOf(segments);
+    for (const rel of [paths.jsonl, paths.folder]) {
       fs.rmSync(path.join(view, rel), { recursive: true, force: true });
       if (fs.existsSync(path.join(repo, rel))) fs.cpSync(path.join(repo, rel), path.join(view, rel), { recursive: true });
     }
     // The paths hold segments (names.ts); the manifests are keyed by the names they stand for.
-    const db = Object.keys(manifest.databases).find((d) => mirrorDbDir(d) === dbSeg) ?? Object.keys(parent?.databases ?? {}).find((d) => mirrorDbDir(d) === dbSeg);
-    const name = [...Object.keys((db && manifest.databases[db]?.tables) || {}), ...Object.keys((db && parent?.databases[db]?.tables) || {})].find((t) => encodeSegment(t) === tableSeg);
+    const db = nameOfSegment(segments.db, Object.keys(manifest.databases)) ?? nameOfSegment(segments.db, Object.keys(parent?.databases ?? {}));
+    const name = nameOfSegment(segments.table, [...Object.keys((db && manifest.databases[db]?.tables) || {}), ...Object.keys((db && parent?.databases[db]?.tables) || {})]);
     if (db === undefined || name === undefined) {
       manifest.skipped.push({ path: table, reason: deferralReason(change, budget) });
       continue;

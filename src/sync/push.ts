@@ -4,11 +4,11 @@ import { rootLayout } from '../root/paths.js';
 import { z } from 'zod';
 import type { Config } from '../root/config.js';
 import { WbError } from '../core/errors.js';
-import { runGit } from '../core/git.js';
 import { withRootLock } from '../root/lock.js';
 import { SYNC_MODES, syncConfig, type GithubSyncConfig, type SyncMode } from './config.js';
 import { fetchBranch, gitOptionsFor, gitOrThrow, resolveBranchFor, type SyncRemote } from './git-remote.js';
-import { materialize, type MirrorManifest } from './materialize.js';
+import { materialize } from './materialize.js';
+import { replacedManifestAt, type MirrorManifest } from './mirror-manifest.js';
 import { commitStaged, stageMirrorOn, unstage, type StagedMirror } from './mirror-commit.js';
 import { findOpenSyncPullRequest, openPullRequest, PR_BRANCH_PREFIX } from './pull-request.js';
 import { routePush } from './push-route.js';
@@ -54,21 +54,28 @@ async function ensureClone(root: string, remote: SyncRemote): Promise<string> {
   return repo;
 }
 
-/** The mirror's manifest at a commit (null when there is none or it does not parse): unchanged databases keep their source.taken_at. */
-async function manifestOf(repo: string, sha: string | null): Promise<MirrorManifest | null> {
-  if (!sha) return null;
-  const r = await runGit(['show', `${sha}:manifest.json`], { cwd: repo });
-  try {
-    return r.ok ? (JSON.parse(r.stdout) as MirrorManifest) : null;
-  } catch {
-    return null;
-  }
-}
-
 function rowsOf(manifest: MirrorManifest): Record<string, number> {
   const rows: Record<string, number> = {};
   for (const [db, entry] of Object.entries(manifest.databases)) for (const [t, info] of Object.entries(entry.tables)) rows[`${db}.${t}`] = info.rows;
   return rows;
+}
+
+/** One push, as its steps share it: where it goes, what the last sync left, and the fresh materialization. */
+interface PushRun {
+  config: Config;
+  sync: GithubSyncConfig;
+  mode: SyncMode;
+  remote: SyncRemote;
+  repo: string;
+  branch: string;
+  remoteHead: string | null;
+  state: SyncState;
+  /** the fresh materialization (removed when the push ends) */
+  fresh: string;
+  databases: string[];
+  readmeText: () => string;
+  dryRun: boolean;
+  common: Common;
 }
 
 /**
@@ -84,83 +91,113 @@ export async function syncPush(config: Config, opts: SyncPushOptions = {}): Prom
     throw new WbError('config_invalid', `Mode ${mode} opens pull requests on GitHub, but sync.github has no repo.`, 'Set sync.github.repo (owner/name), or use mode direct.');
   }
   return withRootLock(config.root, 'github-sync push', config.backup.lock_wait_ms, async () => {
-    const remote = gitOptionsFor(sync, opts.env);
-    const repo = await ensureClone(config.root, remote);
-    const branch = await resolveBranchFor(repo, remote, sync);
-    const remoteHead = await fetchBranch(repo, remote, branch);
-    const state = readState(config.root);
-
-    const fresh = path.join(syncDir(config.root), 'fresh');
-    fs.rmSync(fresh, { recursive: true, force: true });
-    const manifest = materialize(fresh, config.databases, { dbDir: rootLayout(config.root).dbDir, exclude: sync.exclude_tables, maxFileBytes: sync.max_file_bytes, documents: sync.documents, now: new Date(), previous: await manifestOf(repo, remoteHead) });
-    const databases = config.databases.map((d) => d.name);
-    const readmeText = () => readme(Object.keys(manifest.databases), new Date());
-    // Files under db/ that discovery could not use (a dangling or looping link) are reported too.
-    const notDiscovered = (config.skipped ?? []).map((s) => ({ path: `db: ${s.name}`, reason: s.reason }));
-    const common = { mode, branch, rows: rowsOf(manifest), skipped: [...notDiscovered, ...manifest.skipped], warnings: manifest.warnings ?? [] };
+    const run = await preparePush(config, sync, mode, opts);
     try {
       // Whatever the mode: when the remote already holds exactly this mirror there is nothing to do,
       // and the remote head becomes the sync base (a merged pull request lands here).
-      const onHead = await stageMirrorOn(repo, remote, remoteHead, branch, fresh, databases, readmeText, sync.max_push_bytes);
-      if (!onHead.changed.length) {
-        // Only a remote equal to the databases may become the base: with tables held back by the
-        // cap it is not, and a base that skipped a remote edit would let a later push overwrite it.
-        const exact = !onHead.deferred.length;
-        if (!opts.dryRun) {
-          if (exact) writeState(config.root, { last_synced_sha: remoteHead, last_remote_sha: remoteHead, last_sync_at: new Date().toISOString(), open_pull_request: null });
-          logOperation(config.root, { op: 'push', mode, status: 'no_changes', remote: remoteHead, deferred: onHead.deferred.length });
-        }
-        return {
-          ...withDeferred(common, onHead),
-          status: 'no_changes',
-          commit: remoteHead,
-          files_changed: [],
-          message: exact ? 'The remote already matches the databases; no commit was made.' : `Nothing could be pushed within the per-push cap; no commit was made.${deferredNote(onHead)}`,
-        };
-      }
-      const moved = Boolean(state.last_synced_sha && remoteHead && remoteHead !== state.last_synced_sha);
+      const onHead = await stageMirrorOn(run.repo, run.remote, run.remoteHead, run.branch, run.fresh, run.databases, run.readmeText, sync.max_push_bytes);
+      if (!onHead.changed.length) return recordNoChanges(run, onHead);
+      const moved = Boolean(run.state.last_synced_sha && run.remoteHead && run.remoteHead !== run.state.last_synced_sha);
       // An empty remote branch has nothing to review a change against: the first sync creates it.
-      const route = remoteHead ? routePush(mode, moved) : ({ kind: 'direct' } as const);
-
-      if (route.kind === 'refuse_remote_changed') {
-        await unstage(repo);
-        const changed = (await gitOrThrow(repo, remote, ['diff', '--name-only', state.last_synced_sha!, remoteHead!], 'diff')).split('\n').filter(Boolean);
-        logOperation(config.root, { op: 'push', mode, status: 'remote_changed', remote: remoteHead, paths: changed.length });
-        return {
-          ...common,
-          status: 'remote_changed',
-          commit: remoteHead,
-          files_changed: [],
-          remote_changed_paths: changed,
-          message: `The remote branch ${branch} changed since the last sync (${changed.length} path(s)); nothing was overwritten. Pull those changes first (github_sync_pull), then push again, or push with mode hybrid to propose this sync as a pull request.`,
-        };
-      }
-
+      const route = run.remoteHead ? routePush(mode, moved) : ({ kind: 'direct' } as const);
+      if (route.kind === 'refuse_remote_changed') return await refuseRemoteChanged(run);
       if (route.kind === 'direct') {
-        if (opts.dryRun) {
-          await unstage(repo);
-          return { ...withDeferred(common, onHead), status: 'dry_run', commit: remoteHead, files_changed: onHead.changed, message: `A push would commit ${onHead.changed.length} changed file(s) to ${branch}; nothing was pushed.${deferredNote(onHead)}` };
-        }
-        const commit = await commitStaged(repo, remote, `wb-backup sync: ${onHead.changed.length} file(s)`);
-        const pushed = await pushBranch(repo, remote, branch);
-        if (pushed.ok) {
-          writeState(config.root, { ...state, last_synced_sha: commit, last_remote_sha: commit, last_sync_at: new Date().toISOString() });
-          logOperation(config.root, { op: 'push', mode, status: 'pushed', commit, files: onHead.changed.length });
-          return { ...withDeferred(common, onHead), status: 'pushed', commit, files_changed: onHead.changed, message: `Pushed ${onHead.changed.length} changed file(s) to ${branch} in one commit.${deferredNote(onHead)}` };
-        }
-        logOperation(config.root, { op: 'push', mode, status: 'rejected', stderr: pushed.stderr.slice(0, 200) });
-        if (mode !== 'hybrid') {
-          throw new WbError('sync_failed', `The push to ${branch} was refused: ${pushed.stderr.split('\n')[0]}`, 'The remote probably moved meanwhile: run the sync again (it will then report what changed).');
-        }
+        const direct = await pushDirect(run, onHead);
+        if (direct) return direct;
         // hybrid: the remote moved between fetch and push; propose the same change as a pull request.
       }
-
-      const parent = route.kind === 'pull_request' && route.parent === 'last_synced' ? state.last_synced_sha : remoteHead;
-      return await pushThroughPullRequest({ config, sync, remote, repo, branch, parent, fresh, databases, readmeText, state, remoteHead, dryRun: Boolean(opts.dryRun), common });
+      const parent = route.kind === 'pull_request' && route.parent === 'last_synced' ? run.state.last_synced_sha : run.remoteHead;
+      return await pushThroughPullRequest(run, parent);
     } finally {
-      fs.rmSync(fresh, { recursive: true, force: true });
+      fs.rmSync(run.fresh, { recursive: true, force: true });
     }
   });
+}
+
+/** The clone fetched, the remote head, and the databases materialized into <root>/sync/fresh. */
+async function preparePush(config: Config, sync: GithubSyncConfig, mode: SyncMode, opts: SyncPushOptions): Promise<PushRun> {
+  const remote = gitOptionsFor(sync, opts.env);
+  const repo = await ensureClone(config.root, remote);
+  const branch = await resolveBranchFor(repo, remote, sync);
+  const remoteHead = await fetchBranch(repo, remote, branch);
+  const state = readState(config.root);
+  const fresh = path.join(syncDir(config.root), 'fresh');
+  fs.rmSync(fresh, { recursive: true, force: true });
+  const manifest = materialize(fresh, config.databases, { dbDir: rootLayout(config.root).dbDir, exclude: sync.exclude_tables, maxFileBytes: sync.max_file_bytes, documents: sync.documents, now: new Date(), previous: remoteHead ? await replacedManifestAt(repo, remoteHead) : null });
+  // Files under db/ that discovery could not use (a dangling or looping link) are reported too.
+  const notDiscovered = (config.skipped ?? []).map((s) => ({ path: `db: ${s.name}`, reason: s.reason }));
+  return {
+    config,
+    sync,
+    mode,
+    remote,
+    repo,
+    branch,
+    remoteHead,
+    state,
+    fresh,
+    databases: config.databases.map((d) => d.name),
+    readmeText: () => readme(Object.keys(manifest.databases), new Date()),
+    dryRun: Boolean(opts.dryRun),
+    common: { mode, branch, rows: rowsOf(manifest), skipped: [...notDiscovered, ...manifest.skipped], warnings: manifest.warnings ?? [] },
+  };
+}
+
+/** The remote already holds this mirror: no commit; the remote head becomes the sync base when it equals the databases. */
+function recordNoChanges(run: PushRun, onHead: StagedMirror): SyncPushResult {
+  // Only a remote equal to the databases may become the base: with tables held back by the
+  // cap it is not, and a base that skipped a remote edit would let a later push overwrite it.
+  const exact = !onHead.deferred.length;
+  if (!run.dryRun) {
+    if (exact) writeState(run.config.root, { last_synced_sha: run.remoteHead, last_remote_sha: run.remoteHead, last_sync_at: new Date().toISOString(), open_pull_request: null });
+    logOperation(run.config.root, { op: 'push', mode: run.mode, status: 'no_changes', remote: run.remoteHead, deferred: onHead.deferred.length });
+  }
+  return {
+    ...withDeferred(run.common, onHead),
+    status: 'no_changes',
+    commit: run.remoteHead,
+    files_changed: [],
+    message: exact ? 'The remote already matches the databases; no commit was made.' : `Nothing could be pushed within the per-push cap; no commit was made.${deferredNote(onHead)}`,
+  };
+}
+
+/** direct mode and the remote moved since the last sync: nothing is pushed; the result lists what changed there. */
+async function refuseRemoteChanged(run: PushRun): Promise<SyncPushResult> {
+  await unstage(run.repo);
+  const changed = (await gitOrThrow(run.repo, run.remote, ['diff', '--name-only', run.state.last_synced_sha!, run.remoteHead!], 'diff')).split('\n').filter(Boolean);
+  logOperation(run.config.root, { op: 'push', mode: run.mode, status: 'remote_changed', remote: run.remoteHead, paths: changed.length });
+  return {
+    ...run.common,
+    status: 'remote_changed',
+    commit: run.remoteHead,
+    files_changed: [],
+    remote_changed_paths: changed,
+    message: `The remote branch ${run.branch} changed since the last sync (${changed.length} path(s)); nothing was overwritten. Pull those changes first (github_sync_pull), then push again, or push with mode hybrid to propose this sync as a pull request.`,
+  };
+}
+
+/**
+ * Commit what is staged on the branch and fast-forward the remote (a dry run stops before). Null
+ * when hybrid's push was refused (the remote moved meanwhile): the caller proposes a pull request.
+ */
+async function pushDirect(run: PushRun, onHead: StagedMirror): Promise<SyncPushResult | null> {
+  const { branch } = run;
+  if (run.dryRun) {
+    await unstage(run.repo);
+    return { ...withDeferred(run.common, onHead), status: 'dry_run', commit: run.remoteHead, files_changed: onHead.changed, message: `A push would commit ${onHead.changed.length} changed file(s) to ${branch}; nothing was pushed.${deferredNote(onHead)}` };
+  }
+  const commit = await commitStaged(run.repo, run.remote, `wb-backup sync: ${onHead.changed.length} file(s)`);
+  const pushed = await pushBranch(run.repo, run.remote, branch);
+  if (pushed.ok) {
+    writeState(run.config.root, { ...run.state, last_synced_sha: commit, last_remote_sha: commit, last_sync_at: new Date().toISOString() });
+    logOperation(run.config.root, { op: 'push', mode: run.mode, status: 'pushed', commit, files: onHead.changed.length });
+    return { ...withDeferred(run.common, onHead), status: 'pushed', commit, files_changed: onHead.changed, message: `Pushed ${onHead.changed.length} changed file(s) to ${branch} in one commit.${deferredNote(onHead)}` };
+  }
+  logOperation(run.config.root, { op: 'push', mode: run.mode, status: 'rejected', stderr: pushed.stderr.slice(0, 200) });
+  if (run.mode !== 'hybrid') {
+    throw new WbError('sync_failed', `The push to ${branch} was refused: ${pushed.stderr.split('\n')[0]}`, 'The remote probably moved meanwhile: run the sync again (it will then report what changed).');
+  }
+  return null;
 }
 
 type Common = Pick<SyncPushResult, 'mode' | 'branch' | 'rows' | 'skipped' | 'warnings'>;
@@ -189,21 +226,8 @@ async function pushBranch(repo: string, remote: SyncRemote, branch: string): Pro
  * pull request from an earlier sync is updated (a new commit on its branch) rather than a second
  * one opened. The sync base does not move: the merged result arrives with the next pull.
  */
-async function pushThroughPullRequest(a: {
-  config: Config;
-  sync: GithubSyncConfig;
-  remote: SyncRemote;
-  repo: string;
-  branch: string;
-  parent: string | null;
-  fresh: string;
-  databases: string[];
-  readmeText: () => string;
-  state: SyncState;
-  remoteHead: string | null;
-  dryRun: boolean;
-  common: Common;
-}): Promise<SyncPushResult> {
+async function pushThroughPullRequest(run: PushRun, parent: string | null): Promise<SyncPushResult> {
+  const a = { ...run, parent };
   const ghRepo = a.sync.repo!;
   const open = await findOpenSyncPullRequest(ghRepo, a.branch, a.remote.env);
   const prHead = open ? await fetchBranch(a.repo, a.remote, open.branch) : null;

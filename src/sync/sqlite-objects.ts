@@ -28,6 +28,18 @@ export interface CarriedTable {
   module: string | null;
 }
 
+/**
+ * Everything the sync steps need to know about one table (tableShape): what the mirror carries
+ * (CarriedTable), what kind of table it is, and how an INSERT can set its rowid.
+ */
+export interface TableShape extends CarriedTable {
+  /** pragma_table_list's type: an ordinary table, a virtual table's shadow table, or a virtual table */
+  kind: 'table' | 'shadow' | 'virtual';
+  withoutRowid: boolean;
+  /** how an INSERT sets the rowid: rowid, _rowid_ or oid, the first no column (hidden ones included) takes; null for WITHOUT ROWID or when all are taken */
+  rowidName: string | null;
+}
+
 /** A virtual table whose index is rebuilt from its external content table on import (nothing of its own is mirrored). */
 export interface RebuiltTable {
   name: string;
@@ -202,7 +214,7 @@ function freeRowidName(columns: readonly string[]): string | null {
   return ['rowid', '_rowid_', 'oid'].find((n) => !taken.has(n)) ?? null;
 }
 
-function ordinaryTable(db: Database.Database, t: ListedTable): CarriedTable {
+function ordinaryTable(db: Database.Database, t: ListedTable): TableShape {
   const all = columnsOf(db, t.name);
   const stored = all.filter((c) => c.hidden === 0); // 2 and 3 are generated columns: recomputed on insert
   const pk = all.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name);
@@ -224,10 +236,13 @@ function ordinaryTable(db: Database.Database, t: ListedTable): CarriedTable {
     rowid,
     rowKey: withoutRowid ? null : aliased ? quoteIdent(pk[0]!) : rowidName,
     module: null,
+    kind: t.type === 'shadow' ? 'shadow' : 'table',
+    withoutRowid,
+    rowidName,
   };
 }
 
-function virtualTable(db: Database.Database, name: string, module: string, plan: Extract<VirtualPlan, { kind: 'rows' }>): CarriedTable {
+function virtualTable(db: Database.Database, name: string, module: string, plan: Extract<VirtualPlan, { kind: 'rows' }>): TableShape {
   const all = columnsOf(db, name);
   const visible = all.filter((c) => c.hidden === 0).map((c) => c.name);
   const columns = [...visible, ...plan.extraColumns.filter((c) => !visible.includes(c))];
@@ -242,6 +257,28 @@ function virtualTable(db: Database.Database, name: string, module: string, plan:
     rowid,
     rowKey: key,
     module,
+    kind: 'virtual',
+    withoutRowid: false,
+    rowidName: freeRowidName(all.map((c) => c.name)),
+  };
+}
+
+/** A virtual table whose rows the mirror does not carry itself (rebuilt from its content table, refused, or not parsed): its visible columns. */
+function uncarriedVirtualTable(db: Database.Database, name: string, module: string): TableShape {
+  const all = columnsOf(db, name);
+  const visible = all.filter((c) => c.hidden === 0);
+  return {
+    name,
+    columns: visible.map((c) => c.name),
+    tagReal: visible.map((c) => affinityOf(c.type) !== 'REAL'),
+    pk: [],
+    orderBy: 'rowid',
+    rowid: null,
+    rowKey: null,
+    module,
+    kind: 'virtual',
+    withoutRowid: false,
+    rowidName: freeRowidName(all.map((c) => c.name)),
   };
 }
 
@@ -276,20 +313,24 @@ function replayable(statements: readonly SchemaRow[], encoding: string): Map<str
   return failed;
 }
 
-/**
- * Inspect an open database (inside the caller's read transaction): what to mirror and how. Never
- * throws for one table: a table that cannot be read or re-created is in `refused` with the reason.
- */
-export function inspectDatabase(db: Database.Database): DatabaseObjects {
+/** The schema's statements in a stable order (tables, indexes, views, triggers; by name), shadow tables left out, and each table's pragma_table_list row. */
+function schemaStatements(db: Database.Database): { rows: SchemaRow[]; kinds: Map<string, ListedTable> } {
   const listed = (db.prepare("SELECT name, type, wr, strict FROM pragma_table_list WHERE schema = 'main'").all() as ListedTable[]).filter((t) => !t.name.startsWith('sqlite_'));
   const shadow = new Set(listed.filter((t) => t.type === 'shadow').map((t) => t.name));
-  const kinds = new Map(listed.map((t) => [t.name, t]));
   const rows = (
     db.prepare("SELECT type, name, sql FROM sqlite_schema WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'").all() as SchemaRow[]
   )
     .filter((r) => !shadow.has(r.name))
     .sort((a, b) => (TYPE_ORDER[a.type] ?? 4) - (TYPE_ORDER[b.type] ?? 4) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return { rows, kinds: new Map(listed.map((t) => [t.name, t])) };
+}
 
+/**
+ * Inspect an open database (inside the caller's read transaction): what to mirror and how. Never
+ * throws for one table: a table that cannot be read or re-created is in `refused` with the reason.
+ */
+export function inspectDatabase(db: Database.Database): DatabaseObjects {
+  const { rows, kinds } = schemaStatements(db);
   const carried: CarriedTable[] = [];
   const rebuilt: RebuiltTable[] = [];
   const refused: Refusal[] = [];
@@ -344,19 +385,21 @@ export function inspectDatabase(db: Database.Database): DatabaseObjects {
 }
 
 /**
- * The columns a table's mirrored rows hold, as import inserts them: the stored columns, and for a
- * virtual table its declared columns (plus an FTS4 languageid column), exactly as materialize wrote them.
+ * The one table-shape lookup (materialize, pull, import and status read tables through it): the
+ * table's data columns (the stored columns; for a virtual table carried through itself its
+ * declared columns plus an FTS4 languageid column, exactly as materialize writes them), primary
+ * key, rowid handling, affinities (tagReal), WITHOUT ROWID, and whether it is ordinary, a shadow or
+ * a virtual table. Null when `name` is not a table (missing, or a view). Names compare as SQLite
+ * compares them (ASCII case-insensitively). Throws what SQLite throws for a virtual table whose
+ * module is missing here.
  */
-export function dataColumnsOf(db: Database.Database, table: string): string[] {
-  const sql = db.prepare("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?").pluck().get(table) as string | undefined;
-  const decl = sql && /^\s*CREATE\s+VIRTUAL\s/i.test(sql) ? parseVirtualTable(sql) : null;
+export function tableShape(db: Database.Database, name: string): TableShape | null {
+  const t = db.prepare("SELECT name, type, wr, strict FROM pragma_table_list WHERE schema = 'main' AND name = ? COLLATE NOCASE").get(name) as ListedTable | undefined;
+  if (!t || (t.type !== 'table' && t.type !== 'shadow' && t.type !== 'virtual')) return null;
+  if (t.type !== 'virtual') return ordinaryTable(db, t);
+  const sql = db.prepare("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?").pluck().get(t.name) as string | undefined;
+  const decl = sql ? parseVirtualTable(sql) : null;
   const plan = decl ? planVirtual(decl) : null;
-  if (decl && plan?.kind === 'rows') return virtualTable(db, table, decl.module, plan).columns;
-  return columnsOf(db, table).filter((c) => c.hidden === 0).map((c) => c.name);
-}
-
-/** An ordinary table as materialize reads it (columns, order, rowid), or null when it is not an ordinary table. */
-export function ordinaryTableOf(db: Database.Database, name: string): CarriedTable | null {
-  const t = db.prepare("SELECT name, type, wr, strict FROM pragma_table_list WHERE schema = 'main' AND name = ?").get(name) as ListedTable | undefined;
-  return t && t.type === 'table' ? ordinaryTable(db, t) : null;
+  if (decl && plan?.kind === 'rows') return virtualTable(db, t.name, decl.module, plan);
+  return uncarriedVirtualTable(db, t.name, decl?.module ?? 'unknown');
 }

@@ -5,8 +5,13 @@ import { rootLayout } from '../root/paths.js';
 import { z } from 'zod';
 import type { Config } from '../root/config.js';
 import { runGit } from '../core/git.js';
-import { materialize } from './materialize.js';
-import { parseMirrorPath } from '../root/names.js';
+import Database from 'better-sqlite3';
+import type { VitalDatabase } from '../root/config.js';
+import { quoteIdent } from '../core/sqlite-util.js';
+import { mirrorTableFile } from '../root/names.js';
+import { materialize, rowidFieldFor } from './materialize.js';
+import { tableOfMirrorPath } from './mirror-paths.js';
+import { tableShape, type TableShape } from './sqlite-objects.js';
 import { syncConfig } from './config.js';
 import { fetchBranch, gitOptionsFor, resolveBranchFor } from './git-remote.js';
 import { readState, syncDir } from './state.js';
@@ -18,21 +23,60 @@ export const SyncStatusSchema = z.object({
   last_sync_at: z.string().nullable(),
   remote_head: z.string().nullable(),
   behind: z.number().describe('commits on the remote since the last sync'),
-  local_changes: z.record(z.string(), z.number()).describe('"db/table.jsonl" (lines that differ) or "db/table/" (document files that differ) -> rows added, changed or removed in the databases since the last sync'),
-  remote_changes: z.record(z.string(), z.number()).describe('"db/table.jsonl" (lines that differ) or "db/table/" (document files that differ) -> rows added, changed or removed on the remote since the last sync'),
+  local_changes: z
+    .record(z.string(), z.number())
+    .describe('"db/table.jsonl" or "db/table/" (documents) -> rows added, changed or removed in the databases since the last sync (an edited row counts once: rows are matched by primary key, or rowid)'),
+  remote_changes: z
+    .record(z.string(), z.number())
+    .describe('"db/table.jsonl" or "db/table/" (documents) -> rows added, changed or removed on the remote since the last sync (an edited row counts once: rows are matched by primary key, or rowid)'),
   open_pull_request: z.object({ number: z.number(), url: z.string(), branch: z.string() }).nullable().describe('a pull request a pr/hybrid push opened that is not merged into the sync base yet'),
   message: z.string(),
 });
 export type SyncStatus = z.infer<typeof SyncStatusSchema>;
 
-/** Lines present on one side only: the rows a sync would add, change or remove. */
-export function changedRows(a: string, b: string): number {
-  const left = new Set(a.split('\n').filter(Boolean));
-  const right = new Set(b.split('\n').filter(Boolean));
+/**
+ * Rows that differ between two versions of a JSONL table file: a row is matched by `keyFields`
+ * (its primary key, or the field holding its rowid), so an edited row counts once, like an added or
+ * a removed one. Without key fields (or for a line that does not carry them) each line is its own
+ * row, so an edited line counts as one removed and one added.
+ */
+export function changedRows(a: string, b: string, keyFields?: readonly string[]): number {
+  const left = linesByKey(a, keyFields);
+  const right = linesByKey(b, keyFields);
   let n = 0;
-  for (const l of left) if (!right.has(l)) n++;
-  for (const r of right) if (!left.has(r)) n++;
+  for (const key of new Set([...left.keys(), ...right.keys()])) {
+    const l = left.get(key) ?? new Set<string>();
+    const r = right.get(key) ?? new Set<string>();
+    let onlyLeft = 0;
+    let onlyRight = 0;
+    for (const line of l) if (!r.has(line)) onlyLeft++;
+    for (const line of r) if (!l.has(line)) onlyRight++;
+    // A key whose line changed is one row; one held twice on a side (a hand edit) counts each extra line.
+    n += Math.max(onlyLeft, onlyRight);
+  }
   return n;
+}
+
+function linesByKey(text: string, keyFields: readonly string[] | undefined): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  for (const line of text.split('\n').filter(Boolean)) {
+    const key = rowKeyOf(line, keyFields);
+    out.set(key, (out.get(key) ?? new Set<string>()).add(line));
+  }
+  return out;
+}
+
+/** A line's key fields as JSON (`[…]`, never a line, which starts with `{`); the line itself when it has none. */
+function rowKeyOf(line: string, keyFields: readonly string[] | undefined): string {
+  if (!keyFields?.length) return line;
+  try {
+    const row = JSON.parse(line) as unknown;
+    if (typeof row !== 'object' || row === null || Array.isArray(row)) return line;
+    const record = row as Record<string, unknown>;
+    return keyFields.every((f) => Object.hasOwn(record, f)) ? JSON.stringify(keyFields.map((f) => record[f])) : line;
+  } catch {
+    return line;
+  }
 }
 
 /** Document files that differ (changed, added or removed): one per row. */
@@ -49,18 +93,23 @@ interface MirrorRows {
   documents: Map<string, Map<string, string>>;
 }
 
-/** `<db>/<table>/<key>.md` -> [`<db>/<table>/`, `<key>.md`]; null for anything else (names.ts decides what a mirror path is). */
-function documentFile(p: string): [string, string] | null {
-  const parsed = parseMirrorPath(p);
-  return parsed?.kind === 'document' ? [`${parsed.db}/${parsed.table}/`, parsed.file] : null;
+/** Add one mirror file: a JSONL table file's text, or a document's blob id under its table's folder (mirror-paths.ts decides what a mirror path is). */
+function addJsonl(rows: MirrorRows, p: string, text: string): void {
+  rows.jsonl.set(p, text);
 }
 
 function addDocument(rows: MirrorRows, p: string, id: string): void {
-  const doc = documentFile(p);
-  if (!doc) return;
-  rows.documents.set(doc[0], (rows.documents.get(doc[0]) ?? new Map<string, string>()).set(doc[1], id));
+  const t = tableOfMirrorPath(p);
+  if (t?.kind !== 'document') return;
+  const folder = `${t.db}/${t.table}/`;
+  rows.documents.set(folder, (rows.documents.get(folder) ?? new Map<string, string>()).set(t.file!, id));
 }
 
+function isJsonl(p: string): boolean {
+  return tableOfMirrorPath(p)?.kind === 'jsonl';
+}
+
+/** The mirror at a commit. */
 async function tree(repo: string, sha: string): Promise<MirrorRows> {
   const entries = (await runGit(['ls-tree', '-r', '-z', sha], { cwd: repo })).stdout.split('\0').flatMap((line) => {
     const m = /^\S+ blob (\S+)\t(.*)$/s.exec(line);
@@ -68,7 +117,7 @@ async function tree(repo: string, sha: string): Promise<MirrorRows> {
   });
   const out: MirrorRows = { jsonl: new Map(), documents: new Map() };
   for (const { id, path: f } of entries) {
-    if (f.endsWith('.jsonl')) out.jsonl.set(f, (await runGit(['show', `${sha}:${f}`], { cwd: repo })).stdout);
+    if (isJsonl(f)) addJsonl(out, f, (await runGit(['show', `${sha}:${f}`], { cwd: repo })).stdout);
     else addDocument(out, f, id);
   }
   return out;
@@ -80,7 +129,7 @@ async function localTree(repo: string, dir: string): Promise<MirrorRows> {
   const docs: string[] = [];
   for (const db of fs.readdirSync(dir).filter((d) => fs.statSync(path.join(dir, d)).isDirectory())) {
     for (const e of fs.readdirSync(path.join(dir, db), { withFileTypes: true })) {
-      if (e.isFile() && e.name.endsWith('.jsonl')) out.jsonl.set(`${db}/${e.name}`, fs.readFileSync(path.join(dir, db, e.name), 'utf8'));
+      if (e.isFile() && isJsonl(`${db}/${e.name}`)) addJsonl(out, `${db}/${e.name}`, fs.readFileSync(path.join(dir, db, e.name), 'utf8'));
       if (e.isDirectory()) for (const f of fs.readdirSync(path.join(dir, db, e.name)).filter((n) => n.endsWith('.md'))) docs.push(`${db}/${e.name}/${f}`);
     }
   }
@@ -91,11 +140,60 @@ async function localTree(repo: string, dir: string): Promise<MirrorRows> {
   return out;
 }
 
-/** Rows changed between two mirrors, per table file (JSONL) or directory (documents). */
-function compare(a: MirrorRows, b: MirrorRows): Record<string, number> {
+/**
+ * Which fields identify a row in each JSONL table file (`<db>/<table>.jsonl` -> fields), from the
+ * databases' own tables (tableShape): the primary key, else the field carrying the rowid, else the
+ * column that is the rowid (R*Tree). A file missing here (a database or table this machine does not
+ * have, or cannot open) is compared line by line.
+ */
+function rowKeyFields(databases: readonly VitalDatabase[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const vital of databases) {
+    let db: Database.Database;
+    try {
+      db = new Database(vital.path, { fileMustExist: true, timeout: 5000 });
+    } catch {
+      continue;
+    }
+    try {
+      for (const name of db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").pluck().all() as string[]) {
+        const shape = tableShapeOrNull(db, name);
+        const fields = shape ? keyFieldsOf(shape) : null;
+        if (fields) out.set(mirrorTableFile(vital.name, name), fields);
+      }
+    } catch {
+      /* an unreadable database: its files are compared line by line */
+    } finally {
+      db.close();
+    }
+  }
+  return out;
+}
+
+function tableShapeOrNull(db: Database.Database, name: string): TableShape | null {
+  try {
+    return tableShape(db, name);
+  } catch {
+    return null; // a virtual table whose module this SQLite lacks
+  }
+}
+
+/** The fields of a JSONL line that identify its row (see rowKeyFields); null when none does. */
+function keyFieldsOf(shape: TableShape): string[] | null {
+  if (shape.pk.length) return shape.pk;
+  const rowidField = rowidFieldFor(shape);
+  if (rowidField) return [rowidField];
+  const keyColumn = shape.columns.find((c) => quoteIdent(c) === shape.rowKey);
+  return keyColumn === undefined ? null : [keyColumn];
+}
+
+/** Rows changed between two mirrors, per table file (JSONL, rows matched by `keys`) or directory (documents). */
+function compare(a: MirrorRows, b: MirrorRows, keys: ReadonlyMap<string, string[]>): Record<string, number> {
   const changes: Record<string, number> = {};
   for (const f of new Set([...a.jsonl.keys(), ...b.jsonl.keys()])) {
-    const n = changedRows(a.jsonl.get(f) ?? '', b.jsonl.get(f) ?? '');
+    const before = a.jsonl.get(f) ?? '';
+    const after = b.jsonl.get(f) ?? '';
+    const n = before === after ? 0 : changedRows(before, after, keys.get(f));
     if (n) changes[f] = n;
   }
   for (const d of new Set([...a.documents.keys(), ...b.documents.keys()])) {
@@ -121,12 +219,13 @@ export async function syncStatus(config: Config, opts: { env?: Record<string, st
   const head = await fetchBranch(repo, remote, branch);
   const behind = head ? Number((await runGit(['rev-list', '--count', `${state.last_synced_sha}..${head}`], { cwd: repo })).stdout.trim() || 0) : 0;
   const base = await tree(repo, state.last_synced_sha);
-  const remote_changes = head && head !== state.last_synced_sha ? compare(base, await tree(repo, head)) : {};
+  const keys = rowKeyFields(config.databases);
+  const remote_changes = head && head !== state.last_synced_sha ? compare(base, await tree(repo, head), keys) : {};
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-sync-status-'));
   let local_changes: Record<string, number>;
   try {
     materialize(tmp, config.databases, { dbDir: rootLayout(config.root).dbDir, exclude: sync.exclude_tables, maxFileBytes: sync.max_file_bytes, documents: sync.documents });
-    local_changes = compare(base, await localTree(repo, tmp));
+    local_changes = compare(base, await localTree(repo, tmp), keys);
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }

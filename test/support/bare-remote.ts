@@ -29,3 +29,15 @@ export function directSyncRemote(work: string, root: string): string {
   fs.writeFileSync(path.join(root, 'wb-backup.yaml'), `sync:\n  github:\n    remote_url: ${bare}\n    branch: main\n    mode: direct\n`);
   return bare;
 }
+
+/**
+ * An empty bare repository `<work>/<name>` (no commits). `unbornHead` is the branch its HEAD names;
+ * with `tellHead: false` the server keeps that name to itself (lsrefs.unborn=ignore), as older git
+ * servers do, so a client cannot learn which branch the first push should create.
+ */
+export function emptyBareRemote(work: string, opts: { name?: string; unbornHead?: string; tellHead?: boolean } = {}): string {
+  const bare = path.join(work, opts.name ?? 'empty.git');
+  git(work, 'init', '-q', '--bare', '-b', opts.unbornHead ?? 'trunk', bare);
+  if (opts.tellHead === false) git(bare, 'config', 'lsrefs.unborn', 'ignore');
+  return bare;
+}

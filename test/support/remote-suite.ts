@@ -13,7 +13,21 @@ export interface RemoteUnderTest {
   remote: Remote;
   /** names of the files (assets) the backend stores for a snapshot, to see how it was split */
   storedNames(id: string): Promise<string[]>;
+  /** resolves once the backend is storing files of `id` (a push is under way); gives up when `stop()` is true */
+  whenStoring(id: string, stop: () => boolean): Promise<void>;
+  /** make the stored snapshot unreadable the way a fault does (network error, I/O error), not absent */
+  breakReads(id: string): Promise<void>;
   cleanup(): Promise<void>;
+}
+
+/** The RemoteError a promise rejects with (fails the test when it resolves or rejects otherwise). */
+async function remoteFailure(p: Promise<unknown>): Promise<RemoteError> {
+  const err = await p.then(
+    () => new Error('expected a RemoteError, but the call succeeded'),
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(RemoteError);
+  return err as RemoteError;
 }
 
 /** Real snapshots (incompressible blobs, so the archive is ~`kb` KiB) to push around. */
@@ -98,8 +112,81 @@ export function describeRemoteBehaviour(label: string, setup: (opts: { partBytes
         expect(err).toBeInstanceOf(RemoteError);
         expect((err as RemoteError).transient).toBe(false);
         expect((err as RemoteError).message).toMatch(/snap-2001-01-01T00-00-00Z/);
+        expect((err as RemoteError).kind).toBe('not_found');
       } finally {
         rmrf(into);
+        await cleanup();
+      }
+    });
+
+    it('deleting a snapshot that was never pushed succeeds: it is already gone', async () => {
+      const { remote, cleanup } = await setup({});
+      try {
+        await expect(remote.delete('snap-2001-01-01T00-00-00Z')).resolves.toBeUndefined();
+        expect(await remote.list()).toEqual([]);
+      } finally {
+        await cleanup();
+      }
+    });
+
+    it('a snapshot that is there but cannot be read is a transient failure, never not_found', async () => {
+      const { remote, cleanup, breakReads } = await setup({});
+      const into = tempRoot('wb-dl-');
+      try {
+        await remote.push(snaps[1]!);
+        await breakReads(snaps[1]!.id);
+        const err = await remoteFailure(remote.download(snaps[1]!.id, into));
+        expect(err.kind).toBe('transient');
+        expect(err.transient).toBe(true);
+        expect(err.hint.length).toBeGreaterThan(10);
+      } finally {
+        rmrf(into);
+        await cleanup();
+      }
+    });
+
+    it('every method called with a fired signal rejects as cancelled and changes nothing', async () => {
+      const { remote, cleanup, storedNames } = await setup({});
+      const into = tempRoot('wb-dl-');
+      try {
+        await remote.push(snaps[0]!);
+        const fired = AbortSignal.abort();
+        expect((await remoteFailure(remote.push(snaps[1]!, { signal: fired }))).kind).toBe('cancelled');
+        expect((await remoteFailure(remote.list({ signal: fired }))).kind).toBe('cancelled');
+        expect((await remoteFailure(remote.download(snaps[0]!.id, into, { signal: fired }))).kind).toBe('cancelled');
+        expect((await remoteFailure(remote.delete(snaps[0]!.id, { signal: fired }))).kind).toBe('cancelled');
+        expect(await storedNames(snaps[1]!.id)).toEqual([]);
+        expect((await remote.list()).map((s) => [s.id, s.complete])).toEqual([[snaps[0]!.id, true]]);
+      } finally {
+        rmrf(into);
+        await cleanup();
+      }
+    });
+
+    it('a push cancelled midway stops, does not count as pushed, and the next push converges', async () => {
+      const { remote, cleanup, whenStoring } = await setup({ partBytes: 64 * 1024 });
+      const bigRoot = tempRoot('wb-remote-big-');
+      const into = tempRoot('wb-dl-');
+      try {
+        const [big] = await makeSnapshots(bigRoot, 1, 4096);
+        const archiveBytes = fs.statSync(big!.archivePath).size;
+        expect(archiveBytes).toBeGreaterThan(40 * 64 * 1024);
+        const stop = new AbortController();
+        let settled = false;
+        const pushing = remote.push(big!, { signal: stop.signal }).finally(() => (settled = true));
+        await whenStoring(big!.id, () => settled);
+        stop.abort();
+        const err = await remoteFailure(pushing);
+        expect(err.kind).toBe('cancelled');
+        expect((await remote.list()).filter((s) => s.id === big!.id && s.complete)).toEqual([]);
+        const again = await remote.push(big!);
+        expect(again.uploaded).toBe(true);
+        expect((await remote.list()).find((s) => s.id === big!.id)).toEqual({ id: big!.id, complete: true, bytes: archiveBytes });
+        const got = await remote.download(big!.id, into);
+        expect(fs.readFileSync(got.archivePath).equals(fs.readFileSync(big!.archivePath))).toBe(true);
+      } finally {
+        rmrf(into);
+        rmrf(bigRoot);
         await cleanup();
       }
     });

@@ -1,15 +1,30 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { codecFromFileName } from '../../snapshot/codec.js';
 import { parseSnapshotId } from '../../snapshot/id.js';
-import { joinFiles, partsOf, splitFile } from '../parts.js';
-import { DEFAULT_PART_BYTES, RemoteError, type PushResult, type Remote, type RemoteSnapshot, type SnapshotFiles } from '../remote.js';
+import { archiveLayout, describeStoredSnapshot } from '../listing.js';
+import { joinFiles, splitFile } from '../parts.js';
+import {
+  cancelledError,
+  DEFAULT_PART_BYTES,
+  RemoteError,
+  throwIfCancelled,
+  type PushResult,
+  type Remote,
+  type RemoteCallOptions,
+  type RemoteErrorKind,
+  type RemoteSnapshot,
+  type SnapshotFiles,
+} from '../remote.js';
 import { syncDirectory, syncFileData } from '../../core/durable-file.js';
+
+/** A signal that never fires, for calls made without one. */
+const NEVER = new AbortController().signal;
 
 /**
  * A mounted folder (NAS, external disk): one sub-folder per snapshot, written under a temporary
- * name and renamed when complete, so a reader never sees half a snapshot.
+ * name and renamed when complete, so a reader never sees half a snapshot. One attempt per call:
+ * the registry wraps it in retry.ts.
  */
 export class DirRemote implements Remote {
   readonly label: string;
@@ -23,83 +38,129 @@ export class DirRemote implements Remote {
 
   private ensureReachable(): void {
     if (!fs.existsSync(this.dir)) {
-      throw new RemoteError(`The backup folder ${this.label} is not there (not mounted?).`, true, 'Mount or create the folder set as remote.dir.path in wb-backup.yaml.');
+      throw new RemoteError('transient', `The backup folder ${this.label} is not there (not mounted?).`, 'Mount or create the folder set as remote.dir.path in wb-backup.yaml.');
     }
   }
 
-  async list(): Promise<RemoteSnapshot[]> {
+  /** A failed file operation on the backup folder as a RemoteError of the right kind (never 'not_found'). */
+  private failure(err: unknown, what: string, signal?: AbortSignal): RemoteError {
+    if (err instanceof RemoteError) return err;
+    if (signal?.aborted) return cancelledError(this.label, what);
+    const e = err as NodeJS.ErrnoException;
+    const kind: RemoteErrorKind = e.code === 'ENOSPC' || e.code === 'EDQUOT' ? 'full' : e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS' ? 'refused' : 'transient';
+    const hint =
+      kind === 'full'
+        ? 'The backup folder is full: free space there.'
+        : kind === 'refused'
+          ? 'The backup folder (or a file in it) cannot be read or written by this user: fix its permissions.'
+          : 'Check that the folder is mounted and readable; the next attempt tries again.';
+    return new RemoteError(kind, `${what} ${this.label} failed: ${e.message}`, hint);
+  }
+
+  async list(opts: RemoteCallOptions = {}): Promise<RemoteSnapshot[]> {
+    throwIfCancelled(opts.signal, this.label, 'Listing');
     this.ensureReachable();
-    const found: RemoteSnapshot[] = [];
-    for (const name of fs.readdirSync(this.dir)) {
-      if (!parseSnapshotId(name)) continue;
-      const files = fs.readdirSync(path.join(this.dir, name));
-      const archive = files.find((f) => codecFromFileName(f.replace(/\.part\d{3}$/, '')) !== null);
-      const archiveName = archive?.replace(/\.part\d{3}$/, '');
-      const pieces = archiveName ? (files.includes(archiveName) ? [archiveName] : partsOf(archiveName, files)) : null;
-      const bytes = (pieces ?? []).reduce((n, f) => n + fs.statSync(path.join(this.dir, name, f)).size, 0);
-      found.push({ id: name, bytes, complete: pieces !== null && files.includes(`${name}.sha256`) && files.includes(`${name}.manifest.json`) });
+    try {
+      const found: RemoteSnapshot[] = [];
+      for (const name of fs.readdirSync(this.dir)) {
+        if (!parseSnapshotId(name)) continue;
+        const folder = path.join(this.dir, name);
+        found.push(describeStoredSnapshot(name, fs.readdirSync(folder), (f) => fs.statSync(path.join(folder, f)).size));
+      }
+      return found;
+    } catch (err) {
+      throw this.failure(err, 'Listing', opts.signal);
     }
-    return found;
   }
 
-  async push(snapshot: SnapshotFiles): Promise<PushResult> {
+  async push(snapshot: SnapshotFiles, opts: RemoteCallOptions = {}): Promise<PushResult> {
+    const { signal } = opts;
+    const what = `Copying ${snapshot.id} to`;
+    throwIfCancelled(signal, this.label, what);
     this.ensureReachable();
     const final = path.join(this.dir, snapshot.id);
     const ours = fs.readFileSync(snapshot.checksumPath, 'utf8');
     const theirs = path.join(final, path.basename(snapshot.checksumPath));
     if (fs.existsSync(theirs) && fs.readFileSync(theirs, 'utf8') === ours) return { uploaded: false, attempts: 1 };
 
+    // Written whole under a name list() ignores, renamed into place last: a cancelled or failed
+    // push leaves nothing that counts, and the next push starts over.
     const tmp = path.join(this.dir, `.tmp-${snapshot.id}-${process.pid}`);
-    fs.rmSync(tmp, { recursive: true, force: true });
-    fs.mkdirSync(tmp);
     try {
-      const pieces = await splitFile(snapshot.archivePath, this.partBytes, path.join(tmp, '.split'));
-      for (const piece of pieces) await copyDurably(piece, path.join(tmp, path.basename(piece)));
+      fs.rmSync(tmp, { recursive: true, force: true });
+      fs.mkdirSync(tmp);
+      const pieces = await splitFile(snapshot.archivePath, this.partBytes, path.join(tmp, '.split'), signal);
+      for (const piece of pieces) await copyDurably(piece, path.join(tmp, path.basename(piece)), signal);
       fs.rmSync(path.join(tmp, '.split'), { recursive: true, force: true });
-      await copyDurably(snapshot.manifestPath, path.join(tmp, path.basename(snapshot.manifestPath)));
-      await copyDurably(snapshot.checksumPath, path.join(tmp, path.basename(snapshot.checksumPath)));
+      await copyDurably(snapshot.manifestPath, path.join(tmp, path.basename(snapshot.manifestPath)), signal);
+      await copyDurably(snapshot.checksumPath, path.join(tmp, path.basename(snapshot.checksumPath)), signal);
       syncDirectory(tmp); // the copied names, before the rename publishes them
+      throwIfCancelled(signal, this.label, what); // the last moment the push can still not happen
       if (fs.existsSync(final)) fs.rmSync(final, { recursive: true, force: true }); // an incomplete earlier push
       fs.renameSync(tmp, final);
       syncDirectory(this.dir);
     } catch (err) {
       fs.rmSync(tmp, { recursive: true, force: true });
-      const e = err as NodeJS.ErrnoException;
-      const full = e.code === 'ENOSPC';
-      throw new RemoteError(`Copying ${snapshot.id} to ${this.label} failed: ${e.message}`, !full, full ? 'The backup folder is full: free space there.' : 'Check that the folder is mounted and writable.');
+      throw this.failure(err, what, signal);
     }
     return { uploaded: true, attempts: 1 };
   }
 
-  async download(id: string, dir: string): Promise<SnapshotFiles> {
+  async download(id: string, dir: string, opts: RemoteCallOptions = {}): Promise<SnapshotFiles> {
+    const { signal } = opts;
+    const what = `Reading ${id} from`;
+    throwIfCancelled(signal, this.label, what);
     this.ensureReachable();
     const src = path.join(this.dir, id);
-    if (!fs.existsSync(src)) throw new RemoteError(`${this.label} has no snapshot ${id}.`, false, 'data_backup_list shows which snapshots exist.');
-    const files = fs.readdirSync(src);
-    const archiveName = files.map((f) => f.replace(/\.part\d{3}$/, '')).find((f) => codecFromFileName(f) !== null);
-    if (!archiveName) throw new RemoteError(`${this.label} holds no archive for ${id}.`, false, 'Use another snapshot.');
-    fs.mkdirSync(dir, { recursive: true });
-    const archivePath = path.join(dir, archiveName);
-    if (files.includes(archiveName)) await copyDurably(path.join(src, archiveName), archivePath);
-    else {
-      const parts = partsOf(archiveName, files);
-      if (!parts) throw new RemoteError(`${this.label} holds an incomplete set of parts for ${id}.`, false, 'Use another snapshot.');
-      await joinFiles(parts.map((p) => path.join(src, p)), archivePath);
+    let files: string[];
+    try {
+      files = fs.readdirSync(src);
+    } catch (err) {
+      // Only a snapshot folder that is not there is 'not_found'; one that cannot be read is not.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new RemoteError('not_found', `${this.label} has no snapshot ${id}.`, 'data_backup_list shows which snapshots exist.');
+      throw this.failure(err, what, signal);
     }
+    const layout = archiveLayout(id, files);
+    if (!layout) throw new RemoteError('incomplete', `${this.label} holds no archive for ${id}.`, 'Use another snapshot.');
+    if (!layout.pieces) throw new RemoteError('incomplete', `${this.label} holds an incomplete set of parts for ${id}.`, 'Use another snapshot.');
+    if (!files.includes(`${id}.manifest.json`) || !files.includes(`${id}.sha256`)) {
+      throw new RemoteError('incomplete', `${this.label} holds ${id} without its manifest or checksum file.`, 'Use another snapshot; the next backup run re-pushes it if it is still kept locally.');
+    }
+    fs.mkdirSync(dir, { recursive: true });
+    const archivePath = path.join(dir, layout.archiveName);
     const manifestPath = path.join(dir, `${id}.manifest.json`);
     const checksumPath = path.join(dir, `${id}.sha256`);
-    await copyDurably(path.join(src, `${id}.manifest.json`), manifestPath);
-    await copyDurably(path.join(src, `${id}.sha256`), checksumPath);
+    try {
+      if (layout.pieces.length === 1 && layout.pieces[0] === layout.archiveName) await copyDurably(path.join(src, layout.archiveName), archivePath, signal);
+      else await joinFiles(layout.pieces.map((p) => path.join(src, p)), archivePath, signal);
+      await copyDurably(path.join(src, `${id}.manifest.json`), manifestPath, signal);
+      await copyDurably(path.join(src, `${id}.sha256`), checksumPath, signal);
+    } catch (err) {
+      // Writing into `dir` (this machine's disk) failing is not the remote's fault: passed on as it is.
+      if (!signal?.aborted && isLocalWriteFailure(err)) throw err;
+      throw this.failure(err, what, signal);
+    }
     return { id, archivePath, manifestPath, checksumPath };
   }
 
-  async delete(id: string): Promise<void> {
+  async delete(id: string, opts: RemoteCallOptions = {}): Promise<void> {
+    throwIfCancelled(opts.signal, this.label, `Deleting ${id} from`);
     this.ensureReachable();
-    fs.rmSync(path.join(this.dir, id), { recursive: true, force: true });
+    try {
+      fs.rmSync(path.join(this.dir, id), { recursive: true, force: true }); // force: an absent snapshot is already deleted
+    } catch (err) {
+      throw this.failure(err, `Deleting ${id} from`, opts.signal);
+    }
   }
 }
 
-async function copyDurably(from: string, to: string): Promise<void> {
-  await pipeline(fs.createReadStream(from), fs.createWriteStream(to));
+/** A failure writing this machine's copy (its disk full or read-only), as opposed to reading the remote. */
+function isLocalWriteFailure(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS';
+}
+
+async function copyDurably(from: string, to: string, signal?: AbortSignal): Promise<void> {
+  await pipeline(fs.createReadStream(from), fs.createWriteStream(to), { signal: signal ?? NEVER });
   syncFileData(to);
 }

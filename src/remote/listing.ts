@@ -1,0 +1,34 @@
+import { codecFromFileName } from '../snapshot/codec.js';
+import { partsOf } from './parts.js';
+import type { RemoteSnapshot } from './remote.js';
+
+/** Which of a snapshot's stored files make up its archive. */
+export interface ArchiveLayout {
+  /** the archive's file name once joined (<id>.tar.zst or <id>.tar.gz) */
+  archiveName: string;
+  /** the stored names holding it, in order: [archiveName] when whole, else every part; null when a part is missing */
+  pieces: string[] | null;
+}
+
+/**
+ * The archive among a snapshot's stored file names (whole or split into .partNNN), or null when
+ * there is none. Only a name starting with the snapshot id counts (a remote's listing is untrusted).
+ */
+export function archiveLayout(id: string, names: readonly string[]): ArchiveLayout | null {
+  const archiveName = names.map((n) => n.replace(/\.part\d{3}$/, '')).find((n) => n.startsWith(id) && codecFromFileName(n) !== null);
+  if (!archiveName) return null;
+  return { archiveName, pieces: names.includes(archiveName) ? [archiveName] : partsOf(archiveName, names) };
+}
+
+/**
+ * What list() reports for one snapshot, from its stored file names, written once for every
+ * backend: bytes are the archive's (all parts; `sizeOf` is asked only for those); complete needs
+ * the whole archive (or every part), the manifest and the checksum file, and whatever the backend
+ * adds (`published`: a GitHub release that is still a draft is not complete).
+ */
+export function describeStoredSnapshot(id: string, names: readonly string[], sizeOf: (name: string) => number, published = true): RemoteSnapshot {
+  const pieces = archiveLayout(id, names)?.pieces ?? null;
+  const bytes = (pieces ?? []).reduce((n, f) => n + sizeOf(f), 0);
+  const complete = published && pieces !== null && names.includes(`${id}.manifest.json`) && names.includes(`${id}.sha256`);
+  return { id, bytes, complete };
+}

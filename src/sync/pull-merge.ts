@@ -1,0 +1,123 @@
+/**
+ * Pull's three-way merge of one table: each side's rows keyed by primary key, the per-row decision
+ * (merge.ts, pure), conflicts and rejections recorded in the result, and the statements that apply
+ * the remote's changes (run later, in the database's one transaction, pull-apply.ts).
+ */
+import Database from 'better-sqlite3';
+import { quoteIdent } from '../core/sqlite-util.js';
+import { readRows } from './materialize.js';
+import { planTableMerge, type TableMergePlan } from './merge.js';
+import { Rejection, documentPath, entryOf, rowsAt, tablePath, type RemoteSides } from './pull-remote.js';
+import { rowLine, TextBytes, type SqlValue } from './rows.js';
+import { tableShape, type TableShape } from './sqlite-objects.js';
+
+/** What a pull reports, filled table by table (the fields of SyncPullResult that merging writes). */
+export interface MergeReport {
+  applied: Record<string, { upserts: number; deletes: number }>;
+  conflicts: Array<{ table: string; key: string; base: string | null; ours: string | null; theirs: string | null; path?: string }>;
+  rejected: Array<{ path: string; reason: string }>;
+}
+
+/** A table's rows on the three sides: the last synced commit, this database, the remote head. */
+interface Sides {
+  base: SqlValue[][];
+  ours: SqlValue[][];
+  theirs: SqlValue[][];
+}
+
+function keyValues(shape: TableShape, row: readonly SqlValue[]): SqlValue[] {
+  return shape.pk.map((c) => row[shape.columns.indexOf(c)] ?? null);
+}
+
+function keyOf(shape: TableShape, row: readonly SqlValue[]): string {
+  return rowLine(shape.pk, keyValues(shape, row));
+}
+
+function toMap(shape: TableShape, rows: SqlValue[][]): Map<string, string> {
+  return new Map(rows.map((r) => [keyOf(shape, r), rowLine(shape.columns, r)]));
+}
+
+/**
+ * Three-way merge of one table: conflicts and rejections go into `report`; returns the changes
+ * to apply (run later, in the database's one transaction), or null when there are none.
+ */
+export async function mergeTable(sides: RemoteSides, report: MergeReport, db: Database.Database, dbName: string, table: string): Promise<(() => void) | null> {
+  const shape = mergeableShape(sides, report, db, dbName, table);
+  if (!shape) return null;
+  const rows = await readTableSides(sides, report, db, dbName, table, shape);
+  if (!rows) return null;
+  const plan = planTableMerge(toMap(shape, rows.base), toMap(shape, rows.ours), toMap(shape, rows.theirs));
+  const keys = new Map([...rows.base, ...rows.ours, ...rows.theirs].map((r) => [keyOf(shape, r), keyValues(shape, r)]));
+  for (const c of plan.conflicts) {
+    const file = documentPath(sides.headManifest, dbName, table, keys.get(c.key));
+    report.conflicts.push({ table: `${dbName}.${table}`, ...c, ...(file ? { path: file } : {}) });
+  }
+  if (!plan.upserts.length && !plan.deletes.length) return null;
+  report.applied[`${dbName}.${table}`] = { upserts: plan.upserts.length, deletes: plan.deletes.length };
+  return tableWriter(db, table, shape, plan, rows.theirs, keys);
+}
+
+/** The table's shape when rows can be matched (it exists, it has a primary key); otherwise rejected in `report`. */
+function mergeableShape(sides: RemoteSides, report: MergeReport, db: Database.Database, dbName: string, table: string): TableShape | null {
+  const where = tablePath(sides.headManifest, dbName, table);
+  const shape = tableShape(db, table);
+  if (!shape) {
+    report.rejected.push({ path: where, reason: 'the table does not exist in the database (schema changes are not pulled)' });
+    return null;
+  }
+  if (!shape.pk.length) {
+    report.rejected.push({ path: where, reason: 'the table has no primary key, so rows cannot be matched' });
+    return null;
+  }
+  return shape;
+}
+
+/** The three sides' rows; null (rejected in `report`) when a remote file does not parse. */
+async function readTableSides(sides: RemoteSides, report: MergeReport, db: Database.Database, dbName: string, table: string, shape: TableShape): Promise<Sides | null> {
+  let base: SqlValue[][];
+  let theirs: SqlValue[][];
+  try {
+    // Each side is read in its own commit's format, so a table that became documents still merges row by row.
+    // A side whose manifest does not mention the table (edited by hand) is read like the other side:
+    // documents must not silently become an empty JSONL file, which would delete every row.
+    const baseEntry = entryOf(sides.baseManifest, dbName, table);
+    const headEntry = entryOf(sides.headManifest, dbName, table);
+    base = await rowsAt(sides.repo, sides.baseSha, baseEntry ?? headEntry, dbName, table, shape);
+    theirs = await rowsAt(sides.repo, sides.headSha, headEntry ?? baseEntry, dbName, table, shape);
+  } catch (err) {
+    if (!(err instanceof Rejection)) throw err;
+    report.rejected.push({ path: err.path, reason: err.message });
+    return null;
+  }
+  // Read as materialize does (text that is not UTF-8 as its bytes), so an unchanged row compares equal to the mirror's.
+  const ours =
+    shape.kind === 'table'
+      ? [...readRows(db, { ...shape, rowid: null })]
+      : (db.prepare(`SELECT ${shape.columns.map(quoteIdent).join(', ')} FROM ${quoteIdent(table)}`).raw(true).all() as SqlValue[][]);
+  return { base, ours, theirs };
+}
+
+/** The statements applying `plan` (upserts from the remote's rows as read, deletes by key), prepared once each. */
+function tableWriter(db: Database.Database, table: string, shape: TableShape, plan: TableMergePlan, theirRows: SqlValue[][], keys: ReadonlyMap<string, SqlValue[]>): () => void {
+  // Rows are applied as read (not re-parsed from their canonical line), so INTEGER and REAL stay apart.
+  const theirsByLine = new Map(theirRows.map((r) => [rowLine(shape.columns, r), r]));
+  // An upsert, never INSERT OR REPLACE: REPLACE deletes the old row first, and with foreign keys on
+  // that cascades to its children (an edited project on GitHub would delete its tasks here).
+  const others = shape.columns.filter((c) => !shape.pk.includes(c));
+  const onConflict = others.length ? `DO UPDATE SET ${others.map((c) => `${quoteIdent(c)} = excluded.${quoteIdent(c)}`).join(', ')}` : 'DO NOTHING';
+  // TEXT that is not UTF-8 is bound as its bytes and cast back to TEXT (a JS string cannot hold it).
+  const mark = (v: SqlValue) => (v instanceof TextBytes ? 'CAST(? AS TEXT)' : '?');
+  const bind = (row: readonly SqlValue[]) => row.map((v) => (v instanceof TextBytes ? v.bytes : v));
+  const upsertSql = (row: readonly SqlValue[]) =>
+    `INSERT INTO ${quoteIdent(table)} (${shape.columns.map(quoteIdent).join(', ')}) VALUES (${row.map(mark).join(', ')}) ON CONFLICT (${shape.pk.map(quoteIdent).join(', ')}) ${onConflict}`;
+  const delSql = (key: readonly SqlValue[]) => `DELETE FROM ${quoteIdent(table)} WHERE ${shape.pk.map((c, i) => `${quoteIdent(c)} IS ${mark(key[i] ?? null)}`).join(' AND ')}`;
+  const statements = new Map<string, Database.Statement>();
+  const prepared = (sql: string) => statements.get(sql) ?? statements.set(sql, db.prepare(sql)).get(sql)!;
+  return () => {
+    for (const line of plan.upserts) {
+      const row = theirsByLine.get(line)!;
+      prepared(upsertSql(row)).run(...bind(row));
+    }
+    for (const key of plan.deletes) prepared(delSql(keys.get(key)!)).run(...bind(keys.get(key)!));
+  };
+}
