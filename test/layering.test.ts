@@ -10,6 +10,7 @@ const LAYERS: string[][] = [
   ['core'], // no domain: errors, logs, flushing, hashing, sqlite helpers, gh/git runners, workers
   ['root'], // the data root: paths, config, names, lock, consent
   ['snapshot'], // the snapshot format shared by backup, restore and remotes
+  ['pages'], // page-level images, page-hash indexes, deltas and the chain rule (incremental snapshots)
   ['remote'], // replicas: the Remote contract and its backends
   ['restore'], // the restore pipeline and the journaled swap
   ['backup'], // the data_backup pipeline (finishes an interrupted restore first)

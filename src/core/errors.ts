@@ -37,7 +37,9 @@ export type WbErrorCode =
   | 'recovery_needed'
   | 'sync_failed'
   /** the remote could not be reached, read or used (network, credentials, permissions); the snapshot may well be there */
-  | 'remote_failed';
+  | 'remote_failed'
+  /** a delta cannot be made against this base (page size changed, base unusable): take a full snapshot */
+  | 'needs_full';
 
 /**
  * How one code shows on each surface.
