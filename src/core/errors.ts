@@ -83,6 +83,8 @@ export const ERROR_SURFACES: Readonly<Record<WbErrorCode, ErrorSurfaces>> = {
   sync_failed: failed(),
   // a remote could not be reached, listed or read: whether it holds the snapshot is unknown
   remote_failed: failed(502),
+  // a delta cannot be made against this base (page size changed, file replaced): take a full snapshot
+  needs_full: failed(),
 };
 
 /** Anything that is not a WbError (a bug, a raw system error): a plain failure. */
