@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runBackup } from '../src/backup/pipeline.js';
 import { loadConfig, writeConfigFile } from '../src/root/config.js';
 import { runRestore } from '../src/restore/restore.js';
-import { listPreRestoreDirs, prunePreRestoreDirs } from '../src/restore/swap.js';
+import { listPreRestoreDirs, prunePreRestoreDirs } from '../src/restore/pre-restore.js';
 import { syncPush } from '../src/sync/push.js';
 import { git, seededBareRemote } from './support/bare-remote.js';
 import { makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';

@@ -10,6 +10,7 @@ const LAYERS: string[][] = [
   ['core'], // no domain: errors, logs, flushing, hashing, sqlite helpers, gh/git runners, workers
   ['root'], // the data root: paths, config, names, lock, consent
   ['snapshot'], // the snapshot format shared by backup, restore and remotes
+  ['pages'], // page-level images, page-hash indexes, deltas and the chain rule (incremental snapshots)
   ['remote'], // replicas: the Remote contract and its backends
   ['restore'], // the restore pipeline and the journaled swap
   ['backup'], // the data_backup pipeline (finishes an interrupted restore first)
@@ -87,5 +88,16 @@ describe('the source layout', () => {
   it('flushes in one place: only core/durable-file.ts calls fsync or fdatasync', () => {
     const flushing = tsFiles(SRC).filter((f) => /\bf(data)?syncSync\(|\.(data)?sync\(\)|\bf(data)?sync\(/.test(fs.readFileSync(f, 'utf8')));
     expect(flushing.map((f) => path.relative(SRC, f))).toEqual([path.join('core', 'durable-file.ts')]);
+  });
+
+  it('names the data root in one place: only root/paths.ts joins a root with a name of its layout', () => {
+    // A literal layout name joined onto a root-like variable, or a layout file name written out.
+    const joined = /path\.join\((?:root|config\.root|ctx\.root)\b[^)]*'(db|backups|logs|sync|mcp-results)'/;
+    const fileNames = /'(wb-backup\.yaml|wb-backup\.json|restore-journal\.json|last_run\.json|sidecar-history\.jsonl|\.wb-backup-demo)'/;
+    const wrong = tsFiles(SRC)
+      .filter((f) => !f.endsWith(path.join('root', 'paths.ts')))
+      .filter((f) => fs.readFileSync(f, 'utf8').split('\n').some((line) => !/^\s*(\/\/|\*)/.test(line) && (joined.test(line) || fileNames.test(line))))
+      .map((f) => path.relative(SRC, f));
+    expect(wrong).toEqual([]);
   });
 });

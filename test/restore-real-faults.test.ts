@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runBackup } from '../src/backup/pipeline.js';
 import { loadConfig } from '../src/root/config.js';
 import { runRestore } from '../src/restore/restore.js';
-import { recoverInterruptedSwap } from '../src/restore/swap.js';
+import { recoverInterruptedSwap } from '../src/restore/recovery.js';
 import { runUndo } from '../src/restore/undo.js';
 import { CLI, makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
 import { addRowsKeepingWal, captureState, expectAllOneState, expectPreRestoreCopiesIntact, leftovers, type DbState } from './support/swap-fixtures.js';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig, writeConfigFile } from '../src/root/config.js';
-import { WbError } from '../src/core/errors.js';
+import { WbError, describeError } from '../src/core/errors.js';
 import { materialize } from '../src/sync/materialize.js';
 import { parseMirrorManifest } from '../src/sync/mirror-manifest.js';
 import { syncImport } from '../src/sync/import.js';
@@ -55,7 +55,7 @@ describe('the mirror manifest has one reader, and it validates', () => {
   it('a manifest that is not JSON: manifest_invalid, naming the file and what to do', () => {
     const err = refusal('{"schema_version": 1, "databases": {');
     expect(err.code).toBe('manifest_invalid');
-    expect(err.message).toMatch(/^The manifest\.json in the test is not valid JSON \(.+\)\. Nothing was changed\. Fix it\.$/);
+    expect(describeError(err)).toMatch(/^The manifest\.json in the test is not valid JSON \(.+\)\. Nothing was changed\. Fix it\.$/);
   });
 
   it('a field of the wrong type: manifest_invalid, naming the field', () => {
@@ -74,7 +74,7 @@ describe('the mirror manifest has one reader, and it validates', () => {
     expect(refusal('[]').message).toMatch(/cannot be trusted: .*expected object/);
     expect(refusal(JSON.stringify({ ...writtenManifest(), schema_version: '1' })).message).toMatch(/cannot be trusted: schema_version: /);
     const newer = refusal(JSON.stringify({ ...writtenManifest(), schema_version: 2 }));
-    expect(newer.message).toMatch(/The mirror's schema_version is 2; this wb-backup reads 1\. Upgrade wb-backup\./);
+    expect(describeError(newer)).toMatch(/The mirror's schema_version is 2; this wb-backup reads 1\. Upgrade wb-backup\./);
   });
 
   it('a path outside the tree: manifest_invalid, naming the entry and the path it should have', () => {
@@ -124,8 +124,8 @@ describe('a hostile or malformed manifest on the remote', () => {
       const err = await syncPull(loadConfig(root)).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(WbError);
       expect((err as WbError).code).toBe('manifest_invalid');
-      expect((err as Error).message).toMatch(message);
-      expect((err as Error).message).toMatch(/Nothing was changed\. Put back a manifest\.json the sync wrote on trunk/);
+      expect(describeError(err)).toMatch(message);
+      expect(describeError(err)).toMatch(/Nothing was changed\. Put back a manifest\.json the sync wrote on trunk/);
       expect(title()).toBe('note 0');
       expect(readState(root).last_synced_sha).toBe(base);
     });
@@ -139,7 +139,7 @@ describe('a hostile or malformed manifest on the remote', () => {
     const err = await syncImport(loadConfig(fresh), clone).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WbError);
     expect((err as WbError).code).toBe('manifest_invalid');
-    expect((err as Error).message).toMatch(/cannot be trusted: skipped: .*Nothing was changed/);
+    expect(describeError(err)).toMatch(/cannot be trusted: skipped: .*Nothing was changed/);
     expect(fs.existsSync(path.join(fresh, 'db'))).toBe(false);
   });
 

@@ -7,7 +7,7 @@ import { ArchiveWriter, fsyncDir } from './archive-writer.js';
 import { chooseCodec } from '../snapshot/codec.js';
 import type { Config, VitalDatabase } from '../root/config.js';
 import { WbError, describeError } from '../core/errors.js';
-import { HotCopier, type CopiedDatabase } from './hot-copy.js';
+import { HotCopier, type CopiedDatabase, type HotCopyResult } from './hot-copy.js';
 import { failedCopy } from './hot-copy-core.js';
 import { RemoteOutcomeSchema, writeLastRun, type LastRun, type RemoteOutcome } from './last-run.js';
 import { logger } from '../core/log.js';
@@ -18,7 +18,7 @@ import { decideRetention } from '../snapshot/retention.js';
 import { formatSnapshotId } from '../snapshot/id.js';
 import { deleteLocalSnapshot, listLocalSnapshots, removeLeftovers, snapshotFiles } from '../snapshot/store.js';
 import { withRootLock, type RootLock } from '../root/lock.js';
-import { recoverInterruptedSwap } from '../restore/swap.js';
+import { recoverInterruptedSwap } from '../restore/recovery.js';
 import { remoteFromConfig } from '../remote/registry.js';
 import type { Remote } from '../remote/remote.js';
 import { replicate } from './replicate.js';
@@ -189,14 +189,73 @@ function diskFullError(backupsDir: string, root: string): WbError {
   );
 }
 
+/**
+ * One snapshot being taken, under the root lock: its id, where its files go, and the writer and
+ * copier that fill its .partial folder. `complete` turns true once the archive is published.
+ */
+interface SnapshotRun {
+  config: Config;
+  opts: BackupOptions;
+  lock: RootLock;
+  id: string;
+  manual: boolean;
+  /** the snapshot's time (opts.now), in its id and manifest */
+  now: Date;
+  codec: ReturnType<typeof chooseCodec>;
+  files: ReturnType<typeof snapshotFiles>;
+  archiveTmp: string;
+  writer: ArchiveWriter;
+  copier: HotCopier;
+  log: ReturnType<typeof logger>;
+  /** steps in all: one per database, the archive, the sweep (and the push) */
+  total: number;
+  complete: boolean;
+}
+
+/** What the copy step kept: the copied databases (manifest entries) and the skipped ones with why. */
+interface CopiedSet {
+  databases: ManifestDatabase[];
+  skipped: Array<{ name: string; reason: string }>;
+  /** names skipped because another program holds their lock */
+  locked: Set<string>;
+}
+
+/**
+ * Takes one snapshot: the steps below, in order. Any failure discards everything partial (the
+ * caller records it in last_run.json).
+ * @throws WbError `no_databases`, `snapshot_failed`, `disk_full`, `interrupted`, `busy`
+ */
 async function takeSnapshot(config: Config, opts: BackupOptions, lock: RootLock, started: Date): Promise<BackupResult> {
+  prepareRoot(config);
+  const run = startSnapshot(config, opts, lock);
+  try {
+    const copied = await copyDatabases(run);
+    checkpoint(run);
+    const { manifest, manifestText, archive } = await writeArchive(run, copied);
+    await publishSnapshot(run, manifestText, archive);
+    run.log.info({ bytes: archive.bytes, databases: copied.databases.length, skipped: copied.skipped.length }, 'snapshot written');
+    const pruned = sweepLocal(config, run.id);
+    progress(run, run.total, pruned.length ? `pruned ${pruned.length} old snapshot(s)` : 'retention: nothing to prune');
+    const remote = await replicateSnapshot(run);
+    return snapshotResult(run, manifest, archive, copied, pruned, remote, started);
+  } catch (err) {
+    throw asDiskError(err, rootLayout(config.root).backupsDir, config.root);
+  } finally {
+    await discardUnpublished(run);
+  }
+}
+
+/**
+ * Readies the data root: the backups folder exists, an interrupted restore is finished or rolled
+ * back (never snapshot a half-swapped set) and leftovers of crashed runs are removed.
+ * @throws WbError `no_databases` when there is nothing to back up (saying where it looked)
+ */
+function prepareRoot(config: Config): void {
   const { root } = config;
-  const { backupsDir } = rootLayout(root);
-  fs.mkdirSync(backupsDir, { recursive: true });
+  fs.mkdirSync(rootLayout(root).backupsDir, { recursive: true });
   // Never snapshot a half-swapped set: finish or roll back an interrupted restore first.
   recoverInterruptedSwap(root);
   removeLeftovers(root);
-
   if (config.databases.length === 0) {
     throw new WbError(
       'no_databases',
@@ -206,155 +265,222 @@ async function takeSnapshot(config: Config, opts: BackupOptions, lock: RootLock,
       'List the vital databases under `databases:` in wb-backup.yaml (see docs/configuration.md), or put them under <root>/db/.',
     );
   }
+}
 
+/** Picks the snapshot's id (unique in backups/) and codec, and creates its .partial folder with an archive writer. */
+function startSnapshot(config: Config, opts: BackupOptions, lock: RootLock): SnapshotRun {
+  const { backupsDir } = rootLayout(config.root);
   const manual = opts.manual ?? false;
   const now = (opts.now ?? (() => new Date()))();
   const id = uniqueSnapshotId(backupsDir, now, manual);
   const codec = chooseCodec(config.compression.codec);
   const files = snapshotFiles(backupsDir, id, codec);
-  const total = config.databases.length + 2;
-  const progress = (done: number, message: string) => opts.onProgress?.({ done, total, message });
-  const checkpoint = () => {
-    if (opts.signal?.aborted) throw new WbError('interrupted', 'The backup was cancelled; nothing partial was kept.');
-    if (lock.compromised) throw new WbError('busy', 'Another process took over the data root lock; this backup stopped.');
-  };
-
   fs.mkdirSync(files.partialDir);
   const archiveTmp = path.join(files.partialDir, 'archive.tmp');
-  const writer = new ArchiveWriter(files.partialDir, archiveTmp, codec, config.compression.level);
-  const copier = new HotCopier();
-  let complete = false;
-  const log = logger().child({ snapshot: id });
+  return {
+    config,
+    opts,
+    lock,
+    id,
+    manual,
+    now,
+    codec,
+    files,
+    archiveTmp,
+    writer: new ArchiveWriter(files.partialDir, archiveTmp, codec, config.compression.level),
+    copier: new HotCopier(),
+    log: logger().child({ snapshot: id }),
+    total: config.databases.length + 2,
+    complete: false,
+  };
+}
+
+function progress(run: SnapshotRun, done: number, message: string): void {
+  run.opts.onProgress?.({ done, total: run.total, message });
+}
+
+/** @throws WbError `interrupted` once cancelled, `busy` when another process took over the lock */
+function checkpoint(run: SnapshotRun): void {
+  if (run.opts.signal?.aborted) throw new WbError('interrupted', 'The backup was cancelled; nothing partial was kept.');
+  if (run.lock.compromised) throw new WbError('busy', 'Another process took over the data root lock; this backup stopped.');
+}
+
+/**
+ * Hot-copies each database into the .partial folder and adds it to the archive, in the order that
+ * lets a restore check each database while the rest unpacks (see archive-order.ts). A database
+ * that cannot be copied is skipped with the reason; the others are still taken.
+ * @throws WbError `disk_full` (every later copy would fail too), `snapshot_failed` when none copied
+ */
+async function copyDatabases(run: SnapshotRun): Promise<CopiedSet> {
+  const { config } = run;
+  const databases: ManifestDatabase[] = [];
+  // Files discovery could not use (a dangling or looping link) are reported like any other skip.
+  const skipped: Array<{ name: string; reason: string }> = [...(config.skipped ?? [])];
+  const locked = new Set<string>();
+  const entries = new Set<string>();
+  const copyOrder = archiveOrder(config.databases, previousRowCounts(config.root));
+  for (const [index, db] of copyOrder.entries()) {
+    checkpoint(run);
+    const entry = archiveEntryFor(db);
+    if (entries.has(entry)) {
+      // names.ts makes this impossible for distinct names; kept so one database can never overwrite another's copy.
+      skipped.push({ name: db.name, reason: `another database already takes ${entry} in the archive` });
+      continue;
+    }
+    entries.add(entry);
+    const copied = await copyOne(run, db, entry);
+    if (copied.kind === 'skipped') {
+      // The result names the path it looked at; the log does not (no user paths in logs).
+      skipped.push({ name: db.name, reason: copied.looked_at ? `${copied.reason}: ${copied.looked_at}` : copied.reason });
+      if (copied.locked) locked.add(db.name);
+      run.log.warn({ db: db.name, reason: copied.reason }, 'database skipped');
+      progress(run, index + 1, `skipped ${db.name}: ${copied.reason}`);
+      continue;
+    }
+    run.writer.add(entry);
+    databases.push(manifestEntry(db, entry, config.root, copied));
+    progress(run, index + 1, `copied ${db.name} (${index + 1}/${config.databases.length})`);
+  }
+  if (databases.length === 0) throw noneCopied(config.databases.length, skipped, locked);
+  return { databases, skipped, locked };
+}
+
+/**
+ * Hot-copies one database to its archive entry in the .partial folder. A failed copy becomes a
+ * skip with the reason (its partial file removed).
+ * @throws WbError `disk_full` when the destination is full
+ */
+async function copyOne(run: SnapshotRun, db: VitalDatabase, entry: string): Promise<Exclude<HotCopyResult, { kind: 'failed' }>> {
+  const dest = path.join(run.files.partialDir, ...entry.split('/'));
+  fs.mkdirSync(path.dirname(dest), { recursive: true });
+  let copied: HotCopyResult;
   try {
-    const databases: Array<ManifestDatabase> = [];
-    // Files discovery could not use (a dangling or looping link) are reported like any other skip.
-    const skipped: Array<{ name: string; reason: string }> = [...(config.skipped ?? [])];
-    const locked = new Set<string>(); // names skipped because another program holds their lock
-    const entries = new Set<string>();
-    // Copied (and so archived) in the order that lets a restore check each database while the
-    // rest unpacks (see archive-order.ts).
-    const copyOrder = archiveOrder(config.databases, previousRowCounts(root));
-    for (const [index, db] of copyOrder.entries()) {
-      checkpoint();
-      const entry = archiveEntryFor(db);
-      if (entries.has(entry)) {
-        // names.ts makes this impossible for distinct names; kept so one database can never overwrite another's copy.
-        skipped.push({ name: db.name, reason: `another database already takes ${entry} in the archive` });
-        continue;
-      }
-      entries.add(entry);
-      const dest = path.join(files.partialDir, ...entry.split('/'));
-      fs.mkdirSync(path.dirname(dest), { recursive: true });
-      let copied: Awaited<ReturnType<HotCopier['copy']>>;
-      try {
-        copied = await copier.copy({ source: db.path, dest, busyTimeoutMs: 5000 });
-      } catch (err) {
-        copied = failedCopy(err);
-      }
-      // A full destination stops the snapshot (every later copy would fail too); any other failure
-      // belongs to this one database: it is skipped with the reason and the others are still taken.
-      if (copied.kind === 'failed' && copied.code === 'disk_full') throw diskFullError(backupsDir, root);
-      if (copied.kind === 'failed') {
-        fs.rmSync(dest, { force: true });
-        copied = { kind: 'skipped', reason: `copying it failed: ${copied.message}` };
-      }
-      if (copied.kind === 'skipped') {
-        // The result names the path it looked at; the log does not (no user paths in logs).
-        skipped.push({ name: db.name, reason: copied.looked_at ? `${copied.reason}: ${copied.looked_at}` : copied.reason });
-        if (copied.locked) locked.add(db.name);
-        log.warn({ db: db.name, reason: copied.reason }, 'database skipped');
-        progress(index + 1, `skipped ${db.name}: ${copied.reason}`);
-        continue;
-      }
-      writer.add(entry);
-      databases.push(manifestEntry(db, entry, root, copied));
-      progress(index + 1, `copied ${db.name} (${index + 1}/${config.databases.length})`);
-    }
-    if (databases.length === 0) {
-      throw new WbError(
-        'snapshot_failed',
-        `None of the ${config.databases.length} vital databases could be copied: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}.`,
-        skipped.every((s) => locked.has(s.name))
-          ? 'Each one is locked by another program: let it release the lock (or stop it), then try again.'
-          : 'Each reason says what is wrong; paths are set under `databases:` in wb-backup.yaml (`~/` is the home folder, other relative paths start at the data root).',
-      );
-    }
-    checkpoint();
-    // The manifest lists databases in configuration order, whatever order they were copied in.
-    const configOrder = new Map(config.databases.map((d, i) => [d.name, i]));
-    databases.sort((a, b) => configOrder.get(a.name)! - configOrder.get(b.name)!);
-    skipped.sort((a, b) => (configOrder.get(a.name) ?? Infinity) - (configOrder.get(b.name) ?? Infinity) || byCodeUnit(a.name, b.name));
-    const manifest: Manifest = {
-      manifest_version: MANIFEST_VERSION,
-      snapshot_id: id,
-      created_at: now.toISOString(),
-      manual,
-      codec,
-      tool: await toolProvenance(),
-      host: hostName(),
-      databases,
-      skipped,
-    };
-    const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
-    fs.writeFileSync(path.join(files.partialDir, 'MANIFEST.json'), manifestText);
-    writer.add('MANIFEST.json');
-    const archive = await writer.finish();
-    checkpoint();
-    progress(config.databases.length + 1, `archived ${databases.length} database(s)`);
+    copied = await run.copier.copy({ source: db.path, dest, busyTimeoutMs: 5000 });
+  } catch (err) {
+    copied = failedCopy(err);
+  }
+  // A full destination stops the snapshot (every later copy would fail too); any other failure
+  // belongs to this one database: it is skipped with the reason and the others are still taken.
+  if (copied.kind === 'failed' && copied.code === 'disk_full') throw diskFullError(rootLayout(run.config.root).backupsDir, run.config.root);
+  if (copied.kind === 'failed') {
+    fs.rmSync(dest, { force: true });
+    return { kind: 'skipped', reason: `copying it failed: ${copied.message}` };
+  }
+  return copied;
+}
 
-    // Sidecars first, archive rename last: the archive's presence is what makes the snapshot exist.
-    const manifestSha = createHash('sha256').update(manifestText).digest('hex');
-    writeFileAtomic(files.manifest, manifestText);
-    writeFileAtomic(
-      files.checksums,
-      `${archive.sha256}  ${path.basename(files.archive)}\n${manifestSha}  ${path.basename(files.manifest)}\n`,
-    );
-    fs.renameSync(archiveTmp, files.archive);
-    await fsyncDir(backupsDir);
-    complete = true;
-    fs.rmSync(files.partialDir, { recursive: true, force: true });
-    log.info({ bytes: archive.bytes, databases: databases.length, skipped: skipped.length }, 'snapshot written');
+/** The error when not one database could be copied: every reason, and what to do about them. */
+function noneCopied(count: number, skipped: CopiedSet['skipped'], locked: ReadonlySet<string>): WbError {
+  return new WbError(
+    'snapshot_failed',
+    `None of the ${count} vital databases could be copied: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}.`,
+    skipped.every((s) => locked.has(s.name))
+      ? 'Each one is locked by another program: let it release the lock (or stop it), then try again.'
+      : 'Each reason says what is wrong; paths are set under `databases:` in wb-backup.yaml (`~/` is the home folder, other relative paths start at the data root).',
+  );
+}
 
-    const pruned = sweepLocal(config, id);
-    progress(total, pruned.length ? `pruned ${pruned.length} old snapshot(s)` : 'retention: nothing to prune');
+/**
+ * Writes MANIFEST.json (databases and skips in configuration order, whatever order they were
+ * copied in) into the .partial folder and finishes the archive (still archive.tmp).
+ * @throws WbError `interrupted` or `busy` (see checkpoint) after the archive is written
+ */
+async function writeArchive(run: SnapshotRun, copied: CopiedSet): Promise<{ manifest: Manifest; manifestText: string; archive: Awaited<ReturnType<ArchiveWriter['finish']>> }> {
+  const { config } = run;
+  const { databases, skipped } = copied;
+  const configOrder = new Map(config.databases.map((d, i) => [d.name, i]));
+  databases.sort((a, b) => configOrder.get(a.name)! - configOrder.get(b.name)!);
+  skipped.sort((a, b) => (configOrder.get(a.name) ?? Infinity) - (configOrder.get(b.name) ?? Infinity) || byCodeUnit(a.name, b.name));
+  const manifest: Manifest = {
+    manifest_version: MANIFEST_VERSION,
+    snapshot_id: run.id,
+    created_at: run.now.toISOString(),
+    manual: run.manual,
+    codec: run.codec,
+    tool: await toolProvenance(),
+    host: hostName(),
+    databases,
+    skipped,
+  };
+  const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
+  fs.writeFileSync(path.join(run.files.partialDir, 'MANIFEST.json'), manifestText);
+  run.writer.add('MANIFEST.json');
+  const archive = await run.writer.finish();
+  checkpoint(run);
+  progress(run, config.databases.length + 1, `archived ${databases.length} database(s)`);
+  return { manifest, manifestText, archive };
+}
 
-    // GitHub copies turned off (`wb-backup health disable github_backups`) stop here; the remote
-    // setting stays, and list and restore still read what is already there.
-    const githubOff = config.remote !== null && 'github' in config.remote && config.health.disabled.includes('github_backups');
-    const target = opts.remote !== undefined ? opts.remote : githubOff ? null : remoteFromConfig(config);
-    let remote: RemoteOutcome = {
+/**
+ * Makes the snapshot exist: the manifest and checksums sidecars first, the archive's rename last
+ * (its presence is what makes the snapshot exist), flushed; then the .partial folder goes.
+ */
+async function publishSnapshot(run: SnapshotRun, manifestText: string, archive: { sha256: string; bytes: number }): Promise<void> {
+  const { files } = run;
+  const manifestSha = createHash('sha256').update(manifestText).digest('hex');
+  writeFileAtomic(files.manifest, manifestText);
+  writeFileAtomic(
+    files.checksums,
+    `${archive.sha256}  ${path.basename(files.archive)}\n${manifestSha}  ${path.basename(files.manifest)}\n`,
+  );
+  fs.renameSync(run.archiveTmp, files.archive);
+  await fsyncDir(rootLayout(run.config.root).backupsDir);
+  run.complete = true;
+  fs.rmSync(files.partialDir, { recursive: true, force: true });
+}
+
+/** Pushes the snapshot to the remote (the injected one, else the configured one); "skipped" without one. */
+async function replicateSnapshot(run: SnapshotRun): Promise<RemoteOutcome> {
+  const { config, opts } = run;
+  // GitHub copies turned off (`wb-backup health disable github_backups`) stop here; the remote
+  // setting stays, and list and restore still read what is already there.
+  const githubOff = config.remote !== null && 'github' in config.remote && config.health.disabled.includes('github_backups');
+  const target = opts.remote !== undefined ? opts.remote : githubOff ? null : remoteFromConfig(config);
+  if (!target) {
+    return {
       status: 'skipped',
       reason: githubOff && opts.remote === undefined ? 'GitHub copies are turned off (health.disabled in wb-backup.yaml); the snapshot is local only.' : 'No remote is configured; the snapshot is local only.',
     };
-    if (target) {
-      progress(total, `pushing to ${target.label}`);
-      remote = await replicate(config, target, id, opts.signal);
-      progress(total, remote.status === 'pushed' ? `pushed to ${target.label}` : `remote: ${remote.status}`);
-    }
-
-    return {
-      snapshot_id: id,
-      manual,
-      created_at: manifest.created_at,
-      archive: { file: path.basename(files.archive), bytes: archive.bytes, sha256: archive.sha256, codec },
-      databases: databases.map(({ name, file, bytes, sha256, user_version, rows, via_link }) => ({ name, file, bytes, sha256, user_version, rows, ...(via_link ? { via_link } : {}) })),
-      skipped,
-      pruned,
-      remote,
-      duration_ms: Date.now() - started.getTime(),
-    };
-  } catch (err) {
-    throw asDiskError(err, backupsDir, root);
-  } finally {
-    await copier.close();
-    if (!complete) {
-      await writer.abort();
-      fs.rmSync(files.partialDir, { recursive: true, force: true });
-      fs.rmSync(files.manifest, { force: true });
-      fs.rmSync(files.checksums, { force: true });
-      fs.rmSync(files.archive, { force: true });
-    }
   }
+  progress(run, run.total, `pushing to ${target.label}`);
+  const remote = await replicate(config, target, run.id, opts.signal);
+  progress(run, run.total, remote.status === 'pushed' ? `pushed to ${target.label}` : `remote: ${remote.status}`);
+  return remote;
+}
+
+/** The result of data_backup for the snapshot taken. */
+function snapshotResult(
+  run: SnapshotRun,
+  manifest: Manifest,
+  archive: { sha256: string; bytes: number },
+  copied: CopiedSet,
+  pruned: string[],
+  remote: RemoteOutcome,
+  started: Date,
+): BackupResult {
+  return {
+    snapshot_id: run.id,
+    manual: run.manual,
+    created_at: manifest.created_at,
+    archive: { file: path.basename(run.files.archive), bytes: archive.bytes, sha256: archive.sha256, codec: run.codec },
+    databases: copied.databases.map(({ name, file, bytes, sha256, user_version, rows, via_link }) => ({ name, file, bytes, sha256, user_version, rows, ...(via_link ? { via_link } : {}) })),
+    skipped: copied.skipped,
+    pruned,
+    remote,
+    duration_ms: Date.now() - started.getTime(),
+  };
+}
+
+/** Closes the copier; unless the snapshot was published, removes every file of it (nothing partial is kept). */
+async function discardUnpublished(run: SnapshotRun): Promise<void> {
+  await run.copier.close();
+  if (run.complete) return;
+  const { files } = run;
+  await run.writer.abort();
+  fs.rmSync(files.partialDir, { recursive: true, force: true });
+  fs.rmSync(files.manifest, { force: true });
+  fs.rmSync(files.checksums, { force: true });
+  fs.rmSync(files.archive, { force: true });
 }
 
 function manifestEntry(db: VitalDatabase, entry: string, root: string, copied: CopiedDatabase): ManifestDatabase {

@@ -37,7 +37,9 @@ export type WbErrorCode =
   | 'recovery_needed'
   | 'sync_failed'
   /** the remote could not be reached, read or used (network, credentials, permissions); the snapshot may well be there */
-  | 'remote_failed';
+  | 'remote_failed'
+  /** a delta cannot be made against this base (page size changed, base unusable): take a full snapshot */
+  | 'needs_full';
 
 /**
  * How one code shows on each surface.
@@ -81,6 +83,8 @@ export const ERROR_SURFACES: Readonly<Record<WbErrorCode, ErrorSurfaces>> = {
   sync_failed: failed(),
   // a remote could not be reached, listed or read: whether it holds the snapshot is unknown
   remote_failed: failed(502),
+  // a delta cannot be made against this base (page size changed, file replaced): take a full snapshot
+  needs_full: failed(),
 };
 
 /** Anything that is not a WbError (a bug, a raw system error): a plain failure. */
@@ -111,6 +115,3 @@ export function describeError(err: unknown): string {
   const hint = errorHint(err);
   return hint ? `${err.message} ${hint}` : err.message;
 }
-
-/** @deprecated the same as describeError (message, then hint); kept while call sites move over. */
-export const errorMessage = describeError;

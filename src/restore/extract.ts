@@ -44,87 +44,126 @@ function writeError(err: NodeJS.ErrnoException, relative: string, into: string):
  * manifest says; only `wanted` ones are written. The first refused entry aborts the whole
  * extraction with its reason; the caller discards `into`. Each written file's sha256 is computed on
  * the way in (so nothing is read twice) and handed to `onFile`.
+ * @throws WbError `archive_invalid` (unsafe, damaged or incomplete archive), `disk_full`, `restore_refused` (a write failed)
  */
 export async function extractArchive(archive: string, codec: Codec, into: string, opts: ExtractOptions): Promise<void> {
-  const { expected, onFile } = opts;
-  const wanted = opts.wanted ?? new Set(expected.keys());
-  const expectedNames = new Set(expected.keys());
-  const seen = new Set<string>();
-  let refusal: WbError | null = null;
-  let open: OpenFile | null = null;
-  const parser = new Parser({ strict: true });
   const stage = decompressFile(codec, archive);
+  const run = new Extraction(into, opts, () => stage.abort());
+  const parser = new Parser({ strict: true });
+  parser.on('entry', (entry: ReadEntry) => run.onEntry(entry));
+  parser.on('warn', (_code: string, message: string) => run.refuse(`tar: ${message}`));
+  parser.on('error', (err: Error) => run.refuse(`tar: ${err.message}`));
+  try {
+    await Promise.all([pipeline(stage.output, parser), stage.done]);
+  } catch (err) {
+    if (!run.refusal) run.refuse(`it could not be decompressed (${(err as Error).message})`);
+  } finally {
+    run.closeOpen();
+  }
+  run.finish();
+}
 
-  const closeOpen = () => {
-    if (open) fs.closeSync(open.fd);
-    open = null;
-  };
-  const stop = (err: WbError) => {
-    refusal ??= err;
-    closeOpen();
-    stage.abort();
-  };
-  const refuse = (reason: string) => stop(new WbError('archive_invalid', `The snapshot archive is unsafe or damaged: ${reason}. Nothing was restored.`, 'Use another snapshot.'));
+/** One extraction's state: the entries seen, the file being written, and the first refusal. */
+class Extraction {
+  readonly expected: ReadonlyMap<string, number>;
+  readonly wanted: ReadonlySet<string>;
+  readonly expectedNames: Set<string>;
+  readonly seen = new Set<string>();
+  refusal: WbError | null = null;
+  open: OpenFile | null = null;
 
-  parser.on('entry', (entry: ReadEntry) => {
-    if (refusal) return entry.resume();
-    const verdict = judgeEntry({ path: entry.path, type: entry.type, linkpath: entry.linkpath }, expectedNames);
+  constructor(
+    readonly into: string,
+    readonly opts: ExtractOptions,
+    /** stops the decompression: nothing more is read once the extraction is refused */
+    readonly abort: () => void,
+  ) {
+    this.expected = opts.expected;
+    this.wanted = opts.wanted ?? new Set(opts.expected.keys());
+    this.expectedNames = new Set(opts.expected.keys());
+  }
+
+  closeOpen(): void {
+    if (this.open) fs.closeSync(this.open.fd);
+    this.open = null;
+  }
+
+  /** The first error wins; the file being written is closed and the decompression stopped. */
+  stop(err: WbError): void {
+    this.refusal ??= err;
+    this.closeOpen();
+    this.abort();
+  }
+
+  refuse(reason: string): void {
+    this.stop(new WbError('archive_invalid', `The snapshot archive is unsafe or damaged: ${reason}. Nothing was restored.`, 'Use another snapshot.'));
+  }
+
+  /** Each tar entry: judged, then written when wanted, else read past. */
+  onEntry(entry: ReadEntry): void {
+    if (this.refusal) return void entry.resume();
+    const relative = this.judge(entry);
+    if (relative === null || !this.wanted.has(relative)) return void entry.resume();
+    this.write(entry, relative);
+  }
+
+  /** The entry's path in the archive when it is acceptable: a listed file, once, of the announced size; else null (refused). */
+  judge(entry: ReadEntry): string | null {
+    const verdict = judgeEntry({ path: entry.path, type: entry.type, linkpath: entry.linkpath }, this.expectedNames);
     if (!verdict.ok) {
-      refuse(verdict.reason);
-      return entry.resume();
+      this.refuse(verdict.reason);
+      return null;
     }
     const { relative } = verdict;
-    if (seen.has(relative)) {
-      refuse(`entry "${relative}" appears twice`);
-      return entry.resume();
+    if (this.seen.has(relative)) {
+      this.refuse(`entry "${relative}" appears twice`);
+      return null;
     }
-    seen.add(relative);
+    this.seen.add(relative);
     // A hostile or damaged archive must not fill the disk: the manifest says how large each file is.
-    const announced = expected.get(relative) ?? 0;
+    const announced = this.expected.get(relative) ?? 0;
     if (entry.size !== announced) {
-      refuse(`entry "${relative}" is ${entry.size} bytes, the manifest says ${announced}`);
-      return entry.resume();
+      this.refuse(`entry "${relative}" is ${entry.size} bytes, the manifest says ${announced}`);
+      return null;
     }
-    if (!wanted.has(relative)) return entry.resume();
-    const dest = path.join(into, ...relative.split('/'));
+    return relative;
+  }
+
+  /** Writes the entry to a new file under `into`, hashing it on the way; onFile once it is complete. */
+  write(entry: ReadEntry, relative: string): void {
+    const dest = path.join(this.into, ...relative.split('/'));
     let file: OpenFile;
     try {
       fs.mkdirSync(path.dirname(dest), { recursive: true });
       // 'wx': never follow or overwrite something already there.
       file = { fd: fs.openSync(dest, 'wx', 0o600), hash: createHash('sha256') };
     } catch (err) {
-      stop(writeError(err as NodeJS.ErrnoException, relative, into));
-      return entry.resume();
+      this.stop(writeError(err as NodeJS.ErrnoException, relative, this.into));
+      return void entry.resume();
     }
-    open = file;
+    this.open = file;
     entry.on('data', (chunk: Buffer) => {
-      if (open !== file) return;
+      if (this.open !== file) return;
       try {
         file.hash.update(chunk);
         writeAll(file.fd, chunk);
       } catch (err) {
-        stop(writeError(err as NodeJS.ErrnoException, relative, into));
+        this.stop(writeError(err as NodeJS.ErrnoException, relative, this.into));
       }
     });
     entry.on('end', () => {
-      if (open !== file) return;
-      closeOpen();
-      if (!refusal) onFile?.(relative, file.hash.digest('hex'));
+      if (this.open !== file) return;
+      this.closeOpen();
+      if (!this.refusal) this.opts.onFile?.(relative, file.hash.digest('hex'));
     });
-  });
-  parser.on('warn', (_code: string, message: string) => refuse(`tar: ${message}`));
-  parser.on('error', (err: Error) => refuse(`tar: ${err.message}`));
-
-  try {
-    await Promise.all([pipeline(stage.output, parser), stage.done]);
-  } catch (err) {
-    if (!refusal) refuse(`it could not be decompressed (${(err as Error).message})`);
-  } finally {
-    closeOpen();
   }
-  if (refusal) throw refusal;
-  const missing = [...expectedNames].filter((f) => !seen.has(f));
-  if (missing.length) {
-    throw new WbError('archive_invalid', `The snapshot archive lacks files its manifest lists: ${missing.join(', ')}. Nothing was restored.`, 'Use another snapshot.');
+
+  /** @throws the refusal, or WbError `archive_invalid` naming the listed files the archive lacked */
+  finish(): void {
+    if (this.refusal) throw this.refusal;
+    const missing = [...this.expectedNames].filter((f) => !this.seen.has(f));
+    if (missing.length) {
+      throw new WbError('archive_invalid', `The snapshot archive lacks files its manifest lists: ${missing.join(', ')}. Nothing was restored.`, 'Use another snapshot.');
+    }
   }
 }

@@ -1,27 +1,27 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import type { Config, VitalDatabase } from '../root/config.js';
+import type { Config } from '../root/config.js';
 import { WbError } from '../core/errors.js';
 import { withRootLock } from '../root/lock.js';
 import { logger } from '../core/log.js';
-import { unsafeRelativePathReason, validateManifest, type Manifest, type ManifestDatabase } from '../snapshot/manifest.js';
-import { displayPath, rootLayout } from '../root/paths.js';
+import type { Manifest } from '../snapshot/manifest.js';
+import { displayPath } from '../root/paths.js';
 import type { LocalSnapshot } from '../snapshot/store.js';
 import { ensureLocalSnapshot } from '../remote/fetch.js';
 import { remoteFromConfig } from '../remote/registry.js';
 import type { Remote } from '../remote/remote.js';
-import { verifyAgainstChecksums } from '../snapshot/checksums.js';
 import { claimConfirmToken, fingerprintTargets, issueConfirmToken, liveChangedReason, type ConsentGrant, type TargetFingerprint } from '../root/consent.js';
-import { extractArchive } from './extract.js';
 import { whyInUse } from './in-use.js';
-import { listMigrations, newestMigrationVersion, pendingMigrations } from './migrations.js';
+import { listMigrations, newestMigrationVersion, type Migration } from './migrations.js';
 import { liveStateWarnings, probeLiveDatabase } from './live-probe.js';
 import { planSafetyCopies, SafetyCopyPlanSchema, uniqueSafetyDir, type SafetyCopyPlan } from './safety-copies.js';
-import { crashPoint, journalPath, leftoverStagingDirs, performSwap, prunePreRestoreDirs, realTarget, recoverInterruptedSwap } from './swap.js';
-import { VerifyPool } from './verify-pool.js';
-import type { VerifyResponse } from './verify-staged.js';
-import { syncFileDataAsync } from '../core/durable-file.js';
+import { crashPoint, journalPath } from './journal.js';
+import { performSwap } from './swap.js';
+import { prunePreRestoreDirs } from './pre-restore.js';
+import { leftoverStagingDirs, recoverInterruptedSwap } from './recovery.js';
+import { selectDatabases, type Selected } from './targets.js';
+import { stageAndVerify, verifyManifest, type StagedDatabase } from './stage.js';
 import { formatBytes } from '../core/size-format.js';
 
 export const RestoredDatabaseSchema = z.object({
@@ -79,12 +79,6 @@ export interface RestoreOptions {
 
 const TOTAL_STEPS = 6;
 
-interface Selected {
-  entry: ManifestDatabase;
-  target: string;
-  vital: VitalDatabase | undefined;
-}
-
 /** What a confirm token records of a dry run's plan: executed as is, compared with the real run's planning. */
 interface RestoreTokenPlan {
   snapshot_id: string;
@@ -97,81 +91,255 @@ function restoreRequest(opts: RestoreOptions): unknown {
   return { snapshot_id: opts.snapshotId, databases: opts.databases?.length ? [...new Set(opts.databases)].sort() : null, force: opts.force ?? false };
 }
 
-function refuse(message: string, hint = 'Use another snapshot, or restore by hand (docs/formats.md).'): never {
-  throw new WbError('restore_refused', `${message} Nothing was changed.`, hint);
+/** One restore under the root lock: what was asked, the warnings gathered so far, and the dry run's plan it executes. */
+interface RestoreRun {
+  config: Config;
+  opts: RestoreOptions;
+  /** for the result (and the consent question): every step may add one */
+  warnings: string[];
+  /** the dry run's plan this run executes (a confirm token was given), else null */
+  grant: ConsentGrant<RestoreTokenPlan> | null;
 }
 
-/** Data-root files and folders of wb-backup itself: never a restore target, whatever a manifest or configuration says. */
-function rootOwnPathReason(root: string, target: string): string | null {
-  const rel = path.relative(root, target);
-  if (!rel || rel.startsWith('..') || path.isAbsolute(rel)) return null;
-  const first = rel.split(path.sep)[0] ?? '';
-  const layout = rootLayout(root);
-  const own = [path.basename(layout.configYaml), path.basename(layout.configJson), path.basename(layout.backupsDir), path.basename(journalPath(root))];
-  if (own.includes(first) || first.startsWith(path.basename(journalPath(root))) || first.startsWith(path.basename(layout.lockTarget))) return `it is wb-backup's own ${first}`;
-  if (/^db\.(pre_restore|staging|discard)_/.test(first)) return `it is inside wb-backup's folder ${first}`;
-  return null;
+/** The plan shown for consent, with the absolute folder the replaced live files will go to. */
+interface PlannedRestore {
+  plan: RestorePlan;
+  preRestoreDir: string;
 }
 
-/** The nearest existing folder above `file`, resolved through links. */
-function realParent(file: string): string {
-  let dir = path.dirname(file);
-  for (;;) {
-    try {
-      return fs.realpathSync(dir);
-    } catch {
-      const up = path.dirname(dir);
-      if (up === dir) return dir;
-      dir = up;
-    }
+/** data_restore: verify everything in a staging folder, then swap it in; the live set is never touched before that. */
+export async function runRestore(config: Config, opts: RestoreOptions): Promise<RestoreResult> {
+  return withRootLock(config.root, opts.dryRun ? 'restore dry run' : 'restore', opts.lockWaitMs ?? config.backup.lock_wait_ms, () => restoreLocked(config, opts));
+}
+
+/**
+ * The restore's steps, in order, under the root lock. Everything before the swap leaves the live
+ * databases untouched; the staging folder is removed unless the swap took it over.
+ */
+async function restoreLocked(config: Config, opts: RestoreOptions): Promise<RestoreResult> {
+  const run = beginRestore(config, opts);
+  const { snapshot, manifest } = await resolveSnapshot(run);
+  const selected = selectDatabases(config, manifest, opts.databases);
+  refuseIfPlanChanged(run, snapshot, selected);
+  const ladders = checkLiveDatabases(run, selected);
+  refuseWithoutRoomToStage(config.root, selected);
+  const stagingDir = path.join(config.root, `db.staging_${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  let stagingKept = false;
+  try {
+    const databases = (await stageDatabases(run, snapshot, manifest, selected, ladders, stagingDir)).map((d) => plannedDatabase(config.root, d));
+    checkpoint(run);
+    progress(run, 4, 'staged databases pass integrity, foreign-key and row-count checks');
+    crashPoint('after-staging');
+    checkInUse(run, selected);
+    const planned = planRestore(run, snapshot, databases);
+    if (opts.dryRun) return dryRunResult(run, selected, planned.plan);
+    const named = await obtainConsent(run, selected, planned.plan);
+    checkpoint(run);
+    // From here the swap owns staging: it is kept while a journal may need it, removed after.
+    stagingKept = true;
+    swapIn(run, selected, stagingDir, planned);
+    const pruned = pruneSafetyCopies(run, planned.plan.safety, named);
+    progress(run, TOTAL_STEPS, `restored ${databases.length} database(s) from ${snapshot.id}`);
+    logger().info({ snapshot: snapshot.id, databases: databases.map((d) => d.name) }, 'restore complete');
+    const { plan } = planned;
+    return { snapshot_id: snapshot.id, dry_run: false, databases, pre_restore_dir: plan.preRestoreDir, safety_copies: plan.safety, pruned, warnings: run.warnings };
+  } finally {
+    if (!stagingKept) fs.rmSync(stagingDir, { recursive: true, force: true });
+  }
+}
+
+function progress(run: RestoreRun, done: number, message: string): void {
+  run.opts.onProgress?.(done, TOTAL_STEPS, message);
+}
+
+/** @throws WbError `interrupted` once the caller cancelled (before the swap only) */
+function checkpoint(run: RestoreRun): void {
+  if (run.opts.signal?.aborted) throw new WbError('interrupted', 'The restore was cancelled before anything changed.');
+}
+
+/**
+ * Starts the run: an interrupted restore is finished first (a dry run, which changes nothing, only
+ * warns about it), and a confirm token is checked and consumed before any work, so a replayed,
+ * foreign or stale token costs nothing and changes nothing.
+ * @throws WbError `consent_required` for a token that does not hold
+ */
+function beginRestore(config: Config, opts: RestoreOptions): RestoreRun {
+  const warnings: string[] = [];
+  // A dry run changes nothing, so it does not recover an interrupted restore either: it says so.
+  if (opts.dryRun) warnings.push(...interruptedRestoreWarnings(config.root));
+  else recoverInterruptedSwap(config.root);
+  // The restore then executes the plan recorded with the token.
+  let grant: ConsentGrant<RestoreTokenPlan> | null = null;
+  if (!opts.dryRun && opts.confirmToken !== undefined) {
+    const claim = claimConfirmToken<RestoreTokenPlan>(opts.confirmToken, { operation: 'restore', root: config.root, request: restoreRequest(opts) });
+    if (!claim.ok) throw new WbError('consent_required', `The restore was not performed: ${claim.reason}. Nothing was changed.`);
+    grant = claim.grant;
+  }
+  return { config, opts, warnings, grant };
+}
+
+/**
+ * The snapshot to restore (the token's, else the one asked for; fetched from the remote when this
+ * machine lacks it) and its verified manifest.
+ * @throws WbError from ensureLocalSnapshot (unknown id, fetch failures) and verifyManifest
+ */
+async function resolveSnapshot(run: RestoreRun): Promise<{ snapshot: LocalSnapshot; manifest: Manifest }> {
+  const { config, opts, grant } = run;
+  const remote = opts.remote !== undefined ? opts.remote : remoteFromConfig(config);
+  const snapshot = await ensureLocalSnapshot(config, grant ? grant.plan.snapshot_id : opts.snapshotId, remote, opts.signal);
+  progress(run, 1, `found ${snapshot.id}`);
+  const manifest = await verifyManifest(snapshot);
+  progress(run, 2, 'manifest checksum and contents verified');
+  checkpoint(run);
+  return { snapshot, manifest };
+}
+
+/** @throws WbError `consent_required` when a token's plan no longer matches the snapshot or the configuration */
+function refuseIfPlanChanged(run: RestoreRun, snapshot: LocalSnapshot, selected: readonly Selected[]): void {
+  if (!run.grant) return;
+  const now = selected.map((s) => ({ name: s.entry.name, target: s.target, sha256: s.entry.sha256 }));
+  if (JSON.stringify(now) !== JSON.stringify(run.grant.plan.databases) || snapshot.id !== run.grant.plan.snapshot_id) {
+    throw new WbError('consent_required', 'The restore was not performed: the snapshot or the configuration changed since the dry run, so its plan no longer holds. Nothing was changed.', 'Run a new dry run and use its confirm_token.');
   }
 }
 
 /**
- * Where a snapshot database goes. A configured (or discovered) database goes to its own file; any
- * other name only to a `.db` file under <root>/db/ (through no link out of it). The manifest's name
- * and relative_path are untrusted: anything else is refused with the reason.
+ * Reads each live database by its bytes only (no SQLite connection: see live-probe.ts), adding
+ * its warnings, and refuses a snapshot schema newer than anything this setup knows.
+ * @returns each database's migration ladder, by name
+ * @throws WbError `restore_refused` (see refuseForwardTimeTravel)
  */
-function targetFor(config: Config, entry: ManifestDatabase): { target: string; vital: VitalDatabase | undefined } {
-  // No real snapshot ever says a database lived in one of wb-backup's own files: such a manifest is
-  // hostile even when the name is known (and the configured file would be used).
-  const claimed = rootOwnPathReason(config.root, path.join(config.root, ...entry.relative_path.split(/[\\/]/)));
-  if (claimed) refuse(`The snapshot says database ${entry.name} lived at "${entry.relative_path}": ${claimed}. The manifest is damaged or hostile.`);
-  const vital = config.databases.find((d) => d.name === entry.name);
-  let target: string;
-  if (vital) target = vital.path;
-  else {
-    const rel = entry.relative_path;
-    const why = unsafeRelativePathReason(rel);
-    const parts = rel.split(/[\\/]/);
-    const hint = `Restore only the databases this setup knows (databases: [...]), or add ${entry.name} under databases: in wb-backup.yaml to say where it goes.`;
-    if (why) refuse(`The snapshot places database ${entry.name} at "${rel}", which is unsafe: ${why}.`, hint);
-    if (parts[0] !== 'db' || parts.length < 2 || !rel.endsWith('.db')) {
-      refuse(`The snapshot places database ${entry.name}, which this setup does not know, at "${rel}": only a .db file under db/ can receive a database the configuration does not name.`, hint);
-    }
-    target = path.join(config.root, ...parts);
-    const dbDir = rootLayout(config.root).dbDir;
-    let realDb = dbDir;
-    try {
-      realDb = fs.realpathSync(dbDir);
-    } catch {
-      /* no db/ yet: nothing under it can be a link */
-    }
-    const parent = realParent(target);
-    if (parent !== realDb && !parent.startsWith(realDb + path.sep) && fs.existsSync(dbDir)) {
-      refuse(`The snapshot places database ${entry.name} at "${rel}", whose folder leads out of db/ through a link.`, hint);
-    }
-    // The file itself may be a link (discovery skips one that leads nowhere, so its name is unknown):
-    // the swap would write where it leads, creating folders there.
-    const real = realTarget(target);
-    const realDir = realParent(real);
-    if (real !== target && fs.existsSync(dbDir) && realDir !== realDb && !realDir.startsWith(realDb + path.sep)) {
-      refuse(`The snapshot places database ${entry.name} at "${rel}", a symbolic link that leads out of db/ (to ${real}).`, hint);
+function checkLiveDatabases(run: RestoreRun, selected: readonly Selected[]): Map<string, Migration[]> {
+  const ladders = new Map(selected.map((s) => [s.entry.name, listMigrations(s.vital?.migrationsDir)]));
+  for (const s of selected) {
+    const probe = probeLiveDatabase(s.target);
+    run.warnings.push(...liveStateWarnings(s.entry.name, displayPath(run.config.root, s.target), probe));
+    refuseForwardTimeTravel(s, ladders.get(s.entry.name) ?? [], probe.userVersion);
+  }
+  return ladders;
+}
+
+/** Unpacks and verifies the chosen databases in staging (see stage.ts), reporting progress. */
+function stageDatabases(run: RestoreRun, snapshot: LocalSnapshot, manifest: Manifest, selected: readonly Selected[], ladders: ReadonlyMap<string, Migration[]>, stagingDir: string): Promise<StagedDatabase[]> {
+  return stageAndVerify({
+    snapshot,
+    manifest,
+    selected,
+    ladders,
+    stagingDir,
+    durable: !run.opts.dryRun,
+    onUnpacked: () => progress(run, 3, `unpacked ${selected.length} database(s) into staging`),
+  });
+}
+
+/** One database's line of the plan and the result: where it goes, and how its schema and rows come out. */
+function plannedDatabase(root: string, staged: StagedDatabase): RestoredDatabase {
+  const { entry, target } = staged.selected;
+  return {
+    name: entry.name,
+    target: displayPath(root, target),
+    live_exists: fs.existsSync(target),
+    from_user_version: entry.user_version,
+    to_user_version: staged.toVersion,
+    migrations_applied: staged.applied,
+    rows: staged.rows,
+  };
+}
+
+/**
+ * Refuses to replace a database another process has open, unless forced (a dry run warns). With a
+ * token, the live files must first still be what the dry run saw: checked before the in-use
+ * probe, which opens them (and may fold a -wal into its file).
+ * @throws WbError `in_use`, or `consent_required` when the live files changed since the dry run
+ */
+function checkInUse(run: RestoreRun, selected: readonly Selected[]): void {
+  const { config, opts, grant } = run;
+  if (grant) refuseIfLiveChanged(grant.fingerprints, config.root, 'the dry run');
+  const inUse = selected.map((s) => ({ s, why: whyInUse(s.target, 300, opts.dryRun ?? false) })).filter((x) => x.why !== null);
+  for (const { s, why } of inUse) {
+    const msg = `${s.entry.name} (${displayPath(config.root, s.target)}) is in use: ${why}`;
+    if (opts.force) run.warnings.push(`${msg}; replaced anyway (force)`);
+    else if (opts.dryRun) run.warnings.push(`${msg}; a real restore will refuse unless the program is stopped or force is given`);
+    else {
+      const again = grant ? ' (the confirm_token was used: run a new dry run first)' : '';
+      throw new WbError('in_use', `Refusing to restore: ${msg}. Nothing was changed.`, `Stop the program using it and try again${again}, or pass force: true to replace it anyway.`);
     }
   }
-  const own = rootOwnPathReason(config.root, target);
-  if (own) refuse(`The snapshot would restore database ${entry.name} over ${displayPath(config.root, target)}: ${own}.`);
-  return { target, vital };
+  progress(run, 5, inUse.length ? `${inUse.length} database(s) in use` : 'no database is in use');
+}
+
+/**
+ * The plan: what a dry run returns and what consent is asked for. The databases (verified in
+ * staging), where the replaced live files go, the safety-copy rotation, and the warnings.
+ * Whatever a person should weigh before saying yes belongs here.
+ */
+function planRestore(run: RestoreRun, snapshot: LocalSnapshot, databases: RestoredDatabase[]): PlannedRestore {
+  const { root } = run.config;
+  const preRestoreDir = uniqueSafetyDir(root);
+  const safety = planSafetyCopies(run.config, { newCopy: preRestoreDir });
+  const plan: RestorePlan = { snapshotId: snapshot.id, databases, preRestoreDir: displayPath(root, preRestoreDir), safety, warnings: run.warnings };
+  return { plan, preRestoreDir };
+}
+
+/** A dry run's result: the plan, and a confirm token that performs exactly it (once, while the live files are unchanged). */
+function dryRunResult(run: RestoreRun, selected: readonly Selected[], plan: RestorePlan): RestoreResult {
+  const { config, opts } = run;
+  const tokenPlan: RestoreTokenPlan = {
+    snapshot_id: plan.snapshotId,
+    databases: selected.map((s) => ({ name: s.entry.name, target: s.target, sha256: s.entry.sha256 })),
+    would_prune: plan.safety.would_prune.map((p) => p.folder),
+  };
+  const targets = selected.map((s) => s.target);
+  const token = issueConfirmToken({ operation: 'restore', root: config.root, request: restoreRequest(opts), plan: tokenPlan, targets });
+  progress(run, TOTAL_STEPS, 'dry run: nothing changed');
+  return { snapshot_id: plan.snapshotId, dry_run: true, confirm_token: token, databases: plan.databases, pre_restore_dir: plan.preRestoreDir, safety_copies: plan.safety, pruned: [], warnings: run.warnings };
+}
+
+/**
+ * Consent for the plan: the token's (given for the dry run), or the caller's answer to the plan
+ * shown now; the live files must not change while the question is open.
+ * @returns the safety copies the consented plan names for pruning (only those are ever removed)
+ * @throws WbError `consent_required` when refused, unaskable, or the live files changed meanwhile
+ */
+async function obtainConsent(run: RestoreRun, selected: readonly Selected[], plan: RestorePlan): Promise<string[]> {
+  const { config, opts, grant } = run;
+  if (grant) return grant.plan.would_prune;
+  const shown = fingerprintTargets(selected.map((s) => s.target));
+  const decision = opts.consent ? await opts.consent(plan) : ({ granted: false, reason: 'no way to ask for consent was given' } as const);
+  if (!decision.granted) throw new WbError('consent_required', `The restore was not performed: ${decision.reason}. Nothing was changed.`);
+  // The user may take minutes to answer: the plan must still describe the live files.
+  refuseIfLiveChanged(shown, config.root, 'the plan was shown');
+  return plan.safety.would_prune.map((p) => p.folder);
+}
+
+/** The journaled swap of the staged files over the live ones (see swap.ts); the plan records where the old files went. */
+function swapIn(run: RestoreRun, selected: readonly Selected[], stagingDir: string, planned: PlannedRestore): void {
+  const { root } = run.config;
+  const swapped = performSwap({
+    root,
+    kind: 'restore',
+    snapshotId: planned.plan.snapshotId,
+    preRestoreDir: planned.preRestoreDir,
+    incomingDir: stagingDir,
+    items: selected.map((s) => ({ name: s.entry.name, target: s.target, incoming: path.join(stagingDir, ...s.entry.file.split('/')) })),
+  });
+  run.warnings.push(...swapped.warnings);
+  planned.plan.preRestoreDir = displayPath(root, swapped.preRestoreDir);
+}
+
+/**
+ * Removes the old safety copies the consented plan named, keeping `keep`. The restore is done and
+ * recorded by then: a pruning failure is a warning, not a failed restore.
+ */
+function pruneSafetyCopies(run: RestoreRun, safety: SafetyCopyPlan, named: string[]): string[] {
+  try {
+    const pruned = prunePreRestoreDirs(run.config.root, safety.keep, named);
+    if (pruned.length) logger().info({ pruned, keep: safety.keep }, 'removed old safety copies the plan named');
+    return pruned;
+  } catch (err) {
+    run.warnings.push(`old pre_restore folders could not be pruned (${(err as Error).message})`);
+    return [];
+  }
 }
 
 /** Refusals and warnings about an interrupted restore, for a dry run (which must not recover it). */
@@ -186,291 +354,9 @@ function interruptedRestoreWarnings(root: string): string[] {
   return w;
 }
 
-/** The staged file's own header must agree with the manifest: the schema version is read from the data, not trusted. */
-function stagedHeaderProblem(staged: string, entry: ManifestDatabase): string | null {
-  const header = Buffer.alloc(100);
-  let n = 0;
-  try {
-    const fd = fs.openSync(staged, 'r');
-    try {
-      n = fs.readSync(fd, header, 0, 100, 0);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch (err) {
-    return `its staged file cannot be read (${(err as Error).message})`;
-  }
-  if (n < 100 || header.subarray(0, 16).toString('latin1') !== 'SQLite format 3\0') return 'it is not an SQLite database';
-  const userVersion = header.readInt32BE(60);
-  if (userVersion !== entry.user_version) return `its schema version (user_version in the file) is ${userVersion}, but the manifest says ${entry.user_version}`;
-  const pageSize = header.readUInt16BE(16) === 1 ? 65536 : header.readUInt16BE(16);
-  if (pageSize !== entry.page_size) return `its page size is ${pageSize}, but the manifest says ${entry.page_size}`;
-  return null;
-}
-
-/** data_restore: verify everything in a staging folder, then swap it in; the live set is never touched before that. */
-export async function runRestore(config: Config, opts: RestoreOptions): Promise<RestoreResult> {
-  return withRootLock(config.root, opts.dryRun ? 'restore dry run' : 'restore', opts.lockWaitMs ?? config.backup.lock_wait_ms, async () => {
-    const warnings: string[] = [];
-    // A dry run changes nothing, so it does not recover an interrupted restore either: it says so.
-    if (opts.dryRun) warnings.push(...interruptedRestoreWarnings(config.root));
-    else recoverInterruptedSwap(config.root);
-    const progress = (done: number, message: string) => opts.onProgress?.(done, TOTAL_STEPS, message);
-    const checkpoint = () => {
-      if (opts.signal?.aborted) throw new WbError('interrupted', 'The restore was cancelled before anything changed.');
-    };
-
-    // A confirm token is checked and consumed before any work: a replayed, foreign or stale token
-    // costs nothing and changes nothing. The restore then executes the plan recorded with it.
-    let grant: ConsentGrant<RestoreTokenPlan> | null = null;
-    if (!opts.dryRun && opts.confirmToken !== undefined) {
-      const claim = claimConfirmToken<RestoreTokenPlan>(opts.confirmToken, { operation: 'restore', root: config.root, request: restoreRequest(opts) });
-      if (!claim.ok) throw new WbError('consent_required', `The restore was not performed: ${claim.reason}. Nothing was changed.`);
-      grant = claim.grant;
-    }
-
-    const remote = opts.remote !== undefined ? opts.remote : remoteFromConfig(config);
-    const snapshot = await ensureLocalSnapshot(config, grant ? grant.plan.snapshot_id : opts.snapshotId, remote, opts.signal);
-    progress(1, `found ${snapshot.id}`);
-    const manifest = await verifyManifest(snapshot);
-    progress(2, 'manifest checksum and contents verified');
-    checkpoint();
-
-    const selected = selectDatabases(config, manifest, opts.databases);
-    if (grant) {
-      const now = selected.map((s) => ({ name: s.entry.name, target: s.target, sha256: s.entry.sha256 }));
-      if (JSON.stringify(now) !== JSON.stringify(grant.plan.databases) || snapshot.id !== grant.plan.snapshot_id) {
-        throw new WbError('consent_required', 'The restore was not performed: the snapshot or the configuration changed since the dry run, so its plan no longer holds. Nothing was changed.', 'Run a new dry run and use its confirm_token.');
-      }
-    }
-    const ladders = new Map(selected.map((s) => [s.entry.name, listMigrations(s.vital?.migrationsDir)]));
-    for (const s of selected) {
-      // The live files are read by their bytes only (no SQLite connection): see live-probe.ts.
-      const probe = probeLiveDatabase(s.target);
-      warnings.push(...liveStateWarnings(s.entry.name, displayPath(config.root, s.target), probe));
-      refuseForwardTimeTravel(s, ladders.get(s.entry.name) ?? [], probe.userVersion);
-    }
-
-    refuseWithoutRoomToStage(config.root, selected);
-    const stagingDir = path.join(config.root, `db.staging_${new Date().toISOString().replace(/[:.]/g, '-')}`);
-    let stagingKept = false;
-    try {
-      const expected = new Map([...manifest.databases.map((d) => [d.file, d.bytes] as const), ['MANIFEST.json', fs.statSync(snapshot.manifestPath).size] as const]);
-      const wanted = new Set([...selected.map((s) => s.entry.file), 'MANIFEST.json']);
-      // The archive's checksum is computed while it unpacks into staging (nothing is trusted before
-      // both finish); a mismatch is reported as such even when the damage also broke the unpacking.
-      const archiveChecked = verifyAgainstChecksums(snapshot.checksumPath, snapshot.archivePath).then(
-        () => null,
-        (err: unknown) => err,
-      );
-      // Each database is verified in a worker as soon as it is unpacked, while the rest unpacks.
-      const pool = new VerifyPool();
-      const checks = new Map<string, Promise<VerifyResponse>>();
-      const byFile = new Map(selected.map((s) => [s.entry.file, s]));
-      let planned: RestoredDatabase[];
-      try {
-        const unpackProblem = await extractArchive(snapshot.archivePath, snapshot.codec, stagingDir, {
-          expected,
-          wanted,
-          onFile: (file, sha) => {
-            const s = byFile.get(file);
-            if (!s) return;
-            if (sha !== s.entry.sha256) {
-              checks.set(file, Promise.resolve({ ok: false, problem: 'its file does not match the checksum in the manifest' }));
-              return;
-            }
-            const staged = path.join(stagingDir, ...file.split('/'));
-            const headerProblem = stagedHeaderProblem(staged, s.entry);
-            if (headerProblem) {
-              checks.set(file, Promise.resolve({ ok: false, problem: headerProblem }));
-              return;
-            }
-            const pending = pendingMigrations(ladders.get(s.entry.name) ?? [], s.entry.user_version);
-            // A real restore makes staged files durable before the swap, so a power cut after it cannot
-            // leave them unwritten. The flush runs on I/O threads while a worker checks the file.
-            const flushed = opts.dryRun ? Promise.resolve(null) : flushToDisk(staged);
-            const verdict = pool.verify({ staged, expectedRows: s.entry.rows, pending, durable: !opts.dryRun });
-            checks.set(
-              file,
-              Promise.all([verdict, flushed]).then(([v, flushProblem]) => (v.ok && flushProblem ? { ok: false as const, problem: flushProblem } : v)),
-            );
-          },
-        }).then(
-          () => null,
-          (err: unknown) => err,
-        );
-        const archiveProblem = await archiveChecked;
-        if (archiveProblem) throw archiveProblem;
-        if (unpackProblem) throw unpackProblem;
-        const inner = fs.readFileSync(path.join(stagingDir, 'MANIFEST.json'), 'utf8');
-        if (inner !== fs.readFileSync(snapshot.manifestPath, 'utf8')) {
-          throw new WbError('archive_invalid', 'The manifest inside the archive differs from the one beside it. Nothing was restored.', 'Use another snapshot.');
-        }
-        progress(3, `unpacked ${selected.length} database(s) into staging`);
-        planned = [];
-        for (const s of selected) {
-          const verdict = (await checks.get(s.entry.file)) ?? { ok: false as const, problem: 'it is missing from the archive' };
-          if (!verdict.ok) {
-            throw new WbError('restore_refused', `Refusing to restore ${s.entry.name}: ${verdict.problem}. Nothing was changed.`, verdict.hint ?? 'Use another snapshot.');
-          }
-          planned.push({
-            name: s.entry.name,
-            target: displayPath(config.root, s.target),
-            live_exists: fs.existsSync(s.target),
-            from_user_version: s.entry.user_version,
-            to_user_version: verdict.toVersion,
-            migrations_applied: verdict.applied,
-            rows: verdict.rows,
-          });
-        }
-      } finally {
-        // Workers may still hold staged files open: let them finish before staging is removed.
-        await Promise.allSettled(checks.values());
-        await pool.close();
-      }
-      checkpoint();
-      progress(4, 'staged databases pass integrity, foreign-key and row-count checks');
-      crashPoint('after-staging');
-
-      const targets = selected.map((s) => s.target);
-      // With a token, the live files must still be what the dry run saw; checked before the in-use
-      // probe below, which opens them (and may fold a -wal into its file).
-      if (grant) refuseIfLiveChanged(grant.fingerprints, config.root, 'the dry run');
-      const inUse = selected.map((s) => ({ s, why: whyInUse(s.target, 300, opts.dryRun ?? false) })).filter((x) => x.why !== null);
-      for (const { s, why } of inUse) {
-        const msg = `${s.entry.name} (${displayPath(config.root, s.target)}) is in use: ${why}`;
-        if (opts.force) warnings.push(`${msg}; replaced anyway (force)`);
-        else if (opts.dryRun) warnings.push(`${msg}; a real restore will refuse unless the program is stopped or force is given`);
-        else {
-          const again = grant ? ' (the confirm_token was used: run a new dry run first)' : '';
-          throw new WbError('in_use', `Refusing to restore: ${msg}. Nothing was changed.`, `Stop the program using it and try again${again}, or pass force: true to replace it anyway.`);
-        }
-      }
-      progress(5, inUse.length ? `${inUse.length} database(s) in use` : 'no database is in use');
-
-      const preRestoreDir = uniqueSafetyDir(config.root);
-      const safety = planSafetyCopies(config, { newCopy: preRestoreDir });
-      const plan: RestorePlan = { snapshotId: snapshot.id, databases: planned, preRestoreDir: displayPath(config.root, preRestoreDir), safety, warnings };
-      if (opts.dryRun) {
-        const tokenPlan: RestoreTokenPlan = {
-          snapshot_id: snapshot.id,
-          databases: selected.map((s) => ({ name: s.entry.name, target: s.target, sha256: s.entry.sha256 })),
-          would_prune: safety.would_prune.map((p) => p.folder),
-        };
-        const token = issueConfirmToken({ operation: 'restore', root: config.root, request: restoreRequest(opts), plan: tokenPlan, targets });
-        progress(TOTAL_STEPS, 'dry run: nothing changed');
-        return { snapshot_id: snapshot.id, dry_run: true, confirm_token: token, databases: planned, pre_restore_dir: plan.preRestoreDir, safety_copies: safety, pruned: [], warnings };
-      }
-
-      // Pruning removes only copies the consented plan named: the token's, or the one just shown.
-      let named: string[];
-      if (grant) named = grant.plan.would_prune;
-      else {
-        const shown = fingerprintTargets(targets);
-        const decision = opts.consent ? await opts.consent(plan) : ({ granted: false, reason: 'no way to ask for consent was given' } as const);
-        if (!decision.granted) throw new WbError('consent_required', `The restore was not performed: ${decision.reason}. Nothing was changed.`);
-        // The user may take minutes to answer: the plan must still describe the live files.
-        refuseIfLiveChanged(shown, config.root, 'the plan was shown');
-        named = safety.would_prune.map((p) => p.folder);
-      }
-      checkpoint();
-
-      // From here the swap owns staging: it is kept while a journal may need it, removed after.
-      stagingKept = true;
-      const swapped = performSwap({
-        root: config.root,
-        kind: 'restore',
-        snapshotId: snapshot.id,
-        preRestoreDir,
-        incomingDir: stagingDir,
-        items: selected.map((s) => ({ name: s.entry.name, target: s.target, incoming: path.join(stagingDir, ...s.entry.file.split('/')) })),
-      });
-      warnings.push(...swapped.warnings);
-      plan.preRestoreDir = displayPath(config.root, swapped.preRestoreDir);
-      // The restore is done and recorded: a pruning failure is a warning, not a failed restore.
-      // Pruning removes only the copies the consented plan named.
-      let pruned: string[] = [];
-      try {
-        pruned = prunePreRestoreDirs(config.root, safety.keep, named);
-        if (pruned.length) logger().info({ pruned, keep: safety.keep }, 'removed old safety copies the plan named');
-      } catch (err) {
-        warnings.push(`old pre_restore folders could not be pruned (${(err as Error).message})`);
-      }
-      progress(TOTAL_STEPS, `restored ${planned.length} database(s) from ${snapshot.id}`);
-      logger().info({ snapshot: snapshot.id, databases: planned.map((d) => d.name) }, 'restore complete');
-      return { snapshot_id: snapshot.id, dry_run: false, databases: planned, pre_restore_dir: plan.preRestoreDir, safety_copies: safety, pruned, warnings };
-    } finally {
-      if (!stagingKept) fs.rmSync(stagingDir, { recursive: true, force: true });
-    }
-  });
-}
-
 function refuseIfLiveChanged(fingerprints: readonly TargetFingerprint[], root: string, since: string): void {
   const reason = liveChangedReason(fingerprints, root, since);
   if (reason) throw new WbError('consent_required', `The restore was not performed: ${reason}. Nothing was changed.`, 'Run a new dry run (or answer the prompt again) on the databases as they are now.');
-}
-
-/** fdatasync a staged file; resolves to a problem to report, or null. */
-async function flushToDisk(file: string): Promise<string | null> {
-  try {
-    await syncFileDataAsync(file);
-    return null;
-  } catch (err) {
-    return `it could not be written to disk (${(err as Error).message})`;
-  }
-}
-
-/** The manifest beside the archive: its checksum, then its contents. The archive's own checksum is checked while it unpacks. */
-async function verifyManifest(snapshot: LocalSnapshot): Promise<Manifest> {
-  await verifyAgainstChecksums(snapshot.checksumPath, snapshot.manifestPath);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(fs.readFileSync(snapshot.manifestPath, 'utf8'));
-  } catch (err) {
-    throw new WbError('manifest_invalid', `The snapshot's manifest is not valid JSON (${(err as Error).message}). Nothing was restored.`, 'Use another snapshot.');
-  }
-  const manifest = validateManifest(raw);
-  if (manifest.snapshot_id !== snapshot.id) {
-    throw new WbError('manifest_invalid', `The manifest belongs to ${manifest.snapshot_id}, not ${snapshot.id}. Nothing was restored.`, 'Use another snapshot.');
-  }
-  if (manifest.codec !== snapshot.codec) {
-    throw new WbError('manifest_invalid', `The manifest says ${manifest.codec} but the archive is ${snapshot.codec}. Nothing was restored.`, 'Use another snapshot.');
-  }
-  return manifest;
-}
-
-function selectDatabases(config: Config, manifest: Manifest, requested: string[] | undefined): Selected[] {
-  const available = manifest.databases.map((d) => d.name);
-  if (requested && requested.length) {
-    const unknown = requested.filter((n) => !available.includes(n));
-    if (unknown.length) {
-      throw new WbError('invalid_input', `Snapshot ${manifest.snapshot_id} has no database named ${unknown.join(', ')}.`, `It holds: ${available.join(', ')}.`);
-    }
-  }
-  const names = requested && requested.length ? [...new Set(requested)] : available;
-  const selected = manifest.databases.filter((d) => names.includes(d.name)).map((entry) => ({ entry, ...targetFor(config, entry) }));
-  // One live file receives one database: two entries on one target (also through a link, or under
-  // case folding on macOS and Windows) would make the second swap over the first.
-  const byTarget = new Map<string, string>();
-  const fold = process.platform === 'darwin' || process.platform === 'win32';
-  for (const s of selected) {
-    let key = path.resolve(s.target);
-    try {
-      key = fs.realpathSync(key);
-    } catch {
-      key = path.join(realParent(key), path.basename(key));
-    }
-    if (fold) key = key.toLowerCase();
-    const other = byTarget.get(key);
-    if (other) refuse(`The snapshot puts databases ${other} and ${s.entry.name} on the same file, ${displayPath(config.root, s.target)}.`);
-    byTarget.set(key, s.entry.name);
-  }
-  // A known database's file receives only that database.
-  for (const s of selected) {
-    const owner = config.databases.find((d) => d.name !== s.entry.name && path.resolve(d.path) === path.resolve(s.target));
-    if (owner) refuse(`The snapshot puts database ${s.entry.name} on the file of database ${owner.name} (${displayPath(config.root, s.target)}).`);
-  }
-  return selected;
 }
 
 /** Staging needs room for every selected database; better to say so now than to fail half-way through unpacking. */

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Config } from '../root/config.js';
-import { listPreRestoreDirs, readPreRestoreInfo, rootEntries } from './swap.js';
+import { listPreRestoreDirs, readPreRestoreInfo, rootEntries } from './pre-restore.js';
 
 /**
  * Safety copies: the db.pre_restore_<time>/ folders holding what restores, undos and imports

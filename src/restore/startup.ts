@@ -1,7 +1,7 @@
 import { WbError, describeError } from '../core/errors.js';
 import { withRootLock } from '../root/lock.js';
 import { logger } from '../core/log.js';
-import { needsRecovery, recoverInterruptedSwap, type RecoveryOutcome } from './swap.js';
+import { needsRecovery, recoverInterruptedSwap, type RecoveryOutcome } from './recovery.js';
 
 /**
  * Every wb-backup command starts here: a restore swap that a crash interrupted is completed or

@@ -16,7 +16,7 @@ import type { Config, VitalDatabase } from '../root/config.js';
 import { claimConfirmToken, canonicalJson, fingerprintTargets, issueConfirmToken, liveChangedReason, type TargetFingerprint } from '../root/consent.js';
 import { withRootLock } from '../root/lock.js';
 import { mirrorDbDir } from '../root/names.js';
-import { displayPath } from '../root/paths.js';
+import { displayPath, rootLayout } from '../root/paths.js';
 import type { ConsentDecision } from '../restore/restore.js';
 import { allResolved, conflictValue, keyMatches, resolveDecision } from './conflicts.js';
 import { applyExactly } from './pull-apply.js';
@@ -284,7 +284,7 @@ export async function resolveConflicts(config: Config, opts: ResolveOptions = {}
     if (changed) throw new WbError('consent_required', `Nothing was resolved: ${changed}. Nothing was changed.`);
 
     const now = new Date();
-    const copyDir = path.join(syncDir(config.root), 'resolved', stamp(now));
+    const copyDir = path.join(rootLayout(config.root).syncResolvedDir, stamp(now));
     const safety: Array<{ database: string; path: string }> = [];
     const mark = (done: readonly Step[]) => {
       for (const s of done) s.item.resolved = { take: s.planned.take, at: now.toISOString() };

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { rootOf } from './root.js';
-import { addShutdownHook } from '../core/shutdown.js';
+import { rootOf } from '../root.js';
+import { addShutdownHook } from '../../core/shutdown.js';
 
 /** `wb-backup sidecar` (the scheduler alone) and `wb-backup install-commands`. */
 export function registerSidecarCommands(program: Command): void {
@@ -13,7 +13,7 @@ export function registerSidecarCommands(program: Command): void {
     .option('--jobs <dir>', 'folder of job files (default: the sidecar-jobs/ folder shipped with wb-backup)')
     .action(async (opts: { jobs?: string }, cmd: Command) => {
       const root = rootOf(cmd);
-      const { startSidecar } = await import('../sidecar/service.js');
+      const { startSidecar } = await import('../../sidecar/service.js');
       const runner = await startSidecar(root, opts.jobs ? path.resolve(opts.jobs) : undefined);
       addShutdownHook(() => runner.stop());
       process.stderr.write('wb-backup: sidecar running (stop with Ctrl-C or SIGTERM)\n');
@@ -27,7 +27,7 @@ export function registerSidecarCommands(program: Command): void {
     .option('--project', 'into ./.claude/commands of the current project (default)')
     .option('--user', 'into ~/.claude/commands for every project')
     .action(async (opts: { project?: boolean; user?: boolean }) => {
-      const { commandsDir, loadSlashCommands } = await import('../mcp/prompts.js');
+      const { commandsDir, loadSlashCommands } = await import('../../mcp/prompts.js');
       const target = opts.user ? path.join(os.homedir(), '.claude', 'commands') : path.join(process.cwd(), '.claude', 'commands');
       fs.mkdirSync(target, { recursive: true });
       for (const c of loadSlashCommands(commandsDir())) {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import type { ComponentReport } from '../health/evaluate.js';
-import { rootOf } from './root.js';
-import { cliText } from './wording.js';
+import type { ComponentReport } from '../../health/evaluate.js';
+import { rootOf } from '../root.js';
+import { cliText } from '../wording.js';
 
 const ICON: Record<string, string> = { ok: '✓', warn: '!', fail: '✗', blocked: '·', unwanted: '–' };
 
@@ -39,7 +39,7 @@ export function registerHealthCommands(program: Command): void {
     .option('--component <id>', 'only this component')
     .option('--json', 'print the graph as JSON')
     .action(async (opts: { component?: string; json?: boolean }, cmd: Command) => {
-      const { healthStatus } = await import('../health/service.js');
+      const { healthStatus } = await import('../../health/service.js');
       const reports = await healthStatus({ root: rootOf(cmd), cacheMs: 0 }, opts.component);
       process.stdout.write(`${opts.json ? JSON.stringify({ components: reports }, null, 2) : print(reports, rootOf(cmd))}\n`);
       if (reports.some((c) => c.status === 'fail')) process.exitCode = 1;
@@ -57,7 +57,7 @@ export function registerHealthCommands(program: Command): void {
       .argument('<component>', 'an opt-in component id, e.g. github_backups or github_sync')
       .option('--json', 'print the result as JSON')
       .action(async (id: string, opts: { json?: boolean }, cmd: Command) => {
-        const { setComponentEnabled } = await import('../health/service.js');
+        const { setComponentEnabled } = await import('../../health/service.js');
         const result = await setComponentEnabled({ root: rootOf(cmd) }, id, enabled);
         process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.enabled ? 'on' : 'off'}${result.changed ? '' : ' (unchanged)'}: ${cliText(result.message, rootOf(cmd))}\n`);
       });
@@ -71,7 +71,7 @@ export function registerHealthCommands(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (id: string, opts: { input?: string[]; json?: boolean }, cmd: Command) => {
       const inputs = opts.input ? Object.fromEntries(opts.input.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])) : undefined;
-      const { runFix } = await import('../health/service.js');
+      const { runFix } = await import('../../health/service.js');
       const result = await runFix({ root: rootOf(cmd) }, id, inputs);
       if (opts.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       else {

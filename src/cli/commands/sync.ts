@@ -1,13 +1,26 @@
 import path from 'node:path';
 import { Option, type Command } from 'commander';
-import { SYNC_MODES, type SyncMode } from '../sync/config.js';
-import { loadConfig } from '../root/config.js';
-import { rootOf } from './root.js';
-import { cliText } from './wording.js';
+import { SYNC_MODES, type SyncMode } from '../../sync/config.js';
+import { loadConfig } from '../../root/config.js';
+import { rootLayout } from '../../root/paths.js';
+import { rootOf } from '../root.js';
+import { cliText } from '../wording.js';
+import { confirmOnTerminal } from '../prompt.js';
+import type { ImportPlan } from '../../sync/import.js';
+import type { ConsentDecision } from '../../restore/restore.js';
 
 /** `wb-backup sync push | pull | resolve | status | import <clone-dir>`: the readable mirror of the databases in git. */
 export function registerSyncCommand(program: Command): void {
   const sync = program.command('sync').description('github-sync: mirror the databases as readable files in a git repository');
+  registerPush(sync);
+  registerPull(sync);
+  registerResolve(sync);
+  registerStatus(sync);
+  registerImport(sync);
+}
+
+/** `sync push`: exit 1 when the remote moved (remote_changed). */
+function registerPush(sync: Command): void {
   sync
     .command('push')
     .description('commit and push the mirror (one commit, never forced; a remote that moved is refused or gets a pull request, per mode)')
@@ -15,7 +28,7 @@ export function registerSyncCommand(program: Command): void {
     .addOption(new Option('--mode <mode>', 'override sync.github.mode for this push').choices([...SYNC_MODES]))
     .option('--json', 'print the result as JSON')
     .action(async (opts: { dryRun?: boolean; json?: boolean; mode?: SyncMode }, cmd: Command) => {
-      const { syncPush } = await import('../sync/push.js');
+      const { syncPush } = await import('../../sync/push.js');
       const result = await syncPush(loadConfig(rootOf(cmd)), { dryRun: opts.dryRun ?? false, ...(opts.mode ? { mode: opts.mode } : {}) });
       const paths = result.status === 'remote_changed' ? (result.remote_changed_paths ?? []) : result.files_changed;
       // What was left out is said in the text too: a push that mirrored one database of three is not just "pushed".
@@ -23,17 +36,28 @@ export function registerSyncCommand(program: Command): void {
       process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.status}: ${cliText(result.message)}\n${[...paths.map((p) => `  ${p}`), ...left].join('\n')}\n`);
       if (result.status === 'remote_changed') process.exitCode = 1;
     });
+}
+
+/** `sync pull`: exit 1 when rows conflict. */
+function registerPull(sync: Command): void {
   sync
     .command('pull')
     .description('apply row edits made on the remote (three-way per row; conflicts are reported, not overwritten)')
     .option('--dry-run', 'show what would be applied')
     .option('--json', 'print the result as JSON')
     .action(async (opts: { dryRun?: boolean; json?: boolean }, cmd: Command) => {
-      const { syncPull } = await import('../sync/pull.js');
+      const { syncPull } = await import('../../sync/pull.js');
       const result = await syncPull(loadConfig(rootOf(cmd)), { dryRun: opts.dryRun ?? false });
       process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.status}: ${cliText(result.message)}\n${[...result.conflicts.map((c) => `  conflict ${c.table} ${c.key}`), ...result.rejected.map((r) => `  rejected ${r.path}: ${r.reason}`)].join('\n')}\n`);
       if (result.status === 'conflicts') process.exitCode = 1;
     });
+}
+
+/**
+ * `sync resolve`: without --ours/--theirs, list the conflicts the last pull recorded; with one,
+ * resolve every open conflict --db/--table/--key select (asks y/N, or --yes).
+ */
+function registerResolve(sync: Command): void {
   sync
     .command('resolve')
     .description('list the conflicts the last pull recorded, or resolve them row by row (--ours keeps the local row, --theirs takes the remote one)')
@@ -46,10 +70,9 @@ export function registerSyncCommand(program: Command): void {
     .option('-y, --yes', 'do not ask (for scripts)')
     .option('--json', 'print the result as JSON')
     .action(async (opts: { ours?: boolean; theirs?: boolean; db?: string; table?: string; key?: string; dryRun?: boolean; yes?: boolean; json?: boolean }, cmd: Command) => {
-      const { resolveConflicts } = await import('../sync/resolve.js');
-      const { keyMatches } = await import('../sync/conflicts.js');
-      const { readState } = await import('../sync/state.js');
-      const { askYesNo } = await import('./prompt.js');
+      const { resolveConflicts } = await import('../../sync/resolve.js');
+      const { keyMatches } = await import('../../sync/conflicts.js');
+      const { readState } = await import('../../sync/state.js');
       if (opts.ours && opts.theirs) cmd.error('error: pass either --ours or --theirs, not both', { exitCode: 2 });
       const root = rootOf(cmd);
       const config = loadConfig(root);
@@ -66,12 +89,11 @@ export function registerSyncCommand(program: Command): void {
       const result = await resolveConflicts(config, {
         resolutions: take ? open.map((i) => ({ database: i.database, table: i.table, key: i.key, take })) : [],
         dryRun: opts.dryRun ?? false,
-        consent: async (plan) => {
-          if (opts.yes) return { granted: true };
-          if (!process.stdin.isTTY) return { granted: false, reason: 'there is no terminal to ask on; pass --yes to confirm in a script' };
-          process.stderr.write(`Resolve:\n${plan.map((p) => `  ${p.database}.${p.table} ${p.key}: ${p.action}${p.write ? ` ${p.write.line}` : ''}`).join('\n')}\nA safety copy of each database written goes to ${root}/sync/resolved/.\n`);
-          return (await askYesNo('Proceed? [y/N] ')) ? { granted: true } : { granted: false, reason: 'you answered no' };
-        },
+        consent: (plan) =>
+          confirmOnTerminal(
+            `Resolve:\n${plan.map((p) => `  ${p.database}.${p.table} ${p.key}: ${p.action}${p.write ? ` ${p.write.line}` : ''}`).join('\n')}\nA safety copy of each database written goes to ${rootLayout(root).syncResolvedDir}/.`,
+            opts.yes ?? false,
+          ),
       });
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
@@ -85,15 +107,22 @@ export function registerSyncCommand(program: Command): void {
       const message = result.status === 'dry_run' ? result.message.replace(/ To do exactly this, pass the confirm_token with the same resolutions \(it works once\)\./, ' Run the command again without --dry-run to do it.') : result.message;
       process.stdout.write(`${result.status}: ${cliText(message, root)}\n${rows.join('\n')}${rows.length ? '\n' : ''}`);
     });
+}
+
+function registerStatus(sync: Command): void {
   sync
     .command('status')
     .description('rows changed here and on the remote since the last sync')
     .option('--json', 'print the status as JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const { syncStatus } = await import('../sync/status.js');
+      const { syncStatus } = await import('../../sync/status.js');
       const result = await syncStatus(loadConfig(rootOf(cmd)));
       process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${cliText(result.message)}\n`);
     });
+}
+
+/** `sync import <clone-dir>`: replacing existing databases needs --force, then a yes. */
+function registerImport(sync: Command): void {
   sync
     .command('import')
     .description('rebuild the databases from a clone of the sync repository')
@@ -103,25 +132,21 @@ export function registerSyncCommand(program: Command): void {
     .option('-y, --yes', 'with --force: do not ask (for scripts)')
     .option('--json', 'print the result as JSON')
     .action(async (dir: string, opts: { dryRun?: boolean; force?: boolean; yes?: boolean; json?: boolean }, cmd: Command) => {
-      const { syncImport } = await import('../sync/import.js');
-      const { describeSafetyCopies } = await import('../restore/safety-copies.js');
-      const { askYesNo } = await import('./prompt.js');
+      const { syncImport } = await import('../../sync/import.js');
       const result = await syncImport(loadConfig(rootOf(cmd)), path.resolve(dir), {
         dryRun: opts.dryRun ?? false,
         force: opts.force ?? false,
         // Replacing needs --force (intent) and then a yes (consent): never a silent yes.
-        ...(opts.force
-          ? {
-              consent: async (plan) => {
-                if (opts.yes) return { granted: true };
-                if (!process.stdin.isTTY) return { granted: false, reason: 'there is no terminal to ask on; pass --yes to confirm in a script' };
-                const replaced = plan.databases.filter((d) => d.replaced).map((d) => `  ${d.name} -> ${d.target}`);
-                process.stderr.write(`Import replaces:\n${replaced.join('\n')}\n${describeSafetyCopies(plan.safety)}\n${plan.warnings.map((w) => `warning: ${cliText(w)}\n`).join('')}`);
-                return (await askYesNo('Proceed? [y/N] ')) ? { granted: true } : { granted: false, reason: 'you answered no' };
-              },
-            }
-          : {}),
+        ...(opts.force ? { consent: (plan: ImportPlan) => confirmImport(plan, opts.yes ?? false) } : {}),
       });
       process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${cliText(result.message)}\n${result.databases.map((d) => `  ${d.name} -> ${d.target}`).join('\n')}\n`);
     });
+}
+
+/** The y/N question before an import replaces databases (what it replaces, the safety copies, warnings). */
+async function confirmImport(plan: ImportPlan, yes: boolean): Promise<ConsentDecision> {
+  const { describeSafetyCopies } = await import('../../restore/safety-copies.js');
+  const replaced = plan.databases.filter((d) => d.replaced).map((d) => `  ${d.name} -> ${d.target}`);
+  const warnings = plan.warnings.map((w) => `\nwarning: ${cliText(w)}`).join('');
+  return confirmOnTerminal(`Import replaces:\n${replaced.join('\n')}\n${describeSafetyCopies(plan.safety)}${warnings}`, yes);
 }

@@ -1,0 +1,54 @@
+import fs from 'node:fs';
+import { runBackup, type BackupResult } from '../backup/pipeline.js';
+import type { SnapshotList } from '../backup/list.js';
+import { loadConfig } from '../root/config.js';
+import { rootLayout } from '../root/paths.js';
+import { formatBytes } from '../core/size-format.js';
+import { shutdownSignal, track } from '../core/shutdown.js';
+import { folderBytes, progressReporter } from './progress.js';
+import { currentRoot, out } from './output.js';
+import { cliText } from './wording.js';
+
+/** What `now` and `demo` print for one snapshot taken: its size, each database, skips, prunes, the remote. */
+export function printBackup(result: BackupResult): void {
+  out(`snapshot ${result.snapshot_id}  ${formatBytes(result.archive.bytes)} ${result.archive.codec}  ${result.duration_ms} ms`);
+  for (const db of result.databases) {
+    const rows = Object.values(db.rows).reduce((a, b) => a + b, 0);
+    out(`  ${db.name.padEnd(24)} ${formatBytes(db.bytes).padStart(10)}  ${rows} rows  user_version ${db.user_version}${db.via_link ? '  (via link)' : ''}`);
+  }
+  for (const s of result.skipped) out(`  skipped ${s.name}: ${cliText(s.reason, currentRoot)}`);
+  if (result.pruned.length) out(`  pruned ${result.pruned.length}: ${result.pruned.join(', ')}`);
+  out(`  remote: ${result.remote.status}${result.remote.reason ? ` (${cliText(result.remote.reason, currentRoot)})` : ''}`);
+}
+
+/** What `list` and `demo` print: one line per snapshot, newest first; a remote that could not be read is a note on stderr. */
+export function printList(list: SnapshotList): void {
+  if (!list.snapshots.length) out('no snapshots yet (take one with: wb-backup now)');
+  for (const s of list.snapshots) {
+    const where = [s.local ? 'local' : '', s.remote ? 'remote' : ''].filter(Boolean).join('+');
+    out(`${s.id.padEnd(36)} ${formatBytes(s.bytes).padStart(10)}  ${where}${s.manual ? '  manual' : ''}`);
+  }
+  if (list.remote.reason) process.stderr.write(`note: ${cliText(list.remote.reason, currentRoot)}\n`);
+}
+
+/**
+ * Takes a snapshot of the root's databases with a progress bar on stderr (none with `json`).
+ * @throws whatever runBackup throws (WbError), after the bar is stopped
+ */
+export async function backupCommand(root: string, opts: { manual?: boolean; json?: boolean }): Promise<BackupResult> {
+  const config = loadConfig(root);
+  // Bytes: what the copies in the snapshot's .partial folder hold so far (not its archive being
+  // written), of the live files' sizes.
+  const total = config.databases.reduce((n, d) => n + (fs.statSync(d.path, { throwIfNoEntry: false })?.size ?? 0), 0);
+  const copies = folderBytes(rootLayout(root).backupsDir, (n) => n.endsWith('.partial'), (n) => n.startsWith('archive.'));
+  const bar = progressReporter(!opts.json, { written: () => Math.min(copies(), total), total });
+  // Shown from the start: the first step ends only when the first database is copied.
+  bar.update(0, config.databases.length + 2, 'copying');
+  try {
+    return await track(
+      runBackup(config, { manual: opts.manual ?? true, signal: shutdownSignal, onProgress: (p) => bar.update(p.done, p.total, p.message) }),
+    );
+  } finally {
+    bar.stop();
+  }
+}

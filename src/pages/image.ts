@@ -1,0 +1,238 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { WbError, describeError } from '../core/errors.js';
+import { parseWalHeader, parseWalIndexHeader, scanWal, WAL_HEADER_BYTES, type WalHeader } from './wal.js';
+
+/** A run of consecutive pages of the image: `data` holds `count` pages from page `first` (1-based). */
+export interface PageChunk {
+  first: number;
+  count: number;
+  /** count x pageSize bytes; a fresh buffer per chunk, so a consumer may keep it */
+  data: Buffer;
+}
+
+/** What a page image is and what taking it cost the database's writers. */
+export interface PageImageInfo {
+  pageSize: number;
+  pageCount: number;
+  /** 'wal', or the rollback-journal mode ('delete', 'truncate', 'persist', 'memory', 'off') */
+  journalMode: string;
+  /** WAL frames laid over the main file's pages (0 in rollback-journal mode or for an empty log) */
+  walPages: number;
+  /**
+   * How long writers were held back, in ms. In WAL mode: from the moment our write lock was
+   * granted to its release (a writer that was committing finishes first). In rollback-journal
+   * mode writers wait for the whole read (a shared lock), so this is the read's duration.
+   */
+  writersHeldMs: number;
+}
+
+/** An open, consistent image of a live database; read its pages once with `chunks()`, then `close()`. */
+export interface PageImage extends PageImageInfo {
+  /**
+   * The pages 1..pageCount in order, `chunkPages` at a time (default: about 1 MiB). Memory: one
+   * chunk. Throws WbError('snapshot_failed') if the log was restarted under the read (it cannot
+   * while the read transaction is open; the check makes sure) or a page is missing.
+   */
+  chunks(chunkPages?: number): Generator<PageChunk>;
+  close(): void;
+}
+
+export interface OpenPageImageOptions {
+  /** how long to wait for the write lock (another writer's transaction), ms; default 10 000 */
+  busyTimeoutMs?: number;
+}
+
+interface WalPlan {
+  header: WalHeader;
+  /** sorted page numbers with their data offset in the WAL */
+  pages: [number, number][];
+  /** database size in pages at the last commit frame used */
+  dbPages: number;
+}
+
+/**
+ * Opens a consistent page image of the SQLite database `file` while it stays live, without
+ * VACUUM INTO and without holding writers back for more than a moment.
+ *
+ * WAL mode: connection A takes the write lock (BEGIN IMMEDIATE), connection B opens a read
+ * transaction, and the WAL header, its length and the wal-index header are read; then A rolls
+ * back. B's snapshot is then exactly the committed state at that moment, and while B's read
+ * transaction stays open the log cannot restart and no checkpoint copies frames newer than B's
+ * snapshot into the main file. The image is the main file's pages with, for each page, the newest
+ * committed WAL frame up to B's last commit frame laid over it (frames validated by salts and the
+ * cumulative checksum chain), cut to B's page count. Rollback-journal mode: B's shared lock keeps
+ * the file stable (writers wait for the read) and the file is read as it is.
+ *
+ * Throws WbError('busy') when the write lock cannot be had within the timeout, and
+ * WbError('snapshot_failed') when the file is not a database or the log does not agree with the
+ * wal-index (the caller may retry).
+ */
+export function openPageImage(file: string, opts: OpenPageImageOptions = {}): PageImage {
+  const timeout = opts.busyTimeoutMs ?? 10_000;
+  const name = path.basename(file); // messages name the file, never its whole path
+  let reader: Database.Database | null = null;
+  let writer: Database.Database | null = null;
+  let dbFd: number | null = null;
+  let walFd: number | null = null;
+  let shmFd: number | null = null;
+  // POSIX locks belong to the process and closing ANY descriptor of a file drops them all, our
+  // connections' included: our descriptors are opened once, before the locks are taken, and
+  // closed only after our connections are.
+  const closeAll = () => {
+    if (reader?.open) {
+      if (reader.inTransaction) reader.exec('ROLLBACK');
+      reader.close();
+    }
+    if (writer?.open) writer.close();
+    for (const fd of [dbFd, walFd, shmFd]) if (fd !== null) fs.closeSync(fd);
+    dbFd = walFd = shmFd = null;
+  };
+  try {
+    reader = new Database(file, { readonly: true, fileMustExist: true, timeout });
+    const journalMode = String(reader.pragma('journal_mode', { simple: true })).toLowerCase();
+    dbFd = fs.openSync(file, 'r');
+    let plan: WalPlan | null = null;
+    let writersHeldMs: number;
+    let lockedAt: number;
+    if (journalMode === 'wal') {
+      walFd = openIfThere(`${file}-wal`);
+      shmFd = openIfThere(`${file}-shm`);
+      writer = new Database(file, { fileMustExist: true, timeout });
+      writer.exec('BEGIN IMMEDIATE');
+      lockedAt = performance.now();
+      let recorded: WalRecord;
+      try {
+        reader.exec('BEGIN');
+        reader.prepare('SELECT count(*) FROM sqlite_schema').pluck().get();
+        recorded = recordWal(walFd, shmFd);
+      } finally {
+        writer.exec('ROLLBACK');
+        writersHeldMs = performance.now() - lockedAt;
+      }
+      plan = planWal(walFd, recorded);
+    } else {
+      lockedAt = performance.now();
+      reader.exec('BEGIN');
+      reader.prepare('SELECT count(*) FROM sqlite_schema').pluck().get();
+      writersHeldMs = 0;
+      // Switched to WAL since we looked: the file alone would miss the log's pages.
+      if (String(reader.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal') throw new WbError('snapshot_failed', `${name} switched to WAL mode while its image was being opened.`, 'Try again.');
+    }
+    const pageSize = Number(reader.pragma('page_size', { simple: true }));
+    const pageCount = Number(reader.pragma('page_count', { simple: true }));
+    if (plan && plan.header.pageSize !== pageSize) throw new WbError('snapshot_failed', `The write-ahead log of ${name} has pages of ${plan.header.pageSize} bytes, the database ${pageSize}.`, 'Try again.');
+    if (plan && plan.dbPages !== pageCount) throw new WbError('snapshot_failed', `The last commit in the write-ahead log of ${name} says ${plan.dbPages} pages, the reader sees ${pageCount}.`, 'Try again.');
+    const info = { pageSize, pageCount, journalMode, walPages: plan?.pages.length ?? 0 };
+    const image: PageImage = {
+      ...info,
+      writersHeldMs,
+      *chunks(chunkPages?: number) {
+        const per = Math.max(1, chunkPages ?? Math.max(1, Math.floor((1 << 20) / pageSize)));
+        let w = 0; // next WAL entry to lay over
+        const walPages = plan?.pages ?? [];
+        for (let first = 1; first <= pageCount; first += per) {
+          const count = Math.min(per, pageCount - first + 1);
+          const data = Buffer.alloc(count * pageSize);
+          const got = fs.readSync(dbFd!, data, 0, data.length, (first - 1) * pageSize);
+          let covered = Math.floor(got / pageSize); // pages of this chunk the main file holds
+          while (w < walPages.length && walPages[w]![0] < first) w++;
+          while (w < walPages.length && walPages[w]![0] < first + count) {
+            const [pgno, at] = walPages[w]!;
+            const off = (pgno - first) * pageSize;
+            if (fs.readSync(walFd!, data, off, pageSize, at) !== pageSize) throw new WbError('snapshot_failed', `The write-ahead log of ${name} ended before page ${pgno}'s frame.`, 'Try again.');
+            if (pgno - first === covered) covered++;
+            w++;
+          }
+          if (covered < count) {
+            throw new WbError('snapshot_failed', `Page ${first + covered} of ${name} is neither in the file nor in its write-ahead log.`, 'Try again; if it repeats, check the database with PRAGMA integrity_check.');
+          }
+          yield { first, count, data };
+        }
+        if (plan) checkNotRestarted(plan, walFd!);
+        if (journalMode !== 'wal') image.writersHeldMs = performance.now() - lockedAt;
+      },
+      close: closeAll,
+    };
+    return image;
+  } catch (err) {
+    closeAll();
+    if (err instanceof WbError) throw err;
+    const code = (err as { code?: string }).code;
+    if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') throw new WbError('busy', `${name} stayed locked by another writer for ${timeout} ms.`, 'Try again when the program writing it is less busy.');
+    throw new WbError('snapshot_failed', `Could not read a consistent image of ${name}: ${describeError(err)}`, 'Check that it is a SQLite database and readable.');
+  }
+}
+
+function openIfThere(f: string): number | null {
+  try {
+    return fs.openSync(f, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+interface WalRecord {
+  header: WalHeader | null;
+  bytes: number;
+  mxFrame?: number;
+  nBackfill?: number;
+  shmSalts?: Buffer;
+}
+
+/** Under the write lock: the WAL's header and length, and the wal-index's mxFrame/nBackfill. */
+function recordWal(walFd: number | null, shmFd: number | null): WalRecord {
+  let header: WalHeader | null = null;
+  let bytes = 0;
+  if (walFd !== null) {
+    bytes = fs.fstatSync(walFd).size;
+    const buf = Buffer.alloc(WAL_HEADER_BYTES);
+    if (fs.readSync(walFd, buf, 0, WAL_HEADER_BYTES, 0) === WAL_HEADER_BYTES) header = parseWalHeader(buf);
+  }
+  if (shmFd !== null) {
+    const buf = Buffer.alloc(136);
+    if (fs.readSync(shmFd, buf, 0, 136, 0) === 136) {
+      const idx = parseWalIndexHeader(buf);
+      if (idx) return { header, bytes, mxFrame: idx.mxFrame, nBackfill: idx.nBackfill, shmSalts: idx.salts };
+    }
+  }
+  return { header, bytes };
+}
+
+/**
+ * After the write lock is gone: the frames that make up the reader's snapshot. With a readable
+ * wal-index, its mxFrame bounds the scan and must be the last valid commit frame; when every
+ * frame up to mxFrame is already checkpointed (nBackfill = mxFrame) the main file alone is the
+ * image (a checkpoint cannot write the file while our reader holds its snapshot). Without one,
+ * the last valid commit frame within the recorded length is used: the write lock was held while
+ * recording, so no commit was in flight.
+ */
+function planWal(walFd: number | null, rec: WalRecord): WalPlan | null {
+  if (rec.mxFrame === 0) return null;
+  if (rec.mxFrame !== undefined && rec.nBackfill !== undefined && rec.nBackfill >= rec.mxFrame) return null;
+  if (!rec.header || walFd === null) {
+    if (rec.mxFrame === undefined) return null; // no index and no valid log: the file is the database
+    throw new WbError('snapshot_failed', `The write-ahead log has no valid header, its index says ${rec.mxFrame} frames.`, 'Try again.');
+  }
+  if (rec.shmSalts && !rec.shmSalts.equals(rec.header.salts)) {
+    throw new WbError('snapshot_failed', 'The write-ahead log and its index disagree (a log restart was in progress).', 'Try again.');
+  }
+  const committed = scanWal(walFd, rec.header, rec.bytes, rec.mxFrame);
+  if (rec.mxFrame !== undefined && committed.commitFrame !== rec.mxFrame) {
+    throw new WbError('snapshot_failed', `The write-ahead log's last valid commit is frame ${committed.commitFrame} (the scan stopped: ${committed.stop}; ${rec.bytes} bytes recorded), its index says ${rec.mxFrame} (${rec.nBackfill} checkpointed).`, 'Try again.');
+  }
+  if (committed.commitFrame === 0) return null;
+  const pages = [...committed.pages.entries()].sort((a, b) => a[0] - b[0]);
+  return { header: rec.header, pages, dbPages: committed.dbPages };
+}
+
+/** The log's salts are what they were when recorded: no frame we read was overwritten. */
+function checkNotRestarted(plan: WalPlan, fd: number): void {
+  const buf = Buffer.alloc(WAL_HEADER_BYTES);
+  fs.readSync(fd, buf, 0, WAL_HEADER_BYTES, 0);
+  if (!buf.subarray(16, 24).equals(plan.header.salts)) {
+    throw new WbError('snapshot_failed', 'The write-ahead log was restarted while its pages were read.', 'Try again.');
+  }
+}
