@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { displayPath } from './paths.js';
 
 /**
- * Consent for every operation that replaces live data (restore, undo, github-sync import, row
+ * Consent for every operation that replaces live data (restore, undo, github-sync import and resolve, row
  * recovery). Three ways to consent: the user answers an MCP elicitation form, the CLI's y/N prompt
  * (or --yes), or a confirm token that a dry run returned after showing the plan.
  *
