@@ -266,6 +266,24 @@ describe('github_sync_resolve with real git and SQLite', () => {
     expect(readState(root).conflicts?.items[0]?.resolved).toBeNull();
   });
 
+  it('a table mirrored as documents: the conflict carries its file, and theirs takes the edited document', async () => {
+    writeConfigFile(root, { sync: { github: { remote_url: bare, documents: { 'notes.notes': { body: 'body' } } } } });
+    await syncPush(loadConfig(root));
+    const other = path.join(work, 'other-docs');
+    git(work, 'clone', '-q', bare, other);
+    const doc = path.join(other, 'notes', 'notes', '5.md');
+    fs.writeFileSync(doc, fs.readFileSync(doc, 'utf8').replace('title: "note 4"', 'title: "theirs"'));
+    git(other, 'commit', '-q', '-am', 'edit a document');
+    git(other, 'push', '-q', 'origin', 'HEAD:trunk');
+    sql("UPDATE notes SET title = 'ours' WHERE id = 5");
+    await syncPull(loadConfig(root));
+    expect(readState(root).conflicts?.items).toEqual([expect.objectContaining({ key: '{"id":5}', path: 'notes/notes/5.md' })]);
+    const done = await resolveConflicts(loadConfig(root), { resolutions: five, consent: async () => ({ granted: true }) });
+    expect(done.base_advanced).toBe(true);
+    expect(title(5)).toBe('theirs');
+    expect((await syncPush(loadConfig(root))).status).toBe('no_changes');
+  });
+
   it('the CLI: `sync resolve` lists, --dry-run changes nothing, --theirs --yes resolves', async () => {
     const { spawnSync } = await import('node:child_process');
     const { CLI } = await import('./support/fixtures.js');
