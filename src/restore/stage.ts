@@ -23,6 +23,8 @@ export interface StageRequest {
   durable: boolean;
   /** called once everything is unpacked and the inner manifest checked, before the verdicts are awaited */
   onUnpacked: () => void;
+  /** called as each chosen database passes its checks, with its size in bytes (progress) */
+  onVerified?: (bytes: number) => void;
 }
 
 /** A staged database that passed every check: how its migrations and rows came out. */
@@ -108,7 +110,11 @@ function verifyOnUnpack(req: StageRequest, pool: VerifyPool, checks: Map<string,
     const verdict = pool.verify({ staged, expectedRows: s.entry.rows, pending, durable: req.durable });
     checks.set(
       file,
-      Promise.all([verdict, flushed]).then(([v, flushProblem]) => (v.ok && flushProblem ? { ok: false as const, problem: flushProblem } : v)),
+      Promise.all([verdict, flushed]).then(([v, flushProblem]) => {
+        const out = v.ok && flushProblem ? { ok: false as const, problem: flushProblem } : v;
+        if (out.ok) req.onVerified?.(s.entry.bytes);
+        return out;
+      }),
     );
   };
 }
