@@ -328,7 +328,10 @@ function startSnapshot(config: Config, opts: BackupOptions, lock: RootLock): Sna
     complete: false,
   };
   // The heartbeat: what was measured at that moment (a growing copy, the archive's intake), never a made-up value.
-  run.meter.measure(() => ({ done: bytesDone(run), total: run.bytes.total, message: run.step }));
+  const measured = () => ({ done: bytesDone(run), total: run.bytes.total, message: run.step });
+  run.meter.measure(measured);
+  // Compression sends events of its own: a value per share of the total, however fast it runs.
+  writer.onPacked = () => run.meter.report(measured());
   return run;
 }
 
@@ -343,6 +346,8 @@ function sourceSize(file: string): number {
 
 /** A step begins or ends: its message goes with the bytes measured now (sent as soon as they increase). */
 function progress(run: SnapshotRun, message: string): void {
+  // What the step before measured goes out under its own name first.
+  run.meter.flush();
   run.step = message;
   run.meter.report({ done: bytesDone(run), total: run.bytes.total, message });
   run.meter.flush();

@@ -23,7 +23,7 @@ import { leftoverStagingDirs, recoverInterruptedSwap } from './recovery.js';
 import { selectDatabases, type Selected } from './targets.js';
 import { stageAndVerify, verifyManifest, type StagedDatabase } from './stage.js';
 import { formatBytes } from '../core/size-format.js';
-import { ProgressReporter, folderBytes } from '../core/progress.js';
+import { ProgressReporter } from '../core/progress.js';
 
 export const RestoredDatabaseSchema = z.object({
   name: z.string(),
@@ -110,9 +110,7 @@ interface RestoreRun {
 
 /** What the progress of a restore counts, in bytes. */
 interface RestoreBytes {
-  /** the staging folder's size while it fills (polled), else nothing */
-  staging: (() => number) | null;
-  /** staged bytes once unpacking is over */
+  /** bytes written into staging so far */
   staged: number;
   /** bytes of the databases that passed their checks */
   verified: number;
@@ -124,7 +122,7 @@ interface RestoreBytes {
 
 function restoreBytes(run: RestoreRun): number {
   const b = run.bytes;
-  return (b.staging ? b.staging() : b.staged) + b.verified + b.swapped;
+  return b.staged + b.verified + b.swapped;
 }
 
 /** The plan shown for consent, with the absolute folder the replaced live files will go to. */
@@ -189,6 +187,7 @@ async function restoreSteps(run: RestoreRun): Promise<RestoreResult> {
 
 /** A step begins or ends: its message goes with the bytes measured now (sent once they increase). */
 function progress(run: RestoreRun, message: string): void {
+  run.meter.flush();
   run.meter.report({ done: restoreBytes(run), ...(run.bytes.total !== undefined ? { total: run.bytes.total } : {}), message });
   run.meter.flush();
 }
@@ -217,7 +216,7 @@ function beginRestore(config: Config, opts: RestoreOptions): RestoreRun {
     grant = claim.grant;
   }
   const meter = new ProgressReporter((done, total, message) => opts.onProgress?.(done, total, message));
-  return { config, opts, warnings, grant, meter, bytes: { staging: null, staged: 0, verified: 0, swapped: 0, total: undefined } };
+  return { config, opts, warnings, grant, meter, bytes: { staged: 0, verified: 0, swapped: 0, total: undefined } };
 }
 
 /**
@@ -263,12 +262,11 @@ function checkLiveDatabases(run: RestoreRun, selected: readonly Selected[]): Map
 
 /** Unpacks and verifies the chosen databases in staging (see stage.ts), reporting progress. */
 async function stageDatabases(run: RestoreRun, snapshot: LocalSnapshot, manifest: Manifest, selected: readonly Selected[], ladders: ReadonlyMap<string, Migration[]>, stagingDir: string): Promise<StagedDatabase[]> {
-  const staging = folderBytes(path.dirname(stagingDir), (n) => n === path.basename(stagingDir));
-  run.bytes.staging = staging;
-  const message = `unpacking ${selected.length} database(s) into staging`;
+  let message = `unpacking ${selected.length} database(s) into staging`;
+  const measured = () => ({ done: restoreBytes(run), ...(run.bytes.total !== undefined ? { total: run.bytes.total } : {}), message });
   progress(run, message);
-  // The heartbeat: the staging folder's size as it fills, then each database as it passes its checks.
-  run.meter.measure(() => ({ done: restoreBytes(run), ...(run.bytes.total !== undefined ? { total: run.bytes.total } : {}), message: run.bytes.staging ? message : 'verifying staged databases' }));
+  // The heartbeat: what is written into staging as it unpacks, then each database as it passes its checks.
+  run.meter.measure(measured);
   try {
     return await stageAndVerify({
       snapshot,
@@ -277,16 +275,21 @@ async function stageDatabases(run: RestoreRun, snapshot: LocalSnapshot, manifest
       ladders,
       stagingDir,
       durable: !run.opts.dryRun,
-      onUnpacked: () => {
-        run.bytes.staged = staging();
-        run.bytes.staging = null;
-        progress(run, `unpacked ${selected.length} database(s) into staging`);
+      onBytes: (bytes) => {
+        run.bytes.staged += bytes;
+        run.meter.report(measured());
       },
-      onVerified: (bytes) => (run.bytes.verified += bytes),
+      onUnpacked: () => {
+        progress(run, `unpacked ${selected.length} database(s) into staging`);
+        message = 'verifying staged databases';
+      },
+      onVerified: (bytes) => {
+        run.bytes.verified += bytes;
+        run.meter.report(measured());
+      },
     });
   } finally {
     run.meter.stopMeasuring();
-    run.bytes.staging = null;
   }
 }
 

@@ -25,6 +25,8 @@ export interface StageRequest {
   onUnpacked: () => void;
   /** called as each chosen database passes its checks, with its size in bytes (progress) */
   onVerified?: (bytes: number) => void;
+  /** called with each chunk's size as it is written into staging (progress) */
+  onBytes?: (bytes: number) => void;
 }
 
 /** A staged database that passed every check: how its migrations and rows came out. */
@@ -63,6 +65,7 @@ export async function stageAndVerify(req: StageRequest): Promise<StagedDatabase[
       expected,
       wanted,
       onFile: verifyOnUnpack(req, pool, checks),
+      ...(req.onBytes ? { onBytes: req.onBytes } : {}),
     }).then(
       () => null,
       (err: unknown) => err,

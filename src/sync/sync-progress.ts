@@ -34,6 +34,8 @@ export class SyncProgress {
 
   /** A step begins: its message goes with the bytes measured now (sent once they increase). */
   step(message: string): void {
+    // What the step before measured goes out under its own name first.
+    this.meter.flush();
     this.message = message;
     this.meter.report({ done: this.done(), message });
     this.meter.flush();
