@@ -50,6 +50,7 @@ export default defineCapability({
       force: input.force,
       ...(input.confirm_token !== undefined ? { confirmToken: input.confirm_token } : {}),
       ...(consent ? { consent } : {}),
+      onProgress: ctx.progress,
     });
     const summary = result.confirm_token
       ? `${result.message} Show the user the plan; to proceed call github_sync_import again with the same clone_dir and confirm_token "${result.confirm_token}" (it works once).`

@@ -12,7 +12,7 @@ export default defineCapability({
   output: SyncPullResultSchema,
   annotations: { title: 'Pull edits made on the data mirror', readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
   async run(input, ctx) {
-    const result = await syncPull(ctx.loadConfig(), { dryRun: input.dry_run });
+    const result = await syncPull(ctx.loadConfig(), { dryRun: input.dry_run, onProgress: ctx.progress });
     return { result, summary: result.message };
   },
 });

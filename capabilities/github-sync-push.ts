@@ -19,7 +19,7 @@ export default defineCapability({
   output: SyncPushResultSchema,
   annotations: { title: 'Push the readable data mirror', readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
   async run(input, ctx) {
-    const result = await syncPush(ctx.loadConfig(), { dryRun: input.dry_run, ...(input.mode ? { mode: input.mode } : {}) });
+    const result = await syncPush(ctx.loadConfig(), { dryRun: input.dry_run, ...(input.mode ? { mode: input.mode } : {}), onProgress: ctx.progress });
     // remote_changed pushed nothing: the push the agent asked for did not happen.
     return { result, summary: result.message, isError: result.status === 'remote_changed' };
   },

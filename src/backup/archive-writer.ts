@@ -29,6 +29,10 @@ export class ArchiveWriter {
   private readonly tap = new HashTap();
   private readonly written: Promise<void>;
   private failure: Error | null = null;
+  /** tar bytes handed to the compressor so far (the files read into the archive, with their headers): progress */
+  packed = 0;
+  /** called as tar bytes go to the compressor (progress) */
+  onPacked: (() => void) | undefined;
 
   constructor(
     readonly cwd: string,
@@ -42,6 +46,10 @@ export class ArchiveWriter {
     this.codec = compressor(codec, level);
     this.pack.on('error', (err: unknown) => this.fail(err instanceof Error ? err : new Error(String(err))));
     this.pack.on('warn', (_code: string, message: string) => this.fail(new Error(`tar: ${message}`)));
+    this.pack.on('data', (chunk: Buffer) => {
+      this.packed += chunk.length;
+      this.onPacked?.();
+    });
     this.pack.pipe(this.codec.input);
     const out = fs.createWriteStream(tmpPath, { flags: 'wx' });
     this.written = Promise.all([pipeline(this.codec.output, this.tap, out), this.codec.done]).then(() => undefined);

@@ -26,6 +26,7 @@ import { writeFileAtomic } from '../core/durable-file.js';
 import { archiveEntry } from '../root/names.js';
 import { byCodeUnit } from '../core/text-order.js';
 import { formatBytes, freeSpaceNote } from '../core/size-format.js';
+import { ProgressReporter } from '../core/progress.js';
 
 export const BackupResultSchema = z.object({
   snapshot_id: z.string(),
@@ -50,9 +51,14 @@ export const BackupResultSchema = z.object({
 });
 export type BackupResult = z.infer<typeof BackupResultSchema>;
 
+/**
+ * Progress in bytes: the databases copied plus the bytes read into the archive (plus the archive
+ * once pushed), of an estimate from the sources' sizes that may grow. Strictly increasing and
+ * rate-limited (src/core/progress.ts); `message` names the step ("copying notes.db").
+ */
 export interface BackupProgress {
   done: number;
-  total: number;
+  total?: number;
   message: string;
 }
 
@@ -207,9 +213,31 @@ interface SnapshotRun {
   writer: ArchiveWriter;
   copier: HotCopier;
   log: ReturnType<typeof logger>;
-  /** steps in all: one per database, the archive, the sweep (and the push) */
-  total: number;
+  /** progress in bytes (see BackupProgress), polled every 250 ms while the snapshot is taken */
+  meter: ProgressReporter;
+  bytes: RunBytes;
+  /** the step under way, for the progress message */
+  step: string;
   complete: boolean;
+}
+
+/** What the progress of a snapshot counts, in bytes. */
+interface RunBytes {
+  /** bytes of the databases whose copy is finished */
+  copied: number;
+  /** the copy file being written now (polled: VACUUM INTO in the worker sends no events) */
+  copying: string | null;
+  /** bytes pushed to the remote (the archive, once its push is done) */
+  pushed: number;
+  /** the estimate: each source's size twice (copy, then archive), plus the archive once a push starts */
+  total: number;
+}
+
+/** Bytes done so far: copies finished, the copy being written, tar bytes compressed, the push. */
+function bytesDone(run: SnapshotRun): number {
+  const b = run.bytes;
+  const current = b.copying ? (fs.statSync(b.copying, { throwIfNoEntry: false })?.size ?? 0) : 0;
+  return b.copied + current + run.writer.packed + b.pushed;
 }
 
 /** What the copy step kept: the copied databases (manifest entries) and the skipped ones with why. */
@@ -235,12 +263,14 @@ async function takeSnapshot(config: Config, opts: BackupOptions, lock: RootLock,
     await publishSnapshot(run, manifestText, archive);
     run.log.info({ bytes: archive.bytes, databases: copied.databases.length, skipped: copied.skipped.length }, 'snapshot written');
     const pruned = sweepLocal(config, run.id);
-    progress(run, run.total, pruned.length ? `pruned ${pruned.length} old snapshot(s)` : 'retention: nothing to prune');
-    const remote = await replicateSnapshot(run);
+    progress(run, pruned.length ? `pruned ${pruned.length} old snapshot(s)` : 'retention: nothing to prune');
+    const remote = await replicateSnapshot(run, archive.bytes);
+    run.meter.stop();
     return snapshotResult(run, manifest, archive, copied, pruned, remote, started);
   } catch (err) {
     throw asDiskError(err, rootLayout(config.root).backupsDir, config.root);
   } finally {
+    run.meter.stopMeasuring();
     await discardUnpublished(run);
   }
 }
@@ -277,7 +307,9 @@ function startSnapshot(config: Config, opts: BackupOptions, lock: RootLock): Sna
   const files = snapshotFiles(backupsDir, id, codec);
   fs.mkdirSync(files.partialDir);
   const archiveTmp = path.join(files.partialDir, 'archive.tmp');
-  return {
+  const writer = new ArchiveWriter(files.partialDir, archiveTmp, codec, config.compression.level);
+  const sourceBytes = config.databases.reduce((n, d) => n + sourceSize(d.path), 0);
+  const run: SnapshotRun = {
     config,
     opts,
     lock,
@@ -287,16 +319,38 @@ function startSnapshot(config: Config, opts: BackupOptions, lock: RootLock): Sna
     codec,
     files,
     archiveTmp,
-    writer: new ArchiveWriter(files.partialDir, archiveTmp, codec, config.compression.level),
+    writer,
     copier: new HotCopier(),
     log: logger().child({ snapshot: id }),
-    total: config.databases.length + 2,
+    meter: new ProgressReporter((done, total, message) => opts.onProgress?.({ done, ...(total !== undefined ? { total } : {}), message })),
+    bytes: { copied: 0, copying: null, pushed: 0, total: 2 * sourceBytes },
+    step: 'starting',
     complete: false,
   };
+  // The heartbeat: what was measured at that moment (a growing copy, the archive's intake), never a made-up value.
+  const measured = () => ({ done: bytesDone(run), total: run.bytes.total, message: run.step });
+  run.meter.measure(measured);
+  // Compression sends events of its own: a value per share of the total, however fast it runs.
+  writer.onPacked = () => run.meter.report(measured());
+  return run;
 }
 
-function progress(run: SnapshotRun, done: number, message: string): void {
-  run.opts.onProgress?.({ done, total: run.total, message });
+/** A database file's size now (0 when it cannot be read: it will be skipped). */
+function sourceSize(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** A step begins or ends: its message goes with the bytes measured now (sent as soon as they increase). */
+function progress(run: SnapshotRun, message: string): void {
+  // What the step before measured goes out under its own name first.
+  run.meter.flush();
+  run.step = message;
+  run.meter.report({ done: bytesDone(run), total: run.bytes.total, message });
+  run.meter.flush();
 }
 
 /** @throws WbError `interrupted` once cancelled, `busy` when another process took over the lock */
@@ -334,12 +388,16 @@ async function copyDatabases(run: SnapshotRun): Promise<CopiedSet> {
       skipped.push({ name: db.name, reason: copied.looked_at ? `${copied.reason}: ${copied.looked_at}` : copied.reason });
       if (copied.locked) locked.add(db.name);
       run.log.warn({ db: db.name, reason: copied.reason }, 'database skipped');
-      progress(run, index + 1, `skipped ${db.name}: ${copied.reason}`);
+      run.bytes.total -= 2 * sourceSize(db.path);
+      progress(run, `skipped ${db.name}: ${copied.reason}`);
       continue;
     }
+    // The estimate becomes the copy's real size (free pages are not copied).
+    run.bytes.total += 2 * (copied.bytes - sourceSize(db.path));
+    run.bytes.copied += copied.bytes;
     run.writer.add(entry);
     databases.push(manifestEntry(db, entry, config.root, copied));
-    progress(run, index + 1, `copied ${db.name} (${index + 1}/${config.databases.length})`);
+    progress(run, `copied ${db.name} (${index + 1}/${config.databases.length})`);
   }
   if (databases.length === 0) throw noneCopied(config.databases.length, skipped, locked);
   return { databases, skipped, locked };
@@ -354,10 +412,14 @@ async function copyOne(run: SnapshotRun, db: VitalDatabase, entry: string): Prom
   const dest = path.join(run.files.partialDir, ...entry.split('/'));
   fs.mkdirSync(path.dirname(dest), { recursive: true });
   let copied: HotCopyResult;
+  progress(run, `copying ${path.basename(db.path)}`);
+  run.bytes.copying = dest;
   try {
     copied = await run.copier.copy({ source: db.path, dest, busyTimeoutMs: 5000 });
   } catch (err) {
     copied = failedCopy(err);
+  } finally {
+    run.bytes.copying = null;
   }
   // A full destination stops the snapshot (every later copy would fail too); any other failure
   // belongs to this one database: it is skipped with the reason and the others are still taken.
@@ -405,9 +467,10 @@ async function writeArchive(run: SnapshotRun, copied: CopiedSet): Promise<{ mani
   const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
   fs.writeFileSync(path.join(run.files.partialDir, 'MANIFEST.json'), manifestText);
   run.writer.add('MANIFEST.json');
+  run.step = 'compressing the archive';
   const archive = await run.writer.finish();
   checkpoint(run);
-  progress(run, config.databases.length + 1, `archived ${databases.length} database(s)`);
+  progress(run, `archived ${databases.length} database(s)`);
   return { manifest, manifestText, archive };
 }
 
@@ -430,7 +493,7 @@ async function publishSnapshot(run: SnapshotRun, manifestText: string, archive: 
 }
 
 /** Pushes the snapshot to the remote (the injected one, else the configured one); "skipped" without one. */
-async function replicateSnapshot(run: SnapshotRun): Promise<RemoteOutcome> {
+async function replicateSnapshot(run: SnapshotRun, archiveBytes: number): Promise<RemoteOutcome> {
   const { config, opts } = run;
   // GitHub copies turned off (`wb-backup health disable github_backups`) stop here; the remote
   // setting stays, and list and restore still read what is already there.
@@ -442,9 +505,12 @@ async function replicateSnapshot(run: SnapshotRun): Promise<RemoteOutcome> {
       reason: githubOff && opts.remote === undefined ? 'GitHub copies are turned off (health.disabled in wb-backup.yaml); the snapshot is local only.' : 'No remote is configured; the snapshot is local only.',
     };
   }
-  progress(run, run.total, `pushing to ${target.label}`);
+  run.bytes.total += archiveBytes;
+  progress(run, `pushing to ${target.label}`);
   const remote = await replicate(config, target, run.id, opts.signal);
-  progress(run, run.total, remote.status === 'pushed' ? `pushed to ${target.label}` : `remote: ${remote.status}`);
+  // The remote reports no bytes while it sends; the archive counts once the push is over.
+  run.bytes.pushed = archiveBytes;
+  progress(run, remote.status === 'pushed' ? `pushed to ${target.label}` : `remote: ${remote.status}`);
   return remote;
 }
 

@@ -8,7 +8,12 @@ export interface CapabilityContext {
   /** read fresh on every call, so a fixer's config change applies at once */
   loadConfig(): Config;
   signal: AbortSignal;
-  progress(done: number, total: number, message: string): void;
+  /**
+   * Progress of a long call, in bytes: `done` so far of `total` (undefined when unknown; an
+   * estimate may grow), and the step ("copying notes.db"). Values should come from one
+   * ProgressReporter (src/core/progress.ts); the MCP server drops any that does not increase.
+   */
+  progress(done: number, total: number | undefined, message: string): void;
   /**
    * Ask the user a question through the client (MCP elicitation). Undefined when the client cannot,
    * so the capability must offer another way (a dry-run token, an input schema).

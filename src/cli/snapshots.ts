@@ -1,11 +1,9 @@
-import fs from 'node:fs';
 import { runBackup, type BackupResult } from '../backup/pipeline.js';
 import type { SnapshotList } from '../backup/list.js';
 import { loadConfig } from '../root/config.js';
-import { rootLayout } from '../root/paths.js';
 import { formatBytes } from '../core/size-format.js';
 import { shutdownSignal, track } from '../core/shutdown.js';
-import { folderBytes, progressReporter } from './progress.js';
+import { progressBar } from './progress.js';
 import { currentRoot, out } from './output.js';
 import { cliText } from './wording.js';
 
@@ -37,13 +35,8 @@ export function printList(list: SnapshotList): void {
  */
 export async function backupCommand(root: string, opts: { manual?: boolean; json?: boolean }): Promise<BackupResult> {
   const config = loadConfig(root);
-  // Bytes: what the copies in the snapshot's .partial folder hold so far (not its archive being
-  // written), of the live files' sizes.
-  const total = config.databases.reduce((n, d) => n + (fs.statSync(d.path, { throwIfNoEntry: false })?.size ?? 0), 0);
-  const copies = folderBytes(rootLayout(root).backupsDir, (n) => n.endsWith('.partial'), (n) => n.startsWith('archive.'));
-  const bar = progressReporter(!opts.json, { written: () => Math.min(copies(), total), total });
-  // Shown from the start: the first step ends only when the first database is copied.
-  bar.update(0, config.databases.length + 2, 'copying');
+  // Bytes copied and archived, as the pipeline measures them (src/backup/pipeline.ts).
+  const bar = progressBar(!opts.json);
   try {
     return await track(
       runBackup(config, { manual: opts.manual ?? true, signal: shutdownSignal, onProgress: (p) => bar.update(p.done, p.total, p.message) }),

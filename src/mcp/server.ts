@@ -1,3 +1,4 @@
+import { monotonicSink } from '../core/progress.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { ElicitResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Capability, CapabilityContext, ElicitAnswer, ElicitSchema } from '../capability/capability.js';
@@ -62,12 +63,13 @@ function registerCapability(server: McpServer, capability: Capability, opts: Ser
         root: opts.root,
         loadConfig: () => loadConfig(opts.root),
         signal: AbortSignal.any([extra.signal, shutdownSignal]),
-        progress: (done, total, message) => {
+        // The spec wants `progress` to increase with each notification: the guard drops any that does not.
+        progress: monotonicSink((done, total, message) => {
           if (progressToken === undefined) return;
           extra
-            .sendNotification({ method: 'notifications/progress', params: { progressToken, progress: done, total, message } })
+            .sendNotification({ method: 'notifications/progress', params: { progressToken, progress: done, ...(total !== undefined ? { total } : {}), message } })
             .catch(() => undefined);
-        },
+        }),
         ...(clientCaps?.elicitation
           ? {
               elicit: async (message: string, requestedSchema: ElicitSchema): Promise<ElicitAnswer> => {

@@ -15,6 +15,8 @@ export interface ExtractOptions {
   wanted?: ReadonlySet<string>;
   /** called as each file is complete on disk, so checks can start while the rest unpacks */
   onFile?: (relative: string, sha256: string) => void;
+  /** called with the size of each chunk written into `into` (progress) */
+  onBytes?: (bytes: number) => void;
 }
 
 /** One file being written: synchronous writes, because an async round-trip per chunk left the pipeline idle most of the time. */
@@ -147,6 +149,7 @@ class Extraction {
       try {
         file.hash.update(chunk);
         writeAll(file.fd, chunk);
+        this.opts.onBytes?.(chunk.length);
       } catch (err) {
         this.stop(writeError(err as NodeJS.ErrnoException, relative, this.into));
       }

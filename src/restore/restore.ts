@@ -23,6 +23,7 @@ import { leftoverStagingDirs, recoverInterruptedSwap } from './recovery.js';
 import { selectDatabases, type Selected } from './targets.js';
 import { stageAndVerify, verifyManifest, type StagedDatabase } from './stage.js';
 import { formatBytes } from '../core/size-format.js';
+import { ProgressReporter } from '../core/progress.js';
 
 export const RestoredDatabaseSchema = z.object({
   name: z.string(),
@@ -71,13 +72,17 @@ export interface RestoreOptions {
    */
   confirmToken?: string;
   signal?: AbortSignal;
-  onProgress?: (done: number, total: number, message: string) => void;
+  /**
+   * Progress in bytes: the databases unpacked into staging, then verified, then swapped in, of
+   * their sizes in the manifest (total undefined until the snapshot is read). Strictly increasing,
+   * rate-limited; `message` names the step.
+   */
+  onProgress?: (done: number, total: number | undefined, message: string) => void;
   lockWaitMs?: number;
   /** where to fetch snapshots this machine lacks; default: the configured remote */
   remote?: Remote | null;
 }
 
-const TOTAL_STEPS = 6;
 
 /** What a confirm token records of a dry run's plan: executed as is, compared with the real run's planning. */
 interface RestoreTokenPlan {
@@ -99,6 +104,25 @@ interface RestoreRun {
   warnings: string[];
   /** the dry run's plan this run executes (a confirm token was given), else null */
   grant: ConsentGrant<RestoreTokenPlan> | null;
+  meter: ProgressReporter;
+  bytes: RestoreBytes;
+}
+
+/** What the progress of a restore counts, in bytes. */
+interface RestoreBytes {
+  /** bytes written into staging so far */
+  staged: number;
+  /** bytes of the databases that passed their checks */
+  verified: number;
+  /** bytes of the databases swapped in */
+  swapped: number;
+  /** unpack + verify (+ swap) of the chosen databases; unknown before the snapshot is read */
+  total: number | undefined;
+}
+
+function restoreBytes(run: RestoreRun): number {
+  const b = run.bytes;
+  return b.staged + b.verified + b.swapped;
 }
 
 /** The plan shown for consent, with the absolute folder the replaced live files will go to. */
@@ -118,8 +142,19 @@ export async function runRestore(config: Config, opts: RestoreOptions): Promise<
  */
 async function restoreLocked(config: Config, opts: RestoreOptions): Promise<RestoreResult> {
   const run = beginRestore(config, opts);
+  try {
+    return await restoreSteps(run);
+  } finally {
+    run.meter.stop();
+  }
+}
+
+async function restoreSteps(run: RestoreRun): Promise<RestoreResult> {
+  const { config, opts } = run;
   const { snapshot, manifest } = await resolveSnapshot(run);
   const selected = selectDatabases(config, manifest, opts.databases);
+  const selectedBytes = selected.reduce((n, s) => n + s.entry.bytes, 0);
+  run.bytes.total = selectedBytes * (opts.dryRun ? 2 : 3);
   refuseIfPlanChanged(run, snapshot, selected);
   const ladders = checkLiveDatabases(run, selected);
   refuseWithoutRoomToStage(config.root, selected);
@@ -128,7 +163,7 @@ async function restoreLocked(config: Config, opts: RestoreOptions): Promise<Rest
   try {
     const databases = (await stageDatabases(run, snapshot, manifest, selected, ladders, stagingDir)).map((d) => plannedDatabase(config.root, d));
     checkpoint(run);
-    progress(run, 4, 'staged databases pass integrity, foreign-key and row-count checks');
+    progress(run, 'staged databases pass integrity, foreign-key and row-count checks');
     crashPoint('after-staging');
     checkInUse(run, selected);
     const planned = planRestore(run, snapshot, databases);
@@ -137,9 +172,11 @@ async function restoreLocked(config: Config, opts: RestoreOptions): Promise<Rest
     checkpoint(run);
     // From here the swap owns staging: it is kept while a journal may need it, removed after.
     stagingKept = true;
+    progress(run, 'swapping in');
     swapIn(run, selected, stagingDir, planned);
+    run.bytes.swapped = selectedBytes;
     const pruned = pruneSafetyCopies(run, planned.plan.safety, named);
-    progress(run, TOTAL_STEPS, `restored ${databases.length} database(s) from ${snapshot.id}`);
+    progress(run, `restored ${databases.length} database(s) from ${snapshot.id}`);
     logger().info({ snapshot: snapshot.id, databases: databases.map((d) => d.name) }, 'restore complete');
     const { plan } = planned;
     return { snapshot_id: snapshot.id, dry_run: false, databases, pre_restore_dir: plan.preRestoreDir, safety_copies: plan.safety, pruned, warnings: run.warnings };
@@ -148,8 +185,11 @@ async function restoreLocked(config: Config, opts: RestoreOptions): Promise<Rest
   }
 }
 
-function progress(run: RestoreRun, done: number, message: string): void {
-  run.opts.onProgress?.(done, TOTAL_STEPS, message);
+/** A step begins or ends: its message goes with the bytes measured now (sent once they increase). */
+function progress(run: RestoreRun, message: string): void {
+  run.meter.flush();
+  run.meter.report({ done: restoreBytes(run), ...(run.bytes.total !== undefined ? { total: run.bytes.total } : {}), message });
+  run.meter.flush();
 }
 
 /** @throws WbError `interrupted` once the caller cancelled (before the swap only) */
@@ -175,7 +215,8 @@ function beginRestore(config: Config, opts: RestoreOptions): RestoreRun {
     if (!claim.ok) throw new WbError('consent_required', `The restore was not performed: ${claim.reason}. Nothing was changed.`);
     grant = claim.grant;
   }
-  return { config, opts, warnings, grant };
+  const meter = new ProgressReporter((done, total, message) => opts.onProgress?.(done, total, message));
+  return { config, opts, warnings, grant, meter, bytes: { staged: 0, verified: 0, swapped: 0, total: undefined } };
 }
 
 /**
@@ -187,9 +228,9 @@ async function resolveSnapshot(run: RestoreRun): Promise<{ snapshot: LocalSnapsh
   const { config, opts, grant } = run;
   const remote = opts.remote !== undefined ? opts.remote : remoteFromConfig(config);
   const snapshot = await ensureLocalSnapshot(config, grant ? grant.plan.snapshot_id : opts.snapshotId, remote, opts.signal);
-  progress(run, 1, `found ${snapshot.id}`);
+  progress(run, `found ${snapshot.id}`);
   const manifest = await verifyManifest(snapshot);
-  progress(run, 2, 'manifest checksum and contents verified');
+  progress(run, 'manifest checksum and contents verified');
   checkpoint(run);
   return { snapshot, manifest };
 }
@@ -220,16 +261,36 @@ function checkLiveDatabases(run: RestoreRun, selected: readonly Selected[]): Map
 }
 
 /** Unpacks and verifies the chosen databases in staging (see stage.ts), reporting progress. */
-function stageDatabases(run: RestoreRun, snapshot: LocalSnapshot, manifest: Manifest, selected: readonly Selected[], ladders: ReadonlyMap<string, Migration[]>, stagingDir: string): Promise<StagedDatabase[]> {
-  return stageAndVerify({
-    snapshot,
-    manifest,
-    selected,
-    ladders,
-    stagingDir,
-    durable: !run.opts.dryRun,
-    onUnpacked: () => progress(run, 3, `unpacked ${selected.length} database(s) into staging`),
-  });
+async function stageDatabases(run: RestoreRun, snapshot: LocalSnapshot, manifest: Manifest, selected: readonly Selected[], ladders: ReadonlyMap<string, Migration[]>, stagingDir: string): Promise<StagedDatabase[]> {
+  let message = `unpacking ${selected.length} database(s) into staging`;
+  const measured = () => ({ done: restoreBytes(run), ...(run.bytes.total !== undefined ? { total: run.bytes.total } : {}), message });
+  progress(run, message);
+  // The heartbeat: what is written into staging as it unpacks, then each database as it passes its checks.
+  run.meter.measure(measured);
+  try {
+    return await stageAndVerify({
+      snapshot,
+      manifest,
+      selected,
+      ladders,
+      stagingDir,
+      durable: !run.opts.dryRun,
+      onBytes: (bytes) => {
+        run.bytes.staged += bytes;
+        run.meter.report(measured());
+      },
+      onUnpacked: () => {
+        progress(run, `unpacked ${selected.length} database(s) into staging`);
+        message = 'verifying staged databases';
+      },
+      onVerified: (bytes) => {
+        run.bytes.verified += bytes;
+        run.meter.report(measured());
+      },
+    });
+  } finally {
+    run.meter.stopMeasuring();
+  }
 }
 
 /** One database's line of the plan and the result: where it goes, and how its schema and rows come out. */
@@ -265,7 +326,7 @@ function checkInUse(run: RestoreRun, selected: readonly Selected[]): void {
       throw new WbError('in_use', `Refusing to restore: ${msg}. Nothing was changed.`, `Stop the program using it and try again${again}, or pass force: true to replace it anyway.`);
     }
   }
-  progress(run, 5, inUse.length ? `${inUse.length} database(s) in use` : 'no database is in use');
+  progress(run, inUse.length ? `${inUse.length} database(s) in use` : 'no database is in use');
 }
 
 /**
@@ -291,7 +352,7 @@ function dryRunResult(run: RestoreRun, selected: readonly Selected[], plan: Rest
   };
   const targets = selected.map((s) => s.target);
   const token = issueConfirmToken({ operation: 'restore', root: config.root, request: restoreRequest(opts), plan: tokenPlan, targets });
-  progress(run, TOTAL_STEPS, 'dry run: nothing changed');
+  progress(run, 'dry run: nothing changed');
   return { snapshot_id: plan.snapshotId, dry_run: true, confirm_token: token, databases: plan.databases, pre_restore_dir: plan.preRestoreDir, safety_copies: plan.safety, pruned: [], warnings: run.warnings };
 }
 

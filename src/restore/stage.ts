@@ -23,6 +23,10 @@ export interface StageRequest {
   durable: boolean;
   /** called once everything is unpacked and the inner manifest checked, before the verdicts are awaited */
   onUnpacked: () => void;
+  /** called as each chosen database passes its checks, with its size in bytes (progress) */
+  onVerified?: (bytes: number) => void;
+  /** called with each chunk's size as it is written into staging (progress) */
+  onBytes?: (bytes: number) => void;
 }
 
 /** A staged database that passed every check: how its migrations and rows came out. */
@@ -61,6 +65,7 @@ export async function stageAndVerify(req: StageRequest): Promise<StagedDatabase[
       expected,
       wanted,
       onFile: verifyOnUnpack(req, pool, checks),
+      ...(req.onBytes ? { onBytes: req.onBytes } : {}),
     }).then(
       () => null,
       (err: unknown) => err,
@@ -108,7 +113,11 @@ function verifyOnUnpack(req: StageRequest, pool: VerifyPool, checks: Map<string,
     const verdict = pool.verify({ staged, expectedRows: s.entry.rows, pending, durable: req.durable });
     checks.set(
       file,
-      Promise.all([verdict, flushed]).then(([v, flushProblem]) => (v.ok && flushProblem ? { ok: false as const, problem: flushProblem } : v)),
+      Promise.all([verdict, flushed]).then(([v, flushProblem]) => {
+        const out = v.ok && flushProblem ? { ok: false as const, problem: flushProblem } : v;
+        if (out.ok) req.onVerified?.(s.entry.bytes);
+        return out;
+      }),
     );
   };
 }

@@ -39,7 +39,7 @@ interface LoadedRows {
  * returns the rows loaded and the counts that differ from the manifest. Throws on the first problem, with the
  * file (and line) that has it.
  */
-export function buildDatabase(clone: string, dbName: string, entry: MirrorDatabaseEntry, file: string): BuiltDatabase {
+export function buildDatabase(clone: string, dbName: string, entry: MirrorDatabaseEntry, file: string, onTable?: (table: string) => void): BuiltDatabase {
   // Whether the clone is exactly the state push recorded: only then are the manifest's row counts
   // (and the database's own dangling references) authoritative. Edited since (a row added on
   // GitHub, the other side of pull) or written before `source`: the files are the data.
@@ -55,7 +55,7 @@ export function buildDatabase(clone: string, dbName: string, entry: MirrorDataba
     db.exec('BEGIN');
     const { triggers, legacyShadow } = createSchemaWithoutTriggers(db, entry, schemaText);
     applyFts5Config(db, entry);
-    loadTables(db, clone, entry, legacyShadow);
+    loadTables(db, clone, entry, legacyShadow, onTable);
     rebuildIndexes(db, entry);
     restoreSequence(db, entry);
     for (const t of triggers) db.exec(t.sql);
@@ -100,7 +100,7 @@ function applyFts5Config(db: Database.Database, entry: MirrorDatabaseEntry): voi
 }
 
 /** The rows of every table the manifest lists (documents or JSONL), with the rowids they carry. */
-function loadTables(db: Database.Database, clone: string, entry: MirrorDatabaseEntry, legacyShadow: ReadonlySet<string>): void {
+function loadTables(db: Database.Database, clone: string, entry: MirrorDatabaseEntry, legacyShadow: ReadonlySet<string>, onTable?: (table: string) => void): void {
   for (const [table, info] of Object.entries(entry.tables)) {
     if (legacyShadow.has(table)) {
       // An older mirror's dump of a shadow table: the index exactly as it was, replacing the empty one the virtual table made.
@@ -111,6 +111,7 @@ function loadTables(db: Database.Database, clone: string, entry: MirrorDatabaseE
     const loaded = isDocumentEntry(info) ? readDocuments(clone, shape, table, info) : readJsonl(clone, info, shape.columns);
     const insert = inserter(db, table, shape.columns, shape.rowidName);
     loaded.rows.forEach((row, i) => insert(row, loaded.rowids[i] ?? null));
+    onTable?.(table);
   }
 }
 

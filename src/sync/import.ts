@@ -16,6 +16,7 @@ import type { ConsentDecision } from '../restore/restore.js';
 import { planSafetyCopies, SafetyCopyPlanSchema, uniqueSafetyDir, type SafetyCopyPlan } from '../restore/safety-copies.js';
 import { buildDatabase, type BuiltDatabase } from './import-build.js';
 import { readMirrorManifestIn, type MirrorDatabaseEntry, type MirrorManifest, type MirrorSource } from './mirror-manifest.js';
+import { ProgressReporter, type ProgressSink } from '../core/progress.js';
 import { encodeSegment, logicalNameForPath, pathForLogicalName } from '../root/names.js';
 import { rootLayout } from '../root/paths.js';
 
@@ -72,6 +73,11 @@ export interface SyncImportOptions {
   consent?: (plan: ImportPlan) => Promise<ConsentDecision>;
   /** a dry run's confirm token instead: checked and consumed before anything is built */
   confirmToken?: string;
+  /**
+   * Progress in bytes: the size of the databases being built (measured after each table's rows are
+   * in), strictly increasing; total unknown.
+   */
+  onProgress?: ProgressSink;
 }
 
 /** What a confirm token records: executed only if the real run plans exactly the same. */
@@ -170,7 +176,9 @@ export async function syncImport(config: Config, clone: string, opts: SyncImport
   return withRootLock(config.root, 'github-sync import', config.backup.lock_wait_ms, async () => {
     recoverInterruptedSwap(config.root);
     const named = await obtainConsent(config, prepared, opts);
-    const { staging, built, states } = buildAll(config, clone, prepared);
+    const meter = new ProgressReporter(opts.onProgress ?? (() => undefined));
+    const { staging, built, states } = buildAll(config, clone, prepared, meter);
+    meter.stop();
     return swapIn(config, prepared, staging, built, states, named);
   });
 }
@@ -280,16 +288,22 @@ interface BuiltFile {
  * Build every database in a staging folder (it then goes through the same journaled swap as a
  * restore). On any failure the staging folder is removed and a WbError says what to fix.
  */
-function buildAll(config: Config, clone: string, p: PreparedImport): { staging: string; built: BuiltFile[]; states: Map<string, BuiltDatabase> } {
+function buildAll(config: Config, clone: string, p: PreparedImport, meter: ProgressReporter): { staging: string; built: BuiltFile[]; states: Map<string, BuiltDatabase> } {
   const staging = path.join(config.root, `db.staging_${path.basename(p.preRestoreDir).slice('db.pre_restore_'.length)}`);
   const built: BuiltFile[] = [];
   const states = new Map<string, BuiltDatabase>();
   try {
     fs.mkdirSync(staging, { recursive: true });
+    // Bytes of the databases built so far, measured on disk (SQLite spills the build to its file).
+    let finished = 0;
+    const sizeOf = (file: string) => fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0;
     for (const [index, x] of p.plan.entries()) {
       const tmp = path.join(staging, `${index}.db`);
       built.push({ name: x.name, tmp, target: x.target });
-      states.set(x.name, buildDatabase(clone, x.name, x.entry, tmp));
+      states.set(x.name, buildDatabase(clone, x.name, x.entry, tmp, (table) => meter.report({ done: finished + sizeOf(tmp), message: `importing ${x.name}.${table}` })));
+      finished += sizeOf(tmp);
+      meter.report({ done: finished, message: `built ${x.name}` });
+      meter.flush();
     }
   } catch (err) {
     fs.rmSync(staging, { recursive: true, force: true });

@@ -25,6 +25,8 @@ export interface MaterializeOptions {
   now?: Date;
   /** the mirror this one replaces: a database whose content_sha256 is unchanged keeps its taken_at */
   previous?: MirrorManifest | null;
+  /** called as bytes are written, with the mirror file they go to (progress; "notes/tasks.jsonl") */
+  onWritten?: (bytes: number, file: string) => void;
 }
 
 function excluded(exclude: readonly string[], db: string, table: string): boolean {
@@ -115,7 +117,7 @@ function* readWideRows(db: Database.Database, table: CarriedTable, encoding: str
 }
 
 /** `<db>/<table>.jsonl`; null when it grew past the cap (then it is removed and listed). */
-function writeJsonl(dir: string, file: string, db: Database.Database, table: CarriedTable, maxFileBytes: number, skipped: Skipped): JsonlTableEntry | null {
+function writeJsonl(dir: string, file: string, db: Database.Database, table: CarriedTable, maxFileBytes: number, skipped: Skipped, onWritten?: MaterializeOptions['onWritten']): JsonlTableEntry | null {
   const fd = fs.openSync(path.join(dir, file), 'w');
   let bytes = 0;
   let rows = 0;
@@ -128,7 +130,9 @@ function writeJsonl(dir: string, file: string, db: Database.Database, table: Car
     for (const row of readRows(db, table)) {
       pending += `${line(row)}\n`;
       if (pending.length > 1 << 20) {
-        bytes += fs.writeSync(fd, pending);
+        const n = fs.writeSync(fd, pending);
+        bytes += n;
+        onWritten?.(n, file);
         pending = '';
         if (bytes > maxFileBytes) {
           tooBig = true;
@@ -137,7 +141,11 @@ function writeJsonl(dir: string, file: string, db: Database.Database, table: Car
       }
       rows++;
     }
-    if (!tooBig && pending) bytes += fs.writeSync(fd, pending);
+    if (!tooBig && pending) {
+      const n = fs.writeSync(fd, pending);
+      bytes += n;
+      onWritten?.(n, file);
+    }
     if (bytes > maxFileBytes) tooBig = true;
   } finally {
     fs.closeSync(fd);
@@ -155,7 +163,7 @@ function writeJsonl(dir: string, file: string, db: Database.Database, table: Car
 const DOCUMENT_GITATTRIBUTES = '*.md -text\n';
 
 /** `<db>/<table>/<key>.md` per row; a row too large or without a usable key is listed in skipped. */
-function writeDocuments(dir: string, rel: string, db: Database.Database, table: CarriedTable, shape: DocumentShape, maxFileBytes: number, skipped: Skipped): DocumentTableEntry {
+function writeDocuments(dir: string, rel: string, db: Database.Database, table: CarriedTable, shape: DocumentShape, maxFileBytes: number, skipped: Skipped, onWritten?: MaterializeOptions['onWritten']): DocumentTableEntry {
   fs.mkdirSync(path.join(dir, rel), { recursive: true });
   fs.writeFileSync(path.join(dir, rel, '.gitattributes'), DOCUMENT_GITATTRIBUTES);
   let rows = 0;
@@ -174,6 +182,7 @@ function writeDocuments(dir: string, rel: string, db: Database.Database, table: 
       continue;
     }
     fs.writeFileSync(path.join(dir, rel, doc.name), bytes);
+    onWritten?.(bytes.length, rel);
     rows++;
   }
   return { dir: rel, format: 'documents', key: shape.key, body: shape.body, rows, ...(rowidField && rowidField !== ROWID_FIELD ? { rowid_field: rowidField } : {}) };
@@ -312,6 +321,7 @@ function materializeDatabase(dir: string, vital: VitalDatabase, opts: Materializ
     const objects = inspectDatabase(db);
     fs.mkdirSync(dbDir, { recursive: true });
     fs.writeFileSync(path.join(dir, mirrorSchemaFile(vital.name)), objects.schemaSql);
+    opts.onWritten?.(Buffer.byteLength(objects.schemaSql), mirrorSchemaFile(vital.name));
     const entry: MirrorDatabaseEntry = { schema: mirrorSchemaFile(vital.name), user_version: Number(db.pragma('user_version', { simple: true })), tables: {} };
     for (const r of objects.refused) manifest.skipped.push({ path: tableLabelOf(vital.name, r.table), reason: `not carried: ${r.reason}` });
     for (const table of objects.carried) {
@@ -357,7 +367,7 @@ function writeTable(dir: string, db: Database.Database, dbName: string, table: C
   const asDocuments = shape && !('reason' in shape) ? shape : null;
   const where = asDocuments ? documentDir(dbName, table.name) : mirrorTableFile(dbName, table.name);
   try {
-    return asDocuments ? writeDocuments(dir, where, db, table, asDocuments, opts.maxFileBytes, skipped) : writeJsonl(dir, where, db, table, opts.maxFileBytes, skipped);
+    return asDocuments ? writeDocuments(dir, where, db, table, asDocuments, opts.maxFileBytes, skipped, opts.onWritten) : writeJsonl(dir, where, db, table, opts.maxFileBytes, skipped, opts.onWritten);
   } catch (err) {
     // One table that cannot be read never costs the others: listed, and its file removed.
     if (isDiskFull(err)) throw err;

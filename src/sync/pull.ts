@@ -18,6 +18,8 @@ import { nameOfSegment } from './mirror-paths.js';
 import { applyExactly } from './pull-apply.js';
 import { mergeTable } from './pull-merge.js';
 import { changedPaths, changedTables, readSides, type RemoteSides } from './pull-remote.js';
+import { SyncProgress } from './sync-progress.js';
+import type { ProgressSink } from '../core/progress.js';
 import { heldResolution, recordConflicts, type FoundConflict } from './conflicts.js';
 import { logOperation, readState, syncDir, writeState, type SyncState } from './state.js';
 
@@ -55,13 +57,17 @@ async function pullRequestMergedInto(repo: string, prBranch: string, head: strin
  * A manifest.json on either side that cannot be trusted throws WbError manifest_invalid, before
  * anything is applied.
  */
-export async function syncPull(config: Config, opts: { dryRun?: boolean; env?: Record<string, string> } = {}): Promise<SyncPullResult> {
+export async function syncPull(config: Config, opts: { dryRun?: boolean; env?: Record<string, string>; onProgress?: ProgressSink } = {}): Promise<SyncPullResult> {
   const sync = syncConfig(config);
+  // Progress in bytes: what the fetch adds to the clone's .git folder (src/sync/sync-progress.ts).
+  const progress = new SyncProgress(opts.onProgress);
   return withRootLock(config.root, 'github-sync pull', config.backup.lock_wait_ms, async () => {
     const repo = path.join(syncDir(config.root), 'repo');
     const state = readState(config.root);
     const base = requireSyncBase(state, repo);
     const remote = gitOptionsFor(sync, opts.env);
+    progress.watchGit(repo);
+    progress.step('fetching the sync branch');
     const branch = await resolveBranchFor(repo, remote, sync);
     const head = await fetchBranch(repo, remote, branch);
     if (!head) throw new WbError('sync_failed', `The branch ${branch} no longer exists on the sync remote.`, 'Push again (github_sync_push) to recreate it, or set sync.github.branch.');
@@ -79,11 +85,12 @@ export async function syncPull(config: Config, opts: { dryRun?: boolean; env?: R
         result.rejected.push({ path: dbSegment, reason: 'no such database on this machine' });
         continue;
       }
+      progress.step(`merging ${dbSegment}`);
       await pullDatabase(sides, result, vital, dbSegment, tableSegments, Boolean(opts.dryRun), origins);
     }
     const found = settleHeldResolutions(state, result, origins);
     return finishPull(config, state, result, { base, head, branch, found }, Boolean(opts.dryRun));
-  });
+  }).finally(() => progress.stop());
 }
 
 /** The last synced commit; throws (with what to do) when there is none yet. */

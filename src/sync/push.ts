@@ -13,6 +13,8 @@ import { commitStaged, stageMirrorOn, unstage, type StagedMirror } from './mirro
 import { findOpenSyncPullRequest, openPullRequest, PR_BRANCH_PREFIX } from './pull-request.js';
 import { routePush } from './push-route.js';
 import { logOperation, readState, syncDir, writeState, type SyncState } from './state.js';
+import { SyncProgress } from './sync-progress.js';
+import type { ProgressSink } from '../core/progress.js';
 
 export const SyncPushResultSchema = z.object({
   status: z.enum(['pushed', 'pull_request', 'no_changes', 'remote_changed', 'dry_run']),
@@ -38,6 +40,8 @@ export interface SyncPushOptions {
   mode?: SyncMode;
   /** environment for git and gh (tests point it at the GitHub emulator) */
   env?: Record<string, string>;
+  /** progress in bytes (mirror files written, git objects added), strictly increasing; total unknown */
+  onProgress?: ProgressSink;
 }
 
 /** The sync clone under <root>/sync/repo, created on first use and pointed at the configured remote. */
@@ -75,6 +79,8 @@ interface PushRun {
   databases: string[];
   readmeText: () => string;
   dryRun: boolean;
+  /** bytes written and added to git so far (sent as MCP progress) */
+  progress: SyncProgress;
   common: Common;
 }
 
@@ -90,9 +96,11 @@ export async function syncPush(config: Config, opts: SyncPushOptions = {}): Prom
   if (mode !== 'direct' && !sync.repo) {
     throw new WbError('config_invalid', `Mode ${mode} opens pull requests on GitHub, but sync.github has no repo.`, 'Set sync.github.repo (owner/name), or use mode direct.');
   }
+  const progress = new SyncProgress(opts.onProgress);
   return withRootLock(config.root, 'github-sync push', config.backup.lock_wait_ms, async () => {
-    const run = await preparePush(config, sync, mode, opts);
+    const run = await preparePush(config, sync, mode, opts, progress);
     try {
+      progress.step('staging the changed files');
       // Whatever the mode: when the remote already holds exactly this mirror there is nothing to do,
       // and the remote head becomes the sync base (a merged pull request lands here).
       const onHead = await stageMirrorOn(run.repo, run.remote, run.remoteHead, run.branch, run.fresh, run.databases, run.readmeText, sync.max_push_bytes);
@@ -109,21 +117,24 @@ export async function syncPush(config: Config, opts: SyncPushOptions = {}): Prom
       const parent = route.kind === 'pull_request' && route.parent === 'last_synced' ? run.state.last_synced_sha : run.remoteHead;
       return await pushThroughPullRequest(run, parent);
     } finally {
+      progress.stop();
       fs.rmSync(run.fresh, { recursive: true, force: true });
     }
-  });
+  }).finally(() => progress.stop());
 }
 
 /** The clone fetched, the remote head, and the databases materialized into <root>/sync/fresh. */
-async function preparePush(config: Config, sync: GithubSyncConfig, mode: SyncMode, opts: SyncPushOptions): Promise<PushRun> {
+async function preparePush(config: Config, sync: GithubSyncConfig, mode: SyncMode, opts: SyncPushOptions, progress: SyncProgress): Promise<PushRun> {
   const remote = gitOptionsFor(sync, opts.env);
   const repo = await ensureClone(config.root, remote);
+  progress.watchGit(repo);
+  progress.step('fetching the sync branch');
   const branch = await resolveBranchFor(repo, remote, sync);
   const remoteHead = await fetchBranch(repo, remote, branch);
   const state = readState(config.root);
   const fresh = path.join(syncDir(config.root), 'fresh');
   fs.rmSync(fresh, { recursive: true, force: true });
-  const manifest = materialize(fresh, config.databases, { dbDir: rootLayout(config.root).dbDir, exclude: sync.exclude_tables, maxFileBytes: sync.max_file_bytes, documents: sync.documents, now: new Date(), previous: remoteHead ? await replacedManifestAt(repo, remoteHead) : null });
+  const manifest = materialize(fresh, config.databases, { dbDir: rootLayout(config.root).dbDir, exclude: sync.exclude_tables, maxFileBytes: sync.max_file_bytes, documents: sync.documents, now: new Date(), previous: remoteHead ? await replacedManifestAt(repo, remoteHead) : null, onWritten: (bytes, file) => progress.add(bytes, `materializing ${file}`) });
   // Files under db/ that discovery could not use (a dangling or looping link) are reported too.
   const notDiscovered = (config.skipped ?? []).map((s) => ({ path: `db: ${s.name}`, reason: s.reason }));
   return {
@@ -139,6 +150,7 @@ async function preparePush(config: Config, sync: GithubSyncConfig, mode: SyncMod
     databases: config.databases.map((d) => d.name),
     readmeText: () => readme(Object.keys(manifest.databases), new Date()),
     dryRun: Boolean(opts.dryRun),
+    progress,
     common: { mode, branch, rows: rowsOf(manifest), skipped: [...notDiscovered, ...manifest.skipped], warnings: manifest.warnings ?? [] },
   };
 }
@@ -186,7 +198,9 @@ async function pushDirect(run: PushRun, onHead: StagedMirror): Promise<SyncPushR
     await unstage(run.repo);
     return { ...withDeferred(run.common, onHead), status: 'dry_run', commit: run.remoteHead, files_changed: onHead.changed, message: `A push would commit ${onHead.changed.length} changed file(s) to ${branch}; nothing was pushed.${deferredNote(onHead)}` };
   }
+  run.progress.step('committing');
   const commit = await commitStaged(run.repo, run.remote, `wb-backup sync: ${onHead.changed.length} file(s)`);
+  run.progress.step(`pushing to ${branch}`);
   const pushed = await pushBranch(run.repo, run.remote, branch);
   if (pushed.ok) {
     writeState(run.config.root, { ...run.state, last_synced_sha: commit, last_remote_sha: commit, last_sync_at: new Date().toISOString(), conflicts: null });
@@ -252,7 +266,9 @@ async function pushThroughPullRequest(run: PushRun, parent: string | null): Prom
       message: `A push would commit ${staged.changed.length} changed file(s) to ${prBranch} and ${open ? `update pull request #${open.number}` : `open a pull request into ${a.branch}`}; nothing was pushed.${deferredNote(staged)}`,
     };
   }
+  a.progress.step('committing');
   const commit = await commitStaged(a.repo, a.remote, `wb-backup sync: ${staged.changed.length} file(s)`);
+  a.progress.step(`pushing to ${prBranch}`);
   const pushed = await pushBranch(a.repo, a.remote, prBranch);
   if (!pushed.ok) throw new WbError('sync_failed', `Pushing the sync branch ${prBranch} was refused: ${pushed.stderr.split('\n')[0]}`, 'Run the sync again.');
   const pr = open ?? (await openPullRequest(ghRepo, { head: prBranch, base: a.branch, title: 'wb-backup sync: data changed on this machine', body: prBody(a.branch, staged.changed, remoteChanged) }, a.remote.env));

@@ -6,7 +6,7 @@ import { shutdownSignal, track } from '../../core/shutdown.js';
 import { runRestore, type RestorePlan, type RestoreResult } from '../../restore/restore.js';
 import { runUndo, type UndoPlan } from '../../restore/undo.js';
 import { describeSafetyCopies } from '../../restore/safety-copies.js';
-import { folderBytes, progressReporter } from '../progress.js';
+import { progressBar } from '../progress.js';
 import { rootOf } from '../root.js';
 import { currentRoot, out } from '../output.js';
 import { confirmOnTerminal } from '../prompt.js';
@@ -54,8 +54,8 @@ async function undoLastRestore(config: Config, id: string | undefined, opts: Res
 
 /** Runs the restore with a progress bar (stopped before the y/N question). */
 async function restoreWithProgress(root: string, config: Config, id: string, opts: RestoreOptions): Promise<RestoreResult> {
-  // Bytes: what the staging folder holds so far (the verified copies about to be swapped in).
-  const bar = progressReporter(!opts.json, { written: folderBytes(root, (n) => n.startsWith('db.staging_')) });
+  // Bytes unpacked, verified and swapped in, as the restore measures them (src/restore/restore.ts).
+  const bar = progressBar(!opts.json);
   try {
     return await track(
       runRestore(config, {
