@@ -416,7 +416,7 @@ function refuseWithoutRoomToStage(root: string, selected: Selected[]): void {
     throw new WbError(
       'disk_full',
       `Not enough free space to restore: staging needs ${formatBytes(needed)} next to the live databases and the disk has ${formatBytes(free)} free. Nothing was changed.`,
-      'Free some space on the disk of the data root (old db.pre_restore_* folders can go once you no longer need --undo), or restore fewer databases (databases: [...]), then try again.',
+      `Free some space on the disk of the data root ${root} (old ${path.join(root, 'db.pre_restore_*')} folders can go once you no longer need --undo), or restore fewer databases (databases: [...]), then try again.`,
     );
   }
 }
