@@ -123,7 +123,9 @@ const n = (x: number) => `${x} row${x === 1 ? '' : 's'}`;
 export function describeComparison(c: RowComparison, what: string): string[] {
   if (c.live_state === 'absent') return [`no live file yet: nothing is lost; ${n(c.after_total)} from the ${what}`];
   if (c.live_state === 'unreadable') return [`live rows could not be counted (${c.live_note}); the ${what} has ${n(c.after_total)}`];
-  const lines = c.tables.map((t) => `${t.table}: ${t.live === null ? 'not live' : `${t.live} live`} -> ${t.after === null ? `not in the ${what}` : `${t.after} ${what}`}${t.difference ? ` (${t.difference > 0 ? '+' : ''}${t.difference})` : ' (same)'}`);
+  const change = (t: RowComparison['tables'][number]) =>
+    t.difference ? `${t.difference > 0 ? '+' : ''}${t.difference}${t.after === null ? ', table goes away' : t.live === null ? ', table comes back' : ''}` : t.after === null ? 'table goes away' : t.live === null ? 'table comes back' : 'same';
+  const lines = c.tables.map((t) => `${t.table}: ${t.live === null ? 'not live' : `${t.live} live`} -> ${t.after === null ? `not in the ${what}` : `${t.after} ${what}`} (${change(t)})`);
   if (c.more_tables) lines.push(`… and ${c.more_tables} more table(s)`);
   return lines;
 }
@@ -133,6 +135,6 @@ export function describeLoss(c: RowComparison, since: string): string {
   if (c.live_state === 'absent') return 'nothing is lost (there is no live file yet)';
   if (c.live_state === 'unreadable') return `what is lost is unknown: the live rows could not be counted (${c.live_note})`;
   const only = c.tables_only_live.length ? `; tables that exist only live and go away: ${c.tables_only_live.join(', ')}` : '';
-  const lost = c.rows_lost ? `${n(c.rows_lost)} added ${since} are lost` : 'no live rows are lost';
+  const lost = c.rows_lost ? `${n(c.rows_lost)} added ${since} ${c.rows_lost === 1 ? 'is' : 'are'} lost` : 'no live rows are lost';
   return `${lost}${only}, and every change made ${since} to rows that remain is undone too`;
 }
