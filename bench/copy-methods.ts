@@ -1,38 +1,17 @@
 // How to copy a live WAL database while a writer commits ~650 transactions a second: does each
 // method finish, how long does it take, and what does it do to the writer's commit latency?
 // Usage: npm run bench:copy -- [--mb 100] [--timeout 60]
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { generateSet } from './generate.js';
-import { arg } from './lib.js';
+import { arg, startRateWriter } from './lib.js';
 import { formatBytes } from '../src/core/size-format.js';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-bench-copy-'));
 const timeoutMs = Number(arg('timeout', '60')) * 1000;
-
-interface WriterStats {
-  commits: number;
-  p50_ms: number;
-  p99_ms: number;
-  max_ms: number;
-}
-
-async function startWriter(file: string): Promise<{ child: ChildProcess; stop(): Promise<WriterStats> }> {
-  const child = spawn(process.execPath, [path.resolve('bench/rate-writer.mjs'), file, '650'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  await new Promise<void>((resolve) => child.stdout!.on('data', (d: Buffer) => ((out += d.toString()), out.includes('ready') && resolve())));
-  return {
-    child,
-    stop: () =>
-      new Promise((resolve) => {
-        child.on('exit', () => resolve(JSON.parse(out.trim().split('\n').pop()!) as WriterStats));
-        child.kill('SIGTERM');
-      }),
-  };
-}
 
 type Method = (src: string, dest: string) => Promise<void>;
 
@@ -69,14 +48,14 @@ async function main(): Promise<void> {
   const set = generateSet(path.join(work, 'set'), Number(arg('mb', '100')) / 0.35 / 1.3);
   const src = set.files.sort((a, b) => fs.statSync(b).size - fs.statSync(a).size)[0]!;
   console.log(`source: ${path.basename(src)}, ${formatBytes(fs.statSync(src).size)}, WAL mode; writer at ~650 tx/s`);
-  const idle = await startWriter(src);
+  const idle = await startRateWriter(src);
   await new Promise((r) => setTimeout(r, 3000));
   const base = await idle.stop();
   console.log(`${'writer alone (baseline)'.padEnd(42)} ${''.padStart(12)} p50 ${base.p50_ms.toFixed(2)} ms  p99 ${base.p99_ms.toFixed(2)} ms  max ${base.max_ms.toFixed(1)} ms`);
   for (const [name, copy] of Object.entries(methods)) {
     const dest = path.join(work, `copy-${name.replace(/\W+/g, '_')}.db`);
     fs.rmSync(dest, { force: true });
-    const writer = await startWriter(src);
+    const writer = await startRateWriter(src);
     const started = Date.now();
     const outcome = await withTimeout(copy(src, dest), timeoutMs);
     const ms = Date.now() - started;

@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
 import fs from 'node:fs';
 import { formatBytes } from '../src/core/size-format.js';
 
@@ -72,4 +73,27 @@ export function mb(bytes: number): string {
 export function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+}
+
+/** Commit latencies a rate-writer process measured (bench/rate-writer.mjs), in ms. */
+export interface WriterStats {
+  commits: number;
+  p50_ms: number;
+  p99_ms: number;
+  max_ms: number;
+}
+
+/** Start bench/rate-writer.mjs committing ~650 tx/s into `file`; stop() ends it and returns its latencies. */
+export async function startRateWriter(file: string): Promise<{ child: ChildProcess; stop(): Promise<WriterStats> }> {
+  const child = spawn(process.execPath, [path.resolve('bench/rate-writer.mjs'), file, '650'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  await new Promise<void>((resolve) => child.stdout!.on('data', (d: Buffer) => ((out += d.toString()), out.includes('ready') && resolve())));
+  return {
+    child,
+    stop: () =>
+      new Promise((resolve) => {
+        child.on('exit', () => resolve(JSON.parse(out.trim().split('\n').pop()!) as WriterStats));
+        child.kill('SIGTERM');
+      }),
+  };
 }

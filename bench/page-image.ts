@@ -2,14 +2,14 @@
 // to a writer committing ~650 transactions a second (p99/max commit latency), peak RSS of a page
 // copy, and the size of a page delta after ~1% row churn next to the full image compressed.
 // Usage: node --import tsx bench/page-image.ts [--mb 100] [--seconds 6]
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import Database from 'better-sqlite3';
 import { generateSet } from './generate.js';
-import { arg, median } from './lib.js';
+import { arg, median, startRateWriter } from './lib.js';
 import { formatBytes } from '../src/core/size-format.js';
 import { openPageImage } from '../src/pages/image.js';
 import { copyPageImage, imageFileChunks } from '../src/pages/image-file.js';
@@ -26,21 +26,6 @@ if (process.argv[2] === '--child-copy') {
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-bench-pages-'));
 const seconds = Number(arg('seconds', '6'));
-
-interface WriterStats { commits: number; p50_ms: number; p99_ms: number; max_ms: number }
-
-async function startWriter(file: string): Promise<{ child: ChildProcess; stop(): Promise<WriterStats> }> {
-  const child = spawn(process.execPath, [path.resolve('bench/rate-writer.mjs'), file, '650'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  await new Promise<void>((resolve) => child.stdout!.on('data', (d: Buffer) => ((out += d.toString()), out.includes('ready') && resolve())));
-  return {
-    child,
-    stop: () => new Promise((resolve) => {
-      child.on('exit', () => resolve(JSON.parse(out.trim().split('\n').pop()!) as WriterStats));
-      child.kill('SIGTERM');
-    }),
-  };
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mbps = (bytes: number, ms: number) => `${(bytes / 1e6 / (ms / 1000)).toFixed(0)} MB/s`;
@@ -88,7 +73,7 @@ async function main(): Promise<void> {
 
   // 2. A writer at ~650 tx/s: alone, under repeated page images, under repeated VACUUM INTO.
   const phase = async (name: string, work_: (() => Promise<void>) | null) => {
-    const writer = await startWriter(src);
+    const writer = await startRateWriter(src);
     const until = Date.now() + seconds * 1000;
     let runs = 0;
     if (!work_) await sleep(seconds * 1000);

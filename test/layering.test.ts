@@ -89,4 +89,15 @@ describe('the source layout', () => {
     const flushing = tsFiles(SRC).filter((f) => /\bf(data)?syncSync\(|\.(data)?sync\(\)|\bf(data)?sync\(/.test(fs.readFileSync(f, 'utf8')));
     expect(flushing.map((f) => path.relative(SRC, f))).toEqual([path.join('core', 'durable-file.ts')]);
   });
+
+  it('names the data root in one place: only root/paths.ts joins a root with a name of its layout', () => {
+    // A literal layout name joined onto a root-like variable, or a layout file name written out.
+    const joined = /path\.join\((?:root|config\.root|ctx\.root)\b[^)]*'(db|backups|logs|sync|mcp-results)'/;
+    const fileNames = /'(wb-backup\.yaml|wb-backup\.json|restore-journal\.json|last_run\.json|sidecar-history\.jsonl|\.wb-backup-demo)'/;
+    const wrong = tsFiles(SRC)
+      .filter((f) => !f.endsWith(path.join('root', 'paths.ts')))
+      .filter((f) => fs.readFileSync(f, 'utf8').split('\n').some((line) => !/^\s*(\/\/|\*)/.test(line) && (joined.test(line) || fileNames.test(line))))
+      .map((f) => path.relative(SRC, f));
+    expect(wrong).toEqual([]);
+  });
 });

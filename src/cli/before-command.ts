@@ -6,6 +6,7 @@ import { configureLogging } from '../core/log.js';
 import { recoverOnStart } from '../restore/startup.js';
 import { rootOf } from './root.js';
 import { note, setCurrentRoot } from './output.js';
+import { rootLayout } from '../root/paths.js';
 
 /**
  * Commands that may create a missing data root (saying so): `init`, a first snapshot, and an
@@ -40,8 +41,9 @@ function ensureRoot(root: string, command: string, dryRun: boolean): void {
   }
   // A dry run creates nothing, not even the root: it plans against the empty one.
   if (dryRun) return;
-  fs.mkdirSync(path.join(root, 'db'), { recursive: true });
-  process.stderr.write(`wb-backup: created the data root ${root} (put databases in ${path.join(root, 'db')}, or list them in ${path.join(root, 'wb-backup.yaml')})\n`);
+  const layout = rootLayout(root);
+  fs.mkdirSync(layout.dbDir, { recursive: true });
+  process.stderr.write(`wb-backup: created the data root ${root} (put databases in ${layout.dbDir}, or list them in ${layout.configYaml})\n`);
 }
 
 /**
@@ -58,7 +60,7 @@ export function setUpLogging(command: string, verbose: number, logFile: string |
 
 /** The log file of a data root (see setUpLogging). */
 export function logFileOf(root: string): string {
-  return path.join(root, 'logs', 'wb-backup.log');
+  return rootLayout(root).logFile;
 }
 
 /**

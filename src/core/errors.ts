@@ -115,6 +115,3 @@ export function describeError(err: unknown): string {
   const hint = errorHint(err);
   return hint ? `${err.message} ${hint}` : err.message;
 }
-
-/** @deprecated the same as describeError (message, then hint); kept while call sites move over. */
-export const errorMessage = describeError;

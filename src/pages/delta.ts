@@ -4,7 +4,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { syncDirectoryAsync, syncFileAsync } from '../core/durable-file.js';
-import { WbError, errorMessage } from '../core/errors.js';
+import { WbError, describeError } from '../core/errors.js';
 import { hashFile } from '../core/hash.js';
 import { compressor, decompressFile } from '../snapshot/codec.js';
 import type { Codec } from '../snapshot/manifest.js';
@@ -191,7 +191,7 @@ function openDelta(file: string): { reader: ByteReader; stop: () => Promise<void
   try {
     codec = deltaCodec(file);
   } catch (err) {
-    throw new WbError('not_found', `The delta ${path.basename(file)} cannot be read: ${errorMessage(err)}`);
+    throw new WbError('not_found', `The delta ${path.basename(file)} cannot be read: ${describeError(err)}`);
   }
   if (!codec) throw new WbError('archive_invalid', `${path.basename(file)} is not a page delta (neither zstd nor gzip).`);
   const stage = decompressFile(codec, file);
@@ -207,7 +207,7 @@ export async function readDeltaHeader(file: string): Promise<DeltaHeader> {
   try {
     return await decodeHeader(d.reader);
   } catch (err) {
-    throw err instanceof WbError ? err : new WbError('archive_invalid', `${path.basename(file)} is not a usable page delta: ${errorMessage(err)}.`);
+    throw err instanceof WbError ? err : new WbError('archive_invalid', `${path.basename(file)} is not a usable page delta: ${describeError(err)}.`);
   } finally {
     await d.stop();
   }
@@ -252,7 +252,7 @@ export async function applyDelta(opts: ApplyDeltaOptions): Promise<DeltaApplied>
     try {
       header = await decodeHeader(d.reader);
     } catch (err) {
-      throw damaged(errorMessage(err));
+      throw damaged(describeError(err));
     }
     const refuse = (why: string) => new WbError('restore_refused', `The delta ${path.basename(opts.delta)} cannot be applied to ${path.basename(opts.base)}: ${why}.`, `It needs ${header.base.db} of snapshot ${header.base.snapshotId}; nothing was written.`);
     if (opts.expectBase?.snapshotId !== undefined && opts.expectBase.snapshotId !== header.base.snapshotId) throw refuse(`its base is snapshot ${header.base.snapshotId}, not ${opts.expectBase.snapshotId}`);
@@ -303,13 +303,13 @@ export async function applyDelta(opts: ApplyDeltaOptions): Promise<DeltaApplied>
     try {
       atEnd = await d.reader.atEnd();
     } catch (err) {
-      throw damaged(errorMessage(err));
+      throw damaged(describeError(err));
     }
     if (!atEnd) throw damaged('bytes follow its end marker');
     try {
       await d.done;
     } catch (err) {
-      throw damaged(errorMessage(err));
+      throw damaged(describeError(err));
     }
     const sha = image.digest('hex');
     const recorded = trailer.subarray(4, 36).toString('hex');
@@ -337,7 +337,7 @@ async function readOr(r: ByteReader, n: number, damaged: (why: string) => WbErro
   try {
     return await r.read(n);
   } catch (err) {
-    throw damaged(errorMessage(err));
+    throw damaged(describeError(err));
   }
 }
 

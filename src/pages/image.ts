@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { WbError, errorMessage } from '../core/errors.js';
+import { WbError, describeError } from '../core/errors.js';
 import { parseWalHeader, parseWalIndexHeader, scanWal, WAL_HEADER_BYTES, type WalHeader } from './wal.js';
 
 /** A run of consecutive pages of the image: `data` holds `count` pages from page `first` (1-based). */
@@ -161,7 +161,7 @@ export function openPageImage(file: string, opts: OpenPageImageOptions = {}): Pa
     if (err instanceof WbError) throw err;
     const code = (err as { code?: string }).code;
     if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') throw new WbError('busy', `${name} stayed locked by another writer for ${timeout} ms.`, 'Try again when the program writing it is less busy.');
-    throw new WbError('snapshot_failed', `Could not read a consistent image of ${name}: ${errorMessage(err)}`, 'Check that it is a SQLite database and readable.');
+    throw new WbError('snapshot_failed', `Could not read a consistent image of ${name}: ${describeError(err)}`, 'Check that it is a SQLite database and readable.');
   }
 }
 

@@ -5,6 +5,7 @@ import { WbError } from '../core/errors.js';
 import { displayPath } from '../root/paths.js';
 import { hashFileSync } from '../core/hash.js';
 import * as steps from './fs-steps.js';
+import { rootLayout } from '../root/paths.js';
 
 /**
  * The swap's journal (restore-journal.json): what a swap records about every file it moves (size
@@ -66,7 +67,7 @@ export const JournalSchema = z.object({
 export type Journal = z.infer<typeof JournalSchema>;
 
 export function journalPath(root: string): string {
-  return path.join(root, 'restore-journal.json');
+  return rootLayout(root).restoreJournal;
 }
 
 /** Test seam for crash-safety tests: the real process kills itself with SIGKILL at a named point. */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { WbError, errorMessage } from '../core/errors.js';
+import { WbError, describeError } from '../core/errors.js';
 import { logger } from '../core/log.js';
 import * as steps from './fs-steps.js';
 import { ROLES, Stuck, crashPoint, disp, exists, journalPath, matches, type Ctx, type Journal, type JournalItem, type Role } from './journal.js';
@@ -212,7 +212,7 @@ export function retire(ctx: Ctx, journal: Journal, warnings: string[]): void {
   try {
     steps.fsyncDir(ctx.root);
   } catch (err) {
-    warnings.push(`the data root's folder could not be flushed after removing the journal (${errorMessage(err)})`);
+    warnings.push(`the data root's folder could not be flushed after removing the journal (${describeError(err)})`);
   }
   crashPoint('after-retire');
   removeStaging(ctx, journal.incoming_dir);
@@ -224,7 +224,7 @@ export function removeStaging(ctx: Ctx, dir: string | null): void {
   try {
     steps.removeTree(dir);
   } catch (err) {
-    logger().warn({ dir: disp(ctx, dir), err: errorMessage(err) }, 'could not remove a staging folder; the next command removes it');
+    logger().warn({ dir: disp(ctx, dir), err: describeError(err) }, 'could not remove a staging folder; the next command removes it');
   }
 }
 
@@ -277,21 +277,21 @@ export function hintFor(err: unknown): string {
 
 export function rollBackInProcess(ctx: Ctx, journal: Journal, cause: unknown): never {
   const failedStep = ctx.step;
-  const why = `The ${journal.kind} failed while ${failedStep} (${errorMessage(cause)})`;
+  const why = `The ${journal.kind} failed while ${failedStep} (${describeError(cause)})`;
   const notes: string[] = [];
   try {
     putBack(ctx, journal);
   } catch (err) {
     throw new WbError(
       'recovery_needed',
-      `${why}, and putting the databases back failed too (${err instanceof Stuck ? '' : `while ${ctx.step}: `}${errorMessage(err)}). Nothing was deleted: ${describeFiles(ctx.root, journal)}.`,
+      `${why}, and putting the databases back failed too (${err instanceof Stuck ? '' : `while ${ctx.step}: `}${describeError(err)}). Nothing was deleted: ${describeFiles(ctx.root, journal)}.`,
       `${hintFor(err)} Then run any wb-backup command (e.g. \`wb-backup list\`): it finishes putting them back, checking every file against restore-journal.json.`,
     );
   }
   try {
     retire(ctx, journal, notes);
   } catch (err) {
-    notes.push(`its journal could not be removed (${errorMessage(err)}); the next wb-backup command removes it`);
+    notes.push(`its journal could not be removed (${describeError(err)}); the next wb-backup command removes it`);
   }
   const names = journal.items.map((i) => i.name).join(', ');
   throw new WbError('swap_failed', `${why}. Every database (${names}) is as it was before (checked by sha256): nothing was changed.${notes.length ? ` Note: ${notes.join('; ')}.` : ''}`, hintFor(cause));

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { WbError, errorMessage } from '../core/errors.js';
+import { WbError, describeError } from '../core/errors.js';
 import { logger } from '../core/log.js';
 import * as steps from './fs-steps.js';
 import { disp, exists, type Ctx, type Files, type Journal, type SwapKind } from './journal.js';
@@ -110,7 +110,7 @@ export function removeSpentRecord(ctx: Ctx, undone: string | null, warnings: str
   try {
     if (!removeEmptyRecordDir(dir)) warnings.push(`${disp(ctx, dir)} still holds files after the undo; it is kept`);
   } catch (err) {
-    warnings.push(`${disp(ctx, dir)} could not be removed after the undo (${errorMessage(err)}); the next wb-backup command removes it`);
+    warnings.push(`${disp(ctx, dir)} could not be removed after the undo (${describeError(err)}); the next wb-backup command removes it`);
   }
 }
 

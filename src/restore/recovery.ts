@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { WbError, errorMessage } from '../core/errors.js';
+import { WbError, describeError } from '../core/errors.js';
 import { logger } from '../core/log.js';
 import * as steps from './fs-steps.js';
 import { JournalSchema, Stuck, clearHashCache, disp, exists, journalPath, realTarget, recordFiles, type Ctx, type Journal, type SwapKind } from './journal.js';
@@ -107,7 +107,7 @@ function recoverJournal(root: string): RecoveryOutcome {
   } catch (err) {
     throw new WbError(
       'recovery_needed',
-      `An interrupted ${journal.kind} was ${forward ? 'completed' : 'rolled back'} (the live databases are ${forward ? 'all new' : 'as before'}, checked by sha256), but its journal could not be removed (${errorMessage(err)}).`,
+      `An interrupted ${journal.kind} was ${forward ? 'completed' : 'rolled back'} (the live databases are ${forward ? 'all new' : 'as before'}, checked by sha256), but its journal could not be removed (${describeError(err)}).`,
       `${hintFor(err)} Then run any wb-backup command again: it removes the journal.`,
     );
   }
@@ -135,7 +135,7 @@ function loadJournal(file: string, root: string): Journal {
     if (err instanceof WbError) throw err;
     throw new WbError(
       'recovery_needed',
-      `restore-journal.json cannot be read (${errorMessage(err).slice(0, 200)}), so an interrupted restore cannot be finished safely. Nothing was moved.`,
+      `restore-journal.json cannot be read (${describeError(err).slice(0, 200)}), so an interrupted restore cannot be finished safely. Nothing was moved.`,
       'Inspect restore-journal.json and the db.pre_restore_* and db.staging_* folders by hand (every file is kept), then remove the journal.',
     );
   }
@@ -161,7 +161,7 @@ function replayJournal(ctx: Ctx, journal: Journal, forward: boolean): void {
   } catch (err) {
     throw new WbError(
       'recovery_needed',
-      `An interrupted ${journal.kind}${journal.snapshot_id ? ` of ${journal.snapshot_id}` : ''} could not be ${forward ? 'completed' : 'rolled back'}: ${err instanceof Stuck ? '' : `${ctx.step} failed: `}${errorMessage(err)}. Nothing more was moved, and every copy is kept: ${describeFiles(ctx.root, journal)}.`,
+      `An interrupted ${journal.kind}${journal.snapshot_id ? ` of ${journal.snapshot_id}` : ''} could not be ${forward ? 'completed' : 'rolled back'}: ${err instanceof Stuck ? '' : `${ctx.step} failed: `}${describeError(err)}. Nothing more was moved, and every copy is kept: ${describeFiles(ctx.root, journal)}.`,
       `${err instanceof Stuck ? 'Put the files named above back as the journal says (restore-journal.json lists each sha256), or move them by hand' : hintFor(err)}; then run any wb-backup command again.`,
     );
   }

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { WbError, errorMessage } from '../core/errors.js';
+import { WbError, describeError } from '../core/errors.js';
 import { logger } from '../core/log.js';
 import * as steps from './fs-steps.js';
 import { clearHashCache, crashPoint, disp, exists, realTarget, recordFiles, writeJournal, type Ctx, type Journal, type JournalItem, type SwapItem, type SwapKind } from './journal.js';
@@ -7,8 +7,6 @@ import { hintFor, matchOwnership, removeStaging, retire, rollBackInProcess, roll
 import { recordOf, removeSpentRecord, writeRecord } from './pre-restore.js';
 
 // github-sync's import (src/sync/import.ts) reaches these through swap.ts.
-export { prunePreRestoreDirs } from './pre-restore.js';
-export { recoverInterruptedSwap } from './recovery.js';
 
 /**
  * The swap puts new database files in place of live ones (restore, undo, import), journaled so that
@@ -78,7 +76,7 @@ export function performSwap(req: SwapRequest): SwapOutcome {
   } catch (err) {
     // Done and recorded; only the journal is left: the next command sees every database moved and
     // finishes (it keeps staging until then).
-    warnings.push(`the ${req.kind} completed, but its journal could not be removed (${errorMessage(err)}); the next wb-backup command finishes it`);
+    warnings.push(`the ${req.kind} completed, but its journal could not be removed (${describeError(err)}); the next wb-backup command finishes it`);
   }
   for (const w of warnings) logger().warn({ kind: req.kind }, w);
   return { preRestoreDir: preDir, warnings };
@@ -116,7 +114,7 @@ function journalFor(ctx: Ctx, req: SwapRequest, preDir: string): Journal {
   } catch (err) {
     removeStaging(ctx, req.incomingDir);
     if (err instanceof WbError) throw err;
-    throw new WbError('swap_failed', `The ${req.kind} failed while ${ctx.step} (${errorMessage(err)}). Nothing was changed.`, hintFor(err));
+    throw new WbError('swap_failed', `The ${req.kind} failed while ${ctx.step} (${describeError(err)}). Nothing was changed.`, hintFor(err));
   }
 }
 

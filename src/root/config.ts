@@ -182,59 +182,70 @@ export function discoverDatabases(dbDir: string): VitalDatabase[] {
 export function discoverWithSkips(dbDir: string): { databases: VitalDatabase[]; skipped: DiscoverySkip[] } {
   const found: VitalDatabase[] = [];
   const skipped: DiscoverySkip[] = [];
-  const nameOf = (full: string): { name: string } | { reason: string } => logicalNameForPath(path.relative(dbDir, full).slice(0, -'.db'.length).split(path.sep));
-  const walk = (dir: string): void => {
-    let entries: fs.Dirent[];
-    try {
-      // Read as bytes: a name that is not UTF-8 would come back with U+FFFD, so two such files
-      // would share one name and neither path would exist ("the file does not exist").
-      const raw = fs.readdirSync(dir, { withFileTypes: true, encoding: 'buffer' });
-      entries = [];
-      for (const e of raw) {
-        const text = strictUtf8(e.name);
-        if (text !== null) {
-          entries.push(Object.assign(e, { name: text }) as unknown as fs.Dirent);
-          continue;
-        }
-        if (!(e.isDirectory() || (e.name.subarray(-3).toString('latin1') === '.db' && (e.isFile() || e.isSymbolicLink())))) continue;
-        const shown = [...e.name].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
-        const rel = path.relative(dbDir, dir).split(path.sep).filter(Boolean);
-        skipped.push({
-          name: [...rel, shown].join('/'),
-          reason: `its ${e.isDirectory() ? 'folder ' : ''}name is not valid UTF-8, so it cannot be named or backed up${e.isDirectory() ? ' (nor anything in it)' : ''}; rename it (e.g. convmv -f latin1 -t utf8)`,
-        });
-      }
-    } catch (err) {
-      // No db/ folder at all is an empty list; a sub-folder that cannot be read is worth saying.
-      if (dir !== dbDir) skipped.push({ name: path.relative(dbDir, dir).split(path.sep).join('/'), reason: `the folder cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})` });
-      return;
+  walkDbFolder(dbDir, dbDir, found, skipped);
+  return { databases: oncePerFile(found, skipped), skipped };
+}
+
+/** Walk one folder of db/ (recursively, not through links), adding databases to `found` and what it leaves out to `skipped`. */
+function walkDbFolder(dbDir: string, dir: string, found: VitalDatabase[], skipped: DiscoverySkip[]): void {
+  const entries = readUtf8Entries(dbDir, dir, skipped);
+  if (!entries) return;
+  for (const entry of entries.sort((a, b) => byCodeUnit(a.name, b.name))) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) {
+      walkDbFolder(dbDir, full, found, skipped);
+      continue;
     }
-    for (const entry of entries.sort((a, b) => byCodeUnit(a.name, b.name))) {
-      const full = path.join(dir, entry.name);
-      if (entry.isDirectory()) {
-        walk(full);
-        continue;
-      }
-      if (!entry.name.endsWith('.db') || !(entry.isFile() || entry.isSymbolicLink())) continue;
-      const named = nameOf(full);
-      if ('reason' in named) {
-        skipped.push({ name: path.relative(dbDir, full).split(path.sep).join('/'), reason: named.reason });
-        continue;
-      }
-      if (entry.isSymbolicLink()) {
-        const problem = linkProblem(full);
-        if (problem) {
-          skipped.push({ name: named.name, reason: problem });
-          continue;
-        }
-      }
-      found.push({ name: named.name, path: full });
+    if (!entry.name.endsWith('.db') || !(entry.isFile() || entry.isSymbolicLink())) continue;
+    const named = logicalNameForPath(path.relative(dbDir, full).slice(0, -'.db'.length).split(path.sep));
+    if ('reason' in named) {
+      skipped.push({ name: path.relative(dbDir, full).split(path.sep).join('/'), reason: named.reason });
+      continue;
     }
-  };
-  walk(dbDir);
-  // Two entries on one file (a link to another database under db/, or a hard link): back it up
-  // once, under the entry that is not a link, else the first. Two copies of one file in a snapshot
-  // would make every restore of it refuse ("puts two databases on the same file").
+    const problem = entry.isSymbolicLink() ? linkProblem(full) : null;
+    if (problem) skipped.push({ name: named.name, reason: problem });
+    else found.push({ name: named.name, path: full });
+  }
+}
+
+/**
+ * The entries of `dir` whose names are UTF-8 (read as bytes: a name that is not UTF-8 would come
+ * back with U+FFFD, so two such files would share one name and neither path would exist). Database
+ * files and folders with other names go to `skipped` with the reason; null when the folder cannot
+ * be read (no db/ folder at all is an empty list; a sub-folder that cannot be read is worth saying).
+ */
+function readUtf8Entries(dbDir: string, dir: string, skipped: DiscoverySkip[]): fs.Dirent[] | null {
+  let raw: fs.Dirent<Buffer>[];
+  try {
+    raw = fs.readdirSync(dir, { withFileTypes: true, encoding: 'buffer' });
+  } catch (err) {
+    if (dir !== dbDir) skipped.push({ name: path.relative(dbDir, dir).split(path.sep).join('/'), reason: `the folder cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})` });
+    return null;
+  }
+  const entries: fs.Dirent[] = [];
+  for (const e of raw) {
+    const text = strictUtf8(e.name);
+    if (text !== null) {
+      entries.push(Object.assign(e, { name: text }) as unknown as fs.Dirent);
+      continue;
+    }
+    if (!(e.isDirectory() || (e.name.subarray(-3).toString('latin1') === '.db' && (e.isFile() || e.isSymbolicLink())))) continue;
+    const shown = [...e.name].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
+    const rel = path.relative(dbDir, dir).split(path.sep).filter(Boolean);
+    skipped.push({
+      name: [...rel, shown].join('/'),
+      reason: `its ${e.isDirectory() ? 'folder ' : ''}name is not valid UTF-8, so it cannot be named or backed up${e.isDirectory() ? ' (nor anything in it)' : ''}; rename it (e.g. convmv -f latin1 -t utf8)`,
+    });
+  }
+  return entries;
+}
+
+/**
+ * Two entries on one file (a link to another database under db/, or a hard link): back it up
+ * once, under the entry that is not a link, else the first. Two copies of one file in a snapshot
+ * would make every restore of it refuse ("puts two databases on the same file").
+ */
+function oncePerFile(found: VitalDatabase[], skipped: DiscoverySkip[]): VitalDatabase[] {
   const byFile = new Map<string, VitalDatabase>();
   const once: VitalDatabase[] = [];
   for (const d of found) {
@@ -260,7 +271,7 @@ export function discoverWithSkips(dbDir: string): { databases: VitalDatabase[]; 
     }
     skipped.push({ name: dropped.name, reason: `it is the same file as database ${kept.name} (a link), which is backed up` });
   }
-  return { databases: once, skipped };
+  return once;
 }
 
 /** `bytes` as UTF-8 text, or null when they are not valid UTF-8. */

@@ -171,62 +171,80 @@ export async function acquireRootLock(root: string, operation: string, waitMs: n
   const ownerName = `owner-${process.pid}-${hostTag()}-${nonce}.json`;
   const staging = `${lockDir}.new-${process.pid}-${hostTag()}-${nonce}`;
   const owner: LockOwner = { pid: process.pid, host: os.hostname(), operation, since: new Date().toISOString() };
-  const deadline = Date.now() + waitMs;
   try {
     fs.mkdirSync(staging);
     crashPoint('lock-staged');
     // A full disk fails here: the staging folder is removed below and nothing is left held.
     fs.writeFileSync(path.join(staging, ownerName), JSON.stringify(owner));
-    for (let freeSpins = 0; ; ) {
-      try {
-        fs.renameSync(staging, lockDir);
-        break;
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOTDIR' && code !== 'EPERM' && code !== 'EISDIR') throw err;
-        // Free yet the rename failed: released meanwhile, or a platform whose rename will not
-        // replace an empty folder (removed, then retried). Failing on a free lock again and again
-        // is a real error, not contention.
-        if (inspect(lockDir).kind === 'free') {
-          if (++freeSpins > 50) throw err;
-          removeIfEmpty(lockDir);
-          continue;
-        }
-      }
-      const seen = inspect(lockDir);
-      if (seen.kind === 'free') continue;
-      if (seen.kind === 'held' && ownerGone(seen)) {
-        // The holder died (kill -9, power loss): take it over now rather than after a timeout.
-        logger().warn({ pid: seen.pid, operation: seen.owner?.operation ?? 'unknown' }, 'taking over the lock of a process that is gone');
-        removeOwner(lockDir, seen.file);
-        continue;
-      }
-      if (Date.now() >= deadline) {
-        const hint = seen.kind === 'foreign' ? `If no wb-backup process is running, remove ${displayPath(root, lockDir)} and try again.` : 'Wait for it to finish and try again.';
-        throw new WbError('busy', `The data root is busy: ${describeHolder(seen, lockDir, root)} holds its lock.`, hint);
-      }
-      await new Promise((r) => setTimeout(r, Math.min(200, Math.max(20, deadline - Date.now()))));
-    }
+    await publishOwner(root, staging, lockDir, Date.now() + waitMs);
   } catch (err) {
     fs.rmSync(staging, { recursive: true, force: true });
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
-      throw new WbError(
-        'permission_denied',
-        `wb-backup may not write in the data root ${root} (${code} while taking its lock for ${operation}). Nothing was changed.`,
-        'Run it as the user who owns the data root, or give that user write access to it (and check it is not on a read-only mount).',
-      );
-    }
-    if (code === 'ENOSPC' || code === 'EDQUOT') {
-      throw new WbError(
-        'disk_full',
-        `The disk of the data root ${root} is full${freeSpaceNote(root)}: not even the record of its lock fits (${code} while taking it for ${operation}). Nothing was changed.`,
-        `Free some space on that disk (old ${path.join(root, 'db.pre_restore_*')} folders can go once you no longer need --undo), then try again.`,
-      );
-    }
-    throw err;
+    throw lockFailure(err, root, operation);
   }
   crashPoint('lock-acquired');
+  return heldLock(lockDir, ownerName);
+}
+
+/**
+ * Rename the staged owner record onto the lock path until it succeeds: a free lock is taken, a
+ * holder that is gone is taken over, a live one is waited for until `deadline` (epoch ms), then
+ * WbError 'busy' naming it. Other fs errors are thrown as they are.
+ */
+async function publishOwner(root: string, staging: string, lockDir: string, deadline: number): Promise<void> {
+  for (let freeSpins = 0; ; ) {
+    try {
+      fs.renameSync(staging, lockDir);
+      return;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOTDIR' && code !== 'EPERM' && code !== 'EISDIR') throw err;
+      // Free yet the rename failed: released meanwhile, or a platform whose rename will not
+      // replace an empty folder (removed, then retried). Failing on a free lock again and again
+      // is a real error, not contention.
+      if (inspect(lockDir).kind === 'free') {
+        if (++freeSpins > 50) throw err;
+        removeIfEmpty(lockDir);
+        continue;
+      }
+    }
+    const seen = inspect(lockDir);
+    if (seen.kind === 'free') continue;
+    if (seen.kind === 'held' && ownerGone(seen)) {
+      // The holder died (kill -9, power loss): take it over now rather than after a timeout.
+      logger().warn({ pid: seen.pid, operation: seen.owner?.operation ?? 'unknown' }, 'taking over the lock of a process that is gone');
+      removeOwner(lockDir, seen.file);
+      continue;
+    }
+    if (Date.now() >= deadline) {
+      const hint = seen.kind === 'foreign' ? `If no wb-backup process is running, remove ${displayPath(root, lockDir)} and try again.` : 'Wait for it to finish and try again.';
+      throw new WbError('busy', `The data root is busy: ${describeHolder(seen, lockDir, root)} holds its lock.`, hint);
+    }
+    await new Promise((r) => setTimeout(r, Math.min(200, Math.max(20, deadline - Date.now()))));
+  }
+}
+
+/** What a failed acquisition is reported as: permission and full-disk errno become WbErrors saying what to do. */
+function lockFailure(err: unknown, root: string, operation: string): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+    return new WbError(
+      'permission_denied',
+      `wb-backup may not write in the data root ${root} (${code} while taking its lock for ${operation}). Nothing was changed.`,
+      'Run it as the user who owns the data root, or give that user write access to it (and check it is not on a read-only mount).',
+    );
+  }
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new WbError(
+      'disk_full',
+      `The disk of the data root ${root} is full${freeSpaceNote(root)}: not even the record of its lock fits (${code} while taking it for ${operation}). Nothing was changed.`,
+      'Free some space on that disk (old db.pre_restore_* folders can go once you no longer need --undo), then try again.',
+    );
+  }
+  return err;
+}
+
+/** The held lock: refreshes its owner record (so another host sees it alive) until released. */
+function heldLock(lockDir: string, ownerName: string): RootLock {
   const mine = path.join(lockDir, ownerName);
   let compromised: Error | null = null;
   // The refresh lets another host see this holder is alive; a missing record means someone took over.

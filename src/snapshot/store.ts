@@ -37,12 +37,8 @@ export function snapshotFiles(backupsDir: string, id: string, codec: Codec) {
 /** Local snapshots, newest first. Files that are not snapshots are ignored. */
 export function listLocalSnapshots(root: string): LocalSnapshot[] {
   const { backupsDir } = rootLayout(root);
-  let names: string[];
-  try {
-    names = fs.readdirSync(backupsDir);
-  } catch {
-    return [];
-  }
+  const names = backupsEntries(backupsDir);
+  if (!names) return [];
   const found: LocalSnapshot[] = [];
   for (const name of names) {
     const codec = codecFromFileName(name);
@@ -100,12 +96,8 @@ export function deleteLocalSnapshot(root: string, id: string): void {
  */
 export function removeLeftovers(root: string): string[] {
   const { backupsDir } = rootLayout(root);
-  let names: string[];
-  try {
-    names = fs.readdirSync(backupsDir);
-  } catch {
-    return [];
-  }
+  const names = backupsEntries(backupsDir);
+  if (!names) return [];
   const archives = new Set(listLocalSnapshots(root).map((s) => s.id));
   const removed: string[] = [];
   for (const name of names) {
@@ -120,4 +112,13 @@ export function removeLeftovers(root: string): string[] {
   }
   if (removed.length) logger().info({ removed }, 'removed leftovers of an interrupted run');
   return removed;
+}
+
+/** The names in backups/, or null when there is no such folder yet (or it cannot be read). */
+function backupsEntries(backupsDir: string): string[] | null {
+  try {
+    return fs.readdirSync(backupsDir);
+  } catch {
+    return null;
+  }
 }

@@ -5,7 +5,9 @@ import type { Config } from '../root/config.js';
 import { WbError } from '../core/errors.js';
 import { withRootLock } from '../root/lock.js';
 import { displayPath } from '../root/paths.js';
-import { performSwap, prunePreRestoreDirs, recoverInterruptedSwap } from '../restore/swap.js';
+import { performSwap } from '../restore/swap.js';
+import { prunePreRestoreDirs } from '../restore/pre-restore.js';
+import { recoverInterruptedSwap } from '../restore/recovery.js';
 import { createHash } from 'node:crypto';
 import { claimConfirmToken, fingerprintTargets, issueConfirmToken, liveChangedReason } from '../root/consent.js';
 import { unsafeDatabaseNameReason } from '../snapshot/manifest.js';
@@ -15,6 +17,7 @@ import { planSafetyCopies, SafetyCopyPlanSchema, uniqueSafetyDir, type SafetyCop
 import { buildDatabase, type BuiltDatabase } from './import-build.js';
 import { readMirrorManifestIn, type MirrorDatabaseEntry, type MirrorManifest, type MirrorSource } from './mirror-manifest.js';
 import { encodeSegment, logicalNameForPath, pathForLogicalName } from '../root/names.js';
+import { rootLayout } from '../root/paths.js';
 
 export const SyncImportResultSchema = z.object({
   dry_run: z.boolean(),
@@ -85,9 +88,10 @@ interface ImportTokenPlan {
  */
 function importTarget(root: string, name: string, entry: MirrorDatabaseEntry): string {
   const recorded = recordedPath(name, entry.db_path);
-  if (recorded) return path.join(root, 'db', ...recorded);
+  const { dbDir } = rootLayout(root);
+  if (recorded) return path.join(dbDir, ...recorded);
   const components = pathForLogicalName(name);
-  return components ? path.join(root, 'db', ...components.slice(0, -1), `${components.at(-1)!}.db`) : path.join(root, 'db', `${encodeSegment(name)}.db`);
+  return components ? path.join(dbDir, ...components.slice(0, -1), `${components.at(-1)!}.db`) : path.join(dbDir, `${encodeSegment(name)}.db`);
 }
 
 /**

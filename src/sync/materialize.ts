@@ -9,7 +9,7 @@ import { decodeUtf8, documentDir, documentShape, renderDocument, type DocumentSh
 import { ROWID_FIELD, TextBytes, rowLine, rowLineWriter, toJson, type JsonValue, type SqlValue } from './rows.js';
 import { inspectDatabase, type CarriedTable, type DatabaseObjects } from './sqlite-objects.js';
 import { byCodeUnit } from '../core/text-order.js';
-import { errorMessage } from '../core/errors.js';
+import { describeError } from '../core/errors.js';
 import { encodeSegment, mirrorDbDir, mirrorSchemaFile, mirrorTableFile } from '../root/names.js';
 import { formatBytes } from '../core/size-format.js';
 import { SYNC_SCHEMA_VERSION, isDocumentEntry, type DocumentTableEntry, type JsonlTableEntry, type MirrorDatabaseEntry, type MirrorManifest, type MirrorPragmas, type MirrorTableEntry } from './mirror-manifest.js';
@@ -181,7 +181,7 @@ function writeDocuments(dir: string, rel: string, db: Database.Database, table: 
 
 /** A full disk is the mirror's problem, not one table's: it stops the whole materialization. */
 function isDiskFull(err: unknown): boolean {
-  return /ENOSPC|SQLITE_FULL|disk is full/i.test(`${(err as { code?: string }).code ?? ''} ${errorMessage(err)}`);
+  return /ENOSPC|SQLITE_FULL|disk is full/i.test(`${(err as { code?: string }).code ?? ''} ${describeError(err)}`);
 }
 
 function excludedMsg(file: string): { path: string; reason: string } {
@@ -303,7 +303,7 @@ function materializeDatabase(dir: string, vital: VitalDatabase, opts: Materializ
   try {
     db = new Database(vital.path, { fileMustExist: true, timeout: 5000 });
   } catch (err) {
-    manifest.skipped.push({ path: mirrorDbDir(vital.name), reason: `the database could not be opened: ${errorMessage(err)}` });
+    manifest.skipped.push({ path: mirrorDbDir(vital.name), reason: `the database could not be opened: ${describeError(err)}` });
     return;
   }
   db.defaultSafeIntegers(true);
@@ -327,7 +327,7 @@ function materializeDatabase(dir: string, vital: VitalDatabase, opts: Materializ
     // A database that cannot be read (not SQLite, corrupt, locked) is listed; the others go on.
     if (isDiskFull(err)) throw err;
     fs.rmSync(dbDir, { recursive: true, force: true });
-    manifest.skipped.push({ path: mirrorDbDir(vital.name), reason: `the database could not be read: ${errorMessage(err)}` });
+    manifest.skipped.push({ path: mirrorDbDir(vital.name), reason: `the database could not be read: ${describeError(err)}` });
   } finally {
     endRead(db);
   }
@@ -362,7 +362,7 @@ function writeTable(dir: string, db: Database.Database, dbName: string, table: C
     // One table that cannot be read never costs the others: listed, and its file removed.
     if (isDiskFull(err)) throw err;
     fs.rmSync(path.join(dir, where), { recursive: true, force: true });
-    skipped.push({ path: where, reason: `not carried: the table could not be read: ${errorMessage(err)}` });
+    skipped.push({ path: where, reason: `not carried: the table could not be read: ${describeError(err)}` });
     return null;
   }
 }

@@ -9,6 +9,7 @@ import { createDemoDatabases } from '../demo.js';
 import { logFileOf, setUpLogging } from '../before-command.js';
 import { out, setCurrentRoot } from '../output.js';
 import { backupCommand, printBackup, printList } from '../snapshots.js';
+import { rootLayout } from '../../root/paths.js';
 
 /**
  * The demo's own data root, marked as the demo's so a real one is never reused.
@@ -16,11 +17,11 @@ import { backupCommand, printBackup, printList } from '../snapshots.js';
  */
 function demoRoot(dir: string): string {
   const root = path.resolve(expandHome(dir));
-  if (fs.existsSync(path.join(root, 'db')) && !fs.existsSync(path.join(root, '.wb-backup-demo'))) {
+  if (fs.existsSync(rootLayout(root).dbDir) && !fs.existsSync(rootLayout(root).demoMarker)) {
     throw new WbError('invalid_input', `${dir} already holds a db/ folder that the demo did not make.`, 'Pass --dir with an empty or new folder.');
   }
   fs.mkdirSync(root, { recursive: true });
-  fs.writeFileSync(path.join(root, '.wb-backup-demo'), 'made by wb-backup demo\n');
+  fs.writeFileSync(rootLayout(root).demoMarker, 'made by wb-backup demo\n');
   return root;
 }
 
@@ -34,7 +35,7 @@ export function registerDemo(program: Command): void {
       const root = demoRoot(opts.dir);
       setCurrentRoot(root);
       setUpLogging('demo', cmd.optsWithGlobals<{ verbose?: number }>().verbose ?? 0, logFileOf(root));
-      const made = createDemoDatabases(path.join(root, 'db'));
+      const made = createDemoDatabases(rootLayout(root).dbDir);
       out(`demo data root: ${root}`);
       out(`example databases: ${made.map((f) => path.relative(root, f)).join(', ')}\n`);
       printBackup(await backupCommand(root, { manual: false }));
