@@ -49,7 +49,7 @@ function consentFor(input: z.infer<typeof Input>, ctx: CapabilityContext): ((pla
   return async (plan) => {
     const answer = await elicit(describeUndoPlan(plan), {
       type: 'object',
-      properties: { confirm: { type: 'boolean', title: 'Put the previous files back (undo the last restore)', description: describeSafetyCopies(plan.safety, { undo: true }) } },
+      properties: { confirm: { type: 'boolean', title: 'Put the previous files back (undo the last restore)', description: describeSafetyCopies(plan.safety, { undo: true, root: plan.data_root }) } },
       required: ['confirm'],
     });
     if (answer.action !== 'accept') return { granted: false, reason: `the user ${answer.action === 'decline' ? 'declined' : 'cancelled'} the undo` };
@@ -114,7 +114,7 @@ export default defineCapability({
       const result: Out = { status: 'dry_run', ...fromPlan(outcome), restored_files_kept_in: null, ...(token ? { confirm_token: token } : {}) };
       return {
         result,
-        summary: `Dry run of undoing ${outcome.snapshotId ? `the restore of ${outcome.snapshotId}` : `the last ${outcome.kind}`} (${outcome.undone_age}): it would put back ${result.put_back_from}; nothing changed. ${comparison(outcome)} What the user loses: ${outcome.what_you_lose} ${describeSafetyCopies(outcome.safety, { undo: true })} Show the user this plan; to proceed call data_restore_undo again with the same force and confirm_token "${token}" (it works once).`,
+        summary: `Dry run of undoing ${outcome.snapshotId ? `the restore of ${outcome.snapshotId}` : `the last ${outcome.kind}`} (${outcome.undone_age}): it would put back ${result.put_back_from}; nothing changed. ${comparison(outcome)} What the user loses: ${outcome.what_you_lose} ${describeSafetyCopies(outcome.safety, { undo: true, root: outcome.data_root })} Show the user this plan; to proceed call data_restore_undo again with the same force and confirm_token "${token}" (it works once).`,
       };
     }
     const kept = 'pre_restore_dir' in outcome ? path.join(config.root, outcome.pre_restore_dir) : null;

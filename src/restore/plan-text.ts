@@ -1,4 +1,3 @@
-import path from 'node:path';
 import type { RestorePlan } from './restore.js';
 import { describeComparison } from './compare.js';
 import { describeSafetyCopies } from './safety-copies.js';
@@ -22,8 +21,7 @@ export function describeRestorePlan(plan: RestorePlan): string {
     lines.push(...describeComparison(d.compared, 'snapshot').map((l) => `    ${l}`));
   }
   lines.push(`What you lose: ${plan.whatYouLose}`);
-  lines.push(`The current files move to ${path.join(plan.root, plan.preRestoreDir)}.`);
-  lines.push(describeSafetyCopies(plan.safety));
+  lines.push(describeSafetyCopies(plan.safety, { root: plan.root }));
   lines.push(...plan.warnings.map((w) => `Warning: ${w}`));
   return lines.join('\n');
 }

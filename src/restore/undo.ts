@@ -239,7 +239,7 @@ export function describeUndoPlan(plan: UndoPlan): string {
     lines.push(...describeComparison(d.compared, 'after undo').map((l) => `    ${l}`));
   }
   lines.push(`What you lose: ${plan.what_you_lose}`);
-  lines.push(describeSafetyCopies(plan.safety, { undo: true }));
+  lines.push(describeSafetyCopies(plan.safety, { undo: true, root: plan.data_root }));
   return lines.join('\n');
 }
 
