@@ -6,7 +6,7 @@ export default defineCapability({
   name: 'github_sync_pull',
   title: 'Pull edits made on the data mirror',
   description:
-    'Bring row edits made in the sync repository (e.g. on GitHub) into the local databases. Per row, three-way against the last sync: changes made only on the remote are applied (one transaction per database); rows changed on both sides are reported as conflicts with both versions and left untouched on both sides; a remote file that does not parse is reported with its path and line and nothing from that table is applied. ' +
+    'Bring row edits made in the sync repository (e.g. on GitHub) into the local databases. Per row, three-way against the last sync: changes made only on the remote are applied (one transaction per database); rows changed on both sides are reported as conflicts with both versions and left untouched on both sides (resolve them row by row with github_sync_resolve); a remote file that does not parse is reported with its path and line and nothing from that table is applied. ' +
     'Schema changes are not pulled. Use dry_run to preview. Changes the local databases.',
   input: z.object({ dry_run: z.boolean().default(false) }),
   output: SyncPullResultSchema,

@@ -22,6 +22,11 @@ describe('the CLI says commands where the shared messages say tools', () => {
       'Run the import with dry_run: true, show the user the plan, and if they agree call it again with the same clone_dir plus the confirm_token it returned (CLI: --force, then answer y or pass --yes).',
       'Run it with --dry-run to see the plan, then again with --force, then answer y or pass --yes.',
     ],
+    [
+      "Call github_sync_resolve with the same resolutions and dry_run: true, show the user the plan, and if they agree call it again with the confirm_token it returned (CLI: --yes, or answer y).",
+      'Run it with --dry-run to see the plan, then again with --yes, or answer y.',
+    ],
+    ['Call github_sync_resolve without resolutions to list the conflicts (database, table and key as shown).', 'Run `wb-backup sync resolve` to list the conflicts (--db, --table and --key as shown).'],
     ['no *.db under <root>/db/', 'no *.db under /data/db/'],
     ['Never synced: run github_sync_push.', 'Never synced: run `wb-backup sync push`.'],
   ])('%s', (mcp, cli) => {

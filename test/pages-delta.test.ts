@@ -4,7 +4,8 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { WbError } from '../src/core/errors.js';
+import { WbError, describeError } from '../src/core/errors.js';
+import { rejectionText } from './support/errors.js';
 import { hasZstd } from '../src/snapshot/codec.js';
 import type { Codec } from '../src/snapshot/manifest.js';
 import { applyDelta, readDeltaHeader, writeDelta } from '../src/pages/delta.js';
@@ -178,7 +179,7 @@ describe('page deltas', () => {
     const err = await writeDelta({ out, base: { snapshotId: 'snap-a', db: 'notes', index: base }, pageSize: 1024, pageCount: 16, chunks: chunksOf(next, 1024, 4), codec: 'gzip' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WbError);
     expect((err as WbError).code).toBe('needs_full');
-    expect((err as WbError).message).toMatch(/page-size change.*full snapshot/);
+    expect(describeError(err)).toMatch(/page-size change.*full snapshot/);
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 
@@ -197,7 +198,7 @@ describe('page deltas', () => {
       await fixture();
       fs.rmSync(path.join(dir, 'a.img'));
       const files = before();
-      await expect(applyDelta({ base: path.join(dir, 'a.img'), delta: path.join(dir, 'b.delta'), out: path.join(dir, 'b.img') })).rejects.toThrow(/base image is missing.*snap-a/);
+      expect(await rejectionText(applyDelta({ base: path.join(dir, 'a.img'), delta: path.join(dir, 'b.delta'), out: path.join(dir, 'b.img') }))).toMatch(/base image is missing.*snap-a/);
       expect(before()).toEqual(files);
     });
 

@@ -18,6 +18,7 @@ export const CLI_COMMAND_FOR_TOOL: Record<string, string> = {
   github_sync_push: 'wb-backup sync push',
   github_sync_pull: 'wb-backup sync pull',
   github_sync_import: 'wb-backup sync import',
+  github_sync_resolve: 'wb-backup sync resolve',
 };
 
 const TOOL = new RegExp(`\\b(${Object.keys(CLI_COMMAND_FOR_TOOL).sort((a, b) => b.length - a.length).join('|')})\\b`, 'g');
@@ -33,6 +34,12 @@ const PHRASES: Array<[RegExp, string | ((...m: string[]) => string)]> = [
     /Run the import with dry_run: true, show the user the plan, and if they agree call it again with the same clone_dir plus the confirm_token it returned \(CLI: ([^)]*)\)\./g,
     'Run it with --dry-run to see the plan, then again with $1.',
   ],
+  [
+    /Call github_sync_resolve with the same resolutions and dry_run: true, show the user the plan, and if they agree call it again with the confirm_token it returned \(CLI: ([^)]*)\)\./g,
+    'Run it with --dry-run to see the plan, then again with $1.',
+  ],
+  [/\bCall github_sync_resolve without resolutions to list the conflicts \(database, table and key as shown\)/g, 'Run `wb-backup sync resolve` to list the conflicts (--db, --table and --key as shown)'],
+  [/\bcall github_sync_resolve without resolutions to list what is still open/g, 'run `wb-backup sync resolve` to list what is still open'],
   [/ \(CLI: ([^)]*)\)/g, ' ($1)'],
   [/Walk the user through these steps, then verify\./g, 'Follow these steps, then verify.'],
   [/call again with inputs matching inputs_schema/g, 'run it again with --input <name>=<value> for each input listed'],

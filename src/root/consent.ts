@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { displayPath } from './paths.js';
 
 /**
- * Consent for every operation that replaces live data (restore, undo, github-sync import, row
+ * Consent for every operation that replaces live data (restore, undo, github-sync import and resolve, row
  * recovery). Three ways to consent: the user answers an MCP elicitation form, the CLI's y/N prompt
  * (or --yes), or a confirm token that a dry run returned after showing the plan.
  *
@@ -16,7 +16,7 @@ import { displayPath } from './paths.js';
  *   changed since the dry run, the user saw a plan for data that no longer exists, so it is refused.
  * Tokens live only in this process's memory: a restarted server has none, and they cannot be forged.
  */
-export type ConsentOperation = 'restore' | 'undo' | 'import' | 'recover_rows';
+export type ConsentOperation = 'restore' | 'undo' | 'import' | 'recover_rows' | 'resolve_conflicts';
 
 export const CONFIRM_TOKEN_TTL_MS = 10 * 60 * 1000;
 /** Bounds memory when a client asks for many dry runs; the oldest tokens are forgotten first. */

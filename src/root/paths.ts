@@ -14,6 +14,8 @@ export interface RootLayout {
   restoreJournal: string;
   /** github-sync's working clone and state (sync/) */
   syncDir: string;
+  /** the safety copies github_sync_resolve takes before writing, one <time>/ folder per call (sync/resolve) */
+  syncResolvedDir: string;
   /** whole MCP results that were cut to fit a reply (mcp/bounded) */
   mcpResultsDir: string;
   /** the CLI's log file (without -v) */
@@ -37,6 +39,7 @@ export function rootLayout(root: string): RootLayout {
     lockTarget: path.join(root, '.wb-backup'),
     restoreJournal: path.join(root, 'restore-journal.json'),
     syncDir: path.join(root, 'sync'),
+    syncResolvedDir: path.join(root, 'sync', 'resolved'),
     mcpResultsDir: path.join(root, 'mcp-results'),
     logFile: path.join(root, 'logs', 'wb-backup.log'),
     sidecarHistory: path.join(backupsDir, 'sidecar-history.jsonl'),

@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3';
 import { quoteIdent } from '../core/sqlite-util.js';
 import { readRows } from './materialize.js';
-import { planTableMerge, type TableMergePlan } from './merge.js';
+import { planTableMerge } from './merge.js';
 import { Rejection, documentPath, entryOf, rowsAt, tablePath, type RemoteSides } from './pull-remote.js';
 import { rowLine, TextBytes, type SqlValue } from './rows.js';
 import { tableShape, type TableShape } from './sqlite-objects.js';
@@ -54,7 +54,40 @@ export async function mergeTable(sides: RemoteSides, report: MergeReport, db: Da
   }
   if (!plan.upserts.length && !plan.deletes.length) return null;
   report.applied[`${dbName}.${table}`] = { upserts: plan.upserts.length, deletes: plan.deletes.length };
-  return tableWriter(db, table, shape, plan, rows.theirs, keys);
+  // Rows are applied as read (not re-parsed from their canonical line), so INTEGER and REAL stay apart.
+  const theirsByLine = new Map(rows.theirs.map((r) => [rowLine(shape.columns, r), r]));
+  return tableWriter(db, table, shape, plan.upserts.map((line) => theirsByLine.get(line)!), plan.deletes.map((key) => keys.get(key)!));
+}
+
+/** One row of a side: its line (as the merge compares it) and its values (as they are written). */
+export interface KeyedRow {
+  line: string;
+  row: SqlValue[];
+}
+
+/** A table's rows in the database now and at the remote commit, by key line (as pull reports keys). */
+export interface TableRowsByKey {
+  shape: TableShape;
+  ours: Map<string, KeyedRow>;
+  theirs: Map<string, KeyedRow>;
+}
+
+/**
+ * The live and remote rows of one table read exactly as a pull reads them, for resolving its
+ * conflicts (resolve.ts); `{ rejected }` with the reason when the pull could not merge the table.
+ */
+export async function tableRowsByKey(sides: RemoteSides, db: Database.Database, dbName: string, table: string): Promise<TableRowsByKey | { rejected: string }> {
+  const scratch: MergeReport = { applied: {}, conflicts: [], rejected: [] };
+  const shape = mergeableShape(sides, scratch, db, dbName, table);
+  const rows = shape ? await readTableSides(sides, scratch, db, dbName, table, shape) : null;
+  if (!shape || !rows) return { rejected: scratch.rejected.map((r) => `${r.path}: ${r.reason}`).join('; ') || `${dbName}.${table} cannot be read` };
+  const byKey = (list: SqlValue[][]) => new Map(list.map((r) => [keyOf(shape, r), { line: rowLine(shape.columns, r), row: r }]));
+  return { shape, ours: byKey(rows.ours), theirs: byKey(rows.theirs) };
+}
+
+/** The primary-key values of a row. */
+export function keyValuesOf(shape: TableShape, row: readonly SqlValue[]): SqlValue[] {
+  return keyValues(shape, row);
 }
 
 /** The table's shape when rows can be matched (it exists, it has a primary key); otherwise rejected in `report`. */
@@ -97,10 +130,12 @@ async function readTableSides(sides: RemoteSides, report: MergeReport, db: Datab
   return { base, ours, theirs };
 }
 
-/** The statements applying `plan` (upserts from the remote's rows as read, deletes by key), prepared once each. */
-function tableWriter(db: Database.Database, table: string, shape: TableShape, plan: TableMergePlan, theirRows: SqlValue[][], keys: ReadonlyMap<string, SqlValue[]>): () => void {
-  // Rows are applied as read (not re-parsed from their canonical line), so INTEGER and REAL stay apart.
-  const theirsByLine = new Map(theirRows.map((r) => [rowLine(shape.columns, r), r]));
+/**
+ * The statements writing `upserts` (whole rows, in table column order) and deleting the rows of
+ * `deletes` (primary-key values), prepared once each. Pull and github_sync_resolve write through it,
+ * inside applyExactly (pull-apply.ts).
+ */
+export function tableWriter(db: Database.Database, table: string, shape: TableShape, upserts: readonly SqlValue[][], deletes: readonly SqlValue[][]): () => void {
   // An upsert, never INSERT OR REPLACE: REPLACE deletes the old row first, and with foreign keys on
   // that cascades to its children (an edited project on GitHub would delete its tasks here).
   const others = shape.columns.filter((c) => !shape.pk.includes(c));
@@ -114,10 +149,7 @@ function tableWriter(db: Database.Database, table: string, shape: TableShape, pl
   const statements = new Map<string, Database.Statement>();
   const prepared = (sql: string) => statements.get(sql) ?? statements.set(sql, db.prepare(sql)).get(sql)!;
   return () => {
-    for (const line of plan.upserts) {
-      const row = theirsByLine.get(line)!;
-      prepared(upsertSql(row)).run(...bind(row));
-    }
-    for (const key of plan.deletes) prepared(delSql(keys.get(key)!)).run(...bind(keys.get(key)!));
+    for (const row of upserts) prepared(upsertSql(row)).run(...bind(row));
+    for (const key of deletes) prepared(delSql(key)).run(...bind(key));
   };
 }

@@ -18,6 +18,7 @@ import { nameOfSegment } from './mirror-paths.js';
 import { applyExactly } from './pull-apply.js';
 import { mergeTable } from './pull-merge.js';
 import { changedPaths, changedTables, readSides, type RemoteSides } from './pull-remote.js';
+import { heldResolution, recordConflicts, type FoundConflict } from './conflicts.js';
 import { logOperation, readState, syncDir, writeState, type SyncState } from './state.js';
 
 export const SyncPullResultSchema = z.object({
@@ -70,15 +71,18 @@ export async function syncPull(config: Config, opts: { dryRun?: boolean; env?: R
     const changed = await changedPaths(repo, base, head);
     const result: SyncPullResult = { ...empty, status: 'applied', applied: {} };
     const sides = await readSides(repo, base, head, branch);
+    // Which database and table each reported conflict belongs to (a name may hold dots, so "db.table" cannot be split).
+    const origins: Array<{ database: string; table: string }> = [];
     for (const [dbSegment, tableSegments] of changedTables(changed)) {
       const vital = config.databases.find((d) => mirrorDbDir(d.name) === dbSegment);
       if (!vital || !fs.existsSync(vital.path)) {
         result.rejected.push({ path: dbSegment, reason: 'no such database on this machine' });
         continue;
       }
-      await pullDatabase(sides, result, vital, dbSegment, tableSegments, Boolean(opts.dryRun));
+      await pullDatabase(sides, result, vital, dbSegment, tableSegments, Boolean(opts.dryRun), origins);
     }
-    return finishPull(config, state, result, head, Boolean(opts.dryRun));
+    const found = settleHeldResolutions(state, result, origins);
+    return finishPull(config, state, result, { base, head, branch, found }, Boolean(opts.dryRun));
   });
 }
 
@@ -99,7 +103,15 @@ function requireSyncBase(state: SyncState, repo: string): string {
  * Merge the changed tables of one database and (unless a dry run) apply their changes in one
  * transaction; a constraint the remote rows break rolls it all back and rejects the database.
  */
-async function pullDatabase(sides: RemoteSides, result: SyncPullResult, vital: VitalDatabase, dbSegment: string, tableSegments: ReadonlySet<string>, dryRun: boolean): Promise<void> {
+async function pullDatabase(
+  sides: RemoteSides,
+  result: SyncPullResult,
+  vital: VitalDatabase,
+  dbSegment: string,
+  tableSegments: ReadonlySet<string>,
+  dryRun: boolean,
+  origins: Array<{ database: string; table: string }>,
+): Promise<void> {
   const dbName = vital.name;
   const db = new Database(vital.path, { timeout: 5000 });
   db.defaultSafeIntegers(true);
@@ -114,6 +126,7 @@ async function pullDatabase(sides: RemoteSides, result: SyncPullResult, vital: V
         continue;
       }
       const apply = await mergeTable(sides, result, db, dbName, table);
+      while (origins.length < result.conflicts.length) origins.push({ database: dbName, table });
       if (apply) work.push({ table, apply });
     }
     if (dryRun || !work.length) return;
@@ -133,23 +146,44 @@ async function pullDatabase(sides: RemoteSides, result: SyncPullResult, vital: V
 }
 
 /**
- * The outcome in words, and the sync state: only a pull that left no conflict and no rejected file
- * moves the sync base to `head` (and closes the pull request it contains); every run is logged.
+ * The conflicts found, each with its database and table; those resolved 'ours' earlier (github_sync_resolve)
+ * on exactly these two lines are settled and taken out of `result.conflicts`: the next push sends ours.
  */
-async function finishPull(config: Config, state: SyncState, result: SyncPullResult, head: string, dryRun: boolean): Promise<SyncPullResult> {
+function settleHeldResolutions(state: SyncState, result: SyncPullResult, origins: ReadonlyArray<{ database: string; table: string }>): FoundConflict[] {
+  const found: FoundConflict[] = result.conflicts.map((c, i) => ({ ...origins[i]!, key: c.key, base: c.base, ours: c.ours, theirs: c.theirs, ...(c.path !== undefined ? { path: c.path } : {}) }));
+  const open = found.map((f) => heldResolution(state.conflicts, f) === undefined);
+  result.conflicts = result.conflicts.filter((_, i) => open[i]);
+  return found;
+}
+
+/**
+ * The outcome in words, and the sync state: only a pull that left no conflict and no rejected file
+ * moves the sync base to `head` (and closes the pull request it contains); otherwise the conflicts
+ * are recorded in the state for github_sync_resolve. Every run is logged.
+ */
+async function finishPull(
+  config: Config,
+  state: SyncState,
+  result: SyncPullResult,
+  at: { base: string; head: string; branch: string; found: FoundConflict[] },
+  dryRun: boolean,
+): Promise<SyncPullResult> {
+  const head = at.head;
   const applied = Object.values(result.applied).reduce((n, a) => n + a.upserts + a.deletes, 0);
   if (dryRun) return { ...result, status: 'dry_run', message: `Would apply ${applied} row change(s); ${result.conflicts.length} conflict(s); nothing was changed.` };
   if (result.conflicts.length || result.rejected.length) {
+    const conflicts = recordConflicts(state.conflicts, at.found, { base: at.base, remote: head, branch: at.branch, rejected: result.rejected.length, now: new Date().toISOString() });
+    writeState(config.root, { ...state, conflicts: conflicts.items.length ? conflicts : null });
     logOperation(config.root, { op: 'pull', status: 'conflicts', applied, conflicts: result.conflicts.length, rejected: result.rejected.length });
     return {
       ...result,
       status: 'conflicts',
-      message: `Applied ${applied} row change(s); ${result.conflicts.length} row(s) changed on both sides and ${result.rejected.length} file(s) rejected were left untouched on both sides. Resolve them (make the row the same on both sides), then pull again.`,
+      message: `Applied ${applied} row change(s); ${result.conflicts.length} row(s) changed on both sides and ${result.rejected.length} file(s) rejected were left untouched on both sides. ${result.conflicts.length ? 'Resolve each conflict row by row with github_sync_resolve (keep ours or take theirs; call it without resolutions to list them)' : 'Fix the rejected files on the remote'}, then pull again.`,
     };
   }
   const repo = path.join(syncDir(config.root), 'repo');
   const merged = state.open_pull_request ? await pullRequestMergedInto(repo, state.open_pull_request.branch, head) : false;
-  writeState(config.root, { ...state, last_synced_sha: head, last_remote_sha: head, last_sync_at: new Date().toISOString(), ...(merged ? { open_pull_request: null } : {}) });
+  writeState(config.root, { ...state, last_synced_sha: head, last_remote_sha: head, last_sync_at: new Date().toISOString(), conflicts: null, ...(merged ? { open_pull_request: null } : {}) });
   logOperation(config.root, { op: 'pull', status: 'applied', applied, remote: head });
   return { ...result, message: `Applied ${applied} row change(s) from the remote.` };
 }

@@ -189,7 +189,7 @@ async function pushDirect(run: PushRun, onHead: StagedMirror): Promise<SyncPushR
   const commit = await commitStaged(run.repo, run.remote, `wb-backup sync: ${onHead.changed.length} file(s)`);
   const pushed = await pushBranch(run.repo, run.remote, branch);
   if (pushed.ok) {
-    writeState(run.config.root, { ...run.state, last_synced_sha: commit, last_remote_sha: commit, last_sync_at: new Date().toISOString() });
+    writeState(run.config.root, { ...run.state, last_synced_sha: commit, last_remote_sha: commit, last_sync_at: new Date().toISOString(), conflicts: null });
     logOperation(run.config.root, { op: 'push', mode: run.mode, status: 'pushed', commit, files: onHead.changed.length });
     return { ...withDeferred(run.common, onHead), status: 'pushed', commit, files_changed: onHead.changed, message: `Pushed ${onHead.changed.length} changed file(s) to ${branch} in one commit.${deferredNote(onHead)}` };
   }

@@ -30,6 +30,10 @@ export const SyncStatusSchema = z.object({
     .record(z.string(), z.number())
     .describe('"db/table.jsonl" or "db/table/" (documents) -> rows added, changed or removed on the remote since the last sync (an edited row counts once: rows are matched by primary key, or rowid)'),
   open_pull_request: z.object({ number: z.number(), url: z.string(), branch: z.string() }).nullable().describe('a pull request a pr/hybrid push opened that is not merged into the sync base yet'),
+  conflicts: z
+    .object({ total: z.number(), unresolved: z.number() })
+    .optional()
+    .describe('present when the last pull recorded conflicts: how many, and how many are still open (github_sync_resolve lists and resolves them)'),
   message: z.string(),
 });
 export type SyncStatus = z.infer<typeof SyncStatusSchema>;
@@ -230,6 +234,7 @@ export async function syncStatus(config: Config, opts: { env?: Record<string, st
     fs.rmSync(tmp, { recursive: true, force: true });
   }
   const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
+  const conflicts = state.conflicts?.items.length ? { total: state.conflicts.items.length, unresolved: state.conflicts.items.filter((i) => !i.resolved).length } : undefined;
   return {
     configured: true,
     branch,
@@ -240,6 +245,9 @@ export async function syncStatus(config: Config, opts: { env?: Record<string, st
     local_changes,
     remote_changes,
     open_pull_request: state.open_pull_request ?? null,
-    message: `${sum(local_changes)} row change(s) here and ${sum(remote_changes)} on the remote (${behind} commit(s)) since the last sync.${state.open_pull_request ? ` Pull request #${state.open_pull_request.number} is waiting for review: ${state.open_pull_request.url}` : ''}`,
+    ...(conflicts ? { conflicts } : {}),
+    message: `${sum(local_changes)} row change(s) here and ${sum(remote_changes)} on the remote (${behind} commit(s)) since the last sync.${state.open_pull_request ? ` Pull request #${state.open_pull_request.number} is waiting for review: ${state.open_pull_request.url}` : ''}${
+      conflicts?.unresolved ? ` ${conflicts.unresolved} conflict(s) from the last pull are open: list and resolve them with github_sync_resolve.` : ''
+    }`,
   };
 }

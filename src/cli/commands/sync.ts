@@ -2,17 +2,19 @@ import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { SYNC_MODES, type SyncMode } from '../../sync/config.js';
 import { loadConfig } from '../../root/config.js';
+import { rootLayout } from '../../root/paths.js';
 import { rootOf } from '../root.js';
 import { cliText } from '../wording.js';
 import { confirmOnTerminal } from '../prompt.js';
 import type { ImportPlan } from '../../sync/import.js';
 import type { ConsentDecision } from '../../restore/restore.js';
 
-/** `wb-backup sync push | pull | status | import <clone-dir>`: the readable mirror of the databases in git. */
+/** `wb-backup sync push | pull | resolve | status | import <clone-dir>`: the readable mirror of the databases in git. */
 export function registerSyncCommand(program: Command): void {
   const sync = program.command('sync').description('github-sync: mirror the databases as readable files in a git repository');
   registerPush(sync);
   registerPull(sync);
+  registerResolve(sync);
   registerStatus(sync);
   registerImport(sync);
 }
@@ -48,6 +50,62 @@ function registerPull(sync: Command): void {
       const result = await syncPull(loadConfig(rootOf(cmd)), { dryRun: opts.dryRun ?? false });
       process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.status}: ${cliText(result.message)}\n${[...result.conflicts.map((c) => `  conflict ${c.table} ${c.key}`), ...result.rejected.map((r) => `  rejected ${r.path}: ${r.reason}`)].join('\n')}\n`);
       if (result.status === 'conflicts') process.exitCode = 1;
+    });
+}
+
+/**
+ * `sync resolve`: without --ours/--theirs, list the conflicts the last pull recorded; with one,
+ * resolve every open conflict --db/--table/--key select (asks y/N, or --yes).
+ */
+function registerResolve(sync: Command): void {
+  sync
+    .command('resolve')
+    .description('list the conflicts the last pull recorded, or resolve them row by row (--ours keeps the local row, --theirs takes the remote one)')
+    .option('--ours', 'keep the local rows (the next push sends them)')
+    .option('--theirs', 'take the remote rows into the database (a row the remote deleted is deleted)')
+    .option('--db <name>', 'only conflicts of this database')
+    .option('--table <name>', 'only conflicts of this table')
+    .option('--key <key>', 'only this row: its key as listed ({"id":5}), or the value of a one-column key (5)')
+    .option('--dry-run', 'show what each resolution would write, changing nothing')
+    .option('-y, --yes', 'do not ask (for scripts)')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: { ours?: boolean; theirs?: boolean; db?: string; table?: string; key?: string; dryRun?: boolean; yes?: boolean; json?: boolean }, cmd: Command) => {
+      const { resolveConflicts } = await import('../../sync/resolve.js');
+      const { keyMatches } = await import('../../sync/conflicts.js');
+      const { readState } = await import('../../sync/state.js');
+      if (opts.ours && opts.theirs) cmd.error('error: pass either --ours or --theirs, not both', { exitCode: 2 });
+      const root = rootOf(cmd);
+      const config = loadConfig(root);
+      const take = opts.ours ? 'ours' : opts.theirs ? 'theirs' : undefined;
+      // The open conflicts the filters select; with --ours/--theirs each of them is resolved that way.
+      const open = (readState(root).conflicts?.items ?? []).filter(
+        (i) => !i.resolved && (opts.db === undefined || i.database === opts.db) && (opts.table === undefined || i.table === opts.table) && (opts.key === undefined || keyMatches(i.key, opts.key)),
+      );
+      if (take && !open.length && (opts.db !== undefined || opts.table !== undefined || opts.key !== undefined)) {
+        process.stderr.write('No open conflict matches --db/--table/--key. Run `wb-backup sync resolve` to list them.\n');
+        process.exitCode = 1;
+        return;
+      }
+      const result = await resolveConflicts(config, {
+        resolutions: take ? open.map((i) => ({ database: i.database, table: i.table, key: i.key, take })) : [],
+        dryRun: opts.dryRun ?? false,
+        consent: (plan) =>
+          confirmOnTerminal(
+            `Resolve:\n${plan.map((p) => `  ${p.database}.${p.table} ${p.key}: ${p.action}${p.write ? ` ${p.write.line}` : ''}`).join('\n')}\nA safety copy of each database written goes to ${rootLayout(root).syncResolvedDir}/.`,
+            opts.yes ?? false,
+          ),
+      });
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+        return;
+      }
+      const rows =
+        result.status === 'dry_run' || result.status === 'resolved'
+          ? result.plan.map((p) => `  ${p.database}.${p.table} ${p.key}: ${p.action}${p.write ? ` -> ${p.write.line}` : ''}`)
+          : result.conflicts.map((c) => `  ${c.database}.${c.table} ${c.key}\n    ours:   ${c.ours?.line ?? '(deleted)'}\n    theirs: ${c.theirs?.line ?? '(deleted)'}`);
+      // The dry run's token is for MCP callers; on the CLI the same command without --dry-run asks.
+      const message = result.status === 'dry_run' ? result.message.replace(/ To do exactly this, pass the confirm_token with the same resolutions \(it works once\)\./, ' Run the command again without --dry-run to do it.') : result.message;
+      process.stdout.write(`${result.status}: ${cliText(message, root)}\n${rows.join('\n')}${rows.length ? '\n' : ''}`);
     });
 }
 
