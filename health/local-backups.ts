@@ -35,7 +35,7 @@ export default defineComponent({
       dependsOn: ['data-root-writable'],
       async check(ctx) {
         const dbs = ctx.config.databases;
-        if (!dbs.length) return { status: 'fail', detail: 'no databases configured and no *.db under <root>/db/: list them under databases: in wb-backup.yaml' };
+        if (!dbs.length) return { status: 'fail', detail: `no databases configured and no *.db under ${rootLayout(ctx.config.root).dbDir}: list them under databases: in ${rootLayout(ctx.config.root).configYaml}` };
         const missing = dbs.filter((d) => !fs.existsSync(d.path)).map((d) => d.name);
         if (missing.length === dbs.length) return { status: 'fail', detail: `none of the configured databases exists (${missing.join(', ')})` };
         if (missing.length) return { status: 'warn', detail: `${dbs.length - missing.length} of ${dbs.length} found; missing: ${missing.join(', ')}` };

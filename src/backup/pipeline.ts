@@ -290,9 +290,9 @@ function prepareRoot(config: Config): void {
     throw new WbError(
       'no_databases',
       config.discovered
-        ? 'There is nothing to back up: no databases are configured and there is no *.db file under <root>/db/.'
+        ? `There is nothing to back up: no databases are configured and there is no *.db file under ${rootLayout(root).dbDir}.`
         : 'There is nothing to back up: the configuration lists no databases.',
-      'List the vital databases under `databases:` in wb-backup.yaml (see docs/configuration.md), or put them under <root>/db/.',
+      `List the vital databases under \`databases:\` in ${rootLayout(root).configYaml} (see docs/configuration.md), or put them under ${rootLayout(root).dbDir}.`,
     );
   }
 }

@@ -35,7 +35,7 @@ function writeError(err: NodeJS.ErrnoException, relative: string, into: string):
     return new WbError(
       'disk_full',
       `The disk ran out of space while unpacking ${relative} into ${path.basename(into)}. Nothing was restored; the live databases are untouched.`,
-      'Free some space on the disk of the data root (old db.pre_restore_* folders can go once you no longer need --undo), then restore again.',
+      `Free some space on the disk of the data root ${path.dirname(into)} (old ${path.join(path.dirname(into), 'db.pre_restore_*')} folders can go once you no longer need --undo), then restore again.`,
     );
   }
   return new WbError('restore_refused', `Writing ${relative} into staging failed: ${err.message}. Nothing was restored.`, 'Check the data root is writable, then restore again.');

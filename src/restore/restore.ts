@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Config } from '../root/config.js';
@@ -24,6 +25,7 @@ import { selectDatabases, type Selected } from './targets.js';
 import { stageAndVerify, verifyManifest, type StagedDatabase } from './stage.js';
 import { formatBytes } from '../core/size-format.js';
 import { ProgressReporter } from '../core/progress.js';
+import { compareRows, describeLoss, formatAge, readRowsByCopy, RowComparisonSchema } from './compare.js';
 
 export const RestoredDatabaseSchema = z.object({
   name: z.string(),
@@ -32,14 +34,26 @@ export const RestoredDatabaseSchema = z.object({
   from_user_version: z.number(),
   to_user_version: z.number(),
   migrations_applied: z.array(z.string()),
-  rows: z.record(z.string(), z.number()),
+  rows: z.record(z.string(), z.number()).describe('rows per table after the restore (the snapshot, after any migrations)'),
+  compared: RowComparisonSchema.describe('live rows now against the rows after the restore, per table: what the user loses'),
 });
+
+export const SnapshotOriginSchema = z.object({
+  created_at: z.string(),
+  age: z.string().describe('how long ago the snapshot was taken, e.g. "3 h 12 min ago"'),
+  host: z.string().describe('the machine that took it, as its manifest records'),
+  this_machine: z.boolean().describe('true when that is the machine restoring it'),
+});
+export type SnapshotOrigin = z.infer<typeof SnapshotOriginSchema>;
 
 export const RestoreResultSchema = z.object({
   snapshot_id: z.string(),
   dry_run: z.boolean(),
   confirm_token: z.string().optional().describe('dry run only: pass it back with the same snapshot_id, databases and force to perform exactly this plan; works once, while the live databases are unchanged'),
   databases: z.array(RestoredDatabaseSchema),
+  snapshot: SnapshotOriginSchema.describe('when and where the snapshot was taken'),
+  what_you_lose: z.string().describe('plainly: the rows and changes made since the snapshot that the restore throws away, and how to get them back'),
+  data_root: z.string().describe('the data root, absolute'),
   pre_restore_dir: z.string().nullable().describe('where the replaced live files were moved (restore --undo puts them back)'),
   safety_copies: SafetyCopyPlanSchema.describe('how many safety copies are kept and which existing one this restore removes'),
   pruned: z.array(z.string()).describe('safety copies removed (only ever ones the plan named)'),
@@ -51,6 +65,12 @@ export type RestoredDatabase = z.infer<typeof RestoredDatabaseSchema>;
 export interface RestorePlan {
   snapshotId: string;
   databases: RestoredDatabase[];
+  /** when and where the snapshot was taken */
+  origin: SnapshotOrigin;
+  /** the rows and changes lost, stated plainly (see lossSummary) */
+  whatYouLose: string;
+  /** the data root, absolute (messages name real paths) */
+  root: string;
   preRestoreDir: string;
   /** the safety-copy rotation: kept count, and the copy this restore would remove */
   safety: SafetyCopyPlan;
@@ -161,12 +181,12 @@ async function restoreSteps(run: RestoreRun): Promise<RestoreResult> {
   const stagingDir = path.join(config.root, `db.staging_${new Date().toISOString().replace(/[:.]/g, '-')}`);
   let stagingKept = false;
   try {
-    const databases = (await stageDatabases(run, snapshot, manifest, selected, ladders, stagingDir)).map((d) => plannedDatabase(config.root, d));
+    const databases = (await stageDatabases(run, snapshot, manifest, selected, ladders, stagingDir)).map((d) => plannedDatabase(config.root, d, stagingDir));
     checkpoint(run);
     progress(run, 'staged databases pass integrity, foreign-key and row-count checks');
     crashPoint('after-staging');
     checkInUse(run, selected);
-    const planned = planRestore(run, snapshot, databases);
+    const planned = planRestore(run, snapshot, manifest, databases);
     if (opts.dryRun) return dryRunResult(run, selected, planned.plan);
     const named = await obtainConsent(run, selected, planned.plan);
     checkpoint(run);
@@ -179,7 +199,7 @@ async function restoreSteps(run: RestoreRun): Promise<RestoreResult> {
     progress(run, `restored ${databases.length} database(s) from ${snapshot.id}`);
     logger().info({ snapshot: snapshot.id, databases: databases.map((d) => d.name) }, 'restore complete');
     const { plan } = planned;
-    return { snapshot_id: snapshot.id, dry_run: false, databases, pre_restore_dir: plan.preRestoreDir, safety_copies: plan.safety, pruned, warnings: run.warnings };
+    return { ...planFields(plan), dry_run: false, pre_restore_dir: plan.preRestoreDir, pruned, warnings: run.warnings };
   } finally {
     if (!stagingKept) fs.rmSync(stagingDir, { recursive: true, force: true });
   }
@@ -293,8 +313,11 @@ async function stageDatabases(run: RestoreRun, snapshot: LocalSnapshot, manifest
   }
 }
 
-/** One database's line of the plan and the result: where it goes, and how its schema and rows come out. */
-function plannedDatabase(root: string, staged: StagedDatabase): RestoredDatabase {
+/**
+ * One database's line of the plan and the result: where it goes, how its schema and rows come out,
+ * and its live rows now (counted on a copy made in `scratchDir`: the live file is never opened).
+ */
+function plannedDatabase(root: string, staged: StagedDatabase, scratchDir: string): RestoredDatabase {
   const { entry, target } = staged.selected;
   return {
     name: entry.name,
@@ -304,7 +327,25 @@ function plannedDatabase(root: string, staged: StagedDatabase): RestoredDatabase
     to_user_version: staged.toVersion,
     migrations_applied: staged.applied,
     rows: staged.rows,
+    compared: compareRows(readRowsByCopy(target, scratchDir), staged.rows),
   };
+}
+
+/** When and where the snapshot was taken, and whether that is this machine. */
+function snapshotOrigin(manifest: Manifest, now = Date.now()): SnapshotOrigin {
+  return { created_at: manifest.created_at, age: formatAge(now - Date.parse(manifest.created_at)), host: manifest.host, this_machine: manifest.host === os.hostname() };
+}
+
+/** The plan's loss, all databases together, plainly: what is thrown away and how to get it back. */
+function lossSummary(databases: readonly RestoredDatabase[], origin: SnapshotOrigin, safetyDir: string): string {
+  const since = `since the snapshot (${origin.age})`;
+  const per = databases.map((d) => `${d.name}: ${describeLoss(d.compared, since)}`);
+  return `${per.join('. ')}. The current files are kept in ${safetyDir}; \`wb-backup restore --undo\` (data_restore_undo) puts them back.`;
+}
+
+/** The result fields every plan shares (dry run or done). */
+function planFields(plan: RestorePlan): Pick<RestoreResult, 'snapshot_id' | 'databases' | 'snapshot' | 'what_you_lose' | 'data_root' | 'safety_copies'> {
+  return { snapshot_id: plan.snapshotId, databases: plan.databases, snapshot: plan.origin, what_you_lose: plan.whatYouLose, data_root: plan.root, safety_copies: plan.safety };
 }
 
 /**
@@ -334,11 +375,13 @@ function checkInUse(run: RestoreRun, selected: readonly Selected[]): void {
  * staging), where the replaced live files go, the safety-copy rotation, and the warnings.
  * Whatever a person should weigh before saying yes belongs here.
  */
-function planRestore(run: RestoreRun, snapshot: LocalSnapshot, databases: RestoredDatabase[]): PlannedRestore {
+function planRestore(run: RestoreRun, snapshot: LocalSnapshot, manifest: Manifest, databases: RestoredDatabase[]): PlannedRestore {
   const { root } = run.config;
   const preRestoreDir = uniqueSafetyDir(root);
   const safety = planSafetyCopies(run.config, { newCopy: preRestoreDir });
-  const plan: RestorePlan = { snapshotId: snapshot.id, databases, preRestoreDir: displayPath(root, preRestoreDir), safety, warnings: run.warnings };
+  const origin = snapshotOrigin(manifest);
+  const whatYouLose = lossSummary(databases, origin, preRestoreDir);
+  const plan: RestorePlan = { snapshotId: snapshot.id, databases, origin, whatYouLose, root, preRestoreDir: displayPath(root, preRestoreDir), safety, warnings: run.warnings };
   return { plan, preRestoreDir };
 }
 
@@ -353,7 +396,7 @@ function dryRunResult(run: RestoreRun, selected: readonly Selected[], plan: Rest
   const targets = selected.map((s) => s.target);
   const token = issueConfirmToken({ operation: 'restore', root: config.root, request: restoreRequest(opts), plan: tokenPlan, targets });
   progress(run, 'dry run: nothing changed');
-  return { snapshot_id: plan.snapshotId, dry_run: true, confirm_token: token, databases: plan.databases, pre_restore_dir: plan.preRestoreDir, safety_copies: plan.safety, pruned: [], warnings: run.warnings };
+  return { ...planFields(plan), dry_run: true, confirm_token: token, pre_restore_dir: plan.preRestoreDir, pruned: [], warnings: run.warnings };
 }
 
 /**
@@ -434,7 +477,7 @@ function refuseWithoutRoomToStage(root: string, selected: Selected[]): void {
     throw new WbError(
       'disk_full',
       `Not enough free space to restore: staging needs ${formatBytes(needed)} next to the live databases and the disk has ${formatBytes(free)} free. Nothing was changed.`,
-      'Free some space on the disk of the data root (old db.pre_restore_* folders can go once you no longer need --undo), or restore fewer databases (databases: [...]), then try again.',
+      `Free some space on the disk of the data root ${root} (old ${path.join(root, 'db.pre_restore_*')} folders can go once you no longer need --undo), or restore fewer databases (databases: [...]), then try again.`,
     );
   }
 }

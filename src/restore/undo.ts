@@ -7,7 +7,9 @@ import { logger } from '../core/log.js';
 import { displayPath } from '../root/paths.js';
 import { whyInUse } from './in-use.js';
 import type { ConsentDecision } from './restore.js';
-import { fingerprintTargets, liveChangedReason } from '../root/consent.js';
+import { claimConfirmToken, fingerprintTargets, issueConfirmToken, liveChangedReason, type ConsentGrant } from '../root/consent.js';
+import { compareRows, describeComparison, describeLoss, formatAge, readRowsByCopy, type RowComparison } from './compare.js';
+import { describeSafetyCopies } from './safety-copies.js';
 import { planSafetyCopies, uniqueSafetyDir, type SafetyCopyPlan } from './safety-copies.js';
 import { hashFile, type SwapItem } from './journal.js';
 import { performSwap } from './swap.js';
@@ -19,7 +21,20 @@ export interface UndoPlan {
   /** what is undone: a restore (of snapshotId) or an import */
   kind: 'restore' | 'import' | 'recover';
   snapshotId: string | null;
-  databases: Array<{ name: string; target: string; action: 'put back' | 'remove (did not exist before)' }>;
+  databases: Array<{
+    name: string;
+    target: string;
+    action: 'put back' | 'remove (did not exist before)';
+    /** the live (restored) rows now against the rows put back: what the undo throws away */
+    compared: RowComparison;
+  }>;
+  /** when the operation being undone replaced the files, and how long ago */
+  undone_at: string;
+  undone_age: string;
+  /** plainly: what the current (restored) state has that the undo throws away, and where it is kept */
+  what_you_lose: string;
+  /** the data root, absolute */
+  data_root: string;
   /** the current files go to a new safety copy; which existing copy this would remove */
   safety: SafetyCopyPlan;
 }
@@ -28,11 +43,34 @@ export interface UndoResult extends UndoPlan {
   pre_restore_dir: string;
 }
 
-interface UndoOptions {
+/** Nothing to undo: no completed restore or import, or the last one was already undone. Not a failure. */
+export interface NothingToUndo {
+  nothing_to_undo: true;
+  reason: string;
+  hint: string | null;
+}
+
+export interface UndoOptions {
   force?: boolean;
   dryRun?: boolean;
   consent?: (plan: UndoPlan) => Promise<ConsentDecision>;
+  /** a dry run's confirm token: checked and consumed first; the undo then executes its plan. Takes the place of `consent`. */
+  confirmToken?: string;
+  /** a dry run returns this token (only when asked: the CLI has its prompt) */
+  issueToken?: boolean;
 }
+
+/** A dry run's plan, with the token that performs it when one was asked for. */
+export type UndoDryRun = UndoPlan & { confirm_token?: string };
+
+/** What a confirm token records of an undo's plan: the real run must come out the same. */
+interface UndoTokenPlan {
+  from: string;
+  databases: Array<{ name: string; target: string }>;
+  would_prune: string[];
+}
+
+const undoRequest = (opts: UndoOptions): unknown => ({ force: opts.force ?? false });
 
 /** The safety copy an undo puts back: its folder, its completed record, and the folder as shown. */
 interface UndoSource {
@@ -49,16 +87,33 @@ interface UndoSource {
  * undo then answers "nothing to undo" instead of re-applying the restore. Only a completed record
  * is ever used, and every file it lists must still be there with its recorded sha256.
  */
-export async function runUndo(config: Config, opts: UndoOptions): Promise<UndoResult | UndoPlan> {
+export async function runUndo(config: Config, opts: UndoOptions): Promise<UndoResult | UndoDryRun> {
+  const outcome = await runUndoIfAny(config, opts);
+  if ('nothing_to_undo' in outcome) throw new WbError('not_found', outcome.reason, outcome.hint ?? undefined);
+  return outcome;
+}
+
+/**
+ * runUndo, answering "nothing to undo" as a result instead of an error (an undo is idempotent: the
+ * MCP tool says so without failing). A token is claimed before anything else.
+ * @throws WbError `consent_required`, `in_use`, `restore_refused`, and the swap's errors
+ */
+export async function runUndoIfAny(config: Config, opts: UndoOptions): Promise<UndoResult | UndoDryRun | NothingToUndo> {
   return withRootLock(config.root, 'restore --undo', config.backup.lock_wait_ms, async () => {
     // A dry run changes nothing: it leaves an interrupted restore to the next real command.
     if (!opts.dryRun) recoverInterruptedSwap(config.root);
+    const grant = !opts.dryRun && opts.confirmToken !== undefined ? claimUndoToken(config, opts, opts.confirmToken) : null;
     const source = newestUndoable(config.root);
+    if ('nothing_to_undo' in source) {
+      if (grant) throw new WbError('consent_required', `The undo was not performed: there is nothing to undo any more (${source.reason}). Nothing was changed.`);
+      return source;
+    }
     const items = undoItems(config, source);
     const preRestoreDir = uniqueSafetyDir(config.root);
     const plan = planUndo(config, source, items, preRestoreDir);
-    if (opts.dryRun) return plan;
-    await obtainUndoConsent(config, opts, items, plan);
+    if (opts.dryRun) return opts.issueToken ? { ...plan, confirm_token: issueUndoToken(config, opts, items, plan) } : plan;
+    if (grant) refuseIfTokenPlanChanged(config, grant, items, plan);
+    await obtainUndoConsent(config, opts, items, plan, grant);
     const swapped = performSwap({ root: config.root, kind: 'undo', snapshotId: source.info.snapshot_id, preRestoreDir, incomingDir: null, items, undoes: path.basename(source.dir) });
     pruneAfterUndo(config, plan);
     return { ...plan, pre_restore_dir: displayPath(config.root, swapped.preRestoreDir) };
@@ -66,22 +121,48 @@ export async function runUndo(config: Config, opts: UndoOptions): Promise<UndoRe
 }
 
 /**
- * The newest safety copy with a completed record, unless it is itself an undo's.
- * @throws WbError `not_found` when there is nothing to undo (or the last operation was already undone)
+ * The newest safety copy with a completed record, unless it is itself an undo's; else why there is
+ * nothing to undo (no completed operation, or the last one was already undone).
  */
-function newestUndoable(root: string): UndoSource {
+function newestUndoable(root: string): UndoSource | NothingToUndo {
   const [newest] = listPreRestoreDirs(root);
-  if (!newest) throw new WbError('not_found', 'Nothing to undo: there is no completed restore or import to undo (no db.pre_restore_* folder with a completed record).');
+  if (!newest) {
+    return { nothing_to_undo: true, reason: `Nothing to undo: there is no completed restore or import to undo (no db.pre_restore_* folder with a completed record in ${root}).`, hint: null };
+  }
   const info = readPreRestoreInfo(newest);
   const from = displayPath(root, newest);
   if (info.kind === 'undo') {
-    throw new WbError(
-      'not_found',
-      `Nothing to undo: the last ${info.snapshot_id ? `restore (${info.snapshot_id})` : 'import'} was already undone${info.undoes ? ` (${info.undoes})` : ''}; ${from} holds what that undo replaced.`,
-      'To apply it again, restore the snapshot again.',
-    );
+    return {
+      nothing_to_undo: true,
+      reason: `Nothing to undo: the last ${info.snapshot_id ? `restore (${info.snapshot_id})` : 'import'} was already undone${info.undoes ? ` (${info.undoes})` : ''}; ${newest} holds what that undo replaced.`,
+      hint: 'To apply it again, restore the snapshot again.',
+    };
   }
   return { dir: newest, info, kind: info.kind, from };
+}
+
+/** @throws WbError `consent_required` when the token does not hold (see claimConfirmToken) */
+function claimUndoToken(config: Config, opts: UndoOptions, token: string): ConsentGrant<UndoTokenPlan> {
+  const claim = claimConfirmToken<UndoTokenPlan>(token, { operation: 'undo', root: config.root, request: undoRequest(opts) });
+  if (!claim.ok) throw new WbError('consent_required', `The undo was not performed: ${claim.reason}. Nothing was changed.`);
+  return claim.grant;
+}
+
+function tokenPlanOf(items: readonly SwapItem[], plan: UndoPlan): UndoTokenPlan {
+  return { from: plan.from, databases: items.map((i) => ({ name: i.name, target: i.target })), would_prune: plan.safety.would_prune.map((p) => p.folder) };
+}
+
+function issueUndoToken(config: Config, opts: UndoOptions, items: readonly SwapItem[], plan: UndoPlan): string {
+  return issueConfirmToken({ operation: 'undo', root: config.root, request: undoRequest(opts), plan: tokenPlanOf(items, plan), targets: items.map((i) => i.target) });
+}
+
+/** @throws WbError `consent_required` when the undo would now do something else than the dry run showed */
+function refuseIfTokenPlanChanged(config: Config, grant: ConsentGrant<UndoTokenPlan>, items: readonly SwapItem[], plan: UndoPlan): void {
+  if (JSON.stringify(tokenPlanOf(items, plan)) !== JSON.stringify(grant.plan)) {
+    throw new WbError('consent_required', 'The undo was not performed: the safety copies changed since the dry run, so its plan no longer holds. Nothing was changed.', 'Run a new dry run and use its confirm_token.');
+  }
+  const changed = liveChangedReason(grant.fingerprints, config.root, 'the dry run');
+  if (changed) throw new WbError('consent_required', `The undo was not performed: ${changed}. Nothing was changed.`);
 }
 
 /**
@@ -114,14 +195,52 @@ function undoItems(config: Config, source: UndoSource): SwapItem[] {
 
 /** The undo's plan: what a dry run returns and consent is asked for. */
 function planUndo(config: Config, source: UndoSource, items: SwapItem[], preRestoreDir: string): UndoPlan {
+  const undoneAt = source.info.completed_at ?? source.info.created_at;
+  const age = formatAge(Date.now() - Date.parse(undoneAt));
+  // The rows after the undo are the kept file's; both sides are counted on copies (the kept file's
+  // recorded sha256 must stay true, and a dry run changes nothing).
+  const databases = items.map((i) => ({
+    name: i.name,
+    target: displayPath(config.root, i.target),
+    action: i.incoming ? ('put back' as const) : ('remove (did not exist before)' as const),
+    compared: compareRows(readRowsByCopy(i.target), i.incoming ? rowsOrEmpty(i.incoming) : {}),
+  }));
+  const what = source.kind === 'import' ? 'the import' : source.kind === 'recover' ? 'the row recovery' : `the restore of ${source.info.snapshot_id ?? 'a snapshot'}`;
+  const since = `by and since ${what} (${age})`;
+  const loss = databases.map((d) => `${d.name}: ${describeLoss(d.compared, since)}`).join('. ');
   return {
     from: source.from,
     kind: source.kind,
     snapshotId: source.info.snapshot_id,
-    databases: items.map((i) => ({ name: i.name, target: displayPath(config.root, i.target), action: i.incoming ? 'put back' : 'remove (did not exist before)' })),
+    databases,
+    undone_at: undoneAt,
+    undone_age: age,
+    what_you_lose: `${loss}. The current files are kept in ${preRestoreDir}; restore ${source.info.snapshot_id ?? 'again'} to get them back (a later undo does not).`,
+    data_root: config.root,
     // The undo moves its source copy back into place, so that one is not counted as kept.
     safety: planSafetyCopies(config, { newCopy: preRestoreDir, consumes: [source.dir] }),
   };
+}
+
+function rowsOrEmpty(file: string): Record<string, number> {
+  const r = readRowsByCopy(file);
+  return r.state === 'read' ? r.rows : {};
+}
+
+/**
+ * The undo's plan as lines for a prompt, a dry run or an elicitation: what goes back, the rows per
+ * table now and after, what is lost, and the safety copies. `root` is absolute.
+ */
+export function describeUndoPlan(plan: UndoPlan): string {
+  const before = plan.kind === 'import' ? 'importing from the mirror' : plan.kind === 'recover' ? 'recovering rows' : `restoring ${plan.snapshotId ?? 'a snapshot'}`;
+  const lines = [`Undo: put back ${path.join(plan.data_root, plan.from)} (the files as they were before ${before}, ${plan.undone_age}), in ${plan.data_root}:`];
+  for (const d of plan.databases) {
+    lines.push(`- ${d.name} ${d.action} at ${d.target}`);
+    lines.push(...describeComparison(d.compared, 'after undo').map((l) => `    ${l}`));
+  }
+  lines.push(`What you lose: ${plan.what_you_lose}`);
+  lines.push(describeSafetyCopies(plan.safety, { undo: true, root: plan.data_root }));
+  return lines.join('\n');
 }
 
 /**
@@ -129,13 +248,14 @@ function planUndo(config: Config, source: UndoSource, items: SwapItem[], preRest
  * change while the question was open.
  * @throws WbError `in_use`, `consent_required`
  */
-async function obtainUndoConsent(config: Config, opts: UndoOptions, items: SwapItem[], plan: UndoPlan): Promise<void> {
+async function obtainUndoConsent(config: Config, opts: UndoOptions, items: SwapItem[], plan: UndoPlan, grant: ConsentGrant<UndoTokenPlan> | null): Promise<void> {
   if (!opts.force) {
     for (const item of items) {
       const why = whyInUse(item.target);
-      if (why) throw new WbError('in_use', `Refusing to undo: ${item.name} is in use: ${why}. Nothing was changed.`, 'Stop the program using it, or pass --force.');
+      if (why) throw new WbError('in_use', `Refusing to undo: ${item.name} is in use: ${why}. Nothing was changed.`, `Stop the program using it, or pass force: true.${grant ? ' The confirm_token was used: run a new dry run first.' : ''}`);
     }
   }
+  if (grant) return;
   const shown = fingerprintTargets(items.map((i) => i.target));
   const decision = opts.consent ? await opts.consent(plan) : ({ granted: false, reason: 'no way to ask for consent was given' } as const);
   if (!decision.granted) throw new WbError('consent_required', `The undo was not performed: ${decision.reason}. Nothing was changed.`);

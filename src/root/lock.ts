@@ -237,7 +237,7 @@ function lockFailure(err: unknown, root: string, operation: string): unknown {
     return new WbError(
       'disk_full',
       `The disk of the data root ${root} is full${freeSpaceNote(root)}: not even the record of its lock fits (${code} while taking it for ${operation}). Nothing was changed.`,
-      'Free some space on that disk (old db.pre_restore_* folders can go once you no longer need --undo), then try again.',
+      `Free some space on that disk (old ${path.join(root, 'db.pre_restore_*')} folders can go once you no longer need --undo), then try again.`,
     );
   }
   return err;

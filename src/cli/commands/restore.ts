@@ -1,10 +1,13 @@
+import path from 'node:path';
 import type { Command } from 'commander';
 import type { Config } from '../../root/config.js';
 import { loadConfig } from '../../root/config.js';
 import { WbError } from '../../core/errors.js';
 import { shutdownSignal, track } from '../../core/shutdown.js';
 import { runRestore, type RestorePlan, type RestoreResult } from '../../restore/restore.js';
-import { runUndo, type UndoPlan } from '../../restore/undo.js';
+import { describeUndoPlan, runUndo, type UndoPlan, type UndoResult } from '../../restore/undo.js';
+import { describeRestorePlan } from '../../restore/plan-text.js';
+import { describeComparison } from '../../restore/compare.js';
 import { describeSafetyCopies } from '../../restore/safety-copies.js';
 import { progressBar } from '../progress.js';
 import { rootOf } from '../root.js';
@@ -21,15 +24,14 @@ interface RestoreOptions {
   json?: boolean;
 }
 
+/** The undo's plan in the CLI's words: what goes back, rows now and after, what is lost, the safety copies. */
 function describeUndo(plan: UndoPlan): string {
-  const before = plan.kind === 'import' ? 'importing from the mirror' : `restoring ${plan.snapshotId ?? 'a snapshot'}`;
-  return `${plan.from} (before ${before}): ${plan.databases.map((d) => `${d.name} ${d.action} at ${d.target}`).join('; ')}\n${describeSafetyCopies(plan.safety, { undo: true })}`;
+  return cliText(describeUndoPlan(plan), currentRoot);
 }
 
-/** The question asked before a restore replaces anything: what goes where, the safety copies, warnings. */
-function describeRestorePlan(plan: RestorePlan): string {
-  const lines = plan.databases.map((d) => `  ${d.name} -> ${d.target}${d.migrations_applied.length ? ` (migrations: ${d.migrations_applied.join(', ')})` : ''}`);
-  return [`Restore ${plan.snapshotId} over:`, ...lines, describeSafetyCopies(plan.safety), ...plan.warnings.map((w) => `warning: ${cliText(w, currentRoot)}`)].join('\n');
+/** The question asked before a restore replaces anything: the same plan text as MCP's, in the CLI's words. */
+function describeRestore(plan: RestorePlan): string {
+  return cliText(describeRestorePlan(plan), currentRoot);
 }
 
 /**
@@ -49,7 +51,8 @@ async function undoLastRestore(config: Config, id: string | undefined, opts: Res
     }),
   );
   if (opts.json) out(JSON.stringify(result, null, 2));
-  else out(`${opts.dryRun ? 'would undo' : 'undone'}: ${describeUndo(result)}`);
+  else if (opts.dryRun) out(`dry run (nothing changed): would undo.\n${describeUndo(result)}`);
+  else out(`undone: ${describeUndo(result)}\nThe files the undo replaced are in ${path.join(result.data_root, (result as UndoResult).pre_restore_dir)}.`);
 }
 
 /** Runs the restore with a progress bar (stopped before the y/N question). */
@@ -67,7 +70,7 @@ async function restoreWithProgress(root: string, config: Config, id: string, opt
         onProgress: (done, total, message) => bar.update(done, total, message),
         consent: (plan) => {
           bar.stop();
-          return confirmOnTerminal(describeRestorePlan(plan), opts.yes ?? false);
+          return confirmOnTerminal(describeRestore(plan), opts.yes ?? false);
         },
       }),
     );
@@ -78,13 +81,18 @@ async function restoreWithProgress(root: string, config: Config, id: string, opt
 
 /** What a restore (or its dry run) prints for people. */
 function printRestore(result: RestoreResult): void {
-  out(`${result.dry_run ? 'dry run (nothing changed): would restore' : 'restored'} ${result.snapshot_id}`);
+  const s = result.snapshot;
+  const host = s.this_machine ? `this machine (${s.host})` : `host ${s.host}, not this machine`;
+  out(`${result.dry_run ? 'dry run (nothing changed): would restore' : 'restored'} ${result.snapshot_id} (taken ${s.age} on ${host}) in ${result.data_root}`);
   for (const d of result.databases) {
     const rows = Object.values(d.rows).reduce((a, b) => a + b, 0);
-    out(`  ${d.name.padEnd(24)} -> ${d.target}  ${rows} rows  schema ${d.from_user_version}->${d.to_user_version}${d.migrations_applied.length ? `  migrations: ${d.migrations_applied.join(', ')}` : ''}`);
+    const live = d.compared.live_total === null ? '' : `  (${d.compared.live_total} live ${result.dry_run ? 'now' : 'before'})`;
+    out(`  ${d.name.padEnd(24)} -> ${d.target}  ${rows} rows${live}  schema ${d.from_user_version}->${d.to_user_version}${d.migrations_applied.length ? `  migrations: ${d.migrations_applied.join(', ')}` : ''}`);
+    if (result.dry_run) for (const l of describeComparison(d.compared, 'snapshot')) out(`      ${l}`);
   }
-  if (!result.dry_run) out(`  previous files: ${result.pre_restore_dir} (undo with: wb-backup restore --undo)`);
-  if (result.dry_run) out(`  ${describeSafetyCopies(result.safety_copies)}`);
+  if (result.dry_run) out(`  what you lose: ${cliText(result.what_you_lose, currentRoot)}`);
+  if (!result.dry_run) out(`  previous files: ${path.join(result.data_root, result.pre_restore_dir ?? '')} (undo with: wb-backup restore --undo)`);
+  if (result.dry_run) out(`  ${describeSafetyCopies(result.safety_copies, { root: result.data_root })}`);
   else if (result.pruned.length) out(`  removed old safety copies, as the plan said: ${result.pruned.join(', ')}`);
   for (const w of result.warnings) out(`  warning: ${cliText(w, currentRoot)}`);
 }
