@@ -128,9 +128,11 @@ describe('an agent with only the MCP tools', () => {
       expect(describedAs('data_restore')).toMatch(/dry_run/);
       const plan = await use(client, listed, 'data_restore', { snapshot_id: snapshotId, dry_run: true });
       const planText = textOf(plan);
-      expect(planText).toMatch(new RegExp(`${liveRows}\\b`)); // live rows shown next to the snapshot's
-      expect(planText).toMatch(/ago/); // the snapshot's age
-      expect(planText).toMatch(/lose|lost/i); // what the user loses
+      // Informed consent: live rows next to the snapshot's, the snapshot's age and host, and what is lost.
+      expect(planText).toMatch(new RegExp(`notes: ${liveRows} live -> ${liveRows - 1} snapshot`));
+      expect(planText).toMatch(/taken (just now|.+ ago) on this machine/);
+      expect(planText).toMatch(/loses: notes: 1 row added since the snapshot/);
+      expect(plan.structuredContent!.snapshot).toMatchObject({ this_machine: true, host: expect.any(String), age: expect.any(String) });
       const restored = await use(client, listed, 'data_restore', { snapshot_id: snapshotId, confirm_token: plan.structuredContent!.confirm_token as string });
       expect(textOf(restored)).toMatch(/data_restore_undo/);
       expect(tableCounts(notes()).notes).toBe(liveRows - 1);
