@@ -83,7 +83,7 @@ export default defineCapability({
     const names = result.databases.map((d) => d.name).join(', ');
     const kept = path.join(result.data_root, result.pre_restore_dir ?? '');
     const summary = result.dry_run
-      ? `Dry run of restoring ${names} from ${result.snapshot_id} (${origin(result)}): all checks passed, nothing changed. ${comparisonText(result)} What the user loses: ${result.what_you_lose} ${describeSafetyCopies(result.safety_copies, { root: result.data_root })} Show the user this plan; to proceed call data_restore again with the same arguments and confirm_token "${result.confirm_token}" (it works once).`
+      ? `Dry run of restoring ${names} from ${result.snapshot_id} (${origin(result)}): all checks passed, nothing changed. ${comparisonText(result)} What the user loses: ${result.what_you_lose} ${describeSafetyCopies(result.safety_copies, { root: result.data_root, newCopySaid: true })} Show the user this plan; to proceed call data_restore again with the same arguments and confirm_token "${result.confirm_token}" (it works once).`
       : `Restored ${names} from ${result.snapshot_id} (${origin(result)}). The previous files are in ${kept}; data_restore_undo puts them back.${result.pruned.length ? ` Removed the old safety cop${result.pruned.length === 1 ? 'y' : 'ies'} ${result.pruned.join(', ')}, as the plan said.` : ''}`;
     return { result, summary: result.warnings.length ? `${summary} Warnings: ${result.warnings.join(' ')}` : summary };
   },

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { CapabilityContext } from '../src/capability/capability.js';
 import { defineCapability } from '../src/capability/capability.js';
+import { rootLayout } from '../src/root/paths.js';
 import type { ConsentDecision } from '../src/restore/restore.js';
 import { ResolutionSchema, SyncResolveResultSchema, resolveConflicts, type PlannedResolution } from '../src/sync/resolve.js';
 
@@ -14,7 +15,7 @@ const Input = z.object({
   confirm_token: z.string().max(200).optional().describe('the token a dry run with the same resolutions returned, after the user saw its plan and agreed. Single use'),
 });
 
-function describePlan(plan: readonly PlannedResolution[]): string {
+function describePlan(plan: readonly PlannedResolution[], root: string): string {
   const lines = plan.map((p) => {
     const what =
       p.action === 'keep_ours'
@@ -24,14 +25,14 @@ function describePlan(plan: readonly PlannedResolution[]): string {
           : `${p.action === 'insert' ? 'insert' : 'REPLACE the local row with'} the remote row: ${p.write?.line ?? ''}`;
     return `- ${p.database}.${p.table} ${p.key}: ${what}`;
   });
-  return ['Resolve these github-sync conflicts?', ...lines, 'A safety copy of each database written is kept under <root>/sync/resolved/.'].join('\n');
+  return ['Resolve these github-sync conflicts?', ...lines, `A safety copy of each database written is kept under ${rootLayout(root).syncResolvedDir}.`].join('\n');
 }
 
 function elicitConsent(ctx: CapabilityContext): ((plan: readonly PlannedResolution[]) => Promise<ConsentDecision>) | undefined {
   const elicit = ctx.elicit;
   if (!elicit) return undefined;
   return async (plan) => {
-    const answer = await elicit(describePlan(plan), {
+    const answer = await elicit(describePlan(plan, ctx.root), {
       type: 'object',
       properties: { confirm: { type: 'boolean', title: 'Resolve the conflicts as shown', description: 'Rows taken from the remote replace the local rows; rows kept here replace the remote ones at the next push.' } },
       required: ['confirm'],

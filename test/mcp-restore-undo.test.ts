@@ -116,7 +116,8 @@ describe('informed consent: restore plans compare live and snapshot rows', () =>
       expect(asked[0]).toMatch(/notes: 40 live -> 25 snapshot \(-15\)/);
       expect(asked[0]).toMatch(/drafts: 2 live -> not in the snapshot \(-2, table goes away\)/);
       expect(asked[0]).toMatch(/What you lose: a: 17 rows added since the snapshot/);
-      expect(asked[0]).toContain(`The current files move to ${path.join(root, 'db.pre_restore_')}`);
+      expect(asked[0]).toContain(`The current files are kept in ${path.join(root, 'db.pre_restore_')}`);
+      expect(asked[0]).not.toMatch(/The current files move to/); // said once, not twice
     } finally {
       await close();
     }

@@ -21,7 +21,7 @@ export function describeRestorePlan(plan: RestorePlan): string {
     lines.push(...describeComparison(d.compared, 'snapshot').map((l) => `    ${l}`));
   }
   lines.push(`What you lose: ${plan.whatYouLose}`);
-  lines.push(describeSafetyCopies(plan.safety, { root: plan.root }));
+  lines.push(describeSafetyCopies(plan.safety, { root: plan.root, newCopySaid: true }));
   lines.push(...plan.warnings.map((w) => `Warning: ${w}`));
   return lines.join('\n');
 }

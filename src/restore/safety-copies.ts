@@ -74,13 +74,21 @@ export function planSafetyCopies(config: Config, opts: { newCopy: string | null;
   };
 }
 
-/** One or two sentences for consent prompts and plan output. `root`: name the new copy by its absolute path. */
-export function describeSafetyCopies(plan: SafetyCopyPlan, opts: { undo?: boolean; root?: string } = {}): string {
+/**
+ * One or two sentences for consent prompts and plan output. `root`: name the new copy by its
+ * absolute path; `newCopySaid`: the text already says where the current files go (a restore's
+ * what_you_lose does), so only the rotation is described.
+ */
+export function describeSafetyCopies(plan: SafetyCopyPlan, opts: { undo?: boolean; root?: string; newCopySaid?: boolean } = {}): string {
   const kept = `${plan.keep} safety cop${plan.keep === 1 ? 'y is' : 'ies are'} kept`;
   // What an undo replaces is kept, but a later --undo answers "nothing to undo" (it never re-applies).
   const back = opts.undo ? 'kept; a later --undo does not put them back: restore again for that' : 'wb-backup restore --undo puts them back';
-  const into = plan.new_copy ? `The current files move to ${opts.root ? path.join(opts.root, plan.new_copy) : plan.new_copy} (${back}); ` : '';
-  if (!plan.would_prune.length) return `${into}${kept}; this removes none of the ${plan.existing} existing.`;
+  const into = plan.new_copy && !opts.newCopySaid ? `The current files move to ${opts.root ? path.join(opts.root, plan.new_copy) : plan.new_copy} (${back}); ` : '';
+  if (!plan.would_prune.length) return capitalize(`${into}${kept}; this removes none of the ${plan.existing} existing.`);
   const gone = plan.would_prune.map((p) => `${p.folder} (made ${p.created_at ?? 'at an unknown time'} by ${p.made_by})`).join(', ');
-  return `${into}${kept}, so this REMOVES the oldest: ${gone}; what it holds can no longer be put back.`;
+  return capitalize(`${into}${kept}, so this REMOVES the oldest: ${gone}; what it holds can no longer be put back.`);
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }

@@ -92,7 +92,7 @@ function printRestore(result: RestoreResult): void {
   }
   if (result.dry_run) out(`  what you lose: ${cliText(result.what_you_lose, currentRoot)}`);
   if (!result.dry_run) out(`  previous files: ${path.join(result.data_root, result.pre_restore_dir ?? '')} (undo with: wb-backup restore --undo)`);
-  if (result.dry_run) out(`  ${describeSafetyCopies(result.safety_copies, { root: result.data_root })}`);
+  if (result.dry_run) out(`  ${describeSafetyCopies(result.safety_copies, { root: result.data_root, newCopySaid: true })}`);
   else if (result.pruned.length) out(`  removed old safety copies, as the plan said: ${result.pruned.join(', ')}`);
   for (const w of result.warnings) out(`  warning: ${cliText(w, currentRoot)}`);
 }
