@@ -100,4 +100,13 @@ describe('the source layout', () => {
       .map((f) => path.relative(SRC, f));
     expect(wrong).toEqual([]);
   });
+
+  it('docs/architecture.md draws the same folders as src/ has, in the layer order the check uses', () => {
+    const doc = fs.readFileSync(path.resolve(__dirname, '..', 'docs', 'architecture.md'), 'utf8');
+    const tree = doc.slice(doc.indexOf('```'), doc.indexOf('```', doc.indexOf('```') + 3));
+    const drawn = [...tree.matchAll(/^  ([a-z-]+)\/\s/gm)].map((m) => m[1]!);
+    const folders = fs.readdirSync(SRC, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    expect([...drawn].sort()).toEqual([...folders].sort());
+    expect(drawn).toEqual(LAYERS.flat());
+  });
 });
