@@ -6,7 +6,7 @@ import { ElicitRequestSchema, type CallToolResult } from '@modelcontextprotocol/
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
-import { connectStdio } from './support/mcp-client.js';
+import { connectStdio, connectWithConsent } from './support/mcp-client.js';
 
 let root: string;
 beforeEach(() => {
@@ -195,19 +195,13 @@ describe('data_restore_undo over MCP (stdio)', () => {
   it('asks through elicitation when the client can: a decline changes nothing, an accept puts the files back; a second undo says nothing to undo', async () => {
     await prepared();
     const beforeRestore = liveBytes('a');
-    let answer: 'decline' | 'accept' = 'accept';
-    const asked: string[] = [];
-    const { client, close } = await connectStdio(root, { capabilities: { elicitation: {} } });
-    client.setRequestHandler(ElicitRequestSchema, async (req) => {
-      asked.push(String(req.params.message));
-      return answer === 'accept' ? { action: 'accept', content: { confirm: true } } : { action: 'decline' };
-    });
+    const { client, close, asked, answer } = await connectWithConsent(root, 'accept');
     try {
       const restored = await client.callTool({ name: 'data_restore', arguments: { snapshot_id: 'latest' } });
       expect(restored.isError, text(restored)).toBeFalsy();
       const restoredBytes = liveBytes('a');
 
-      answer = 'decline';
+      answer.next = 'decline';
       const declined = await client.callTool({ name: 'data_restore_undo', arguments: {} });
       expect(declined.isError).toBe(true);
       expect(text(declined)).toMatch(/declined/);
@@ -216,7 +210,7 @@ describe('data_restore_undo over MCP (stdio)', () => {
       expect(asked[1]).toMatch(/notes: 25 live -> 40 after undo \(\+15\)/);
       expect(asked[1]).toMatch(/What you lose: a: /);
 
-      answer = 'accept';
+      answer.next = 'accept';
       const done = await client.callTool({ name: 'data_restore_undo', arguments: {} });
       expect(done.isError, text(done)).toBeFalsy();
       expect(liveBytes('a')).toEqual(beforeRestore);

@@ -1,10 +1,10 @@
 import path from 'node:path';
-import { ElicitRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { dumpTables, fileState } from './support/db-snapshot.js';
 import { makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
-import { connectStdio } from './support/mcp-client.js';
+import { connectStdio, connectWithConsent } from './support/mcp-client.js';
 
 let root: string;
 beforeEach(() => {
@@ -69,13 +69,7 @@ describe('data_restore over MCP (stdio)', () => {
   it('asks the user through elicitation when the client supports it; a decline changes nothing', async () => {
     const { snapshotContent } = await prepared();
     const before = fileState(live('a'));
-    let answer: 'decline' | 'accept' = 'decline';
-    const asked: string[] = [];
-    const { client, close } = await connectStdio(root, { capabilities: { elicitation: {} } });
-    client.setRequestHandler(ElicitRequestSchema, async (req) => {
-      asked.push(String(req.params.message));
-      return answer === 'accept' ? { action: 'accept', content: { confirm: true } } : { action: 'decline' };
-    });
+    const { client, close, asked, answer } = await connectWithConsent(root, 'decline');
     try {
       const declined = await client.callTool({ name: 'data_restore', arguments: { snapshot_id: 'latest' } });
       expect(declined.isError).toBe(true);
@@ -83,7 +77,7 @@ describe('data_restore over MCP (stdio)', () => {
       expect(fileState(live('a'))).toEqual(before);
       expect(asked[0]).toMatch(/Restore snapshot snap-.*\n- a -> db\/a\.db \(\d+ rows/);
 
-      answer = 'accept';
+      answer.next = 'accept';
       const done = await client.callTool({ name: 'data_restore', arguments: { snapshot_id: 'latest' } });
       expect(done.isError, text(done)).toBeFalsy();
       expect(asked).toHaveLength(2);

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { ElicitRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig, writeConfigFile } from '../src/root/config.js';
@@ -8,7 +8,7 @@ import { syncPull } from '../src/sync/pull.js';
 import { syncPush } from '../src/sync/push.js';
 import { git, seededBareRemote } from './support/bare-remote.js';
 import { makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
-import { connectStdio } from './support/mcp-client.js';
+import { connectStdio, connectWithConsent } from './support/mcp-client.js';
 
 let work: string;
 let root: string;
@@ -120,13 +120,7 @@ describe('github_sync_resolve over MCP (stdio, the built server)', () => {
   });
 
   it('asks through elicitation when the client can; a decline changes nothing', async () => {
-    let answer: 'decline' | 'accept' = 'decline';
-    const asked: string[] = [];
-    const { client, close } = await connectStdio(root, { capabilities: { elicitation: {} } });
-    client.setRequestHandler(ElicitRequestSchema, async (req) => {
-      asked.push(String(req.params.message));
-      return answer === 'accept' ? { action: 'accept', content: { confirm: true } } : { action: 'decline' };
-    });
+    const { client, close, asked, answer } = await connectWithConsent(root, 'decline');
     try {
       const resolutions = [{ database: 'notes', table: 'notes', key: '5', take: 'theirs' }];
       const declined = await client.callTool({ name: 'github_sync_resolve', arguments: { resolutions } });
@@ -134,7 +128,7 @@ describe('github_sync_resolve over MCP (stdio, the built server)', () => {
       expect(text(declined)).toMatch(/declined/);
       expect(title(5)).toBe('ours');
       expect(asked[0]).toMatch(/notes\.notes \{"id":5\}: REPLACE the local row with the remote row: .*"title":"theirs"/);
-      answer = 'accept';
+      answer.next = 'accept';
       const done = await client.callTool({ name: 'github_sync_resolve', arguments: { resolutions } });
       expect(done.isError, text(done)).toBeFalsy();
       expect(title(5)).toBe('theirs');

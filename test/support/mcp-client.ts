@@ -55,3 +55,22 @@ export async function startHttpServerProcess(root: string, extraArgs: string[] =
       }),
   };
 }
+
+/**
+ * connectStdio with a client that supports elicitation and answers every form with `confirm: true`
+ * (accept) or declines, as `answer.next` says at the time; every message asked is kept in `asked`.
+ */
+export async function connectWithConsent(
+  root: string,
+  first: 'accept' | 'decline',
+): Promise<{ client: Client; close(): Promise<void>; asked: string[]; answer: { next: 'accept' | 'decline' } }> {
+  const { ElicitRequestSchema } = await import('@modelcontextprotocol/sdk/types.js');
+  const answer = { next: first };
+  const asked: string[] = [];
+  const { client, close } = await connectStdio(root, { capabilities: { elicitation: {} } });
+  client.setRequestHandler(ElicitRequestSchema, async (req) => {
+    asked.push(String(req.params.message));
+    return answer.next === 'accept' ? { action: 'accept', content: { confirm: true } } : { action: 'decline' };
+  });
+  return { client, close, asked, answer };
+}
