@@ -236,7 +236,9 @@ interface RunBytes {
 /** Bytes done so far: copies finished, the copy being written, tar bytes compressed, the push. */
 function bytesDone(run: SnapshotRun): number {
   const b = run.bytes;
-  const current = b.copying ? (fs.statSync(b.copying, { throwIfNoEntry: false })?.size ?? 0) : 0;
+  // A copy in progress counts one byte short of its size: it is done only when the worker says so,
+  // so the "copied <db>" step always carries a larger value than any poll of it (and is never dropped).
+  const current = b.copying ? Math.max(0, (fs.statSync(b.copying, { throwIfNoEntry: false })?.size ?? 0) - 1) : 0;
   return b.copied + current + run.writer.packed + b.pushed;
 }
 
