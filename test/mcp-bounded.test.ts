@@ -235,4 +235,23 @@ describe('every tool result an agent receives stays small, and paging returns th
       await close();
     }
   });
+
+  it('an error that echoes a huge input back is cut too: a 100,000-character snapshot id, a 200,000-character component', async () => {
+    fs.mkdirSync(path.join(root, 'db'), { recursive: true });
+    const { client, close } = await connectStdio(root);
+    try {
+      for (const [name, args] of [
+        ['data_restore', { snapshot_id: 'x'.repeat(100_000), dry_run: true }],
+        ['health_set_enabled', { component: 'c'.repeat(200_000), enabled: false }],
+      ] as const) {
+        const r = (await client.callTool({ name, arguments: args })) as { isError?: boolean; content: Array<{ text?: string }> };
+        const text = r.content.map((c) => c.text ?? '').join('');
+        expect(r.isError, name).toBe(true);
+        expect(text.length, name).toBeLessThanOrEqual(2_100);
+        expect(text, name).toMatch(/characters cut/);
+      }
+    } finally {
+      await close();
+    }
+  });
 });

@@ -293,6 +293,16 @@ export function pagingOf(args: unknown): { cursor?: string | undefined; limit?: 
   return { cursor, limit };
 }
 
+/**
+ * An error's text capped at SUMMARY_MAX characters (an error may echo a huge input back): head and
+ * tail kept, with how much was cut in between.
+ */
+export function boundErrorText(text: string): string {
+  if (text.length <= SUMMARY_MAX) return text;
+  const tail = Math.floor(SUMMARY_MAX / 4);
+  return `${text.slice(0, SUMMARY_MAX - tail)} … (${text.length - SUMMARY_MAX} characters cut) … ${text.slice(-tail)}`;
+}
+
 /** The summary text, capped, with a line on what was cut so a model reading only text knows too. */
 export function boundSummary(summary: string, bounded: Bounded): string {
   // Head and tail: what to do next (a confirm token, a hint) usually ends the summary.

@@ -11,7 +11,7 @@ import { logger } from '../core/log.js';
 import { loadCapabilities } from '../capability/load.js';
 import { toolVersion } from '../backup/provenance.js';
 import { shutdownSignal, track } from '../core/shutdown.js';
-import { ListsInfoSchema, PAGING_NOTE, PagingInputShape, boundResult, boundSummary, pageResult, pagingOf } from './bounded.js';
+import { ListsInfoSchema, PAGING_NOTE, PagingInputShape, boundErrorText, boundResult, boundSummary, pageResult, pagingOf } from './bounded.js';
 import { SnapshotListSchema } from '../backup/list.js';
 import { ComponentReportSchema } from '../health/evaluate.js';
 import { z } from 'zod';
@@ -105,10 +105,11 @@ function registerCapability(server: McpServer, capability: Capability, opts: Ser
         const text = describeError(err);
         // isError and the log level come from the one table of codes (src/core/errors.ts).
         const { mcp } = errorSurfaces(err);
-        if (!(err instanceof WbError)) logger().error({ tool: capability.name, err: text }, 'tool failed unexpectedly');
-        else if (mcp.input) logger().info({ tool: capability.name, code: err.code }, text);
-        else logger().warn({ tool: capability.name, code: err.code }, text);
-        return { ...(mcp.isError ? { isError: true } : {}), content: [{ type: 'text', text: err instanceof WbError ? text : `${capability.name} failed: ${text}` }] };
+        const logged = boundErrorText(text);
+        if (!(err instanceof WbError)) logger().error({ tool: capability.name, err: logged }, 'tool failed unexpectedly');
+        else if (mcp.input) logger().info({ tool: capability.name, code: err.code }, logged);
+        else logger().warn({ tool: capability.name, code: err.code }, logged);
+        return { ...(mcp.isError ? { isError: true } : {}), content: [{ type: 'text', text: boundErrorText(err instanceof WbError ? text : `${capability.name} failed: ${text}`) }] };
       }
     },
   );
