@@ -10,7 +10,7 @@ import { describeComparison } from '../src/restore/compare.js';
 
 const Input = z.object({
   snapshot_id: z.string().min(1).describe('a snapshot id from data_backup_list, or "latest"'),
-  databases: z.array(z.string()).optional().describe('logical names to restore; default: every database in the snapshot. Others are left untouched'),
+  databases: z.array(z.string()).min(1, 'name at least one database, or leave databases out to restore every one').optional().describe('logical names to restore (at least one); leave it out for every database in the snapshot. Others are left untouched'),
   dry_run: z.boolean().default(false).describe('verify everything and return the plan and a confirm_token, changing nothing'),
   confirm_token: z
     .string()

@@ -40,10 +40,22 @@ const sameValue = (a: ConflictValue | null, line: string | null) => (a === null 
  * equal, so such a row is no conflict any more.) Undefined when there is none.
  */
 export function heldResolution(previous: ConflictSet | null | undefined, found: FoundConflict): ConflictRecord | undefined {
-  const id = identity(found);
-  const before = previous?.items.find((i) => identity(i) === id);
+  const before = previous ? indexOf(previous).get(identity(found)) : undefined;
   if (!before?.resolved || before.resolved.take !== 'ours') return undefined;
   return sameValue(before.ours, found.ours) && sameValue(before.theirs, found.theirs) ? before : undefined;
+}
+
+const indexes = new WeakMap<ConflictSet, Map<string, ConflictRecord>>();
+
+/** The records of a set by identity, built once per set (a pull checks every conflict it finds). */
+function indexOf(set: ConflictSet): Map<string, ConflictRecord> {
+  let index = indexes.get(set);
+  if (!index) {
+    index = new Map();
+    for (const i of set.items) if (!index.has(identity(i))) index.set(identity(i), i);
+    indexes.set(set, index);
+  }
+  return index;
 }
 
 /** The record a pull leaves: every conflict it found, each carrying a resolution that still holds. */
@@ -101,10 +113,10 @@ export type ResolveDecision =
  */
 export function resolveDecision(conflict: ConflictRecord, take: 'ours' | 'theirs', live: string | null, remote: string | null): ResolveDecision {
   if (!sameValue(conflict.ours, live)) {
-    return { kind: 'stale', reason: 'the row in the database changed since the pull recorded this conflict; run github_sync_pull again and resolve what it reports' };
+    return { kind: 'stale', reason: 'the row in the database changed since the pull recorded this conflict' };
   }
   if (!sameValue(conflict.theirs, remote)) {
-    return { kind: 'stale', reason: 'the remote row is not the one the pull recorded (the sync clone lost that commit); run github_sync_pull again' };
+    return { kind: 'stale', reason: 'the remote row is not the one the pull recorded (the sync clone lost that commit)' };
   }
   if (take === 'ours') return { kind: 'keep_ours' };
   if (remote === null) return live === null ? { kind: 'keep_ours' } : { kind: 'delete' };
