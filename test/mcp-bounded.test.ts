@@ -236,7 +236,7 @@ describe('every tool result an agent receives stays small, and paging returns th
     }
   });
 
-  it('an error that echoes a huge input back is cut too: a 100,000-character snapshot id, a 200,000-character component', async () => {
+  it('an error that echoes a huge input back is cut too (a 100,000-character snapshot id, a 200,000-character component), and an empty databases filter is refused', async () => {
     fs.mkdirSync(path.join(root, 'db'), { recursive: true });
     const { client, close } = await connectStdio(root);
     try {
@@ -250,6 +250,10 @@ describe('every tool result an agent receives stays small, and paging returns th
         expect(text.length, name).toBeLessThanOrEqual(2_100);
         expect(text, name).toMatch(/characters cut/);
       }
+      // An empty filter is refused, never read as "every database".
+      const empty = (await client.callTool({ name: 'data_restore', arguments: { snapshot_id: 'latest', databases: [], dry_run: true } })) as { isError?: boolean; content: Array<{ text?: string }> };
+      expect(empty.isError).toBe(true);
+      expect(empty.content.map((c) => c.text).join('')).toMatch(/name at least one database/);
     } finally {
       await close();
     }
