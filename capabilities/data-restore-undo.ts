@@ -7,6 +7,7 @@ import { RowComparisonSchema, describeComparison } from '../src/restore/compare.
 import { SafetyCopyPlanSchema, describeSafetyCopies } from '../src/restore/safety-copies.js';
 import type { ConsentDecision } from '../src/restore/restore.js';
 import { describeUndoPlan, runUndoIfAny, type UndoPlan } from '../src/restore/undo.js';
+import { askToConfirm } from '../src/capability/confirm-form.js';
 
 const Input = z.object({
   dry_run: z.boolean().default(false).describe('show what the undo would put back and what it throws away, with a confirm_token; change nothing'),
@@ -46,15 +47,12 @@ function consentFor(input: z.infer<typeof Input>, ctx: CapabilityContext): ((pla
       'Call data_restore_undo with dry_run: true, show the user the plan (what it puts back and what it throws away), and if they agree call it again with the same force plus the confirm_token the dry run returned (it works once).',
     );
   }
-  return async (plan) => {
-    const answer = await elicit(describeUndoPlan(plan), {
-      type: 'object',
-      properties: { confirm: { type: 'boolean', title: 'Put the previous files back (undo the last restore)', description: describeSafetyCopies(plan.safety, { undo: true, root: plan.data_root }) } },
-      required: ['confirm'],
+  return (plan) =>
+    askToConfirm(elicit, describeUndoPlan(plan), {
+      title: 'Put the previous files back (undo the last restore)',
+      description: describeSafetyCopies(plan.safety, { undo: true, root: plan.data_root }),
+      operation: 'undo',
     });
-    if (answer.action !== 'accept') return { granted: false, reason: `the user ${answer.action === 'decline' ? 'declined' : 'cancelled'} the undo` };
-    return answer.content.confirm === true ? { granted: true } : { granted: false, reason: 'the user did not confirm' };
-  };
 }
 
 function fromPlan(plan: UndoPlan): Omit<Out, 'status' | 'restored_files_kept_in' | 'confirm_token'> {

@@ -7,6 +7,7 @@ import { describeSafetyCopies } from '../src/restore/safety-copies.js';
 import { RestoreResultSchema, runRestore, type ConsentDecision, type RestorePlan, type RestoreResult } from '../src/restore/restore.js';
 import { describeRestorePlan } from '../src/restore/plan-text.js';
 import { describeComparison } from '../src/restore/compare.js';
+import { askToConfirm } from '../src/capability/confirm-form.js';
 
 const Input = z.object({
   snapshot_id: z.string().min(1).describe('a snapshot id from data_backup_list, or "latest"'),
@@ -45,15 +46,12 @@ function consentFor(input: z.infer<typeof Input>, ctx: CapabilityContext): ((pla
       'Call data_restore with dry_run: true, show the user the plan (including which safety copy it would remove), and if they agree call it again with the same snapshot_id and databases plus the confirm_token the dry run returned (it works once).',
     );
   }
-  return async (plan) => {
-    const answer = await elicit(describeRestorePlan(plan), {
-      type: 'object',
-      properties: { confirm: { type: 'boolean', title: 'Replace the live databases with this snapshot', description: describeSafetyCopies(plan.safety, { root: plan.root }) } },
-      required: ['confirm'],
+  return (plan) =>
+    askToConfirm(elicit, describeRestorePlan(plan), {
+      title: 'Replace the live databases with this snapshot',
+      description: describeSafetyCopies(plan.safety, { root: plan.root }),
+      operation: 'restore',
     });
-    if (answer.action !== 'accept') return { granted: false, reason: `the user ${answer.action === 'decline' ? 'declined' : 'cancelled'} the restore` };
-    return answer.content.confirm === true ? { granted: true } : { granted: false, reason: 'the user did not confirm' };
-  };
 }
 
 export default defineCapability({

@@ -4,6 +4,7 @@ import { defineCapability } from '../src/capability/capability.js';
 import type { ConsentDecision } from '../src/restore/restore.js';
 import { describeSafetyCopies } from '../src/restore/safety-copies.js';
 import { SyncImportResultSchema, syncImport, type ImportPlan } from '../src/sync/import.js';
+import { askToConfirm } from '../src/capability/confirm-form.js';
 
 const Input = z.object({
   clone_dir: z.string().min(1).describe('folder of a git clone of the sync repository'),
@@ -21,15 +22,12 @@ function describeImport(plan: ImportPlan): string {
 function elicitConsent(ctx: CapabilityContext): ((plan: ImportPlan) => Promise<ConsentDecision>) | undefined {
   const elicit = ctx.elicit;
   if (!elicit) return undefined;
-  return async (plan) => {
-    const answer = await elicit(describeImport(plan), {
-      type: 'object',
-      properties: { confirm: { type: 'boolean', title: 'Replace the existing databases with the mirror', description: describeSafetyCopies(plan.safety) } },
-      required: ['confirm'],
+  return (plan) =>
+    askToConfirm(elicit, describeImport(plan), {
+      title: 'Replace the existing databases with the mirror',
+      description: describeSafetyCopies(plan.safety),
+      operation: 'import',
     });
-    if (answer.action !== 'accept') return { granted: false, reason: `the user ${answer.action === 'decline' ? 'declined' : 'cancelled'} the import` };
-    return answer.content.confirm === true ? { granted: true } : { granted: false, reason: 'the user did not confirm' };
-  };
 }
 
 export default defineCapability({

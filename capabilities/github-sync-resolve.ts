@@ -4,6 +4,7 @@ import { defineCapability } from '../src/capability/capability.js';
 import { rootLayout } from '../src/root/paths.js';
 import type { ConsentDecision } from '../src/restore/restore.js';
 import { ResolutionSchema, SyncResolveResultSchema, resolveConflicts, type PlannedResolution } from '../src/sync/resolve.js';
+import { askToConfirm } from '../src/capability/confirm-form.js';
 
 const Input = z.object({
   resolutions: z
@@ -31,15 +32,12 @@ function describePlan(plan: readonly PlannedResolution[], root: string): string 
 function elicitConsent(ctx: CapabilityContext): ((plan: readonly PlannedResolution[]) => Promise<ConsentDecision>) | undefined {
   const elicit = ctx.elicit;
   if (!elicit) return undefined;
-  return async (plan) => {
-    const answer = await elicit(describePlan(plan, ctx.root), {
-      type: 'object',
-      properties: { confirm: { type: 'boolean', title: 'Resolve the conflicts as shown', description: 'Rows taken from the remote replace the local rows; rows kept here replace the remote ones at the next push.' } },
-      required: ['confirm'],
+  return (plan) =>
+    askToConfirm(elicit, describePlan(plan, ctx.root), {
+      title: 'Resolve the conflicts as shown',
+      description: 'Rows taken from the remote replace the local rows; rows kept here replace the remote ones at the next push.',
+      operation: 'resolution',
     });
-    if (answer.action !== 'accept') return { granted: false, reason: `the user ${answer.action === 'decline' ? 'declined' : 'cancelled'} the resolution` };
-    return answer.content.confirm === true ? { granted: true } : { granted: false, reason: 'the user did not confirm' };
-  };
 }
 
 export default defineCapability({
