@@ -137,17 +137,18 @@ describe('snapshot pipeline', () => {
     };
     const first = await runBackup(loadConfig(root), { manual: true });
     expect(entriesOf(first.snapshot_id)).toEqual(['databases/docs/docs.db', 'databases/log/log.db', 'MANIFEST.json']);
-    const second = await runBackup(loadConfig(root), { manual: true });
+    // Full snapshots (every database an image) show the order; deltas follow the same order.
+    const second = await runBackup(loadConfig(root), { manual: true, full: true });
     expect(entriesOf(second.snapshot_id)).toEqual(['databases/log/log.db', 'databases/docs/docs.db', 'MANIFEST.json']);
     expect(second.databases.map((d) => d.name)).toEqual(['docs', 'log']);
 
     // A damaged manifest only costs the ordering hint: the next readable one gives it, else size order.
     const damage = (id: string) => fs.writeFileSync(listLocalSnapshots(root).find((s) => s.id === id)!.manifestPath, '{ not json');
     damage(second.snapshot_id);
-    const third = await runBackup(loadConfig(root), { manual: true });
+    const third = await runBackup(loadConfig(root), { manual: true, full: true });
     expect(entriesOf(third.snapshot_id)).toEqual(['databases/log/log.db', 'databases/docs/docs.db', 'MANIFEST.json']);
     for (const id of [first.snapshot_id, third.snapshot_id]) damage(id);
-    const fourth = await runBackup(loadConfig(root), { manual: true });
+    const fourth = await runBackup(loadConfig(root), { manual: true, full: true });
     expect(entriesOf(fourth.snapshot_id)).toEqual(['databases/docs/docs.db', 'databases/log/log.db', 'MANIFEST.json']);
   });
 
@@ -183,7 +184,8 @@ describe('snapshot pipeline', () => {
 
   it('sweeps old snapshots with the retention policy, by the time in their ids', async () => {
     makeNotesDb(path.join(root, 'db', 'a.db'), 5);
-    writeConfigFile(root, { retention: { hourly: 2, daily: 0, weekly: 0, monthly: 0, annual: 0, manual: 1 } });
+    // Full snapshots only: what the policy alone decides (chains widen it: see the incremental tests).
+    writeConfigFile(root, { retention: { hourly: 2, daily: 0, weekly: 0, monthly: 0, annual: 0, manual: 1 }, backup: { incremental: { enabled: false } } });
     const at = (iso: string) => () => new Date(iso);
     await runBackup(loadConfig(root), { now: at('2026-11-22T10:00:00Z') });
     await runBackup(loadConfig(root), { now: at('2026-11-22T11:00:00Z') });

@@ -106,7 +106,7 @@ describe('checksum files and manifests', () => {
     ]);
   });
   it('refuse unknown manifest versions and malformed manifests with what to do', () => {
-    expect(thrownText(() => validateManifest({ manifest_version: 2 }))).toMatch(/manifest_version 2.*upgrade wb-backup/s);
+    expect(thrownText(() => validateManifest({ manifest_version: 3 }))).toMatch(/manifest_version 3.*upgrade wb-backup/s);
     expect(() => validateManifest({ manifest_version: '1' })).toThrow(/manifest_version "1"/);
     expect(() => validateManifest([])).toThrow(/malformed|not a JSON object/);
     expect(() => validateManifest({ manifest_version: 1, snapshot_id: 'x' })).toThrow(/malformed \(.*created_at/);

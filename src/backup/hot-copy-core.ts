@@ -4,23 +4,63 @@ import os from 'node:os';
 import path from 'node:path';
 import { describeHolders, findFileHolders } from '../core/lock-holder.js';
 import { countRows } from '../core/sqlite-util.js';
-import { hashFile } from '../core/hash.js';
+import { WbError } from '../core/errors.js';
+import { openPageImage, type PageImage } from '../pages/image.js';
+import { decodePageIndex, encodePageIndex, PageIndexBuilder } from '../pages/page-index.js';
+import { writeDelta } from '../pages/delta.js';
+import type { Codec } from '../snapshot/manifest.js';
 
+/**
+ * One database to copy. With `base`, the copy is a page delta against that snapshot's image of it
+ * (when the page size and the file are the same and the delta stays under half the pages);
+ * without, the whole image.
+ */
 export interface HotCopyRequest {
   source: string;
+  /** where the image goes (the delta goes to `${dest}.delta`) */
   dest: string;
   busyTimeoutMs: number;
+  /** the delta's own compression (it travels inside the archive) */
+  codec: Codec;
+  level?: number;
+  base?: {
+    snapshotId: string;
+    db: string;
+    /** the base's page-hash index, encoded (page-index.ts) */
+    index: Uint8Array;
+    /** the live file's identity when the base was taken; another one means the file was replaced */
+    file: FileIdentity | null;
+  };
+  /** bytes of the image read so far, written here as the copy goes (BigInt64Array over a SharedArrayBuffer) */
+  progress?: SharedArrayBuffer;
+}
+
+export interface FileIdentity {
+  dev: string;
+  ino: string;
 }
 
 export interface CopiedDatabase {
   kind: 'copied';
+  /** bytes of the image (page_size x page_count) */
   bytes: number;
+  /** sha256 of the image */
   sha256: string;
   user_version: number;
   page_size: number;
   page_count: number;
   journal_mode: string;
   rows: Record<string, number>;
+  /** how the copy was kept: the whole image at dest, or a delta at `${dest}.delta` */
+  stored: 'image' | 'delta';
+  /** when stored whole although a base was offered: why */
+  whole_because?: string;
+  delta?: { bytes: number; changed_pages: number; base_sha256: string };
+  /** the image's page-hash index, encoded, for the next snapshot */
+  index: Uint8Array;
+  file: FileIdentity;
+  /** how long writers were held back while the image was opened, ms */
+  writers_held_ms: number;
 }
 
 /** The source cannot be copied (missing, not SQLite, corrupt, locked): skip it, keep the others. */
@@ -56,9 +96,14 @@ const SOURCE_PROBLEMS: Record<string, string> = {
   SQLITE_AUTH: 'access to the database was denied',
 };
 
+/** A delta holding more than this share of the pages is stored as the whole image instead (a VACUUM rewrote the file). */
+const MAX_DELTA_PAGE_SHARE = 0.5;
+
 /**
- * VACUUM INTO gives a transactionally consistent copy from one read transaction: in WAL mode it
- * never blocks writers and, unlike the step-wise backup API, never restarts when they commit.
+ * A consistent copy of a live database as its page image (src/pages/image.ts): inside one read
+ * transaction, so in WAL mode writers are held back only while the read starts, and nothing
+ * restarts when they commit. Rows, user_version and the page-hash index are read from that same
+ * transaction. Stored whole, or as a page delta against `req.base` when that is possible.
  */
 export async function copyAndInspect(req: HotCopyRequest): Promise<HotCopyResult> {
   let stat: fs.Stats;
@@ -68,41 +113,155 @@ export async function copyAndInspect(req: HotCopyRequest): Promise<HotCopyResult
     return { kind: 'skipped', reason: 'the file does not exist', looked_at: homeShort(req.source) };
   }
   if (!stat.isFile()) return { kind: 'skipped', reason: 'the path is not a regular file', looked_at: homeShort(req.source) };
-
-  let journalMode = 'unknown';
-  let source: Database.Database | undefined;
+  const file: FileIdentity = { dev: String(stat.dev), ino: String(stat.ino) };
+  // Opening once with SQLite first tells a file that is not a database, or is locked, the way SQLite says it.
   try {
-    source = new Database(req.source, { fileMustExist: true, timeout: req.busyTimeoutMs });
-    journalMode = String(source.pragma('journal_mode', { simple: true }));
-    source.prepare('VACUUM INTO ?').run(req.dest);
+    const probe = new Database(req.source, { readonly: true, fileMustExist: true, timeout: req.busyTimeoutMs });
+    try {
+      probe.pragma('journal_mode', { simple: true });
+    } finally {
+      probe.close();
+    }
   } catch (err) {
-    source?.close();
-    source = undefined;
-    fs.rmSync(req.dest, { force: true });
     return classify(err as SqliteError, req);
-  } finally {
-    source?.close();
   }
-
-  const copy = new Database(req.dest, { readonly: true, fileMustExist: true });
-  let inspected: Omit<CopiedDatabase, 'kind' | 'bytes' | 'sha256'>;
   try {
-    const rows = countRows(copy);
-    inspected = {
-      user_version: Number(copy.pragma('user_version', { simple: true })),
-      page_size: Number(copy.pragma('page_size', { simple: true })),
-      page_count: Number(copy.pragma('page_count', { simple: true })),
-      journal_mode: journalMode,
-      rows,
+    const whole = wholeBecause(req, file);
+    if (!whole && req.base) {
+      const delta = await takeDelta(req, req.base, file);
+      if (delta.kind !== 'too_big') return delta.copied;
+      return await takeImage(req, file, `the delta held ${delta.changed} of ${delta.pages} pages (more than half: the file was rewritten, by VACUUM for example)`);
+    }
+    return await takeImage(req, file, whole);
+  } catch (err) {
+    fs.rmSync(req.dest, { force: true });
+    fs.rmSync(`${req.dest}.delta`, { force: true });
+    return classifyImageError(err, req);
+  }
+}
+
+/** Why a database offered a base is still stored whole (file replaced), or undefined. */
+function wholeBecause(req: HotCopyRequest, file: FileIdentity): string | undefined {
+  if (!req.base) return undefined;
+  const was = req.base.file;
+  if (was && (was.dev !== file.dev || was.ino !== file.ino)) return 'the file was replaced by another one since the base snapshot';
+  return undefined;
+}
+
+/** Counts bytes read into the shared progress counter. */
+function counter(req: HotCopyRequest): (n: number) => void {
+  if (!req.progress) return () => undefined;
+  const cell = new BigInt64Array(req.progress);
+  return (n) => {
+    Atomics.add(cell, 0, BigInt(n));
+  };
+}
+
+async function inspect(image: PageImage): Promise<Pick<CopiedDatabase, 'rows' | 'user_version'>> {
+  return image.read((db) => ({ rows: countRows(db), user_version: Number(db.pragma('user_version', { simple: true })) }));
+}
+
+/** The whole image at req.dest (written as .partial, flushed, renamed). */
+async function takeImage(req: HotCopyRequest, file: FileIdentity, wholeReason: string | undefined): Promise<CopiedDatabase> {
+  const image = openPageImage(req.source, { busyTimeoutMs: req.busyTimeoutMs });
+  const partial = `${req.dest}.partial`;
+  const count = counter(req);
+  let fd: number | null = null;
+  try {
+    const builder = new PageIndexBuilder(image.pageSize);
+    fd = fs.openSync(partial, 'w');
+    let at = 0;
+    for (const chunk of image.chunks()) {
+      builder.add(chunk.data);
+      fs.writeSync(fd, chunk.data, 0, chunk.data.length, at);
+      at += chunk.data.length;
+      count(chunk.data.length);
+    }
+    const inspected = await inspect(image);
+    const held = image.writersHeldMs;
+    image.close();
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = null;
+    fs.renameSync(partial, req.dest);
+    const index = builder.finish();
+    return {
+      kind: 'copied',
+      bytes: at,
+      sha256: index.imageSha256,
+      ...inspected,
+      page_size: image.pageSize,
+      page_count: image.pageCount,
+      journal_mode: image.journalMode,
+      stored: 'image',
+      ...(wholeReason ? { whole_because: wholeReason } : {}),
+      index: encodePageIndex(index),
+      file,
+      writers_held_ms: held,
     };
   } finally {
-    copy.close();
+    if (fd !== null) fs.closeSync(fd);
+    fs.rmSync(partial, { force: true });
+    image.close();
   }
-  // A read-only open of a WAL-flagged copy may leave -shm/-wal behind; the snapshot is the .db alone.
-  for (const suffix of ['-wal', '-shm']) fs.rmSync(req.dest + suffix, { force: true });
+}
 
-  const { bytes, sha256 } = await hashFile(req.dest);
-  return { kind: 'copied', bytes, sha256, ...inspected };
+type DeltaOutcome = { kind: 'ok'; copied: CopiedDatabase } | { kind: 'too_big'; changed: number; pages: number };
+
+/** The pages that differ from the base at `${req.dest}.delta`, unless they are most of the file. */
+async function takeDelta(req: HotCopyRequest, base: NonNullable<HotCopyRequest['base']>, file: FileIdentity): Promise<DeltaOutcome> {
+  const baseIndex = decodePageIndex(Buffer.from(base.index));
+  const image = openPageImage(req.source, { busyTimeoutMs: req.busyTimeoutMs });
+  try {
+    if (image.pageSize !== baseIndex.pageSize) {
+      image.close();
+      return { kind: 'ok', copied: await takeImage(req, file, `its page size changed from ${baseIndex.pageSize} to ${image.pageSize} bytes`) };
+    }
+    const count = counter(req);
+    const chunks = (function* () {
+      for (const chunk of image.chunks()) {
+        count(chunk.data.length);
+        yield chunk;
+      }
+    })();
+    const out = `${req.dest}.delta`;
+    const written = await writeDelta({ out, base: { snapshotId: base.snapshotId, db: base.db, index: baseIndex }, pageSize: image.pageSize, pageCount: image.pageCount, chunks, codec: req.codec, ...(req.level !== undefined ? { level: req.level } : {}) });
+    if (written.changedPages > MAX_DELTA_PAGE_SHARE * Math.max(1, written.pageCount)) {
+      fs.rmSync(out, { force: true });
+      return { kind: 'too_big', changed: written.changedPages, pages: written.pageCount };
+    }
+    const inspected = await inspect(image);
+    return {
+      kind: 'ok',
+      copied: {
+        kind: 'copied',
+        bytes: written.pageCount * image.pageSize,
+        sha256: written.imageSha256,
+        ...inspected,
+        page_size: image.pageSize,
+        page_count: written.pageCount,
+        journal_mode: image.journalMode,
+        stored: 'delta',
+        delta: { bytes: written.bytes, changed_pages: written.changedPages, base_sha256: baseIndex.imageSha256 },
+        index: encodePageIndex(written.index),
+        file,
+        writers_held_ms: image.writersHeldMs,
+      },
+    };
+  } finally {
+    image.close();
+  }
+}
+
+/** An error while the image was read or written: a busy lock or a bad file is a skip; the destination's failure fails. */
+function classifyImageError(err: unknown, req: HotCopyRequest): HotCopyResult {
+  if (err instanceof WbError) {
+    if (err.code === 'busy') return lockedReason(Object.assign(new Error(err.message), { code: 'SQLITE_BUSY' }), req);
+    if (err.code === 'snapshot_failed') return { kind: 'skipped', reason: err.message };
+  }
+  const e = err as SqliteError;
+  if (typeof e?.code === 'string' && e.code.startsWith('SQLITE_')) return classify(e, req);
+  return failedCopy(err);
 }
 
 /** A path as a person would type it: the home folder as `~`. */

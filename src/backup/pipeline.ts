@@ -27,11 +27,19 @@ import { archiveEntry } from '../root/names.js';
 import { byCodeUnit } from '../core/text-order.js';
 import { formatBytes, freeSpaceNote } from '../core/size-format.js';
 import { ProgressReporter } from '../core/progress.js';
+import { planChain, type ChainPlan } from './chain-plan.js';
+import { protectChains } from '../snapshot/chain.js';
+import { localChainSnapshots } from '../snapshot/chain-set.js';
+import { writePageSet, type PageSetEntry } from '../pages/page-set.js';
+import { decodePageIndex } from '../pages/page-index.js';
 
 export const BackupResultSchema = z.object({
   snapshot_id: z.string(),
   manual: z.boolean(),
   created_at: z.string(),
+  kind: z.enum(['full', 'delta']).describe('full: every database stored whole; delta: some stored as the pages that changed since `base`'),
+  base: z.string().nullable().describe('the snapshot a delta builds on (a restore reads its chain); null for a full'),
+  full_because: z.string().optional().describe('why this snapshot is a full one (first snapshot, the daily full, a damaged base, ...)'),
   archive: z.object({ file: z.string(), bytes: z.number(), sha256: z.string(), codec: CodecSchema }),
   databases: z.array(
     z.object({
@@ -41,6 +49,9 @@ export const BackupResultSchema = z.object({
       sha256: z.string(),
       user_version: z.number(),
       rows: z.record(z.string(), z.number()),
+      stored: z.enum(['image', 'delta']).describe('image: the whole database; delta: the pages that differ from the base'),
+      stored_bytes: z.number().describe('bytes stored for it in the archive, before compression'),
+      whole_because: z.string().optional().describe('why it was stored whole although the snapshot is a delta'),
       via_link: z.boolean().optional().describe('true when the configured or discovered path is a symbolic link: the file it leads to was backed up'),
     }),
   ),
@@ -71,6 +82,8 @@ export interface BackupOptions {
   lockWaitMs?: number;
   /** the remote to push to; default: the configured one (tests inject one pointed at an emulator) */
   remote?: Remote | null;
+  /** store every database whole, whatever the chain rule says */
+  full?: boolean;
 }
 
 /** data_backup: take the root lock, snapshot every vital database, sweep, record last_run.json. */
@@ -219,14 +232,16 @@ interface SnapshotRun {
   /** the step under way, for the progress message */
   step: string;
   complete: boolean;
+  /** full or delta, and the bases (planChain) */
+  chain: ChainPlan;
 }
 
 /** What the progress of a snapshot counts, in bytes. */
 interface RunBytes {
   /** bytes of the databases whose copy is finished */
   copied: number;
-  /** the copy file being written now (polled: VACUUM INTO in the worker sends no events) */
-  copying: string | null;
+  /** bytes of the image being read now, counted by the copy worker (shared memory) */
+  reading: BigInt64Array | null;
   /** bytes pushed to the remote (the archive, once its push is done) */
   pushed: number;
   /** the estimate: each source's size twice (copy, then archive), plus the archive once a push starts */
@@ -238,13 +253,17 @@ function bytesDone(run: SnapshotRun): number {
   const b = run.bytes;
   // A copy in progress counts one byte short of its size: it is done only when the worker says so,
   // so the "copied <db>" step always carries a larger value than any poll of it (and is never dropped).
-  const current = b.copying ? Math.max(0, (fs.statSync(b.copying, { throwIfNoEntry: false })?.size ?? 0) - 1) : 0;
+  const current = b.reading ? Math.max(0, Number(Atomics.load(b.reading, 0)) - 1) : 0;
   return b.copied + current + run.writer.packed + b.pushed;
 }
 
 /** What the copy step kept: the copied databases (manifest entries) and the skipped ones with why. */
 interface CopiedSet {
   databases: ManifestDatabase[];
+  /** each copied database's page-hash index and file identity, for `<id>.pages` */
+  pages: PageSetEntry[];
+  /** databases stored whole in a delta snapshot, with why */
+  whole: Map<string, string>;
   skipped: Array<{ name: string; reason: string }>;
   /** names skipped because another program holds their lock */
   locked: Set<string>;
@@ -259,10 +278,12 @@ async function takeSnapshot(config: Config, opts: BackupOptions, lock: RootLock,
   prepareRoot(config);
   const run = startSnapshot(config, opts, lock);
   try {
+    run.chain = await planChain(config, run.now, { full: opts.full ?? false, ...(opts.signal ? { signal: opts.signal } : {}) });
+    run.log.info({ kind: run.chain.kind, base: run.chain.base, reason: run.chain.reason }, 'chain decided');
     const copied = await copyDatabases(run);
     checkpoint(run);
     const { manifest, manifestText, archive } = await writeArchive(run, copied);
-    await publishSnapshot(run, manifestText, archive);
+    await publishSnapshot(run, manifestText, archive, copied.pages);
     run.log.info({ bytes: archive.bytes, databases: copied.databases.length, skipped: copied.skipped.length }, 'snapshot written');
     const pruned = sweepLocal(config, run.id);
     progress(run, pruned.length ? `pruned ${pruned.length} old snapshot(s)` : 'retention: nothing to prune');
@@ -325,9 +346,10 @@ function startSnapshot(config: Config, opts: BackupOptions, lock: RootLock): Sna
     copier: new HotCopier(),
     log: logger().child({ snapshot: id }),
     meter: new ProgressReporter((done, total, message) => opts.onProgress?.({ done, ...(total !== undefined ? { total } : {}), message })),
-    bytes: { copied: 0, copying: null, pushed: 0, total: 2 * sourceBytes },
+    bytes: { copied: 0, reading: null, pushed: 0, total: 2 * sourceBytes },
     step: 'starting',
     complete: false,
+    chain: { kind: 'full', base: null, reason: 'forced', bases: new Map() },
   };
   // The heartbeat: what was measured at that moment (a growing copy, the archive's intake), never a made-up value.
   const measured = () => ({ done: bytesDone(run), total: run.bytes.total, message: run.step });
@@ -373,6 +395,8 @@ async function copyDatabases(run: SnapshotRun): Promise<CopiedSet> {
   // Files discovery could not use (a dangling or looping link) are reported like any other skip.
   const skipped: Array<{ name: string; reason: string }> = [...(config.skipped ?? [])];
   const locked = new Set<string>();
+  const pages: PageSetEntry[] = [];
+  const whole = new Map<string, string>();
   const entries = new Set<string>();
   const copyOrder = archiveOrder(config.databases, previousRowCounts(config.root));
   for (const [index, db] of copyOrder.entries()) {
@@ -394,15 +418,18 @@ async function copyDatabases(run: SnapshotRun): Promise<CopiedSet> {
       progress(run, `skipped ${db.name}: ${copied.reason}`);
       continue;
     }
-    // The estimate becomes the copy's real size (free pages are not copied).
-    run.bytes.total += 2 * (copied.bytes - sourceSize(db.path));
+    // The estimate becomes the real sizes: the image read, then what goes into the archive.
+    const stored = copied.stored === 'delta' ? copied.delta!.bytes : copied.bytes;
+    run.bytes.total += copied.bytes + stored - 2 * sourceSize(db.path);
     run.bytes.copied += copied.bytes;
-    run.writer.add(entry);
+    run.writer.add(copied.stored === 'delta' ? `${entry}.delta` : entry);
     databases.push(manifestEntry(db, entry, config.root, copied));
+    pages.push({ name: db.name, index: decodePageIndex(Buffer.from(copied.index)), file: copied.file });
+    if (copied.whole_because) whole.set(db.name, copied.whole_because);
     progress(run, `copied ${db.name} (${index + 1}/${config.databases.length})`);
   }
   if (databases.length === 0) throw noneCopied(config.databases.length, skipped, locked);
-  return { databases, skipped, locked };
+  return { databases, pages, whole, skipped, locked };
 }
 
 /**
@@ -415,19 +442,30 @@ async function copyOne(run: SnapshotRun, db: VitalDatabase, entry: string): Prom
   fs.mkdirSync(path.dirname(dest), { recursive: true });
   let copied: HotCopyResult;
   progress(run, `copying ${path.basename(db.path)}`);
-  run.bytes.copying = dest;
+  const shared = new SharedArrayBuffer(8);
+  run.bytes.reading = new BigInt64Array(shared);
+  const base = run.chain.bases.get(db.name);
   try {
-    copied = await run.copier.copy({ source: db.path, dest, busyTimeoutMs: 5000 });
+    copied = await run.copier.copy({
+      source: db.path,
+      dest,
+      busyTimeoutMs: 5000,
+      codec: run.codec,
+      ...(run.config.compression.level !== undefined ? { level: run.config.compression.level } : {}),
+      ...(base ? { base } : {}),
+      progress: shared,
+    });
   } catch (err) {
     copied = failedCopy(err);
   } finally {
-    run.bytes.copying = null;
+    run.bytes.reading = null;
   }
   // A full destination stops the snapshot (every later copy would fail too); any other failure
   // belongs to this one database: it is skipped with the reason and the others are still taken.
   if (copied.kind === 'failed' && copied.code === 'disk_full') throw diskFullError(rootLayout(run.config.root).backupsDir, run.config.root);
   if (copied.kind === 'failed') {
     fs.rmSync(dest, { force: true });
+    fs.rmSync(`${dest}.delta`, { force: true });
     return { kind: 'skipped', reason: `copying it failed: ${copied.message}` };
   }
   return copied;
@@ -455,8 +493,12 @@ async function writeArchive(run: SnapshotRun, copied: CopiedSet): Promise<{ mani
   const configOrder = new Map(config.databases.map((d, i) => [d.name, i]));
   databases.sort((a, b) => configOrder.get(a.name)! - configOrder.get(b.name)!);
   skipped.sort((a, b) => (configOrder.get(a.name) ?? Infinity) - (configOrder.get(b.name) ?? Infinity) || byCodeUnit(a.name, b.name));
+  // A delta snapshot in which every database ended up whole is a full one: nothing depends on the base.
+  const delta = databases.some((d) => d.stored === 'delta');
   const manifest: Manifest = {
     manifest_version: MANIFEST_VERSION,
+    kind: delta ? 'delta' : 'full',
+    base: delta ? run.chain.base : null,
     snapshot_id: run.id,
     created_at: run.now.toISOString(),
     manual: run.manual,
@@ -480,8 +522,10 @@ async function writeArchive(run: SnapshotRun, copied: CopiedSet): Promise<{ mani
  * Makes the snapshot exist: the manifest and checksums sidecars first, the archive's rename last
  * (its presence is what makes the snapshot exist), flushed; then the .partial folder goes.
  */
-async function publishSnapshot(run: SnapshotRun, manifestText: string, archive: { sha256: string; bytes: number }): Promise<void> {
+async function publishSnapshot(run: SnapshotRun, manifestText: string, archive: { sha256: string; bytes: number }, pages: readonly PageSetEntry[]): Promise<void> {
   const { files } = run;
+  // The next snapshot's deltas are found with these; a snapshot without them is only no base.
+  writePageSet(files.pages, run.id, pages);
   const manifestSha = createHash('sha256').update(manifestText).digest('hex');
   writeFileAtomic(files.manifest, manifestText);
   writeFileAtomic(
@@ -530,8 +574,22 @@ function snapshotResult(
     snapshot_id: run.id,
     manual: run.manual,
     created_at: manifest.created_at,
+    kind: manifest.kind ?? 'full',
+    base: manifest.base ?? null,
+    ...(manifest.kind === 'full' ? { full_because: fullBecause(run.chain, copied) } : {}),
     archive: { file: path.basename(run.files.archive), bytes: archive.bytes, sha256: archive.sha256, codec: run.codec },
-    databases: copied.databases.map(({ name, file, bytes, sha256, user_version, rows, via_link }) => ({ name, file, bytes, sha256, user_version, rows, ...(via_link ? { via_link } : {}) })),
+    databases: copied.databases.map(({ name, file, bytes, sha256, user_version, rows, via_link, stored, delta }) => ({
+      name,
+      file,
+      bytes,
+      sha256,
+      user_version,
+      rows,
+      stored: stored ?? 'image',
+      stored_bytes: delta ? delta.bytes : bytes,
+      ...(manifest.kind === 'delta' && copied.whole.has(name) ? { whole_because: copied.whole.get(name)! } : {}),
+      ...(via_link ? { via_link } : {}),
+    })),
     skipped: copied.skipped,
     pruned,
     remote,
@@ -548,7 +606,14 @@ async function discardUnpublished(run: SnapshotRun): Promise<void> {
   fs.rmSync(files.partialDir, { recursive: true, force: true });
   fs.rmSync(files.manifest, { force: true });
   fs.rmSync(files.checksums, { force: true });
+  fs.rmSync(files.pages, { force: true });
   fs.rmSync(files.archive, { force: true });
+}
+
+/** Why a snapshot is a full one, in words: the chain rule's reason, or every database stored whole. */
+function fullBecause(chain: ChainPlan, copied: CopiedSet): string {
+  if (chain.kind === 'delta') return copied.whole.size ? `every database had to be stored whole (${[...copied.whole].map(([n, why]) => `${n}: ${why}`).join('; ')})` : 'no database could be stored as a delta';
+  return chain.why ?? 'a full snapshot was taken';
 }
 
 function manifestEntry(db: VitalDatabase, entry: string, root: string, copied: CopiedDatabase): ManifestDatabase {
@@ -564,6 +629,10 @@ function manifestEntry(db: VitalDatabase, entry: string, root: string, copied: C
     journal_mode: copied.journal_mode,
     rows: copied.rows,
     ...(isLink(db.path) ? { via_link: true } : {}),
+    stored: copied.stored,
+    ...(copied.stored === 'delta' && copied.delta
+      ? { delta: { file: `${entry}.delta`, bytes: copied.delta.bytes, base_sha256: copied.delta.base_sha256, changed_pages: copied.delta.changed_pages } }
+      : {}),
   };
 }
 
@@ -575,11 +644,17 @@ function isLink(file: string): boolean {
   }
 }
 
-/** Delete local snapshots the retention policy does not keep. Never the one just taken. */
+/**
+ * Delete local snapshots the retention policy does not keep, except those a kept snapshot's chain
+ * needs (snapshot/chain.ts protectChains). Never the one just taken.
+ */
 export function sweepLocal(config: Config, justTaken: string): string[] {
-  const ids = listLocalSnapshots(config.root).map((s) => s.id);
+  const chains = localChainSnapshots(config.root);
+  const ids = chains.map((s) => s.id);
   const decision = decideRetention(ids, config.retention);
-  const pruned = decision.prune.filter((id) => id !== justTaken);
+  const prune = new Set(decision.prune);
+  const { deletable } = protectChains(chains, ids.filter((id) => !prune.has(id)));
+  const pruned = deletable.filter((id) => id !== justTaken);
   for (const id of pruned) deleteLocalSnapshot(config.root, id);
   if (pruned.length) logger().info({ pruned }, 'retention sweep pruned local snapshots');
   return pruned;

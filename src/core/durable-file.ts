@@ -21,7 +21,7 @@ export interface DurableOptions {
  * after it. On failure (a full disk) the temporary file is removed, the old content stays, and the
  * error is thrown. `tmp` defaults to a per-process name beside the file.
  */
-export function writeFileAtomic(file: string, text: string, tmp = `${file}.tmp-${process.pid}`, opts: DurableOptions = {}): void {
+export function writeFileAtomic(file: string, text: string | Uint8Array, tmp = `${file}.tmp-${process.pid}`, opts: DurableOptions = {}): void {
   const gate = opts.gate ?? noGate;
   try {
     const fd = fs.openSync(tmp, 'w');

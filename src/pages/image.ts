@@ -36,6 +36,11 @@ export interface PageImage extends PageImageInfo {
    * while the read transaction is open; the check makes sure) or a page is missing.
    */
   chunks(chunkPages?: number): Generator<PageChunk>;
+  /**
+   * Runs `fn` on the connection whose read transaction fixes the image, so what it reads (row
+   * counts, user_version) is exactly the image's state. Read-only; before `close()`.
+   */
+  read<T>(fn: (db: Database.Database) => T): T;
   close(): void;
 }
 
@@ -152,6 +157,10 @@ export function openPageImage(file: string, opts: OpenPageImageOptions = {}): Pa
         }
         if (plan) checkNotRestarted(plan, walFd!);
         if (journalMode !== 'wal') image.writersHeldMs = performance.now() - lockedAt;
+      },
+      read<T>(fn: (db: Database.Database) => T): T {
+        if (!reader?.open || !reader.inTransaction) throw new Error('The page image is closed.');
+        return fn(reader);
       },
       close: closeAll,
     };

@@ -45,6 +45,16 @@ export const ConfigFileSchema = z
       .object({
         cadence_minutes: z.number().int().positive().default(60),
         lock_wait_ms: z.number().int().min(0).max(600_000).default(3000),
+        incremental: z
+          .object({
+            enabled: z.boolean().default(true).describe('false: every snapshot stores each database whole'),
+            full_every_hours: z.number().positive().max(24 * 365).default(24).describe('a full snapshot at least this often'),
+            max_deltas: z.number().int().min(0).max(1000).default(48).describe('at most this many deltas after a full: a restore reads at most 1 + max_deltas archives'),
+            max_delta_share: z.number().positive().max(100).default(0.5).describe("a full once the deltas since the last full add up to this share of the full's size"),
+          })
+          .strict()
+          .prefault({})
+          .describe('incremental snapshots: page deltas against the previous snapshot (docs/formats.md, "Chains")'),
       })
       .strict()
       .prefault({}),

@@ -4,9 +4,13 @@ import { archiveEntry, logicalNameProblem } from '../root/names.js';
 import { WbError } from '../core/errors.js';
 import { SNAPSHOT_ID_PATTERN } from './id.js';
 
-/** Versions of MANIFEST.json this build can read. Bump when the format changes incompatibly. */
-export const MANIFEST_VERSION = 1;
-export const SUPPORTED_MANIFEST_VERSIONS: readonly number[] = [1];
+/**
+ * Versions of MANIFEST.json this build can read. Bump when the format changes incompatibly.
+ * 1: every database stored whole (VACUUM INTO copies). 2: adds the snapshot's `kind` and `base`
+ * and, per database, `stored` with a page delta against the base (docs/formats.md).
+ */
+export const MANIFEST_VERSION = 2;
+export const SUPPORTED_MANIFEST_VERSIONS: readonly number[] = [1, 2];
 
 export const CodecSchema = z.enum(['zstd', 'gzip']);
 export type Codec = z.infer<typeof CodecSchema>;
@@ -44,11 +48,34 @@ export const ManifestDatabaseSchema = z.object({
   rows: z.record(z.string().max(MAX_TABLE_NAME), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)),
   /** true when the live path was a symbolic link (the copy is of the file it led to); absent otherwise */
   via_link: z.boolean().optional(),
+  /**
+   * How the archive holds it (version 2): 'image' (the whole image at `file`, the default and
+   * the only form of version 1) or 'delta' (only `delta.file`: the pages that differ from this
+   * database in the snapshot's base; `file`, `bytes` and `sha256` describe the rebuilt image).
+   */
+  stored: z.enum(['image', 'delta']).optional(),
+  delta: z
+    .object({
+      /** the delta's archive entry: `<file>.delta` */
+      file: z.string().min(1).max(1010),
+      /** bytes of the delta file inside the archive */
+      bytes: z.number().int().min(0).max(MAX_DATABASE_BYTES * 2),
+      /** sha256 of the base's image of this database: the link a restore checks */
+      base_sha256: Sha256,
+      /** pages the delta holds */
+      changed_pages: z.number().int().min(0).max(MAX_PAGE_COUNT),
+    })
+    .strict()
+    .optional(),
 });
 export type ManifestDatabase = z.infer<typeof ManifestDatabaseSchema>;
 
 export const ManifestSchema = z.object({
-  manifest_version: z.literal(MANIFEST_VERSION),
+  manifest_version: z.union([z.literal(1), z.literal(2)]),
+  /** version 2: 'full' (every database an image) or 'delta' (some databases stored against `base`) */
+  kind: z.enum(['full', 'delta']).optional(),
+  /** version 2: the snapshot a delta snapshot's deltas apply to; null for a full */
+  base: z.string().regex(SNAPSHOT_ID_PATTERN).nullable().optional(),
   snapshot_id: z.string().regex(SNAPSHOT_ID_PATTERN, 'expected a snapshot id like snap-2026-01-01T00-00-00Z'),
   created_at: z.string().datetime(),
   manual: z.boolean(),
@@ -146,7 +173,7 @@ export function expectedArchiveFiles(name: string, relativePath: string): string
 
 /** Cross-field checks zod cannot express: safe names and paths, one entry per name, file and path. */
 function manifestEntryProblems(m: Manifest): string[] {
-  const problems: string[] = [];
+  const problems: string[] = [...chainProblems(m)];
   const show = (s: string) => JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}…` : s);
   const seen = { name: new Set<string>(), file: new Set<string>(), relative_path: new Set<string>() };
   for (const d of m.databases) {
@@ -161,6 +188,10 @@ function manifestEntryProblems(m: Manifest): string[] {
       const expected = expectedArchiveFiles(d.name, d.relative_path);
       if (!expected.includes(d.file)) problems.push(`database ${d.name} has archive file ${show(d.file)}, expected ${expected.map((e) => JSON.stringify(e)).join(' or ')}`);
     }
+    if (d.stored === 'delta') {
+      if (!d.delta) problems.push(`database ${d.name} is stored as a delta but names no delta file`);
+      else if (d.delta.file !== `${d.file}.delta`) problems.push(`database ${d.name} has delta file ${show(d.delta.file)}, expected ${show(`${d.file}.delta`)}`);
+    } else if (d.delta) problems.push(`database ${d.name} is stored whole but names a delta file`);
     if (d.bytes !== d.page_size * d.page_count) problems.push(`database ${d.name} says ${d.bytes} bytes, but ${d.page_count} pages of ${d.page_size} bytes are ${d.page_size * d.page_count}`);
     if (Object.keys(d.rows).length > MAX_TABLES) problems.push(`database ${d.name} lists more than ${MAX_TABLES} tables`);
     for (const key of ['name', 'file', 'relative_path'] as const) {
@@ -170,4 +201,34 @@ function manifestEntryProblems(m: Manifest): string[] {
     }
   }
   return problems;
+}
+
+/** A snapshot's own chain fields must agree with its databases: deltas only in a delta snapshot, which names its base. */
+function chainProblems(m: Manifest): string[] {
+  const problems: string[] = [];
+  const deltas = m.databases.filter((d) => d.stored === 'delta').length;
+  if (m.manifest_version === 1) {
+    if (m.kind !== undefined || m.base !== undefined || m.databases.some((d) => d.stored !== undefined || d.delta !== undefined)) problems.push('a version 1 manifest cannot hold the version 2 fields kind, base, stored or delta');
+    return problems;
+  }
+  if (m.kind === undefined) problems.push('a version 2 manifest must say its kind (full or delta)');
+  if (m.kind === 'delta' && !m.base) problems.push('a delta snapshot must name its base');
+  if (m.kind === 'full' && (m.base || deltas)) problems.push('a full snapshot can have no base and no database stored as a delta');
+  if (m.base && m.base === m.snapshot_id) problems.push('a snapshot cannot be its own base');
+  return problems;
+}
+
+/** Whether the snapshot needs its base to be restored: a version 2 delta snapshot. */
+export function isDeltaSnapshot(m: Manifest): boolean {
+  return m.kind === 'delta';
+}
+
+/** The archive entry that holds a database in its snapshot: its image, or its delta. */
+export function storedEntry(d: ManifestDatabase): string {
+  return d.stored === 'delta' && d.delta ? d.delta.file : d.file;
+}
+
+/** Bytes of the stored entry in the archive (before compression). */
+export function storedBytes(d: ManifestDatabase): number {
+  return d.stored === 'delta' && d.delta ? d.delta.bytes : d.bytes;
 }

@@ -12,6 +12,8 @@ import { compareSnapshotIds, parseSnapshotId } from './id.js';
  *   <id>.tar.zst | <id>.tar.gz   the archive (MANIFEST.json + databases/<name>/<file>)
  *   <id>.manifest.json           a copy of MANIFEST.json, readable without unpacking
  *   <id>.sha256                  sha256sum lines for the archive and the manifest copy
+ *   <id>.pages                   the page-hash indexes of its databases (manifest version 2; local
+ *                                only, self-checking; the next snapshot's deltas are found with it)
  * The archive is renamed into place last, so it alone says the snapshot exists.
  */
 export interface LocalSnapshot {
@@ -22,6 +24,8 @@ export interface LocalSnapshot {
   archivePath: string;
   manifestPath: string;
   checksumPath: string;
+  /** `<id>.pages` (may not exist: version 1 and downloaded snapshots have none) */
+  pagesPath: string;
   bytes: number;
 }
 
@@ -30,6 +34,7 @@ export function snapshotFiles(backupsDir: string, id: string, codec: Codec) {
     archive: path.join(backupsDir, `${id}${archiveExtension(codec)}`),
     manifest: path.join(backupsDir, `${id}.manifest.json`),
     checksums: path.join(backupsDir, `${id}.sha256`),
+    pages: path.join(backupsDir, `${id}.pages`),
     partialDir: path.join(backupsDir, `${id}.partial`),
   };
 }
@@ -61,6 +66,7 @@ export function listLocalSnapshots(root: string): LocalSnapshot[] {
       archivePath: files.archive,
       manifestPath: files.manifest,
       checksumPath: files.checksums,
+      pagesPath: files.pages,
       bytes,
     });
   }
@@ -87,6 +93,7 @@ export function deleteLocalSnapshot(root: string, id: string): void {
     fs.rmSync(files.archive, { force: true });
     fs.rmSync(files.manifest, { force: true });
     fs.rmSync(files.checksums, { force: true });
+    fs.rmSync(files.pages, { force: true });
   }
 }
 
@@ -103,7 +110,7 @@ export function removeLeftovers(root: string): string[] {
   for (const name of names) {
     const full = path.join(backupsDir, name);
     const partial = name.endsWith('.partial');
-    const sidecar = /\.(manifest\.json|sha256)$/.exec(name);
+    const sidecar = /\.(manifest\.json|sha256|pages)$/.exec(name);
     const orphanSidecar = sidecar && !archives.has(name.slice(0, -sidecar[0].length));
     if (partial || orphanSidecar || name.includes('.tmp-')) {
       fs.rmSync(full, { recursive: true, force: true });

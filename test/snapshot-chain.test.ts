@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chainOf, ChainPolicySchema, decideNext, DEFAULT_CHAIN_POLICY, protectChains, type ChainPolicy, type ChainSnapshot } from '../src/pages/chain.js';
+import { chainOf, ChainPolicySchema, decideNext, DEFAULT_CHAIN_POLICY, protectChains, type ChainPolicy, type ChainSnapshot } from '../src/snapshot/chain.js';
 import { Rng } from './support/sqlite-gen.js';
 
 const H = 3600 * 1000;

@@ -1,0 +1,86 @@
+import fs from 'node:fs';
+import type { Config } from '../root/config.js';
+import { logger } from '../core/log.js';
+import { describeError } from '../core/errors.js';
+import { chainOf, decideNext, type ChainPolicy, type FullReason } from '../snapshot/chain.js';
+import { localChainSnapshots } from '../snapshot/chain-set.js';
+import { verifyAgainstChecksums } from '../snapshot/checksums.js';
+import { readPageSet } from '../pages/page-set.js';
+import { encodePageIndex } from '../pages/page-index.js';
+import type { FileIdentity } from './hot-copy-core.js';
+
+/** What the next snapshot is: a full, or a delta against `base` with each database's base index. */
+export interface ChainPlan {
+  kind: 'full' | 'delta';
+  /** the base snapshot of a delta; null for a full */
+  base: string | null;
+  reason?: FullReason;
+  /** for a full: why, in words */
+  why?: string;
+  /** per database name: what its delta is made against (absent: stored whole) */
+  bases: Map<string, { snapshotId: string; db: string; index: Uint8Array; file: FileIdentity | null }>;
+}
+
+const WHY: Record<FullReason, string> = {
+  no_base: 'there is no earlier snapshot to build on',
+  base_damaged: "the newest snapshot's chain is damaged or incomplete",
+  full_too_old: 'the last full snapshot is older than backup.incremental.full_every_hours',
+  deltas_too_big: "the deltas since the last full add up to backup.incremental.max_delta_share of the full's size",
+  chain_too_long: 'the chain already has backup.incremental.max_deltas deltas',
+  vacuum: 'a database was vacuumed',
+  page_size_changed: "a database's page size changed",
+  file_replaced: 'a database file was replaced',
+  forced: 'a full snapshot was asked for',
+};
+
+/** The chain rule's policy from the configuration (backup.incremental). */
+export function chainPolicy(config: Config): ChainPolicy {
+  const inc = config.backup.incremental;
+  return { maxFullAgeMs: Math.round(inc.full_every_hours * 3600_000), maxDeltas: inc.max_deltas, maxDeltaShare: inc.max_delta_share };
+}
+
+/**
+ * Decides the next snapshot (snapshot/chain.ts decideNext) from the local snapshots, checking the
+ * base's whole chain first: each archive against its checksums (a damaged or missing base makes
+ * this one a full), and the base's page-hash indexes (`<id>.pages`; none or damaged: a full).
+ * Each database gets a base only when the base snapshot holds it with the same image sha256 as
+ * its index. Never throws for a damaged base: that is what a full snapshot is for.
+ */
+export async function planChain(config: Config, now: Date, opts: { full: boolean; signal?: AbortSignal }): Promise<ChainPlan> {
+  const full = (reason: FullReason, why = WHY[reason]): ChainPlan => ({ kind: 'full', base: null, reason, why, bases: new Map() });
+  if (!config.backup.incremental.enabled) return full('forced', 'incremental snapshots are turned off (backup.incremental.enabled: false)');
+  if (opts.full) return full('forced');
+  const snapshots = localChainSnapshots(config.root);
+  const newest = snapshots[0];
+  if (!newest) return full('no_base');
+  // The chain a delta would extend must be whole: every archive there and matching its checksums.
+  const chain = chainOf(snapshots, newest.id);
+  for (const id of chain.ids) {
+    if (opts.signal?.aborted) break;
+    const s = snapshots.find((x) => x.id === id)!;
+    try {
+      await verifyAgainstChecksums(s.snapshot.checksumPath, s.snapshot.archivePath);
+    } catch (err) {
+      s.intact = false;
+      logger().warn({ snapshot: id, reason: describeError(err) }, 'a snapshot of the chain is damaged; the next snapshot is a full one');
+    }
+  }
+  const decision = decideNext(snapshots, now.getTime(), {}, chainPolicy(config));
+  if (decision.kind === 'full') return full(decision.reason);
+  const base = snapshots.find((s) => s.id === decision.base)!;
+  if (!fs.existsSync(base.snapshot.pagesPath)) return full('no_base', `the newest snapshot ${base.id} has no page-hash indexes (taken by an older wb-backup or downloaded from a remote)`);
+  let pageSet;
+  try {
+    pageSet = readPageSet(base.snapshot.pagesPath, base.id);
+  } catch (err) {
+    return full('base_damaged', describeError(err));
+  }
+  const bases: ChainPlan['bases'] = new Map();
+  for (const d of base.manifest?.databases ?? []) {
+    const entry = pageSet.databases.get(d.name);
+    if (!entry || entry.index.imageSha256 !== d.sha256) continue;
+    bases.set(d.name, { snapshotId: base.id, db: d.name, index: encodePageIndex(entry.index), file: entry.file });
+  }
+  if (bases.size === 0) return full('no_base', `the newest snapshot ${base.id} has no usable page-hash index for any database`);
+  return { kind: 'delta', base: base.id, bases };
+}
