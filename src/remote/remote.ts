@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Manifest } from '../snapshot/manifest.js';
 
 /**
  * The Remote contract: one small interface for off-machine copies, one folder per backend
@@ -72,6 +73,16 @@ export interface Remote {
    * holds part of it; 'transient' when it could not be read (network, I/O), which is never 'not_found'.
    */
   download(id: string, dir: string, opts?: RemoteCallOptions): Promise<SnapshotFiles>;
+  /**
+   * The snapshot's manifest (<id>.manifest.json), read without fetching its archive: what a chain
+   * walk needs (kind, base) costs one small file. Validated (snapshot/manifest.ts validateManifest)
+   * and checked to name `id`. Fails with RemoteError 'not_found' when the remote has no such
+   * snapshot; 'incomplete' when it holds the snapshot without a manifest; 'transient' when it could
+   * not be read; 'auth', 'refused', 'cancelled' as the other methods. A manifest that was read but
+   * is not a valid one for `id` (damaged, tampered with, larger than MAX_MANIFEST_BYTES) is a
+   * WbError 'manifest_invalid': the remote answered, so retrying does not help.
+   */
+  manifest(id: string, opts?: RemoteCallOptions): Promise<Manifest>;
   /**
    * Remove the snapshot (complete or not) from the remote. Deleting one that is not there
    * succeeds: it is already gone. Fails with 'transient', 'auth', 'refused' or 'cancelled'.

@@ -72,6 +72,9 @@ export function withRetry(remote: Remote, policy: RetryPolicy = {}): Remote {
     async download(id: string, dir: string, opts: RemoteCallOptions = {}) {
       return (await retrying(label, `download ${id}`, () => remote.download(id, dir, opts), policy, opts.signal)).value;
     },
+    async manifest(id: string, opts: RemoteCallOptions = {}) {
+      return (await retrying(label, `manifest of ${id}`, () => remote.manifest(id, opts), policy, opts.signal)).value;
+    },
     async delete(id: string, opts: RemoteCallOptions = {}) {
       await retrying(label, `delete ${id}`, () => remote.delete(id, opts), policy, opts.signal);
     },

@@ -91,6 +91,24 @@ export function describeRemoteBehaviour(label: string, setup: (opts: { partBytes
       }
     });
 
+    it("manifest reads a snapshot's manifest (kind and base of a delta) without its archive; an absent one is not_found", async () => {
+      const { remote, cleanup } = await setup({ partBytes: 16 * 1024 });
+      try {
+        // snaps is newest first: snaps[2] is the full, snaps[1] a delta against it.
+        await remote.push(snaps[2]!);
+        await remote.push(snaps[1]!);
+        const local = JSON.parse(fs.readFileSync(snaps[1]!.manifestPath, 'utf8')) as { kind: string; base: string };
+        expect(local).toMatchObject({ kind: 'delta', base: snaps[2]!.id });
+        expect(await remote.manifest(snaps[1]!.id)).toEqual(local);
+        expect(await remote.manifest(snaps[2]!.id)).toMatchObject({ snapshot_id: snaps[2]!.id, kind: 'full', base: null });
+        const err = await remoteFailure(remote.manifest('snap-2001-01-01T00-00-00Z'));
+        expect(err.kind).toBe('not_found');
+        expect(err.message).toMatch(/snap-2001-01-01T00-00-00Z/);
+      } finally {
+        await cleanup();
+      }
+    });
+
     it('delete removes a snapshot, and deleting it again is not an error', async () => {
       const { remote, cleanup } = await setup({});
       try {
@@ -139,6 +157,9 @@ export function describeRemoteBehaviour(label: string, setup: (opts: { partBytes
         expect(err.kind).toBe('transient');
         expect(err.transient).toBe(true);
         expect(err.hint.length).toBeGreaterThan(10);
+        const manifestErr = await remoteFailure(remote.manifest(snaps[1]!.id));
+        expect(manifestErr.kind).toBe('transient');
+        expect(manifestErr.hint.length).toBeGreaterThan(10);
       } finally {
         rmrf(into);
         await cleanup();
@@ -155,6 +176,7 @@ export function describeRemoteBehaviour(label: string, setup: (opts: { partBytes
         expect((await remoteFailure(remote.list({ signal: fired }))).kind).toBe('cancelled');
         expect((await remoteFailure(remote.download(snaps[0]!.id, into, { signal: fired }))).kind).toBe('cancelled');
         expect((await remoteFailure(remote.delete(snaps[0]!.id, { signal: fired }))).kind).toBe('cancelled');
+        expect((await remoteFailure(remote.manifest(snaps[0]!.id, { signal: fired }))).kind).toBe('cancelled');
         expect(await storedNames(snaps[1]!.id)).toEqual([]);
         expect((await remote.list()).map((s) => [s.id, s.complete])).toEqual([[snaps[0]!.id, true]]);
       } finally {
@@ -194,17 +216,19 @@ export function describeRemoteBehaviour(label: string, setup: (opts: { partBytes
     it('splits archives larger than the part size and joins them on download', async () => {
       const { remote, cleanup, storedNames } = await setup({ partBytes: 16 * 1024 });
       const into = tempRoot('wb-dl-');
+      // The oldest snapshot is the full one (~64 KiB); the later ones are small deltas.
+      const full = snaps[snaps.length - 1]!;
       try {
-        await remote.push(snaps[0]!);
-        const archiveName = path.basename(snaps[0]!.archivePath);
-        const parts = (await storedNames(snaps[0]!.id)).filter((n) => n.startsWith(`${archiveName}.part`)).sort();
-        const expectedParts = Math.ceil(fs.statSync(snaps[0]!.archivePath).size / (16 * 1024));
+        await remote.push(full);
+        const archiveName = path.basename(full.archivePath);
+        const parts = (await storedNames(full.id)).filter((n) => n.startsWith(`${archiveName}.part`)).sort();
+        const expectedParts = Math.ceil(fs.statSync(full.archivePath).size / (16 * 1024));
         expect(expectedParts).toBeGreaterThan(2);
         expect(parts).toEqual(Array.from({ length: expectedParts }, (_, i) => `${archiveName}.part${String(i + 1).padStart(3, '0')}`));
-        const listed = (await remote.list()).find((s) => s.id === snaps[0]!.id)!;
-        expect(listed).toMatchObject({ complete: true, bytes: fs.statSync(snaps[0]!.archivePath).size });
-        const got = await remote.download(snaps[0]!.id, into);
-        expect(fs.readFileSync(got.archivePath).equals(fs.readFileSync(snaps[0]!.archivePath))).toBe(true);
+        const listed = (await remote.list()).find((s) => s.id === full.id)!;
+        expect(listed).toMatchObject({ complete: true, bytes: fs.statSync(full.archivePath).size });
+        const got = await remote.download(full.id, into);
+        expect(fs.readFileSync(got.archivePath).equals(fs.readFileSync(full.archivePath))).toBe(true);
         expect(fs.readdirSync(into).filter((n) => n.includes('.part'))).toEqual([]);
       } finally {
         rmrf(into);

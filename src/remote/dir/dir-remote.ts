@@ -2,7 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { parseSnapshotId } from '../../snapshot/id.js';
-import { archiveLayout, describeStoredSnapshot } from '../listing.js';
+import { archiveLayout, describeStoredSnapshot, manifestTooLarge, MAX_MANIFEST_BYTES, parseRemoteManifest } from '../listing.js';
+import type { Manifest } from '../../snapshot/manifest.js';
+import { WbError } from '../../core/errors.js';
 import { joinFiles, splitFile } from '../parts.js';
 import {
   cancelledError,
@@ -141,6 +143,31 @@ export class DirRemote implements Remote {
       throw this.failure(err, what, signal);
     }
     return { id, archivePath, manifestPath, checksumPath };
+  }
+
+  async manifest(id: string, opts: RemoteCallOptions = {}): Promise<Manifest> {
+    const what = `Reading the manifest of ${id} from`;
+    throwIfCancelled(opts.signal, this.label, what);
+    this.ensureReachable();
+    const src = path.join(this.dir, id);
+    let text: string;
+    try {
+      if (!fs.existsSync(src)) throw new RemoteError('not_found', `${this.label} has no snapshot ${id}.`, 'data_backup_list shows which snapshots exist.');
+      const file = path.join(src, `${id}.manifest.json`);
+      let size: number;
+      try {
+        size = fs.statSync(file).size;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new RemoteError('incomplete', `${this.label} holds ${id} without its manifest.`, 'Use another snapshot; the next backup run re-pushes it if it is still kept locally.');
+        throw err;
+      }
+      if (size > MAX_MANIFEST_BYTES) throw manifestTooLarge(this.label, id, size);
+      text = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      if (err instanceof WbError) throw err;
+      throw this.failure(err, what, opts.signal);
+    }
+    return parseRemoteManifest(this.label, id, text);
   }
 
   async delete(id: string, opts: RemoteCallOptions = {}): Promise<void> {

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { classifyGhFailure, runGh, type GhResult } from '../../core/gh.js';
 import { logger } from '../../core/log.js';
 import { parseSnapshotId } from '../../snapshot/id.js';
-import { archiveLayout, describeStoredSnapshot } from '../listing.js';
+import { archiveLayout, describeStoredSnapshot, manifestTooLarge, MAX_MANIFEST_BYTES, parseRemoteManifest } from '../listing.js';
+import type { Manifest } from '../../snapshot/manifest.js';
 import { joinFiles, splitFile } from '../parts.js';
 import {
   cancelledError,
@@ -169,6 +170,37 @@ export class GithubRemote implements Remote {
       return { id, archivePath, manifestPath, checksumPath };
     } finally {
       fs.rmSync(raw, { recursive: true, force: true });
+    }
+  }
+
+  async manifest(id: string, opts: RemoteCallOptions = {}): Promise<Manifest> {
+    const { signal } = opts;
+    const what = `Reading the manifest of ${id}`;
+    const name = `${id}.manifest.json`;
+    // The release's asset list first: its size is checked before anything is downloaded, and a
+    // release without a manifest is 'incomplete', not a gh "no assets match" to parse.
+    const rel = await this.release(id, signal);
+    if (!rel) throw new RemoteError('not_found', `${this.label} has no snapshot ${id}.`, 'data_backup_list shows which snapshots exist.');
+    const asset = rel.assets.find((a) => a.name === name);
+    if (!asset) throw new RemoteError('incomplete', `The release ${id} on ${this.label} has no manifest.`, 'Use another snapshot; the next backup run re-pushes it if it is still kept locally.');
+    if (asset.size > MAX_MANIFEST_BYTES) throw manifestTooLarge(this.label, id, asset.size);
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-manifest-'));
+    try {
+      // Just this one asset (--pattern matches the exact name: a snapshot id has no glob characters).
+      const r = await this.gh(['release', 'download', id, '--repo', this.opts.repo, '--pattern', name, '--dir', work], what, signal);
+      if (!r.ok) {
+        if (/release not found/i.test(r.stderr)) throw new RemoteError('not_found', `${this.label} has no snapshot ${id}.`, 'data_backup_list shows which snapshots exist.');
+        throw this.error(r, what);
+      }
+      let text: string;
+      try {
+        text = fs.readFileSync(path.join(work, name), 'utf8');
+      } catch {
+        throw new RemoteError('transient', `${what} on ${this.label}: gh reported success but delivered no file.`, 'This is usually temporary; try again.');
+      }
+      return parseRemoteManifest(this.label, id, text);
+    } finally {
+      fs.rmSync(work, { recursive: true, force: true });
     }
   }
 
