@@ -12,7 +12,8 @@ import { RemoteError, type Remote } from './remote.js';
 /**
  * The snapshot to restore, made local first when only the remote has it (or when the remote's is
  * the newest, for "latest"). The download lands as an ordinary local snapshot: archive renamed in last.
- * Call holding the root lock.
+ * A delta snapshot comes with the archives of its chain this machine lacks (and no others), bases
+ * first, each one an ordinary local snapshot too. Call holding the root lock.
  */
 export async function ensureLocalSnapshot(config: Config, id: string, remote: Remote | null, signal?: AbortSignal): Promise<LocalSnapshot> {
   const local = listLocalSnapshots(config.root);
@@ -35,6 +36,49 @@ export async function ensureLocalSnapshot(config: Config, id: string, remote: Re
   }
   if (!wanted) return findLocalSnapshot(config.root, id);
 
+  // A delta restores with its whole chain: the archives of the chain this machine lacks, bases first.
+  const needed = await chainToDownload(config, remote, wanted, signal);
+  for (const id of needed) await downloadOne(config, remote, id, signal);
+  return findLocalSnapshot(config.root, wanted);
+}
+
+/**
+ * The snapshots to download so that `wanted` restores: `wanted` and, following each manifest's
+ * base (read with remote.manifest, no archive fetched), every base this machine does not have,
+ * down to a full or to a base it has. Full first, the order they are downloaded and applied in.
+ * @throws WbError `restore_refused` when a base is on neither side (nothing is downloaded then);
+ *   not_found / remote_failed / interrupted when a manifest cannot be read
+ */
+async function chainToDownload(config: Config, remote: Remote, wanted: string, signal?: AbortSignal): Promise<string[]> {
+  const localIds = new Set(listLocalSnapshots(config.root).map((s) => s.id));
+  const chain: string[] = [];
+  for (let id: string | null = wanted; id !== null && !localIds.has(id); ) {
+    if (chain.includes(id) || chain.length > MAX_CHAIN) {
+      throw new WbError('restore_refused', `Snapshot ${wanted} on ${remote.label} has a chain of bases that loops or is longer than ${MAX_CHAIN}. Nothing was changed.`, 'Restore a full snapshot instead (data_backup_list shows which are full).');
+    }
+    chain.push(id);
+    let manifest;
+    try {
+      manifest = await remote.manifest(id, signal ? { signal } : {});
+    } catch (err) {
+      if (err instanceof RemoteError && err.kind === 'not_found' && id !== wanted) {
+        throw new WbError('restore_refused', `Snapshot ${wanted} is a delta whose chain needs ${id}, which is neither on this machine nor on ${remote.label}. Nothing was changed.`, 'Restore an older snapshot whose chain is whole (data_backup_list shows each snapshot\'s kind and base).');
+      }
+      throw new WbError(codeFor(err), `Reading the manifest of ${id} on ${remote.label} failed: ${errorText(err)} Nothing was changed.`, errorHint(err));
+    }
+    id = manifest.kind === 'delta' && manifest.base ? manifest.base : null;
+  }
+  return chain.reverse();
+}
+
+/** A restore never reads more archives than this (the chain rule's max_deltas is at most 1000). */
+const MAX_CHAIN = 1001;
+
+/**
+ * Download snapshot `id` and publish it as an ordinary local snapshot (archive renamed in last).
+ * @throws WbError with the code of what failed (codeFor); nothing of it is left in backups/
+ */
+async function downloadOne(config: Config, remote: Remote, wanted: string, signal?: AbortSignal): Promise<void> {
   const { backupsDir } = rootLayout(config.root);
   fs.mkdirSync(backupsDir, { recursive: true });
   // A folder of its own (never one a previous or concurrent download left), removed in any case.
@@ -65,7 +109,6 @@ export async function ensureLocalSnapshot(config: Config, id: string, remote: Re
     fs.rmSync(tmp, { recursive: true, force: true });
   }
   logger().info({ snapshot: wanted, remote: remote.label }, 'downloaded snapshot from the remote');
-  return findLocalSnapshot(config.root, wanted);
 }
 
 /** A downloaded file that may not be published (it would replace one, or is not the snapshot's). */
@@ -83,6 +126,7 @@ function errorText(err: unknown): string {
  * this machine's full disk is disk_full, a download that would replace a local file is restore_refused.
  */
 function codeFor(err: unknown): WbErrorCode {
+  if (err instanceof WbError) return err.code; // e.g. manifest_invalid: a damaged manifest on the remote
   if (err instanceof RemoteError) {
     if (err.kind === 'not_found' || err.kind === 'incomplete') return 'not_found';
     if (err.kind === 'cancelled') return 'interrupted';
