@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -13,7 +14,9 @@ import { verifyAgainstChecksums } from '../src/snapshot/checksums.js';
 import { chainOf, type ChainSnapshot } from '../src/snapshot/chain.js';
 import { chainSnapshotOf } from '../src/snapshot/chain-set.js';
 import { deleteLocalSnapshot, listLocalSnapshots } from '../src/snapshot/store.js';
-import { makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
+import { CLI, makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
+import { listSnapshots } from '../src/backup/list.js';
+import { formatBytes } from '../src/core/size-format.js';
 import { startGithubEmulator, type GithubEmulator } from './support/github-emulator/index.js';
 
 /** What was asked of a remote, in order: a real backend, watched (nothing is faked). */
@@ -262,4 +265,29 @@ describeChainDownload('GitHub, real gh against the emulator', async () => {
   const emu: GithubEmulator = await startGithubEmulator();
   emu.createRepo('octo/backups');
   return { remote: createRemote({ github: { repo: 'octo/backups' } }, '/', { ghEnv: emu.ghEnv(), retry: fastRetry }), close: () => emu.close() };
+});
+
+describe('listing chains', () => {
+  it('says which snapshots are full and which are deltas (with their base), their bytes, and the bytes stored on each side; the CLI prints the same', async () => {
+    writeConfigFile(root, { remote: { dir: { path: nas } } });
+    const { ids } = await chainOnRemote(createRemote({ dir: { path: nas } }, root, { retry: fastRetry }));
+    // The full is on the remote only now: its kind is not read from there.
+    deleteLocalSnapshot(root, ids[0]!);
+    const list = await listSnapshots(loadConfig(root), 'all');
+    const byId = new Map(list.snapshots.map((s) => [s.id, s]));
+    expect(byId.get(ids[0]!)).toEqual({ id: ids[0], manual: false, created_at: expect.any(String), bytes: fs.statSync(path.join(nas, ids[0]!, `${ids[0]}.tar.zst`)).size, local: false, remote: true });
+    for (const i of [1, 2, 3]) expect(byId.get(ids[i]!)).toMatchObject({ kind: 'delta', base: ids[i - 1], local: true, remote: true });
+    const localBytes = listLocalSnapshots(root).reduce((n, s) => n + s.bytes, 0);
+    const remoteBytes = ids.reduce((n, id) => n + fs.statSync(path.join(nas, id, `${id}.tar.zst`)).size, 0);
+    expect(list.totals).toEqual({ local_bytes: localBytes, remote_bytes: remoteBytes });
+    expect(byId.get(ids[1]!)!.bytes).toBeLessThan(byId.get(ids[0]!)!.bytes / 4); // a delta stores what changed
+    expect((await listSnapshots(loadConfig(root), 'local')).totals).toEqual({ local_bytes: localBytes, remote_bytes: null });
+
+    const printed = spawnSync(process.execPath, [CLI, '--root', root, 'list'], { encoding: 'utf8', env: { ...process.env, WB_BACKUP_LOG_LEVEL: 'warn' } });
+    expect(printed.status).toBe(0);
+    const line = (id: string) => printed.stdout.split('\n').find((l) => l.startsWith(id))!;
+    expect(line(ids[3]!)).toMatch(new RegExp(`${formatBytes(byId.get(ids[3]!)!.bytes).replace('.', '\\.')}\\s+delta of ${ids[2]}\\s+local\\+remote`));
+    expect(line(ids[0]!)).toMatch(/\?\s+remote$/);
+    expect(printed.stdout).toContain(`total: ${formatBytes(localBytes)} stored locally, ${formatBytes(remoteBytes)} on the remote`);
+  });
 });
