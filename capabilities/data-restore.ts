@@ -25,7 +25,7 @@ const Input = z.object({
 /** "taken 3 h 12 min ago on this machine (host)" */
 function origin(result: RestoreResult): string {
   const s = result.snapshot;
-  return `taken ${s.age} on ${s.this_machine ? `this machine (${s.host})` : `host ${s.host}, not this machine`}`;
+  return `taken ${s.age} on ${s.this_machine ? `this machine (${s.host})` : `another machine, host ${s.host} (restoring another machine's snapshot replaces this machine's databases with it, as when moving to a new machine)`}`;
 }
 
 /** Per database: live rows now against the snapshot's, tables that change first (capped). */
@@ -62,6 +62,7 @@ export default defineCapability({
     'Everything is verified first in a staging folder: archive and file checksums, manifest version, schema version (no restoring data from newer code), safe archive entries, migrations, integrity_check, foreign_key_check and row counts; any failure refuses with the reason and changes nothing. ' +
     'Consent is required: the user approves through an elicitation prompt when the client supports it; otherwise call first with dry_run: true, show the user the returned plan, and call again with the same snapshot_id, databases and force plus the returned confirm_token. ' +
     'A confirm_token works once, for 10 minutes, in this server process, and only while the live databases are exactly as the dry run saw them; after a refusal or a use, run a new dry run. A dry run changes nothing and reports states such as an unfinished write (-journal) as warnings. ' +
+    'Snapshots of another machine sharing the remote (data_backup_list with host "all") can be restored too, as when moving to a new machine; "latest" is always this machine\'s newest, and the plan says plainly when the snapshot comes from another machine (snapshot.this_machine false). ' +
     "A database open in another process is refused unless force: true. Returns the snapshot's age and host, per database the target, schema versions, migrations applied, and the rows per table live now against the snapshot (compared: what the user loses, tables that change first), what_you_lose in plain words, plus where the old files went (data_root is the absolute data root). Show the user the plan before they agree; after a restore, data_restore_undo puts the previous files back.",
   input: Input,
   output: RestoreResultSchema,

@@ -4,6 +4,8 @@ import { logger } from '../core/log.js';
 import { describeError } from '../core/errors.js';
 import { chainOf, decideNext, type ChainPolicy, type FullReason } from '../snapshot/chain.js';
 import { localChainSnapshots } from '../snapshot/chain-set.js';
+import { snapshotHost } from '../snapshot/id.js';
+import { configuredHost } from '../root/host.js';
 import { verifyAgainstChecksums } from '../snapshot/checksums.js';
 import { readPageSet } from '../pages/page-set.js';
 import { encodePageIndex } from '../pages/page-index.js';
@@ -50,7 +52,10 @@ export async function planChain(config: Config, now: Date, opts: { full: boolean
   const full = (reason: FullReason, why = WHY[reason]): ChainPlan => ({ kind: 'full', base: null, reason, why, bases: new Map() });
   if (!config.backup.incremental.enabled) return full('forced', 'incremental snapshots are turned off (backup.incremental.enabled: false)');
   if (opts.full) return full('forced');
-  const snapshots = localChainSnapshots(config.root);
+  // Only this machine's snapshots are bases: another machine's (downloaded to be restored) is
+  // neither pushed nor swept by this one, so a chain through it could not be kept whole.
+  const host = configuredHost(config);
+  const snapshots = localChainSnapshots(config.root).filter((s) => snapshotHost(s.id, host) === host);
   const newest = snapshots[0];
   if (!newest) return full('no_base');
   // The chain a delta would extend must be whole: every archive there and matching its checksums.

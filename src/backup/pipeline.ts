@@ -13,8 +13,9 @@ import { RemoteOutcomeSchema, writeLastRun, type LastRun, type RemoteOutcome } f
 import { logger } from '../core/log.js';
 import { CodecSchema, MANIFEST_VERSION, validateManifest, type Manifest, type ManifestDatabase } from '../snapshot/manifest.js';
 import { displayPath, rootLayout } from '../root/paths.js';
-import { hostName, toolProvenance } from './provenance.js';
-import { decideRetention } from '../snapshot/retention.js';
+import { toolProvenance } from './provenance.js';
+import { decideRetentionByHost } from '../snapshot/retention.js';
+import { configuredHost } from '../root/host.js';
 import { formatSnapshotId } from '../snapshot/id.js';
 import { deleteLocalSnapshot, listLocalSnapshots, removeLeftovers, snapshotFiles } from '../snapshot/store.js';
 import { withRootLock, type RootLock } from '../root/lock.js';
@@ -149,9 +150,10 @@ async function runLocked(config: Config, opts: BackupOptions, lock: RootLock, st
   }
 }
 
-function uniqueSnapshotId(backupsDir: string, time: Date, manual: boolean): string {
+/** The first free id for `time` on `host` in backups/ (seq counts up within the second). */
+function uniqueSnapshotId(backupsDir: string, time: Date, manual: boolean, host: string): string {
   for (let seq = 0; ; seq++) {
-    const id = formatSnapshotId(time, { manual, seq });
+    const id = formatSnapshotId(time, { manual, seq, host });
     const taken = (['zstd', 'gzip'] as const).some((codec) => {
       const f = snapshotFiles(backupsDir, id, codec);
       return fs.existsSync(f.archive) || fs.existsSync(f.manifest) || fs.existsSync(f.partialDir);
@@ -325,7 +327,7 @@ function startSnapshot(config: Config, opts: BackupOptions, lock: RootLock): Sna
   const { backupsDir } = rootLayout(config.root);
   const manual = opts.manual ?? false;
   const now = (opts.now ?? (() => new Date()))();
-  const id = uniqueSnapshotId(backupsDir, now, manual);
+  const id = uniqueSnapshotId(backupsDir, now, manual, configuredHost(config));
   const codec = chooseCodec(config.compression.codec);
   const files = snapshotFiles(backupsDir, id, codec);
   fs.mkdirSync(files.partialDir);
@@ -504,7 +506,7 @@ async function writeArchive(run: SnapshotRun, copied: CopiedSet): Promise<{ mani
     manual: run.manual,
     codec: run.codec,
     tool: await toolProvenance(),
-    host: hostName(),
+    host: configuredHost(config),
     databases,
     skipped,
   };
@@ -646,12 +648,14 @@ function isLink(file: string): boolean {
 
 /**
  * Delete local snapshots the retention policy does not keep, except those a kept snapshot's chain
- * needs (snapshot/chain.ts protectChains). Never the one just taken.
+ * needs (snapshot/chain.ts protectChains). Never the one just taken. The policy is applied to each
+ * machine's snapshots on its own (decideRetentionByHost): snapshots of another machine, downloaded
+ * here to be restored, never push this machine's out of a tier, nor the reverse.
  */
 export function sweepLocal(config: Config, justTaken: string): string[] {
   const chains = localChainSnapshots(config.root);
   const ids = chains.map((s) => s.id);
-  const decision = decideRetention(ids, config.retention);
+  const decision = decideRetentionByHost(ids, config.retention, configuredHost(config));
   const prune = new Set(decision.prune);
   const { deletable } = protectChains(chains, ids.filter((id) => !prune.has(id)));
   const pruned = deletable.filter((id) => id !== justTaken);

@@ -3,7 +3,8 @@ import { describeError } from '../core/errors.js';
 import type { RemoteOutcome } from './last-run.js';
 import { logger } from '../core/log.js';
 import { decideRetention } from '../snapshot/retention.js';
-import { compareSnapshotIds } from '../snapshot/id.js';
+import { compareSnapshotIds, parseSnapshotId, snapshotHost } from '../snapshot/id.js';
+import { configuredHost, isThisMachine } from '../root/host.js';
 import { localChainSnapshots } from '../snapshot/chain-set.js';
 import { protectChains, type ChainSnapshot } from '../snapshot/chain.js';
 import { RemoteChainReader } from '../remote/chains.js';
@@ -22,6 +23,10 @@ function describe(err: unknown): { reason: string; transient: boolean } {
  * Chains (docs/remotes.md): a delta is pushed only once its base is complete on the remote (bases
  * go first, so a delta is never complete there while its base is absent), and the sweep keeps every
  * snapshot a kept remote snapshot depends on, deleting newest first (deltas before their bases).
+ *
+ * Several machines (docs/remotes.md): only this machine's snapshots (its configured `host`; ids
+ * without a host count as its own) are pushed, backfilled and swept; another machine's are never
+ * touched, whatever the policy says.
  */
 export async function replicate(config: Config, remote: Remote, justTaken: string, signal?: AbortSignal): Promise<RemoteOutcome> {
   const log = logger().child({ remote: remote.label });
@@ -38,7 +43,9 @@ export async function replicate(config: Config, remote: Remote, justTaken: strin
     return { status: 'failed', reason: `${what}: ${reason} The snapshot is kept locally and will be pushed by the next run.`, attempts };
   }
 
-  const localChains = localChainSnapshots(config.root);
+  const host = configuredHost(config);
+  // Another machine's snapshots downloaded here (to be restored) are that machine's to push.
+  const localChains = localChainSnapshots(config.root).filter((s) => snapshotHost(s.id, host) === host);
   const order = pushOrder(localChains, remoteIds, justTaken);
   for (const id of order.unpushable) log.warn({ snapshot: id }, "not pushed: its base is neither on the remote nor on this machine, so it could not be restored from there");
   const missing = order.push;
@@ -116,7 +123,8 @@ export function pushOrder(local: readonly LocalChainSnapshot[], remoteComplete: 
 }
 
 /**
- * The remote sweep: the retention policy over the remote's ids, widened to whole chains
+ * The remote sweep: the retention policy over this machine's ids on the remote (another machine's
+ * are neither counted nor deleted), widened to whole chains
  * (protectChains), each kept snapshot's chain read from this machine's manifests or, for snapshots
  * only the remote has, from remote.manifest (once per run). A kept snapshot whose manifest cannot
  * be read (the remote failed to answer) may depend on any older snapshot: none older than it is
@@ -134,7 +142,9 @@ async function sweepRemote(
 ): Promise<string[]> {
   const log = logger().child({ remote: remote.label });
   const call = signal ? { signal } : {};
-  const ids = [...remoteIds.keys()];
+  const host = configuredHost(config);
+  // Only this machine's snapshots: another machine's are its own to keep or sweep.
+  const ids = [...remoteIds.keys()].filter((id) => snapshotHost(id, host) === host);
   const decision = decideRetention(ids, config.retention);
   const keepIds = new Set([...decision.keep, justTaken]);
   const present = new Map(ids.map((id) => [id, 0]));
@@ -153,6 +163,10 @@ async function sweepRemote(
       log.warn({ snapshot: id, unknown: newestUnknown }, 'remote sweep keeps it: a kept snapshot whose manifest could not be read may depend on it');
       continue;
     }
+    if (await anotherMachines(reader, remote, id, host)) {
+      log.warn({ snapshot: id }, "remote sweep keeps it: its id has no host and its manifest names another machine");
+      continue;
+    }
     try {
       await remote.delete(id, call);
       pruned.push(id);
@@ -161,4 +175,25 @@ async function sweepRemote(
     }
   }
   return pruned;
+}
+
+/** Ids without a host already found (by manifest) to be another machine's, per remote: manifests never change. */
+const foreignLegacy = new Map<string, Set<string>>();
+
+/**
+ * Whether snapshot `id`, about to be swept, is another machine's although its id has no host
+ * (written before hosts existed, when two machines sharing a remote were indistinguishable by
+ * name): its manifest's host decides (root/host.ts isThisMachine). A manifest that cannot be read
+ * for a transient reason keeps it too; a damaged one counts as this machine's, as before hosts.
+ * Ids with a host are never asked about: their host was checked before.
+ */
+async function anotherMachines(reader: RemoteChainReader, remote: Remote, id: string, host: string): Promise<boolean> {
+  if (parseSnapshotId(id)?.host !== undefined) return false;
+  const known = foreignLegacy.get(remote.label);
+  if (known?.has(id)) return true;
+  const { manifest, known: answered } = await reader.manifestOf(id);
+  if (!answered) return true;
+  if (!manifest || isThisMachine(manifest.host, host)) return false;
+  foreignLegacy.set(remote.label, (known ?? new Set()).add(id));
+  return true;
 }

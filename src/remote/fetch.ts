@@ -5,28 +5,32 @@ import { WbError, errorHint, type WbErrorCode } from '../core/errors.js';
 import { syncDirectory } from '../core/durable-file.js';
 import { logger } from '../core/log.js';
 import { rootLayout } from '../root/paths.js';
-import { compareSnapshotIds, parseSnapshotId } from '../snapshot/id.js';
+import { compareSnapshotIds, parseSnapshotId, snapshotHost } from '../snapshot/id.js';
+import { configuredHost } from '../root/host.js';
 import { findLocalSnapshot, listLocalSnapshots, type LocalSnapshot } from '../snapshot/store.js';
 import { RemoteError, type Remote } from './remote.js';
 
 /**
  * The snapshot to restore, made local first when only the remote has it (or when the remote's is
- * the newest, for "latest"). The download lands as an ordinary local snapshot: archive renamed in last.
+ * the newest, for "latest": this machine's newest, by its configured host; another machine's
+ * snapshot is restored only when named). The download lands as an ordinary local snapshot: archive renamed in last.
  * A delta snapshot comes with the archives of its chain this machine lacks (and no others), bases
  * first, each one an ordinary local snapshot too. Call holding the root lock.
  */
 export async function ensureLocalSnapshot(config: Config, id: string, remote: Remote | null, signal?: AbortSignal): Promise<LocalSnapshot> {
+  const host = configuredHost(config);
+  const mine = (s: string) => snapshotHost(s, host) === host;
   const local = listLocalSnapshots(config.root);
-  const localHit = id === 'latest' ? local[0] : local.find((s) => s.id === id);
+  const localHit = id === 'latest' ? local.find((s) => mine(s.id)) : local.find((s) => s.id === id);
   // A named snapshot this machine has needs no remote; only "latest" must ask which is newer.
-  if (!remote || (localHit && id !== 'latest')) return findLocalSnapshot(config.root, id);
+  if (!remote || (localHit && id !== 'latest')) return findLocalSnapshot(config.root, id, host);
 
   let wanted: string | undefined;
   try {
     // A remote's listing is untrusted: an id becomes a file name, so only canonical snapshot ids count.
     const remoteIds = (await remote.list(signal ? { signal } : {})).filter((r) => r.complete && typeof r.id === 'string' && parseSnapshotId(r.id) !== null).map((r) => r.id);
     if (id === 'latest') {
-      const newestRemote = [...remoteIds].sort((a, b) => compareSnapshotIds(b, a))[0];
+      const newestRemote = remoteIds.filter(mine).sort((a, b) => compareSnapshotIds(b, a))[0];
       wanted = newestRemote && (!localHit || compareSnapshotIds(newestRemote, localHit.id) > 0) ? newestRemote : undefined;
     } else if (!localHit && remoteIds.includes(id)) wanted = id;
   } catch (err) {
@@ -34,7 +38,7 @@ export async function ensureLocalSnapshot(config: Config, id: string, remote: Re
     // The remote was not asked successfully: whether it has the snapshot is unknown, so not 'not_found'.
     throw new WbError(codeFor(err), `Snapshot ${id} is not on this machine and the remote could not be listed: ${errorText(err)}`, errorHint(err));
   }
-  if (!wanted) return findLocalSnapshot(config.root, id);
+  if (!wanted) return findLocalSnapshot(config.root, id, host);
 
   // A delta restores with its whole chain: the archives of the chain this machine lacks, bases first.
   const needed = await chainToDownload(config, remote, wanted, signal);

@@ -4,15 +4,18 @@ import { describeSafetyCopies } from './safety-copies.js';
 
 /**
  * A restore plan as text, the same for every place consent is asked or a plan is shown (the MCP
- * elicitation, the dry run's summary, the CLI's prompt and --dry-run): the snapshot's age and host,
+ * elicitation, the dry run's summary, the CLI's prompt and --dry-run): the snapshot's age and host
+ * (a snapshot of another machine, moving to a new one, is said plainly on a line of its own),
  * per database the rows after against the live rows (tables that change first, capped), what is
  * lost, where the current files go and how to undo, the safety-copy rotation, and the warnings.
  * Paths are absolute. The first line is a question; each database's line starts "- <name> -> <target> (<n> rows".
  */
 export function describeRestorePlan(plan: RestorePlan): string {
   const o = plan.origin;
-  const host = o.this_machine ? `this machine (${o.host})` : `host ${o.host} (not this machine)`;
+  const host = o.this_machine ? `this machine (${o.host})` : `another machine, host ${o.host}`;
   const lines = [`Restore snapshot ${plan.snapshotId} (taken ${o.age}, at ${o.created_at}, on ${host})? This replaces, in ${plan.root}:`];
+  // Allowed (moving to a new laptop), and said before anything else so no one does it by mistake.
+  if (!o.this_machine) lines.push(`This snapshot comes from another machine (${o.host}): its databases replace this machine's. That is how data moves to a new machine; if that is not what you want, pick one of this machine's snapshots (list --host shows which).`);
   for (const d of plan.databases) {
     const rows = Object.values(d.rows).reduce((a, b) => a + b, 0);
     const live = d.compared.live_total === null ? (d.live_exists ? 'live rows unknown' : 'no live file yet') : `${d.compared.live_total} live now`;

@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Config } from '../root/config.js';
@@ -7,6 +6,8 @@ import { WbError } from '../core/errors.js';
 import { withRootLock } from '../root/lock.js';
 import { logger } from '../core/log.js';
 import type { Manifest } from '../snapshot/manifest.js';
+import { parseSnapshotId } from '../snapshot/id.js';
+import { configuredHost, isThisMachine } from '../root/host.js';
 import { displayPath } from '../root/paths.js';
 import type { LocalSnapshot } from '../snapshot/store.js';
 import { ensureLocalSnapshot } from '../remote/fetch.js';
@@ -41,8 +42,10 @@ export const RestoredDatabaseSchema = z.object({
 export const SnapshotOriginSchema = z.object({
   created_at: z.string(),
   age: z.string().describe('how long ago the snapshot was taken, e.g. "3 h 12 min ago"'),
-  host: z.string().describe('the machine that took it, as its manifest records'),
-  this_machine: z.boolean().describe('true when that is the machine restoring it'),
+  host: z.string().describe('the machine that took it: the host in its id (the manifest\'s host for ids older than hosts)'),
+  this_machine: z
+    .boolean()
+    .describe("true when that is this machine (its configured host); false: restoring another machine's snapshot, allowed (e.g. moving to a new laptop)"),
 });
 export type SnapshotOrigin = z.infer<typeof SnapshotOriginSchema>;
 
@@ -331,9 +334,17 @@ function plannedDatabase(root: string, staged: StagedDatabase, scratchDir: strin
   };
 }
 
-/** When and where the snapshot was taken, and whether that is this machine. */
-function snapshotOrigin(manifest: Manifest, now = Date.now()): SnapshotOrigin {
-  return { created_at: manifest.created_at, age: formatAge(now - Date.parse(manifest.created_at)), host: manifest.host, this_machine: manifest.host === os.hostname() };
+/**
+ * When and where the snapshot was taken, and whether that is this machine: the host its id
+ * carries, compared with this machine's configured `host`; for an id without a host (written
+ * before hosts existed), its manifest's `host`, which then holds the raw hostname (root/host.ts
+ * isThisMachine).
+ */
+function snapshotOrigin(manifest: Manifest, thisHost: string, now = Date.now()): SnapshotOrigin {
+  const idHost = parseSnapshotId(manifest.snapshot_id)?.host;
+  const host = idHost ?? manifest.host;
+  const thisMachine = idHost !== undefined ? idHost === thisHost : isThisMachine(manifest.host, thisHost);
+  return { created_at: manifest.created_at, age: formatAge(now - Date.parse(manifest.created_at)), host, this_machine: thisMachine };
 }
 
 /** The plan's loss, all databases together, plainly: what is thrown away and how to get it back. */
@@ -379,7 +390,7 @@ function planRestore(run: RestoreRun, snapshot: LocalSnapshot, manifest: Manifes
   const { root } = run.config;
   const preRestoreDir = uniqueSafetyDir(root);
   const safety = planSafetyCopies(run.config, { newCopy: preRestoreDir });
-  const origin = snapshotOrigin(manifest);
+  const origin = snapshotOrigin(manifest, configuredHost(run.config));
   const whatYouLose = lossSummary(databases, origin, preRestoreDir);
   const plan: RestorePlan = { snapshotId: snapshot.id, databases, origin, whatYouLose, root, preRestoreDir: displayPath(root, preRestoreDir), safety, warnings: run.warnings };
   return { plan, preRestoreDir };

@@ -9,6 +9,7 @@ import { SyncConfigSchema } from './sync-schema.js';
 import { RemoteSectionSchema } from './remote-section.js';
 import { byCodeUnit } from '../core/text-order.js';
 import { writeFileAtomic } from '../core/durable-file.js';
+import { HostNameSchema } from './host.js';
 import { MAX_LOGICAL_NAME, isSafeLogicalName, logicalNameForPath, logicalNameProblem } from './names.js';
 
 /** The names a configuration usually gives; every name is checked by names.ts's isSafeLogicalName (which also takes %XX escapes). */
@@ -33,6 +34,9 @@ export const ConfigFileSchema = z
       })
       .optional()
       .describe('logical name -> file; absent: every *.db under <root>/db/'),
+    host: HostNameSchema.optional().describe(
+      "this machine's name in snapshot ids and on remotes (default: the hostname made safe for ids); several machines can share one remote when each has its own",
+    ),
     retention: RetentionPolicySchema.prefault({}),
     compression: z
       .object({

@@ -1,10 +1,13 @@
 /**
- * Snapshot ids: `snap-YYYY-MM-DDTHH-MM-SSZ[-N][-manual]`, always UTC.
+ * Snapshot ids: `snap-<host>-YYYY-MM-DDTHH-MM-SSZ[-N][-manual]`, always UTC; ids written before
+ * hosts existed have no `<host>-` (`snap-YYYY-…`) and belong to the machine reading them.
  * The id is the only clock retention trusts (file times change on copy/restore),
- * so parsing is strict: one canonical spelling per (time, seq, manual).
+ * so parsing is strict: one canonical spelling per (host, time, seq, manual). The host keeps two
+ * machines sharing one remote from ever writing the same id, even in the same second.
  */
 
 import { byCodeUnit } from '../core/text-order.js';
+import { HOST_NAME_PATTERN } from '../root/host.js';
 
 export interface ParsedSnapshotId {
   id: string;
@@ -13,15 +16,19 @@ export interface ParsedSnapshotId {
   /** 0 for the first snapshot of a second, N for the `-N` suffix */
   seq: number;
   manual: boolean;
+  /** the machine that took it (root/host.ts); undefined for an id written before hosts existed */
+  host?: string;
 }
 
 /**
  * Shape only; `parseSnapshotId` also rejects impossible dates.
  * `seq` has no leading zero and is never 0, because `-0`/`-01` would be a second
- * spelling of an id that `formatSnapshotId` writes differently.
+ * spelling of an id that `formatSnapshotId` writes differently. A host (HOST_NAME_PATTERN) holds
+ * no upper-case letter, so the `T` and `Z` of the timestamp are found in one place only: an id
+ * parses one way, with or without a host.
  */
 export const SNAPSHOT_ID_PATTERN =
-  /^snap-(?<year>\d{4})-(?<month>\d{2})-(?<day>\d{2})T(?<hour>\d{2})-(?<minute>\d{2})-(?<second>\d{2})Z(?:-(?<seq>[1-9]\d*))?(?<manual>-manual)?$/;
+  /^snap-(?:(?<host>[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)-)?(?<year>\d{4})-(?<month>\d{2})-(?<day>\d{2})T(?<hour>\d{2})-(?<minute>\d{2})-(?<second>\d{2})Z(?:-(?<seq>[1-9]\d*))?(?<manual>-manual)?$/;
 
 export function parseSnapshotId(id: string): ParsedSnapshotId | null {
   const groups = SNAPSHOT_ID_PATTERN.exec(id)?.groups;
@@ -38,11 +45,15 @@ export function parseSnapshotId(id: string): ParsedSnapshotId | null {
   if (!time) return null;
   const seq = groups.seq === undefined ? 0 : Number(groups.seq);
   if (!Number.isSafeInteger(seq)) return null;
-  return { id, time, seq, manual: groups.manual !== undefined };
+  return { id, time, seq, manual: groups.manual !== undefined, ...(groups.host !== undefined ? { host: groups.host } : {}) };
 }
 
-/** The id for a snapshot taken at `time`; sub-second precision is dropped, not rounded. */
-export function formatSnapshotId(time: Date, opts: { manual: boolean; seq?: number }): string {
+/**
+ * The id for a snapshot taken at `time` on `host` (no host: the id form written before hosts
+ * existed, kept for tests and tools); sub-second precision is dropped, not rounded.
+ * @throws RangeError for an invalid date, a year outside 0000-9999, a bad seq or host
+ */
+export function formatSnapshotId(time: Date, opts: { manual: boolean; seq?: number; host?: string }): string {
   const ms = time.getTime();
   if (Number.isNaN(ms)) throw new RangeError('formatSnapshotId: invalid Date');
   const year = time.getUTCFullYear();
@@ -53,11 +64,22 @@ export function formatSnapshotId(time: Date, opts: { manual: boolean; seq?: numb
   const stamp =
     `${pad(year, 4)}-${pad(time.getUTCMonth() + 1)}-${pad(time.getUTCDate())}` +
     `T${pad(time.getUTCHours())}-${pad(time.getUTCMinutes())}-${pad(time.getUTCSeconds())}Z`;
-  return `snap-${stamp}${seq > 0 ? `-${seq}` : ''}${opts.manual ? '-manual' : ''}`;
+  if (opts.host !== undefined && !HOST_NAME_PATTERN.test(opts.host)) throw new RangeError(`formatSnapshotId: host ${JSON.stringify(opts.host)} is not a host name (lowercase letters, digits and "-", at most 63)`);
+  const host = opts.host !== undefined ? `${opts.host}-` : '';
+  return `snap-${host}${stamp}${seq > 0 ? `-${seq}` : ''}${opts.manual ? '-manual' : ''}`;
 }
 
 /**
- * Oldest first: by time, then seq. Ties (an automatic and a manual snapshot of the
+ * The machine snapshot `id` belongs to: the host it carries, else (an id written before hosts
+ * existed) `thisHost`, the machine reading it. null when `id` is not a snapshot id.
+ */
+export function snapshotHost(id: string, thisHost: string): string | null {
+  const parsed = parseSnapshotId(id);
+  return parsed ? (parsed.host ?? thisHost) : null;
+}
+
+/**
+ * Oldest first: by time, then seq (whatever the hosts). Ties (an automatic and a manual snapshot of the
  * same second and seq) and unparseable ids fall back to plain string order so that
  * sorting is total and deterministic; unparseable ids sort before (older than) valid ones.
  */

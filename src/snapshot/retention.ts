@@ -1,4 +1,4 @@
-import { compareSnapshotIds, parseSnapshotId, type ParsedSnapshotId } from './id.js';
+import { compareSnapshotIds, parseSnapshotId, snapshotHost, type ParsedSnapshotId } from './id.js';
 
 export { RetentionPolicySchema, type RetentionPolicy };
 import { RetentionPolicySchema, type RetentionPolicy } from '../root/retention-schema.js';
@@ -49,6 +49,52 @@ export function decideRetention(ids: readonly string[], policy: RetentionPolicy)
   return {
     keep: all.filter((id) => reasons.has(id)),
     prune: all.filter((id) => !reasons.has(id)),
+    // fromEntries defines own properties, so an id like "__proto__" cannot touch the prototype.
+    reasons: Object.fromEntries(reasons),
+  };
+}
+
+/**
+ * `ids` by the machine each belongs to (id.ts snapshotHost: an id without a host is `thisHost`'s),
+ * each group in the order given. Ids that are not snapshot ids are in no group.
+ */
+export function idsByHost(ids: readonly string[], thisHost: string): Map<string, string[]> {
+  const groups = new Map<string, string[]>();
+  for (const id of ids) {
+    const host = snapshotHost(id, thisHost);
+    if (host === null) continue;
+    const group = groups.get(host);
+    if (group) group.push(id);
+    else groups.set(host, [id]);
+  }
+  return groups;
+}
+
+/**
+ * decideRetention applied to each machine's snapshots on its own (idsByHost), merged: one
+ * machine's snapshots never take the place of another's in a tier, so a host's set is exactly
+ * what the policy keeps of its own ids. Unrecognized ids are kept, as decideRetention keeps them.
+ * Pure, like decideRetention.
+ */
+export function decideRetentionByHost(ids: readonly string[], policy: RetentionPolicy, thisHost: string): RetentionDecision {
+  const reasons = new Map<string, string[]>();
+  const keep = new Set<string>();
+  const unique = [...new Set(ids)];
+  for (const group of idsByHost(unique, thisHost).values()) {
+    const decision = decideRetention(group, policy);
+    for (const id of decision.keep) keep.add(id);
+    for (const [id, why] of Object.entries(decision.reasons)) reasons.set(id, why);
+  }
+  for (const id of unique) {
+    if (parseSnapshotId(id)) continue;
+    keep.add(id);
+    reasons.set(id, ['unrecognized']);
+  }
+  if (unique.length === 0) checkedPolicy(policy);
+  const all = unique.sort((a, b) => compareSnapshotIds(b, a));
+  return {
+    keep: all.filter((id) => keep.has(id)),
+    prune: all.filter((id) => !keep.has(id)),
     // fromEntries defines own properties, so an id like "__proto__" cannot touch the prototype.
     reasons: Object.fromEntries(reasons),
   };

@@ -5,7 +5,7 @@ import { WbError } from '../core/errors.js';
 import { logger } from '../core/log.js';
 import type { Codec } from './manifest.js';
 import { rootLayout } from '../root/paths.js';
-import { compareSnapshotIds, parseSnapshotId } from './id.js';
+import { compareSnapshotIds, parseSnapshotId, snapshotHost } from './id.js';
 
 /**
  * A snapshot on disk is three files in <root>/backups/:
@@ -73,9 +73,14 @@ export function listLocalSnapshots(root: string): LocalSnapshot[] {
   return found.sort((a, b) => compareSnapshotIds(b.id, a.id));
 }
 
-export function findLocalSnapshot(root: string, id: string): LocalSnapshot {
+/**
+ * Local snapshot `id`, or for "latest" the newest of machine `host` (id.ts snapshotHost; every
+ * machine's when no host is given): another machine's snapshot is restored only when named.
+ * @throws WbError `not_found` naming the newest known ids
+ */
+export function findLocalSnapshot(root: string, id: string, host?: string): LocalSnapshot {
   const all = listLocalSnapshots(root);
-  const wanted = id === 'latest' ? all[0] : all.find((s) => s.id === id);
+  const wanted = id === 'latest' ? all.find((s) => host === undefined || snapshotHost(s.id, host) === host) : all.find((s) => s.id === id);
   if (!wanted) {
     const hint = all.length
       ? `Known snapshots (newest first): ${all.slice(0, 5).map((s) => s.id).join(', ')}${all.length > 5 ? ', …' : ''}. Use data_backup_list to see them all.`

@@ -82,7 +82,7 @@ async function restoreWithProgress(root: string, config: Config, id: string, opt
 /** What a restore (or its dry run) prints for people. */
 function printRestore(result: RestoreResult): void {
   const s = result.snapshot;
-  const host = s.this_machine ? `this machine (${s.host})` : `host ${s.host}, not this machine`;
+  const host = s.this_machine ? `this machine (${s.host})` : `another machine, host ${s.host}`;
   out(`${result.dry_run ? 'dry run (nothing changed): would restore' : 'restored'} ${result.snapshot_id} (taken ${s.age} on ${host}) in ${result.data_root}`);
   for (const d of result.databases) {
     const rows = Object.values(d.rows).reduce((a, b) => a + b, 0);
