@@ -22,17 +22,25 @@ export function printBackup(result: BackupResult): void {
 }
 
 /**
- * What `list` and `demo` print: one line per snapshot, newest first (id, bytes stored for it alone,
- * full or delta with its base, where the copies are), then the bytes stored locally and on the
- * remote; a remote that could not be read is a note on stderr. Sizes in one unit system (formatBytes).
+ * What `list` and `demo` print: one line per snapshot, newest first (id, host, bytes stored for it
+ * alone, full or delta with its base, where the copies are), how many snapshots of other machines
+ * were left out, then the bytes stored locally and on the remote (of those listed); a remote that could not be read is a note on stderr. Sizes in one unit system (formatBytes).
  */
 export function printList(list: SnapshotList): void {
-  if (!list.snapshots.length) out('no snapshots yet (take one with: wb-backup now)');
+  const whose = list.host.shown === 'all' ? '' : list.host.shown === list.host.this_machine ? ` of this machine (${list.host.shown})` : ` of host ${list.host.shown}`;
+  if (!list.snapshots.length) out(list.host.shown === list.host.this_machine ? 'no snapshots yet (take one with: wb-backup now)' : `no snapshots${whose}`);
+  const idWidth = Math.max(36, ...list.snapshots.map((s) => s.id.length));
+  const hostWidth = Math.max(4, ...list.snapshots.map((s) => s.host.length));
   for (const s of list.snapshots) {
     const where = [s.local ? 'local' : '', s.remote ? 'remote' : ''].filter(Boolean).join('+');
     // A remote-only snapshot's kind is not read (it would cost a download): shown as "?".
     const kind = s.kind === 'delta' ? `delta of ${s.base ?? '?'}` : (s.kind ?? '?');
-    out(`${s.id.padEnd(36)} ${formatBytes(s.bytes).padStart(10)}  ${kind.padEnd(5)}  ${where}${s.manual ? '  manual' : ''}`);
+    out(`${s.id.padEnd(idWidth)} ${s.host.padEnd(hostWidth)} ${formatBytes(s.bytes).padStart(10)}  ${kind.padEnd(5)}  ${where}${s.manual ? '  manual' : ''}`);
+  }
+  const others = list.host.others;
+  if (others.length) {
+    const n = others.reduce((a, o) => a + o.snapshots, 0);
+    out(`not shown: ${n} snapshot(s) of ${others.length === 1 ? 'another machine' : `${others.length} other machines`} (${others.map((o) => `${o.host}: ${o.snapshots}`).join(', ')}); list them with --host all or --host <name>`);
   }
   const totals = [
     list.totals.local_bytes !== null ? `${formatBytes(list.totals.local_bytes)} stored locally` : '',
