@@ -9,9 +9,12 @@ import { WbError, describeError } from '../src/core/errors.js';
 import { readLastRun } from '../src/backup/last-run.js';
 import { validateManifest } from '../src/snapshot/manifest.js';
 import { listLocalSnapshots } from '../src/snapshot/store.js';
+import { defaultHostName } from '../src/root/host.js';
 import { extractWithSystemTar, integrityCheck, makeNotesDb, rmrf, startWriter, tableCounts, tempRoot } from './support/fixtures.js';
 
 let root: string;
+/** New ids carry the machine (snap-<host>-<time>): this one's, by default (docs/formats.md). */
+const h = defaultHostName();
 beforeEach(() => {
   root = tempRoot();
 });
@@ -63,7 +66,7 @@ describe('snapshot pipeline', () => {
   it('writes a complete manifest, beside the archive and inside it, with checksums that verify', async () => {
     makeNotesDb(path.join(root, 'db', 'notes.db'), 50, 7);
     const result = await runBackup(loadConfig(root), { manual: true });
-    expect(result.snapshot_id).toMatch(/^snap-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z-manual$/);
+    expect(result.snapshot_id).toMatch(new RegExp(`^snap-${h}-\\d{4}-\\d{2}-\\d{2}T\\d{2}-\\d{2}-\\d{2}Z-manual$`));
     const [snap] = listLocalSnapshots(root);
     const sidecar = validateManifest(JSON.parse(fs.readFileSync(snap!.manifestPath, 'utf8')));
     const out = path.join(root, 'unpacked');
@@ -172,13 +175,13 @@ describe('snapshot pipeline', () => {
     const fixed = new Date('2026-11-22T13:00:00Z');
     const first = await runBackup(loadConfig(root), { now: () => fixed, manual: true });
     const second = await runBackup(loadConfig(root), { now: () => fixed, manual: true });
-    expect(first.snapshot_id).toBe('snap-2026-11-22T13-00-00Z-manual');
-    expect(second.snapshot_id).toBe('snap-2026-11-22T13-00-00Z-1-manual');
+    expect(first.snapshot_id).toBe(`snap-${h}-2026-11-22T13-00-00Z-manual`);
+    expect(second.snapshot_id).toBe(`snap-${h}-2026-11-22T13-00-00Z-1-manual`);
     expect(listLocalSnapshots(root).map((s) => s.id)).toEqual([second.snapshot_id, first.snapshot_id]);
     // Automatic ones too; the hourly tier then keeps only the newest of that hour.
     const auto1 = await runBackup(loadConfig(root), { now: () => fixed });
     const auto2 = await runBackup(loadConfig(root), { now: () => fixed });
-    expect([auto1.snapshot_id, auto2.snapshot_id]).toEqual(['snap-2026-11-22T13-00-00Z', 'snap-2026-11-22T13-00-00Z-1']);
+    expect([auto1.snapshot_id, auto2.snapshot_id]).toEqual([`snap-${h}-2026-11-22T13-00-00Z`, `snap-${h}-2026-11-22T13-00-00Z-1`]);
     expect(auto2.pruned).toEqual([auto1.snapshot_id]);
   });
 
@@ -191,13 +194,13 @@ describe('snapshot pipeline', () => {
     await runBackup(loadConfig(root), { now: at('2026-11-22T11:00:00Z') });
     await runBackup(loadConfig(root), { now: at('2026-11-22T11:30:00Z'), manual: true });
     const third = await runBackup(loadConfig(root), { now: at('2026-11-22T12:00:00Z') });
-    expect(third.pruned).toEqual(['snap-2026-11-22T10-00-00Z']);
+    expect(third.pruned).toEqual([`snap-${h}-2026-11-22T10-00-00Z`]);
     const manual2 = await runBackup(loadConfig(root), { now: at('2026-11-22T12:05:00Z'), manual: true });
-    expect(manual2.pruned).toEqual(['snap-2026-11-22T11-30-00Z-manual']);
+    expect(manual2.pruned).toEqual([`snap-${h}-2026-11-22T11-30-00Z-manual`]);
     expect(listLocalSnapshots(root).map((s) => s.id)).toEqual([
-      'snap-2026-11-22T12-05-00Z-manual',
-      'snap-2026-11-22T12-00-00Z',
-      'snap-2026-11-22T11-00-00Z',
+      `snap-${h}-2026-11-22T12-05-00Z-manual`,
+      `snap-${h}-2026-11-22T12-00-00Z`,
+      `snap-${h}-2026-11-22T11-00-00Z`,
     ]);
   });
 

@@ -1,11 +1,11 @@
 // The CLI's restore and undo say what a "yes" costs: live vs snapshot rows per table, the
 // snapshot's age and host, what is lost, where the current files go (issue 15, informed consent).
 import { spawnSync } from 'node:child_process';
-import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CLI, makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
+import { defaultHostName } from '../src/root/host.js';
 
 let root: string;
 beforeEach(() => {
@@ -44,7 +44,7 @@ describe('restore and undo on the CLI show what a yes costs', () => {
     prepared();
     const r = onTerminal(['restore', 'latest'], 'n');
     expect(r.out).toMatch(/Restore snapshot snap-\S+ \(taken (just now|[^)]*ago)/);
-    expect(r.out).toContain(`on this machine (${os.hostname()})`);
+    expect(r.out).toContain(`on this machine (${defaultHostName()})`);
     expect(r.out).toMatch(/- a -> db\/a\.db \(28 rows in the snapshot, 43 live now/);
     expect(r.out).toMatch(/notes: 40 live -> 25 snapshot \(-15\)/);
     expect(r.out).toMatch(/What you lose: a: 15 rows added since the snapshot/);

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { ElicitRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
 import { connectStdio, connectWithConsent } from './support/mcp-client.js';
+import { defaultHostName } from '../src/root/host.js';
 
 let root: string;
 beforeEach(() => {
@@ -76,7 +76,7 @@ describe('informed consent: restore plans compare live and snapshot rows', () =>
         databases: Array<{ name: string; compared: Compared }>;
       };
       expect(s.data_root).toBe(root);
-      expect(s.snapshot.host).toBe(os.hostname());
+      expect(s.snapshot.host).toBe(defaultHostName());
       expect(s.snapshot.this_machine).toBe(true);
       expect(s.snapshot.age).toMatch(/just now|s ago|min ago/);
       const c = s.databases[0]!.compared;
@@ -91,7 +91,7 @@ describe('informed consent: restore plans compare live and snapshot rows', () =>
       expect(s.what_you_lose).toMatch(/17 rows added since the snapshot .* are lost; tables that exist only live and go away: drafts/);
       expect(s.what_you_lose).toContain(path.join(root, 'db.pre_restore_'));
       expect(text(dry)).toMatch(/notes: 40 live -> 25 snapshot \(-15\)/);
-      expect(text(dry)).toContain(`on this machine (${os.hostname()})`);
+      expect(text(dry)).toContain(`on this machine (${defaultHostName()})`);
       expect(treeHashes(root)).toEqual(before);
     } finally {
       await close();
