@@ -47,6 +47,14 @@ export interface PageImage extends PageImageInfo {
 export interface OpenPageImageOptions {
   /** how long to wait for the write lock (another writer's transaction), ms; default 10 000 */
   busyTimeoutMs?: number;
+  /**
+   * Mark the image as a rollback-journal database (header bytes 18-19 = 1, "legacy"), as VACUUM
+   * INTO's copies are: opening the copy then never creates -wal/-shm files beside it (in staging,
+   * in a folder restored by hand), and a restored file runs in the journal mode its program sets
+   * (WAL is a per-connection choice that programs make when they open). Page 1 is the only page
+   * that changes. Default false: the image is byte-identical to the checkpointed live file.
+   */
+  asRollbackJournal?: boolean;
 }
 
 interface WalPlan {
@@ -153,6 +161,7 @@ export function openPageImage(file: string, opts: OpenPageImageOptions = {}): Pa
           if (covered < count) {
             throw new WbError('snapshot_failed', `Page ${first + covered} of ${name} is neither in the file nor in its write-ahead log.`, 'Try again; if it repeats, check the database with PRAGMA integrity_check.');
           }
+          if (first === 1 && opts.asRollbackJournal && data[18] === 2 && data[19] === 2) data[18] = data[19] = 1;
           yield { first, count, data };
         }
         if (plan) checkNotRestarted(plan, walFd!);
