@@ -209,7 +209,8 @@ function* pageChunks(src: ChunkSource, chunkPages?: number): Generator<PageChunk
   const walPages = src.plan?.pages ?? [];
   for (let first = 1; first <= pageCount; first += per) {
     const count = Math.min(per, pageCount - first + 1);
-    const data = Buffer.alloc(count * pageSize);
+    // Not zero-filled: every page is read from the file or the log, or the chunk is refused below.
+    const data = Buffer.allocUnsafeSlow(count * pageSize);
     const got = fs.readSync(src.dbFd, data, 0, data.length, (first - 1) * pageSize);
     let covered = Math.floor(got / pageSize); // pages of this chunk the main file holds
     while (w < walPages.length && walPages[w]![0] < first) w++;
