@@ -1,0 +1,239 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runBackup, type BackupResult } from '../src/backup/pipeline.js';
+import { replicate } from '../src/backup/replicate.js';
+import { listSnapshots } from '../src/backup/list.js';
+import { loadConfig, writeConfigFile } from '../src/root/config.js';
+import { createRemote } from '../src/remote/registry.js';
+import type { Remote } from '../src/remote/remote.js';
+import type { RetryPolicy } from '../src/remote/retry.js';
+import { parseSnapshotId } from '../src/snapshot/id.js';
+import { decideRetention, type RetentionPolicy } from '../src/snapshot/retention.js';
+import { protectChains, type ChainSnapshot } from '../src/snapshot/chain.js';
+import { validateManifest } from '../src/snapshot/manifest.js';
+import { listLocalSnapshots } from '../src/snapshot/store.js';
+import { runRestore } from '../src/restore/restore.js';
+import { describeRestorePlan } from '../src/restore/plan-text.js';
+import { CLI, makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
+import { startGithubEmulator, type GithubEmulator } from './support/github-emulator/index.js';
+
+const fastRetry: RetryPolicy = { attempts: 2, baseDelayMs: 1 };
+/** Compact, so 90 days prune every tier: 2 hourly, 3 daily, 2 weekly, 2 monthly, 2 manual. */
+const POLICY: RetentionPolicy = { hourly: 2, daily: 3, weekly: 2, monthly: 2, annual: 0, manual: 2 };
+const HOSTS = ['laptop', 'desktop'] as const;
+type Host = (typeof HOSTS)[number];
+
+/** A real backend, watched: every delete is recorded with the machine that asked (nothing is faked). */
+function watched(inner: Remote, deletes: Array<[Host, string]>, host: Host): Remote {
+  return {
+    label: inner.label,
+    list: (opts) => inner.list(opts),
+    push: (s, opts) => inner.push(s, opts),
+    download: (id, dir, opts) => inner.download(id, dir, opts),
+    manifest: (id, opts) => inner.manifest(id, opts),
+    delete: (id, opts) => (deletes.push([host, id]), inner.delete(id, opts)),
+  };
+}
+
+interface Machine {
+  host: Host;
+  root: string;
+  /** every snapshot it ever took, with its chain link (from the backup result) */
+  taken: ChainSnapshot[];
+}
+
+function machine(host: Host): Machine {
+  const root = tempRoot(`wb-hosts-${host}-`);
+  makeNotesDb(path.join(root, 'db', 'notes.db'), 20);
+  writeConfigFile(root, { host, retention: POLICY });
+  return { host, root, taken: [] };
+}
+
+/** A few rows more, so each snapshot has something to store. */
+function write(m: Machine, n: number): void {
+  const db = new Database(path.join(m.root, 'db', 'notes.db'));
+  db.prepare('INSERT INTO notes(folder_id, title) VALUES (1, ?)').run(`${m.host} ${n}`);
+  db.close();
+}
+
+function record(m: Machine, r: BackupResult): void {
+  m.taken.push({ id: r.snapshot_id, kind: r.kind, base: r.base, bytes: r.archive.bytes, at: Date.parse(r.created_at) });
+}
+
+/** What machine `m` must hold: the policy over its own ids, widened to the chains kept snapshots need. */
+function expectedSet(m: Machine): { policy: string[]; kept: string[] } {
+  const policy = decideRetention(m.taken.map((s) => s.id), POLICY).keep;
+  return { policy: [...policy].sort(), kept: [...protectChains(m.taken, policy).keep].sort() };
+}
+
+const hostOf = (id: string) => parseSnapshotId(id)?.host;
+
+describe('several machines on one remote', () => {
+  let emu: GithubEmulator;
+  let nas: string;
+  let laptop: Machine;
+  let desktop: Machine;
+  beforeAll(async () => {
+    emu = await startGithubEmulator();
+    emu.createRepo('octo/backups');
+    nas = tempRoot('wb-hosts-nas-');
+    laptop = machine('laptop');
+    desktop = machine('desktop');
+  });
+  afterAll(async () => {
+    await emu.close();
+    for (const d of [nas, laptop.root, desktop.root]) rmrf(d);
+  });
+
+  // Every 12 h (a snapshot costs seconds on a loaded machine): each tier of the compact policy still prunes.
+  it('90 days, a snapshot every 12 h on both machines in the same second, to one folder and one GitHub repository: each keeps exactly its own policy set and never deletes the other’s', async () => {
+    const dirDeletes: Array<[Host, string]> = [];
+    const ghDeletes: Array<[Host, string]> = [];
+    const dirOf = (m: Machine) => watched(createRemote({ dir: { path: nas } }, m.root, { retry: fastRetry }), dirDeletes, m.host);
+    const ghOf = (m: Machine) => watched(createRemote({ github: { repo: 'octo/backups' } }, '/', { ghEnv: emu.ghEnv(), retry: fastRetry }), ghDeletes, m.host);
+    const machines = [laptop, desktop];
+    const ghTags = () => emu.repo('octo/backups')!.releases.map((r) => r.tag_name);
+    const start = Date.UTC(2026, 0, 5, 0, 0, 7);
+    const TICKS = 90 * 2;
+    for (let tick = 0; tick < TICKS; tick++) {
+      const time = new Date(start + tick * 12 * 3_600_000);
+      const manual = tick % 5 === 2;
+      // Both machines take their snapshot at the same instant: the ids differ only by host.
+      const results = await Promise.all(
+        machines.map(async (m) => {
+          write(m, tick);
+          const r = await runBackup(loadConfig(m.root), { now: () => time, manual, remote: dirOf(m) });
+          record(m, r);
+          return r;
+        }),
+      );
+      expect(results[0]!.snapshot_id.replace('snap-laptop-', '')).toBe(results[1]!.snapshot_id.replace('snap-desktop-', ''));
+      for (const [i, r] of results.entries()) {
+        const m = machines[i]!;
+        expect(r.remote.status, `${m.host} tick ${tick}: ${r.remote.reason}`).toBe('pushed');
+        for (const id of [...r.pruned, ...(r.remote.pruned ?? []), ...(r.remote.backfilled ?? [])]) expect(hostOf(id), `${m.host} tick ${tick}: ${id}`).toBe(m.host);
+      }
+      // Every six days, a second snapshot in that same second on both machines: seq 1, still distinct.
+      if (tick % 12 === 5) {
+        const again = await Promise.all(machines.map(async (m) => {
+          const r = await runBackup(loadConfig(m.root), { now: () => time, manual, remote: dirOf(m) });
+          record(m, r);
+          return r;
+        }));
+        expect(again.map((r) => parseSnapshotId(r.snapshot_id)?.seq)).toEqual([1, 1]);
+      }
+      // The GitHub repository is replicated to every other day (each run pushes what it lacks, then sweeps).
+      if (tick % 4 === 3 || tick === TICKS - 1) {
+        const outcomes = await Promise.all(machines.map((m) => replicate(loadConfig(m.root), ghOf(m), m.taken.at(-1)!.id)));
+        for (const [i, o] of outcomes.entries()) {
+          expect(o.status, `${machines[i]!.host} GitHub tick ${tick}: ${o.reason}`).toBe('pushed');
+          for (const id of o.pruned ?? []) expect(hostOf(id)).toBe(machines[i]!.host);
+        }
+        const tags = ghTags();
+        expect(new Set(tags).size).toBe(tags.length);
+        // Whatever either machine swept, the other's snapshots are all still there.
+        for (const m of machines) {
+          const held = new Set(tags.filter((t) => hostOf(t) === m.host));
+          for (const s of listLocalSnapshots(m.root)) expect(held.has(s.id), `GitHub lacks ${s.id} at tick ${tick}`).toBe(true);
+        }
+      }
+      const folders = fs.readdirSync(nas);
+      for (const m of machines) {
+        const held = new Set(folders.filter((f) => hostOf(f) === m.host));
+        for (const s of listLocalSnapshots(m.root)) expect(held.has(s.id), `the folder remote lacks ${s.id} at tick ${tick}`).toBe(true);
+      }
+    }
+
+    for (const [who, id] of [...dirDeletes, ...ghDeletes]) expect(hostOf(id), `${who} deleted ${id}`).toBe(who);
+    expect(dirDeletes.length).toBeGreaterThan(100);
+    expect(ghDeletes.length).toBeGreaterThan(20);
+    const allTaken = [...laptop.taken, ...desktop.taken].map((s) => s.id);
+    expect(new Set(allTaken).size).toBe(allTaken.length);
+
+    const tags = ghTags();
+    const folders = fs.readdirSync(nas);
+    for (const m of machines) {
+      const { policy, kept } = expectedSet(m);
+      // the policy set, plus only the bases that kept deltas need
+      expect(policy.every((id) => kept.includes(id))).toBe(true);
+      expect(kept.length - policy.length).toBeLessThan(10);
+      expect(listLocalSnapshots(m.root).map((s) => s.id).sort(), `${m.host} local`).toEqual(kept);
+      expect(folders.filter((f) => hostOf(f) === m.host).sort(), `${m.host} on the folder remote`).toEqual(kept);
+      expect(tags.filter((t) => hostOf(t) === m.host).sort(), `${m.host} on GitHub`).toEqual(kept);
+      expect(m.taken.filter((s) => s.kind === 'delta').length).toBeGreaterThan(60);
+      const newest = listLocalSnapshots(m.root)[0]!;
+      expect(validateManifest(JSON.parse(fs.readFileSync(newest.manifestPath, 'utf8'))).host).toBe(m.host);
+    }
+    // Nothing else is on either remote: every name carries one of the two hosts.
+    expect(folders.every((f) => HOSTS.includes(hostOf(f) as Host))).toBe(true);
+    expect(tags.every((t) => HOSTS.includes(hostOf(t) as Host))).toBe(true);
+  }, 1_200_000);
+
+  it('each machine lists its own snapshots by default, another’s with --host, and restores another’s when asked, saying so', async () => {
+    // (uses the state the 90 days left: both machines' snapshots on the folder remote)
+    for (const m of [laptop, desktop]) writeConfigFile(m.root, { host: m.host, retention: POLICY, remote: { dir: { path: nas } } });
+    const own = await listSnapshots(loadConfig(laptop.root), 'all');
+    expect(own.snapshots.length).toBeGreaterThan(0);
+    expect(own.snapshots.every((s) => s.host === 'laptop')).toBe(true);
+    expect(own.host).toMatchObject({ this_machine: 'laptop', shown: 'laptop' });
+    const desktopCount = fs.readdirSync(nas).filter((f) => hostOf(f) === 'desktop').length;
+    expect(own.host.others).toEqual([{ host: 'desktop', snapshots: desktopCount }]);
+    const theirs = await listSnapshots(loadConfig(laptop.root), 'all', undefined, { host: 'desktop' });
+    expect(theirs.snapshots.map((s) => s.id).sort()).toEqual(fs.readdirSync(nas).filter((f) => hostOf(f) === 'desktop').sort());
+    expect(theirs.snapshots.every((s) => s.remote && !s.local)).toBe(true);
+    const every = await listSnapshots(loadConfig(laptop.root), 'all', undefined, { host: 'all' });
+    expect(every.snapshots.length).toBe(own.snapshots.length + theirs.snapshots.length);
+    expect(every.host.others).toEqual([]);
+
+    const cli = (args: string[]) => spawnSync(process.execPath, [CLI, '--root', laptop.root, ...args], { encoding: 'utf8' });
+    const plain = cli(['list']);
+    expect(plain.status, plain.stderr).toBe(0);
+    expect(plain.stdout).toMatch(/^snap-laptop-\S+ +laptop +/m);
+    expect(plain.stdout).not.toMatch(/snap-desktop-/);
+    expect(plain.stdout).toContain(`not shown: ${desktopCount} snapshot(s) of another machine (desktop: ${desktopCount}); list them with --host all or --host <name>`);
+    const other = cli(['list', '--host', 'desktop']);
+    expect(other.status, other.stderr).toBe(0);
+    expect(other.stdout).toMatch(/^snap-desktop-\S+ +desktop +.* remote/m);
+    expect(other.stdout).not.toMatch(/snap-laptop-/);
+    expect(other.stdout).toContain(`not shown: ${own.snapshots.length} snapshot(s) of another machine (laptop: ${own.snapshots.length})`);
+    const all = cli(['list', '--host', 'all', '--json']);
+    expect(all.status, all.stderr).toBe(0);
+    const json = JSON.parse(all.stdout) as { snapshots: Array<{ id: string; host: string }>; host: { shown: string } };
+    expect(json.host.shown).toBe('all');
+    expect(new Set(json.snapshots.map((s) => s.host))).toEqual(new Set(['laptop', 'desktop']));
+    const bad = cli(['list', '--host', 'Desk.top']);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/--host "Desk.top" is not a host name/);
+
+    // Moving to a new laptop: the desktop's newest snapshot, restored here, after a plan that says whose it is.
+    const wanted = theirs.snapshots[0]!.id;
+    let plan = '';
+    const done = await runRestore(loadConfig(laptop.root), {
+      snapshotId: wanted,
+      consent: async (p) => {
+        plan = describeRestorePlan(p);
+        return { granted: true };
+      },
+    });
+    expect(done.snapshot).toMatchObject({ host: 'desktop', this_machine: false });
+    expect(plan).toContain('on another machine, host desktop)');
+    expect(plan).toContain("This snapshot comes from another machine (desktop): its databases replace this machine's.");
+    const rows = new Database(path.join(laptop.root, 'db', 'notes.db'), { readonly: true });
+    expect((rows.prepare("SELECT count(*) AS n FROM notes WHERE title LIKE 'desktop %'").get() as { n: number }).n).toBeGreaterThan(0);
+    rows.close();
+    // "latest" stays this machine's own, though the desktop's downloaded copy is newer.
+    const latest = await runRestore(loadConfig(laptop.root), { snapshotId: 'latest', dryRun: true });
+    expect(hostOf(latest.snapshot_id)).toBe('laptop');
+    expect(latest.snapshot.this_machine).toBe(true);
+    // The next backup here neither builds on the desktop's snapshot nor pushes or sweeps it.
+    const next = await runBackup(loadConfig(laptop.root), { now: () => new Date(Date.UTC(2026, 3, 10)) });
+    expect(hostOf(next.snapshot_id)).toBe('laptop');
+    expect(next.base === null || hostOf(next.base) === 'laptop').toBe(true);
+    expect(next.remote.status).toBe('pushed');
+    expect([...next.pruned, ...(next.remote.pruned ?? []), ...(next.remote.backfilled ?? [])].every((id) => hostOf(id) === 'laptop')).toBe(true);
+    expect(fs.readdirSync(nas).filter((f) => hostOf(f) === 'desktop').length).toBe(desktopCount);
+  }, 300_000);
+});
