@@ -2,7 +2,9 @@ import { z } from 'zod';
 import { BackupResultSchema, runBackup } from '../src/backup/pipeline.js';
 import { defineCapability } from '../src/capability/capability.js';
 import { formatBytes } from '../src/core/size-format.js';
-import { parseSnapshotId } from '../src/snapshot/id.js';
+import { parseSnapshotId, snapshotHost } from '../src/snapshot/id.js';
+import { configuredHost, defaultHostName } from '../src/root/host.js';
+import { loadConfig } from '../src/root/config.js';
 import { listLocalSnapshots } from '../src/snapshot/store.js';
 
 export default defineCapability({
@@ -27,8 +29,10 @@ export default defineCapability({
     // Scheduled snapshots are routine (thinned hourly) unless the job file says otherwise.
     defaults: { manual: false },
     // A snapshot taken by hand also counts: catching up is about the age of the newest routine copy.
+    // Only this machine's: another machine's snapshot downloaded to be restored is not a backup of this one.
     lastDoneAt(root) {
-      const newest = listLocalSnapshots(root).find((s) => !s.manual);
+      const host = thisHost(root);
+      const newest = listLocalSnapshots(root).find((s) => !s.manual && snapshotHost(s.id, host) === host);
       return newest ? (parseSnapshotId(newest.id)?.time ?? null) : null;
     },
   },
@@ -47,3 +51,12 @@ export default defineCapability({
     return { result, summary: parts.join(' ') };
   },
 });
+
+/** The root's configured host; the default one when the configuration does not load (the run itself will say why). */
+function thisHost(root: string): string {
+  try {
+    return configuredHost(loadConfig(root));
+  } catch {
+    return defaultHostName();
+  }
+}
