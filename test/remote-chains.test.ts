@@ -17,6 +17,7 @@ import { deleteLocalSnapshot, listLocalSnapshots } from '../src/snapshot/store.j
 import { CLI, makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
 import { listSnapshots } from '../src/backup/list.js';
 import { formatBytes } from '../src/core/size-format.js';
+import { defaultHostName } from '../src/root/host.js';
 import { startGithubEmulator, type GithubEmulator } from './support/github-emulator/index.js';
 
 /** What was asked of a remote, in order: a real backend, watched (nothing is faked). */
@@ -275,7 +276,7 @@ describe('listing chains', () => {
     deleteLocalSnapshot(root, ids[0]!);
     const list = await listSnapshots(loadConfig(root), 'all');
     const byId = new Map(list.snapshots.map((s) => [s.id, s]));
-    expect(byId.get(ids[0]!)).toEqual({ id: ids[0], manual: false, created_at: expect.any(String), bytes: fs.statSync(path.join(nas, ids[0]!, `${ids[0]}.tar.zst`)).size, local: false, remote: true });
+    expect(byId.get(ids[0]!)).toEqual({ id: ids[0], host: defaultHostName(), manual: false, created_at: expect.any(String), bytes: fs.statSync(path.join(nas, ids[0]!, `${ids[0]}.tar.zst`)).size, local: false, remote: true });
     for (const i of [1, 2, 3]) expect(byId.get(ids[i]!)).toMatchObject({ kind: 'delta', base: ids[i - 1], local: true, remote: true });
     const localBytes = listLocalSnapshots(root).reduce((n, s) => n + s.bytes, 0);
     const remoteBytes = ids.reduce((n, id) => n + fs.statSync(path.join(nas, id, `${id}.tar.zst`)).size, 0);
