@@ -98,6 +98,24 @@ describe('undo never falls back to an older safety copy', () => {
     expect(dumpTables(live())).toEqual(afterSecondEdit);
   });
 
+  it('the only safety copy holding files has no record: nothing to undo, saying which folder and what is wrong', async () => {
+    makeNotesDb(live(), 5);
+    const odd = path.join(root, 'db.pre_restore_2026-01-01T00-00-00-000Z');
+    fs.mkdirSync(path.join(odd, 'notes'), { recursive: true });
+    fs.copyFileSync(live(), path.join(odd, 'notes', 'notes.db'));
+    const before = dumpTables(live());
+    const outcome = await runUndoIfAny(loadConfig(root), { dryRun: true });
+    expect(outcome).toMatchObject({ nothing_to_undo: true });
+    const { reason, hint } = outcome as { reason: string; hint: string };
+    expect(reason).toContain(`${odd} holds files but has no pre-restore.json`);
+    expect(hint).toMatch(/put its pre-restore\.json back/);
+    const err = await refusal(runUndo(loadConfig(root), { consent: yes }));
+    expect(err.code).toBe('not_found');
+    expect(err.message).toMatch(/^Nothing to undo: /);
+    expect(dumpTables(live())).toEqual(before);
+    expect(fs.existsSync(path.join(odd, 'notes', 'notes.db'))).toBe(true);
+  });
+
   it('an empty leftover folder newer than the last restore is passed over: it holds nothing to put back', async () => {
     const { afterSecondEdit } = await twoRestores();
     const leftover = path.join(root, `${safetyCopies().at(-1)!}-9`);

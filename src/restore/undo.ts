@@ -162,9 +162,10 @@ function safetyCopyDirs(root: string): string[] {
  * The newest safety copy, when its record is usable and it is not itself an undo's; else why there
  * is nothing to undo (no completed operation, or the last one was already undone). A folder that
  * holds no file is passed over (a leftover that recovery removes; it has nothing to put back).
- * @throws WbError `restore_refused` when the newest safety copy holding files has no usable record:
- *   falling back to an older one would undo to the wrong point, so it says which folder, what is
- *   wrong and what to do (move it away to undo the older one, or put its record back)
+ * @throws WbError `restore_refused` when the newest safety copy holding files has no usable record
+ *   and an older one has: falling back to it would undo to the wrong point, so it says which
+ *   folder, what is wrong and what to do (move it away to undo the older one, or put its record
+ *   back). With no older usable copy it is "nothing to undo", saying why.
  */
 function newestUndoable(root: string): UndoSource | NothingToUndo {
   const dirs = safetyCopyDirs(root);
@@ -176,7 +177,16 @@ function newestUndoable(root: string): UndoSource | NothingToUndo {
       break;
     }
     if (filesIn(dir).length === 0) continue;
-    throw unusableNewest(root, dir, problem, dirs.slice(dirs.indexOf(dir) + 1).find((d) => recordProblem(d) === null));
+    const older = dirs.slice(dirs.indexOf(dir) + 1).find((d) => recordProblem(d) === null);
+    // With no older copy there is no wrong point to fall back to: nothing can be undone, and why.
+    if (!older) {
+      return {
+        nothing_to_undo: true,
+        reason: `Nothing to undo: there is no completed restore or import to undo; ${path.join(root, path.basename(dir))} holds files but ${problem}, so it is not used.`,
+        hint: `Look inside ${displayPath(root, dir)} (each <name>/ folder holds one database's files) and put the files back by hand if they are needed, or put its ${RECORD_FILE} back.`,
+      };
+    }
+    throw unusableNewest(root, dir, problem, older);
   }
   if (!newest) {
     return { nothing_to_undo: true, reason: `Nothing to undo: there is no completed restore or import to undo (no db.pre_restore_* folder with a completed record in ${root}).`, hint: null };
@@ -193,8 +203,8 @@ function newestUndoable(root: string): UndoSource | NothingToUndo {
   return { dir: newest, info, kind: info.kind, from };
 }
 
-/** The refusal when the newest safety copy cannot be used (see newestUndoable). */
-function unusableNewest(root: string, dir: string, problem: string, older: string | undefined): WbError {
+/** The refusal when the newest safety copy cannot be used while an older one could (see newestUndoable). */
+function unusableNewest(root: string, dir: string, problem: string, older: string): WbError {
   const shown = displayPath(root, dir);
   // An interrupted restore's own folder (its journal is still there): recovery settles it first.
   if (exists(journalPath(root))) {
@@ -204,13 +214,10 @@ function unusableNewest(root: string, dir: string, problem: string, older: strin
       'Run the undo without a dry run (or any wb-backup command that changes something): it first finishes or rolls back the interrupted operation, then says what can be undone.',
     );
   }
-  const fallback = older ? `undoing the older ${displayPath(root, older)} instead would go back to the wrong point` : 'no other safety copy would be the right one to put back';
   return new WbError(
     'restore_refused',
-    `Refusing to undo: the newest safety copy, ${path.join(root, path.basename(dir))}, ${problem}, so what it would put back is unknown, and ${fallback}. Nothing was changed.`,
-    older
-      ? `Look inside ${shown} (each <name>/ folder holds one database's files). To undo the operation before it (${path.basename(older)}), move ${shown} out of the data root first; or put its ${RECORD_FILE} back.`
-      : `Look inside ${shown} (each <name>/ folder holds one database's files) and put the files back by hand if they are needed, or put its ${RECORD_FILE} back; move the folder out of the data root once it is not needed.`,
+    `Refusing to undo: the newest safety copy, ${path.join(root, path.basename(dir))}, ${problem}, so what it would put back is unknown, and undoing the older ${displayPath(root, older)} instead would go back to the wrong point. Nothing was changed.`,
+    `Look inside ${shown} (each <name>/ folder holds one database's files). To undo the operation before it (${path.basename(older)}), move ${shown} out of the data root first; or put its ${RECORD_FILE} back.`,
   );
 }
 
