@@ -13,17 +13,23 @@ import { RemoteError, type Remote } from './remote.js';
  * The snapshot to restore, made local first when only the remote has it (or when the remote's is
  * the newest, for "latest"). The download lands as an ordinary local snapshot: archive renamed in last.
  * Call holding the root lock.
+ * @param onBytes while downloading: bytes received so far (a growing running total) and the
+ *   snapshot's archive size as the remote lists it (the files' total is slightly more: the
+ *   manifest and checksum file come with it)
  */
-export async function ensureLocalSnapshot(config: Config, id: string, remote: Remote | null, signal?: AbortSignal): Promise<LocalSnapshot> {
+export async function ensureLocalSnapshot(config: Config, id: string, remote: Remote | null, signal?: AbortSignal, onBytes?: (bytes: number, archiveBytes: number) => void): Promise<LocalSnapshot> {
   const local = listLocalSnapshots(config.root);
   const localHit = id === 'latest' ? local[0] : local.find((s) => s.id === id);
   // A named snapshot this machine has needs no remote; only "latest" must ask which is newer.
   if (!remote || (localHit && id !== 'latest')) return findLocalSnapshot(config.root, id);
 
   let wanted: string | undefined;
+  const sizes = new Map<string, number>();
   try {
     // A remote's listing is untrusted: an id becomes a file name, so only canonical snapshot ids count.
-    const remoteIds = (await remote.list(signal ? { signal } : {})).filter((r) => r.complete && typeof r.id === 'string' && parseSnapshotId(r.id) !== null).map((r) => r.id);
+    const listed = (await remote.list(signal ? { signal } : {})).filter((r) => r.complete && typeof r.id === 'string' && parseSnapshotId(r.id) !== null);
+    for (const r of listed) sizes.set(r.id, typeof r.bytes === 'number' && Number.isFinite(r.bytes) && r.bytes >= 0 ? r.bytes : 0);
+    const remoteIds = listed.map((r) => r.id);
     if (id === 'latest') {
       const newestRemote = [...remoteIds].sort((a, b) => compareSnapshotIds(b, a))[0];
       wanted = newestRemote && (!localHit || compareSnapshotIds(newestRemote, localHit.id) > 0) ? newestRemote : undefined;
@@ -40,7 +46,8 @@ export async function ensureLocalSnapshot(config: Config, id: string, remote: Re
   // A folder of its own (never one a previous or concurrent download left), removed in any case.
   const tmp = fs.mkdtempSync(path.join(backupsDir, `${wanted}.download.tmp-`)); // ".tmp-": removeLeftovers clears it after a crash
   try {
-    const files = await remote.download(wanted, tmp, signal ? { signal } : {});
+    const archiveBytes = sizes.get(wanted) ?? 0;
+    const files = await remote.download(wanted, tmp, { ...(signal ? { signal } : {}), ...(onBytes ? { onBytes: (b: number) => onBytes(b, archiveBytes) } : {}) });
     // Only the three files this snapshot is made of, named after the id asked for.
     const expected = new Set(listLocalFileNames(wanted));
     const published: string[] = [];
