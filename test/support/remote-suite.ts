@@ -113,6 +113,31 @@ export function describeRemoteBehaviour(label: string, setup: (opts: { partBytes
       }
     });
 
+    it('push and download report the bytes they move: growing, ending at the files’ total; a push with nothing to send reports none', async () => {
+      const { remote, cleanup } = await setup({ partBytes: 16 * 1024 });
+      const into = tempRoot('wb-dl-');
+      try {
+        const snap = snaps[1]!;
+        const filesBytes = [snap.archivePath, snap.manifestPath, snap.checksumPath].reduce((n, f) => n + fs.statSync(f).size, 0);
+        const sent: number[] = [];
+        await remote.push(snap, { onBytes: (b) => sent.push(b) });
+        expect(sent.length).toBeGreaterThan(0);
+        for (let i = 1; i < sent.length; i++) expect(sent[i]).toBeGreaterThan(sent[i - 1]!);
+        expect(sent.at(-1)).toBe(filesBytes);
+        const again: number[] = [];
+        expect((await remote.push(snap, { onBytes: (b) => again.push(b) })).uploaded).toBe(false);
+        expect(again).toEqual([]);
+        const received: number[] = [];
+        await remote.download(snap.id, into, { onBytes: (b) => received.push(b) });
+        expect(received.length).toBeGreaterThan(0);
+        for (let i = 1; i < received.length; i++) expect(received[i]).toBeGreaterThan(received[i - 1]!);
+        expect(received.at(-1)).toBe(filesBytes);
+      } finally {
+        rmrf(into);
+        await cleanup();
+      }
+    });
+
     it('delete removes a snapshot, and deleting it again is not an error', async () => {
       const { remote, cleanup } = await setup({});
       try {
