@@ -27,11 +27,25 @@ function describe(err: unknown): { reason: string; transient: boolean } {
  * Several machines (docs/remotes.md): only this machine's snapshots (its configured `host`; ids
  * without a host count as its own) are pushed, backfilled and swept; another machine's are never
  * touched, whatever the policy says.
+ * @param onBytes bytes sent so far by this whole call (every push of it, backfills included): a
+ *   growing running total, reported while each push sends (see RemoteCallOptions.onBytes)
  */
-export async function replicate(config: Config, remote: Remote, justTaken: string, signal?: AbortSignal): Promise<RemoteOutcome> {
+export async function replicate(config: Config, remote: Remote, justTaken: string, signal?: AbortSignal, onBytes?: (bytes: number) => void): Promise<RemoteOutcome> {
   const log = logger().child({ remote: remote.label });
   // Cancelling stops the transfer under way (a half-pushed snapshot never counts as pushed).
   const call = signal ? { signal } : {};
+  // Bytes of the pushes finished so far, and the most the push under way has reported.
+  let before = 0;
+  let current = 0;
+  const pushCall = onBytes
+    ? {
+        ...call,
+        onBytes: (bytes: number) => {
+          current = Math.max(current, bytes);
+          onBytes(before + current);
+        },
+      }
+    : call;
   let remoteIds: Map<string, boolean>;
   try {
     remoteIds = new Map((await remote.list(call)).map((s) => [s.id, s.complete]));
@@ -54,7 +68,9 @@ export async function replicate(config: Config, remote: Remote, justTaken: strin
   for (const { snapshot: snap } of missing) {
     if (signal?.aborted) break;
     try {
-      const pushed = await remote.push({ id: snap.id, archivePath: snap.archivePath, manifestPath: snap.manifestPath, checksumPath: snap.checksumPath }, call);
+      current = 0;
+      const pushed = await remote.push({ id: snap.id, archivePath: snap.archivePath, manifestPath: snap.manifestPath, checksumPath: snap.checksumPath }, pushCall);
+      before += current;
       if (snap.id === justTaken) attemptsForNew = pushed.attempts;
       else backfilled.push(snap.id);
       remoteIds.set(snap.id, true);

@@ -17,7 +17,8 @@ export function describeRestorePlan(plan: RestorePlan): string {
   // Allowed (moving to a new laptop), and said before anything else so no one does it by mistake.
   if (!o.this_machine) lines.push(`This snapshot comes from another machine (${o.host}): its databases replace this machine's. That is how data moves to a new machine; if that is not what you want, pick one of this machine's snapshots (list --host shows which).`);
   for (const d of plan.databases) {
-    const rows = Object.values(d.rows).reduce((a, b) => a + b, 0);
+    // The rows a person counts: a full-text index's shadow tables are not rows of theirs (see foldFtsShadowTables).
+    const rows = d.compared.after_total;
     const live = d.compared.live_total === null ? (d.live_exists ? 'live rows unknown' : 'no live file yet') : `${d.compared.live_total} live now`;
     const mig = d.migrations_applied.length ? `, then migrations ${d.migrations_applied.join(', ')}` : '';
     lines.push(`- ${d.name} -> ${d.target} (${rows} rows in the snapshot, ${live}; schema ${d.from_user_version}${mig})`);

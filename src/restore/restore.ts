@@ -96,8 +96,9 @@ export interface RestoreOptions {
   confirmToken?: string;
   signal?: AbortSignal;
   /**
-   * Progress in bytes: the databases unpacked into staging, then verified, then swapped in, of
-   * their sizes in the manifest (total undefined until the snapshot is read). Strictly increasing,
+   * Progress in bytes: the snapshot downloaded from the remote (when this machine lacks it), then
+   * the databases unpacked into staging, verified, swapped in, of their sizes in the manifest
+   * (the download's size only, or undefined, until the snapshot is read). Strictly increasing,
    * rate-limited; `message` names the step.
    */
   onProgress?: (done: number, total: number | undefined, message: string) => void;
@@ -133,6 +134,8 @@ interface RestoreRun {
 
 /** What the progress of a restore counts, in bytes. */
 interface RestoreBytes {
+  /** bytes of the snapshot downloaded from the remote (0 when this machine had it) */
+  downloaded: number;
   /** bytes written into staging so far */
   staged: number;
   /** bytes of the databases that passed their checks */
@@ -145,7 +148,7 @@ interface RestoreBytes {
 
 function restoreBytes(run: RestoreRun): number {
   const b = run.bytes;
-  return b.staged + b.verified + b.swapped;
+  return b.downloaded + b.staged + b.verified + b.swapped;
 }
 
 /** The plan shown for consent, with the absolute folder the replaced live files will go to. */
@@ -177,7 +180,7 @@ async function restoreSteps(run: RestoreRun): Promise<RestoreResult> {
   const { snapshot, manifest } = await resolveSnapshot(run);
   const selected = selectDatabases(config, manifest, opts.databases);
   const selectedBytes = selected.reduce((n, s) => n + s.entry.bytes, 0);
-  run.bytes.total = selectedBytes * (opts.dryRun ? 2 : 3);
+  run.bytes.total = run.bytes.downloaded + selectedBytes * (opts.dryRun ? 2 : 3);
   refuseIfPlanChanged(run, snapshot, selected);
   const ladders = checkLiveDatabases(run, selected);
   refuseWithoutRoomToStage(config.root, selected);
@@ -239,7 +242,7 @@ function beginRestore(config: Config, opts: RestoreOptions): RestoreRun {
     grant = claim.grant;
   }
   const meter = new ProgressReporter((done, total, message) => opts.onProgress?.(done, total, message));
-  return { config, opts, warnings, grant, meter, bytes: { staged: 0, verified: 0, swapped: 0, total: undefined } };
+  return { config, opts, warnings, grant, meter, bytes: { downloaded: 0, staged: 0, verified: 0, swapped: 0, total: undefined } };
 }
 
 /**
@@ -250,7 +253,11 @@ function beginRestore(config: Config, opts: RestoreOptions): RestoreRun {
 async function resolveSnapshot(run: RestoreRun): Promise<{ snapshot: LocalSnapshot; manifest: Manifest }> {
   const { config, opts, grant } = run;
   const remote = opts.remote !== undefined ? opts.remote : remoteFromConfig(config);
-  const snapshot = await ensureLocalSnapshot(config, grant ? grant.plan.snapshot_id : opts.snapshotId, remote, opts.signal);
+  // A download from the remote reports its bytes as they arrive (its size the only total known yet).
+  const snapshot = await ensureLocalSnapshot(config, grant ? grant.plan.snapshot_id : opts.snapshotId, remote, opts.signal, (bytes, archiveBytes) => {
+    run.bytes.downloaded = bytes;
+    run.meter.report({ done: restoreBytes(run), total: archiveBytes, message: 'downloading the snapshot from the remote' });
+  });
   progress(run, `found ${snapshot.id}`);
   const manifest = await verifyManifest(snapshot);
   progress(run, 'manifest checksum and contents verified');
