@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -236,4 +237,48 @@ describe('several machines on one remote', () => {
     expect([...next.pruned, ...(next.remote.pruned ?? []), ...(next.remote.backfilled ?? [])].every((id) => hostOf(id) === 'laptop')).toBe(true);
     expect(fs.readdirSync(nas).filter((f) => hostOf(f) === 'desktop').length).toBe(desktopCount);
   }, 300_000);
+});
+
+describe('snapshots whose ids have no host (taken before hosts existed)', () => {
+  let root: string;
+  let nas: string;
+  let scratch: string;
+  beforeAll(() => {
+    root = tempRoot('wb-hosts-legacy-');
+    nas = tempRoot('wb-hosts-legacy-nas-');
+    scratch = tempRoot('wb-hosts-legacy-forge-');
+  });
+  afterAll(() => {
+    for (const d of [root, nas, scratch]) rmrf(d);
+  });
+
+  it("count as this machine's: the remote sweep deletes those whose manifest names this machine, and keeps those whose manifest names another", async () => {
+    makeNotesDb(path.join(root, 'db', 'notes.db'), 10);
+    writeConfigFile(root, { host: 'laptop', retention: { hourly: 1, daily: 0, weekly: 0, monthly: 0, annual: 0, manual: 0 } });
+    const remote = createRemote({ dir: { path: nas } }, root, { retry: fastRetry });
+    const template = await runBackup(loadConfig(root), { now: () => new Date(Date.UTC(2026, 0, 1, 12)), remote: null });
+    const manifest = JSON.parse(fs.readFileSync(listLocalSnapshots(root)[0]!.manifestPath, 'utf8')) as Record<string, unknown>;
+    // Six old snapshots on the shared remote, as two machines wrote them before ids carried hosts.
+    const legacy = Array.from({ length: 6 }, (_, i) => ({ id: `snap-2026-01-01T0${i}-00-00Z`, host: i % 2 === 0 ? 'Other-Box.local' : os.hostname() }));
+    for (const { id, host } of legacy) {
+      const files = { id, archivePath: path.join(scratch, `${id}.tar.zst`), manifestPath: path.join(scratch, `${id}.manifest.json`), checksumPath: path.join(scratch, `${id}.sha256`) };
+      fs.writeFileSync(files.archivePath, id);
+      fs.writeFileSync(files.manifestPath, JSON.stringify({ ...manifest, snapshot_id: id, kind: 'full', base: null, host }));
+      fs.writeFileSync(files.checksumPath, `${'0'.repeat(64)}  ${id}.tar.zst\n`);
+      await remote.push(files);
+    }
+    const listed = await listSnapshots(loadConfig(root), 'remote', remote);
+    expect(listed.snapshots.filter((s) => legacy.some((l) => l.id === s.id)).every((s) => s.host === 'laptop')).toBe(true);
+
+    const outcome = await replicate(loadConfig(root), remote, template.snapshot_id);
+    expect(outcome.status).toBe('pushed');
+    const ours = legacy.filter((l) => l.host === os.hostname()).map((l) => l.id);
+    const theirs = legacy.filter((l) => l.host !== os.hostname()).map((l) => l.id);
+    expect([...(outcome.pruned ?? [])].sort()).toEqual(ours.sort());
+    expect(fs.readdirSync(nas).sort()).toEqual([...theirs, template.snapshot_id].sort());
+    // The next run keeps them too (remembered, not re-read), and prunes nothing else.
+    const again = await replicate(loadConfig(root), remote, template.snapshot_id);
+    expect(again.pruned ?? []).toEqual([]);
+    expect(fs.readdirSync(nas).sort()).toEqual([...theirs, template.snapshot_id].sort());
+  }, 120_000);
 });
