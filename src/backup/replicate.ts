@@ -180,7 +180,7 @@ async function sweepRemote(
       continue;
     }
     if (await anotherMachines(reader, remote, id, host)) {
-      log.warn({ snapshot: id }, "remote sweep keeps it: its id has no host and its manifest names another machine");
+      log.info({ snapshot: id }, "remote sweep keeps it: its id has no host and its manifest does not show it is this machine's");
       continue;
     }
     try {
