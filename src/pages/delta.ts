@@ -349,3 +349,111 @@ async function nextRecord(r: ByteReader, after: number, pageCount: number, damag
   if (pgno > pageCount) throw damaged(`page ${pgno} is past the image's ${pageCount} pages`);
   return pgno;
 }
+
+/** The base a delta must name to be applied in place: from the manifest's chain link. */
+export interface InPlaceBase {
+  /** the snapshot holding the base image */
+  snapshotId: string;
+  db: string;
+  /** lowercase hex sha256 of the image now in the file (the manifest's, not re-hashed here) */
+  baseSha256: string;
+  /** the image's page count; when omitted, the file's size over the delta's page size */
+  basePageCount?: number;
+}
+
+export interface DeltaAppliedInPlace {
+  pageSize: number;
+  /** pages of the image after the delta */
+  pageCount: number;
+  changedPages: number;
+  /** the sha256 the delta's trailer records for the image it rebuilds (the caller compares it) */
+  imageSha256: string;
+}
+
+/**
+ * Applies a delta to an image file in place: each record's page is written at its offset and the
+ * file is cut (or was extended by the records) to the new page count. Cost: the delta's pages, not
+ * the image: nothing is re-hashed, so a chain of deltas costs about one full restore. The header
+ * must name `expect` (snapshot, database, base sha256 and page count; the file's size must be that
+ * page count) before anything is written: otherwise WbError('restore_refused'). A damaged delta
+ * (bad stream, records out of order, missing pages, wrong trailer) is WbError('archive_invalid'),
+ * possibly after some pages were written: either way the caller discards the file. The returned
+ * sha256 is the trailer's, unverified: hash the image once at the end of the chain.
+ */
+export async function applyDeltaInPlace(imageFile: string, deltaFile: string, expect: InPlaceBase): Promise<DeltaAppliedInPlace> {
+  const damaged = (why: string) => new WbError('archive_invalid', `The delta ${path.basename(deltaFile)} is damaged: ${why}.`, 'Restore from another snapshot; the next snapshot will be a full one.');
+  const d = openDelta(deltaFile);
+  let fd: number | null = null;
+  try {
+    let header: DeltaHeader;
+    try {
+      header = await decodeHeader(d.reader);
+    } catch (err) {
+      throw damaged(describeError(err));
+    }
+    const { pageSize, pageCount } = header;
+    const base = header.base;
+    const refuse = (why: string) =>
+      new WbError('restore_refused', `The delta ${path.basename(deltaFile)} cannot be applied to ${expect.db} of snapshot ${expect.snapshotId}: ${why}. Nothing was changed.`, `It needs ${base.db} of snapshot ${base.snapshotId}; restore a snapshot whose chain is whole.`);
+    if (base.snapshotId !== expect.snapshotId) throw refuse(`its base is snapshot ${base.snapshotId}`);
+    if (base.db !== expect.db) throw refuse(`its base is database ${base.db}`);
+    if (base.imageSha256 !== expect.baseSha256) throw refuse('it was made from another image of that database (base sha256 differs)');
+    let size: number;
+    try {
+      size = fs.statSync(imageFile).size;
+    } catch {
+      throw refuse('the base image is missing');
+    }
+    if (size % pageSize !== 0) throw refuse(`the base image's ${size} bytes are not whole pages of ${pageSize}`);
+    const filePages = size / pageSize;
+    if (expect.basePageCount !== undefined && expect.basePageCount !== filePages) throw refuse(`the base image has ${filePages} pages, the chain says ${expect.basePageCount}`);
+    if (base.pageCount !== filePages) throw refuse(`the base image has ${filePages} pages, the delta's base ${base.pageCount}`);
+
+    fd = fs.openSync(imageFile, 'r+');
+    let records = 0;
+    let grown = 0; // records past the base's pages: every one of them must be there
+    let run: Buffer[] = [];
+    let runFirst = 0;
+    const flush = () => {
+      if (!run.length) return;
+      const buf = run.length === 1 ? run[0]! : Buffer.concat(run);
+      let off = 0;
+      while (off < buf.length) off += fs.writeSync(fd!, buf, off, buf.length - off, (runFirst - 1) * pageSize + off);
+      run = [];
+    };
+    const MAX_RUN = Math.max(1, Math.floor(OUT_CHUNK / pageSize));
+    let pgno = await nextRecord(d.reader, 0, pageCount, damaged);
+    while (pgno !== 0) {
+      // Contiguous pages go out in one write: a grown image is mostly consecutive records.
+      const page = Buffer.from(await readOr(d.reader, pageSize, damaged));
+      if (run.length && (pgno !== runFirst + run.length || run.length >= MAX_RUN)) flush();
+      if (!run.length) runFirst = pgno;
+      run.push(page);
+      records++;
+      if (pgno > filePages) grown++;
+      pgno = await nextRecord(d.reader, pgno, pageCount, damaged);
+    }
+    flush();
+    if (pageCount > filePages && grown !== pageCount - filePages) throw damaged(`the image grows from ${filePages} to ${pageCount} pages but only ${grown} new pages are in the delta`);
+    const trailer = await readOr(d.reader, 44, damaged);
+    if (!trailer.subarray(36, 44).equals(DELTA_END_MAGIC)) throw damaged('its end marker is missing');
+    if (trailer.readUInt32BE(0) !== records) throw damaged(`it says ${trailer.readUInt32BE(0)} pages, it holds ${records}`);
+    let atEnd: boolean;
+    try {
+      atEnd = await d.reader.atEnd();
+    } catch (err) {
+      throw damaged(describeError(err));
+    }
+    if (!atEnd) throw damaged('bytes follow its end marker');
+    try {
+      await d.done;
+    } catch (err) {
+      throw damaged(describeError(err));
+    }
+    if (pageCount < filePages) fs.ftruncateSync(fd, pageCount * pageSize);
+    return { pageSize, pageCount, changedPages: records, imageSha256: trailer.subarray(4, 36).toString('hex') };
+  } finally {
+    if (fd !== null) fs.closeSync(fd);
+    await d.stop();
+  }
+}
