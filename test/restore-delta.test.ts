@@ -270,3 +270,72 @@ describe('refusals: a delta whose base is missing or damaged', () => {
     await expectRefusal(/delta .* is damaged/, 'archive_invalid');
   });
 });
+
+describe('wb-backup export', () => {
+  async function twoDeltas(): Promise<string[]> {
+    makeDb(live('a'), 3000);
+    const ids = [(await snapshot()).snapshot_id];
+    change(live('a'), "UPDATE notes SET body = 'one' WHERE id BETWEEN 5 AND 60");
+    ids.push((await snapshot()).snapshot_id);
+    change(live('a'), "INSERT INTO notes(body) SELECT 'two ' || id FROM notes WHERE id <= 200; DELETE FROM notes WHERE id BETWEEN 2000 AND 2100");
+    ids.push((await snapshot()).snapshot_id);
+    change(live('a'), "INSERT INTO notes(body) VALUES ('after')");
+    return ids;
+  }
+
+  it('the export of a delta snapshot is byte-identical to what a restore of it puts back, and touches no live file', async () => {
+    const ids = await twoDeltas();
+    const { exportDatabase } = await import('../src/restore/export.js');
+    const liveBefore = fileState(live('a'));
+    const out = path.join(work, 'exported.db');
+    const result = await exportDatabase(loadConfig(root), { snapshotId: ids[2]!, db: 'a', out });
+    expect(result).toMatchObject({ snapshot_id: ids[2], db: 'a', stored: 'delta', chain: ids });
+    expect(fileState(live('a'))).toEqual(liveBefore);
+    expect(fs.readdirSync(work).filter((n) => n.startsWith('.wb-export-'))).toEqual([]);
+    expect(integrityCheck(out)).toBe('ok');
+    await restore({ snapshotId: ids[2]! });
+    expect(sha(out)).toBe(sha(live('a')));
+    expect(sha(out)).toBe(result.sha256);
+    // A full snapshot exports too.
+    const full = await exportDatabase(loadConfig(root), { snapshotId: ids[0]!, db: 'a', out: path.join(work, 'full.db') });
+    expect(full.stored).toBe('image');
+    expect(sha(path.join(work, 'full.db'))).toBe(readLocalManifest(findLocalSnapshot(root, ids[0]!))!.databases[0]!.sha256);
+  });
+
+  it('refuses an --out that exists, and a delta whose base is missing, writing nothing', async () => {
+    const ids = await twoDeltas();
+    const { exportDatabase } = await import('../src/restore/export.js');
+    const out = path.join(work, 'taken.db');
+    fs.writeFileSync(out, 'mine');
+    const exists = await exportDatabase(loadConfig(root), { snapshotId: 'latest', db: 'a', out }).catch((e: unknown) => e);
+    expect((exists as WbError).code).toBe('invalid_input');
+    expect(describeError(exists)).toMatch(/already exists; export never overwrites/);
+    expect(fs.readFileSync(out, 'utf8')).toBe('mine');
+    fs.rmSync(archiveOf(ids[0]!));
+    const missing = await exportDatabase(loadConfig(root), { snapshotId: 'latest', db: 'a', out: path.join(work, 'new.db') }).catch((e: unknown) => e);
+    expect((missing as WbError).code).toBe('restore_refused');
+    expect(describeError(missing)).toMatch(new RegExp(`its base snapshot ${ids[0]} .* is missing`));
+    expect(fs.readdirSync(work).filter((n) => n !== 'taken.db')).toEqual([]);
+  });
+
+  it('the command: `wb-backup export latest --db a --out file.db`, exit 2 for bad usage or an existing file', async () => {
+    await twoDeltas();
+    const { spawnSync } = await import('node:child_process');
+    const { CLI } = await import('./support/fixtures.js');
+    const run = (...args: string[]) => spawnSync(process.execPath, [CLI, '--root', root, 'export', ...args], { encoding: 'utf8', env: { ...process.env, WB_BACKUP_LOG_LEVEL: 'warn' } });
+    const out = path.join(work, 'cli.db');
+    const ok = run('latest', '--db', 'a', '--out', out);
+    expect(ok.stderr).toBe('');
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toMatch(/exported a of snap-.* rebuilt from 3 snapshots .* sha256 [0-9a-f]{64} and integrity_check verified/);
+    expect(sha(out)).toBe(readLocalManifest(findLocalSnapshot(root, 'latest'))!.databases[0]!.sha256);
+    const again = run('latest', '--db', 'a', '--out', out);
+    expect(again.status).toBe(2);
+    expect(again.stderr).toMatch(/already exists/);
+    expect(run('latest', '--out', path.join(work, 'x.db')).status).toBe(2);
+    const unknown = run('latest', '--db', 'nope', '--out', path.join(work, 'x.db'));
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toMatch(/has no database named nope/);
+    expect(fs.existsSync(path.join(work, 'x.db'))).toBe(false);
+  });
+});
