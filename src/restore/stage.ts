@@ -47,10 +47,12 @@ export interface StagedDatabase {
  * Unpacks the chosen databases into the staging folder and verifies each one (checksum, header,
  * migrations, integrity, foreign keys, row counts) in a worker as soon as it is unpacked, while the
  * rest unpacks. The archive's own checksum is computed at the same time. Nothing is trusted before
- * all of it finishes.
+ * all of it finishes. A database stored as a delta is rebuilt from its chain (`req.chains`; its
+ * other archives unpack beside this one into `<staging>/.chain/`, checked against their checksums)
+ * once everything is unpacked, then verified exactly like an unpacked image.
  * @returns one entry per selected database, in the order selected
- * @throws the archive's checksum error (checksum_mismatch) before an unpacking error; WbError
- *   `archive_invalid` when the inner manifest differs; `restore_refused` naming the first database
+ * @throws the archive's checksum error (checksum_mismatch), then a chain archive's error, before an
+ *   unpacking error; WbError `archive_invalid` when the inner manifest differs or a delta is damaged; `restore_refused` naming the first database
  *   that failed a check
  */
 export async function stageAndVerify(req: StageRequest): Promise<StagedDatabase[]> {
