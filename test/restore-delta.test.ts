@@ -339,3 +339,39 @@ describe('wb-backup export', () => {
     expect(fs.existsSync(path.join(work, 'x.db'))).toBe(false);
   });
 });
+
+describe('faults while a delta is rebuilt', () => {
+  it('a restore killed (kill -9) half-way through applying a chain leaves the live databases untouched; the next command removes its staging and a restore then works', async () => {
+    makeDb(live('a'), 3000);
+    await snapshot();
+    change(live('a'), "UPDATE notes SET body = 'one' WHERE id BETWEEN 5 AND 60");
+    await snapshot();
+    change(live('a'), "INSERT INTO notes(body) SELECT 'two ' || id FROM notes WHERE id <= 200");
+    const last = await snapshot();
+    expect(last.kind).toBe('delta');
+    change(live('a'), "DELETE FROM notes WHERE id BETWEEN 100 AND 2000");
+    const before = fileState(live('a'));
+    const { spawn, spawnSync } = await import('node:child_process');
+    const { CLI } = await import('./support/fixtures.js');
+    const child = spawn(process.execPath, [CLI, '--root', root, 'restore', 'latest', '--yes'], {
+      stdio: 'ignore',
+      env: { ...process.env, WB_BACKUP_CRASH_POINT: 'after-delta-applied', WB_BACKUP_LOG_LEVEL: 'silent' },
+    });
+    const signal = await new Promise((resolve) => child.on('exit', (_code, sig) => resolve(sig)));
+    expect(signal).toBe('SIGKILL');
+    // Killed with the image half-rebuilt in staging: the live file never saw any of it.
+    const staging = fs.readdirSync(root).filter((n) => n.startsWith('db.staging_'));
+    expect(staging.length).toBe(1);
+    expect(fs.existsSync(path.join(root, staging[0]!, '.chain'))).toBe(true);
+    expect(fileState(live('a'))).toEqual(before);
+    expect(fs.existsSync(path.join(root, 'restore-journal.json'))).toBe(false);
+    // The next command cleans up; a restore then rebuilds the chain from the start.
+    const list = spawnSync(process.execPath, [CLI, '--root', root, 'list'], { encoding: 'utf8', env: { ...process.env, WB_BACKUP_LOG_LEVEL: 'silent' } });
+    expect(list.status).toBe(0);
+    expect(fs.readdirSync(root).filter((n) => n.startsWith('db.staging_'))).toEqual([]);
+    expect(fileState(live('a'))).toEqual(before);
+    await restore();
+    expect(leftovers().filter((n) => !n.startsWith('db.pre_restore_'))).toEqual([]);
+    expect(sha(live('a'))).toBe(readLocalManifest(findLocalSnapshot(root, last.snapshot_id))!.databases[0]!.sha256);
+  });
+});

@@ -8,6 +8,7 @@ import { verifyAgainstChecksums } from '../snapshot/checksums.js';
 import { storedBytes, storedEntry, type Manifest, type ManifestDatabase } from '../snapshot/manifest.js';
 import { listLocalSnapshots, type LocalSnapshot } from '../snapshot/store.js';
 import { extractArchive } from './extract.js';
+import { crashPoint } from './journal.js';
 
 /**
  * Rebuilding a database stored as a page delta: its chain (the snapshot holding its image, then
@@ -146,6 +147,7 @@ export async function rebuildFromChain(links: readonly ChainLink[], fileOf: (lin
     }
     fs.rmSync(delta, { force: true });
     prev = link;
+    crashPoint('after-delta-applied');
   }
   return (await hashFile(out)).sha256;
 }
