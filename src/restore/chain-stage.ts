@@ -69,21 +69,25 @@ export function linkFile(workRoot: string, link: ChainLink): string {
  * the entries the chains need, into `<workRoot>/<id>/`. Each archive's manifest checksum is checked
  * first, its archive checksum while it unpacks (a mismatch is reported as such before an unpacking
  * error), and the manifest inside it must be the one beside it.
- * @returns the sha256 of each file written, by absolute path
+ * @returns the sha256 of each file written, by absolute path, except the image of a chain with
+ *   deltas (not hashed here: the rebuilt image's sha256 covers it)
  * @throws WbError `archive_invalid` (checksum, damaged or unsafe archive), `manifest_invalid`, `disk_full`
  */
 export async function unpackChainArchives(chains: DatabaseChains, skip: string | null, workRoot: string, onBytes?: (bytes: number) => void): Promise<Map<string, string>> {
-  const bySnapshot = new Map<string, { snapshot: LocalSnapshot; files: Set<string> }>();
+  const bySnapshot = new Map<string, { snapshot: LocalSnapshot; files: Set<string>; images: Set<string> }>();
   for (const links of chains.values()) {
-    for (const l of links) {
-      if (l.snapshot.id === skip) continue;
-      const at = bySnapshot.get(l.snapshot.id) ?? { snapshot: l.snapshot, files: new Set<string>() };
+    links.forEach((l, i) => {
+      if (l.snapshot.id === skip) return;
+      const at = bySnapshot.get(l.snapshot.id) ?? { snapshot: l.snapshot, files: new Set<string>(), images: new Set<string>() };
       at.files.add(storedEntry(l.entry));
+      // A chain's image is hashed once, rebuilt (rebuildFromChain): hashing it here too would cost
+      // a second pass over the largest file, and the final sha256 covers every byte of it.
+      if (i === 0 && links.length > 1) at.images.add(storedEntry(l.entry));
       bySnapshot.set(l.snapshot.id, at);
-    }
+    });
   }
   const shas = new Map<string, string>();
-  for (const { snapshot, files } of bySnapshot.values()) {
+  for (const { snapshot, files, images } of bySnapshot.values()) {
     await verifyAgainstChecksums(snapshot.checksumPath, snapshot.manifestPath);
     const manifest = readLocalManifest(snapshot);
     if (!manifest || manifest.codec !== snapshot.codec) {
@@ -98,7 +102,10 @@ export async function unpackChainArchives(chains: DatabaseChains, skip: string |
     const unpackProblem = await extractArchive(snapshot.archivePath, snapshot.codec, into, {
       expected,
       wanted: new Set([...files, 'MANIFEST.json']),
-      onFile: (file, sha) => shas.set(path.join(into, ...file.split('/')), sha),
+      unhashed: images,
+      onFile: (file, sha) => {
+        if (sha !== null) shas.set(path.join(into, ...file.split('/')), sha);
+      },
       ...(onBytes ? { onBytes } : {}),
     }).then(
       () => null,
@@ -116,11 +123,13 @@ export async function unpackChainArchives(chains: DatabaseChains, skip: string |
 
 /**
  * Rebuilds one database from its chain into `out` (which must not exist): the first link's image
- * (its sha256, taken as it was unpacked, must be its manifest's) is moved there, then each delta is
- * applied in place, each checked to rebuild the image its manifest describes (page count and the
- * sha256 its trailer records). The rebuilt file is then hashed once.
+ * (when its sha256 was taken as it was unpacked, it must be its manifest's) is moved there, then
+ * each delta is applied in place, each checked to rebuild the image its manifest describes (page
+ * count and the sha256 its trailer records; its header names the previous link's sha256). The
+ * rebuilt file is then hashed once: that sha256 covers the image's bytes and every delta's, so the
+ * image is not hashed on its own (a second pass over the largest file).
  * @param fileOf where each link's stored entry was unpacked
- * @param shas the sha256 of each unpacked file, by path (unpackChainArchives; the image's is needed)
+ * @param shas the sha256 of unpacked files, by path (unpackChainArchives)
  * @returns the sha256 of the rebuilt image: the caller compares it with the restored entry's
  * @throws WbError `restore_refused` (an image or base that is not what the manifests say),
  *   `archive_invalid` (a damaged delta); the caller discards the staged file either way
@@ -129,11 +138,14 @@ export async function rebuildFromChain(links: readonly ChainLink[], fileOf: (lin
   const first = links[0]!;
   const name = first.entry.name;
   const image = fileOf(first);
-  if (shas.get(image) !== first.entry.sha256) {
+  const unpacked = shas.get(image);
+  if (unpacked !== undefined && unpacked !== first.entry.sha256) {
     throw new WbError('restore_refused', `Refusing to restore ${name}: its image in ${first.snapshot.id}, the full copy its chain starts from, does not match the checksum in that snapshot's manifest. Nothing was changed.`, 'Restore an older snapshot whose chain is whole.');
   }
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.renameSync(image, out);
+  // An image alone (a full snapshot's, for export) was hashed as it was unpacked.
+  if (links.length === 1 && unpacked !== undefined) return unpacked;
   let prev = first;
   for (const link of links.slice(1)) {
     const delta = fileOf(link);

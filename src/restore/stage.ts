@@ -86,7 +86,7 @@ export async function stageAndVerify(req: StageRequest): Promise<StagedDatabase[
       expected,
       wanted,
       onFile: (file, sha) => {
-        if (!deltaFiles.has(file)) onImage(file, sha);
+        if (!deltaFiles.has(file) && sha !== null) onImage(file, sha);
       },
       ...(req.onBytes ? { onBytes: req.onBytes } : {}),
     }).then(
