@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WbError } from '../src/core/errors.js';
 import { hasZstd } from '../src/snapshot/codec.js';
 import type { Codec } from '../src/snapshot/manifest.js';
-import { applyDeltaInPlace, writeDelta } from '../src/pages/delta.js';
+import { applyDeltaChainInPlace, applyDeltaInPlace, writeDelta } from '../src/pages/delta.js';
 import type { PageChunk } from '../src/pages/image.js';
 import { PageIndexBuilder, type PageHashIndex } from '../src/pages/page-index.js';
 import { rmrf, tempRoot } from './support/fixtures.js';
@@ -171,5 +171,61 @@ describe('applying a chain of deltas in place', () => {
     const err = await applyDeltaInPlace(file, path.join(dir, 'cut.delta'), { snapshotId: 'snap-a', db: 'notes', baseSha256: sha(a) }).catch((e: unknown) => e);
     expect((err as WbError).code).toBe('archive_invalid');
     expect((err as WbError).message).toMatch(/grows from 4 to 6 pages but only 1 new pages/);
+  });
+
+  describe('a whole chain in one pass (each page written once, from the newest delta holding it)', () => {
+    for (const [seed, sizes] of [
+      [41, [10, 25, 25, 7, 3, 40, 12, 12, 1, 30]],
+      [42, [20, 5, 30]],
+      [43, [8, 8, 8, 8]],
+      [44, [30, 2, 2, 31]],
+    ] as const) {
+      it(`sizes ${sizes.join(' -> ')}: byte-identical to the last generation, with each delta's trailer`, async () => {
+        const pageSize = 1024;
+        const rng = new Rng(seed);
+        const gens = [randomPages(rng, sizes[0], pageSize)];
+        const steps: Parameters<typeof applyDeltaChainInPlace>[1][number][] = [];
+        for (let g = 1; g < sizes.length; g++) {
+          gens.push(next(rng, gens[g - 1]!, pageSize, sizes[g]!));
+          const file = await deltaOf(gens[g - 1]!, gens[g]!, pageSize, `snap-${g - 1}`, path.join(dir, `c${g}.delta`));
+          steps.push({ file, base: { snapshotId: `snap-${g - 1}`, db: 'notes', baseSha256: sha(gens[g - 1]!), basePageCount: sizes[g - 1]! }, label: `snap-${g}` });
+        }
+        const image = path.join(dir, 'chain.db');
+        fs.writeFileSync(image, gens[0]!);
+        const applied = await applyDeltaChainInPlace(image, steps);
+        expect(sha(fs.readFileSync(image))).toBe(sha(gens.at(-1)!));
+        expect(applied.pageCount).toBe(sizes.at(-1));
+        expect(applied.steps.map((x) => x.imageSha256)).toEqual(gens.slice(1).map(sha));
+        expect(applied.steps.map((x) => x.pageCount)).toEqual(sizes.slice(1));
+        // Never more pages written than the deltas hold, and a page two deltas hold is written once.
+        expect(applied.pagesWritten).toBeLessThanOrEqual(applied.steps.reduce((n, x) => n + x.changedPages, 0));
+      });
+    }
+
+    it('a delta in the middle naming another base is refused before any page is written; a damaged one names its snapshot', async () => {
+      const rng = new Rng(45);
+      const a = randomPages(rng, 8, 1024);
+      const b = next(rng, a, 1024, 10);
+      const c = next(rng, b, 1024, 6);
+      const d1 = await deltaOf(a, b, 1024, 'snap-a', path.join(dir, 'b.delta'));
+      const d2 = await deltaOf(b, c, 1024, 'snap-b', path.join(dir, 'c.delta'));
+      const image = path.join(dir, 'chain.db');
+      fs.writeFileSync(image, a);
+      const wrong = await applyDeltaChainInPlace(image, [
+        { file: d1, base: { snapshotId: 'snap-a', db: 'notes', baseSha256: sha(a) } },
+        { file: d2, base: { snapshotId: 'snap-b', db: 'notes', baseSha256: sha(a) }, label: 'snap-c' },
+      ]).catch((e: unknown) => e);
+      expect((wrong as WbError).code).toBe('restore_refused');
+      expect((wrong as WbError).message).toMatch(/c\.delta of snap-c cannot be applied.*another image/);
+      expect(sha(fs.readFileSync(image))).toBe(sha(a));
+      const raw = zlib.gunzipSync(fs.readFileSync(d2));
+      fs.writeFileSync(d2, zlib.gzipSync(raw.subarray(0, raw.length - 30)));
+      const cut = await applyDeltaChainInPlace(image, [
+        { file: d1, base: { snapshotId: 'snap-a', db: 'notes', baseSha256: sha(a) } },
+        { file: d2, base: { snapshotId: 'snap-b', db: 'notes', baseSha256: sha(b) }, label: 'snap-c' },
+      ]).catch((e: unknown) => e);
+      expect((cut as WbError).code).toBe('archive_invalid');
+      expect((cut as WbError).message).toMatch(/c\.delta of snap-c is damaged/);
+    });
   });
 });

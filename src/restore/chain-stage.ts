@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { WbError } from '../core/errors.js';
 import { hashFile } from '../core/hash.js';
-import { applyDeltaInPlace } from '../pages/delta.js';
+import { applyDeltaChainInPlace } from '../pages/delta.js';
 import { databaseChain, readLocalManifest } from '../snapshot/chain-set.js';
 import { verifyAgainstChecksums } from '../snapshot/checksums.js';
 import { storedBytes, storedEntry, type Manifest, type ManifestDatabase } from '../snapshot/manifest.js';
@@ -124,8 +124,9 @@ export async function unpackChainArchives(chains: DatabaseChains, skip: string |
 /**
  * Rebuilds one database from its chain into `out` (which must not exist): the first link's image
  * (when its sha256 was taken as it was unpacked, it must be its manifest's) is moved there, then
- * each delta is applied in place, each checked to rebuild the image its manifest describes (page
- * count and the sha256 its trailer records; its header names the previous link's sha256). The
+ * the deltas are applied in place in one pass (applyDeltaChainInPlace: each changed page written
+ * once), each checked to describe the image its manifest does (page count and the sha256 its
+ * trailer records; its header names the previous link's sha256). The
  * rebuilt file is then hashed once: that sha256 covers the image's bytes and every delta's, so the
  * image is not hashed on its own (a second pass over the largest file).
  * @param fileOf where each link's stored entry was unpacked
@@ -146,20 +147,22 @@ export async function rebuildFromChain(links: readonly ChainLink[], fileOf: (lin
   fs.renameSync(image, out);
   // An image alone (a full snapshot's, for export) was hashed as it was unpacked.
   if (links.length === 1 && unpacked !== undefined) return unpacked;
-  let prev = first;
-  for (const link of links.slice(1)) {
-    const delta = fileOf(link);
-    const applied = await applyDeltaInPlace(out, delta, { snapshotId: prev.snapshot.id, db: name, baseSha256: prev.entry.sha256, basePageCount: prev.entry.page_count }).catch((err: unknown) => {
-      // Which snapshot's delta, and that the restore stopped there (the staged file is discarded).
-      if (err instanceof WbError && err.code === 'archive_invalid') throw new WbError('archive_invalid', `${err.message.replace(/\.$/, '')} (${name} in snapshot ${link.snapshot.id}). Nothing was restored.`, err.hint);
-      throw err;
-    });
-    if (applied.imageSha256 !== link.entry.sha256 || applied.pageCount !== link.entry.page_count) {
+  const deltas = links.slice(1);
+  const steps = deltas.map((link, i) => {
+    const prev = links[i]!;
+    return { file: fileOf(link), base: { snapshotId: prev.snapshot.id, db: name, baseSha256: prev.entry.sha256, basePageCount: prev.entry.page_count }, label: `snapshot ${link.snapshot.id}` };
+  });
+  const applied = await applyDeltaChainInPlace(out, steps, () => crashPoint('after-delta-applied')).catch((err: unknown) => {
+    // The restore stops there; the staged file is discarded.
+    if (err instanceof WbError && err.code === 'archive_invalid') throw new WbError('archive_invalid', `${err.message.replace(/\.$/, '')} (${name}). Nothing was restored.`, err.hint);
+    throw err;
+  });
+  applied.steps.forEach((step, i) => {
+    const link = deltas[i]!;
+    if (step.imageSha256 !== link.entry.sha256 || step.pageCount !== link.entry.page_count) {
       throw new WbError('archive_invalid', `The delta of ${name} in ${link.snapshot.id} rebuilds another image than its manifest describes. Nothing was restored.`, 'Restore an older snapshot whose chain is whole.');
     }
-    fs.rmSync(delta, { force: true });
-    prev = link;
-    crashPoint('after-delta-applied');
-  }
+  });
+  for (const step of steps) fs.rmSync(step.file, { force: true });
   return (await hashFile(out)).sha256;
 }
