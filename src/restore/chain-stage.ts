@@ -87,38 +87,58 @@ export async function unpackChainArchives(chains: DatabaseChains, skip: string |
     });
   }
   const shas = new Map<string, string>();
-  for (const { snapshot, files, images } of bySnapshot.values()) {
-    await verifyAgainstChecksums(snapshot.checksumPath, snapshot.manifestPath);
-    const manifest = readLocalManifest(snapshot);
-    if (!manifest || manifest.codec !== snapshot.codec) {
-      throw new WbError('manifest_invalid', `The manifest of ${snapshot.id}, a snapshot the restore's chain needs, does not read or names another snapshot or codec. Nothing was restored.`, 'Restore an older snapshot whose chain is whole.');
+  // A few archives at a time: the deltas are small, and each unpacks beside the others (zstd runs
+  // in its own process); the first problem in chain order is reported once all have stopped.
+  const jobs = [...bySnapshot.values()];
+  const problems: unknown[] = new Array(jobs.length).fill(null);
+  let nextJob = 0;
+  const worker = async () => {
+    for (let i = nextJob++; i < jobs.length; i = nextJob++) {
+      const { snapshot, files, images } = jobs[i]!;
+      problems[i] = await unpackOne(snapshot, files, images, path.join(workRoot, snapshot.id), shas, onBytes).then(
+        () => null,
+        (err: unknown) => err,
+      );
     }
-    const into = path.join(workRoot, snapshot.id);
-    const expected = new Map([...manifest.databases.map((d) => [storedEntry(d), storedBytes(d)] as const), ['MANIFEST.json', fs.statSync(snapshot.manifestPath).size] as const]);
-    const archiveChecked = verifyAgainstChecksums(snapshot.checksumPath, snapshot.archivePath).then(
-      () => null,
-      (err: unknown) => err,
-    );
-    const unpackProblem = await extractArchive(snapshot.archivePath, snapshot.codec, into, {
-      expected,
-      wanted: new Set([...files, 'MANIFEST.json']),
-      unhashed: images,
-      onFile: (file, sha) => {
-        if (sha !== null) shas.set(path.join(into, ...file.split('/')), sha);
-      },
-      ...(onBytes ? { onBytes } : {}),
-    }).then(
-      () => null,
-      (err: unknown) => err,
-    );
-    const archiveProblem = await archiveChecked;
-    if (archiveProblem) throw archiveProblem;
-    if (unpackProblem) throw unpackProblem;
-    if (fs.readFileSync(path.join(into, 'MANIFEST.json'), 'utf8') !== fs.readFileSync(snapshot.manifestPath, 'utf8')) {
-      throw new WbError('archive_invalid', `The manifest inside the archive of ${snapshot.id} differs from the one beside it. Nothing was restored.`, 'Restore an older snapshot whose chain is whole.');
-    }
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(CHAIN_UNPACK_CONCURRENCY, jobs.length) }, worker));
+  const problem = problems.find((p) => p !== null);
+  if (problem) throw problem;
   return shas;
+}
+
+const CHAIN_UNPACK_CONCURRENCY = 3;
+
+/** One chain archive: its manifest's checksum, then its entries `files` into `into`, checked against its checksum as they unpack. */
+async function unpackOne(snapshot: LocalSnapshot, files: ReadonlySet<string>, images: ReadonlySet<string>, into: string, shas: Map<string, string>, onBytes?: (bytes: number) => void): Promise<void> {
+  await verifyAgainstChecksums(snapshot.checksumPath, snapshot.manifestPath);
+  const manifest = readLocalManifest(snapshot);
+  if (!manifest || manifest.codec !== snapshot.codec) {
+    throw new WbError('manifest_invalid', `The manifest of ${snapshot.id}, a snapshot the restore's chain needs, does not read or names another snapshot or codec. Nothing was restored.`, 'Restore an older snapshot whose chain is whole.');
+  }
+  const expected = new Map([...manifest.databases.map((d) => [storedEntry(d), storedBytes(d)] as const), ['MANIFEST.json', fs.statSync(snapshot.manifestPath).size] as const]);
+  const archiveChecked = verifyAgainstChecksums(snapshot.checksumPath, snapshot.archivePath).then(
+    () => null,
+    (err: unknown) => err,
+  );
+  const unpackProblem = await extractArchive(snapshot.archivePath, snapshot.codec, into, {
+    expected,
+    wanted: new Set([...files, 'MANIFEST.json']),
+    unhashed: images,
+    onFile: (file, sha) => {
+      if (sha !== null) shas.set(path.join(into, ...file.split('/')), sha);
+    },
+    ...(onBytes ? { onBytes } : {}),
+  }).then(
+    () => null,
+    (err: unknown) => err,
+  );
+  const archiveProblem = await archiveChecked;
+  if (archiveProblem) throw archiveProblem;
+  if (unpackProblem) throw unpackProblem;
+  if (fs.readFileSync(path.join(into, 'MANIFEST.json'), 'utf8') !== fs.readFileSync(snapshot.manifestPath, 'utf8')) {
+    throw new WbError('archive_invalid', `The manifest inside the archive of ${snapshot.id} differs from the one beside it. Nothing was restored.`, 'Restore an older snapshot whose chain is whole.');
+  }
 }
 
 /**
