@@ -5,6 +5,7 @@ import path from 'node:path';
 import { describeHolders, findFileHolders } from '../core/lock-holder.js';
 import { countRows } from '../core/sqlite-util.js';
 import { WbError } from '../core/errors.js';
+import { syncFileData } from '../core/durable-file.js';
 import { openPageImage, type PageImage } from '../pages/image.js';
 import { decodePageIndex, encodePageIndex, PageIndexBuilder } from '../pages/page-index.js';
 import { writeDelta } from '../pages/delta.js';
@@ -163,7 +164,7 @@ async function inspect(image: PageImage): Promise<Pick<CopiedDatabase, 'rows' | 
 
 /** The whole image at req.dest (written as .partial, flushed, renamed). */
 async function takeImage(req: HotCopyRequest, file: FileIdentity, wholeReason: string | undefined): Promise<CopiedDatabase> {
-  const image = openPageImage(req.source, { busyTimeoutMs: req.busyTimeoutMs });
+  const image = openPageImage(req.source, { busyTimeoutMs: req.busyTimeoutMs, asRollbackJournal: true });
   const partial = `${req.dest}.partial`;
   const count = counter(req);
   let fd: number | null = null;
@@ -180,9 +181,10 @@ async function takeImage(req: HotCopyRequest, file: FileIdentity, wholeReason: s
     const inspected = await inspect(image);
     const held = image.writersHeldMs;
     image.close();
-    fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = null;
+    // Flushed before the rename, so the name never points at unwritten bytes (the folder is flushed when the archive is).
+    syncFileData(partial);
     fs.renameSync(partial, req.dest);
     const index = builder.finish();
     return {
@@ -211,7 +213,7 @@ type DeltaOutcome = { kind: 'ok'; copied: CopiedDatabase } | { kind: 'too_big'; 
 /** The pages that differ from the base at `${req.dest}.delta`, unless they are most of the file. */
 async function takeDelta(req: HotCopyRequest, base: NonNullable<HotCopyRequest['base']>, file: FileIdentity): Promise<DeltaOutcome> {
   const baseIndex = decodePageIndex(Buffer.from(base.index));
-  const image = openPageImage(req.source, { busyTimeoutMs: req.busyTimeoutMs });
+  const image = openPageImage(req.source, { busyTimeoutMs: req.busyTimeoutMs, asRollbackJournal: true });
   try {
     if (image.pageSize !== baseIndex.pageSize) {
       image.close();
