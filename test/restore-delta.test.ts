@@ -68,10 +68,13 @@ function change(file: string, sql: string): void {
   db.close();
 }
 
-/** What the snapshot holds of each database: the sha256 of a consistent copy taken right after it. */
+/**
+ * What the snapshot holds of each database: the sha256 of a consistent copy taken right after it
+ * (marked as a rollback-journal database, as snapshots store their images).
+ */
 async function consistentCopies(names: string[], tag: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const n of names) out[n] = (await copyPageImage(live(n), path.join(work, `${tag}-${n}.img`))).index.imageSha256;
+  for (const n of names) out[n] = (await copyPageImage(live(n), path.join(work, `${tag}-${n}.img`), { asRollbackJournal: true })).index.imageSha256;
   return out;
 }
 
