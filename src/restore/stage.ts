@@ -52,8 +52,8 @@ export interface StagedDatabase {
  * once everything is unpacked, then verified exactly like an unpacked image.
  * @returns one entry per selected database, in the order selected
  * @throws the archive's checksum error (checksum_mismatch), then a chain archive's error, before an
- *   unpacking error; WbError `archive_invalid` when the inner manifest differs or a delta is damaged; `restore_refused` naming the first database
- *   that failed a check
+ *   unpacking error; WbError `archive_invalid` when the inner manifest differs or a delta is
+ *   damaged; `restore_refused` naming the first database that failed a check
  */
 export async function stageAndVerify(req: StageRequest): Promise<StagedDatabase[]> {
   const { snapshot, manifest, selected, stagingDir } = req;
