@@ -24,6 +24,7 @@ import { prunePreRestoreDirs } from './pre-restore.js';
 import { leftoverStagingDirs, recoverInterruptedSwap } from './recovery.js';
 import { selectDatabases, type Selected } from './targets.js';
 import { stageAndVerify, verifyManifest, type StagedDatabase } from './stage.js';
+import { chainBytes, resolveChains, type DatabaseChains } from './chain-stage.js';
 import { formatBytes } from '../core/size-format.js';
 import { ProgressReporter } from '../core/progress.js';
 import { compareRows, describeLoss, formatAge, readRowsByCopy, RowComparisonSchema } from './compare.js';
@@ -179,15 +180,20 @@ async function restoreSteps(run: RestoreRun): Promise<RestoreResult> {
   const { config, opts } = run;
   const { snapshot, manifest } = await resolveSnapshot(run);
   const selected = selectDatabases(config, manifest, opts.databases);
+  // A database stored as a delta needs its base snapshots: a missing or mismatching one is
+  // refused here, before anything is staged.
+  const chains = resolveChains(config.root, snapshot, manifest, selected.map((s) => s.entry));
   const selectedBytes = selected.reduce((n, s) => n + s.entry.bytes, 0);
-  run.bytes.total = run.bytes.downloaded + selectedBytes * (opts.dryRun ? 2 : 3);
+  // Staging writes each image, or a delta's whole chain (its image and every delta).
+  const stagedBytes = selected.reduce((n, s) => n + (chains.has(s.entry.name) ? chainBytes(chains.get(s.entry.name)!) : s.entry.bytes), 0);
+  run.bytes.total = run.bytes.downloaded + stagedBytes + selectedBytes * (opts.dryRun ? 1 : 2);
   refuseIfPlanChanged(run, snapshot, selected);
   const ladders = checkLiveDatabases(run, selected);
-  refuseWithoutRoomToStage(config.root, selected);
+  refuseWithoutRoomToStage(config.root, selected, chains);
   const stagingDir = path.join(config.root, `db.staging_${new Date().toISOString().replace(/[:.]/g, '-')}`);
   let stagingKept = false;
   try {
-    const databases = (await stageDatabases(run, snapshot, manifest, selected, ladders, stagingDir)).map((d) => plannedDatabase(config.root, d, stagingDir));
+    const databases = (await stageDatabases(run, snapshot, manifest, selected, ladders, stagingDir, chains)).map((d) => plannedDatabase(config.root, d, stagingDir));
     checkpoint(run);
     progress(run, 'staged databases pass integrity, foreign-key and row-count checks');
     crashPoint('after-staging');
@@ -291,7 +297,7 @@ function checkLiveDatabases(run: RestoreRun, selected: readonly Selected[]): Map
 }
 
 /** Unpacks and verifies the chosen databases in staging (see stage.ts), reporting progress. */
-async function stageDatabases(run: RestoreRun, snapshot: LocalSnapshot, manifest: Manifest, selected: readonly Selected[], ladders: ReadonlyMap<string, Migration[]>, stagingDir: string): Promise<StagedDatabase[]> {
+async function stageDatabases(run: RestoreRun, snapshot: LocalSnapshot, manifest: Manifest, selected: readonly Selected[], ladders: ReadonlyMap<string, Migration[]>, stagingDir: string, chains: DatabaseChains): Promise<StagedDatabase[]> {
   let message = `unpacking ${selected.length} database(s) into staging`;
   const measured = () => ({ done: restoreBytes(run), ...(run.bytes.total !== undefined ? { total: run.bytes.total } : {}), message });
   progress(run, message);
@@ -304,6 +310,7 @@ async function stageDatabases(run: RestoreRun, snapshot: LocalSnapshot, manifest
       selected,
       ladders,
       stagingDir,
+      chains,
       durable: !run.opts.dryRun,
       onBytes: (bytes) => {
         run.bytes.staged += bytes;
@@ -482,8 +489,12 @@ function refuseIfLiveChanged(fingerprints: readonly TargetFingerprint[], root: s
 }
 
 /** Staging needs room for every selected database; better to say so now than to fail half-way through unpacking. */
-function refuseWithoutRoomToStage(root: string, selected: Selected[]): void {
-  const needed = selected.reduce((n, s) => n + s.entry.bytes, 0);
+function refuseWithoutRoomToStage(root: string, selected: Selected[], chains: DatabaseChains): void {
+  // A delta's chain needs room for its deltas too, and for its image at its largest along the chain.
+  const needed = selected.reduce((n, s) => {
+    const links = chains.get(s.entry.name);
+    return n + (links ? Math.max(...links.map((l) => l.entry.bytes)) + chainBytes(links.slice(1)) : s.entry.bytes);
+  }, 0);
   let free: number;
   try {
     const st = fs.statfsSync(root);
