@@ -282,3 +282,44 @@ describe('snapshots whose ids have no host (taken before hosts existed)', () => 
     expect(fs.readdirSync(nas).sort()).toEqual([...theirs, template.snapshot_id].sort());
   }, 120_000);
 });
+
+describe('data_backup_list on a shared remote', () => {
+  let roots: string[] = [];
+  afterAll(() => {
+    for (const d of roots) rmrf(d);
+  });
+
+  it("lists this machine's snapshots by default, another's with host, every machine's with host all, and refuses a name that is no host", async () => {
+    const nas = tempRoot('wb-hosts-mcp-nas-');
+    const [alpha, beta] = ['alpha', 'beta'].map((host) => {
+      const root = tempRoot(`wb-hosts-mcp-${host}-`);
+      makeNotesDb(path.join(root, 'db', 'notes.db'), 5);
+      writeConfigFile(root, { host, remote: { dir: { path: nas } } });
+      return root;
+    }) as [string, string];
+    roots = [nas, alpha, beta];
+    const at = new Date(Date.UTC(2026, 5, 1, 9));
+    for (const root of [alpha, beta, beta]) await runBackup(loadConfig(root), { now: () => at, remote: createRemote({ dir: { path: nas } }, root, { retry: fastRetry }) });
+    const tool = (await import('../capabilities/data-backup-list.js')).default;
+    const ctx = { root: alpha, loadConfig: () => loadConfig(alpha), signal: new AbortController().signal, progress: () => {} };
+    const call = async (args: Record<string, unknown>) => tool.run(tool.input.parse(args), ctx);
+
+    const own = await call({});
+    expect(own.result.snapshots.map((s) => s.id)).toEqual(['snap-alpha-2026-06-01T09-00-00Z']);
+    expect(own.result.host).toEqual({ this_machine: 'alpha', shown: 'alpha', others: [{ host: 'beta', snapshots: 2 }] });
+    expect(own.summary).toContain('Not listed: 2 snapshot(s) of other machines (beta); host "all" lists them.');
+    const theirs = await call({ host: 'beta' });
+    expect(theirs.result.snapshots.map((s) => [s.id, s.host, s.local, s.remote])).toEqual([
+      ['snap-beta-2026-06-01T09-00-00Z-1', 'beta', false, true],
+      ['snap-beta-2026-06-01T09-00-00Z', 'beta', false, true],
+    ]);
+    const every = await call({ host: 'all' });
+    expect(every.result.snapshots).toHaveLength(3);
+    expect(every.result.host.others).toEqual([]);
+    expect(every.result.totals.remote_bytes).toBe(theirs.result.totals.remote_bytes! + own.result.totals.remote_bytes!);
+    expect(tool.input.safeParse({ host: 'Beta.local' }).success).toBe(false);
+    const nobody = await call({ host: 'gamma' });
+    expect(nobody.result.snapshots).toEqual([]);
+    expect(nobody.summary).toMatch(/^No snapshots of host gamma\./);
+  }, 120_000);
+});
