@@ -22,10 +22,19 @@ import Database from 'better-sqlite3';
 import { generateSet } from './generate.js';
 import { measure, median, mb, type Measured } from './lib.js';
 import { rebuildDatabase } from '../test/support/chain-rebuild.js';
+import { openPageImage } from '../src/pages/image.js';
+import { PageIndexBuilder } from '../src/pages/page-index.js';
+import { readPageSet } from '../src/pages/page-set.js';
+import { writeDelta } from '../src/pages/delta.js';
+import { verifyAgainstChecksums } from '../src/snapshot/checksums.js';
+import { countRows } from '../src/core/sqlite-util.js';
+import { localChainIds } from '../src/snapshot/chain-set.js';
+import { listLocalSnapshots } from '../src/snapshot/store.js';
 
 const MB = Number(process.env.WB_BENCH_MB ?? 600);
 const HOURS = Number(process.env.WB_BENCH_HOURS ?? 24);
 const FULL_EVERY = Number(process.env.WB_BENCH_FULL_EVERY ?? 4);
+const PROFILE = process.env.WB_BENCH_PROFILE !== '0';
 const RESTORE = (process.env.WB_BENCH_RESTORE ?? 'rebuild') as 'rebuild' | 'restore' | 'export' | 'off';
 const CLI = path.resolve('dist/src/cli/main.js');
 const CHILD = path.resolve('bench/incremental-child.mjs');
@@ -232,6 +241,75 @@ async function restoreTime(dataRoot: string, id: string): Promise<number> {
   }
 }
 
+/**
+ * Where a delta snapshot's time goes, each step alone over the live set (in this process, one
+ * core, page cache warm): the image read, the per-page hashes and the image's sha256, the row
+ * counts, the delta written against the newest snapshot's page-hash indexes (selection + zstd),
+ * and the chain check (every archive of the newest chain against its checksums).
+ */
+async function profile(): Promise<void> {
+  const files = fs.readdirSync(dbDir).filter((f) => f.endsWith('.db')).sort().map((f) => path.join(dbDir, f));
+  const timed = async (f: () => unknown) => {
+    const s = performance.now();
+    await f();
+    return performance.now() - s;
+  };
+  let bytes = 0;
+  const read = await timed(() => {
+    for (const f of files) {
+      const img = openPageImage(f);
+      for (const c of img.chunks()) bytes += c.data.length;
+      img.close();
+    }
+  });
+  const hashed = await timed(() => {
+    for (const f of files) {
+      const img = openPageImage(f);
+      const b = new PageIndexBuilder(img.pageSize);
+      for (const c of img.chunks()) b.add(c.data);
+      b.finish();
+      img.close();
+    }
+  });
+  const rows = await timed(() => {
+    for (const f of files) {
+      const img = openPageImage(f);
+      img.read((db) => countRows(db));
+      img.close();
+    }
+  });
+  const newest = listLocalSnapshots(root)[0]!;
+  const set = readPageSet(newest.pagesPath, newest.id);
+  let deltaBytes = 0;
+  const delta = await timed(async () => {
+    for (const f of files) {
+      const name = path.basename(f, '.db');
+      const img = openPageImage(f);
+      const out = path.join(work, `profile-${name}.delta`);
+      const w = await writeDelta({ out, base: { snapshotId: newest.id, db: name, index: set.databases.get(name)!.index }, pageSize: img.pageSize, pageCount: img.pageCount, chunks: img.chunks(), codec: 'zstd' });
+      deltaBytes += w.bytes;
+      img.close();
+      fs.rmSync(out);
+    }
+  });
+  const snapshots = listLocalSnapshots(root);
+  const chainIds = localChainIds(root, newest.id);
+  let chainBytes = 0;
+  const chain = await timed(async () => {
+    for (const id of chainIds) {
+      const s = snapshots.find((x) => x.id === id)!;
+      chainBytes += s.bytes;
+      await verifyAgainstChecksums(s.checksumPath, s.archivePath);
+    }
+  });
+  console.log(`profile of a delta's steps over the live set after one more hour of churn (${mb(bytes)}, one core, cache warm):`);
+  console.log(`  image read only                      ${secs(read)}`);
+  console.log(`  image read + page hashes + sha256    ${secs(hashed)}  (hashing ${secs(hashed - read)})`);
+  console.log(`  row counts (count(*) of each table)  ${secs(rows)}`);
+  console.log(`  delta written against ${newest.id}: read + hashes + selection + zstd ${secs(delta)}  (${mb(deltaBytes)}; selection + zstd ${secs(delta - hashed)})`);
+  console.log(`  chain check: ${chainIds.length} archive(s), ${mb(chainBytes)}, against their checksums  ${secs(chain)}`);
+}
+
 function writeConfig(dataRoot: string, text: string): void {
   fs.mkdirSync(dataRoot, { recursive: true });
   fs.writeFileSync(path.join(dataRoot, 'wb-backup.yaml'), text);
@@ -243,9 +321,9 @@ function verdict(ok: boolean): string {
 
 async function main(): Promise<void> {
   const version = spawnSync(RESTIC, ['version'], { encoding: 'utf8' }).stdout.trim();
-  // generate.ts's size argument lands about 1.24x bigger on disk (indexes, free space, the WAL).
+  // generate.ts's size argument, in MiB, lands within a few % of the size on disk once checkpointed.
   const genStarted = Date.now();
-  generateSet(dbDir, MB / 1.24);
+  generateSet(dbDir, (MB * 1e6) / 2 ** 20);
   for (const f of fs.readdirSync(dbDir).filter((n) => n.endsWith('.db'))) {
     const db = new Database(path.join(dbDir, f));
     db.pragma('wal_checkpoint(TRUNCATE)');
@@ -326,6 +404,13 @@ async function main(): Promise<void> {
     const chain = JSON.parse(fs.readFileSync(path.join(root, 'backups', `${lastDelta.snap.id}.manifest.json`), 'utf8')) as { base: string };
     restoreRatio = Math.min(...d) / Math.min(...f);
     console.log(`restore (${RESTORE}) of the last delta (hour ${lastDelta.h}, base ${chain.base}): ${d.map(secs).join(', ')}; of a full (hour ${hours.find((x) => x.full === lastFull)!.h}): ${f.map(secs).join(', ')}`);
+  }
+
+  if (PROFILE && deltas.length) {
+    // One more hour of churn first, so the profiled delta holds an hour of changes.
+    churn(HOURS + 1, r);
+    console.log('');
+    await profile();
   }
 
   console.log('');
