@@ -14,6 +14,8 @@
 //                            restore <id> --yes` (needs restore of chains); export: `wb-backup
 //                            export <id> --db <name> --out <file>` per database; off: skip
 //   WB_BENCH_KEEP=1          keep the work folder
+//   WB_BENCH_RESTORE_ONLY=<kept work folder>   only the restore comparison, on an earlier run's roots
+//   WB_BENCH_PROFILE=0       skip the profile of a delta's steps
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -40,7 +42,9 @@ const CLI = path.resolve('dist/src/cli/main.js');
 const CHILD = path.resolve('bench/incremental-child.mjs');
 const RESTIC = '/usr/bin/restic';
 
-const work = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-bench-incr-'));
+// WB_BENCH_RESTORE_ONLY=<work folder kept by WB_BENCH_KEEP=1>: only the restore comparison, on it.
+const RESTORE_ONLY = process.env.WB_BENCH_RESTORE_ONLY;
+const work = RESTORE_ONLY ?? fs.mkdtempSync(path.join(os.tmpdir(), 'wb-bench-incr-'));
 const root = path.join(work, 'root');
 const fullRoot = path.join(work, 'full-root');
 const remoteDir = path.join(work, 'remote');
@@ -160,9 +164,14 @@ interface Snap {
   /** bytes the snapshot added to the folder remote */
   uploadedBytes: number;
   peakMb: number;
+  /** pages stored in its deltas / pages of its databases (the share of pages that changed since the base) */
+  changedPages: number;
+  pages: number;
   steps: Array<{ message: string; at_ms: number }>;
   /** runBackup's own time, without starting node and loading the code */
   inProcessMs: number;
+  /** CPU time of the process and its zstd children, ms */
+  cpuMs: number;
 }
 
 /** Files of backups/ that belong to snapshot `id`, in bytes. */
@@ -179,8 +188,10 @@ async function snapshot(dataRoot: string, at: Date, full: boolean): Promise<Snap
     maxRssKb: number;
     steps: Snap['steps'];
     total_ms: number;
+    cpu_ms: number;
   };
   const id = out.result.snapshot_id;
+  const manifest = JSON.parse(fs.readFileSync(path.join(dataRoot, 'backups', `${id}.manifest.json`), 'utf8')) as { databases: Array<{ page_count: number; delta?: { changed_pages: number } }> };
   const uploaded = fs.existsSync(remoteDir) ? fs.readdirSync(remoteDir).filter((n) => !remoteBefore.has(n)).reduce((n, d) => n + dirBytes(path.join(remoteDir, d)), 0) : 0;
   return {
     m,
@@ -191,8 +202,11 @@ async function snapshot(dataRoot: string, at: Date, full: boolean): Promise<Snap
     localBytes: snapshotBytes(path.join(dataRoot, 'backups'), id),
     uploadedBytes: uploaded,
     peakMb: Math.max(m.peakMb, out.maxRssKb / 1024),
+    changedPages: manifest.databases.reduce((n, d) => n + (d.delta?.changed_pages ?? d.page_count), 0),
+    pages: manifest.databases.reduce((n, d) => n + d.page_count, 0),
     steps: out.steps,
     inProcessMs: out.total_ms,
+    cpuMs: out.cpu_ms,
   };
 }
 
@@ -310,6 +324,31 @@ async function profile(): Promise<void> {
   console.log(`  chain check: ${chainIds.length} archive(s), ${mb(chainBytes)}, against their checksums  ${secs(chain)}`);
 }
 
+/**
+ * The restore of the last delta (in the first root) next to the restore of a full (the second
+ * root's) of the same hour: each twice, interleaved, the faster of each counts. Returns the ratio.
+ */
+async function compareRestores(deltaId: string, fullId: string): Promise<number> {
+  const d: number[] = [];
+  const f: number[] = [];
+  for (let i = 0; i < 2; i++) {
+    d.push(await restoreTime(root, deltaId));
+    f.push(await restoreTime(fullRoot, fullId));
+  }
+  const chain = localChainIds(root, deltaId);
+  console.log(`restore (${RESTORE}) of the last delta ${deltaId} (a chain of ${chain.length} archives: ${chain.join(' < ')}): ${d.map(secs).join(', ')}; of the full ${fullId}: ${f.map(secs).join(', ')}`);
+  return Math.min(...d) / Math.min(...f);
+}
+
+/** WB_BENCH_RESTORE_ONLY: the restore comparison on the roots of an earlier run. */
+async function restoreOnly(): Promise<void> {
+  const lastDelta = listLocalSnapshots(root).find((s) => (JSON.parse(fs.readFileSync(s.manifestPath, 'utf8')) as { kind?: string }).kind === 'delta');
+  const full = listLocalSnapshots(fullRoot)[0];
+  if (!lastDelta || !full) throw new Error(`${work} holds no delta snapshot in root/ or no full in full-root/`);
+  const ratio = await compareRestores(lastDelta.id, full.id);
+  console.log(`target restore of a delta <= 1.2x a full (${RESTORE}): ${ratio.toFixed(3)}x  ${verdict(ratio <= 1.2)}`);
+}
+
 function writeConfig(dataRoot: string, text: string): void {
   fs.mkdirSync(dataRoot, { recursive: true });
   fs.writeFileSync(path.join(dataRoot, 'wb-backup.yaml'), text);
@@ -320,6 +359,7 @@ function verdict(ok: boolean): string {
 }
 
 async function main(): Promise<void> {
+  if (RESTORE_ONLY) return restoreOnly();
   const version = spawnSync(RESTIC, ['version'], { encoding: 'utf8' }).stdout.trim();
   // generate.ts's size argument, in MiB, lands within a few % of the size on disk once checkpointed.
   const genStarted = Date.now();
@@ -347,7 +387,7 @@ async function main(): Promise<void> {
 
   const r = rng(16);
   const hours: Array<{ h: number; snap: Snap; restic: Awaited<ReturnType<typeof resticBackup>>; full: Snap | null; churn: ChurnCounts; churnMs: number }> = [];
-  const header = 'hour  churn(upd/ins/del)        wb kind   local added  uploaded   wb time   peak RSS   restic added  restic time   full (2nd root)';
+  const header = 'hour  churn(upd/ins/del)        wb kind   pages stored   local added  uploaded   wb time   peak RSS   restic added  restic time   full (2nd root)';
   console.log(header);
   let lastFull: Snap | null = null;
   for (let h = 1; h <= HOURS; h++) {
@@ -365,7 +405,7 @@ async function main(): Promise<void> {
     }
     hours.push({ h, snap, restic: rs, full, churn: churned, churnMs });
     console.log(
-      `${String(h).padStart(4)}  ${`${churned.updates}/${churned.inserts}/${churned.deletes}`.padEnd(24)}  ${snap.kind.padEnd(6)}  ${mb(snap.localBytes).padStart(11)}  ${mb(snap.uploadedBytes).padStart(9)}  ${secs(snap.m.ms).padStart(8)}  ${`${snap.peakMb.toFixed(0)} MiB`.padStart(9)}  ${mb(rs.added).padStart(12)}  ${secs(rs.ms).padStart(11)}   ${full ? `${mb(full.localBytes)} in ${secs(full.m.ms)} (peak ${full.peakMb.toFixed(0)} MiB)` : ''}${snap.fullBecause ? `   [full: ${snap.fullBecause}]` : ''}`,
+      `${String(h).padStart(4)}  ${`${churned.updates}/${churned.inserts}/${churned.deletes}`.padEnd(24)}  ${snap.kind.padEnd(6)}  ${`${((100 * snap.changedPages) / snap.pages).toFixed(1)}%`.padStart(12)}  ${mb(snap.localBytes).padStart(11)}  ${mb(snap.uploadedBytes).padStart(9)}  ${secs(snap.m.ms).padStart(8)}  ${`${snap.peakMb.toFixed(0)} MiB`.padStart(9)}  ${mb(rs.added).padStart(12)}  ${secs(rs.ms).padStart(11)}   ${full ? `${mb(full.localBytes)} in ${secs(full.m.ms)} (peak ${full.peakMb.toFixed(0)} MiB)` : ''}${snap.fullBecause ? `   [full: ${snap.fullBecause}]` : ''}`,
     );
   }
 
@@ -384,27 +424,20 @@ async function main(): Promise<void> {
 
   console.log('');
   console.log(`snapshots: ${deltas.length} deltas, ${hours.length - deltas.length} fulls by the chain rule (${[...new Set(hours.flatMap((x) => (x.snap.fullBecause ? [x.snap.fullBecause] : [])))].join('; ') || 'none'})`);
+  console.log(`pages that changed in an hour (stored by the deltas): ${((100 * deltas.reduce((n, x) => n + x.snap.changedPages, 0)) / deltas.reduce((n, x) => n + x.snap.pages, 0)).toFixed(1)}% of ${Math.round(mean(deltas.map((x) => x.snap.pages)))} pages`);
   console.log(`bytes added per hourly snapshot: wb-backup ${mb(local)} locally (deltas alone ${mb(localDeltas)}), ${mb(uploaded)} uploaded; restic ${mb(resticAdded)} (its data_added, before compression: ${mb(mean(hours.map((x) => x.restic.dataAdded)))}); a full archive ${mb(mean(fulls.map((f) => f.localBytes)))}`);
   console.log(`snapshot wall time: delta ${secs(deltaMs)} (median of ${deltas.length}), full ${secs(fullMs)} (median of ${fulls.length}); restic ${secs(median(hours.map((x) => x.restic.ms)))}`);
   const med = deltas.length ? deltas.slice().sort((a, b) => a.snap.m.ms - b.snap.m.ms)[Math.floor(deltas.length / 2)]! : null;
   if (med) console.log(`median delta (hour ${med.h}) steps, ms from start: ${med.snap.steps.map((s) => `${s.at_ms} ${s.message}`).join(' | ')}; runBackup ${med.snap.inProcessMs} ms, ${med.snap.m.ms.toFixed(0)} ms with node's start`);
   if (lastFull) console.log(`a full's steps (hour ${hours.find((x) => x.full === lastFull)!.h}), ms from start: ${lastFull.steps.map((s) => `${s.at_ms} ${s.message}`).join(' | ')}; runBackup ${lastFull.inProcessMs} ms, ${lastFull.m.ms.toFixed(0)} ms with node's start`);
   console.log(`in-process runBackup time: delta ${secs(median(deltas.map((x) => x.snap.inProcessMs)))}, full ${secs(median(fulls.map((x) => x.inProcessMs)))} (medians)`);
+  const deltaCpu = median(deltas.map((x) => x.snap.cpuMs));
+  const fullCpu = median(fulls.map((x) => x.cpuMs));
+  console.log(`CPU time (process + zstd children; less disturbed by other load than wall time): delta ${secs(deltaCpu)}, full ${secs(fullCpu)} (medians): ${(deltaCpu / fullCpu).toFixed(3)}x`);
 
   let restoreRatio = NaN;
   const lastDelta = deltas.at(-1);
-  if (RESTORE !== 'off' && lastDelta && lastFull) {
-    // Both restored twice, interleaved; the faster of each counts (the page cache is warm for both).
-    const d: number[] = [];
-    const f: number[] = [];
-    for (let i = 0; i < 2; i++) {
-      d.push(await restoreTime(root, lastDelta.snap.id));
-      f.push(await restoreTime(fullRoot, lastFull.id));
-    }
-    const chain = JSON.parse(fs.readFileSync(path.join(root, 'backups', `${lastDelta.snap.id}.manifest.json`), 'utf8')) as { base: string };
-    restoreRatio = Math.min(...d) / Math.min(...f);
-    console.log(`restore (${RESTORE}) of the last delta (hour ${lastDelta.h}, base ${chain.base}): ${d.map(secs).join(', ')}; of a full (hour ${hours.find((x) => x.full === lastFull)!.h}): ${f.map(secs).join(', ')}`);
-  }
+  if (RESTORE !== 'off' && lastDelta && lastFull) restoreRatio = await compareRestores(lastDelta.snap.id, lastFull.id);
 
   if (PROFILE && deltas.length) {
     // One more hour of churn first, so the profiled delta holds an hour of changes.
@@ -426,6 +459,6 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   console.error(err);
-  if (!process.env.WB_BENCH_KEEP) fs.rmSync(work, { recursive: true, force: true });
+  if (!process.env.WB_BENCH_KEEP && !RESTORE_ONLY) fs.rmSync(work, { recursive: true, force: true });
   process.exit(1);
 });
