@@ -16,6 +16,7 @@
 //   WB_BENCH_KEEP=1          keep the work folder
 //   WB_BENCH_RESTORE_ONLY=<kept work folder>   only the restore comparison, on an earlier run's roots
 //   WB_BENCH_PROFILE=0       skip the profile of a delta's steps
+//   WB_BENCH_CHURN=all       all: every table churns; largest: only each database's largest table
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -37,6 +38,9 @@ const MB = Number(process.env.WB_BENCH_MB ?? 600);
 const HOURS = Number(process.env.WB_BENCH_HOURS ?? 24);
 const FULL_EVERY = Number(process.env.WB_BENCH_FULL_EVERY ?? 4);
 const PROFILE = process.env.WB_BENCH_PROFILE !== '0';
+// all: every table of every database churns; largest: only the largest table (by rows) of each
+// database, as bench/page-image.ts does (fewer pages touched: small-row tables churn less)
+const CHURN = (process.env.WB_BENCH_CHURN ?? 'all') as 'all' | 'largest';
 const RESTORE = (process.env.WB_BENCH_RESTORE ?? 'rebuild') as 'rebuild' | 'restore' | 'export' | 'off';
 const CLI = path.resolve('dist/src/cli/main.js');
 const CHILD = path.resolve('bench/incremental-child.mjs');
@@ -119,8 +123,10 @@ function churn(hour: number, r: () => number): ChurnCounts {
       }
       return db.prepare(`DELETE FROM ${q(t)} WHERE ${key} = ?`).run(k).changes;
     };
+    const counted = tables.map((t) => [t, Number(db.prepare(`SELECT count(*) FROM ${q(t)}`).pluck().get())] as const);
+    const churned = CHURN === 'all' ? tables : [counted.slice().sort((a, b) => b[1] - a[1])[0]![0]];
     db.transaction(() => {
-      for (const t of tables) {
+      for (const t of churned) {
         const cols = db.prepare(`PRAGMA table_info(${q(t)})`).all() as Array<{ name: string; type: string; pk: number }>;
         const key = keyOf(t);
         const rowid = key === 'rowid';
@@ -370,7 +376,7 @@ async function main(): Promise<void> {
     db.close();
   }
   const dbFiles = fs.readdirSync(dbDir).filter((f) => f.endsWith('.db')).sort();
-  console.log(`data: ${dbFiles.length} WAL databases, ${mb(dirBytes(dbDir))} (generated in ${secs(Date.now() - genStarted)}); ${HOURS} simulated hours; ${os.cpus().length} cores; ${version}; restore mode: ${RESTORE}`);
+  console.log(`data: ${dbFiles.length} WAL databases, ${mb(dirBytes(dbDir))} (generated in ${secs(Date.now() - genStarted)}); ${HOURS} simulated hours; ${os.cpus().length} cores; ${version}; restore mode: ${RESTORE}; churn: ${CHURN === 'all' ? 'every table' : "each database's largest table"}`);
   console.log('consistent moment: each hour the churn commits and checkpoints (TRUNCATE), then with no writer running wb-backup snapshots the live files and restic backs up the same .db files');
 
   writeConfig(root, `remote:\n  dir:\n    path: ${JSON.stringify(remoteDir)}\n`);
