@@ -9,10 +9,12 @@ import { cliText } from './wording.js';
 
 /** What `now` and `demo` print for one snapshot taken: its size, each database, skips, prunes, the remote. */
 export function printBackup(result: BackupResult): void {
-  out(`snapshot ${result.snapshot_id}  ${formatBytes(result.archive.bytes)} ${result.archive.codec}  ${result.duration_ms} ms`);
+  const kind = result.kind === 'delta' ? `delta on ${result.base}` : `full (${result.full_because ?? 'full'})`;
+  out(`snapshot ${result.snapshot_id}  ${kind}  ${formatBytes(result.archive.bytes)} stored ${result.archive.codec}  ${result.duration_ms} ms`);
   for (const db of result.databases) {
     const rows = Object.values(db.rows).reduce((a, b) => a + b, 0);
-    out(`  ${db.name.padEnd(24)} ${formatBytes(db.bytes).padStart(10)}  ${rows} rows  user_version ${db.user_version}${db.via_link ? '  (via link)' : ''}`);
+    const stored = db.stored === 'delta' ? `delta ${formatBytes(db.stored_bytes)}` : 'whole';
+    out(`  ${db.name.padEnd(24)} ${formatBytes(db.bytes).padStart(10)}  ${stored}  ${rows} rows  user_version ${db.user_version}${db.via_link ? '  (via link)' : ''}${db.whole_because ? `  (whole: ${db.whole_because})` : ''}`);
   }
   for (const s of result.skipped) out(`  skipped ${s.name}: ${cliText(s.reason, currentRoot)}`);
   if (result.pruned.length) out(`  pruned ${result.pruned.length}: ${result.pruned.join(', ')}`);
@@ -33,13 +35,13 @@ export function printList(list: SnapshotList): void {
  * Takes a snapshot of the root's databases with a progress bar on stderr (none with `json`).
  * @throws whatever runBackup throws (WbError), after the bar is stopped
  */
-export async function backupCommand(root: string, opts: { manual?: boolean; json?: boolean }): Promise<BackupResult> {
+export async function backupCommand(root: string, opts: { manual?: boolean; full?: boolean; json?: boolean }): Promise<BackupResult> {
   const config = loadConfig(root);
   // Bytes copied and archived, as the pipeline measures them (src/backup/pipeline.ts).
   const bar = progressBar(!opts.json);
   try {
     return await track(
-      runBackup(config, { manual: opts.manual ?? true, signal: shutdownSignal, onProgress: (p) => bar.update(p.done, p.total, p.message) }),
+      runBackup(config, { manual: opts.manual ?? true, full: opts.full ?? false, signal: shutdownSignal, onProgress: (p) => bar.update(p.done, p.total, p.message) }),
     );
   } finally {
     bar.stop();
