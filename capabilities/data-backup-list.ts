@@ -7,7 +7,9 @@ export default defineCapability({
   name: 'data_backup_list',
   title: 'List backup snapshots',
   description:
-    'List the backup snapshots, newest first, with id, whether it was manual, creation time (UTC), archive size, and whether a copy exists locally and on the remote. ' +
+    'List the backup snapshots, newest first, with id, whether it was manual, creation time (UTC), the bytes stored for it, and whether a copy exists locally and on the remote. ' +
+    'Each snapshot is a full (kind "full": restores on its own) or a delta (kind "delta", with its base: it stores only what changed since the base, and restores with its chain, the base, the base\'s base, … down to a full, which data_restore fetches from the remote when needed); kind is absent for snapshots only the remote has. ' +
+    'totals gives the bytes stored locally and on the remote. ' +
     'Use it to answer "when was the last backup?", or to pick a snapshot id for data_restore. Read-only.',
   input: z.object({
     where: z.enum(['all', 'local', 'remote']).default('all').describe('all (default) merges local and remote; local or remote limits the listing'),
@@ -17,8 +19,13 @@ export default defineCapability({
   async run(input, ctx) {
     const result = await listSnapshots(ctx.loadConfig(), input.where);
     const newest = result.snapshots[0];
+    const deltas = result.snapshots.filter((s) => s.kind === 'delta').length;
+    const stored = [
+      result.totals.local_bytes !== null ? `${formatBytes(result.totals.local_bytes)} stored locally` : '',
+      result.totals.remote_bytes !== null ? `${formatBytes(result.totals.remote_bytes)} on the remote` : '',
+    ].filter(Boolean);
     const summary = newest
-      ? `${result.snapshots.length} snapshot(s); newest ${newest.id} (${formatBytes(newest.bytes)}).`
+      ? `${result.snapshots.length} snapshot(s)${deltas ? `, ${deltas} of them deltas` : ''}; newest ${newest.id} (${newest.kind ? `${newest.kind}, ` : ''}${formatBytes(newest.bytes)})${stored.length ? `; ${stored.join(', ')}` : ''}.`
       : 'No snapshots yet. Take one with data_backup.';
     return { result, summary: result.remote.reason && input.where !== 'local' ? `${summary} ${result.remote.reason}` : summary };
   },

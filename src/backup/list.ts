@@ -5,12 +5,18 @@ import { remoteFromConfig } from '../remote/registry.js';
 import type { Remote } from '../remote/remote.js';
 import { compareSnapshotIds, parseSnapshotId } from '../snapshot/id.js';
 import { listLocalSnapshots } from '../snapshot/store.js';
+import { readLocalManifest } from '../snapshot/chain-set.js';
 
 export const SnapshotListEntrySchema = z.object({
   id: z.string(),
   manual: z.boolean(),
   created_at: z.string(),
-  bytes: z.number(),
+  bytes: z.number().describe("bytes stored for this snapshot alone: its archive (a delta's archive holds only the pages that changed since its base, so restoring it also reads its base's)"),
+  kind: z
+    .enum(['full', 'delta'])
+    .optional()
+    .describe("full: restores on its own; delta: restores with its chain (its base, the base's base, … down to a full). Absent when only the remote has the snapshot (reading each remote manifest would cost a download per snapshot) or its manifest does not read"),
+  base: z.string().nullable().optional().describe('for a delta, the snapshot it was stored against (null for a full); absent when kind is'),
   local: z.boolean(),
   remote: z.boolean().describe('a complete copy is on the remote'),
 });
@@ -24,17 +30,34 @@ export const SnapshotListSchema = z.object({
     listed: z.boolean(),
     reason: z.string().optional(),
   }),
+  totals: z
+    .object({
+      local_bytes: z.number().nullable().describe('archive bytes of every local snapshot together (null when the local copies were not listed)'),
+      remote_bytes: z.number().nullable().describe('archive bytes of every complete snapshot on the remote together (null when the remote was not listed)'),
+    })
+    .describe('bytes stored, locally and on the remote: deltas count what they store, not what they restore'),
 });
 export type SnapshotList = z.infer<typeof SnapshotListSchema>;
 
 export type ListWhere = 'all' | 'local' | 'remote';
 
-/** Local and remote snapshots merged by id (the remote is asked unless where = local). */
+/**
+ * Local and remote snapshots merged by id (the remote is asked unless where = local), each with its
+ * kind (full or delta) and base when this machine has its manifest, and the bytes stored in total
+ * on each side. Only the remote's listing is asked: no remote manifest or archive is read.
+ */
 export async function listSnapshots(config: Config, where: ListWhere, remote: Remote | null = remoteFromConfig(config)): Promise<SnapshotList> {
   const merged = new Map<string, SnapshotListEntry>();
+  let localBytes: number | null = null;
+  let remoteBytes: number | null = null;
   if (where !== 'remote') {
+    localBytes = 0;
     for (const s of listLocalSnapshots(config.root)) {
-      merged.set(s.id, { id: s.id, manual: s.manual, created_at: s.created_at, bytes: s.bytes, local: true, remote: false });
+      const manifest = readLocalManifest(s);
+      // A version 1 manifest has no kind: every version 1 snapshot is a full.
+      const chain = manifest ? { kind: manifest.kind ?? 'full', base: manifest.kind === 'delta' ? (manifest.base ?? null) : null } : {};
+      merged.set(s.id, { id: s.id, manual: s.manual, created_at: s.created_at, bytes: s.bytes, ...chain, local: true, remote: false });
+      localBytes += s.bytes;
     }
   }
   let remoteInfo: SnapshotList['remote'] = { configured: false, listed: false, reason: 'No remote is configured.' };
@@ -42,19 +65,22 @@ export async function listSnapshots(config: Config, where: ListWhere, remote: Re
     remoteInfo = { configured: true, label: remote.label, listed: false };
     if (where !== 'local') {
       try {
+        let sum = 0;
         for (const r of await remote.list()) {
           if (!r.complete) continue; // a half-done push is not a copy anyone can restore
+          sum += r.bytes;
           const known = merged.get(r.id);
           const parsed = parseSnapshotId(r.id);
           if (known) known.remote = true;
           else if (parsed) merged.set(r.id, { id: r.id, manual: parsed.manual, created_at: parsed.time.toISOString(), bytes: r.bytes, local: false, remote: true });
         }
         remoteInfo.listed = true;
+        remoteBytes = sum;
       } catch (err) {
         remoteInfo.reason = `The remote could not be listed: ${describeError(err)}`;
       }
     }
   }
   const snapshots = [...merged.values()].sort((a, b) => compareSnapshotIds(b.id, a.id));
-  return { snapshots, remote: remoteInfo };
+  return { snapshots, remote: remoteInfo, totals: { local_bytes: localBytes, remote_bytes: remoteBytes } };
 }

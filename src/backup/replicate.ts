@@ -4,7 +4,9 @@ import type { RemoteOutcome } from './last-run.js';
 import { logger } from '../core/log.js';
 import { decideRetention } from '../snapshot/retention.js';
 import { compareSnapshotIds } from '../snapshot/id.js';
-import { listLocalSnapshots } from '../snapshot/store.js';
+import { localChainSnapshots } from '../snapshot/chain-set.js';
+import { protectChains, type ChainSnapshot } from '../snapshot/chain.js';
+import { RemoteChainReader } from '../remote/chains.js';
 import { RemoteError, type Remote } from '../remote/remote.js';
 
 function describe(err: unknown): { reason: string; transient: boolean } {
@@ -16,11 +18,29 @@ function describe(err: unknown): { reason: string; transient: boolean } {
  * push is retried by the next run), then sweep the remote with the same retention policy as the
  * local sweep, so both converge on the same set. A failing remote never fails the backup: the
  * outcome says what happened and what to do.
+ *
+ * Chains (docs/remotes.md): a delta is pushed only once its base is complete on the remote (bases
+ * go first, so a delta is never complete there while its base is absent), and the sweep keeps every
+ * snapshot a kept remote snapshot depends on, deleting newest first (deltas before their bases).
+ * @param onBytes bytes sent so far by this whole call (every push of it, backfills included): a
+ *   growing running total, reported while each push sends (see RemoteCallOptions.onBytes)
  */
-export async function replicate(config: Config, remote: Remote, justTaken: string, signal?: AbortSignal): Promise<RemoteOutcome> {
+export async function replicate(config: Config, remote: Remote, justTaken: string, signal?: AbortSignal, onBytes?: (bytes: number) => void): Promise<RemoteOutcome> {
   const log = logger().child({ remote: remote.label });
   // Cancelling stops the transfer under way (a half-pushed snapshot never counts as pushed).
   const call = signal ? { signal } : {};
+  // Bytes of the pushes finished so far, and the most the push under way has reported.
+  let before = 0;
+  let current = 0;
+  const pushCall = onBytes
+    ? {
+        ...call,
+        onBytes: (bytes: number) => {
+          current = Math.max(current, bytes);
+          onBytes(before + current);
+        },
+      }
+    : call;
   let remoteIds: Map<string, boolean>;
   try {
     remoteIds = new Map((await remote.list(call)).map((s) => [s.id, s.complete]));
@@ -32,16 +52,18 @@ export async function replicate(config: Config, remote: Remote, justTaken: strin
     return { status: 'failed', reason: `${what}: ${reason} The snapshot is kept locally and will be pushed by the next run.`, attempts };
   }
 
-  const local = listLocalSnapshots(config.root);
-  const missing = local.filter((s) => remoteIds.get(s.id) !== true);
-  // The new snapshot first, then older ones newest first: the most valuable copy leaves first.
-  missing.sort((a, b) => (a.id === justTaken ? -1 : b.id === justTaken ? 1 : compareSnapshotIds(b.id, a.id)));
+  const localChains = localChainSnapshots(config.root);
+  const order = pushOrder(localChains, remoteIds, justTaken);
+  for (const id of order.unpushable) log.warn({ snapshot: id }, "not pushed: its base is neither on the remote nor on this machine, so it could not be restored from there");
+  const missing = order.push;
   const backfilled: string[] = [];
   let attemptsForNew = 0;
-  for (const snap of missing) {
+  for (const { snapshot: snap } of missing) {
     if (signal?.aborted) break;
     try {
-      const pushed = await remote.push({ id: snap.id, archivePath: snap.archivePath, manifestPath: snap.manifestPath, checksumPath: snap.checksumPath }, call);
+      current = 0;
+      const pushed = await remote.push({ id: snap.id, archivePath: snap.archivePath, manifestPath: snap.manifestPath, checksumPath: snap.checksumPath }, pushCall);
+      before += current;
       if (snap.id === justTaken) attemptsForNew = pushed.attempts;
       else backfilled.push(snap.id);
       remoteIds.set(snap.id, true);
@@ -59,17 +81,12 @@ export async function replicate(config: Config, remote: Remote, justTaken: strin
     }
   }
 
-  const decision = decideRetention([...remoteIds.keys()], config.retention);
-  const pruned: string[] = [];
-  for (const id of decision.prune) {
-    if (id === justTaken) continue;
-    if (signal?.aborted) break; // the sweep is redone by the next run
-    try {
-      await remote.delete(id, call);
-      pruned.push(id);
-    } catch (err) {
-      log.warn({ snapshot: id, reason: describe(err).reason }, 'remote sweep could not delete; the next run retries');
-    }
+  let pruned: string[] = [];
+  try {
+    pruned = await sweepRemote(config, remote, remoteIds, justTaken, new Map(localChains.map((s) => [s.id, s.manifest])), signal);
+  } catch (err) {
+    // Only a cancel gets here (unreadable manifests keep their snapshots instead): the next run sweeps.
+    log.warn({ reason: describe(err).reason }, 'remote sweep stopped; the next run sweeps again');
   }
   return {
     status: 'pushed',
@@ -77,4 +94,87 @@ export async function replicate(config: Config, remote: Remote, justTaken: strin
     ...(backfilled.length ? { backfilled } : {}),
     ...(pruned.length ? { pruned } : {}),
   };
+}
+
+type LocalChainSnapshot = ReturnType<typeof localChainSnapshots>[number];
+
+/**
+ * The local snapshots the remote lacks, in the order to push them: the just-taken one first when
+ * its base (if any) is complete on the remote, then the others newest first (the most valuable copy
+ * leaves first), except that each delta is preceded by every base of its chain that the remote
+ * lacks, full first. A delta whose chain cannot be completed on the remote (a base neither there
+ * nor here) is not pushed: `unpushable` lists it.
+ */
+export function pushOrder(local: readonly LocalChainSnapshot[], remoteComplete: ReadonlyMap<string, boolean>, justTaken: string): { push: LocalChainSnapshot[]; unpushable: string[] } {
+  const byId = new Map(local.map((s) => [s.id, s]));
+  const onRemote = (id: string) => remoteComplete.get(id) === true;
+  const missing = local.filter((s) => !onRemote(s.id));
+  missing.sort((a, b) => (a.id === justTaken ? -1 : b.id === justTaken ? 1 : compareSnapshotIds(b.id, a.id)));
+  const push: LocalChainSnapshot[] = [];
+  const state = new Map<string, 'queued' | 'unpushable' | 'visiting'>();
+  /** true when `s` can be (or already is) queued after its bases */
+  const queue = (s: LocalChainSnapshot): boolean => {
+    const known = state.get(s.id);
+    if (known === 'queued') return true;
+    if (known === 'unpushable' || known === 'visiting') return false; // a loop of bases is no chain
+    state.set(s.id, 'visiting');
+    let ok = true;
+    if (s.kind === 'delta' && s.base && !onRemote(s.base)) {
+      const base = byId.get(s.base);
+      ok = base !== undefined && queue(base);
+    } else if (s.kind === 'delta' && !s.base) ok = false;
+    state.set(s.id, ok ? 'queued' : 'unpushable');
+    if (ok) push.push(s);
+    return ok;
+  };
+  for (const s of missing) queue(s);
+  return { push, unpushable: missing.filter((s) => state.get(s.id) === 'unpushable').map((s) => s.id) };
+}
+
+/**
+ * The remote sweep: the retention policy over the remote's ids, widened to whole chains
+ * (protectChains), each kept snapshot's chain read from this machine's manifests or, for snapshots
+ * only the remote has, from remote.manifest (once per run). A kept snapshot whose manifest cannot
+ * be read (the remote failed to answer) may depend on any older snapshot: none older than it is
+ * deleted this run. Deletes newest first, so an interrupted sweep never leaves a delta without its
+ * base. Returns the ids deleted; a delete that fails is retried by the next run.
+ * @throws RemoteError 'cancelled' when `signal` fires while manifests are read
+ */
+async function sweepRemote(
+  config: Config,
+  remote: Remote,
+  remoteIds: ReadonlyMap<string, boolean>,
+  justTaken: string,
+  localManifests: ReadonlyMap<string, LocalChainSnapshot['manifest']>,
+  signal?: AbortSignal,
+): Promise<string[]> {
+  const log = logger().child({ remote: remote.label });
+  const call = signal ? { signal } : {};
+  const ids = [...remoteIds.keys()];
+  const decision = decideRetention(ids, config.retention);
+  const keepIds = new Set([...decision.keep, justTaken]);
+  const present = new Map(ids.map((id) => [id, 0]));
+  const reader = new RemoteChainReader(remote, localManifests, signal);
+  const chains = await reader.chainsOf(keepIds, present);
+  // Only the kept chains need their links; the rest are deletable whatever they are.
+  const all: ChainSnapshot[] = ids.map((id) => chains.get(id) ?? { id, kind: 'full', base: null, bytes: 0, at: 0 });
+  const { deletable } = protectChains(all, keepIds);
+  const unknown = [...chains.values()].filter((s) => !s.known).map((s) => s.id);
+  const newestUnknown = unknown.sort((a, b) => compareSnapshotIds(b, a))[0];
+  const pruned: string[] = [];
+  const candidates = deletable.filter((id) => id !== justTaken).sort((a, b) => compareSnapshotIds(b, a));
+  for (const id of candidates) {
+    if (signal?.aborted) break; // the sweep is redone by the next run
+    if (newestUnknown && compareSnapshotIds(id, newestUnknown) < 0) {
+      log.warn({ snapshot: id, unknown: newestUnknown }, 'remote sweep keeps it: a kept snapshot whose manifest could not be read may depend on it');
+      continue;
+    }
+    try {
+      await remote.delete(id, call);
+      pruned.push(id);
+    } catch (err) {
+      log.warn({ snapshot: id, reason: describe(err).reason }, 'remote sweep could not delete; the next run retries');
+    }
+  }
+  return pruned;
 }

@@ -10,6 +10,7 @@ import { registerInit } from './commands/init.js';
 import { registerNow } from './commands/now.js';
 import { registerList } from './commands/list.js';
 import { registerRestore } from './commands/restore.js';
+import { registerExport } from './commands/export.js';
 import { registerServe } from './commands/serve.js';
 import { registerDemo } from './commands/demo.js';
 import { registerHealthCommands } from './commands/health.js';
@@ -38,6 +39,7 @@ const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   registerNow,
   registerList,
   registerRestore,
+  registerExport,
   registerServe,
   registerDemo,
   registerHealthCommands, // health, fix

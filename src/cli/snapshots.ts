@@ -21,13 +21,24 @@ export function printBackup(result: BackupResult): void {
   out(`  remote: ${result.remote.status}${result.remote.reason ? ` (${cliText(result.remote.reason, currentRoot)})` : ''}`);
 }
 
-/** What `list` and `demo` print: one line per snapshot, newest first; a remote that could not be read is a note on stderr. */
+/**
+ * What `list` and `demo` print: one line per snapshot, newest first (id, bytes stored for it alone,
+ * full or delta with its base, where the copies are), then the bytes stored locally and on the
+ * remote; a remote that could not be read is a note on stderr. Sizes in one unit system (formatBytes).
+ */
 export function printList(list: SnapshotList): void {
   if (!list.snapshots.length) out('no snapshots yet (take one with: wb-backup now)');
   for (const s of list.snapshots) {
     const where = [s.local ? 'local' : '', s.remote ? 'remote' : ''].filter(Boolean).join('+');
-    out(`${s.id.padEnd(36)} ${formatBytes(s.bytes).padStart(10)}  ${where}${s.manual ? '  manual' : ''}`);
+    // A remote-only snapshot's kind is not read (it would cost a download): shown as "?".
+    const kind = s.kind === 'delta' ? `delta of ${s.base ?? '?'}` : (s.kind ?? '?');
+    out(`${s.id.padEnd(36)} ${formatBytes(s.bytes).padStart(10)}  ${kind.padEnd(5)}  ${where}${s.manual ? '  manual' : ''}`);
   }
+  const totals = [
+    list.totals.local_bytes !== null ? `${formatBytes(list.totals.local_bytes)} stored locally` : '',
+    list.totals.remote_bytes !== null ? `${formatBytes(list.totals.remote_bytes)} on the remote` : '',
+  ].filter(Boolean);
+  if (list.snapshots.length && totals.length) out(`total: ${totals.join(', ')} (a delta stores only what changed since its base, and restores with its chain)`);
   if (list.remote.reason) process.stderr.write(`note: ${cliText(list.remote.reason, currentRoot)}\n`);
 }
 

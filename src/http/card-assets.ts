@@ -36,6 +36,7 @@ export const CARD_HTML = `<!doctype html>
       <div class="grow">
         <h2>Snapshots</h2>
         <div id="last-snapshot" class="muted">loading…</div>
+        <div id="stored" class="muted" hidden></div>
       </div>
       <button id="backup-now" type="button">Back up now</button>
     </div>
@@ -393,11 +394,18 @@ function render(data) {
   arrange($('#components'), nodes);
   const newest = data.snapshots[0];
   $('#last-snapshot').textContent = newest ? ('Last snapshot ' + newest.id + ' · ' + size(newest.bytes) + (newest.remote ? ' · on the remote' : '')) : 'No snapshot yet.';
+  // Bytes stored on each side (deltas count what they store); the remote's only once it was listed.
+  const totals = data.totals || {};
+  const stored = [];
+  if (typeof totals.local_bytes === 'number') stored.push(size(totals.local_bytes) + ' stored locally');
+  if (typeof totals.remote_bytes === 'number') stored.push(size(totals.remote_bytes) + ' on the remote');
+  $('#stored').textContent = stored.join(' · ');
+  $('#stored').hidden = stored.length === 0 || data.snapshots.length === 0;
   const list = $('#snapshot-list');
   const shown = data.snapshots.slice(0, 5);
-  const signature = shown.map((s) => s.id + (s.manual ? '+' : '')).join(' ');
+  const signature = shown.map((s) => s.id + (s.manual ? '+' : '') + (s.kind || '')).join(' ');
   if (list.getAttribute('data-shown') !== signature) {
-    list.replaceChildren(...shown.map((s) => el('li', { class: 'muted', 'data-snapshot': s.id }, s.id + (s.manual ? ' (manual)' : ''))));
+    list.replaceChildren(...shown.map((s) => el('li', { class: 'muted', 'data-snapshot': s.id }, s.id + (s.manual ? ' (manual)' : '') + (s.kind === 'delta' ? ' · delta' : s.kind === 'full' ? ' · full' : ''))));
     list.setAttribute('data-shown', signature);
   }
 }

@@ -89,7 +89,7 @@ export function mountHealthCard(app: Express, opts: { root: string; ownOrigins: 
   app.get('/api/health', async (_req, res) => {
     try {
       const [components, list] = await Promise.all([healthStatus({ root }), snapshotList()]);
-      res.json({ components, snapshots: list.snapshots, remote: list.remote, last_run: readLastRun(root) });
+      res.json({ components, snapshots: list.snapshots, remote: list.remote, totals: list.totals, last_run: readLastRun(root) });
     } catch (err) {
       fail(res, err);
     }

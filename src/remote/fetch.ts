@@ -12,18 +12,25 @@ import { RemoteError, type Remote } from './remote.js';
 /**
  * The snapshot to restore, made local first when only the remote has it (or when the remote's is
  * the newest, for "latest"). The download lands as an ordinary local snapshot: archive renamed in last.
- * Call holding the root lock.
+ * A delta snapshot comes with the archives of its chain this machine lacks (and no others), bases
+ * first, each one an ordinary local snapshot too. Call holding the root lock.
+ * @param onBytes while downloading: bytes received so far (a growing running total over the
+ *   whole chain) and the archive sizes of the snapshots downloaded, as the remote lists them (the
+ *   files' total is slightly more: each manifest and checksum file comes with its archive)
  */
-export async function ensureLocalSnapshot(config: Config, id: string, remote: Remote | null, signal?: AbortSignal): Promise<LocalSnapshot> {
+export async function ensureLocalSnapshot(config: Config, id: string, remote: Remote | null, signal?: AbortSignal, onBytes?: (bytes: number, archiveBytes: number) => void): Promise<LocalSnapshot> {
   const local = listLocalSnapshots(config.root);
   const localHit = id === 'latest' ? local[0] : local.find((s) => s.id === id);
   // A named snapshot this machine has needs no remote; only "latest" must ask which is newer.
   if (!remote || (localHit && id !== 'latest')) return findLocalSnapshot(config.root, id);
 
   let wanted: string | undefined;
+  const sizes = new Map<string, number>();
   try {
     // A remote's listing is untrusted: an id becomes a file name, so only canonical snapshot ids count.
-    const remoteIds = (await remote.list(signal ? { signal } : {})).filter((r) => r.complete && typeof r.id === 'string' && parseSnapshotId(r.id) !== null).map((r) => r.id);
+    const listed = (await remote.list(signal ? { signal } : {})).filter((r) => r.complete && typeof r.id === 'string' && parseSnapshotId(r.id) !== null);
+    for (const r of listed) sizes.set(r.id, typeof r.bytes === 'number' && Number.isFinite(r.bytes) && r.bytes >= 0 ? r.bytes : 0);
+    const remoteIds = listed.map((r) => r.id);
     if (id === 'latest') {
       const newestRemote = [...remoteIds].sort((a, b) => compareSnapshotIds(b, a))[0];
       wanted = newestRemote && (!localHit || compareSnapshotIds(newestRemote, localHit.id) > 0) ? newestRemote : undefined;
@@ -35,12 +42,69 @@ export async function ensureLocalSnapshot(config: Config, id: string, remote: Re
   }
   if (!wanted) return findLocalSnapshot(config.root, id);
 
+  // A delta restores with its whole chain: the archives of the chain this machine lacks, bases first.
+  const needed = await chainToDownload(config, remote, wanted, signal);
+  // Progress over the whole chain: one running total against the chain's archive bytes.
+  const chainBytes = needed.reduce((n, link) => n + (sizes.get(link) ?? 0), 0);
+  let before = 0;
+  for (const link of needed) {
+    let received = 0;
+    const report = onBytes
+      ? (b: number) => {
+          received = b;
+          onBytes(before + b, chainBytes);
+        }
+      : undefined;
+    await downloadOne(config, remote, link, signal, report);
+    before += received;
+  }
+  return findLocalSnapshot(config.root, wanted);
+}
+
+/**
+ * The snapshots to download so that `wanted` restores: `wanted` and, following each manifest's
+ * base (read with remote.manifest, no archive fetched), every base this machine does not have,
+ * down to a full or to a base it has. Full first, the order they are downloaded and applied in.
+ * @throws WbError `restore_refused` when a base is on neither side (nothing is downloaded then);
+ *   not_found / remote_failed / interrupted when a manifest cannot be read
+ */
+async function chainToDownload(config: Config, remote: Remote, wanted: string, signal?: AbortSignal): Promise<string[]> {
+  const localIds = new Set(listLocalSnapshots(config.root).map((s) => s.id));
+  const chain: string[] = [];
+  for (let id: string | null = wanted; id !== null && !localIds.has(id); ) {
+    if (chain.includes(id) || chain.length > MAX_CHAIN) {
+      throw new WbError('restore_refused', `Snapshot ${wanted} on ${remote.label} has a chain of bases that loops or is longer than ${MAX_CHAIN}. Nothing was changed.`, 'Restore a full snapshot instead (data_backup_list shows which are full).');
+    }
+    chain.push(id);
+    let manifest;
+    try {
+      manifest = await remote.manifest(id, signal ? { signal } : {});
+    } catch (err) {
+      if (err instanceof RemoteError && err.kind === 'not_found' && id !== wanted) {
+        throw new WbError('restore_refused', `Snapshot ${wanted} is a delta whose chain needs ${id}, which is neither on this machine nor on ${remote.label}. Nothing was changed.`, 'Restore an older snapshot whose chain is whole (data_backup_list shows each snapshot\'s kind and base).');
+      }
+      // Reading the chain is the first step of downloading it: said as such.
+      throw new WbError(codeFor(err), `Downloading snapshot ${id} from ${remote.label} failed: ${errorText(err)} Nothing was changed.`, errorHint(err));
+    }
+    id = manifest.kind === 'delta' && manifest.base ? manifest.base : null;
+  }
+  return chain.reverse();
+}
+
+/** A restore never reads more archives than this (the chain rule's max_deltas is at most 1000). */
+const MAX_CHAIN = 1001;
+
+/**
+ * Download snapshot `id` and publish it as an ordinary local snapshot (archive renamed in last).
+ * @throws WbError with the code of what failed (codeFor); nothing of it is left in backups/
+ */
+async function downloadOne(config: Config, remote: Remote, wanted: string, signal?: AbortSignal, onBytes?: (bytes: number) => void): Promise<void> {
   const { backupsDir } = rootLayout(config.root);
   fs.mkdirSync(backupsDir, { recursive: true });
   // A folder of its own (never one a previous or concurrent download left), removed in any case.
   const tmp = fs.mkdtempSync(path.join(backupsDir, `${wanted}.download.tmp-`)); // ".tmp-": removeLeftovers clears it after a crash
   try {
-    const files = await remote.download(wanted, tmp, signal ? { signal } : {});
+    const files = await remote.download(wanted, tmp, { ...(signal ? { signal } : {}), ...(onBytes ? { onBytes } : {}) });
     // Only the three files this snapshot is made of, named after the id asked for.
     const expected = new Set(listLocalFileNames(wanted));
     const published: string[] = [];
@@ -65,7 +129,6 @@ export async function ensureLocalSnapshot(config: Config, id: string, remote: Re
     fs.rmSync(tmp, { recursive: true, force: true });
   }
   logger().info({ snapshot: wanted, remote: remote.label }, 'downloaded snapshot from the remote');
-  return findLocalSnapshot(config.root, wanted);
 }
 
 /** A downloaded file that may not be published (it would replace one, or is not the snapshot's). */
@@ -83,6 +146,7 @@ function errorText(err: unknown): string {
  * this machine's full disk is disk_full, a download that would replace a local file is restore_refused.
  */
 function codeFor(err: unknown): WbErrorCode {
+  if (err instanceof WbError) return err.code; // e.g. manifest_invalid: a damaged manifest on the remote
   if (err instanceof RemoteError) {
     if (err.kind === 'not_found' || err.kind === 'incomplete') return 'not_found';
     if (err.kind === 'cancelled') return 'interrupted';

@@ -1,4 +1,6 @@
+import { WbError } from '../core/errors.js';
 import { codecFromFileName } from '../snapshot/codec.js';
+import { validateManifest, type Manifest } from '../snapshot/manifest.js';
 import { partsOf } from './parts.js';
 import type { RemoteSnapshot } from './remote.js';
 
@@ -31,4 +33,31 @@ export function describeStoredSnapshot(id: string, names: readonly string[], siz
   const bytes = (pieces ?? []).reduce((n, f) => n + sizeOf(f), 0);
   const complete = published && pieces !== null && names.includes(`${id}.manifest.json`) && names.includes(`${id}.sha256`);
   return { id, bytes, complete };
+}
+
+/** A manifest larger than this is not one wb-backup wrote (a remote's files are untrusted): refused unread. */
+export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+
+/**
+ * A manifest's text read from a remote, parsed and validated for snapshot `id`, written once for
+ * every backend's manifest().
+ * @throws WbError `manifest_invalid` when it is not JSON, not a valid manifest, or names another snapshot
+ */
+export function parseRemoteManifest(label: string, id: string, text: string): Manifest {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new WbError('manifest_invalid', `The manifest of ${id} on ${label} is not JSON.`, 'The copy on the remote is damaged; pick another snapshot.');
+  }
+  const manifest = validateManifest(raw);
+  if (manifest.snapshot_id !== id) {
+    throw new WbError('manifest_invalid', `The manifest stored as ${id} on ${label} describes ${manifest.snapshot_id}.`, 'The copy on the remote is damaged or was tampered with; pick another snapshot.');
+  }
+  return manifest;
+}
+
+/** The WbError for a manifest larger than MAX_MANIFEST_BYTES. */
+export function manifestTooLarge(label: string, id: string, bytes: number): WbError {
+  return new WbError('manifest_invalid', `The manifest of ${id} on ${label} is ${bytes} bytes, more than any wb-backup writes.`, 'The copy on the remote is damaged or was tampered with; pick another snapshot.');
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Manifest } from '../snapshot/manifest.js';
 
 /**
  * The Remote contract: one small interface for off-machine copies, one folder per backend
@@ -17,6 +18,13 @@ import { z } from 'zod';
  *   half-done is never reported as complete by list(), and the next push converges.
  * - Backends do one attempt per call. Retrying transient failures is retry.ts's wrapper, applied by
  *   the registry to every backend, so methods must be safe to call again after any failure.
+ * - push() and download() call `onBytes` (when given) while they transfer, with the bytes of the
+ *   snapshot's files (archive or parts, manifest, checksum file) sent or received so far by this
+ *   call: a running total, not increments, growing, ending at the sum of the files' sizes when
+ *   something was transferred (nothing is reported when nothing had to be). A backend that cannot
+ *   see its transfer (gh without a readable /proc) reports only that final total. A retried
+ *   attempt starts over from 0 in the backend; the retry wrapper passes on only values above the
+ *   largest already passed, so a caller of a registry remote sees a strictly increasing count.
  */
 export interface SnapshotFiles {
   id: string;
@@ -46,6 +54,8 @@ export interface PushResult {
 export interface RemoteCallOptions {
   /** stop promptly and reject with RemoteError kind 'cancelled' when this fires */
   signal?: AbortSignal;
+  /** push and download: bytes transferred so far by this call, a growing running total (see the rules above) */
+  onBytes?: (bytes: number) => void;
 }
 
 export interface Remote {
@@ -72,6 +82,16 @@ export interface Remote {
    * holds part of it; 'transient' when it could not be read (network, I/O), which is never 'not_found'.
    */
   download(id: string, dir: string, opts?: RemoteCallOptions): Promise<SnapshotFiles>;
+  /**
+   * The snapshot's manifest (<id>.manifest.json), read without fetching its archive: what a chain
+   * walk needs (kind, base) costs one small file. Validated (snapshot/manifest.ts validateManifest)
+   * and checked to name `id`. Fails with RemoteError 'not_found' when the remote has no such
+   * snapshot; 'incomplete' when it holds the snapshot without a manifest; 'transient' when it could
+   * not be read; 'auth', 'refused', 'cancelled' as the other methods. A manifest that was read but
+   * is not a valid one for `id` (damaged, tampered with, larger than MAX_MANIFEST_BYTES) is a
+   * WbError 'manifest_invalid': the remote answered, so retrying does not help.
+   */
+  manifest(id: string, opts?: RemoteCallOptions): Promise<Manifest>;
   /**
    * Remove the snapshot (complete or not) from the remote. Deleting one that is not there
    * succeeds: it is already gone. Fails with 'transient', 'auth', 'refused' or 'cancelled'.

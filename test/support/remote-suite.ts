@@ -30,8 +30,8 @@ async function remoteFailure(p: Promise<unknown>): Promise<RemoteError> {
   return err as RemoteError;
 }
 
-/** Real snapshots (incompressible blobs, so the archive is ~`kb` KiB) to push around. */
-export async function makeSnapshots(root: string, count: number, kb = 64): Promise<SnapshotFiles[]> {
+/** Real snapshots (incompressible blobs, so the archive is ~`kb` KiB) to push around, newest first: all full, or with `incremental` a full then deltas on it. */
+export async function makeSnapshots(root: string, count: number, kb = 64, opts: { incremental?: boolean } = {}): Promise<SnapshotFiles[]> {
   const file = path.join(root, 'db', 'blobs.db');
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const db = new Database(file);
@@ -41,7 +41,7 @@ export async function makeSnapshots(root: string, count: number, kb = 64): Promi
   db.close();
   const base = Date.parse('2026-11-01T00:00:00Z');
   // Full snapshots: each stands alone, as the contract tests want (chains on remotes have tests of their own).
-  for (let i = 0; i < count; i++) await runBackup(loadConfig(root), { now: () => new Date(base + i * 3_600_000), remote: null, full: true });
+  for (let i = 0; i < count; i++) await runBackup(loadConfig(root), { now: () => new Date(base + i * 3_600_000), remote: null, full: !opts.incremental });
   return listLocalSnapshots(root).map((s) => ({ id: s.id, archivePath: s.archivePath, manifestPath: s.manifestPath, checksumPath: s.checksumPath }));
 }
 
@@ -86,6 +86,52 @@ export function describeRemoteBehaviour(label: string, setup: (opts: { partBytes
         expect(fs.readFileSync(got.archivePath).equals(fs.readFileSync(snaps[2]!.archivePath))).toBe(true);
         expect(fs.readFileSync(got.manifestPath, 'utf8')).toBe(fs.readFileSync(snaps[2]!.manifestPath, 'utf8'));
         expect(execFileSync('sha256sum', ['-c', path.basename(got.checksumPath)], { cwd: into }).toString()).toMatch(/OK\n.*OK/s);
+      } finally {
+        rmrf(into);
+        await cleanup();
+      }
+    });
+
+    it("manifest reads a snapshot's manifest (kind and base of a delta) without its archive; an absent one is not_found", async () => {
+      const { remote, cleanup } = await setup({ partBytes: 16 * 1024 });
+      const chainRoot = tempRoot('wb-remote-suite-chain-');
+      try {
+        // A full, then a delta against it (the contract's other snapshots are all full).
+        const [delta, full] = await makeSnapshots(chainRoot, 2, 64, { incremental: true });
+        await remote.push(full!);
+        await remote.push(delta!);
+        const local = JSON.parse(fs.readFileSync(delta!.manifestPath, 'utf8')) as { kind: string; base: string };
+        expect(local).toMatchObject({ kind: 'delta', base: full!.id });
+        expect(await remote.manifest(delta!.id)).toEqual(local);
+        expect(await remote.manifest(full!.id)).toMatchObject({ snapshot_id: full!.id, kind: 'full', base: null });
+        const err = await remoteFailure(remote.manifest('snap-2001-01-01T00-00-00Z'));
+        expect(err.kind).toBe('not_found');
+        expect(err.message).toMatch(/snap-2001-01-01T00-00-00Z/);
+      } finally {
+        rmrf(chainRoot);
+        await cleanup();
+      }
+    });
+
+    it('push and download report the bytes they move: growing, ending at the files’ total; a push with nothing to send reports none', async () => {
+      const { remote, cleanup } = await setup({ partBytes: 16 * 1024 });
+      const into = tempRoot('wb-dl-');
+      try {
+        const snap = snaps[1]!;
+        const filesBytes = [snap.archivePath, snap.manifestPath, snap.checksumPath].reduce((n, f) => n + fs.statSync(f).size, 0);
+        const sent: number[] = [];
+        await remote.push(snap, { onBytes: (b) => sent.push(b) });
+        expect(sent.length).toBeGreaterThan(0);
+        for (let i = 1; i < sent.length; i++) expect(sent[i]).toBeGreaterThan(sent[i - 1]!);
+        expect(sent.at(-1)).toBe(filesBytes);
+        const again: number[] = [];
+        expect((await remote.push(snap, { onBytes: (b) => again.push(b) })).uploaded).toBe(false);
+        expect(again).toEqual([]);
+        const received: number[] = [];
+        await remote.download(snap.id, into, { onBytes: (b) => received.push(b) });
+        expect(received.length).toBeGreaterThan(0);
+        for (let i = 1; i < received.length; i++) expect(received[i]).toBeGreaterThan(received[i - 1]!);
+        expect(received.at(-1)).toBe(filesBytes);
       } finally {
         rmrf(into);
         await cleanup();
@@ -140,6 +186,9 @@ export function describeRemoteBehaviour(label: string, setup: (opts: { partBytes
         expect(err.kind).toBe('transient');
         expect(err.transient).toBe(true);
         expect(err.hint.length).toBeGreaterThan(10);
+        const manifestErr = await remoteFailure(remote.manifest(snaps[1]!.id));
+        expect(manifestErr.kind).toBe('transient');
+        expect(manifestErr.hint.length).toBeGreaterThan(10);
       } finally {
         rmrf(into);
         await cleanup();
@@ -156,6 +205,7 @@ export function describeRemoteBehaviour(label: string, setup: (opts: { partBytes
         expect((await remoteFailure(remote.list({ signal: fired }))).kind).toBe('cancelled');
         expect((await remoteFailure(remote.download(snaps[0]!.id, into, { signal: fired }))).kind).toBe('cancelled');
         expect((await remoteFailure(remote.delete(snaps[0]!.id, { signal: fired }))).kind).toBe('cancelled');
+        expect((await remoteFailure(remote.manifest(snaps[0]!.id, { signal: fired }))).kind).toBe('cancelled');
         expect(await storedNames(snaps[1]!.id)).toEqual([]);
         expect((await remote.list()).map((s) => [s.id, s.complete])).toEqual([[snaps[0]!.id, true]]);
       } finally {
@@ -195,17 +245,19 @@ export function describeRemoteBehaviour(label: string, setup: (opts: { partBytes
     it('splits archives larger than the part size and joins them on download', async () => {
       const { remote, cleanup, storedNames } = await setup({ partBytes: 16 * 1024 });
       const into = tempRoot('wb-dl-');
+      // The oldest snapshot is the full one (~64 KiB); the later ones are small deltas.
+      const full = snaps[snaps.length - 1]!;
       try {
-        await remote.push(snaps[0]!);
-        const archiveName = path.basename(snaps[0]!.archivePath);
-        const parts = (await storedNames(snaps[0]!.id)).filter((n) => n.startsWith(`${archiveName}.part`)).sort();
-        const expectedParts = Math.ceil(fs.statSync(snaps[0]!.archivePath).size / (16 * 1024));
+        await remote.push(full);
+        const archiveName = path.basename(full.archivePath);
+        const parts = (await storedNames(full.id)).filter((n) => n.startsWith(`${archiveName}.part`)).sort();
+        const expectedParts = Math.ceil(fs.statSync(full.archivePath).size / (16 * 1024));
         expect(expectedParts).toBeGreaterThan(2);
         expect(parts).toEqual(Array.from({ length: expectedParts }, (_, i) => `${archiveName}.part${String(i + 1).padStart(3, '0')}`));
-        const listed = (await remote.list()).find((s) => s.id === snaps[0]!.id)!;
-        expect(listed).toMatchObject({ complete: true, bytes: fs.statSync(snaps[0]!.archivePath).size });
-        const got = await remote.download(snaps[0]!.id, into);
-        expect(fs.readFileSync(got.archivePath).equals(fs.readFileSync(snaps[0]!.archivePath))).toBe(true);
+        const listed = (await remote.list()).find((s) => s.id === full.id)!;
+        expect(listed).toMatchObject({ complete: true, bytes: fs.statSync(full.archivePath).size });
+        const got = await remote.download(full.id, into);
+        expect(fs.readFileSync(got.archivePath).equals(fs.readFileSync(full.archivePath))).toBe(true);
         expect(fs.readdirSync(into).filter((n) => n.includes('.part'))).toEqual([]);
       } finally {
         rmrf(into);
