@@ -9,10 +9,10 @@
 //   WB_BENCH_MB=600          size of the set on disk, about (MB)
 //   WB_BENCH_HOURS=24        simulated hours
 //   WB_BENCH_FULL_EVERY=4    a forced full in the second root every N hours (and at the last hour)
-//   WB_BENCH_RESTORE=rebuild rebuild: every database rebuilt from its chain by hand (unpack +
-//                            applyDelta, test/support/chain-rebuild.ts); restore: `wb-backup
-//                            restore <id> --yes` (needs restore of chains); export: `wb-backup
-//                            export <id> --db <name> --out <file>` per database; off: skip
+//   WB_BENCH_RESTORE=restore restore: `wb-backup restore <id> --yes`; export: `wb-backup export
+//                            <id> --db <name> --out <file>` per database; rebuild: every database
+//                            rebuilt from its chain by hand, one applyDelta per link
+//                            (test/support/chain-rebuild.ts); off: skip
 //   WB_BENCH_KEEP=1          keep the work folder
 //   WB_BENCH_RESTORE_ONLY=<kept work folder>   only the restore comparison, on an earlier run's roots
 //   WB_BENCH_PROFILE=0       skip the profile of a delta's steps
@@ -41,7 +41,7 @@ const PROFILE = process.env.WB_BENCH_PROFILE !== '0';
 // all: every table of every database churns; largest: only the largest table (by rows) of each
 // database, as bench/page-image.ts does (fewer pages touched: small-row tables churn less)
 const CHURN = (process.env.WB_BENCH_CHURN ?? 'all') as 'all' | 'largest';
-const RESTORE = (process.env.WB_BENCH_RESTORE ?? 'rebuild') as 'rebuild' | 'restore' | 'export' | 'off';
+const RESTORE = (process.env.WB_BENCH_RESTORE ?? 'restore') as 'rebuild' | 'restore' | 'export' | 'off';
 const CLI = path.resolve('dist/src/cli/main.js');
 const CHILD = path.resolve('bench/incremental-child.mjs');
 const RESTIC = '/usr/bin/restic';
