@@ -9,6 +9,7 @@ import { cliText } from './wording.js';
 import { registerInit } from './commands/init.js';
 import { registerNow } from './commands/now.js';
 import { registerList } from './commands/list.js';
+import { registerCheck } from './commands/check.js';
 import { registerRestore } from './commands/restore.js';
 import { registerExport } from './commands/export.js';
 import { registerServe } from './commands/serve.js';
@@ -40,6 +41,7 @@ const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   registerList,
   registerRestore,
   registerExport,
+  registerCheck,
   registerServe,
   registerDemo,
   registerHealthCommands, // health, fix
