@@ -39,6 +39,8 @@ export interface S3Request {
   method: string;
   key: string;
   query: string;
+  /** the request's headers (lower-case names), to see what the SDK sent (checksums, conditions) */
+  headers: http.IncomingHttpHeaders;
   /** the fault kind that answered it, when one did */
   fault?: S3Fault['kind'] | 'precondition';
 }
@@ -221,7 +223,7 @@ export async function startS3Server(bucket = 'wb-test'): Promise<S3TestServer> {
     const segments = url.pathname.split('/').slice(1);
     const key = segments.slice(1).map(decodeURIComponent).join('/');
     const method = req.method ?? 'GET';
-    const seen: S3Request = { method, key, query: url.search.slice(1) };
+    const seen: S3Request = { method, key, query: url.search.slice(1), headers: req.headers };
     requests.push(seen);
     const fault = faults.find((f) => f.left > 0 && matches(f.match, seen));
     if (fault) fault.left--;
