@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, PutObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
@@ -13,7 +14,7 @@ import { S3Remote } from '../src/remote/s3/s3-remote.js';
 import { runRestore } from '../src/restore/restore.js';
 import { deleteLocalSnapshot } from '../src/snapshot/store.js';
 import { dumpTables } from './support/db-snapshot.js';
-import { makeNotesDb, rmrf, tempRoot, waitFor } from './support/fixtures.js';
+import { CLI, makeNotesDb, rmrf, tempRoot, waitFor } from './support/fixtures.js';
 import { describeRemoteBehaviour, makeSnapshots } from './support/remote-suite.js';
 import { s3TestEnv, startS3Server, useS3TestEnv, type S3TestServer } from './support/s3-server.js';
 
@@ -38,6 +39,10 @@ function s3Remote(s3: S3TestServer, opts: { partBytes?: number; retry?: { attemp
 }
 
 const snapshotKey = (id: string, file: string) => `${PREFIX}/${id}/${file}`;
+
+/** True when the request carries an SDK transport checksum (what R2 and B2 reject). */
+const checksummed = (r: { headers: Record<string, unknown> }) =>
+  Object.keys(r.headers).some((h) => h.startsWith('x-amz-checksum-') || h === 'x-amz-sdk-checksum-algorithm' || h === 'x-amz-trailer');
 
 describeRemoteBehaviour('s3 (fauxqs process behind the S3 conditional-write layer)', async ({ partBytes }) => {
   const s3 = await startS3Server();
@@ -139,7 +144,9 @@ describe('S3 faults converge, or fail with what to do', () => {
       const pushed = await s3Remote(s3).push(big!);
       expect(pushed).toEqual({ uploaded: true, attempts: 2 });
       expect(s3.requests.filter((r) => r.fault === 'drop')).toHaveLength(1);
-      expect(s3.requests.filter((r) => r.method === 'PUT' && /partNumber=/.test(r.query)).length).toBeGreaterThanOrEqual(4);
+      const parts = s3.requests.filter((r) => r.method === 'PUT' && /partNumber=/.test(r.query));
+      expect(parts.length).toBeGreaterThanOrEqual(4);
+      expect(parts.filter(checksummed)).toEqual([]); // the default checksum mode holds for multipart too
       expect(await keysOf(big!.id)).toEqual(filesOf(big!));
       expect((await s3Remote(s3).list()).find((s) => s.id === big!.id)).toEqual({ id: big!.id, complete: true, bytes });
       const got = await s3Remote(s3).download(big!.id, into);
@@ -240,7 +247,6 @@ describe('S3 faults converge, or fail with what to do', () => {
   it('uploads carry no SDK checksum by default (what R2 and B2 accept); checksums: when_supported adds them', async () => {
     await s3Remote(s3).push(snaps[0]!);
     const sent = (from: number) => s3.requests.slice(from).filter((r) => r.method === 'PUT' || r.method === 'POST');
-    const checksummed = (r: { headers: Record<string, unknown> }) => Object.keys(r.headers).some((h) => h.startsWith('x-amz-checksum-') || h === 'x-amz-sdk-checksum-algorithm' || h === 'x-amz-trailer');
     expect(sent(0).length).toBeGreaterThan(0);
     expect(sent(0).filter(checksummed)).toEqual([]);
     const before = s3.requests.length;
@@ -321,5 +327,29 @@ describe('data_backup and data_restore with the s3 remote from wb-backup.yaml', 
     // Credentials came from the environment: nothing of them was written to the data root.
     const written = fs.readdirSync(root, { recursive: true }).map(String).filter((f) => fs.statSync(path.join(root, f)).isFile() && !f.endsWith('.db') && !/\.(tar\.zst|tar\.gz)$/.test(f));
     for (const f of written) expect(fs.readFileSync(path.join(root, f), 'utf8')).not.toContain(s3TestEnv().AWS_SECRET_ACCESS_KEY);
+  });
+});
+
+describe('wb-backup now with the s3 remote (the built CLI, credentials from the environment)', () => {
+  it('pushes the snapshot to the bucket, prints that it did, and exits', async () => {
+    const s3 = await startS3Server();
+    const root = tempRoot();
+    try {
+      makeNotesDb(path.join(root, 'db', 'a.db'), 10);
+      writeConfigFile(root, { remote: { s3: { bucket: s3.bucket, prefix: 'cli', endpoint: s3.endpoint, force_path_style: true } } });
+      // Spawned, not spawnSync: the S3 layer runs in this process and must keep answering.
+      const child = spawn(process.execPath, [CLI, '--root', root, 'now'], { env: { ...process.env, ...s3TestEnv() }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+      expect(code).toBe(0);
+      expect(stdout).toMatch(/remote: pushed/);
+      const keys = [...(await s3.keys('cli/')).keys()];
+      expect(keys).toHaveLength(3);
+      expect(keys.filter((k) => k.endsWith('.sha256'))).toHaveLength(1);
+    } finally {
+      rmrf(root);
+      await s3.close();
+    }
   });
 });
