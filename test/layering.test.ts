@@ -13,6 +13,7 @@ const LAYERS: string[][] = [
   ['pages'], // page-level images, page-hash indexes, deltas and the chain rule (incremental snapshots)
   ['remote'], // replicas: the Remote contract and its backends
   ['restore'], // the restore pipeline and the journaled swap
+  ['check'], // proof that stored copies restore, without restoring them (reads chains like a restore)
   ['backup'], // the data_backup pipeline (finishes an interrupted restore first)
   ['sync'], // github-sync
   ['health'], // the health graph (loads the health/ plug-ins)

@@ -133,9 +133,10 @@ describe('faults mid-snapshot', () => {
     fs.mkdirSync(path.join(partial, 'databases', 'a'), { recursive: true });
     fs.writeFileSync(path.join(partial, 'archive.tmp'), 'half');
     fs.writeFileSync(path.join(root, 'backups', 'snap-2026-01-01T00-00-00Z.manifest.json'), '{}');
+    fs.writeFileSync(path.join(root, 'backups', 'snap-2026-01-01T00-00-00Z.pages'), 'half');
     const result = await runBackup(loadConfig(root));
     expect(fs.readdirSync(path.join(root, 'backups')).sort()).toEqual(
-      [`${result.snapshot_id}.manifest.json`, `${result.snapshot_id}.sha256`, result.archive.file, 'last_run.json'].sort(),
+      [`${result.snapshot_id}.manifest.json`, `${result.snapshot_id}.sha256`, `${result.snapshot_id}.pages`, result.archive.file, 'last_run.json'].sort(),
     );
   });
 });

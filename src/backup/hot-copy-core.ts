@@ -5,6 +5,8 @@ import path from 'node:path';
 import { describeHolders, findFileHolders } from '../core/lock-holder.js';
 import { countRows } from '../core/sqlite-util.js';
 import { WbError } from '../core/errors.js';
+import { syncFileData } from '../core/durable-file.js';
+import { Sha256Thread } from '../core/sha256-thread.js';
 import { openPageImage, type PageImage } from '../pages/image.js';
 import { decodePageIndex, encodePageIndex, PageIndexBuilder } from '../pages/page-index.js';
 import { writeDelta } from '../pages/delta.js';
@@ -134,10 +136,24 @@ export async function copyAndInspect(req: HotCopyRequest): Promise<HotCopyResult
     }
     return await takeImage(req, file, whole);
   } catch (err) {
+    // A digest left half-fed must never be continued by the next copy.
+    await dropHasher();
     fs.rmSync(req.dest, { force: true });
     fs.rmSync(`${req.dest}.delta`, { force: true });
     return classifyImageError(err, req);
   }
+}
+
+/** The whole-image sha256 runs on a thread of its own, beside the per-page hashing (one per copying thread, reused). */
+let hasher: Sha256Thread | null = null;
+function imageHasher(): Sha256Thread {
+  hasher ??= new Sha256Thread();
+  return hasher;
+}
+async function dropHasher(): Promise<void> {
+  const h = hasher;
+  hasher = null;
+  await h?.close();
 }
 
 /** Why a database offered a base is still stored whole (file replaced), or undefined. */
@@ -163,12 +179,13 @@ async function inspect(image: PageImage): Promise<Pick<CopiedDatabase, 'rows' | 
 
 /** The whole image at req.dest (written as .partial, flushed, renamed). */
 async function takeImage(req: HotCopyRequest, file: FileIdentity, wholeReason: string | undefined): Promise<CopiedDatabase> {
-  const image = openPageImage(req.source, { busyTimeoutMs: req.busyTimeoutMs });
+  const image = openPageImage(req.source, { busyTimeoutMs: req.busyTimeoutMs, asRollbackJournal: true });
   const partial = `${req.dest}.partial`;
   const count = counter(req);
   let fd: number | null = null;
   try {
-    const builder = new PageIndexBuilder(image.pageSize);
+    const whole = imageHasher();
+    const builder = new PageIndexBuilder(image.pageSize, undefined, false);
     fd = fs.openSync(partial, 'w');
     let at = 0;
     for (const chunk of image.chunks()) {
@@ -176,15 +193,18 @@ async function takeImage(req: HotCopyRequest, file: FileIdentity, wholeReason: s
       fs.writeSync(fd, chunk.data, 0, chunk.data.length, at);
       at += chunk.data.length;
       count(chunk.data.length);
+      await whole.update(chunk.data); // handed over: not used after this
     }
+    const imageSha256 = await whole.digest();
     const inspected = await inspect(image);
     const held = image.writersHeldMs;
     image.close();
-    fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = null;
+    // Flushed before the rename, so the name never points at unwritten bytes (the folder is flushed when the archive is).
+    syncFileData(partial);
     fs.renameSync(partial, req.dest);
-    const index = builder.finish();
+    const index = builder.finish(imageSha256);
     return {
       kind: 'copied',
       bytes: at,
@@ -211,7 +231,7 @@ type DeltaOutcome = { kind: 'ok'; copied: CopiedDatabase } | { kind: 'too_big'; 
 /** The pages that differ from the base at `${req.dest}.delta`, unless they are most of the file. */
 async function takeDelta(req: HotCopyRequest, base: NonNullable<HotCopyRequest['base']>, file: FileIdentity): Promise<DeltaOutcome> {
   const baseIndex = decodePageIndex(Buffer.from(base.index));
-  const image = openPageImage(req.source, { busyTimeoutMs: req.busyTimeoutMs });
+  const image = openPageImage(req.source, { busyTimeoutMs: req.busyTimeoutMs, asRollbackJournal: true });
   try {
     if (image.pageSize !== baseIndex.pageSize) {
       image.close();
@@ -225,7 +245,7 @@ async function takeDelta(req: HotCopyRequest, base: NonNullable<HotCopyRequest['
       }
     })();
     const out = `${req.dest}.delta`;
-    const written = await writeDelta({ out, base: { snapshotId: base.snapshotId, db: base.db, index: baseIndex }, pageSize: image.pageSize, pageCount: image.pageCount, chunks, codec: req.codec, ...(req.level !== undefined ? { level: req.level } : {}) });
+    const written = await writeDelta({ out, base: { snapshotId: base.snapshotId, db: base.db, index: baseIndex }, pageSize: image.pageSize, pageCount: image.pageCount, chunks, codec: req.codec, imageHasher: imageHasher(), ...(req.level !== undefined ? { level: req.level } : {}) });
     if (written.changedPages > MAX_DELTA_PAGE_SHARE * Math.max(1, written.pageCount)) {
       fs.rmSync(out, { force: true });
       return { kind: 'too_big', changed: written.changedPages, pages: written.pageCount };

@@ -494,6 +494,8 @@ async function writeArchive(run: SnapshotRun, copied: CopiedSet): Promise<{ mani
   databases.sort((a, b) => configOrder.get(a.name)! - configOrder.get(b.name)!);
   skipped.sort((a, b) => (configOrder.get(a.name) ?? Infinity) - (configOrder.get(b.name) ?? Infinity) || byCodeUnit(a.name, b.name));
   // A delta snapshot in which every database ended up whole is a full one: nothing depends on the base.
+  // The step is named before anything is awaited, so no heartbeat reports the last copy's name again.
+  run.step = 'writing the manifest';
   const delta = databases.some((d) => d.stored === 'delta');
   const manifest: Manifest = {
     manifest_version: MANIFEST_VERSION,

@@ -10,7 +10,7 @@ import { compressor, decompressFile } from '../snapshot/codec.js';
 import type { Codec } from '../snapshot/manifest.js';
 import { ByteReader } from './byte-reader.js';
 import type { PageChunk } from './image.js';
-import { PageIndexBuilder, type PageHashIndex } from './page-index.js';
+import { PageIndexBuilder, type ImageHasher, type PageHashIndex } from './page-index.js';
 
 /**
  * The page delta: the pages of a database image whose hash differs from its base's page-hash
@@ -60,6 +60,8 @@ export interface WriteDeltaOptions {
   chunks: Iterable<PageChunk> | AsyncIterable<PageChunk>;
   codec: Codec;
   level?: number;
+  /** hashes the whole new image on another thread (its chunks are handed over once used); default: this thread */
+  imageHasher?: ImageHasher;
 }
 
 export interface DeltaWritten {
@@ -128,7 +130,8 @@ export async function writeDelta(opts: WriteDeltaOptions): Promise<DeltaWritten>
   const put = async (buf: Buffer) => {
     if (!comp.input.write(buf)) await Promise.race([once(comp.input, 'drain'), sink, comp.done]);
   };
-  const builder = new PageIndexBuilder(opts.pageSize, baseIndex.hashWidth);
+  const hasher = opts.imageHasher;
+  const builder = new PageIndexBuilder(opts.pageSize, baseIndex.hashWidth, !hasher);
   const w = baseIndex.hashWidth;
   let changed = 0;
   let seen = 0;
@@ -148,10 +151,12 @@ export async function writeDelta(opts: WriteDeltaOptions): Promise<DeltaWritten>
         changed++;
       }
       if (records.length > 0) await put(Buffer.concat(records));
+      // The records were copied by concat: the chunk can go to the hashing thread.
+      if (hasher) await hasher.update(chunk.data);
       seen += chunk.count;
     }
     if (seen !== opts.pageCount) throw new WbError('invalid_input', `The image had ${seen} pages, ${opts.pageCount} were announced.`);
-    const index = builder.finish();
+    const index = builder.finish(hasher ? await hasher.digest() : undefined);
     const tail = Buffer.alloc(4 + 4 + 32 + 8);
     tail.writeUInt32BE(0, 0);
     tail.writeUInt32BE(changed, 4);

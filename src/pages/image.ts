@@ -47,6 +47,14 @@ export interface PageImage extends PageImageInfo {
 export interface OpenPageImageOptions {
   /** how long to wait for the write lock (another writer's transaction), ms; default 10 000 */
   busyTimeoutMs?: number;
+  /**
+   * Mark the image as a rollback-journal database (header bytes 18-19 = 1, "legacy"), as VACUUM
+   * INTO's copies are: opening the copy then never creates -wal/-shm files beside it (in staging,
+   * in a folder restored by hand), and a restored file runs in the journal mode its program sets
+   * (WAL is a per-connection choice that programs make when they open). Page 1 is the only page
+   * that changes. Default false: the image is byte-identical to the checkpointed live file.
+   */
+  asRollbackJournal?: boolean;
 }
 
 interface WalPlan {
@@ -77,100 +85,147 @@ interface WalPlan {
 export function openPageImage(file: string, opts: OpenPageImageOptions = {}): PageImage {
   const timeout = opts.busyTimeoutMs ?? 10_000;
   const name = path.basename(file); // messages name the file, never its whole path
-  let reader: Database.Database | null = null;
-  let writer: Database.Database | null = null;
-  let dbFd: number | null = null;
-  let walFd: number | null = null;
-  let shmFd: number | null = null;
-  // POSIX locks belong to the process and closing ANY descriptor of a file drops them all, our
-  // connections' included: our descriptors are opened once, before the locks are taken, and
-  // closed only after our connections are.
-  const closeAll = () => {
-    if (reader?.open) {
-      if (reader.inTransaction) reader.exec('ROLLBACK');
-      reader.close();
-    }
-    if (writer?.open) writer.close();
-    for (const fd of [dbFd, walFd, shmFd]) if (fd !== null) fs.closeSync(fd);
-    dbFd = walFd = shmFd = null;
-  };
+  const h: Handles = { reader: null, writer: null, dbFd: null, walFd: null, shmFd: null };
   try {
-    reader = new Database(file, { readonly: true, fileMustExist: true, timeout });
-    const journalMode = String(reader.pragma('journal_mode', { simple: true })).toLowerCase();
-    dbFd = fs.openSync(file, 'r');
-    let plan: WalPlan | null = null;
-    let writersHeldMs: number;
-    let lockedAt: number;
-    if (journalMode === 'wal') {
-      walFd = openIfThere(`${file}-wal`);
-      shmFd = openIfThere(`${file}-shm`);
-      writer = new Database(file, { fileMustExist: true, timeout });
-      writer.exec('BEGIN IMMEDIATE');
-      lockedAt = performance.now();
-      let recorded: WalRecord;
-      try {
-        reader.exec('BEGIN');
-        reader.prepare('SELECT count(*) FROM sqlite_schema').pluck().get();
-        recorded = recordWal(walFd, shmFd);
-      } finally {
-        writer.exec('ROLLBACK');
-        writersHeldMs = performance.now() - lockedAt;
-      }
-      plan = planWal(walFd, recorded);
-    } else {
-      lockedAt = performance.now();
-      reader.exec('BEGIN');
-      reader.prepare('SELECT count(*) FROM sqlite_schema').pluck().get();
-      writersHeldMs = 0;
-      // Switched to WAL since we looked: the file alone would miss the log's pages.
-      if (String(reader.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal') throw new WbError('snapshot_failed', `${name} switched to WAL mode while its image was being opened.`, 'Try again.');
-    }
+    h.reader = new Database(file, { readonly: true, fileMustExist: true, timeout });
+    const journalMode = String(h.reader.pragma('journal_mode', { simple: true })).toLowerCase();
+    h.dbFd = fs.openSync(file, 'r');
+    const fixed = journalMode === 'wal' ? fixWalSnapshot(file, h, timeout) : fixRollbackSnapshot(name, h.reader);
+    const reader = h.reader;
     const pageSize = Number(reader.pragma('page_size', { simple: true }));
     const pageCount = Number(reader.pragma('page_count', { simple: true }));
+    const { plan } = fixed;
     if (plan && plan.header.pageSize !== pageSize) throw new WbError('snapshot_failed', `The write-ahead log of ${name} has pages of ${plan.header.pageSize} bytes, the database ${pageSize}.`, 'Try again.');
     if (plan && plan.dbPages !== pageCount) throw new WbError('snapshot_failed', `The last commit in the write-ahead log of ${name} says ${plan.dbPages} pages, the reader sees ${pageCount}.`, 'Try again.');
-    const info = { pageSize, pageCount, journalMode, walPages: plan?.pages.length ?? 0 };
+    const source: ChunkSource = { name, pageSize, pageCount, plan, dbFd: h.dbFd, walFd: h.walFd, asRollbackJournal: opts.asRollbackJournal ?? false };
     const image: PageImage = {
-      ...info,
-      writersHeldMs,
+      pageSize,
+      pageCount,
+      journalMode,
+      walPages: plan?.pages.length ?? 0,
+      writersHeldMs: fixed.writersHeldMs,
       *chunks(chunkPages?: number) {
-        const per = Math.max(1, chunkPages ?? Math.max(1, Math.floor((1 << 20) / pageSize)));
-        let w = 0; // next WAL entry to lay over
-        const walPages = plan?.pages ?? [];
-        for (let first = 1; first <= pageCount; first += per) {
-          const count = Math.min(per, pageCount - first + 1);
-          const data = Buffer.alloc(count * pageSize);
-          const got = fs.readSync(dbFd!, data, 0, data.length, (first - 1) * pageSize);
-          let covered = Math.floor(got / pageSize); // pages of this chunk the main file holds
-          while (w < walPages.length && walPages[w]![0] < first) w++;
-          while (w < walPages.length && walPages[w]![0] < first + count) {
-            const [pgno, at] = walPages[w]!;
-            const off = (pgno - first) * pageSize;
-            if (fs.readSync(walFd!, data, off, pageSize, at) !== pageSize) throw new WbError('snapshot_failed', `The write-ahead log of ${name} ended before page ${pgno}'s frame.`, 'Try again.');
-            if (pgno - first === covered) covered++;
-            w++;
-          }
-          if (covered < count) {
-            throw new WbError('snapshot_failed', `Page ${first + covered} of ${name} is neither in the file nor in its write-ahead log.`, 'Try again; if it repeats, check the database with PRAGMA integrity_check.');
-          }
-          yield { first, count, data };
-        }
-        if (plan) checkNotRestarted(plan, walFd!);
-        if (journalMode !== 'wal') image.writersHeldMs = performance.now() - lockedAt;
+        yield* pageChunks(source, chunkPages);
+        if (plan) checkNotRestarted(plan, h.walFd!);
+        // In rollback-journal mode writers wait for the whole read.
+        if (journalMode !== 'wal') image.writersHeldMs = performance.now() - fixed.lockedAt;
       },
       read<T>(fn: (db: Database.Database) => T): T {
-        if (!reader?.open || !reader.inTransaction) throw new Error('The page image is closed.');
+        if (!reader.open || !reader.inTransaction) throw new Error('The page image is closed.');
         return fn(reader);
       },
-      close: closeAll,
+      close: () => closeHandles(h),
     };
     return image;
   } catch (err) {
-    closeAll();
+    closeHandles(h);
     if (err instanceof WbError) throw err;
     const code = (err as { code?: string }).code;
     if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') throw new WbError('busy', `${name} stayed locked by another writer for ${timeout} ms.`, 'Try again when the program writing it is less busy.');
     throw new WbError('snapshot_failed', `Could not read a consistent image of ${name}: ${describeError(err)}`, 'Check that it is a SQLite database and readable.');
+  }
+}
+
+/** What an open image holds: its connections and the descriptors opened before their locks. */
+interface Handles {
+  reader: Database.Database | null;
+  writer: Database.Database | null;
+  dbFd: number | null;
+  walFd: number | null;
+  shmFd: number | null;
+}
+
+/**
+ * POSIX locks belong to the process and closing ANY descriptor of a file drops them all, our
+ * connections' included: our descriptors are opened once, before the locks are taken, and closed
+ * only after our connections are. Safe to call twice.
+ */
+function closeHandles(h: Handles): void {
+  if (h.reader?.open) {
+    if (h.reader.inTransaction) h.reader.exec('ROLLBACK');
+    h.reader.close();
+  }
+  if (h.writer?.open) h.writer.close();
+  for (const fd of [h.dbFd, h.walFd, h.shmFd]) if (fd !== null) fs.closeSync(fd);
+  h.dbFd = h.walFd = h.shmFd = null;
+}
+
+interface FixedSnapshot {
+  plan: WalPlan | null;
+  writersHeldMs: number;
+  /** when the read's snapshot was fixed (performance.now()) */
+  lockedAt: number;
+}
+
+/**
+ * WAL mode: under our write lock (BEGIN IMMEDIATE on a second connection), the reader's
+ * transaction starts and the log's header, length and wal-index header are recorded; then the
+ * lock goes. The frames of the reader's snapshot are planned from what was recorded.
+ */
+function fixWalSnapshot(file: string, h: Handles, timeout: number): FixedSnapshot {
+  h.walFd = openIfThere(`${file}-wal`);
+  h.shmFd = openIfThere(`${file}-shm`);
+  h.writer = new Database(file, { fileMustExist: true, timeout });
+  h.writer.exec('BEGIN IMMEDIATE');
+  const lockedAt = performance.now();
+  let recorded: WalRecord;
+  let writersHeldMs: number;
+  try {
+    h.reader!.exec('BEGIN');
+    h.reader!.prepare('SELECT count(*) FROM sqlite_schema').pluck().get();
+    recorded = recordWal(h.walFd, h.shmFd);
+  } finally {
+    h.writer.exec('ROLLBACK');
+    writersHeldMs = performance.now() - lockedAt;
+  }
+  return { plan: planWal(h.walFd, recorded), writersHeldMs, lockedAt };
+}
+
+/** Rollback-journal mode: the reader's shared lock keeps the file as it is until the read ends. */
+function fixRollbackSnapshot(name: string, reader: Database.Database): FixedSnapshot {
+  const lockedAt = performance.now();
+  reader.exec('BEGIN');
+  reader.prepare('SELECT count(*) FROM sqlite_schema').pluck().get();
+  // Switched to WAL since we looked: the file alone would miss the log's pages.
+  if (String(reader.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal') throw new WbError('snapshot_failed', `${name} switched to WAL mode while its image was being opened.`, 'Try again.');
+  return { plan: null, writersHeldMs: 0, lockedAt };
+}
+
+interface ChunkSource {
+  name: string;
+  pageSize: number;
+  pageCount: number;
+  plan: WalPlan | null;
+  dbFd: number;
+  walFd: number | null;
+  asRollbackJournal: boolean;
+}
+
+/** The image's pages in order, `chunkPages` at a time: the main file's pages with the planned WAL frames laid over them. */
+function* pageChunks(src: ChunkSource, chunkPages?: number): Generator<PageChunk> {
+  const { name, pageSize, pageCount } = src;
+  const per = Math.max(1, chunkPages ?? Math.max(1, Math.floor((1 << 20) / pageSize)));
+  let w = 0; // next WAL entry to lay over
+  const walPages = src.plan?.pages ?? [];
+  for (let first = 1; first <= pageCount; first += per) {
+    const count = Math.min(per, pageCount - first + 1);
+    // Not zero-filled: every page is read from the file or the log, or the chunk is refused below.
+    const data = Buffer.allocUnsafeSlow(count * pageSize);
+    const got = fs.readSync(src.dbFd, data, 0, data.length, (first - 1) * pageSize);
+    let covered = Math.floor(got / pageSize); // pages of this chunk the main file holds
+    while (w < walPages.length && walPages[w]![0] < first) w++;
+    while (w < walPages.length && walPages[w]![0] < first + count) {
+      const [pgno, at] = walPages[w]!;
+      const off = (pgno - first) * pageSize;
+      if (fs.readSync(src.walFd!, data, off, pageSize, at) !== pageSize) throw new WbError('snapshot_failed', `The write-ahead log of ${name} ended before page ${pgno}'s frame.`, 'Try again.');
+      if (pgno - first === covered) covered++;
+      w++;
+    }
+    if (covered < count) {
+      throw new WbError('snapshot_failed', `Page ${first + covered} of ${name} is neither in the file nor in its write-ahead log.`, 'Try again; if it repeats, check the database with PRAGMA integrity_check.');
+    }
+    if (first === 1 && src.asRollbackJournal && data[18] === 2 && data[19] === 2) data[18] = data[19] = 1;
+    yield { first, count, data };
   }
 }
 

@@ -64,7 +64,8 @@ async function chainToDownload(config: Config, remote: Remote, wanted: string, s
       if (err instanceof RemoteError && err.kind === 'not_found' && id !== wanted) {
         throw new WbError('restore_refused', `Snapshot ${wanted} is a delta whose chain needs ${id}, which is neither on this machine nor on ${remote.label}. Nothing was changed.`, 'Restore an older snapshot whose chain is whole (data_backup_list shows each snapshot\'s kind and base).');
       }
-      throw new WbError(codeFor(err), `Reading the manifest of ${id} on ${remote.label} failed: ${errorText(err)} Nothing was changed.`, errorHint(err));
+      // Reading the chain is the first step of downloading it: said as such.
+      throw new WbError(codeFor(err), `Downloading snapshot ${id} from ${remote.label} failed: ${errorText(err)} Nothing was changed.`, errorHint(err));
     }
     id = manifest.kind === 'delta' && manifest.base ? manifest.base : null;
   }

@@ -55,6 +55,7 @@ export const ConfigFileSchema = z
           .strict()
           .prefault({})
           .describe('incremental snapshots: page deltas against the previous snapshot (docs/formats.md, "Chains")'),
+        check_period_days: z.number().int().min(1).max(365).default(7).describe('the daily check job reads every snapshot in full at least once in this many days'),
       })
       .strict()
       .prefault({}),

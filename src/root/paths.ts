@@ -9,6 +9,8 @@ export interface RootLayout {
   dbDir: string;
   backupsDir: string;
   lastRunFile: string;
+  /** what the last `check` (or the verify sidecar job) found, and when each snapshot was last read in full */
+  lastCheckFile: string;
   lockTarget: string;
   /** the journal of a restore, undo or import swap in progress (restore/swap) */
   restoreJournal: string;
@@ -35,6 +37,7 @@ export function rootLayout(root: string): RootLayout {
     dbDir: path.join(root, 'db'),
     backupsDir,
     lastRunFile: path.join(backupsDir, 'last_run.json'),
+    lastCheckFile: path.join(backupsDir, 'last_check.json'),
     // The root lock is the folder "<target>.lock" with its owner record inside (src/lock.ts).
     lockTarget: path.join(root, '.wb-backup'),
     restoreJournal: path.join(root, 'restore-journal.json'),

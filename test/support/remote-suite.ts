@@ -40,7 +40,8 @@ export async function makeSnapshots(root: string, count: number, kb = 64): Promi
   db.prepare('INSERT INTO blobs(data) VALUES (randomblob(?))').run(kb * 1024);
   db.close();
   const base = Date.parse('2026-11-01T00:00:00Z');
-  for (let i = 0; i < count; i++) await runBackup(loadConfig(root), { now: () => new Date(base + i * 3_600_000), remote: null });
+  // Full snapshots: each stands alone, as the contract tests want (chains on remotes have tests of their own).
+  for (let i = 0; i < count; i++) await runBackup(loadConfig(root), { now: () => new Date(base + i * 3_600_000), remote: null, full: true });
   return listLocalSnapshots(root).map((s) => ({ id: s.id, archivePath: s.archivePath, manifestPath: s.manifestPath, checksumPath: s.checksumPath }));
 }
 
