@@ -107,6 +107,22 @@ function facts(err: unknown): { name: string; status: number | undefined; code: 
   return { name, status, code: typeof e.code === 'string' ? e.code : undefined };
 }
 
+/**
+ * Options as push and download take them. `onBytes` is part of RemoteCallOptions on branches with
+ * byte progress (issue 15); spelled out here so this file does not depend on which came first.
+ */
+type TransferOptions = RemoteCallOptions & { onBytes?: (bytes: number) => void };
+
+/** Passes a running byte total to `onBytes` only when it grew (the contract: strictly increasing). */
+function byteReporter(onBytes: ((bytes: number) => void) | undefined): (total: number) => void {
+  let passed = 0;
+  return (total) => {
+    if (!onBytes || !(total > passed)) return;
+    passed = total;
+    onBytes(total);
+  };
+}
+
 /** A failure writing this machine's copy (its disk full or read-only), as opposed to reading the remote. */
 function isLocalWriteFailure(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | null)?.code;
@@ -254,7 +270,7 @@ export class S3Remote implements Remote {
   }
 
   /** Upload `piece` of the local file, multipart above UPLOAD_PART_BYTES; the signal aborts it (and the multipart upload). */
-  private async upload(file: string, id: string, piece: Piece, signal?: AbortSignal): Promise<void> {
+  private async upload(file: string, id: string, piece: Piece, signal?: AbortSignal, onLoaded?: (bytes: number) => void): Promise<void> {
     this.requests.put += Math.max(1, Math.ceil((piece.end - piece.start) / UPLOAD_PART_BYTES));
     const body = piece.end > piece.start ? fs.createReadStream(file, { start: piece.start, end: piece.end - 1 }) : Buffer.alloc(0);
     const upload = new Upload({
@@ -264,6 +280,7 @@ export class S3Remote implements Remote {
       queueSize: 4,
       leavePartsOnError: false, // a failed multipart upload is aborted, not left to bill
     });
+    if (onLoaded) upload.on('httpUploadProgress', (p) => onLoaded(Math.min(p.loaded ?? 0, piece.end - piece.start)));
     const onAbort = () => void upload.abort().catch(() => undefined);
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
@@ -323,8 +340,9 @@ export class S3Remote implements Remote {
     }
   }
 
-  async push(snapshot: SnapshotFiles, opts: RemoteCallOptions = {}): Promise<PushResult> {
+  async push(snapshot: SnapshotFiles, opts: TransferOptions = {}): Promise<PushResult> {
     const { signal } = opts;
+    const report = byteReporter(opts.onBytes);
     const { id } = snapshot;
     const what = `Pushing ${id} to`;
     throwIfCancelled(signal, this.label, what);
@@ -356,14 +374,22 @@ export class S3Remote implements Remote {
         await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(id, name) }), { abortSignal: signal });
       }
       // The archive first: until the checksum object exists, list() does not count the snapshot.
+      // Bytes: the snapshot's files done so far (a piece already there counts as done).
+      let done = 0;
       for (const piece of pieces) {
         throwIfCancelled(signal, this.label, what);
-        if (stored.get(piece.name) === piece.end - piece.start && stored.has(checksumName)) continue; // ours, published, intact
-        await this.upload(snapshot.archivePath, id, piece, signal);
+        if (!(stored.get(piece.name) === piece.end - piece.start && stored.has(checksumName))) {
+          const before = done;
+          await this.upload(snapshot.archivePath, id, piece, signal, (loaded) => report(before + loaded));
+        }
+        done += piece.end - piece.start;
+        report(done);
       }
       throwIfCancelled(signal, this.label, what);
       await this.createOnce(id, manifestName, ours.manifest, signal);
+      report((done += ours.manifest.length));
       await this.createOnce(id, checksumName, ours.checksum, signal);
+      report((done += ours.checksum.length));
       await this.readBack(id, pieces, manifestName, ours.manifest, checksumName, ours.checksum, signal);
     } catch (err) {
       throw this.failure(err, what, signal);
@@ -393,8 +419,10 @@ export class S3Remote implements Remote {
     }
   }
 
-  async download(id: string, dir: string, opts: RemoteCallOptions = {}): Promise<SnapshotFiles> {
+  async download(id: string, dir: string, opts: TransferOptions = {}): Promise<SnapshotFiles> {
     const { signal } = opts;
+    const report = byteReporter(opts.onBytes);
+    let received = 0;
     const what = `Reading ${id} from`;
     throwIfCancelled(signal, this.label, what);
     let tmp: string | undefined;
@@ -414,8 +442,10 @@ export class S3Remote implements Remote {
       const manifestPath = path.join(dir, `${id}.manifest.json`);
       const checksumPath = path.join(dir, `${id}.sha256`);
       for (const [name, file] of [[`${id}.manifest.json`, manifestPath], [`${id}.sha256`, checksumPath]] as const) {
-        fs.writeFileSync(file, await this.getSmall(id, name, signal));
+        const bytes = await this.getSmall(id, name, signal);
+        fs.writeFileSync(file, bytes);
         syncFileData(file);
+        report((received += bytes.length));
       }
       // The pieces streamed one after the other into one file, written under a temporary name.
       const pieces = layout.pieces;
@@ -423,7 +453,10 @@ export class S3Remote implements Remote {
         for (const name of pieces) {
           this.requests.get++;
           const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(id, name) }), { abortSignal: signal });
-          if (out.Body) yield* out.Body as Readable;
+          for await (const chunk of (out.Body ?? []) as AsyncIterable<Buffer>) {
+            report((received += chunk.length));
+            yield chunk;
+          }
         }
       }.bind(this);
       tmp = `${archivePath}.downloading`;
