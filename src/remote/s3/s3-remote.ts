@@ -13,6 +13,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { WbError } from '../../core/errors.js';
+import { logger } from '../../core/log.js';
 import { syncFileData } from '../../core/durable-file.js';
 import { parseSnapshotId } from '../../snapshot/id.js';
 import type { Manifest } from '../../snapshot/manifest.js';
@@ -334,6 +335,8 @@ export class S3Remote implements Remote {
         files.set(name, size);
         bySnapshot.set(id, files);
       }
+      // Request counts in the log: what a run costs against a store's monthly request caps.
+      logger().debug({ remote: this.label, snapshots: bySnapshot.size, requests: { ...this.requests } }, 's3 requests so far');
       return [...bySnapshot].map(([id, files]) => describeStoredSnapshot(id, [...files.keys()], (n) => files.get(n) ?? 0));
     } catch (err) {
       throw this.failure(err, what, opts.signal);
