@@ -296,6 +296,67 @@ describe('s3 settings', () => {
   });
 });
 
+describe('s3 credentials and region come from the AWS chain only', () => {
+  let s3: S3TestServer;
+  let dir: string;
+  let snaps: SnapshotFiles[];
+  const saved: Record<string, string | undefined> = {};
+  /** Change this process's environment for one test (restored after it). */
+  const setEnv = (vars: Record<string, string | undefined>) => {
+    for (const [k, v] of Object.entries(vars)) {
+      if (!(k in saved)) saved[k] = process.env[k];
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
+  beforeAll(async () => {
+    dir = tempRoot('wb-s3-chain-');
+    snaps = await makeSnapshots(dir, 1);
+  });
+  afterAll(() => rmrf(dir));
+  beforeEach(async () => {
+    s3 = await startS3Server();
+  });
+  afterEach(async () => {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+      delete saved[k];
+    }
+    await s3.close();
+  });
+  const settings = (extra: Record<string, unknown> = {}) => ({ s3: { bucket: s3.bucket, endpoint: s3.endpoint, force_path_style: true, ...extra } });
+
+  it('the profile setting takes the keys from that profile of the shared credentials file', async () => {
+    const credentials = path.join(dir, 'credentials');
+    fs.writeFileSync(credentials, '[backups]\naws_access_key_id = AKIAPROFILEKEY000000\naws_secret_access_key = profile-secret-not-real\n');
+    setEnv({ AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, AWS_SHARED_CREDENTIALS_FILE: credentials });
+    expect(await createRemote(settings({ profile: 'backups' }), '/', { retry: fastRetry }).push(snaps[0]!)).toEqual({ uploaded: true, attempts: 1 });
+    // The request was signed with the profile's key (SigV4 names the key id in Authorization).
+    expect(s3.requests.find((r) => r.method === 'PUT')?.headers.authorization).toMatch(/Credential=AKIAPROFILEKEY000000\//);
+  });
+
+  it('no credentials anywhere in the chain is an auth failure at once, saying where keys are looked for', async () => {
+    setEnv({ AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined });
+    const err = (await createRemote(settings(), '/', { retry: fastRetry }).list().catch((e: unknown) => e)) as RemoteError;
+    expect(err).toBeInstanceOf(RemoteError);
+    expect(err.kind).toBe('auth');
+    expect(err.attempts).toBe(1);
+    expect(err.hint).toMatch(/AWS_ACCESS_KEY_ID.*~\/\.aws\/credentials.*remote\.s3\.profile/s);
+    expect(s3.requests).toEqual([]);
+  });
+
+  it('no region in the settings, the environment or the profile is a permanent error saying where to set it', async () => {
+    setEnv({ AWS_REGION: undefined, AWS_DEFAULT_REGION: undefined });
+    const err = (await createRemote(settings(), '/', { retry: fastRetry }).list().catch((e: unknown) => e)) as RemoteError;
+    expect(err).toBeInstanceOf(RemoteError);
+    expect(err.kind).toBe('refused');
+    expect(err.attempts).toBe(1);
+    expect(err.hint).toMatch(/remote\.s3\.region.*AWS_REGION/);
+    expect(await createRemote(settings({ region: 'auto' }), '/', { retry: fastRetry }).list()).toEqual([]);
+  });
+});
+
 describe('data_backup and data_restore with the s3 remote from wb-backup.yaml', () => {
   let s3: S3TestServer;
   let root: string;
