@@ -5,6 +5,8 @@ import { defineComponent } from '../src/health/types.js';
 import { readLastRun } from '../src/backup/last-run.js';
 import { rootLayout } from '../src/root/paths.js';
 import { formatBytes } from '../src/core/size-format.js';
+import { readLastCheck } from '../src/check/record.js';
+import { listLocalSnapshots } from '../src/snapshot/store.js';
 
 export default defineComponent({
   id: 'local_backups',
@@ -57,6 +59,28 @@ export default defineComponent({
       title: 'Recent snapshot',
       async check(ctx) {
         return judgeFreshness(readLastRun(ctx.root), ctx.now(), ctx.config.backup.cadence_minutes, 'local');
+      },
+    },
+    {
+      id: 'copies-proven',
+      title: 'Copies proven restorable',
+      async check(ctx) {
+        const last = readLastCheck(ctx.root);
+        const period = ctx.config.backup.check_period_days;
+        const day = 24 * 3600 * 1000;
+        if (!last) {
+          // Unproven is worth a warning only once there has been time for the daily check to run.
+          const oldest = listLocalSnapshots(ctx.root).at(-1);
+          const waiting = !oldest || ctx.now().getTime() - Date.parse(oldest.created_at) < 2 * day;
+          return waiting
+            ? { status: 'ok', detail: 'not proven yet: the daily check (data_backup_check) rebuilds a sample of the snapshots; run `wb-backup check --read-data` to prove them now' }
+            : { status: 'warn', detail: 'no check has ever proven a snapshot restorable: run `wb-backup check --read-data` (or let the daily check job run)' };
+        }
+        const ago = Math.round((ctx.now().getTime() - Date.parse(last.finished_at)) / 3600_000);
+        const when = `${last.where} copies, checked ${ago} h ago: ${last.checked} checked, ${last.read} rebuilt`;
+        if (!last.ok) return { status: 'fail', detail: `${when}; ${last.failed.length} failed: ${last.failed.slice(0, 3).map((f) => `${f.id} (${f.problems[0] ?? 'failed'})`).join('; ')}` };
+        if (ctx.now().getTime() - Date.parse(last.finished_at) > (period + 1) * day) return { status: 'warn', detail: `${when}; that is older than backup.check_period_days (${period}): is the sidecar running?` };
+        return { status: 'ok', detail: when };
       },
     },
   ],

@@ -242,7 +242,7 @@ interface RunBytes {
   copied: number;
   /** bytes of the image being read now, counted by the copy worker (shared memory) */
   reading: BigInt64Array | null;
-  /** bytes pushed to the remote (the archive, once its push is done) */
+  /** bytes pushed to the remote so far (as the remote reports them; at least the archive once its push is done) */
   pushed: number;
   /** the estimate: each source's size twice (copy, then archive), plus the archive once a push starts */
   total: number;
@@ -554,10 +554,18 @@ async function replicateSnapshot(run: SnapshotRun, archiveBytes: number): Promis
     };
   }
   run.bytes.total += archiveBytes;
-  progress(run, `pushing to ${target.label}`);
-  const remote = await replicate(config, target, run.id, opts.signal);
-  // The remote reports no bytes while it sends; the archive counts once the push is over.
-  run.bytes.pushed = archiveBytes;
+  const step = `pushing to ${target.label}`;
+  progress(run, step);
+  // The bytes the remote has sent so far (backfilled snapshots too: the total grows past them),
+  // one byte short while it sends, so the step's end always carries a larger value and is sent.
+  let sent = 0;
+  const remote = await replicate(config, target, run.id, opts.signal, (bytes) => {
+    sent = bytes;
+    run.bytes.pushed = bytes - 1;
+    run.meter.report({ done: bytesDone(run), total: run.bytes.total, message: step });
+  });
+  // A remote that could not show its transfer as it went: the archive counts once the push is over.
+  run.bytes.pushed = Math.max(sent, archiveBytes);
   progress(run, remote.status === 'pushed' ? `pushed to ${target.label}` : `remote: ${remote.status}`);
   return remote;
 }

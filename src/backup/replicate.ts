@@ -22,11 +22,25 @@ function describe(err: unknown): { reason: string; transient: boolean } {
  * Chains (docs/remotes.md): a delta is pushed only once its base is complete on the remote (bases
  * go first, so a delta is never complete there while its base is absent), and the sweep keeps every
  * snapshot a kept remote snapshot depends on, deleting newest first (deltas before their bases).
+ * @param onBytes bytes sent so far by this whole call (every push of it, backfills included): a
+ *   growing running total, reported while each push sends (see RemoteCallOptions.onBytes)
  */
-export async function replicate(config: Config, remote: Remote, justTaken: string, signal?: AbortSignal): Promise<RemoteOutcome> {
+export async function replicate(config: Config, remote: Remote, justTaken: string, signal?: AbortSignal, onBytes?: (bytes: number) => void): Promise<RemoteOutcome> {
   const log = logger().child({ remote: remote.label });
   // Cancelling stops the transfer under way (a half-pushed snapshot never counts as pushed).
   const call = signal ? { signal } : {};
+  // Bytes of the pushes finished so far, and the most the push under way has reported.
+  let before = 0;
+  let current = 0;
+  const pushCall = onBytes
+    ? {
+        ...call,
+        onBytes: (bytes: number) => {
+          current = Math.max(current, bytes);
+          onBytes(before + current);
+        },
+      }
+    : call;
   let remoteIds: Map<string, boolean>;
   try {
     remoteIds = new Map((await remote.list(call)).map((s) => [s.id, s.complete]));
@@ -47,7 +61,9 @@ export async function replicate(config: Config, remote: Remote, justTaken: strin
   for (const { snapshot: snap } of missing) {
     if (signal?.aborted) break;
     try {
-      const pushed = await remote.push({ id: snap.id, archivePath: snap.archivePath, manifestPath: snap.manifestPath, checksumPath: snap.checksumPath }, call);
+      current = 0;
+      const pushed = await remote.push({ id: snap.id, archivePath: snap.archivePath, manifestPath: snap.manifestPath, checksumPath: snap.checksumPath }, pushCall);
+      before += current;
       if (snap.id === justTaken) attemptsForNew = pushed.attempts;
       else backfilled.push(snap.id);
       remoteIds.set(snap.id, true);

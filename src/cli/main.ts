@@ -9,7 +9,9 @@ import { cliText } from './wording.js';
 import { registerInit } from './commands/init.js';
 import { registerNow } from './commands/now.js';
 import { registerList } from './commands/list.js';
+import { registerCheck } from './commands/check.js';
 import { registerRestore } from './commands/restore.js';
+import { registerExport } from './commands/export.js';
 import { registerServe } from './commands/serve.js';
 import { registerDemo } from './commands/demo.js';
 import { registerHealthCommands } from './commands/health.js';
@@ -38,6 +40,8 @@ const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   registerNow,
   registerList,
   registerRestore,
+  registerExport,
+  registerCheck,
   registerServe,
   registerDemo,
   registerHealthCommands, // health, fix

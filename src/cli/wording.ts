@@ -9,6 +9,7 @@
 export const CLI_COMMAND_FOR_TOOL: Record<string, string> = {
   data_backup: 'wb-backup now',
   data_backup_list: 'wb-backup list',
+  data_backup_check: 'wb-backup check',
   data_restore: 'wb-backup restore',
   data_restore_undo: 'wb-backup restore --undo',
   health_status: 'wb-backup health',

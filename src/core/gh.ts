@@ -15,11 +15,21 @@ export interface GhResult {
  * The one place that runs gh. Never through a shell; no prompts, no update checks, no colour, so a
  * background job never hangs on a question and output parses the same everywhere.
  */
-export async function runGh(args: readonly string[], opts: { env?: Record<string, string>; timeoutMs?: number; cwd?: string; signal?: AbortSignal } = {}): Promise<GhResult> {
+export async function runGh(
+  args: readonly string[],
+  opts: {
+    env?: Record<string, string>;
+    timeoutMs?: number;
+    cwd?: string;
+    signal?: AbortSignal;
+    /** called once gh runs, with its pid (to watch its transfer); the stop function it returns is called when gh has exited */
+    onSpawn?: (pid: number) => () => void;
+  } = {},
+): Promise<GhResult> {
   const env = { ...(opts.env ?? process.env), GH_PROMPT_DISABLED: '1', GH_NO_UPDATE_NOTIFIER: '1', NO_COLOR: '1' } as Record<string, string>;
   // Loaded on first use: most commands (a local snapshot or restore) never run it, and it costs ~0.1 s to load.
   const { execa } = await import('execa');
-  const result = await execa('gh', [...args], {
+  const child = execa('gh', [...args], {
     env,
     extendEnv: !opts.env,
     reject: false,
@@ -29,6 +39,13 @@ export async function runGh(args: readonly string[], opts: { env?: Record<string
     // Cancelling kills gh (SIGTERM): an upload in flight stops instead of running on unseen.
     ...(opts.signal ? { cancelSignal: opts.signal } : {}),
   });
+  const stopWatching = child.pid !== undefined ? opts.onSpawn?.(child.pid) : undefined;
+  let result: Awaited<typeof child>;
+  try {
+    result = await child;
+  } finally {
+    stopWatching?.();
+  }
   const missing = (result as { code?: string }).code === 'ENOENT' || /ENOENT/.test(String(result.message ?? ''));
   return {
     ok: result.exitCode === 0,

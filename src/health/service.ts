@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { loadConfig } from '../root/config.js';
+import { rootLayout } from '../root/paths.js';
 import { updateConfigFile } from '../root/config.js';
 import { WbError } from '../core/errors.js';
 import { logger } from '../core/log.js';
@@ -13,6 +14,11 @@ export interface HealthOptions {
   ghEnv?: Record<string, string> | undefined;
   /** results are reused this long, so a card refresh never stampedes gh */
   cacheMs?: number;
+  /**
+   * healthStatus: refuse (config_invalid) when health.opt_in or health.disabled names no component
+   * (default true). The sidecar passes false: a mistyped name must not stop the hourly snapshots.
+   */
+  checkNames?: boolean;
   now?: () => Date;
 }
 
@@ -33,8 +39,37 @@ export type FixResult = z.infer<typeof FixResultSchema>;
 
 const cache = new Map<string, { at: number; reports: ComponentReport[] }>();
 
-function contextFor(opts: HealthOptions): HealthContext {
-  return { root: opts.root, config: loadConfig(opts.root), ghEnv: opts.ghEnv, now: opts.now ?? (() => new Date()), platform: process.platform };
+/**
+ * The context every check and fixer gets. With `components`, the configuration's health names are
+ * checked too (health_status reports a mistyped one; turning components on or off and fixing still
+ * work, so the graph is never a dead end).
+ * @throws WbError `config_invalid` (from loadConfig, or see checkHealthNames)
+ */
+function contextFor(opts: HealthOptions, components?: readonly Component[]): HealthContext {
+  const config = loadConfig(opts.root);
+  if (components) checkHealthNames(components, config.health, opts.root);
+  return { root: opts.root, config, ghEnv: opts.ghEnv, now: opts.now ?? (() => new Date()), platform: process.platform };
+}
+
+/**
+ * health.opt_in and health.disabled in wb-backup.yaml may name only health components (the
+ * health/ plug-in folder, which the configuration's own schema in src/root cannot see): a mistyped
+ * name would otherwise be ignored without a word, leaving on what the user meant to turn off.
+ * @throws WbError `config_invalid` naming the unknown names, where, and the known ones
+ */
+export function checkHealthNames(components: readonly Component[], health: { opt_in: readonly string[]; disabled: readonly string[] }, root: string): void {
+  const known = components.map((c) => c.id).sort();
+  const switchable = components.filter((c) => c.optIn).map((c) => c.id).sort();
+  for (const key of ['disabled', 'opt_in'] as const) {
+    const unknown = [...new Set(health[key].filter((n) => !known.includes(n)))];
+    if (!unknown.length) continue;
+    const names = unknown.map((n) => `"${n}"`).join(', ');
+    throw new WbError(
+      'config_invalid',
+      `health.${key} in ${rootLayout(root).configYaml} names ${names}, which ${unknown.length === 1 ? 'is not a health component' : 'are not health components'}. Known components: ${known.join(', ')}.`,
+      `Correct or remove ${unknown.length === 1 ? 'that name' : 'those names'} under health.${key} (components that can be turned on or off: ${switchable.join(', ')}).`,
+    );
+  }
 }
 
 export function inputsJsonSchema(req: Requirement): Record<string, unknown> | undefined {
@@ -55,13 +90,13 @@ export async function healthStatus(opts: HealthOptions, componentId?: string): P
   const ordered = [...components].sort((a, b) => Number(a.optIn) - Number(b.optIn));
   const chosen = componentId ? ordered.filter((c) => c.id === componentId) : ordered;
   if (componentId && !chosen.length) {
-    throw new WbError('not_found', `There is no health component "${componentId}".`, `Components: ${components.map((c) => c.id).join(', ')}.`);
+    throw new WbError('invalid_input', `There is no health component "${componentId}".`, `Components: ${components.map((c) => c.id).join(', ')}.`);
   }
   const key = `${opts.root}\0${componentId ?? '*'}`;
   const hit = cache.get(key);
   const ttl = opts.cacheMs ?? 5000;
   if (hit && Date.now() - hit.at < ttl) return hit.reports;
-  const ctx = contextFor(opts);
+  const ctx = contextFor(opts, opts.checkNames === false ? undefined : components);
   const reports: ComponentReport[] = [];
   for (const c of chosen) reports.push(await evaluateComponent(c, ctx, inputsJsonSchema));
   cache.set(key, { at: Date.now(), reports });
@@ -147,13 +182,14 @@ export type SetEnabledResult = z.infer<typeof SetEnabledResultSchema>;
  * Turn an opt-in component on or off (`health.opt_in` / `health.disabled` in wb-backup.yaml, comments
  * kept). Off: not checked (status unwanted), sidecar jobs that require it skip, and its own work
  * stops (see each component's whenDisabled); its settings and any data stay, so turning it on again
- * picks up where it was. Throws WbError not_found (unknown id) or invalid_input (a core component).
+ * picks up where it was. Throws WbError invalid_input (an unknown id, or a core component).
  */
 export async function setComponentEnabled(opts: HealthOptions, id: string, enabled: boolean): Promise<SetEnabledResult> {
   const components = await loadComponents();
   const component = components.find((c) => c.id === id);
   const optIn = components.filter((c) => c.optIn).map((c) => c.id);
-  if (!component) throw new WbError('not_found', `There is no health component "${id}".`, `Components that can be turned on or off: ${optIn.join(', ')}.`);
+  // Bad usage (exit 2 on the CLI), like a mistyped option: the name is not one of the components.
+  if (!component) throw new WbError('invalid_input', `There is no health component "${id}".`, `Components that can be turned on or off: ${optIn.join(', ')}.`);
   if (!component.optIn) {
     throw new WbError('invalid_input', `${component.title} (${id}) is the core of wb-backup and cannot be turned off or on.`, `Components that can be: ${optIn.join(', ')}.`);
   }

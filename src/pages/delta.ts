@@ -354,3 +354,188 @@ async function nextRecord(r: ByteReader, after: number, pageCount: number, damag
   if (pgno > pageCount) throw damaged(`page ${pgno} is past the image's ${pageCount} pages`);
   return pgno;
 }
+
+/** The base a delta must name to be applied in place: from the manifest's chain link. */
+export interface InPlaceBase {
+  /** the snapshot holding the base image */
+  snapshotId: string;
+  db: string;
+  /** lowercase hex sha256 of the image now in the file (the manifest's, not re-hashed here) */
+  baseSha256: string;
+  /** the image's page count; when omitted, the file's size over the delta's page size */
+  basePageCount?: number;
+}
+
+export interface DeltaAppliedInPlace {
+  pageSize: number;
+  /** pages of the image after the delta */
+  pageCount: number;
+  changedPages: number;
+  /** the sha256 the delta's trailer records for the image it rebuilds (the caller compares it) */
+  imageSha256: string;
+}
+
+/**
+ * Applies a delta to an image file in place (a chain of one: see applyDeltaChainInPlace).
+ * @throws WbError `restore_refused` (another base, before anything is written), `archive_invalid` (damaged)
+ */
+export async function applyDeltaInPlace(imageFile: string, deltaFile: string, expect: InPlaceBase): Promise<DeltaAppliedInPlace> {
+  const applied = await applyDeltaChainInPlace(imageFile, [{ file: deltaFile, base: expect }]);
+  return applied.steps[0]!;
+}
+
+/** One delta of a chain applied in place, and the base it must name. */
+export interface ChainDeltaStep {
+  file: string;
+  base: InPlaceBase;
+  /** named in messages beside the file name (e.g. the snapshot holding the delta) */
+  label?: string;
+}
+
+export interface ChainAppliedInPlace {
+  pageSize: number;
+  /** pages of the final image */
+  pageCount: number;
+  /** pages written into the file (each page once, from the newest delta holding it) */
+  pagesWritten: number;
+  /** each delta's page count, pages and trailer sha256, in chain order (the caller compares them with the manifests) */
+  steps: DeltaAppliedInPlace[];
+}
+
+/** One delta being read during the merge. */
+interface ChainReader {
+  step: ChainDeltaStep;
+  d: ReturnType<typeof openDelta>;
+  header: DeltaHeader;
+  damaged: (why: string) => WbError;
+  next: number;
+  records: number;
+  grown: number;
+}
+
+/**
+ * Applies a chain of deltas (oldest first) to an image file in place, in one pass: the deltas'
+ * records (each sorted by page number) are merged, and each page is written once, from the newest
+ * delta holding it; then the file is cut to the last delta's page count. This is the same image as
+ * applying them one by one: a page an older delta wrote and a newer one cut off is either cut from
+ * the result or, if a still newer delta grows the image past it again, in that delta (pages past a
+ * base's page count are always records). Cost: the union of the changed pages, not the image, and
+ * nothing is re-hashed. Before anything is written every header must name its expected base
+ * (snapshot, database, base sha256; page count: the file's size over the page size for the first,
+ * the previous delta's page count for the others), else WbError('restore_refused'). A damaged
+ * delta is WbError('archive_invalid'), possibly after some pages were written: either way the
+ * caller discards the file. The trailer sha256s are returned unverified: hash the image once.
+ * `afterWrite` runs after each batch of pages written (a test seam for crashes half-way).
+ */
+export async function applyDeltaChainInPlace(imageFile: string, chain: readonly ChainDeltaStep[], afterWrite?: () => void): Promise<ChainAppliedInPlace> {
+  const readers: ChainReader[] = [];
+  let fd: number | null = null;
+  try {
+    for (const step of chain) {
+      const name = `${path.basename(step.file)}${step.label ? ` of ${step.label}` : ''}`;
+      const damaged = (why: string) => new WbError('archive_invalid', `The delta ${name} is damaged: ${why}.`, 'Restore from another snapshot; the next snapshot will be a full one.');
+      const d = openDelta(step.file);
+      let header: DeltaHeader;
+      try {
+        header = await decodeHeader(d.reader);
+      } catch (err) {
+        await d.stop();
+        throw damaged(describeError(err));
+      }
+      readers.push({ step, d, header, damaged, next: 0, records: 0, grown: 0 });
+    }
+    if (!readers.length) throw new WbError('invalid_input', 'A chain of deltas needs at least one delta.');
+    const pageSize = readers[0]!.header.pageSize;
+    readers.forEach((r, i) => {
+      const { base } = r.header;
+      const expect = r.step.base;
+      const refuse = (why: string) =>
+        new WbError('restore_refused', `The delta ${path.basename(r.step.file)}${r.step.label ? ` of ${r.step.label}` : ''} cannot be applied to ${expect.db} of snapshot ${expect.snapshotId}: ${why}. Nothing was changed.`, `It needs ${base.db} of snapshot ${base.snapshotId}; restore a snapshot whose chain is whole.`);
+      if (base.snapshotId !== expect.snapshotId) throw refuse(`its base is snapshot ${base.snapshotId}`);
+      if (base.db !== expect.db) throw refuse(`its base is database ${base.db}`);
+      if (base.imageSha256 !== expect.baseSha256) throw refuse('it was made from another image of that database (base sha256 differs)');
+      if (r.header.pageSize !== pageSize) throw refuse(`its pages are of ${r.header.pageSize} bytes, the chain's of ${pageSize}`);
+      let basePages: number;
+      if (i === 0) {
+        let size: number;
+        try {
+          size = fs.statSync(imageFile).size;
+        } catch {
+          throw refuse('the base image is missing');
+        }
+        if (size % pageSize !== 0) throw refuse(`the base image's ${size} bytes are not whole pages of ${pageSize}`);
+        basePages = size / pageSize;
+        if (expect.basePageCount !== undefined && expect.basePageCount !== basePages) throw refuse(`the base image has ${basePages} pages, the chain says ${expect.basePageCount}`);
+        if (base.pageCount !== basePages) throw refuse(`the base image has ${basePages} pages, the delta's base ${base.pageCount}`);
+      } else {
+        basePages = readers[i - 1]!.header.pageCount;
+        if (expect.basePageCount !== undefined && expect.basePageCount !== basePages) throw refuse(`its base has ${basePages} pages, the chain says ${expect.basePageCount}`);
+        if (base.pageCount !== basePages) throw refuse(`its base has ${basePages} pages, the delta's base ${base.pageCount}`);
+      }
+    });
+
+    fd = fs.openSync(imageFile, 'r+');
+    let run: Buffer[] = [];
+    let runFirst = 0;
+    let written = 0;
+    const flush = () => {
+      if (!run.length) return;
+      const buf = run.length === 1 ? run[0]! : Buffer.concat(run);
+      let off = 0;
+      while (off < buf.length) off += fs.writeSync(fd!, buf, off, buf.length - off, (runFirst - 1) * pageSize + off);
+      written += run.length;
+      run = [];
+      afterWrite?.();
+    };
+    const MAX_RUN = Math.max(1, Math.floor(OUT_CHUNK / pageSize));
+    for (const r of readers) r.next = await nextRecord(r.d.reader, 0, r.header.pageCount, r.damaged);
+    for (;;) {
+      // The lowest page any delta holds next; the newest delta holding it wins.
+      let pgno = 0;
+      for (const r of readers) if (r.next !== 0 && (pgno === 0 || r.next < pgno)) pgno = r.next;
+      if (pgno === 0) break;
+      let page: Buffer | null = null;
+      for (let i = readers.length - 1; i >= 0; i--) {
+        const r = readers[i]!;
+        if (r.next !== pgno) continue;
+        const bytes = await readOr(r.d.reader, pageSize, r.damaged);
+        page ??= Buffer.from(bytes);
+        r.records++;
+        if (pgno > r.header.base.pageCount) r.grown++;
+        r.next = await nextRecord(r.d.reader, pgno, r.header.pageCount, r.damaged);
+      }
+      // Contiguous pages go out in one write: a grown image is mostly consecutive records.
+      if (run.length && (pgno !== runFirst + run.length || run.length >= MAX_RUN)) flush();
+      if (!run.length) runFirst = pgno;
+      run.push(page!);
+    }
+    flush();
+    const steps: DeltaAppliedInPlace[] = [];
+    for (const r of readers) {
+      const { pageCount, base } = r.header;
+      if (pageCount > base.pageCount && r.grown !== pageCount - base.pageCount) throw r.damaged(`the image grows from ${base.pageCount} to ${pageCount} pages but only ${r.grown} new pages are in the delta`);
+      const trailer = await readOr(r.d.reader, 44, r.damaged);
+      if (!trailer.subarray(36, 44).equals(DELTA_END_MAGIC)) throw r.damaged('its end marker is missing');
+      if (trailer.readUInt32BE(0) !== r.records) throw r.damaged(`it says ${trailer.readUInt32BE(0)} pages, it holds ${r.records}`);
+      let atEnd: boolean;
+      try {
+        atEnd = await r.d.reader.atEnd();
+      } catch (err) {
+        throw r.damaged(describeError(err));
+      }
+      if (!atEnd) throw r.damaged('bytes follow its end marker');
+      try {
+        await r.d.done;
+      } catch (err) {
+        throw r.damaged(describeError(err));
+      }
+      steps.push({ pageSize, pageCount, changedPages: r.records, imageSha256: trailer.subarray(4, 36).toString('hex') });
+    }
+    const pageCount = readers.at(-1)!.header.pageCount;
+    if (fs.fstatSync(fd).size !== pageCount * pageSize) fs.ftruncateSync(fd, pageCount * pageSize);
+    return { pageSize, pageCount, pagesWritten: written, steps };
+  } finally {
+    if (fd !== null) fs.closeSync(fd);
+    for (const r of readers) await r.d.stop();
+  }
+}

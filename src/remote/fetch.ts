@@ -14,17 +14,23 @@ import { RemoteError, type Remote } from './remote.js';
  * the newest, for "latest"). The download lands as an ordinary local snapshot: archive renamed in last.
  * A delta snapshot comes with the archives of its chain this machine lacks (and no others), bases
  * first, each one an ordinary local snapshot too. Call holding the root lock.
+ * @param onBytes while downloading: bytes received so far (a growing running total over the
+ *   whole chain) and the archive sizes of the snapshots downloaded, as the remote lists them (the
+ *   files' total is slightly more: each manifest and checksum file comes with its archive)
  */
-export async function ensureLocalSnapshot(config: Config, id: string, remote: Remote | null, signal?: AbortSignal): Promise<LocalSnapshot> {
+export async function ensureLocalSnapshot(config: Config, id: string, remote: Remote | null, signal?: AbortSignal, onBytes?: (bytes: number, archiveBytes: number) => void): Promise<LocalSnapshot> {
   const local = listLocalSnapshots(config.root);
   const localHit = id === 'latest' ? local[0] : local.find((s) => s.id === id);
   // A named snapshot this machine has needs no remote; only "latest" must ask which is newer.
   if (!remote || (localHit && id !== 'latest')) return findLocalSnapshot(config.root, id);
 
   let wanted: string | undefined;
+  const sizes = new Map<string, number>();
   try {
     // A remote's listing is untrusted: an id becomes a file name, so only canonical snapshot ids count.
-    const remoteIds = (await remote.list(signal ? { signal } : {})).filter((r) => r.complete && typeof r.id === 'string' && parseSnapshotId(r.id) !== null).map((r) => r.id);
+    const listed = (await remote.list(signal ? { signal } : {})).filter((r) => r.complete && typeof r.id === 'string' && parseSnapshotId(r.id) !== null);
+    for (const r of listed) sizes.set(r.id, typeof r.bytes === 'number' && Number.isFinite(r.bytes) && r.bytes >= 0 ? r.bytes : 0);
+    const remoteIds = listed.map((r) => r.id);
     if (id === 'latest') {
       const newestRemote = [...remoteIds].sort((a, b) => compareSnapshotIds(b, a))[0];
       wanted = newestRemote && (!localHit || compareSnapshotIds(newestRemote, localHit.id) > 0) ? newestRemote : undefined;
@@ -38,7 +44,20 @@ export async function ensureLocalSnapshot(config: Config, id: string, remote: Re
 
   // A delta restores with its whole chain: the archives of the chain this machine lacks, bases first.
   const needed = await chainToDownload(config, remote, wanted, signal);
-  for (const id of needed) await downloadOne(config, remote, id, signal);
+  // Progress over the whole chain: one running total against the chain's archive bytes.
+  const chainBytes = needed.reduce((n, link) => n + (sizes.get(link) ?? 0), 0);
+  let before = 0;
+  for (const link of needed) {
+    let received = 0;
+    const report = onBytes
+      ? (b: number) => {
+          received = b;
+          onBytes(before + b, chainBytes);
+        }
+      : undefined;
+    await downloadOne(config, remote, link, signal, report);
+    before += received;
+  }
   return findLocalSnapshot(config.root, wanted);
 }
 
@@ -79,13 +98,13 @@ const MAX_CHAIN = 1001;
  * Download snapshot `id` and publish it as an ordinary local snapshot (archive renamed in last).
  * @throws WbError with the code of what failed (codeFor); nothing of it is left in backups/
  */
-async function downloadOne(config: Config, remote: Remote, wanted: string, signal?: AbortSignal): Promise<void> {
+async function downloadOne(config: Config, remote: Remote, wanted: string, signal?: AbortSignal, onBytes?: (bytes: number) => void): Promise<void> {
   const { backupsDir } = rootLayout(config.root);
   fs.mkdirSync(backupsDir, { recursive: true });
   // A folder of its own (never one a previous or concurrent download left), removed in any case.
   const tmp = fs.mkdtempSync(path.join(backupsDir, `${wanted}.download.tmp-`)); // ".tmp-": removeLeftovers clears it after a crash
   try {
-    const files = await remote.download(wanted, tmp, signal ? { signal } : {});
+    const files = await remote.download(wanted, tmp, { ...(signal ? { signal } : {}), ...(onBytes ? { onBytes } : {}) });
     // Only the three files this snapshot is made of, named after the id asked for.
     const expected = new Set(listLocalFileNames(wanted));
     const published: string[] = [];

@@ -18,6 +18,13 @@ import type { Manifest } from '../snapshot/manifest.js';
  *   half-done is never reported as complete by list(), and the next push converges.
  * - Backends do one attempt per call. Retrying transient failures is retry.ts's wrapper, applied by
  *   the registry to every backend, so methods must be safe to call again after any failure.
+ * - push() and download() call `onBytes` (when given) while they transfer, with the bytes of the
+ *   snapshot's files (archive or parts, manifest, checksum file) sent or received so far by this
+ *   call: a running total, not increments, growing, ending at the sum of the files' sizes when
+ *   something was transferred (nothing is reported when nothing had to be). A backend that cannot
+ *   see its transfer (gh without a readable /proc) reports only that final total. A retried
+ *   attempt starts over from 0 in the backend; the retry wrapper passes on only values above the
+ *   largest already passed, so a caller of a registry remote sees a strictly increasing count.
  */
 export interface SnapshotFiles {
   id: string;
@@ -47,6 +54,8 @@ export interface PushResult {
 export interface RemoteCallOptions {
   /** stop promptly and reject with RemoteError kind 'cancelled' when this fires */
   signal?: AbortSignal;
+  /** push and download: bytes transferred so far by this call, a growing running total (see the rules above) */
+  onBytes?: (bytes: number) => void;
 }
 
 export interface Remote {

@@ -55,8 +55,27 @@ function pause(ms: number, signal?: AbortSignal): Promise<boolean> {
 }
 
 /**
+ * The caller's options for one attempt of a wrapped call: the same signal, and `onBytes` passed
+ * on only when it exceeds what was passed before (a retried attempt counts from 0 again).
+ */
+function monotonicBytes(opts: RemoteCallOptions): RemoteCallOptions {
+  const { onBytes } = opts;
+  if (!onBytes) return opts;
+  let passed = 0;
+  return {
+    ...opts,
+    onBytes: (bytes) => {
+      if (!(bytes > passed)) return;
+      passed = bytes;
+      onBytes(bytes);
+    },
+  };
+}
+
+/**
  * The same remote with transient failures retried (retrying() on every method), the one retry
- * loop every backend gets through the registry. push() reports the attempts it took.
+ * loop every backend gets through the registry. push() reports the attempts it took; push and
+ * download pass `onBytes` on strictly increasing across attempts.
  */
 export function withRetry(remote: Remote, policy: RetryPolicy = {}): Remote {
   const label = remote.label;
@@ -66,11 +85,13 @@ export function withRetry(remote: Remote, policy: RetryPolicy = {}): Remote {
       return (await retrying(label, 'list', () => remote.list(opts), policy, opts.signal)).value;
     },
     async push(snapshot: SnapshotFiles, opts: RemoteCallOptions = {}) {
-      const { value, attempts } = await retrying(label, `push ${snapshot.id}`, () => remote.push(snapshot, opts), policy, opts.signal);
+      const call = monotonicBytes(opts);
+      const { value, attempts } = await retrying(label, `push ${snapshot.id}`, () => remote.push(snapshot, call), policy, opts.signal);
       return { uploaded: value.uploaded, attempts };
     },
     async download(id: string, dir: string, opts: RemoteCallOptions = {}) {
-      return (await retrying(label, `download ${id}`, () => remote.download(id, dir, opts), policy, opts.signal)).value;
+      const call = monotonicBytes(opts);
+      return (await retrying(label, `download ${id}`, () => remote.download(id, dir, call), policy, opts.signal)).value;
     },
     async manifest(id: string, opts: RemoteCallOptions = {}) {
       return (await retrying(label, `manifest of ${id}`, () => remote.manifest(id, opts), policy, opts.signal)).value;

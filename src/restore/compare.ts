@@ -74,9 +74,51 @@ export function readRowsByCopy(file: string, scratchParent = os.tmpdir()): LiveR
 
 const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
 
-/** Live rows against the rows after the operation, per table; bounded (see MAX_TABLES_SHOWN). */
-export function compareRows(live: LiveRows, after: Record<string, number>): RowComparison {
-  const liveRows = live.state === 'read' ? live.rows : live.state === 'absent' ? {} : null;
+/**
+ * The shadow tables of full-text indexes, by the suffixes SQLite gives them: an FTS5 table X always
+ * has X_data, X_idx and X_config (X_content and X_docsize unless made contentless or without
+ * column sizes); an FTS3/4 table always has X_segments and X_segdir (X_content, X_docsize, X_stat
+ * depending on its options).
+ */
+const FTS_SHADOWS = [
+  { always: ['_data', '_idx', '_config'], maybe: ['_content', '_docsize'] },
+  { always: ['_segments', '_segdir'], maybe: ['_content', '_docsize', '_stat'] },
+] as const;
+
+/**
+ * Row counts as a person thinks of them: each full-text index's shadow tables (its internal
+ * storage: index segments, configuration, a copy of the text) are left out, and the index counts
+ * once under its own name, with one row per document (from X_docsize, else X_content; not at all
+ * when it keeps neither). Every other table is kept as it is. Works on the counts alone (the
+ * counts of a snapshot come without its schema), recognising an index by its complete set of
+ * shadow tables.
+ * @param rows table name -> rows, as countRows gives them (virtual tables absent, shadows present)
+ */
+export function foldFtsShadowTables(rows: Readonly<Record<string, number>>): Record<string, number> {
+  const out: Record<string, number> = { ...rows };
+  for (const name of Object.keys(rows)) {
+    for (const kind of FTS_SHADOWS) {
+      const first = kind.always[0];
+      if (!name.endsWith(first)) continue;
+      const base = name.slice(0, -first.length);
+      if (!base || !kind.always.every((suffix) => Object.hasOwn(rows, base + suffix))) continue;
+      const docs = rows[`${base}_docsize`] ?? rows[`${base}_content`];
+      for (const suffix of [...kind.always, ...kind.maybe]) delete out[base + suffix];
+      // A real table of the index's own name (never made by SQLite) keeps its count.
+      if (docs !== undefined && !Object.hasOwn(rows, base)) out[base] = docs;
+    }
+  }
+  return out;
+}
+
+/**
+ * Live rows against the rows after the operation, per table; bounded (see MAX_TABLES_SHOWN).
+ * Full-text indexes count once, by their documents (see foldFtsShadowTables), never by the rows of
+ * their shadow tables: rebuilding an index is not a loss of data.
+ */
+export function compareRows(live: LiveRows, afterRaw: Record<string, number>): RowComparison {
+  const after = foldFtsShadowTables(afterRaw);
+  const liveRows = live.state === 'read' ? foldFtsShadowTables(live.rows) : live.state === 'absent' ? {} : null;
   const names = [...new Set([...Object.keys(liveRows ?? {}), ...Object.keys(after)])].sort();
   const all = names.map((table) => {
     const l = liveRows ? (liveRows[table] ?? null) : null;

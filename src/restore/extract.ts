@@ -14,15 +14,20 @@ export interface ExtractOptions {
   /** only these are written; the others are read past */
   wanted?: ReadonlySet<string>;
   /** called as each file is complete on disk, so checks can start while the rest unpacks */
-  onFile?: (relative: string, sha256: string) => void;
+  onFile?: (relative: string, sha256: string | null) => void;
   /** called with the size of each chunk written into `into` (progress) */
   onBytes?: (bytes: number) => void;
+  /**
+   * entries written without computing their sha256 (onFile gets null for them): a chain's base
+   * image, which the sha256 of the rebuilt image covers, so it is not hashed twice
+   */
+  unhashed?: ReadonlySet<string>;
 }
 
 /** One file being written: synchronous writes, because an async round-trip per chunk left the pipeline idle most of the time. */
 interface OpenFile {
   fd: number;
-  hash: Hash;
+  hash: Hash | null;
 }
 
 function writeAll(fd: number, chunk: Buffer): void {
@@ -138,7 +143,7 @@ class Extraction {
     try {
       fs.mkdirSync(path.dirname(dest), { recursive: true });
       // 'wx': never follow or overwrite something already there.
-      file = { fd: fs.openSync(dest, 'wx', 0o600), hash: createHash('sha256') };
+      file = { fd: fs.openSync(dest, 'wx', 0o600), hash: this.opts.unhashed?.has(relative) ? null : createHash('sha256') };
     } catch (err) {
       this.stop(writeError(err as NodeJS.ErrnoException, relative, this.into));
       return void entry.resume();
@@ -147,7 +152,7 @@ class Extraction {
     entry.on('data', (chunk: Buffer) => {
       if (this.open !== file) return;
       try {
-        file.hash.update(chunk);
+        file.hash?.update(chunk);
         writeAll(file.fd, chunk);
         this.opts.onBytes?.(chunk.length);
       } catch (err) {
@@ -157,7 +162,7 @@ class Extraction {
     entry.on('end', () => {
       if (this.open !== file) return;
       this.closeOpen();
-      if (!this.refusal) this.opts.onFile?.(relative, file.hash.digest('hex'));
+      if (!this.refusal) this.opts.onFile?.(relative, file.hash ? file.hash.digest('hex') : null);
     });
   }
 

@@ -14,7 +14,8 @@ export function describeRestorePlan(plan: RestorePlan): string {
   const host = o.this_machine ? `this machine (${o.host})` : `host ${o.host} (not this machine)`;
   const lines = [`Restore snapshot ${plan.snapshotId} (taken ${o.age}, at ${o.created_at}, on ${host})? This replaces, in ${plan.root}:`];
   for (const d of plan.databases) {
-    const rows = Object.values(d.rows).reduce((a, b) => a + b, 0);
+    // The rows a person counts: a full-text index's shadow tables are not rows of theirs (see foldFtsShadowTables).
+    const rows = d.compared.after_total;
     const live = d.compared.live_total === null ? (d.live_exists ? 'live rows unknown' : 'no live file yet') : `${d.compared.live_total} live now`;
     const mig = d.migrations_applied.length ? `, then migrations ${d.migrations_applied.join(', ')}` : '';
     lines.push(`- ${d.name} -> ${d.target} (${rows} rows in the snapshot, ${live}; schema ${d.from_user_version}${mig})`);

@@ -201,7 +201,7 @@ function settleRecords(root: string): string[] {
     if (removeEmptyRecordDir(dir)) {
       notes.push(`removed ${disp(ctx, dir)}: the record of an operation that never completed (it held no files)`);
     } else {
-      notes.push(`kept ${disp(ctx, dir)}: it holds files but no record of a completed operation, so --undo will not use it; look inside before deleting it`);
+      notes.push(`kept ${disp(ctx, dir)}: it holds files but no record of a completed operation, so --undo does not use it (and refuses to undo an older copy in its place until it is moved out of the data root); look inside before deleting it`);
     }
   }
   for (const dir of spentRecordDirs(root)) {

@@ -23,6 +23,7 @@ import { prunePreRestoreDirs } from './pre-restore.js';
 import { leftoverStagingDirs, recoverInterruptedSwap } from './recovery.js';
 import { selectDatabases, type Selected } from './targets.js';
 import { stageAndVerify, verifyManifest, type StagedDatabase } from './stage.js';
+import { chainBytes, resolveChains, type DatabaseChains } from './chain-stage.js';
 import { formatBytes } from '../core/size-format.js';
 import { ProgressReporter } from '../core/progress.js';
 import { compareRows, describeLoss, formatAge, readRowsByCopy, RowComparisonSchema } from './compare.js';
@@ -93,8 +94,9 @@ export interface RestoreOptions {
   confirmToken?: string;
   signal?: AbortSignal;
   /**
-   * Progress in bytes: the databases unpacked into staging, then verified, then swapped in, of
-   * their sizes in the manifest (total undefined until the snapshot is read). Strictly increasing,
+   * Progress in bytes: the snapshot downloaded from the remote (when this machine lacks it), then
+   * the databases unpacked into staging, verified, swapped in, of their sizes in the manifest
+   * (the download's size only, or undefined, until the snapshot is read). Strictly increasing,
    * rate-limited; `message` names the step.
    */
   onProgress?: (done: number, total: number | undefined, message: string) => void;
@@ -130,6 +132,8 @@ interface RestoreRun {
 
 /** What the progress of a restore counts, in bytes. */
 interface RestoreBytes {
+  /** bytes of the snapshot downloaded from the remote (0 when this machine had it) */
+  downloaded: number;
   /** bytes written into staging so far */
   staged: number;
   /** bytes of the databases that passed their checks */
@@ -142,7 +146,7 @@ interface RestoreBytes {
 
 function restoreBytes(run: RestoreRun): number {
   const b = run.bytes;
-  return b.staged + b.verified + b.swapped;
+  return b.downloaded + b.staged + b.verified + b.swapped;
 }
 
 /** The plan shown for consent, with the absolute folder the replaced live files will go to. */
@@ -173,15 +177,20 @@ async function restoreSteps(run: RestoreRun): Promise<RestoreResult> {
   const { config, opts } = run;
   const { snapshot, manifest } = await resolveSnapshot(run);
   const selected = selectDatabases(config, manifest, opts.databases);
+  // A database stored as a delta needs its base snapshots: a missing or mismatching one is
+  // refused here, before anything is staged.
+  const chains = resolveChains(config.root, snapshot, manifest, selected.map((s) => s.entry));
   const selectedBytes = selected.reduce((n, s) => n + s.entry.bytes, 0);
-  run.bytes.total = selectedBytes * (opts.dryRun ? 2 : 3);
+  // Staging writes each image, or a delta's whole chain (its image and every delta).
+  const stagedBytes = selected.reduce((n, s) => n + (chains.has(s.entry.name) ? chainBytes(chains.get(s.entry.name)!) : s.entry.bytes), 0);
+  run.bytes.total = run.bytes.downloaded + stagedBytes + selectedBytes * (opts.dryRun ? 1 : 2);
   refuseIfPlanChanged(run, snapshot, selected);
   const ladders = checkLiveDatabases(run, selected);
-  refuseWithoutRoomToStage(config.root, selected);
+  refuseWithoutRoomToStage(config.root, selected, chains);
   const stagingDir = path.join(config.root, `db.staging_${new Date().toISOString().replace(/[:.]/g, '-')}`);
   let stagingKept = false;
   try {
-    const databases = (await stageDatabases(run, snapshot, manifest, selected, ladders, stagingDir)).map((d) => plannedDatabase(config.root, d, stagingDir));
+    const databases = (await stageDatabases(run, snapshot, manifest, selected, ladders, stagingDir, chains)).map((d) => plannedDatabase(config.root, d, stagingDir));
     checkpoint(run);
     progress(run, 'staged databases pass integrity, foreign-key and row-count checks');
     crashPoint('after-staging');
@@ -236,7 +245,7 @@ function beginRestore(config: Config, opts: RestoreOptions): RestoreRun {
     grant = claim.grant;
   }
   const meter = new ProgressReporter((done, total, message) => opts.onProgress?.(done, total, message));
-  return { config, opts, warnings, grant, meter, bytes: { staged: 0, verified: 0, swapped: 0, total: undefined } };
+  return { config, opts, warnings, grant, meter, bytes: { downloaded: 0, staged: 0, verified: 0, swapped: 0, total: undefined } };
 }
 
 /**
@@ -247,7 +256,11 @@ function beginRestore(config: Config, opts: RestoreOptions): RestoreRun {
 async function resolveSnapshot(run: RestoreRun): Promise<{ snapshot: LocalSnapshot; manifest: Manifest }> {
   const { config, opts, grant } = run;
   const remote = opts.remote !== undefined ? opts.remote : remoteFromConfig(config);
-  const snapshot = await ensureLocalSnapshot(config, grant ? grant.plan.snapshot_id : opts.snapshotId, remote, opts.signal);
+  // A download from the remote reports its bytes as they arrive (its size the only total known yet).
+  const snapshot = await ensureLocalSnapshot(config, grant ? grant.plan.snapshot_id : opts.snapshotId, remote, opts.signal, (bytes, archiveBytes) => {
+    run.bytes.downloaded = bytes;
+    run.meter.report({ done: restoreBytes(run), total: archiveBytes, message: 'downloading the snapshot from the remote' });
+  });
   progress(run, `found ${snapshot.id}`);
   const manifest = await verifyManifest(snapshot);
   progress(run, 'manifest checksum and contents verified');
@@ -281,7 +294,7 @@ function checkLiveDatabases(run: RestoreRun, selected: readonly Selected[]): Map
 }
 
 /** Unpacks and verifies the chosen databases in staging (see stage.ts), reporting progress. */
-async function stageDatabases(run: RestoreRun, snapshot: LocalSnapshot, manifest: Manifest, selected: readonly Selected[], ladders: ReadonlyMap<string, Migration[]>, stagingDir: string): Promise<StagedDatabase[]> {
+async function stageDatabases(run: RestoreRun, snapshot: LocalSnapshot, manifest: Manifest, selected: readonly Selected[], ladders: ReadonlyMap<string, Migration[]>, stagingDir: string, chains: DatabaseChains): Promise<StagedDatabase[]> {
   let message = `unpacking ${selected.length} database(s) into staging`;
   const measured = () => ({ done: restoreBytes(run), ...(run.bytes.total !== undefined ? { total: run.bytes.total } : {}), message });
   progress(run, message);
@@ -294,6 +307,7 @@ async function stageDatabases(run: RestoreRun, snapshot: LocalSnapshot, manifest
       selected,
       ladders,
       stagingDir,
+      chains,
       durable: !run.opts.dryRun,
       onBytes: (bytes) => {
         run.bytes.staged += bytes;
@@ -464,8 +478,12 @@ function refuseIfLiveChanged(fingerprints: readonly TargetFingerprint[], root: s
 }
 
 /** Staging needs room for every selected database; better to say so now than to fail half-way through unpacking. */
-function refuseWithoutRoomToStage(root: string, selected: Selected[]): void {
-  const needed = selected.reduce((n, s) => n + s.entry.bytes, 0);
+function refuseWithoutRoomToStage(root: string, selected: Selected[], chains: DatabaseChains): void {
+  // A delta's chain needs room for its deltas too, and for its image at its largest along the chain.
+  const needed = selected.reduce((n, s) => {
+    const links = chains.get(s.entry.name);
+    return n + (links ? Math.max(...links.map((l) => l.entry.bytes)) + chainBytes(links.slice(1)) : s.entry.bytes);
+  }, 0);
   let free: number;
   try {
     const st = fs.statfsSync(root);

@@ -1,11 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { WbError } from '../core/errors.js';
-import { validateManifest, type Manifest, type ManifestDatabase } from '../snapshot/manifest.js';
+import { storedBytes, storedEntry, validateManifest, type Manifest, type ManifestDatabase } from '../snapshot/manifest.js';
 import type { LocalSnapshot } from '../snapshot/store.js';
 import { verifyAgainstChecksums } from '../snapshot/checksums.js';
 import { syncFileDataAsync } from '../core/durable-file.js';
 import { extractArchive } from './extract.js';
+import { linkFile, rebuildFromChain, unpackChainArchives, type ChainLink, type DatabaseChains } from './chain-stage.js';
 import { pendingMigrations, type Migration } from './migrations.js';
 import { VerifyPool } from './verify-pool.js';
 import type { VerifyResponse } from './verify-staged.js';
@@ -27,6 +28,11 @@ export interface StageRequest {
   onVerified?: (bytes: number) => void;
   /** called with each chunk's size as it is written into staging (progress) */
   onBytes?: (bytes: number) => void;
+  /**
+   * the chain of each selected database stored as a delta (resolveChains, before staging); a
+   * delta without one is refused
+   */
+  chains?: DatabaseChains;
 }
 
 /** A staged database that passed every check: how its migrations and rows came out. */
@@ -41,16 +47,21 @@ export interface StagedDatabase {
  * Unpacks the chosen databases into the staging folder and verifies each one (checksum, header,
  * migrations, integrity, foreign keys, row counts) in a worker as soon as it is unpacked, while the
  * rest unpacks. The archive's own checksum is computed at the same time. Nothing is trusted before
- * all of it finishes.
+ * all of it finishes. A database stored as a delta is rebuilt from its chain (`req.chains`; its
+ * other archives unpack beside this one into `<staging>/.chain/`, checked against their checksums)
+ * once everything is unpacked, then verified exactly like an unpacked image.
  * @returns one entry per selected database, in the order selected
- * @throws the archive's checksum error (checksum_mismatch) before an unpacking error; WbError
- *   `archive_invalid` when the inner manifest differs; `restore_refused` naming the first database
- *   that failed a check
+ * @throws the archive's checksum error (checksum_mismatch), then a chain archive's error, before an
+ *   unpacking error; WbError `archive_invalid` when the inner manifest differs or a delta is
+ *   damaged; `restore_refused` naming the first database that failed a check
  */
 export async function stageAndVerify(req: StageRequest): Promise<StagedDatabase[]> {
   const { snapshot, manifest, selected, stagingDir } = req;
-  const expected = new Map([...manifest.databases.map((d) => [d.file, d.bytes] as const), ['MANIFEST.json', fs.statSync(snapshot.manifestPath).size] as const]);
-  const wanted = new Set([...selected.map((s) => s.entry.file), 'MANIFEST.json']);
+  // The archive holds each database as it is stored: its image, or its delta against the base.
+  const expected = new Map([...manifest.databases.map((d) => [storedEntry(d), storedBytes(d)] as const), ['MANIFEST.json', fs.statSync(snapshot.manifestPath).size] as const]);
+  const wanted = new Set([...selected.map((s) => storedEntry(s.entry)), 'MANIFEST.json']);
+  const deltas = selected.filter((s) => s.entry.stored === 'delta');
+  const chains = chainsOf(deltas, req.chains);
   // The archive's checksum is computed while it unpacks into staging (nothing is trusted before
   // both finish); a mismatch is reported as such even when the damage also broke the unpacking.
   const archiveChecked = verifyAgainstChecksums(snapshot.checksumPath, snapshot.archivePath).then(
@@ -60,30 +71,70 @@ export async function stageAndVerify(req: StageRequest): Promise<StagedDatabase[
   // Each database is verified in a worker as soon as it is unpacked, while the rest unpacks.
   const pool = new VerifyPool();
   const checks = new Map<string, Promise<VerifyResponse>>();
+  const onImage = verifyOnUnpack(req, pool, checks);
+  // A delta's base archives unpack beside the restored one; its image is verified once rebuilt.
+  const chainRoot = path.join(stagingDir, '.chain');
+  const chainsUnpacked = chains.size
+    ? unpackChainArchives(chains, snapshot.id, chainRoot, req.onBytes).then(
+        (shas) => ({ shas, problem: null }),
+        (err: unknown) => ({ shas: new Map<string, string>(), problem: err }),
+      )
+    : null;
+  const deltaFiles = new Set(deltas.map((s) => storedEntry(s.entry)));
   try {
     const unpackProblem = await extractArchive(snapshot.archivePath, snapshot.codec, stagingDir, {
       expected,
       wanted,
-      onFile: verifyOnUnpack(req, pool, checks),
+      onFile: (file, sha) => {
+        if (!deltaFiles.has(file) && sha !== null) onImage(file, sha);
+      },
       ...(req.onBytes ? { onBytes: req.onBytes } : {}),
     }).then(
       () => null,
       (err: unknown) => err,
     );
     const archiveProblem = await archiveChecked;
+    const chainResult = await chainsUnpacked;
     if (archiveProblem) throw archiveProblem;
+    if (chainResult?.problem) throw chainResult.problem;
     if (unpackProblem) throw unpackProblem;
     const inner = fs.readFileSync(path.join(stagingDir, 'MANIFEST.json'), 'utf8');
     if (inner !== fs.readFileSync(snapshot.manifestPath, 'utf8')) {
       throw new WbError('archive_invalid', 'The manifest inside the archive differs from the one beside it. Nothing was restored.', 'Use another snapshot.');
     }
+    if (chainResult) {
+      // The restored snapshot's own deltas were unpacked with the rest of it, into staging.
+      const fileOf = (link: ChainLink) => (link.snapshot.id === snapshot.id ? path.join(stagingDir, ...storedEntry(link.entry).split('/')) : linkFile(chainRoot, link));
+      for (const s of deltas) {
+        const out = path.join(stagingDir, ...s.entry.file.split('/'));
+        const sha = await rebuildFromChain(chains.get(s.entry.name)!, fileOf, chainResult.shas, out);
+        // From here it is an unpacked image: the same checks, starting with its sha256.
+        onImage(s.entry.file, sha);
+      }
+      fs.rmSync(chainRoot, { recursive: true, force: true });
+    }
     req.onUnpacked();
     return await collectVerdicts(selected, checks);
   } finally {
+    await chainsUnpacked;
     // Workers may still hold staged files open: let them finish before staging is removed.
     await Promise.allSettled(checks.values());
     await pool.close();
   }
+}
+
+/**
+ * The chains of the selected databases stored as deltas.
+ * @throws WbError `restore_refused` for one whose chain was not resolved
+ */
+function chainsOf(deltas: readonly Selected[], chains: DatabaseChains | undefined): Map<string, readonly ChainLink[]> {
+  const out = new Map<string, readonly ChainLink[]>();
+  for (const s of deltas) {
+    const links = chains?.get(s.entry.name);
+    if (!links?.length) throw new WbError('restore_refused', `Refusing to restore ${s.entry.name}: it is stored as a delta and its chain of snapshots was not resolved. Nothing was changed.`, 'Restore an older snapshot whose chain is whole.');
+    out.set(s.entry.name, links);
+  }
+  return out;
 }
 
 /**

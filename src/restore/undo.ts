@@ -11,9 +11,11 @@ import { claimConfirmToken, fingerprintTargets, issueConfirmToken, liveChangedRe
 import { compareRows, describeComparison, describeLoss, formatAge, readRowsByCopy, type RowComparison } from './compare.js';
 import { describeSafetyCopies } from './safety-copies.js';
 import { planSafetyCopies, uniqueSafetyDir, type SafetyCopyPlan } from './safety-copies.js';
-import { hashFile, type SwapItem } from './journal.js';
+import { exists, hashFile, type SwapItem } from './journal.js';
 import { performSwap } from './swap.js';
-import { listPreRestoreDirs, prunePreRestoreDirs, readPreRestoreInfo, type PreRestoreInfo } from './pre-restore.js';
+import { z } from 'zod';
+import { filesIn, prunePreRestoreDirs, readRecord, RECORD_FILE, rootEntries, type PreRestoreInfo } from './pre-restore.js';
+import { journalPath } from './journal.js';
 import { recoverInterruptedSwap } from './recovery.js';
 
 export interface UndoPlan {
@@ -120,16 +122,76 @@ export async function runUndoIfAny(config: Config, opts: UndoOptions): Promise<U
   });
 }
 
+/** What an undo needs of a pre-restore.json: a completed record whose databases say what goes where. */
+const UsableRecordSchema = z.looseObject({
+  completed: z.literal(true),
+  kind: z.enum(['restore', 'undo', 'import', 'recover']),
+  snapshot_id: z.string().nullable(),
+  created_at: z.string(),
+  databases: z.array(z.looseObject({ name: z.string().min(1), target: z.string().min(1), file: z.string().min(1), existed: z.boolean() })),
+});
+
 /**
- * The newest safety copy with a completed record, unless it is itself an undo's; else why there is
- * nothing to undo (no completed operation, or the last one was already undone).
+ * What is wrong with a safety copy's record for an undo, in words; null when it can be used.
+ * Never throws: a record that cannot be read is a problem to name, not a crash.
+ */
+function recordProblem(dir: string): string | null {
+  const file = path.join(dir, RECORD_FILE);
+  if (!fs.existsSync(file)) return `has no ${RECORD_FILE} (it was moved or deleted, or the operation never completed)`;
+  const record = readRecord(dir);
+  if (record === null) return `has a ${RECORD_FILE} that cannot be read as JSON (damaged or cut short)`;
+  if ((record as { completed?: unknown }).completed !== true) return `has a ${RECORD_FILE} that does not say the operation completed`;
+  const parsed = UsableRecordSchema.safeParse(record);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return `has a damaged ${RECORD_FILE} (${issue ? `${issue.path.map(String).join('.') || 'the record'}: ${issue.message}` : 'unexpected content'})`;
+  }
+  return null;
+}
+
+/** db.pre_restore_* folders of the root, newest first (their names carry the time they were made). */
+function safetyCopyDirs(root: string): string[] {
+  return rootEntries(root)
+    .filter((n) => n.startsWith('db.pre_restore_'))
+    .sort()
+    .reverse()
+    .map((n) => path.join(root, n));
+}
+
+/**
+ * The newest safety copy, when its record is usable and it is not itself an undo's; else why there
+ * is nothing to undo (no completed operation, or the last one was already undone). A folder that
+ * holds no file is passed over (a leftover that recovery removes; it has nothing to put back).
+ * @throws WbError `restore_refused` when the newest safety copy holding files has no usable record
+ *   and an older one has: falling back to it would undo to the wrong point, so it says which
+ *   folder, what is wrong and what to do (move it away to undo the older one, or put its record
+ *   back). With no older usable copy it is "nothing to undo", saying why.
  */
 function newestUndoable(root: string): UndoSource | NothingToUndo {
-  const [newest] = listPreRestoreDirs(root);
+  const dirs = safetyCopyDirs(root);
+  let newest: string | undefined;
+  for (const dir of dirs) {
+    const problem = recordProblem(dir);
+    if (!problem) {
+      newest = dir;
+      break;
+    }
+    if (filesIn(dir).length === 0) continue;
+    const older = dirs.slice(dirs.indexOf(dir) + 1).find((d) => recordProblem(d) === null);
+    // With no older copy there is no wrong point to fall back to: nothing can be undone, and why.
+    if (!older) {
+      return {
+        nothing_to_undo: true,
+        reason: `Nothing to undo: there is no completed restore or import to undo; ${path.join(root, path.basename(dir))} holds files but ${problem}, so it is not used.`,
+        hint: `Look inside ${displayPath(root, dir)} (each <name>/ folder holds one database's files) and put the files back by hand if they are needed, or put its ${RECORD_FILE} back.`,
+      };
+    }
+    throw unusableNewest(root, dir, problem, older);
+  }
   if (!newest) {
     return { nothing_to_undo: true, reason: `Nothing to undo: there is no completed restore or import to undo (no db.pre_restore_* folder with a completed record in ${root}).`, hint: null };
   }
-  const info = readPreRestoreInfo(newest);
+  const info = UsableRecordSchema.parse(readRecord(newest)) as PreRestoreInfo;
   const from = displayPath(root, newest);
   if (info.kind === 'undo') {
     return {
@@ -139,6 +201,24 @@ function newestUndoable(root: string): UndoSource | NothingToUndo {
     };
   }
   return { dir: newest, info, kind: info.kind, from };
+}
+
+/** The refusal when the newest safety copy cannot be used while an older one could (see newestUndoable). */
+function unusableNewest(root: string, dir: string, problem: string, older: string): WbError {
+  const shown = displayPath(root, dir);
+  // An interrupted restore's own folder (its journal is still there): recovery settles it first.
+  if (exists(journalPath(root))) {
+    return new WbError(
+      'restore_refused',
+      `Refusing to undo: the newest safety copy, ${shown}, belongs to a restore or undo that was interrupted and not yet recovered (${path.basename(journalPath(root))} is still there). Nothing was changed.`,
+      'Run the undo without a dry run (or any wb-backup command that changes something): it first finishes or rolls back the interrupted operation, then says what can be undone.',
+    );
+  }
+  return new WbError(
+    'restore_refused',
+    `Refusing to undo: the newest safety copy, ${path.join(root, path.basename(dir))}, ${problem}, so what it would put back is unknown, and undoing the older ${displayPath(root, older)} instead would go back to the wrong point. Nothing was changed.`,
+    `Look inside ${shown} (each <name>/ folder holds one database's files). To undo the operation before it (${path.basename(older)}), move ${shown} out of the data root first; or put its ${RECORD_FILE} back.`,
+  );
 }
 
 /** @throws WbError `consent_required` when the token does not hold (see claimConfirmToken) */

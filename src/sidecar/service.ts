@@ -13,7 +13,8 @@ const HISTORY_LINES = 500;
 /** Why the job's component says it should not run now, or null. */
 export async function blockedReason(root: string, job: Job): Promise<string | null> {
   if (!job.requires) return null;
-  const [component] = await healthStatus({ root, cacheMs: 0 }, job.requires);
+  // A mistyped name in health: is health_status's to report; the jobs run on meanwhile.
+  const [component] = await healthStatus({ root, cacheMs: 0, checkNames: false }, job.requires);
   if (!component) return `component ${job.requires} does not exist`;
   if (component.status === 'unwanted') return `${component.title} is not enabled`;
   const unmet = component.requirements.filter((r) => r.status === 'fail' || r.status === 'blocked');

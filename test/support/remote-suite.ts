@@ -30,8 +30,8 @@ async function remoteFailure(p: Promise<unknown>): Promise<RemoteError> {
   return err as RemoteError;
 }
 
-/** Real snapshots (incompressible blobs, so the archive is ~`kb` KiB) to push around. */
-export async function makeSnapshots(root: string, count: number, kb = 64): Promise<SnapshotFiles[]> {
+/** Real snapshots (incompressible blobs, so the archive is ~`kb` KiB) to push around, newest first: all full, or with `incremental` a full then deltas on it. */
+export async function makeSnapshots(root: string, count: number, kb = 64, opts: { incremental?: boolean } = {}): Promise<SnapshotFiles[]> {
   const file = path.join(root, 'db', 'blobs.db');
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const db = new Database(file);
@@ -41,7 +41,7 @@ export async function makeSnapshots(root: string, count: number, kb = 64): Promi
   db.close();
   const base = Date.parse('2026-11-01T00:00:00Z');
   // Full snapshots: each stands alone, as the contract tests want (chains on remotes have tests of their own).
-  for (let i = 0; i < count; i++) await runBackup(loadConfig(root), { now: () => new Date(base + i * 3_600_000), remote: null, full: true });
+  for (let i = 0; i < count; i++) await runBackup(loadConfig(root), { now: () => new Date(base + i * 3_600_000), remote: null, full: !opts.incremental });
   return listLocalSnapshots(root).map((s) => ({ id: s.id, archivePath: s.archivePath, manifestPath: s.manifestPath, checksumPath: s.checksumPath }));
 }
 
@@ -94,18 +94,46 @@ export function describeRemoteBehaviour(label: string, setup: (opts: { partBytes
 
     it("manifest reads a snapshot's manifest (kind and base of a delta) without its archive; an absent one is not_found", async () => {
       const { remote, cleanup } = await setup({ partBytes: 16 * 1024 });
+      const chainRoot = tempRoot('wb-remote-suite-chain-');
       try {
-        // snaps is newest first: snaps[2] is the full, snaps[1] a delta against it.
-        await remote.push(snaps[2]!);
-        await remote.push(snaps[1]!);
-        const local = JSON.parse(fs.readFileSync(snaps[1]!.manifestPath, 'utf8')) as { kind: string; base: string };
-        expect(local).toMatchObject({ kind: 'delta', base: snaps[2]!.id });
-        expect(await remote.manifest(snaps[1]!.id)).toEqual(local);
-        expect(await remote.manifest(snaps[2]!.id)).toMatchObject({ snapshot_id: snaps[2]!.id, kind: 'full', base: null });
+        // A full, then a delta against it (the contract's other snapshots are all full).
+        const [delta, full] = await makeSnapshots(chainRoot, 2, 64, { incremental: true });
+        await remote.push(full!);
+        await remote.push(delta!);
+        const local = JSON.parse(fs.readFileSync(delta!.manifestPath, 'utf8')) as { kind: string; base: string };
+        expect(local).toMatchObject({ kind: 'delta', base: full!.id });
+        expect(await remote.manifest(delta!.id)).toEqual(local);
+        expect(await remote.manifest(full!.id)).toMatchObject({ snapshot_id: full!.id, kind: 'full', base: null });
         const err = await remoteFailure(remote.manifest('snap-2001-01-01T00-00-00Z'));
         expect(err.kind).toBe('not_found');
         expect(err.message).toMatch(/snap-2001-01-01T00-00-00Z/);
       } finally {
+        rmrf(chainRoot);
+        await cleanup();
+      }
+    });
+
+    it('push and download report the bytes they move: growing, ending at the files’ total; a push with nothing to send reports none', async () => {
+      const { remote, cleanup } = await setup({ partBytes: 16 * 1024 });
+      const into = tempRoot('wb-dl-');
+      try {
+        const snap = snaps[1]!;
+        const filesBytes = [snap.archivePath, snap.manifestPath, snap.checksumPath].reduce((n, f) => n + fs.statSync(f).size, 0);
+        const sent: number[] = [];
+        await remote.push(snap, { onBytes: (b) => sent.push(b) });
+        expect(sent.length).toBeGreaterThan(0);
+        for (let i = 1; i < sent.length; i++) expect(sent[i]).toBeGreaterThan(sent[i - 1]!);
+        expect(sent.at(-1)).toBe(filesBytes);
+        const again: number[] = [];
+        expect((await remote.push(snap, { onBytes: (b) => again.push(b) })).uploaded).toBe(false);
+        expect(again).toEqual([]);
+        const received: number[] = [];
+        await remote.download(snap.id, into, { onBytes: (b) => received.push(b) });
+        expect(received.length).toBeGreaterThan(0);
+        for (let i = 1; i < received.length; i++) expect(received[i]).toBeGreaterThan(received[i - 1]!);
+        expect(received.at(-1)).toBe(filesBytes);
+      } finally {
+        rmrf(into);
         await cleanup();
       }
     });

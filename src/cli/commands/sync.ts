@@ -6,6 +6,7 @@ import { rootLayout } from '../../root/paths.js';
 import { rootOf } from '../root.js';
 import { cliText } from '../wording.js';
 import { confirmOnTerminal } from '../prompt.js';
+import { progressBar, type ProgressBar } from '../progress.js';
 import type { ImportPlan } from '../../sync/import.js';
 import type { ConsentDecision } from '../../restore/restore.js';
 
@@ -29,7 +30,8 @@ function registerPush(sync: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (opts: { dryRun?: boolean; json?: boolean; mode?: SyncMode }, cmd: Command) => {
       const { syncPush } = await import('../../sync/push.js');
-      const result = await syncPush(loadConfig(rootOf(cmd)), { dryRun: opts.dryRun ?? false, ...(opts.mode ? { mode: opts.mode } : {}) });
+      const config = loadConfig(rootOf(cmd));
+      const result = await withBar(!opts.json, (bar) => syncPush(config, { dryRun: opts.dryRun ?? false, ...(opts.mode ? { mode: opts.mode } : {}), onProgress: bar.update }));
       const paths = result.status === 'remote_changed' ? (result.remote_changed_paths ?? []) : result.files_changed;
       // What was left out is said in the text too: a push that mirrored one database of three is not just "pushed".
       const left = [...result.skipped.map((s) => `  skipped ${s.path}: ${s.reason}`), ...result.warnings.map((w) => `  warning ${w.table}: ${w.reason}`)];
@@ -47,7 +49,8 @@ function registerPull(sync: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (opts: { dryRun?: boolean; json?: boolean }, cmd: Command) => {
       const { syncPull } = await import('../../sync/pull.js');
-      const result = await syncPull(loadConfig(rootOf(cmd)), { dryRun: opts.dryRun ?? false });
+      const config = loadConfig(rootOf(cmd));
+      const result = await withBar(!opts.json, (bar) => syncPull(config, { dryRun: opts.dryRun ?? false, onProgress: bar.update }));
       process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.status}: ${cliText(result.message)}\n${[...result.conflicts.map((c) => `  conflict ${c.table} ${c.key}`), ...result.rejected.map((r) => `  rejected ${r.path}: ${r.reason}`)].join('\n')}\n`);
       if (result.status === 'conflicts') process.exitCode = 1;
     });
@@ -133,12 +136,23 @@ function registerImport(sync: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (dir: string, opts: { dryRun?: boolean; force?: boolean; yes?: boolean; json?: boolean }, cmd: Command) => {
       const { syncImport } = await import('../../sync/import.js');
-      const result = await syncImport(loadConfig(rootOf(cmd)), path.resolve(dir), {
-        dryRun: opts.dryRun ?? false,
-        force: opts.force ?? false,
-        // Replacing needs --force (intent) and then a yes (consent): never a silent yes.
-        ...(opts.force ? { consent: (plan: ImportPlan) => confirmImport(plan, opts.yes ?? false) } : {}),
-      });
+      const config = loadConfig(rootOf(cmd));
+      const result = await withBar(!opts.json, (bar) =>
+        syncImport(config, path.resolve(dir), {
+          dryRun: opts.dryRun ?? false,
+          force: opts.force ?? false,
+          onProgress: bar.update,
+          // Replacing needs --force (intent) and then a yes (consent): never a silent yes. The bar stops before the question.
+          ...(opts.force
+            ? {
+                consent: (plan: ImportPlan) => {
+                  bar.stop();
+                  return confirmImport(plan, opts.yes ?? false);
+                },
+              }
+            : {}),
+        }),
+      );
       process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${cliText(result.message)}\n${result.databases.map((d) => `  ${d.name} -> ${d.target}`).join('\n')}\n`);
     });
 }
@@ -149,4 +163,18 @@ async function confirmImport(plan: ImportPlan, yes: boolean): Promise<ConsentDec
   const replaced = plan.databases.filter((d) => d.replaced).map((d) => `  ${d.name} -> ${d.target}`);
   const warnings = plan.warnings.map((w) => `\nwarning: ${cliText(w)}`).join('');
   return confirmOnTerminal(`Import replaces:\n${replaced.join('\n')}\n${describeSafetyCopies(plan.safety)}${warnings}`, yes);
+}
+
+/**
+ * Runs a sync step with the CLI's progress bar on a terminal (stderr; nothing for --json or a
+ * pipe), fed by the sync's own progress (src/sync/sync-progress.ts: bytes written and read, and
+ * what git adds to the clone), stopped before the result is printed.
+ */
+async function withBar<T>(enabled: boolean, run: (bar: ProgressBar) => Promise<T>): Promise<T> {
+  const bar = progressBar(enabled);
+  try {
+    return await run(bar);
+  } finally {
+    bar.stop();
+  }
 }

@@ -5,7 +5,7 @@ import { parseSnapshotId } from '../../snapshot/id.js';
 import { archiveLayout, describeStoredSnapshot, manifestTooLarge, MAX_MANIFEST_BYTES, parseRemoteManifest } from '../listing.js';
 import type { Manifest } from '../../snapshot/manifest.js';
 import { WbError } from '../../core/errors.js';
-import { joinFiles, splitFile } from '../parts.js';
+import { countingStream, joinFiles, splitFile } from '../parts.js';
 import {
   cancelledError,
   DEFAULT_PART_BYTES,
@@ -91,11 +91,18 @@ export class DirRemote implements Remote {
     try {
       fs.rmSync(tmp, { recursive: true, force: true });
       fs.mkdirSync(tmp);
-      const pieces = await splitFile(snapshot.archivePath, this.partBytes, path.join(tmp, '.split'), signal);
-      for (const piece of pieces) await copyDurably(piece, path.join(tmp, path.basename(piece)), signal);
-      fs.rmSync(path.join(tmp, '.split'), { recursive: true, force: true });
-      await copyDurably(snapshot.manifestPath, path.join(tmp, path.basename(snapshot.manifestPath)), signal);
-      await copyDurably(snapshot.checksumPath, path.join(tmp, path.basename(snapshot.checksumPath)), signal);
+      // Bytes written into the backup folder so far (the running total onBytes reports).
+      let sent = 0;
+      const count = (n: number) => {
+        sent += n;
+        opts.onBytes?.(sent);
+      };
+      // An archive larger than a part is split straight into the folder; a smaller one is copied.
+      const pieces = await splitFile(snapshot.archivePath, this.partBytes, tmp, signal, count);
+      if (pieces.length === 1 && pieces[0] === snapshot.archivePath) await copyDurably(snapshot.archivePath, path.join(tmp, path.basename(snapshot.archivePath)), signal, count);
+      else for (const piece of pieces) syncFileData(piece);
+      await copyDurably(snapshot.manifestPath, path.join(tmp, path.basename(snapshot.manifestPath)), signal, count);
+      await copyDurably(snapshot.checksumPath, path.join(tmp, path.basename(snapshot.checksumPath)), signal, count);
       syncDirectory(tmp); // the copied names, before the rename publishes them
       throwIfCancelled(signal, this.label, what); // the last moment the push can still not happen
       if (fs.existsSync(final)) fs.rmSync(final, { recursive: true, force: true }); // an incomplete earlier push
@@ -133,10 +140,16 @@ export class DirRemote implements Remote {
     const manifestPath = path.join(dir, `${id}.manifest.json`);
     const checksumPath = path.join(dir, `${id}.sha256`);
     try {
-      if (layout.pieces.length === 1 && layout.pieces[0] === layout.archiveName) await copyDurably(path.join(src, layout.archiveName), archivePath, signal);
-      else await joinFiles(layout.pieces.map((p) => path.join(src, p)), archivePath, signal);
-      await copyDurably(path.join(src, `${id}.manifest.json`), manifestPath, signal);
-      await copyDurably(path.join(src, `${id}.sha256`), checksumPath, signal);
+      // Bytes read from the backup folder so far (the running total onBytes reports).
+      let received = 0;
+      const count = (n: number) => {
+        received += n;
+        opts.onBytes?.(received);
+      };
+      if (layout.pieces.length === 1 && layout.pieces[0] === layout.archiveName) await copyDurably(path.join(src, layout.archiveName), archivePath, signal, count);
+      else await joinFiles(layout.pieces.map((p) => path.join(src, p)), archivePath, signal, count);
+      await copyDurably(path.join(src, `${id}.manifest.json`), manifestPath, signal, count);
+      await copyDurably(path.join(src, `${id}.sha256`), checksumPath, signal, count);
     } catch (err) {
       // Writing into `dir` (this machine's disk) failing is not the remote's fault: passed on as it is.
       if (!signal?.aborted && isLocalWriteFailure(err)) throw err;
@@ -187,7 +200,9 @@ function isLocalWriteFailure(err: unknown): boolean {
   return code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS';
 }
 
-async function copyDurably(from: string, to: string, signal?: AbortSignal): Promise<void> {
-  await pipeline(fs.createReadStream(from), fs.createWriteStream(to), { signal: signal ?? NEVER });
+/** Copy `from` to `to` streaming, then flush it; `onChunk` gets each chunk's length (increments). */
+async function copyDurably(from: string, to: string, signal?: AbortSignal, onChunk?: (bytes: number) => void): Promise<void> {
+  if (onChunk) await pipeline(fs.createReadStream(from), countingStream(onChunk), fs.createWriteStream(to), { signal: signal ?? NEVER });
+  else await pipeline(fs.createReadStream(from), fs.createWriteStream(to), { signal: signal ?? NEVER });
   syncFileData(to);
 }

@@ -3,6 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { classifyGhFailure, runGh, type GhResult } from '../../core/gh.js';
 import { logger } from '../../core/log.js';
+import { folderBytes } from '../../core/progress.js';
+import { watchReadBytes } from '../../core/read-position.js';
 import { parseSnapshotId } from '../../snapshot/id.js';
 import { archiveLayout, describeStoredSnapshot, manifestTooLarge, MAX_MANIFEST_BYTES, parseRemoteManifest } from '../listing.js';
 import type { Manifest } from '../../snapshot/manifest.js';
@@ -49,9 +51,9 @@ export class GithubRemote implements Remote {
   }
 
   /** Run gh; a cancelled run rejects with 'cancelled' so no caller mistakes the kill for a failure of GitHub. */
-  private async gh(args: string[], what: string, signal?: AbortSignal): Promise<GhResult> {
+  private async gh(args: string[], what: string, signal?: AbortSignal, onSpawn?: (pid: number) => () => void): Promise<GhResult> {
     throwIfCancelled(signal, this.label, what);
-    const r = await runGh(args, { ...(this.opts.env ? { env: this.opts.env } : {}), ...(signal ? { signal } : {}) });
+    const r = await runGh(args, { ...(this.opts.env ? { env: this.opts.env } : {}), ...(signal ? { signal } : {}), ...(onSpawn ? { onSpawn } : {}) });
     if (r.cancelled || signal?.aborted) throw cancelledError(this.label, what);
     return r;
   }
@@ -102,12 +104,14 @@ export class GithubRemote implements Remote {
       }
       // The manifest and the checksum file go last: without them a release never counts as complete.
       const files = [...pieces, snapshot.manifestPath, snapshot.checksumPath];
+      // gh says nothing while it sends: how far it has read each file (/proc, Linux) is what was sent.
+      const watchUpload = opts.onBytes ? (pid: number) => watchReadBytes(pid, files, opts.onBytes!) : undefined;
       const localSha = fs.readFileSync(snapshot.checksumPath);
       const completeExisting = async (existing: ReleaseInfo): Promise<boolean> => {
         const shaAsset = existing.assets.find((a) => a.name === path.basename(snapshot.checksumPath));
         if (this.describe(existing).complete && shaAsset?.size === localSha.length) return false;
         // A half-done earlier push: put every file (again); --clobber replaces what is there.
-        const up = await this.gh(['release', 'upload', snapshot.id, ...files, '--repo', this.opts.repo, '--clobber'], what, signal);
+        const up = await this.gh(['release', 'upload', snapshot.id, ...files, '--repo', this.opts.repo, '--clobber'], what, signal, watchUpload);
         if (!up.ok) throw this.error(up, `Uploading ${snapshot.id}`);
         if (existing.draft) {
           const pub = await this.gh(['release', 'edit', snapshot.id, '--repo', this.opts.repo, '--draft=false'], what, signal);
@@ -119,7 +123,7 @@ export class GithubRemote implements Remote {
       const existing = await this.release(snapshot.id, signal);
       if (existing) uploaded = await completeExisting(existing);
       else {
-        const made = await this.gh(['release', 'create', snapshot.id, ...files, '--repo', this.opts.repo, '--title', snapshot.id, '--notes', `wb-backup snapshot ${snapshot.id}`], what, signal);
+        const made = await this.gh(['release', 'create', snapshot.id, ...files, '--repo', this.opts.repo, '--title', snapshot.id, '--notes', `wb-backup snapshot ${snapshot.id}`], what, signal, watchUpload);
         if (made.ok) uploaded = true;
         else if (/already exists/i.test(made.stderr)) {
           // Created meanwhile (an earlier attempt whose answer got lost): upload into it.
@@ -128,6 +132,7 @@ export class GithubRemote implements Remote {
           uploaded = await completeExisting(now);
         } else throw this.error(made, `Creating release ${snapshot.id}`);
       }
+      if (uploaded) opts.onBytes?.(files.reduce((n, f) => n + fs.statSync(f).size, 0));
       logger().info({ remote: this.label, snapshot: snapshot.id, uploaded }, uploaded ? 'pushed to GitHub' : 'already on GitHub');
       return { uploaded, attempts: 1 };
     } finally {
@@ -141,13 +146,14 @@ export class GithubRemote implements Remote {
     const raw = path.join(dir, '.assets');
     fs.rmSync(raw, { recursive: true, force: true });
     try {
-      const r = await this.gh(['release', 'download', id, '--repo', this.opts.repo, '--dir', raw], `Downloading ${id}`, signal);
+      const r = await this.gh(['release', 'download', id, '--repo', this.opts.repo, '--dir', raw], `Downloading ${id}`, signal, opts.onBytes ? () => watchFolder(dir, '.assets', opts.onBytes!) : undefined);
       if (!r.ok) {
         // Only GitHub's answer that the release is not there is 'not_found'; a failed transfer is not.
         if (/release not found/i.test(r.stderr)) throw new RemoteError('not_found', `${this.label} has no snapshot ${id}.`, 'data_backup_list shows which snapshots exist.');
         throw this.error(r, `Downloading ${id}`);
       }
       const names = fs.readdirSync(raw);
+      opts.onBytes?.(names.reduce((n, name) => n + fs.statSync(path.join(raw, name)).size, 0));
       const layout = archiveLayout(id, names);
       if (!layout || !names.includes(`${id}.manifest.json`) || !names.includes(`${id}.sha256`)) {
         throw new RemoteError('incomplete', `The release ${id} on ${this.label} is incomplete.`, 'Use another snapshot; the next backup run re-pushes it if it is still kept locally.');
@@ -209,4 +215,22 @@ export class GithubRemote implements Remote {
     if (r.ok || /release not found/i.test(r.stderr)) return;
     throw this.error(r, `Deleting release ${id}`);
   }
+}
+
+/**
+ * Poll the size of the files in `parent`/`name` every 100 ms while gh downloads into it, calling
+ * `onBytes` with the total each time it grows. Returns stop().
+ */
+function watchFolder(parent: string, name: string, onBytes: (bytes: number) => void): () => void {
+  const measure = folderBytes(parent, (n) => n === name);
+  let last = 0;
+  const timer = setInterval(() => {
+    const now = measure();
+    if (now > last) {
+      last = now;
+      onBytes(now);
+    }
+  }, 100);
+  timer.unref();
+  return () => clearInterval(timer);
 }

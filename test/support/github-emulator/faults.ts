@@ -25,6 +25,7 @@ export class FaultQueue {
     const times = fault.times ?? 1;
     if (!(times > 0)) throw new Error(`fault.times must be positive, got ${String(fault.times)}`);
     if (fault.kind === 'delay' && !(fault.ms >= 0)) throw new Error('delay fault needs ms >= 0');
+    if (fault.kind === 'slow' && !(fault.bytesPerSecond > 0)) throw new Error('slow fault needs bytesPerSecond > 0');
     this.pending.push({ fault, remaining: times });
   }
 

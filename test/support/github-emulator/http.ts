@@ -21,6 +21,14 @@ export interface Ctx {
   caller: Caller;
   /** Set by the GraphQL handler so the request log can show it. */
   note: { graphqlOperation?: string; unhandled?: boolean };
+  /** A 'slow' fault's pace for asset bytes (see FaultAction), when one applies to this request. */
+  bytesPerSecond?: number;
+}
+
+/** Wait as long as moving `bytes` takes at `ctx.bytesPerSecond` (nothing without a 'slow' fault). */
+export async function pace(ctx: Ctx, bytes: number): Promise<void> {
+  if (!ctx.bytesPerSecond) return;
+  await new Promise((r) => setTimeout(r, (bytes / ctx.bytesPerSecond!) * 1000));
 }
 
 export interface GithubErrorBody {

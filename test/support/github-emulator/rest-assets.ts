@@ -10,7 +10,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { visibleRepo, writableRepo } from './access.js';
 import { API_BASE, OBJECTS_BASE } from './hosts.js';
-import { type Ctx, notFound, paginate, readJsonObject, sendError, sendJson, sendNoContent, str, validationFailed } from './http.js';
+import { type Ctx, notFound, pace, paginate, readJsonObject, sendError, sendJson, sendNoContent, str, validationFailed } from './http.js';
 import { type Route, route } from './router.js';
 import { assetJson } from './serialize.js';
 import type { Asset, Release, Repo, World } from './state.js';
@@ -144,6 +144,7 @@ export const uploadRoutes: readonly Route[] = [
       const b = chunk as Buffer;
       hash.update(b);
       chunks.push(b);
+      await pace(ctx, b.length); // a 'slow' fault: the client's send is held back meanwhile
     }
     const data = Buffer.concat(chunks);
     // A client that sent fewer bytes than it declared never reaches here (Node aborts the request);
@@ -171,7 +172,7 @@ export const uploadRoutes: readonly Route[] = [
   }),
 ];
 
-function serveBytes(ctx: Ctx, asset: Asset): void {
+async function serveBytes(ctx: Ctx, asset: Asset): Promise<void> {
   asset.downloadCount += 1;
   ctx.res.writeHead(200, {
     'Content-Type': 'application/octet-stream',
@@ -180,7 +181,17 @@ function serveBytes(ctx: Ctx, asset: Asset): void {
     'Last-Modified': new Date(asset.updatedAt).toUTCString(),
     ETag: `"${asset.sha256.slice(0, 32)}"`,
   });
-  ctx.res.end(asset.data);
+  if (!ctx.bytesPerSecond) {
+    ctx.res.end(asset.data);
+    return;
+  }
+  // A 'slow' fault: the body goes out in slices at its pace.
+  const slice = 64 * 1024;
+  for (let at = 0; at < asset.data.length && !ctx.res.destroyed; at += slice) {
+    ctx.res.write(asset.data.subarray(at, at + slice));
+    await pace(ctx, Math.min(slice, asset.data.length - at));
+  }
+  ctx.res.end();
 }
 
 /** S3-style refusal, as object storage answers a bad or expired signature. */
@@ -191,7 +202,7 @@ function accessDenied(ctx: Ctx, why: string): void {
 }
 
 export const objectRoutes: readonly Route[] = [
-  route('GET', '/github-production-release-asset/:repoId/:assetId', (ctx, p) => {
+  route('GET', '/github-production-release-asset/:repoId/:assetId', async (ctx, p) => {
     const repo = ctx.world.findRepoById(Number(p.repoId));
     const found = repo ? ctx.world.findAsset(repo, Number(p.assetId)) : undefined;
     const expires = Number(ctx.query.get('X-Expires'));
@@ -199,7 +210,7 @@ export const objectRoutes: readonly Route[] = [
     const want = found ? Buffer.from(sign(ctx.world, found.asset.id, expires), 'hex') : Buffer.alloc(0);
     if (!found || sig.length !== want.length || !timingSafeEqual(sig, want)) return accessDenied(ctx, 'Request has invalid signature');
     if (expires < Date.now() / 1000) return accessDenied(ctx, 'Request has expired');
-    serveBytes(ctx, found.asset);
+    await serveBytes(ctx, found.asset);
   }),
 ];
 

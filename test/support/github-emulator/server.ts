@@ -115,6 +115,7 @@ export async function startServer(world: World, cert: Certificate | undefined): 
     }
 
     const ctx: Ctx = { req, res, world, method, path: resolveRepositoryId(world, where.path), query: url.searchParams, caller: { kind: 'anonymous' }, note: {} };
+    if (fault?.kind === 'slow') ctx.bytesPerSecond = fault.bytesPerSecond;
     // Object storage and the web host do not take API tokens (signed URLs / browser sessions).
     if (where.surface === 'api' || where.surface === 'uploads') {
       const caller = authenticate(req.headers.authorization, world);

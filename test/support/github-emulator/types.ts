@@ -38,7 +38,12 @@ export type FaultAction =
   /** Answer with this status. `body`: string sent verbatim (HTML if it starts with '<'), anything else as JSON; default GitHub-like. */
   | { kind: 'status'; status: number; body?: unknown }
   /** Hold the request this long, then handle it normally. */
-  | { kind: 'delay'; ms: number };
+  | { kind: 'delay'; ms: number }
+  /**
+   * Handle it normally, but move an asset's bytes (an upload's body read in, a download's body
+   * sent) at most `bytesPerSecond`, as over a slow link: a transfer lasts long enough to be watched.
+   */
+  | { kind: 'slow'; bytesPerSecond: number };
 
 export type Fault = {
   match: FaultMatch;

@@ -1,0 +1,310 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import type { Config } from '../root/config.js';
+import { WbError, describeError } from '../core/errors.js';
+import { logger } from '../core/log.js';
+import { ProgressReporter } from '../core/progress.js';
+import { withRootLock } from '../root/lock.js';
+import { databaseChain, readLocalManifest } from '../snapshot/chain-set.js';
+import { verifyAgainstChecksums } from '../snapshot/checksums.js';
+import type { Manifest } from '../snapshot/manifest.js';
+import { listLocalSnapshots, type LocalSnapshot } from '../snapshot/store.js';
+import { compareSnapshotIds, parseSnapshotId } from '../snapshot/id.js';
+import { remoteFromConfig } from '../remote/registry.js';
+import { ensureLocalSnapshot } from '../remote/fetch.js';
+import type { Remote } from '../remote/remote.js';
+import { linkFile, rebuildFromChain, resolveChains, unpackChainArchives, type ChainLink } from '../restore/chain-stage.js';
+import { verifyManifest } from '../restore/stage.js';
+import { verifyStaged } from '../restore/verify-staged.js';
+import { LastCheckSchema, SnapshotVerdictSchema, readLastCheck, writeLastCheck, type LastCheck, type SnapshotVerdict } from './record.js';
+import { parseReadData, pickRolling, sampleShare, type Random } from './sample.js';
+
+/** How many snapshots a check reads in full. */
+export type ReadData = { kind: 'none' } | { kind: 'all' } | { kind: 'share'; share: number } | { kind: 'rolling'; runsPerPeriod: number };
+
+export interface CheckOptions {
+  /** check the remote's copies (listing, manifests, chains; with readData: download and rebuild) instead of the local ones */
+  remote: boolean;
+  readData: ReadData;
+  /** only these snapshots (default: every one) */
+  ids?: readonly string[];
+  signal?: AbortSignal;
+  onProgress?: (done: number, total: number | undefined, message: string) => void;
+  /** the remote to check; default: the configured one */
+  remoteImpl?: Remote | null;
+  now?: () => Date;
+  random?: Random;
+  lockWaitMs?: number;
+}
+
+const MAX_LISTED = 20;
+
+export const CheckResultSchema = z.object({
+  where: z.enum(['local', 'remote']),
+  ok: z.boolean().describe('true when every snapshot checked passed'),
+  checked: z.number().int().describe('snapshots whose listing, checksums, manifest and chain were checked'),
+  read: z.number().int().describe('of those, snapshots read in full: rebuilt in a temporary folder and checked like a restore (integrity_check, foreign_key_check, row counts)'),
+  failed_count: z.number().int(),
+  failed: z.array(SnapshotVerdictSchema).describe(`the snapshots that failed, with what failed (at most ${MAX_LISTED}; failed_count has them all)`),
+  read_ids: z.array(z.string()).describe(`the snapshots read in full (at most ${MAX_LISTED})`),
+  duration_ms: z.number(),
+});
+export type CheckResult = z.infer<typeof CheckResultSchema>;
+
+/**
+ * `wb-backup check` / data_backup_check: proof that stored copies restore, without restoring them.
+ * Every snapshot (or those named): its files are listed, its manifest and archive checksums hold,
+ * the manifest validates, and each database stored as a delta has its whole chain (bases present,
+ * sha256 links right). The snapshots chosen by `readData` are then rebuilt, database by database,
+ * in a temporary folder outside the data root (downloaded there first for the remote) and checked
+ * as a restore checks them. Live databases are never read or written. The result is recorded in
+ * backups/last_check.json (health reads it).
+ * @throws WbError `invalid_input` (an id that is not there), `remote_failed` (no remote, or it cannot be listed), `busy`
+ */
+export async function runCheck(config: Config, opts: CheckOptions): Promise<CheckResult> {
+  const started = new Date((opts.now ?? (() => new Date()))().getTime());
+  const t0 = Date.now();
+  const where = opts.remote ? 'remote' : 'local';
+  const previous = readLastCheck(config.root);
+  const meter = new ProgressReporter((done, total, message) => opts.onProgress?.(done, total, message));
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-check-'));
+  try {
+    const verdicts = opts.remote ? await checkRemote(config, opts, previous, meter, work) : await withRootLock(config.root, 'check', opts.lockWaitMs ?? config.backup.lock_wait_ms, () => checkLocal(config, opts, previous, meter, work));
+    meter.stop();
+    const failed = verdicts.filter((v) => !v.ok);
+    const readAt = { ...(previous?.read_at ?? {}) };
+    const mine = { ...(readAt[where] ?? {}) };
+    for (const v of verdicts) if (v.read && v.ok) mine[v.id] = started.toISOString();
+    readAt[where] = mine;
+    const record: LastCheck = LastCheckSchema.parse({
+      started_at: started.toISOString(),
+      finished_at: new Date().toISOString(),
+      where,
+      ok: failed.length === 0,
+      checked: verdicts.length,
+      read: verdicts.filter((v) => v.read).length,
+      failed: failed.slice(0, 50),
+      read_at: readAt,
+    });
+    writeLastCheck(config.root, record);
+    logger().info({ where, checked: record.checked, read: record.read, failed: failed.length }, 'check done');
+    return {
+      where,
+      ok: record.ok,
+      checked: record.checked,
+      read: record.read,
+      failed_count: failed.length,
+      failed: failed.slice(0, MAX_LISTED),
+      read_ids: verdicts.filter((v) => v.read).map((v) => v.id).slice(0, MAX_LISTED),
+      duration_ms: Date.now() - t0,
+    };
+  } finally {
+    meter.stopMeasuring();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** The snapshots to read in full, among `ids` (the ones checked). */
+function chooseForReading(ids: readonly string[], readData: ReadData, lastRead: Record<string, string> | undefined, random?: Random): Set<string> {
+  switch (readData.kind) {
+    case 'none':
+      return new Set();
+    case 'all':
+      return new Set(ids);
+    case 'share':
+      return new Set(sampleShare(ids, readData.share, random));
+    case 'rolling':
+      return new Set(pickRolling(ids, new Map(Object.entries(lastRead ?? {}).map(([id, at]) => [id, Date.parse(at)])), { runsPerPeriod: readData.runsPerPeriod, ...(random ? { random } : {}) }));
+  }
+}
+
+function selectIds(all: readonly string[], wanted: readonly string[] | undefined, where: string): string[] {
+  if (!wanted?.length) return [...all];
+  const known = new Set(all);
+  const missing = wanted.filter((id) => !known.has(id));
+  if (missing.length) throw new WbError('invalid_input', `No ${where} snapshot with id ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}.`, `List them with \`wb-backup list\` (data_backup_list).`);
+  return [...new Set(wanted)];
+}
+
+async function checkLocal(config: Config, opts: CheckOptions, previous: LastCheck | null, meter: ProgressReporter, work: string): Promise<SnapshotVerdict[]> {
+  const local = listLocalSnapshots(config.root);
+  const byId = new Map(local.map((s) => [s.id, s]));
+  const ids = selectIds(local.map((s) => s.id), opts.ids, 'local');
+  const toRead = chooseForReading(ids, opts.readData, previous?.read_at?.local, opts.random);
+  const manifests = new Map<string, Manifest | null>();
+  const manifestOf = (id: string) => {
+    if (!manifests.has(id)) manifests.set(id, byId.has(id) ? readLocalManifest(byId.get(id)!) : null);
+    return manifests.get(id)!;
+  };
+  const total = ids.reduce((n, id) => n + byId.get(id)!.bytes * (toRead.has(id) ? 2 : 1), 0);
+  let done = 0;
+  const verdicts: SnapshotVerdict[] = [];
+  for (const id of ids) {
+    if (opts.signal?.aborted) throw new WbError('interrupted', 'The check was cancelled.');
+    const snapshot = byId.get(id)!;
+    meter.report({ done, total, message: `checking ${id}` });
+    const problems = await checkStoredSnapshot(snapshot, manifestOf);
+    done += snapshot.bytes;
+    let read = false;
+    if (toRead.has(id) && problems.length === 0) {
+      meter.report({ done, total, message: `reading ${id}` });
+      problems.push(...(await readSnapshot(config.root, snapshot, work)));
+      read = true;
+    }
+    if (toRead.has(id)) done += snapshot.bytes;
+    verdicts.push({ id, where: 'local', read, ok: problems.length === 0, problems });
+  }
+  return verdicts;
+}
+
+/** Checksums, manifest and chains of one local snapshot; the problems found, each naming what. */
+async function checkStoredSnapshot(snapshot: LocalSnapshot, manifestOf: (id: string) => Manifest | null): Promise<string[]> {
+  const problems: string[] = [];
+  let manifest: Manifest | null = null;
+  try {
+    manifest = await verifyManifest(snapshot);
+  } catch (err) {
+    problems.push(`manifest: ${describeError(err)}`);
+  }
+  try {
+    await verifyAgainstChecksums(snapshot.checksumPath, snapshot.archivePath);
+  } catch (err) {
+    problems.push(`archive: ${describeError(err)}`);
+  }
+  if (manifest) problems.push(...chainProblems(manifest, manifestOf));
+  return problems;
+}
+
+/** Each database stored as a delta must have its whole chain: every base there, every sha256 link right. */
+function chainProblems(manifest: Manifest, manifestOf: (id: string) => Manifest | null): string[] {
+  const problems: string[] = [];
+  const lookup = (id: string) => (id === manifest.snapshot_id ? manifest : manifestOf(id));
+  for (const d of manifest.databases) {
+    if (d.stored !== 'delta') continue;
+    try {
+      databaseChain(lookup, manifest.snapshot_id, d.name);
+    } catch (err) {
+      problems.push(`chain of ${d.name}: ${describeError(err)}`);
+    }
+  }
+  return problems;
+}
+
+/**
+ * Rebuilds every database of `snapshot` (from its chain) in `work` and checks it as a restore
+ * would: the image's sha256, integrity_check, foreign_key_check, the manifest's row counts.
+ * `root` is the data root whose backups/ holds the chain (the real one, or a download folder).
+ */
+async function readSnapshot(root: string, snapshot: LocalSnapshot, work: string): Promise<string[]> {
+  const problems: string[] = [];
+  let manifest: Manifest;
+  try {
+    manifest = await verifyManifest(snapshot);
+  } catch (err) {
+    return [`manifest: ${describeError(err)}`];
+  }
+  let chains: Map<string, ChainLink[]>;
+  try {
+    chains = resolveChains(root, snapshot, manifest, manifest.databases);
+  } catch (err) {
+    return [`chain: ${describeError(err)}`];
+  }
+  for (const entry of manifest.databases) {
+    const dir = fs.mkdtempSync(path.join(work, 'db-'));
+    try {
+      const links = chains.get(entry.name) ?? [{ snapshot, entry }];
+      const shas = await unpackChainArchives(new Map([[entry.name, links]]), null, dir);
+      const rebuilt = path.join(dir, 'rebuilt.db');
+      const sha = await rebuildFromChain(links, (l) => linkFile(dir, l), shas, rebuilt);
+      if (sha !== entry.sha256) {
+        problems.push(`${entry.name}: the rebuilt image does not match the sha256 in the manifest`);
+        continue;
+      }
+      const verdict = verifyStaged({ staged: rebuilt, expectedRows: entry.rows, pending: [] });
+      if (!verdict.ok) problems.push(`${entry.name}: ${verdict.problem}`);
+    } catch (err) {
+      problems.push(`${entry.name}: ${describeError(err)}`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  return problems;
+}
+
+async function checkRemote(config: Config, opts: CheckOptions, previous: LastCheck | null, meter: ProgressReporter, work: string): Promise<SnapshotVerdict[]> {
+  const remote = opts.remoteImpl !== undefined ? opts.remoteImpl : remoteFromConfig(config);
+  if (!remote) throw new WbError('remote_failed', 'No remote is configured, so there is no remote copy to check.', 'Set `remote:` in wb-backup.yaml (docs/remotes.md), or check the local snapshots (without --remote).');
+  const call = opts.signal ? { signal: opts.signal } : {};
+  let listed;
+  try {
+    listed = (await remote.list(call)).filter((r) => parseSnapshotId(r.id) !== null);
+  } catch (err) {
+    throw new WbError('remote_failed', `The remote (${remote.label}) could not be listed: ${describeError(err)}`, 'Check the network and the remote settings, then run the check again.');
+  }
+  listed.sort((a, b) => compareSnapshotIds(b.id, a.id));
+  const byId = new Map(listed.map((r) => [r.id, r]));
+  const ids = selectIds(listed.map((r) => r.id), opts.ids, 'remote');
+  const toRead = chooseForReading(ids.filter((id) => byId.get(id)!.complete), opts.readData, previous?.read_at?.remote, opts.random);
+  const manifests = new Map<string, Manifest | null>();
+  const problemsOfManifest = new Map<string, string>();
+  const manifestOf = async (id: string): Promise<Manifest | null> => {
+    if (!manifests.has(id)) {
+      try {
+        manifests.set(id, byId.has(id) ? await remote.manifest(id, call) : null);
+      } catch (err) {
+        manifests.set(id, null);
+        problemsOfManifest.set(id, describeError(err));
+      }
+    }
+    return manifests.get(id)!;
+  };
+  // A download root of its own: chains downloaded once serve every snapshot that needs them.
+  const downloadRoot = path.join(work, 'remote-root');
+  const downloadConfig: Config = { ...config, root: downloadRoot };
+  const total = ids.reduce((n, id) => n + (toRead.has(id) ? 2 * byId.get(id)!.bytes : 0), 0) || undefined;
+  let done = 0;
+  const verdicts: SnapshotVerdict[] = [];
+  for (const id of ids) {
+    if (opts.signal?.aborted) throw new WbError('interrupted', 'The check was cancelled.');
+    meter.report({ done, ...(total !== undefined ? { total } : {}), message: `checking ${id} on ${remote.label}` } as { done: number; total?: number; message: string });
+    const problems: string[] = [];
+    if (!byId.get(id)!.complete) problems.push('incomplete on the remote (a push that did not finish): the next backup pushes it again');
+    const manifest = await manifestOf(id);
+    if (!manifest) problems.push(`manifest: ${problemsOfManifest.get(id) ?? 'missing'}`);
+    else {
+      // Bases must be on the remote too: prefetch their manifests, then check the chain synchronously.
+      const seen = new Set<string>();
+      let cur: Manifest | null = manifest;
+      while (cur?.base && !seen.has(cur.base)) {
+        seen.add(cur.base);
+        cur = await manifestOf(cur.base);
+      }
+      problems.push(...chainProblems(manifest, (x) => manifests.get(x) ?? null));
+    }
+    let read = false;
+    if (toRead.has(id) && problems.length === 0) {
+      try {
+        const snapshot = await ensureLocalSnapshot(downloadConfig, id, remote, opts.signal);
+        done += byId.get(id)!.bytes;
+        meter.report({ done, ...(total !== undefined ? { total } : {}), message: `reading ${id}` } as { done: number; total?: number; message: string });
+        problems.push(...(await checkStoredSnapshot(snapshot, (x) => readLocalManifestById(downloadRoot, x))));
+        if (problems.length === 0) problems.push(...(await readSnapshot(downloadRoot, snapshot, work)));
+      } catch (err) {
+        problems.push(`download: ${describeError(err)}`);
+      }
+      read = true;
+      done += byId.get(id)!.bytes;
+    }
+    verdicts.push({ id, where: 'remote', read, ok: problems.length === 0, problems });
+  }
+  return verdicts;
+}
+
+function readLocalManifestById(root: string, id: string): Manifest | null {
+  const s = listLocalSnapshots(root).find((x) => x.id === id);
+  return s ? readLocalManifest(s) : null;
+}
+
+export { parseReadData };
