@@ -108,12 +108,6 @@ function facts(err: unknown): { name: string; status: number | undefined; code: 
   return { name, status, code: typeof e.code === 'string' ? e.code : undefined };
 }
 
-/**
- * Options as push and download take them. `onBytes` is part of RemoteCallOptions on branches with
- * byte progress (issue 15); spelled out here so this file does not depend on which came first.
- */
-type TransferOptions = RemoteCallOptions & { onBytes?: (bytes: number) => void };
-
 /** Passes a running byte total to `onBytes` only when it grew (the contract: strictly increasing). */
 function byteReporter(onBytes: ((bytes: number) => void) | undefined): (total: number) => void {
   let passed = 0;
@@ -343,7 +337,7 @@ export class S3Remote implements Remote {
     }
   }
 
-  async push(snapshot: SnapshotFiles, opts: TransferOptions = {}): Promise<PushResult> {
+  async push(snapshot: SnapshotFiles, opts: RemoteCallOptions = {}): Promise<PushResult> {
     const { signal } = opts;
     const report = byteReporter(opts.onBytes);
     const { id } = snapshot;
@@ -422,7 +416,7 @@ export class S3Remote implements Remote {
     }
   }
 
-  async download(id: string, dir: string, opts: TransferOptions = {}): Promise<SnapshotFiles> {
+  async download(id: string, dir: string, opts: RemoteCallOptions = {}): Promise<SnapshotFiles> {
     const { signal } = opts;
     const report = byteReporter(opts.onBytes);
     let received = 0;
