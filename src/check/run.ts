@@ -6,7 +6,6 @@ import type { Config } from '../root/config.js';
 import { WbError, describeError } from '../core/errors.js';
 import { logger } from '../core/log.js';
 import { ProgressReporter } from '../core/progress.js';
-import { withRootLock } from '../root/lock.js';
 import { databaseChain, readLocalManifest } from '../snapshot/chain-set.js';
 import { verifyAgainstChecksums } from '../snapshot/checksums.js';
 import type { Manifest } from '../snapshot/manifest.js';
@@ -36,7 +35,6 @@ export interface CheckOptions {
   remoteImpl?: Remote | null;
   now?: () => Date;
   random?: Random;
-  lockWaitMs?: number;
 }
 
 const MAX_LISTED = 20;
@@ -71,7 +69,9 @@ export async function runCheck(config: Config, opts: CheckOptions): Promise<Chec
   const meter = new ProgressReporter((done, total, message) => opts.onProgress?.(done, total, message));
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-check-'));
   try {
-    const verdicts = opts.remote ? await checkRemote(config, opts, previous, meter, work) : await withRootLock(config.root, 'check', opts.lockWaitMs ?? config.backup.lock_wait_ms, () => checkLocal(config, opts, previous, meter, work));
+    // No root lock: a check may take long and must never hold back a snapshot; a snapshot that
+    // retention removes while it is checked is left out rather than reported (checkLocal).
+    const verdicts = opts.remote ? await checkRemote(config, opts, previous, meter, work) : await checkLocal(config, opts, previous, meter, work);
     meter.stop();
     const failed = verdicts.filter((v) => !v.ok);
     const readAt = { ...(previous?.read_at ?? {}) };
@@ -154,6 +154,8 @@ async function checkLocal(config: Config, opts: CheckOptions, previous: LastChec
       read = true;
     }
     if (toRead.has(id)) done += snapshot.bytes;
+    // Pruned by a snapshot's retention sweep while it was checked: gone on purpose, not damaged.
+    if (problems.length && !fs.existsSync(snapshot.archivePath)) continue;
     verdicts.push({ id, where: 'local', read, ok: problems.length === 0, problems });
   }
   return verdicts;
