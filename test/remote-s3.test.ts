@@ -3,7 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, PutObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
 import { runBackup } from '../src/backup/pipeline.js';
+import { runCheck } from '../src/check/run.js';
 import { listSnapshots } from '../src/backup/list.js';
 import { WbError } from '../src/core/errors.js';
 import { loadConfig, writeConfigFile } from '../src/root/config.js';
@@ -388,6 +390,41 @@ describe('data_backup and data_restore with the s3 remote from wb-backup.yaml', 
     // Credentials came from the environment: nothing of them was written to the data root.
     const written = fs.readdirSync(root, { recursive: true }).map(String).filter((f) => fs.statSync(path.join(root, f)).isFile() && !f.endsWith('.db') && !/\.(tar\.zst|tar\.gz)$/.test(f));
     for (const f of written) expect(fs.readFileSync(path.join(root, f), 'utf8')).not.toContain(s3TestEnv().AWS_SECRET_ACCESS_KEY);
+  });
+});
+
+describe("check --remote on the s3 remote: proof the bucket's copies restore", () => {
+  it('a full and two deltas in the bucket pass; a flipped byte in one archive object is found and named', async () => {
+    const s3 = await startS3Server();
+    const root = tempRoot();
+    try {
+      makeNotesDb(path.join(root, 'db', 'notes.db'), 2000);
+      writeConfigFile(root, { remote: { s3: { bucket: s3.bucket, prefix: PREFIX, endpoint: s3.endpoint, force_path_style: true } } });
+      const ids: string[] = [];
+      for (let h = 0; h < 3; h++) {
+        const db = new Database(path.join(root, 'db', 'notes.db'));
+        db.prepare('UPDATE notes SET title = ? WHERE id = ?').run(`hour ${h}`, 10 + h);
+        db.close();
+        const made = await runBackup(loadConfig(root), { now: () => new Date(Date.UTC(2026, 10, 22, h)) });
+        expect(made.remote.status).toBe('pushed');
+        ids.push(made.snapshot_id);
+      }
+      const clean = await runCheck(loadConfig(root), { remote: true, readData: { kind: 'all' } });
+      expect(clean).toMatchObject({ where: 'remote', ok: true, checked: 3, read: 3, failed_count: 0 });
+      // One archive object damaged in the bucket (written behind wb-backup's back, same size).
+      const archiveKey = [...(await s3.keys(`${PREFIX}/${ids[1]}/`)).keys()].find((k) => /\.tar\.(zst|gz)$/.test(k))!;
+      const bytes = (await s3.get(archiveKey))!;
+      bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
+      await s3.put(archiveKey, bytes);
+      const read = await runCheck(loadConfig(root), { remote: true, readData: { kind: 'all' } });
+      expect(read.ok).toBe(false);
+      expect(read.failed.map((f) => f.id)).toContain(ids[1]);
+      expect(read.failed.find((f) => f.id === ids[1])!.problems.join(' ')).toMatch(/[Cc]hecksum mismatch/);
+      expect(read.failed.map((f) => f.id)).not.toContain(ids[0]);
+    } finally {
+      rmrf(root);
+      await s3.close();
+    }
   });
 });
 
