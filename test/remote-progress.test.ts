@@ -82,7 +82,7 @@ describe('progress while a remote transfers', () => {
     emu.inject({ kind: 'slow', bytesPerSecond: 6 * 1024 * 1024, match: { host: 'uploads.github.localhost' }, times: Infinity });
     try {
       const seen: Seen[] = [];
-      const made = await runBackup(loadConfig(root), { manual: true, remote: github(), onProgress: (p) => seen.push({ done: p.done, total: p.total, message: p.message }) });
+      const made = await runBackup(loadConfig(root), { manual: true, full: true, remote: github(), onProgress: (p) => seen.push({ done: p.done, total: p.total, message: p.message }) });
       expect(made.remote.status).toBe('pushed');
       const pushing = during(seen, 'pushing to github:octo/backups');
       expect(pushing.length).toBeGreaterThanOrEqual(4);
@@ -95,7 +95,8 @@ describe('progress while a remote transfers', () => {
   });
 
   it('a restore of a snapshot only GitHub has reports growing bytes while gh downloads it', async () => {
-    const made = await runBackup(loadConfig(root), { manual: true, remote: github() });
+    // A full one: a download of a few MB to watch (a delta of the same data would be a few KB).
+    const made = await runBackup(loadConfig(root), { manual: true, full: true, remote: github() });
     expect(made.remote.status).toBe('pushed');
     deleteLocalSnapshot(root, made.snapshot_id);
     emu.inject({ kind: 'slow', bytesPerSecond: 6 * 1024 * 1024, match: { host: 'objects.github.localhost' }, times: Infinity });

@@ -116,10 +116,14 @@ export async function copyAndInspect(req: HotCopyRequest): Promise<HotCopyResult
   }
   if (!stat.isFile()) return { kind: 'skipped', reason: 'the path is not a regular file', looked_at: homeShort(req.source) };
   const file: FileIdentity = { dev: String(stat.dev), ino: String(stat.ino) };
-  // Opening once with SQLite first tells a file that is not a database, or is locked, the way SQLite says it.
+  // Opening once with SQLite first tells a file that is not a database, or is locked, the way SQLite
+  // says it. Read-write, as any SQLite reader that finds a hot journal left by a crashed writer must
+  // be to roll it back (as VACUUM INTO's connection did): the page image's read-only connections
+  // could not, and every snapshot of that database would fail until some program opened it.
   try {
-    const probe = new Database(req.source, { readonly: true, fileMustExist: true, timeout: req.busyTimeoutMs });
+    const probe = new Database(req.source, { fileMustExist: true, timeout: req.busyTimeoutMs });
     try {
+      probe.prepare('SELECT count(*) FROM sqlite_schema').pluck().get();
       probe.pragma('journal_mode', { simple: true });
     } finally {
       probe.close();

@@ -141,11 +141,25 @@ async function checkLocal(config: Config, opts: CheckOptions, previous: LastChec
   const total = ids.reduce((n, id) => n + byId.get(id)!.bytes * (toRead.has(id) ? 2 : 1), 0);
   let done = 0;
   const verdicts: SnapshotVerdict[] = [];
+  // Each archive's checksums are verified once, whether it is checked itself or is a link of another's chain.
+  const stored = new Map<string, Promise<string[]>>();
+  const storedProblems = (id: string) => {
+    if (!stored.has(id)) stored.set(id, checkStoredSnapshot(byId.get(id)!, manifestOf));
+    return stored.get(id)!;
+  };
   for (const id of ids) {
     if (opts.signal?.aborted) throw new WbError('interrupted', 'The check was cancelled.');
     const snapshot = byId.get(id)!;
     meter.report({ done, total, message: `checking ${id}` });
-    const problems = await checkStoredSnapshot(snapshot, manifestOf);
+    const problems = [...(await storedProblems(id))];
+    // A delta restores only if every archive of its chain does: a damaged link fails it too.
+    if (problems.length === 0) {
+      for (const link of chainLinks(manifestOf(id), manifestOf)) {
+        if (!byId.has(link)) continue; // a missing base is already reported by chainProblems
+        const linkProblems = await storedProblems(link);
+        if (linkProblems.length) problems.push(`its chain needs ${link}, which is damaged: ${linkProblems[0]}`);
+      }
+    }
     done += snapshot.bytes;
     let read = false;
     if (toRead.has(id) && problems.length === 0) {
@@ -161,10 +175,25 @@ async function checkLocal(config: Config, opts: CheckOptions, previous: LastChec
   return verdicts;
 }
 
+/** The other snapshots a snapshot's deltas are rebuilt from (bases, their bases, ...), as far as manifests tell. */
+function chainLinks(manifest: Manifest | null, manifestOf: (id: string) => Manifest | null): string[] {
+  const links: string[] = [];
+  let cur = manifest;
+  while (cur?.kind === 'delta' && cur.base && !links.includes(cur.base) && links.length < 1000) {
+    links.push(cur.base);
+    cur = manifestOf(cur.base);
+  }
+  return links;
+}
+
 /** Checksums, manifest and chains of one local snapshot; the problems found, each naming what. */
 async function checkStoredSnapshot(snapshot: LocalSnapshot, manifestOf: (id: string) => Manifest | null): Promise<string[]> {
   const problems: string[] = [];
   let manifest: Manifest | null = null;
+  if (!fs.existsSync(snapshot.manifestPath) || !fs.existsSync(snapshot.checksumPath)) {
+    const gone = [snapshot.manifestPath, snapshot.checksumPath].filter((f) => !fs.existsSync(f)).map((f) => path.basename(f));
+    return [`${gone.join(' and ')} ${gone.length > 1 ? 'are' : 'is'} missing beside the archive, so the snapshot cannot be verified or restored: restore another snapshot, or put the file back (a remote copy of this snapshot has it)`];
+  }
   try {
     manifest = await verifyManifest(snapshot);
   } catch (err) {

@@ -18,7 +18,7 @@ export class Sha256Thread {
   private pendingDigest: { resolve: (hex: string) => void; reject: (e: Error) => void } | null = null;
   private failed: Error | null = null;
 
-  constructor(private readonly maxInFlight = 8) {
+  constructor(private readonly maxInFlight = 3) {
     this.worker = startModuleWorker(new URL('./sha256-worker.js', import.meta.url));
     // Idle, the thread does not keep the process alive; while a digest is under way it does.
     this.worker.unref();

@@ -4,7 +4,8 @@ import { runCheck, type CheckResult, type ReadData } from '../../check/run.js';
 import { parseReadData } from '../../check/sample.js';
 import { shutdownSignal, track } from '../../core/shutdown.js';
 import { rootOf } from '../root.js';
-import { out } from '../output.js';
+import { currentRoot, out } from '../output.js';
+import { cliText } from '../wording.js';
 import { progressBar } from '../progress.js';
 
 /** `wb-backup check [--remote] [--read-data[=N%]] [id...]`: proof that stored copies restore, without restoring. */
@@ -17,6 +18,11 @@ export function registerCheck(program: Command): void {
     .option('--read-data [share]', 'also rebuild each snapshot (or a random share, e.g. --read-data=10%) and run integrity_check, foreign_key_check and the row counts on it')
     .option('--json', 'print the result as JSON')
     .action(async (ids: string[], opts: { remote?: boolean; readData?: string | boolean; json?: boolean }, cmd: Command) => {
+      // `--read-data <id>`: an optional option value takes the next word, which is then a snapshot id.
+      if (typeof opts.readData === 'string' && /^snap-/.test(opts.readData)) {
+        ids = [opts.readData, ...ids];
+        opts.readData = true;
+      }
       const parsed = parseReadData(opts.readData);
       if (parsed.kind === 'invalid') cmd.error(`error: --read-data: ${parsed.why}; use --read-data or --read-data=10%`, { exitCode: 2 });
       const readData = parsed as ReadData;
@@ -37,7 +43,7 @@ function printCheck(r: CheckResult): void {
   out(`${r.where} snapshots: ${r.checked} checked, ${r.read} read in full, ${r.failed_count} failed`);
   for (const f of r.failed) {
     out(`  FAILED ${f.id}`);
-    for (const p of f.problems.slice(0, 5)) out(`    ${p}`);
+    for (const p of f.problems.slice(0, 5)) out(`    ${cliText(p, currentRoot)}`);
   }
   if (r.failed_count > r.failed.length) out(`  … and ${r.failed_count - r.failed.length} more (--json, or backups/last_check.json)`);
   if (r.ok) out(r.read ? 'ok: every snapshot checked is sound, and those read in full restore' : 'ok: every snapshot checked is sound (add --read-data to rebuild them too)');
