@@ -17,7 +17,7 @@ import { logger } from '../../core/log.js';
 import { syncFileData } from '../../core/durable-file.js';
 import { parseSnapshotId } from '../../snapshot/id.js';
 import type { Manifest } from '../../snapshot/manifest.js';
-import { archiveLayout, describeStoredSnapshot, manifestTooLarge, MAX_MANIFEST_BYTES, parseRemoteManifest } from '../listing.js';
+import { describeStoredSnapshot, downloadableLayout, manifestTooLarge, MAX_MANIFEST_BYTES, parseRemoteManifest } from '../listing.js';
 import {
   cancelledError,
   partName,
@@ -428,12 +428,7 @@ export class S3Remote implements Remote {
       const stored = await this.storedFiles(id, signal);
       if (!stored.size) throw new RemoteError('not_found', `${this.label} has no snapshot ${id}.`, 'data_backup_list shows which snapshots exist.');
       const names = [...stored.keys()];
-      const layout = archiveLayout(id, names);
-      if (!layout) throw new RemoteError('incomplete', `${this.label} holds no archive for ${id}.`, 'Use another snapshot.');
-      if (!layout.pieces) throw new RemoteError('incomplete', `${this.label} holds an incomplete set of parts for ${id}.`, 'Use another snapshot.');
-      if (!stored.has(`${id}.manifest.json`) || !stored.has(`${id}.sha256`)) {
-        throw new RemoteError('incomplete', `${this.label} holds ${id} without its manifest or checksum file.`, 'Use another snapshot; the next backup run re-pushes it if it is still kept locally.');
-      }
+      const layout = downloadableLayout(this.label, id, names);
       fs.mkdirSync(dir, { recursive: true });
       const archivePath = path.join(dir, layout.archiveName);
       const manifestPath = path.join(dir, `${id}.manifest.json`);
