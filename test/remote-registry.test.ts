@@ -28,7 +28,7 @@ function configError(yaml: string): string {
 
 describe('the remote registry: each backend validates its own settings, at config load', () => {
   it('names the backends, one line each', () => {
-    expect(Object.keys(BACKENDS).sort()).toEqual(['dir', 'github']);
+    expect(Object.keys(BACKENDS).sort()).toEqual(['dir', 'github', 's3']);
   });
 
   it('a bad field of a backend fails config loading with its full path', () => {
@@ -39,8 +39,8 @@ describe('the remote registry: each backend validates its own settings, at confi
   });
 
   it('an unknown backend, two backends, or none are refused, naming the known ones', () => {
-    expect(configError('remote:\n  s3:\n    bucket: b\n')).toMatch(/remote\.s3: unknown backend "s3": expected github or dir/);
-    expect(configError('remote:\n  dir:\n    path: /x\n  github:\n    repo: o/r\n')).toMatch(/remote: expected exactly one backend \(github or dir\), got dir, github/);
+    expect(configError('remote:\n  ftp:\n    host: b\n')).toMatch(/remote\.ftp: unknown backend "ftp": expected github or dir or s3/);
+    expect(configError('remote:\n  dir:\n    path: /x\n  github:\n    repo: o/r\n')).toMatch(/remote: expected exactly one backend \(github or dir or s3\), got dir, github/);
     expect(configError('remote: {}\n')).toMatch(/remote: expected exactly one backend/);
     expect(configError('remote:\n  dir: /x\n')).toMatch(/remote\.dir: /);
   });

@@ -2,7 +2,7 @@ import { WbError } from '../core/errors.js';
 import { codecFromFileName } from '../snapshot/codec.js';
 import { validateManifest, type Manifest } from '../snapshot/manifest.js';
 import { partsOf } from './parts.js';
-import type { RemoteSnapshot } from './remote.js';
+import { RemoteError, type RemoteSnapshot } from './remote.js';
 
 /** Which of a snapshot's stored files make up its archive. */
 export interface ArchiveLayout {
@@ -20,6 +20,21 @@ export function archiveLayout(id: string, names: readonly string[]): ArchiveLayo
   const archiveName = names.map((n) => n.replace(/\.part\d{3}$/, '')).find((n) => n.startsWith(id) && codecFromFileName(n) !== null);
   if (!archiveName) return null;
   return { archiveName, pieces: names.includes(archiveName) ? [archiveName] : partsOf(archiveName, names) };
+}
+
+/**
+ * The archive of a snapshot about to be downloaded, from its stored file names, checked once for
+ * every backend: the whole archive (or every part), the manifest and the checksum file must be there.
+ * @throws RemoteError `incomplete` naming what is missing
+ */
+export function downloadableLayout(label: string, id: string, names: readonly string[]): { archiveName: string; pieces: string[] } {
+  const layout = archiveLayout(id, names);
+  if (!layout) throw new RemoteError('incomplete', `${label} holds no archive for ${id}.`, 'Use another snapshot.');
+  if (!layout.pieces) throw new RemoteError('incomplete', `${label} holds an incomplete set of parts for ${id}.`, 'Use another snapshot.');
+  if (!names.includes(`${id}.manifest.json`) || !names.includes(`${id}.sha256`)) {
+    throw new RemoteError('incomplete', `${label} holds ${id} without its manifest or checksum file.`, 'Use another snapshot; the next backup run re-pushes it if it is still kept locally.');
+  }
+  return { archiveName: layout.archiveName, pieces: layout.pieces };
 }
 
 /**

@@ -5,6 +5,7 @@ import { setRemoteSectionCheck } from '../root/remote-section.js';
 import type { RemoteBackend } from './backend.js';
 import { dirBackend } from './dir/index.js';
 import { githubBackend } from './github/index.js';
+import { s3Backend } from './s3/index.js';
 import type { Remote } from './remote.js';
 import { withRetry, type RetryPolicy } from './retry.js';
 
@@ -12,6 +13,7 @@ import { withRetry, type RetryPolicy } from './retry.js';
 export const BACKENDS = {
   github: githubBackend,
   dir: dirBackend,
+  s3: s3Backend,
 } as const satisfies Record<string, RemoteBackend>;
 
 export type BackendName = keyof typeof BACKENDS;

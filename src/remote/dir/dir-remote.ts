@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { parseSnapshotId } from '../../snapshot/id.js';
-import { archiveLayout, describeStoredSnapshot, manifestTooLarge, MAX_MANIFEST_BYTES, parseRemoteManifest } from '../listing.js';
+import { describeStoredSnapshot, downloadableLayout, manifestTooLarge, MAX_MANIFEST_BYTES, parseRemoteManifest } from '../listing.js';
 import type { Manifest } from '../../snapshot/manifest.js';
 import { WbError } from '../../core/errors.js';
 import { countingStream, joinFiles, splitFile } from '../parts.js';
@@ -129,12 +129,7 @@ export class DirRemote implements Remote {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new RemoteError('not_found', `${this.label} has no snapshot ${id}.`, 'data_backup_list shows which snapshots exist.');
       throw this.failure(err, what, signal);
     }
-    const layout = archiveLayout(id, files);
-    if (!layout) throw new RemoteError('incomplete', `${this.label} holds no archive for ${id}.`, 'Use another snapshot.');
-    if (!layout.pieces) throw new RemoteError('incomplete', `${this.label} holds an incomplete set of parts for ${id}.`, 'Use another snapshot.');
-    if (!files.includes(`${id}.manifest.json`) || !files.includes(`${id}.sha256`)) {
-      throw new RemoteError('incomplete', `${this.label} holds ${id} without its manifest or checksum file.`, 'Use another snapshot; the next backup run re-pushes it if it is still kept locally.');
-    }
+    const layout = downloadableLayout(this.label, id, files);
     fs.mkdirSync(dir, { recursive: true });
     const archivePath = path.join(dir, layout.archiveName);
     const manifestPath = path.join(dir, `${id}.manifest.json`);

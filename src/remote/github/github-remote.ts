@@ -6,7 +6,7 @@ import { logger } from '../../core/log.js';
 import { folderBytes } from '../../core/progress.js';
 import { watchReadBytes } from '../../core/read-position.js';
 import { parseSnapshotId } from '../../snapshot/id.js';
-import { archiveLayout, describeStoredSnapshot, manifestTooLarge, MAX_MANIFEST_BYTES, parseRemoteManifest } from '../listing.js';
+import { describeStoredSnapshot, downloadableLayout, manifestTooLarge, MAX_MANIFEST_BYTES, parseRemoteManifest } from '../listing.js';
 import type { Manifest } from '../../snapshot/manifest.js';
 import { joinFiles, splitFile } from '../parts.js';
 import {
@@ -154,11 +154,7 @@ export class GithubRemote implements Remote {
       }
       const names = fs.readdirSync(raw);
       opts.onBytes?.(names.reduce((n, name) => n + fs.statSync(path.join(raw, name)).size, 0));
-      const layout = archiveLayout(id, names);
-      if (!layout || !names.includes(`${id}.manifest.json`) || !names.includes(`${id}.sha256`)) {
-        throw new RemoteError('incomplete', `The release ${id} on ${this.label} is incomplete.`, 'Use another snapshot; the next backup run re-pushes it if it is still kept locally.');
-      }
-      if (!layout.pieces) throw new RemoteError('incomplete', `The release ${id} on ${this.label} lacks some archive parts.`, 'Use another snapshot.');
+      const layout = downloadableLayout(this.label, id, names);
       const archivePath = path.join(dir, layout.archiveName);
       if (layout.pieces.length === 1 && layout.pieces[0] === layout.archiveName) fs.renameSync(path.join(raw, layout.archiveName), archivePath);
       else {
