@@ -9,6 +9,8 @@ import { readLastCheck } from '../src/check/record.js';
 import { loadConfig, writeConfigFile } from '../src/root/config.js';
 import { listLocalSnapshots } from '../src/snapshot/store.js';
 import { healthStatus } from '../src/health/service.js';
+import { defaultJobsDir, loadJobs } from '../src/sidecar/jobs.js';
+import { runnerDeps } from '../src/sidecar/service.js';
 import { CLI, makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
 
 let root: string;
@@ -130,5 +132,87 @@ describe('check: proof that stored copies restore, without restoring them', () =
     const unknown = cli(['check', 'snap-2020-01-01T00-00-00Z']);
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toMatch(/No local snapshot with id/);
+  });
+});
+
+describe('check on a remote several machines share', () => {
+  let nas: string;
+  let alpha: string;
+  let beta: string;
+  beforeEach(async () => {
+    nas = tempRoot('wb-check-hosts-nas-');
+    [alpha, beta] = ['alpha', 'beta'].map((host) => {
+      const r = tempRoot(`wb-check-hosts-${host}-`);
+      makeNotesDb(path.join(r, 'db', 'notes.db'), 50);
+      writeConfigFile(r, { host, remote: { dir: { path: nas } } });
+      return r;
+    }) as [string, string];
+    // alpha takes two snapshots, beta one; all three land on the shared folder.
+    for (const [r, h] of [[alpha, 1], [alpha, 2], [beta, 1]] as const) {
+      const done = await runBackup(loadConfig(r), { now: hour(h) });
+      expect(done.remote.status).toBe('pushed');
+    }
+    expect(fs.readdirSync(nas)).toHaveLength(3);
+  });
+  afterEach(() => {
+    for (const d of [nas, alpha, beta]) rmrf(d);
+  });
+
+  it("checks this machine's snapshots by default, another's with host, every machine's with host all, and a named id whatever its host", async () => {
+    const own = await runCheck(loadConfig(alpha), { remote: true, readData: { kind: 'all' } });
+    expect(own).toMatchObject({ ok: true, checked: 2, read: 2 });
+    expect(own.read_ids.every((id) => id.startsWith('snap-alpha-'))).toBe(true);
+    expect(own.host).toEqual({ this_machine: 'alpha', shown: 'alpha', others: [{ host: 'beta', snapshots: 1 }] });
+    const theirs = await runCheck(loadConfig(alpha), { remote: true, readData: { kind: 'all' }, host: 'beta' });
+    expect(theirs).toMatchObject({ ok: true, checked: 1, read: 1, read_ids: ['snap-beta-2026-11-22T01-00-00Z'] });
+    expect(theirs.host.others).toEqual([{ host: 'alpha', snapshots: 2 }]);
+    const every = await runCheck(loadConfig(alpha), { remote: true, readData: { kind: 'none' }, host: 'all' });
+    expect(every).toMatchObject({ ok: true, checked: 3, read: 0 });
+    expect(every.host.others).toEqual([]);
+    const named = await runCheck(loadConfig(alpha), { remote: true, readData: { kind: 'all' }, ids: ['snap-beta-2026-11-22T01-00-00Z'] });
+    expect(named).toMatchObject({ ok: true, checked: 1, read_ids: ['snap-beta-2026-11-22T01-00-00Z'] });
+    // A damaged snapshot of another machine does not fail this machine's default check.
+    flipByte(path.join(nas, 'snap-beta-2026-11-22T01-00-00Z', 'snap-beta-2026-11-22T01-00-00Z.tar.zst'));
+    expect((await runCheck(loadConfig(alpha), { remote: true, readData: { kind: 'all' } })).ok).toBe(true);
+    const all = await runCheck(loadConfig(alpha), { remote: true, readData: { kind: 'all' }, host: 'all' });
+    expect(all.failed.map((f) => f.id)).toEqual(['snap-beta-2026-11-22T01-00-00Z']);
+    // Locally too: alpha holds only its own two.
+    const local = await runCheck(loadConfig(alpha), { remote: false, readData: { kind: 'none' } });
+    expect(local).toMatchObject({ ok: true, checked: 2 });
+    expect(local.host.others).toEqual([]);
+  });
+
+  it("the daily sidecar check job proves this machine's snapshots only, and says how many of other machines it left", async () => {
+    const { jobs } = loadJobs(defaultJobsDir(), ['data_backup_check']);
+    const job = jobs.find((j) => j.capability === 'data_backup_check')!;
+    expect(job).toBeDefined();
+    const outcome = await runnerDeps(beta).run(job, new AbortController().signal);
+    expect(outcome.kind, outcome.detail).toBe('ran');
+    expect(outcome.detail).toContain('All 1 remote snapshot(s) passed');
+    expect(outcome.detail).toContain('Not checked: 2 snapshot(s) of other machines (alpha); host "all" checks them.');
+    const record = readLastCheck(beta)!;
+    expect(record).toMatchObject({ where: 'remote', ok: true, checked: 1 });
+    expect(Object.keys(record.read_at.remote ?? {})).toEqual(['snap-beta-2026-11-22T01-00-00Z']);
+  });
+
+  it('data_backup_check takes host like data_backup_list, and the CLI takes --host', async () => {
+    const tool = (await import('../capabilities/data-backup-check.js')).default;
+    const ctx = { root: alpha, loadConfig: () => loadConfig(alpha), signal: new AbortController().signal, progress: () => {} };
+    const theirs = await tool.run(tool.input.parse({ remote: true, host: 'beta' }), ctx);
+    expect(theirs.result).toMatchObject({ ok: true, checked: 1 });
+    expect(theirs.summary).toMatch(/^All 1 remote snapshot\(s\) of host beta passed/);
+    expect(tool.input.safeParse({ host: 'Beta.local' }).success).toBe(false);
+
+    const cli = (args: string[]) => spawnSync(process.execPath, [CLI, '--root', alpha, ...args], { encoding: 'utf8' });
+    const own = cli(['check', '--remote']);
+    expect(own.status, own.stderr).toBe(0);
+    expect(own.stdout).toMatch(/^remote snapshots: 2 checked, 0 read in full, 0 failed$/m);
+    expect(own.stdout).toContain('not checked: 1 snapshot(s) of another machine (beta: 1); check them with --host all or --host <name>');
+    const every = cli(['check', '--remote', '--host', 'all', '--json']);
+    expect(every.status, every.stderr).toBe(0);
+    expect(JSON.parse(every.stdout)).toMatchObject({ checked: 3, host: { shown: 'all', others: [] } });
+    const bad = cli(['check', '--host', 'Beta.local']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--host "Beta.local" is not a host name/);
   });
 });

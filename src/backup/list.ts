@@ -4,7 +4,7 @@ import { describeError } from '../core/errors.js';
 import { remoteFromConfig } from '../remote/registry.js';
 import type { Remote } from '../remote/remote.js';
 import { compareSnapshotIds, parseSnapshotId, snapshotHost } from '../snapshot/id.js';
-import { HOST_NAME_PATTERN, configuredHost } from '../root/host.js';
+import { HostFilterSchema, configuredHost } from '../root/host.js';
 import { byCodeUnit } from '../core/text-order.js';
 import { listLocalSnapshots } from '../snapshot/store.js';
 import { readLocalManifest } from '../snapshot/chain-set.js';
@@ -54,9 +54,7 @@ export type SnapshotList = z.infer<typeof SnapshotListSchema>;
 export type ListWhere = 'all' | 'local' | 'remote';
 
 /** Whose snapshots to list: "all", or one host name (default: this machine's). */
-export const ListHostSchema = z
-  .string()
-  .regex(new RegExp(`^(?:all|${HOST_NAME_PATTERN.source.slice(1, -1)})$`), 'expected a host name (lowercase letters, digits and "-") or "all"');
+export const ListHostSchema = HostFilterSchema;
 
 /**
  * Local and remote snapshots merged by id (the remote is asked unless where = local), each with its

@@ -10,7 +10,8 @@ import { databaseChain, readLocalManifest } from '../snapshot/chain-set.js';
 import { verifyAgainstChecksums } from '../snapshot/checksums.js';
 import type { Manifest } from '../snapshot/manifest.js';
 import { listLocalSnapshots, type LocalSnapshot } from '../snapshot/store.js';
-import { compareSnapshotIds, parseSnapshotId } from '../snapshot/id.js';
+import { compareSnapshotIds, parseSnapshotId, snapshotHost } from '../snapshot/id.js';
+import { configuredHost, scopeByHost, type HostScope } from '../root/host.js';
 import { remoteFromConfig } from '../remote/registry.js';
 import { ensureLocalSnapshot } from '../remote/fetch.js';
 import type { Remote } from '../remote/remote.js';
@@ -27,8 +28,10 @@ export interface CheckOptions {
   /** check the remote's copies (listing, manifests, chains; with readData: download and rebuild) instead of the local ones */
   remote: boolean;
   readData: ReadData;
-  /** only these snapshots (default: every one) */
+  /** only these snapshots, whatever their host (default: every one of `host`'s) */
   ids?: readonly string[];
+  /** whose snapshots: a host name or "all" (default: this machine's, its configured host) */
+  host?: string;
   signal?: AbortSignal;
   onProgress?: (done: number, total: number | undefined, message: string) => void;
   /** the remote to check; default: the configured one */
@@ -47,13 +50,21 @@ export const CheckResultSchema = z.object({
   failed_count: z.number().int(),
   failed: z.array(SnapshotVerdictSchema).describe(`the snapshots that failed, with what failed (at most ${MAX_LISTED}; failed_count has them all)`),
   read_ids: z.array(z.string()).describe(`the snapshots read in full (at most ${MAX_LISTED})`),
+  host: z
+    .object({
+      this_machine: z.string().describe("this machine's host name"),
+      shown: z.string().describe('whose snapshots were checked: a host name, "all", or "named" when ids were given'),
+      others: z.array(z.object({ host: z.string(), snapshots: z.number() })).describe('snapshots of other machines left unchecked (host "all" checks them), by host'),
+    })
+    .describe('which machines the check covered: several machines can share one remote, and by default a machine checks its own snapshots'),
   duration_ms: z.number(),
 });
 export type CheckResult = z.infer<typeof CheckResultSchema>;
 
 /**
  * `wb-backup check` / data_backup_check: proof that stored copies restore, without restoring them.
- * Every snapshot (or those named): its files are listed, its manifest and archive checksums hold,
+ * Every snapshot of this machine (of `opts.host`: a host name or "all"; or those named, whatever
+ * their host: several machines can share one remote, docs/remotes.md): its files are listed, its manifest and archive checksums hold,
  * the manifest validates, and each database stored as a delta has its whole chain (bases present,
  * sha256 links right). The snapshots chosen by `readData` are then rebuilt, database by database,
  * in a temporary folder outside the data root (downloaded there first for the remote) and checked
@@ -71,7 +82,7 @@ export async function runCheck(config: Config, opts: CheckOptions): Promise<Chec
   try {
     // No root lock: a check may take long and must never hold back a snapshot; a snapshot that
     // retention removes while it is checked is left out rather than reported (checkLocal).
-    const verdicts = opts.remote ? await checkRemote(config, opts, previous, meter, work) : await checkLocal(config, opts, previous, meter, work);
+    const { verdicts, scope } = opts.remote ? await checkRemote(config, opts, previous, meter, work) : await checkLocal(config, opts, previous, meter, work);
     meter.stop();
     const failed = verdicts.filter((v) => !v.ok);
     const readAt = { ...(previous?.read_at ?? {}) };
@@ -98,6 +109,7 @@ export async function runCheck(config: Config, opts: CheckOptions): Promise<Chec
       failed_count: failed.length,
       failed: failed.slice(0, MAX_LISTED),
       read_ids: verdicts.filter((v) => v.read).map((v) => v.id).slice(0, MAX_LISTED),
+      host: scope,
       duration_ms: Date.now() - t0,
     };
   } finally {
@@ -120,18 +132,24 @@ function chooseForReading(ids: readonly string[], readData: ReadData, lastRead: 
   }
 }
 
-function selectIds(all: readonly string[], wanted: readonly string[] | undefined, where: string): string[] {
-  if (!wanted?.length) return [...all];
+/**
+ * The ids to check among `all` (newest first): those named, whatever their host (an id names its
+ * machine), else `opts.host`'s (default this machine's), the other machines' counted.
+ */
+function selectIds(config: Config, all: readonly string[], opts: CheckOptions, where: string): { ids: string[]; scope: HostScope } {
+  const thisHost = configuredHost(config);
+  const wanted = opts.ids;
+  if (!wanted?.length) return scopeByHost(all, (id) => snapshotHost(id, thisHost) ?? thisHost, thisHost, opts.host ?? thisHost);
   const known = new Set(all);
   const missing = wanted.filter((id) => !known.has(id));
-  if (missing.length) throw new WbError('invalid_input', `No ${where} snapshot with id ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}.`, `List them with \`wb-backup list\` (data_backup_list).`);
-  return [...new Set(wanted)];
+  if (missing.length) throw new WbError('invalid_input', `No ${where} snapshot with id ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}.`, `List them with \`wb-backup list\` (data_backup_list; --host all for every machine's).`);
+  return { ids: [...new Set(wanted)], scope: { this_machine: thisHost, shown: 'named', others: [] } };
 }
 
-async function checkLocal(config: Config, opts: CheckOptions, previous: LastCheck | null, meter: ProgressReporter, work: string): Promise<SnapshotVerdict[]> {
+async function checkLocal(config: Config, opts: CheckOptions, previous: LastCheck | null, meter: ProgressReporter, work: string): Promise<{ verdicts: SnapshotVerdict[]; scope: HostScope }> {
   const local = listLocalSnapshots(config.root);
   const byId = new Map(local.map((s) => [s.id, s]));
-  const ids = selectIds(local.map((s) => s.id), opts.ids, 'local');
+  const { ids, scope } = selectIds(config, local.map((s) => s.id), opts, 'local');
   const toRead = chooseForReading(ids, opts.readData, previous?.read_at?.local, opts.random);
   const manifests = new Map<string, Manifest | null>();
   const manifestOf = (id: string) => {
@@ -172,7 +190,7 @@ async function checkLocal(config: Config, opts: CheckOptions, previous: LastChec
     if (problems.length && !fs.existsSync(snapshot.archivePath)) continue;
     verdicts.push({ id, where: 'local', read, ok: problems.length === 0, problems });
   }
-  return verdicts;
+  return { verdicts, scope };
 }
 
 /** The other snapshots a snapshot's deltas are rebuilt from (bases, their bases, ...), as far as manifests tell. */
@@ -264,7 +282,7 @@ async function readSnapshot(root: string, snapshot: LocalSnapshot, work: string)
   return problems;
 }
 
-async function checkRemote(config: Config, opts: CheckOptions, previous: LastCheck | null, meter: ProgressReporter, work: string): Promise<SnapshotVerdict[]> {
+async function checkRemote(config: Config, opts: CheckOptions, previous: LastCheck | null, meter: ProgressReporter, work: string): Promise<{ verdicts: SnapshotVerdict[]; scope: HostScope }> {
   const remote = opts.remoteImpl !== undefined ? opts.remoteImpl : remoteFromConfig(config);
   if (!remote) throw new WbError('remote_failed', 'No remote is configured, so there is no remote copy to check.', 'Set `remote:` in wb-backup.yaml (docs/remotes.md), or check the local snapshots (without --remote).');
   const call = opts.signal ? { signal: opts.signal } : {};
@@ -276,7 +294,7 @@ async function checkRemote(config: Config, opts: CheckOptions, previous: LastChe
   }
   listed.sort((a, b) => compareSnapshotIds(b.id, a.id));
   const byId = new Map(listed.map((r) => [r.id, r]));
-  const ids = selectIds(listed.map((r) => r.id), opts.ids, 'remote');
+  const { ids, scope } = selectIds(config, listed.map((r) => r.id), opts, 'remote');
   const toRead = chooseForReading(ids.filter((id) => byId.get(id)!.complete), opts.readData, previous?.read_at?.remote, opts.random);
   const manifests = new Map<string, Manifest | null>();
   const problemsOfManifest = new Map<string, string>();
@@ -330,7 +348,7 @@ async function checkRemote(config: Config, opts: CheckOptions, previous: LastChe
     }
     verdicts.push({ id, where: 'remote', read, ok: problems.length === 0, problems });
   }
-  return verdicts;
+  return { verdicts, scope };
 }
 
 function readLocalManifestById(root: string, id: string): Manifest | null {

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { z } from 'zod';
+import { byCodeUnit } from '../core/text-order.js';
 
 /**
  * Host names: which machine a snapshot came from. They go into snapshot ids, so into file names,
@@ -14,6 +15,41 @@ export const MAX_HOST_NAME = 63;
 export const HostNameSchema = z
   .string()
   .regex(HOST_NAME_PATTERN, 'expected lowercase letters, digits and "-" (not first or last), at most 63 characters, e.g. "laptop" or "work-desktop"');
+
+/**
+ * Whose snapshots a listing or a check covers: "all", or one host name (HOST_NAME_PATTERN). The
+ * one definition behind `--host` and the MCP `host` inputs of list and check.
+ */
+export const HostFilterSchema = z
+  .string()
+  .regex(new RegExp(`^(?:all|${HOST_NAME_PATTERN.source.slice(1, -1)})$`), 'expected a host name (lowercase letters, digits and "-") or "all"');
+
+/**
+ * Which machines a listing or a check covered: this machine's name, whose snapshots were shown
+ * ("all" or a host name), and how many snapshots of every other host were left out.
+ */
+export interface HostScope {
+  this_machine: string;
+  shown: string;
+  others: Array<{ host: string; snapshots: number }>;
+}
+
+/**
+ * Splits `ids` by host for `shown` ("all" or a host name; ids without a host are `thisHost`'s):
+ * the ids shown, in their order, and the others counted per host (sorted by host name).
+ */
+export function scopeByHost(ids: readonly string[], hostOf: (id: string) => string, thisHost: string, shown: string): { ids: string[]; scope: HostScope } {
+  if (shown === 'all') return { ids: [...ids], scope: { this_machine: thisHost, shown, others: [] } };
+  const kept: string[] = [];
+  const others = new Map<string, number>();
+  for (const id of ids) {
+    const host = hostOf(id);
+    if (host === shown) kept.push(id);
+    else others.set(host, (others.get(host) ?? 0) + 1);
+  }
+  const counted = [...others].map(([host, snapshots]) => ({ host, snapshots })).sort((a, b) => byCodeUnit(a.host, b.host));
+  return { ids: kept, scope: { this_machine: thisHost, shown, others: counted } };
+}
 
 /**
  * `name` made safe for ids: lowercased, every run of other characters (dots of "mac.local",
