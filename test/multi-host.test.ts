@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup, type BackupResult } from '../src/backup/pipeline.js';
@@ -19,6 +20,7 @@ import { listLocalSnapshots } from '../src/snapshot/store.js';
 import { runRestore } from '../src/restore/restore.js';
 import { describeRestorePlan } from '../src/restore/plan-text.js';
 import { CLI, makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
+import { startS3Server, useS3TestEnv, type S3TestServer } from './support/s3-server.js';
 import { startGithubEmulator, type GithubEmulator } from './support/github-emulator/index.js';
 
 const fastRetry: RetryPolicy = { attempts: 2, baseDelayMs: 1 };
@@ -65,12 +67,15 @@ function record(m: Machine, r: BackupResult): void {
 }
 
 /** What machine `m` must hold: the policy over its own ids, widened to the chains kept snapshots need. */
-function expectedSet(m: Machine): { policy: string[]; kept: string[] } {
-  const policy = decideRetention(m.taken.map((s) => s.id), POLICY).keep;
+function expectedSet(m: Machine, policyOf: RetentionPolicy = POLICY): { policy: string[]; kept: string[] } {
+  const policy = decideRetention(m.taken.map((s) => s.id), policyOf).keep;
   return { policy: [...policy].sort(), kept: [...protectChains(m.taken, policy).keep].sort() };
 }
 
 const hostOf = (id: string) => parseSnapshotId(id)?.host;
+
+/** A module of the built engine (dist/src/…), by its path under src/. */
+const built = (rel: string) => pathToFileURL(path.join(path.dirname(CLI), '..', rel)).href;
 
 describe('several machines on one remote', () => {
   let emu: GithubEmulator;
@@ -89,24 +94,41 @@ describe('several machines on one remote', () => {
     for (const d of [nas, laptop.root, desktop.root]) rmrf(d);
   });
 
-  // Every 12 h (a snapshot costs seconds on a loaded machine): each tier of the compact policy still prunes.
-  it('90 days, a snapshot every 12 h on both machines in the same second, to one folder and one GitHub repository: each keeps exactly its own policy set and never deletes the other’s', async () => {
+  // The simulated clock: every day at 00:00:07, and on every sixth day twice more at 12:00:07, in
+  // the same second (seq 1), so each tier of the compact policy prunes, the hourly one included.
+  // At this pace the default chain rule would make nearly every snapshot a full (a full every 24 h;
+  // and the delta archive of a database this small is as big as its full, so max_delta_share would
+  // start a full after each delta): a full every 36 h and no size limit give chains of up to three
+  // deltas, about two snapshots in three.
+  // The pipeline and the remotes run from dist/ (built by `npm run build`, as the CLI tests need):
+  // the workers of each snapshot then start from compiled modules as in production, where under
+  // vitest each would first boot tsx, which was most of this test's time.
+  it('90 days, daily snapshots (three a day every sixth day) on both machines in the same second, to one folder and one GitHub repository: each keeps exactly its own policy set and never deletes the other’s', async () => {
+    const { runBackup: builtBackup } = (await import(built('backup/pipeline.js'))) as typeof import('../src/backup/pipeline.js');
+    const { replicate: builtReplicate } = (await import(built('backup/replicate.js'))) as typeof import('../src/backup/replicate.js');
+    const { createRemote: builtRemote } = (await import(built('remote/registry.js'))) as typeof import('../src/remote/registry.js');
+    for (const m of [laptop, desktop]) writeConfigFile(m.root, { host: m.host, retention: POLICY, backup: { incremental: { full_every_hours: 36, max_delta_share: 100 } } });
     const dirDeletes: Array<[Host, string]> = [];
     const ghDeletes: Array<[Host, string]> = [];
-    const dirOf = (m: Machine) => watched(createRemote({ dir: { path: nas } }, m.root, { retry: fastRetry }), dirDeletes, m.host);
-    const ghOf = (m: Machine) => watched(createRemote({ github: { repo: 'octo/backups' } }, '/', { ghEnv: emu.ghEnv(), retry: fastRetry }), ghDeletes, m.host);
+    const dirOf = (m: Machine) => watched(builtRemote({ dir: { path: nas } }, m.root, { retry: fastRetry }), dirDeletes, m.host);
+    const ghOf = (m: Machine) => watched(builtRemote({ github: { repo: 'octo/backups' } }, '/', { ghEnv: emu.ghEnv(), retry: fastRetry }), ghDeletes, m.host);
     const machines = [laptop, desktop];
     const ghTags = () => emu.repo('octo/backups')!.releases.map((r) => r.tag_name);
     const start = Date.UTC(2026, 0, 5, 0, 0, 7);
-    const TICKS = 90 * 2;
-    for (let tick = 0; tick < TICKS; tick++) {
-      const time = new Date(start + tick * 12 * 3_600_000);
+    const DAY = 24 * 3_600_000;
+    const schedule: Array<{ time: Date; day: number; twice: boolean }> = [];
+    for (let day = 0; day < 90; day++) {
+      schedule.push({ time: new Date(start + day * DAY), day, twice: false });
+      if (day % 6 === 1) schedule.push({ time: new Date(start + day * DAY + DAY / 2), day, twice: true });
+    }
+    let twiceRuns = 0;
+    for (const [tick, { time, day, twice }] of schedule.entries()) {
       const manual = tick % 5 === 2;
       // Both machines take their snapshot at the same instant: the ids differ only by host.
       const results = await Promise.all(
         machines.map(async (m) => {
           write(m, tick);
-          const r = await runBackup(loadConfig(m.root), { now: () => time, manual, remote: dirOf(m) });
+          const r = await builtBackup(loadConfig(m.root), { now: () => time, manual, remote: dirOf(m) });
           record(m, r);
           return r;
         }),
@@ -117,18 +139,22 @@ describe('several machines on one remote', () => {
         expect(r.remote.status, `${m.host} tick ${tick}: ${r.remote.reason}`).toBe('pushed');
         for (const id of [...r.pruned, ...(r.remote.pruned ?? []), ...(r.remote.backfilled ?? [])]) expect(hostOf(id), `${m.host} tick ${tick}: ${id}`).toBe(m.host);
       }
-      // Every six days, a second snapshot in that same second on both machines: seq 1, still distinct.
-      if (tick % 12 === 5) {
+      // A second snapshot in that same second on both machines: seq 1, still distinct.
+      if (twice) {
+        twiceRuns++;
         const again = await Promise.all(machines.map(async (m) => {
-          const r = await runBackup(loadConfig(m.root), { now: () => time, manual, remote: dirOf(m) });
+          const r = await builtBackup(loadConfig(m.root), { now: () => time, manual, remote: dirOf(m) });
           record(m, r);
           return r;
         }));
         expect(again.map((r) => parseSnapshotId(r.snapshot_id)?.seq)).toEqual([1, 1]);
       }
-      // The GitHub repository is replicated to every other day (each run pushes what it lacks, then sweeps).
-      if (tick % 4 === 3 || tick === TICKS - 1) {
-        const outcomes = await Promise.all(machines.map((m) => replicate(loadConfig(m.root), ghOf(m), m.taken.at(-1)!.id)));
+      // The GitHub repository is replicated to every twelve days, on the day after a same-second
+      // pair with seq 1 (so both machines' seq-1 snapshots are on it at once), and at the end: each
+      // run pushes what it lacks, then sweeps, both machines at once.
+      const last = tick === schedule.length - 1;
+      if (day % 12 === 2 || last) {
+        const outcomes = await Promise.all(machines.map((m) => builtReplicate(loadConfig(m.root), ghOf(m), m.taken.at(-1)!.id)));
         for (const [i, o] of outcomes.entries()) {
           expect(o.status, `${machines[i]!.host} GitHub tick ${tick}: ${o.reason}`).toBe('pushed');
           for (const id of o.pruned ?? []) expect(hostOf(id)).toBe(machines[i]!.host);
@@ -140,6 +166,8 @@ describe('several machines on one remote', () => {
           const held = new Set(tags.filter((t) => hostOf(t) === m.host));
           for (const s of listLocalSnapshots(m.root)) expect(held.has(s.id), `GitHub lacks ${s.id} at tick ${tick}`).toBe(true);
         }
+        // Both machines' seq-1 snapshots of the same second are on GitHub side by side, once each.
+        if (!last) expect(tags.filter((t) => /Z-1(?:-manual)?$/.test(t) && parseSnapshotId(t)!.time.getTime() === start + (day - 1) * DAY + DAY / 2).map(hostOf).sort()).toEqual(['desktop', 'laptop']);
       }
       const folders = fs.readdirSync(nas);
       for (const m of machines) {
@@ -147,6 +175,7 @@ describe('several machines on one remote', () => {
         for (const s of listLocalSnapshots(m.root)) expect(held.has(s.id), `the folder remote lacks ${s.id} at tick ${tick}`).toBe(true);
       }
     }
+    expect(twiceRuns).toBe(15);
 
     for (const [who, id] of [...dirDeletes, ...ghDeletes]) expect(hostOf(id), `${who} deleted ${id}`).toBe(who);
     expect(dirDeletes.length).toBeGreaterThan(100);
@@ -322,4 +351,75 @@ describe('data_backup_list on a shared remote', () => {
     expect(nobody.result.snapshots).toEqual([]);
     expect(nobody.summary).toMatch(/^No snapshots of host gamma\./);
   }, 120_000);
+});
+
+describe('several machines on one S3 bucket', () => {
+  let s3: S3TestServer;
+  let restoreEnv: () => void;
+  let roots: string[] = [];
+  beforeAll(async () => {
+    // The SDK reads credentials from this process's environment: fake keys, never the machine's ~/.aws.
+    restoreEnv = useS3TestEnv();
+    s3 = await startS3Server();
+  });
+  afterAll(async () => {
+    await s3.close();
+    restoreEnv();
+    for (const d of roots) rmrf(d);
+  });
+
+  it('two machines pushing to one bucket under one prefix in the same second: each sweep deletes only its own objects and keeps the other’s, each ends with exactly its own policy set', async () => {
+    const policy: RetentionPolicy = { hourly: 2, daily: 0, weekly: 0, monthly: 0, annual: 0, manual: 0 };
+    const settings = { bucket: s3.bucket, prefix: 'shared', endpoint: s3.endpoint, force_path_style: true };
+    const machines = HOSTS.map((host) => {
+      const m = machine(host);
+      writeConfigFile(m.root, { host, retention: policy });
+      return m;
+    });
+    roots = machines.map((m) => m.root);
+    const deletes: Array<[Host, string]> = [];
+    const s3Of = (m: Machine) => watched(createRemote({ s3: settings }, m.root, { retry: fastRetry }), deletes, m.host);
+    /** The snapshot ids on the bucket (from its keys, read past the test layer), per host. */
+    const onBucket = async (host: Host) => [...new Set([...(await s3.keys('shared/')).keys()].map((k) => k.split('/')[1]!))].filter((id) => hostOf(id) === host).sort();
+    const start = Date.UTC(2026, 2, 1, 8, 0, 3);
+    for (let tick = 0; tick < 5; tick++) {
+      const time = new Date(start + tick * 3_600_000);
+      const results = await Promise.all(
+        machines.map(async (m) => {
+          write(m, tick);
+          const r = await runBackup(loadConfig(m.root), { now: () => time, remote: s3Of(m) });
+          record(m, r);
+          return r;
+        }),
+      );
+      expect(results[0]!.snapshot_id.replace('snap-laptop-', '')).toBe(results[1]!.snapshot_id.replace('snap-desktop-', ''));
+      for (const [i, r] of results.entries()) {
+        const m = machines[i]!;
+        expect(r.remote.status, `${m.host} tick ${tick}: ${r.remote.reason}`).toBe('pushed');
+        for (const id of r.remote.pruned ?? []) expect(hostOf(id), `${m.host} tick ${tick}: ${id}`).toBe(m.host);
+      }
+      // Whatever either machine swept, every snapshot the other still holds is on the bucket.
+      for (const m of machines) {
+        const held = await onBucket(m.host);
+        for (const s of listLocalSnapshots(m.root)) expect(held, `the bucket lacks ${s.id} at tick ${tick}`).toContain(s.id);
+      }
+    }
+    for (const [who, id] of deletes) expect(hostOf(id), `${who} deleted ${id}`).toBe(who);
+    for (const m of machines) {
+      expect(deletes.filter(([who]) => who === m.host).length, `${m.host} swept its own`).toBeGreaterThan(0);
+      const { kept } = expectedSet(m, policy);
+      expect(listLocalSnapshots(m.root).map((s) => s.id).sort(), `${m.host} local`).toEqual(kept);
+      expect(await onBucket(m.host), `${m.host} on the bucket`).toEqual(kept);
+    }
+    // Nothing else is in the bucket: every key is <prefix>/<an id of one of the two hosts>/<a file of that id>.
+    for (const key of (await s3.keys('shared/')).keys()) {
+      const [, id, file] = key.split('/');
+      expect(HOSTS.includes(hostOf(id!) as Host), key).toBe(true);
+      expect(file!.startsWith(`${id}.`), key).toBe(true);
+    }
+    // Each machine lists its own from the bucket, the other's counted.
+    const listed = await listSnapshots(loadConfig(machines[0]!.root), 'remote', createRemote({ s3: settings }, machines[0]!.root, { retry: fastRetry }));
+    expect(listed.snapshots.map((s) => s.id).sort()).toEqual(expectedSet(machines[0]!, policy).kept);
+    expect(listed.host.others).toEqual([{ host: 'desktop', snapshots: expectedSet(machines[1]!, policy).kept.length }]);
+  }, 300_000);
 });
