@@ -134,8 +134,13 @@ function registerStatus(sync: Command): void {
     .option('--json', 'print the status as JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const { syncStatus } = await import('../../sync/status.js');
-      const result = await syncStatus(loadConfig(rootOf(cmd)));
-      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${cliText(result.message)}\n`);
+      const { describeLastPolls, transportPolls } = await import('../../sync/poll.js');
+      const config = loadConfig(rootOf(cmd));
+      const status = await syncStatus(config);
+      // As github_sync_status: each configured transport with its last poll.
+      const transports = transportPolls(config);
+      const polls = describeLastPolls(transports, new Date());
+      process.stdout.write(opts.json ? `${JSON.stringify({ ...status, transports }, null, 2)}\n` : `${cliText(status.message)}${polls ? `\n${cliText(polls)}` : ''}\n`);
     });
 }
 
