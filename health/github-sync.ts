@@ -165,13 +165,15 @@ export default defineComponent({
         const polls = transportPolls(ctx.config);
         const minutes = ctx.config.sync?.poll_minutes;
         const ago = (at: string) => `${Math.max(0, Math.round((ctx.now().getTime() - Date.parse(at)) / 60_000))} min ago`;
-        const failed = polls.filter((p) => p.last_poll?.error);
+        const failed = polls.filter((p) => p.last_poll?.error && p.last_poll.error.code !== 'busy');
         if (failed.length) {
           return {
             status: 'fail',
             detail: failed.map((p) => `${p.label}: the ${p.last_poll!.changed === null ? 'poll' : 'pull after a change'} ${ago(p.last_poll!.at)} failed: ${p.last_poll!.error!.message}${p.last_poll!.error!.hint ? ` ${p.last_poll!.error!.hint}` : ''}`).join('; '),
           };
         }
+        const busy = polls.filter((p) => p.last_poll?.error?.code === 'busy');
+        if (busy.length) return { status: 'warn', detail: busy.map((p) => `${p.label}: changed on the remote; the pull ${ago(p.last_poll!.at)} found the data root busy and is tried again at the next poll`).join('; ') };
         const left = polls.filter((p) => (p.last_poll?.pulled?.conflicts ?? 0) + (p.last_poll?.pulled?.rejected ?? 0) > 0);
         if (left.length) {
           return {

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadCapabilities } from '../src/capability/load.js';
 import { healthStatus } from '../src/health/service.js';
 import { loadConfig, writeConfigFile } from '../src/root/config.js';
+import { acquireRootLock } from '../src/root/lock.js';
 import { loadJobs, type Job } from '../src/sidecar/jobs.js';
 import { SidecarRunner } from '../src/sidecar/runner.js';
 import { runnerDeps } from '../src/sidecar/service.js';
@@ -170,6 +171,24 @@ describe('the sidecar notices changes on the git mirror without being asked', ()
     expect(sync!.checks).toEqual(
       expect.arrayContaining([expect.objectContaining({ id: 'github_sync.remote-poll', status: 'fail', detail: expect.stringMatching(/^git:remote\.git: the poll \d+ min ago failed: git ls-remote failed/) })]),
     );
+  });
+
+  it('a change found while a backup holds the data root is pulled at the next poll a minute later, and health says it waits', async () => {
+    pushFromAnotherClone('"note 2"', '"while busy"');
+    const lock = await acquireRootLock(root, 'backup', 0);
+    let busy;
+    try {
+      busy = await syncPoll(loadConfig(root), { now: new Date('2026-11-29T10:00:00Z') });
+    } finally {
+      await lock.release();
+    }
+    expect(busy.polled).toEqual([expect.objectContaining({ changed: true, pulled: null, error: expect.objectContaining({ code: 'busy' }), next_at: '2026-11-29T10:01:00.000Z' })]);
+    expect(title(3)).toBe('note 2');
+    const [sync] = await healthStatus({ root, cacheMs: 0, checkNames: false }, 'github_sync');
+    expect(sync!.checks).toEqual(expect.arrayContaining([expect.objectContaining({ id: 'github_sync.remote-poll', status: 'warn', detail: expect.stringMatching(/found the data root busy and is tried again/) })]));
+    const later = await syncPoll(loadConfig(root), { dueOnly: true, now: new Date('2026-11-29T10:01:00Z') });
+    expect(later.polled).toEqual([expect.objectContaining({ changed: true, error: null, pulled: expect.objectContaining({ status: 'applied' }) })]);
+    expect(title(3)).toBe('while busy');
   });
 
   it('nothing is asked while github_sync is turned off, and a tick before the next poll is due does nothing', async () => {

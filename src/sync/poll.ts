@@ -107,9 +107,14 @@ async function pollOne(config: Config, t: SyncTransport, now: Date, opts: SyncPo
     const pull = await t.pull(call);
     return { ...base, ...polled, pulled: { status: pull.status, conflicts: pull.conflicts.length, rejected: pull.rejected.length, message: pull.message }, error: null };
   } catch (err) {
-    return { ...base, ...polled, pulled: null, error: errorRecord(err) };
+    // A backup or restore holding the data root: the change is still there, so ask again at the next tick.
+    const busy = err instanceof WbError && err.code === 'busy';
+    return { ...base, ...(busy ? { next_at: new Date(now.getTime() + BUSY_RETRY_MS).toISOString() } : {}), ...polled, pulled: null, error: errorRecord(err) };
   }
 }
+
+/** After a pull that found the data root busy, the next poll (the sidecar ticks every minute). */
+const BUSY_RETRY_MS = 60_000;
 
 function errorRecord(err: unknown): NonNullable<PollRecord['error']> {
   if (err instanceof WbError) return { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) };
