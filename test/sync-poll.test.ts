@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import Database from 'better-sqlite3';
+import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadCapabilities } from '../src/capability/load.js';
 import { healthStatus } from '../src/health/service.js';
@@ -19,6 +20,7 @@ import { dumpTables } from './support/db-snapshot.js';
 import { git } from './support/bare-remote.js';
 import { makeNotesDb, REPO_ROOT, rmrf, tempRoot } from './support/fixtures.js';
 import { connectStdio } from './support/mcp-client.js';
+import { startGithubEmulator, type GithubEmulator } from './support/github-emulator/index.js';
 
 let work: string;
 let root: string;
@@ -229,5 +231,47 @@ describe('transports', () => {
     } finally {
       await close();
     }
+  });
+});
+
+describe('polling a mirror on GitHub (emulator, real git over HTTPS, real gh)', () => {
+  const REPO = 'octo/agent-data';
+  let emu: GithubEmulator;
+  let env: Record<string, string>;
+  beforeEach(async () => {
+    emu = await startGithubEmulator();
+    emu.createRepo(REPO, { defaultBranch: 'trunk' });
+    env = emu.gitEnv();
+    writeConfigFile(root, { sync: { github: { repo: REPO } } });
+    fs.rmSync(path.join(root, 'sync'), { recursive: true, force: true });
+    await syncPush(loadConfig(root), { env });
+  });
+  afterEach(async () => {
+    await emu.close();
+  });
+
+  it('one ref listing of the default branch when nothing changed (no API call, nothing fetched); an edit pushed there is pulled', async () => {
+    const n = emu.requests.length;
+    const quiet = await syncPoll(loadConfig(root), { env });
+    expect(quiet.polled).toEqual([expect.objectContaining({ label: `git:${REPO}`, changed: false, requests: 1, pulled: null, error: null })]);
+    const seen = emu.requests.slice(n).filter((r) => r.method !== 'CONNECT');
+    // git's one ls-remote: the ref advertisement (with its authentication round trip) and the ls-refs command; no pack is fetched.
+    expect(seen.every((r) => r.path.startsWith(`/${REPO}.git/`))).toBe(true);
+    expect(seen.map((r) => r.path)).toContain(`/${REPO}.git/info/refs?service=git-upload-pack`);
+    expect(seen.filter((r) => r.method === 'POST').length).toBeLessThanOrEqual(1);
+
+    const clone = path.join(work, 'gh-clone');
+    const gitGh = async (cwd: string, ...args: string[]) => {
+      const r = await execa('git', ['-c', 'credential.helper=', '-c', 'credential.helper=!gh auth git-credential', '-c', 'user.name=t', '-c', 'user.email=t@example.invalid', ...args], { cwd, env, extendEnv: false, reject: false });
+      if (r.exitCode !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
+    };
+    await gitGh(work, 'clone', '-q', emu.cloneUrl(REPO), clone);
+    const file = path.join(clone, 'notes', 'notes.jsonl');
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('"note 6"', '"edited on GitHub"'));
+    await gitGh(clone, 'commit', '-q', '-am', 'edit on GitHub');
+    await gitGh(clone, 'push', '-q', 'origin', 'HEAD:trunk');
+    const changed = await syncPoll(loadConfig(root), { env });
+    expect(changed.polled).toEqual([expect.objectContaining({ changed: true, requests: 1, pulled: expect.objectContaining({ status: 'applied' }) })]);
+    expect(title(7)).toBe('edited on GitHub');
   });
 });
