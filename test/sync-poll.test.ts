@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import Database from 'better-sqlite3';
 import { execa } from 'execa';
+import { chromium } from 'playwright-core';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadCapabilities } from '../src/capability/load.js';
 import { healthStatus } from '../src/health/service.js';
@@ -19,7 +20,7 @@ import { configuredTransports } from '../src/sync/transports.js';
 import { dumpTables } from './support/db-snapshot.js';
 import { git } from './support/bare-remote.js';
 import { makeNotesDb, REPO_ROOT, rmrf, tempRoot } from './support/fixtures.js';
-import { connectStdio } from './support/mcp-client.js';
+import { connectStdio, startHttpServerProcess } from './support/mcp-client.js';
 import { startGithubEmulator, type GithubEmulator } from './support/github-emulator/index.js';
 
 let work: string;
@@ -273,5 +274,25 @@ describe('polling a mirror on GitHub (emulator, real git over HTTPS, real gh)', 
     const changed = await syncPoll(loadConfig(root), { env });
     expect(changed.polled).toEqual([expect.objectContaining({ changed: true, requests: 1, pulled: expect.objectContaining({ status: 'applied' }) })]);
     expect(title(7)).toBe('edited on GitHub');
+  });
+});
+
+describe('the health card', () => {
+  it('shows a failed poll of the sync remote on the github-sync component', async () => {
+    fs.renameSync(bare, `${bare}-moved`);
+    const polled = await syncPoll(loadConfig(root));
+    expect(polled.polled[0]!.error).not.toBeNull();
+    const server = await startHttpServerProcess(root);
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${server.url}/`);
+      const row = page.locator('[data-check="github_sync.remote-poll"]');
+      await expect.poll(() => row.locator('.badge').first().getAttribute('data-status'), { timeout: 30_000 }).toBe('fail');
+      expect(await row.locator('.detail').first().textContent()).toMatch(/^git:remote\.git: the poll \d+ min ago failed: git ls-remote failed/);
+    } finally {
+      await browser.close();
+      await server.stop();
+    }
   });
 });
