@@ -1,17 +1,21 @@
 import { z } from 'zod';
 import { defineCapability } from '../src/capability/capability.js';
+import { describeLastPolls, transportPolls, TransportPollsSchema } from '../src/sync/poll.js';
 import { SyncStatusSchema, syncStatus } from '../src/sync/status.js';
 
 export default defineCapability({
   name: 'github_sync_status',
   title: 'Data mirror status',
   description:
-    'How far the databases and the sync repository have moved since the last github-sync: commits on the remote since then, and per table file the rows changed here and on the remote. Use it before github_sync_push or github_sync_pull. Read-only (it fetches from the remote).',
+    'How far the databases and the sync repository have moved since the last github-sync: commits on the remote since then, and per table file the rows changed here and on the remote; and each configured sync transport with what its last poll found (the sidecar checks every sync.poll_minutes). Use it before github_sync_push or github_sync_pull. Read-only (it fetches from the remote).',
   input: z.object({}),
-  output: SyncStatusSchema,
+  output: SyncStatusSchema.extend({ transports: TransportPollsSchema }),
   annotations: { title: 'Data mirror status', readOnlyHint: true, openWorldHint: true },
   async run(_input, ctx) {
-    const result = await syncStatus(ctx.loadConfig());
-    return { result, summary: result.message };
+    const config = ctx.loadConfig();
+    const status = await syncStatus(config);
+    const transports = transportPolls(config);
+    const polls = describeLastPolls(transports, new Date());
+    return { result: { ...status, transports }, summary: polls ? `${status.message} ${polls}` : status.message };
   },
 });

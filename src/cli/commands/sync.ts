@@ -10,14 +10,29 @@ import { progressBar, type ProgressBar } from '../progress.js';
 import type { ImportPlan } from '../../sync/import.js';
 import type { ConsentDecision } from '../../restore/restore.js';
 
-/** `wb-backup sync push | pull | resolve | status | import <clone-dir>`: the readable mirror of the databases in git. */
+/** `wb-backup sync push | pull | resolve | status | poll | import <clone-dir>`: the readable mirror of the databases in git. */
 export function registerSyncCommand(program: Command): void {
   const sync = program.command('sync').description('github-sync: mirror the databases as readable files in a git repository');
   registerPush(sync);
   registerPull(sync);
   registerResolve(sync);
   registerStatus(sync);
+  registerPoll(sync);
   registerImport(sync);
+}
+
+/** `sync poll`: ask every configured transport now; exit 1 when a poll or its pull failed. */
+function registerPoll(sync: Command): void {
+  sync
+    .command('poll')
+    .description('check each sync remote for changes (one cheap request each) and pull those that changed')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const { syncPoll } = await import('../../sync/poll.js');
+      const result = await syncPoll(loadConfig(rootOf(cmd)));
+      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${cliText(result.message)}\n`);
+      if (result.polled.some((p) => p.error)) process.exitCode = 1;
+    });
 }
 
 /** `sync push`: exit 1 when the remote moved (remote_changed). */
@@ -119,8 +134,13 @@ function registerStatus(sync: Command): void {
     .option('--json', 'print the status as JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const { syncStatus } = await import('../../sync/status.js');
-      const result = await syncStatus(loadConfig(rootOf(cmd)));
-      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${cliText(result.message)}\n`);
+      const { describeLastPolls, transportPolls } = await import('../../sync/poll.js');
+      const config = loadConfig(rootOf(cmd));
+      const status = await syncStatus(config);
+      // As github_sync_status: each configured transport with its last poll.
+      const transports = transportPolls(config);
+      const polls = describeLastPolls(transports, new Date());
+      process.stdout.write(opts.json ? `${JSON.stringify({ ...status, transports }, null, 2)}\n` : `${cliText(status.message)}${polls ? `\n${cliText(polls)}` : ''}\n`);
     });
 }
 
