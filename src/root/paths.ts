@@ -20,6 +20,8 @@ export interface RootLayout {
   syncResolvedDir: string;
   /** whole MCP results that were cut to fit a reply (mcp/bounded) */
   mcpResultsDir: string;
+  /** one JSON record per row recovery: which rows, from which snapshot, the safety snapshot taken first (recover/) */
+  recoveredDir: string;
   /** the CLI's log file (without -v) */
   logFile: string;
   /** every sidecar run, skip and overlap, one JSON line each */
@@ -44,6 +46,7 @@ export function rootLayout(root: string): RootLayout {
     syncDir: path.join(root, 'sync'),
     syncResolvedDir: path.join(root, 'sync', 'resolved'),
     mcpResultsDir: path.join(root, 'mcp-results'),
+    recoveredDir: path.join(root, 'recovered'),
     logFile: path.join(root, 'logs', 'wb-backup.log'),
     sidecarHistory: path.join(backupsDir, 'sidecar-history.jsonl'),
     demoMarker: path.join(root, '.wb-backup-demo'),
