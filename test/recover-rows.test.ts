@@ -1,0 +1,151 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runBackup } from '../src/backup/pipeline.js';
+import { loadConfig } from '../src/root/config.js';
+import { WbError, describeError } from '../src/core/errors.js';
+import { listLocalSnapshots } from '../src/snapshot/store.js';
+import { runRecover, type RecoverOptions } from '../src/recover/recover.js';
+import { rmrf, tempRoot } from './support/fixtures.js';
+import { exactRows, filesState, makeTasksDb, project3Rows, withTasksDb } from './support/tasks-db.js';
+
+let root: string;
+const live = () => path.join(root, 'db', 'tasks.db');
+const yes = async () => ({ granted: true as const });
+const hour = (h: number) => () => new Date(Date.UTC(2026, 10, 29, h, 0, 0));
+
+let snapshotId: string;
+let lost: ReturnType<typeof project3Rows>;
+beforeEach(async () => {
+  root = tempRoot('wb-recover-');
+  makeTasksDb(live(), 600);
+  snapshotId = (await runBackup(loadConfig(root), { now: hour(10) })).snapshot_id;
+  lost = project3Rows(live());
+  withTasksDb(live(), (db) => db.prepare('DELETE FROM tasks WHERE project_id = 3').run());
+  expect(project3Rows(live()).tasks).toEqual([]);
+  expect(project3Rows(live()).notes).toEqual([]);
+});
+afterEach(() => rmrf(root));
+
+const recover = (o: Partial<RecoverOptions>) => runRecover(loadConfig(root), { snapshotId, database: 'tasks', table: 'tasks', where: 'project_id = 3', ...o });
+
+async function refusal(p: Promise<unknown>): Promise<WbError> {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(WbError);
+  return err as WbError;
+}
+
+describe('recovering rows deleted by mistake', () => {
+  it('a dry run shows the deleted tasks, the notes the cascade removed, and changes no byte or mtime of the live files', async () => {
+    const before = filesState(live());
+    const dry = await recover({ dryRun: true });
+    expect(filesState(live())).toEqual(before);
+    expect(dry.plan.chosen).toBe(60);
+    expect(dry.plan.counts.to_insert).toBe(60);
+    expect(dry.plan.children_missing.count).toBe(120); // 60 tasks (even ids) × 2 notes
+    expect(dry.plan.children_missing.sample[0]).toMatchObject({ table: 'task_notes', child_of: { table: 'tasks' }, on_delete: 'CASCADE' });
+    expect(dry.plan.blocked_by).toEqual([]);
+    expect(dry.confirm_token).toMatch(/^wbc_recover_rows_/);
+    expect(listLocalSnapshots(root)).toHaveLength(1);
+
+    const withChildren = await recover({ dryRun: true, include: ['children'] });
+    expect(withChildren.plan.counts).toMatchObject({ to_insert: 180, children_included: 120 });
+    expect(filesState(live())).toEqual(before);
+  });
+
+  it('puts back the tasks and their notes byte for byte, keeps later changes, and names the safety snapshot', async () => {
+    // Good changes after the mistake.
+    withTasksDb(live(), (db) => {
+      db.prepare("INSERT INTO tasks(id, project_id, title) VALUES (9001, 4, 'added after')").run();
+      db.prepare("UPDATE tasks SET title = 'edited after' WHERE id = 5").run();
+    });
+    const later = exactRows(live(), 'SELECT * FROM tasks WHERE id IN (5, 9001) ORDER BY id');
+    const done = await recover({ include: ['children'], consent: yes, now: hour(12) });
+    expect(done.applied).toBe(true);
+    expect(project3Rows(live())).toEqual(lost);
+    expect(exactRows(live(), 'SELECT * FROM tasks WHERE id IN (5, 9001) ORDER BY id')).toEqual(later);
+    expect(exactRows(live(), 'PRAGMA foreign_key_check')).toEqual([]);
+    expect(done.safety_snapshot_id).toMatch(/manual/);
+    expect(listLocalSnapshots(root).map((s) => s.id)).toContain(done.safety_snapshot_id);
+    const record = JSON.parse(fs.readFileSync(path.join(root, done.record!), 'utf8')) as { snapshot_id: string; safety_snapshot_id: string; rows: unknown[] };
+    expect(record).toMatchObject({ snapshot_id: snapshotId, safety_snapshot_id: done.safety_snapshot_id });
+    expect(record.rows).toHaveLength(180);
+
+    // Again: everything is already there, nothing is written, no new snapshot.
+    const again = await recover({ include: ['children'], consent: yes });
+    expect(again.applied).toBe(false);
+    expect(again.plan.counts).toMatchObject({ to_insert: 0, already_there: 60, children_included: 0 });
+    expect(again.safety_snapshot_id).toBeNull();
+  });
+
+  it('refuses a key that exists live with other values unless on_conflict says how', async () => {
+    withTasksDb(live(), (db) => db.prepare("INSERT INTO tasks(id, project_id, title) VALUES (2, 1, 'reused id')").run());
+    const before = filesState(live());
+    const dry = await recover({ dryRun: true, keys: [2, 12], where: undefined });
+    expect(dry.plan.counts).toMatchObject({ conflicts: 1, to_insert: 1 });
+    expect(dry.plan.conflicts.sample[0]).toMatchObject({ key: 2, live: { title: 'reused id', project_id: 1 }, snapshot: { project_id: 3 } });
+    expect(dry.confirm_token).toBeUndefined();
+    const err = await refusal(recover({ keys: [2, 12], where: undefined, consent: yes }));
+    expect(err.code).toBe('restore_refused');
+    expect(describeError(err)).toMatch(/conflicts.*on_conflict "keep_live".*"use_snapshot"/);
+    expect(filesState(live())).toEqual(before);
+
+    const kept = await recover({ keys: [2, 12], where: undefined, onConflict: 'keep_live', consent: yes });
+    expect(kept.plan.counts).toMatchObject({ kept_live: 1, to_insert: 1 });
+    expect(exactRows(live(), 'SELECT title FROM tasks WHERE id = 2')).toEqual([['text:reused id']]);
+    expect(exactRows(live(), 'SELECT * FROM tasks WHERE id = 12')).toEqual(lost.tasks.filter((t) => t[0] === 'int:12'));
+    const over = await recover({ keys: [2], where: undefined, onConflict: 'use_snapshot', consent: yes });
+    expect(over.plan.counts.to_update).toBe(1);
+    expect(exactRows(live(), 'SELECT * FROM tasks WHERE id = 2')).toEqual(lost.tasks.filter((t) => t[0] === 'int:2'));
+  });
+
+  it('refuses rows whose parent is gone live unless the parent is included', async () => {
+    withTasksDb(live(), (db) => db.prepare('DELETE FROM projects WHERE id = 3').run());
+    const before = filesState(live());
+    const dry = await recover({ dryRun: true });
+    expect(dry.plan.parents_missing).toMatchObject({ count: 1, not_in_snapshot: 0 });
+    expect(dry.plan.parents_missing.sample[0]).toMatchObject({ table: 'projects', values: { id: 3 }, in_snapshot: true });
+    expect(dry.plan.blocked_by.join(' ')).toMatch(/include \["parents"\]/);
+    expect(dry.confirm_token).toBeUndefined();
+    const err = await refusal(recover({ consent: yes }));
+    expect(err.code).toBe('restore_refused');
+    expect(filesState(live())).toEqual(before);
+
+    const done = await recover({ include: ['parents', 'children'], consent: yes });
+    expect(done.plan.counts).toMatchObject({ parents_included: 1, to_insert: 181 });
+    expect(project3Rows(live())).toEqual(lost);
+    expect(exactRows(live(), 'SELECT * FROM projects WHERE id = 3')).toEqual([['int:3', 'text:project 3']]);
+  });
+
+  it('refuses a where that is not a plain expression, before reading anything', async () => {
+    for (const where of ['1; DROP TABLE tasks', 'id IN (SELECT id FROM projects)', "load_extension('x')", '1) OR (1', 'id = 1 -- comment', "1 UNION SELECT sql FROM sqlite_schema", "\"load_extension\"('x')"]) {
+      const err = await refusal(recover({ dryRun: true, where }));
+      expect(err.code, where).toBe('invalid_input');
+      expect(describeError(err), where).toMatch(/where expression was refused/);
+    }
+    const unknown = await refusal(recover({ dryRun: true, where: 'no_such_column = 1' }));
+    expect(describeError(unknown)).toMatch(/cannot be evaluated.*no such column/);
+  });
+
+  it('a confirm token works once, only for its request, and not after the live database changed', async () => {
+    const dry = await recover({ dryRun: true, include: ['children'] });
+    const forged = await refusal(recover({ include: ['children'], confirmToken: `${dry.confirm_token!}x` }));
+    expect(forged.code).toBe('consent_required');
+    const other = await refusal(recover({ include: [], confirmToken: dry.confirm_token! }));
+    expect(describeError(other)).toMatch(/different request/);
+    // That use consumed nothing of the right request? A token is consumed by its first presentation.
+    const dry2 = await recover({ dryRun: true, include: ['children'] });
+    withTasksDb(live(), (db) => db.prepare("UPDATE tasks SET title = 'changed' WHERE id = 1").run());
+    const stale = await refusal(recover({ include: ['children'], confirmToken: dry2.confirm_token! }));
+    expect(describeError(stale)).toMatch(/changed since the dry run/);
+    const dry3 = await recover({ dryRun: true, include: ['children'] });
+    const ok = await recover({ include: ['children'], confirmToken: dry3.confirm_token!, now: hour(13) });
+    expect(ok.applied).toBe(true);
+    const replay = await refusal(recover({ include: ['children'], confirmToken: dry3.confirm_token! }));
+    expect(describeError(replay)).toMatch(/already used/);
+    expect(project3Rows(live())).toEqual(lost);
+  });
+});
