@@ -312,11 +312,13 @@ async function applyConsented(run: RecoverRun, lock: RootLock, consentedRows: st
       if (added.length) {
         throw new WbError('restore_refused', `The rows were not recovered: they would break foreign keys (${added.slice(0, 5).join('; ')}${added.length > 5 ? `; and ${added.length - 5} more` : ''}). Nothing was changed. ${kept}`, 'Pass include ["parents"] (and "children"), or choose other rows.');
       }
-      const record = writeRecord(run, computed, safetyId);
+      const record = recordPath(run);
       try {
+        writeRecord(run, record, computed, safetyId);
         live.exec('COMMIT');
       } catch (err) {
-        removeRecord(record);
+        // The record must not outlive a transaction that was rolled back.
+        if (!removeRecord(record)) throw new WbError('restore_refused', `The rows were not recovered: ${describeError(err)}. The transaction was rolled back: nothing was changed. ${kept} The record ${displayPath(config.root, record)} could not be removed: it describes a recovery that did not happen; delete it.`, 'Fix the cause (a full disk, a failing disk) and try again.');
         throw err;
       }
       logger().info({ snapshot: run.snapshotId, database: opts.database, table: opts.table, rows: computed.writes.length, safety: safetyId }, 'rows recovered');
@@ -331,19 +333,21 @@ async function applyConsented(run: RecoverRun, lock: RootLock, consentedRows: st
   }
 }
 
+/** Where this recovery's record goes: <root>/recovered/<time>_<database>.json. */
+function recordPath(run: RecoverRun): string {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  return path.join(rootLayout(run.config.root).recoveredDir, `${stamp}_${run.opts.database.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 60)}.json`);
+}
+
 /**
- * The record of the recovery, written durably (fs-steps: every step can be failed by tests) under
- * <root>/recovered/ right before the commit: a failure to write it rolls the transaction back.
- * @returns the record's path
+ * The record of the recovery, written durably (fs-steps: every step can be failed by tests) right
+ * before the commit: a failure to write it rolls the transaction back (and the caller removes it).
  */
-function writeRecord(run: RecoverRun, computed: ComputedPlan, safetyId: string): string {
-  const dir = rootLayout(run.config.root).recoveredDir;
-  const at = new Date();
-  const file = path.join(dir, `${at.toISOString().replace(/[:.]/g, '-')}_${run.opts.database.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 60)}.json`);
+function writeRecord(run: RecoverRun, file: string, computed: ComputedPlan, safetyId: string): void {
   const text = JSON.stringify(
     {
       operation: 'recover_rows',
-      at: at.toISOString(),
+      at: new Date().toISOString(),
       snapshot_id: run.snapshotId,
       database: run.opts.database,
       target: displayPath(run.config.root, run.target),
@@ -358,15 +362,18 @@ function writeRecord(run: RecoverRun, computed: ComputedPlan, safetyId: string):
     null,
     2,
   );
-  mkdir(dir);
+  mkdir(path.dirname(file));
   writeFileDurable(file, `${text}\n`);
-  return file;
 }
 
-function removeRecord(file: string): void {
+/** @returns false when a record that exists could not be removed */
+function removeRecord(file: string): boolean {
+  if (!fs.existsSync(file)) return true;
   try {
     unlink(file);
+    return true;
   } catch (err) {
     logger().warn({ err: describeError(err) }, 'the record of a recovery that was rolled back could not be removed');
+    return false;
   }
 }
