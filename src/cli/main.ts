@@ -12,6 +12,7 @@ import { registerList } from './commands/list.js';
 import { registerCheck } from './commands/check.js';
 import { registerRestore } from './commands/restore.js';
 import { registerExport } from './commands/export.js';
+import { registerDiff } from './commands/diff.js';
 import { registerRecover } from './commands/recover.js';
 import { registerServe } from './commands/serve.js';
 import { registerDemo } from './commands/demo.js';
@@ -42,6 +43,7 @@ const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   registerList,
   registerRestore,
   registerExport,
+  registerDiff,
   registerRecover,
   registerCheck,
   registerServe,
