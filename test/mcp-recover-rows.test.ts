@@ -40,6 +40,10 @@ interface Recovered {
   };
 }
 
+interface Diff {
+  databases: Array<{ name: string; tables: Array<{ table: string; deleted: number | null; sample: Array<{ change: string; before?: Record<string, unknown> }> }> }>;
+}
+
 let lost: ReturnType<typeof project3Rows>;
 let later: string[][];
 let snapshotBeforeDamage: string;
@@ -90,26 +94,33 @@ describe('an agent recovers the tasks a mistaken DELETE removed (MCP, SDK client
 
       const listed = (await client.callTool({ name: 'data_backup_list', arguments: {} })).structuredContent as unknown as Listed;
       expect(listed.snapshots).toHaveLength(4);
-      // Newest first: the first snapshot that still holds project 3's tasks is the one before the damage.
-      const before = filesState(live());
-      let found: { id: string; plan: Recovered } | null = null;
-      for (const s of listed.snapshots) {
-        const dry = await client.callTool({ name: 'data_recover_rows', arguments: { snapshot_id: s.id, database: 'tasks', table: 'tasks', where: 'project_id = 3', dry_run: true } });
-        expect(dry.isError, text(dry)).toBeFalsy();
-        const plan = dry.structuredContent as unknown as Recovered;
-        if (plan.plan.counts.to_insert > 0) {
-          found = { id: s.id, plan };
-          break;
+      // Newest first: diff each snapshot with the one before it until the loss shows.
+      let found: string | null = null;
+      for (let i = 0; i + 1 < listed.snapshots.length && !found; i++) {
+        const [newer, older] = [listed.snapshots[i]!, listed.snapshots[i + 1]!];
+        const diff = await client.callTool({ name: 'data_snapshot_diff', arguments: { from: older.id, to: newer.id, databases: ['tasks'] } });
+        expect(diff.isError, text(diff)).toBeFalsy();
+        const tables = (diff.structuredContent as unknown as Diff).databases[0]!.tables;
+        const tasks = tables.find((t) => t.table === 'tasks');
+        if ((tasks?.deleted ?? 0) > 0) {
+          expect(tasks!.deleted).toBe(501);
+          expect(tables.find((t) => t.table === 'task_notes')!.deleted).toBe(1000);
+          expect(tasks!.sample.find((r) => r.change === 'deleted')).toMatchObject({ before: { project_id: 3 } });
+          found = older.id;
         }
       }
-      expect(filesState(live()), 'dry runs change no byte or mtime of the live files').toEqual(before);
-      expect(found!.id).toBe(snapshotBeforeDamage);
-      // What is missing: the tasks, and the notes the cascade removed with them.
-      expect(found!.plan.plan.counts.to_insert).toBe(501);
-      expect(found!.plan.plan.children_missing.count).toBe(1000);
-      expect(found!.plan.plan.children_missing.sample[0]).toMatchObject({ table: 'task_notes', on_delete: 'CASCADE' });
+      expect(found).toBe(snapshotBeforeDamage);
+      // What recovering them means: the dry run changes no byte or mtime of the live files.
+      const before = filesState(live());
+      const dry = await client.callTool({ name: 'data_recover_rows', arguments: { snapshot_id: found, database: 'tasks', table: 'tasks', where: 'project_id = 3', dry_run: true } });
+      expect(dry.isError, text(dry)).toBeFalsy();
+      expect(filesState(live()), 'a dry run changes no byte or mtime of the live files').toEqual(before);
+      const plan = (dry.structuredContent as unknown as Recovered).plan;
+      expect(plan.counts.to_insert).toBe(501);
+      expect(plan.children_missing.count).toBe(1000);
+      expect(plan.children_missing.sample[0]).toMatchObject({ table: 'task_notes', on_delete: 'CASCADE' });
 
-      const done = await client.callTool({ name: 'data_recover_rows', arguments: { snapshot_id: found!.id, database: 'tasks', table: 'tasks', where: 'project_id = 3', include: ['children'] } });
+      const done = await client.callTool({ name: 'data_recover_rows', arguments: { snapshot_id: found, database: 'tasks', table: 'tasks', where: 'project_id = 3', include: ['children'] } });
       expect(done.isError, text(done)).toBeFalsy();
       expect(asked).toHaveLength(1);
       expect(asked[0]).toMatch(/Put back rows of tasks\.tasks from snapshot .*\n- 501 row\(s\) chosen.*1501 to insert/s);
@@ -122,6 +133,10 @@ describe('an agent recovers the tasks a mistaken DELETE removed (MCP, SDK client
       expect(project3Rows(live()), 'the lost rows are back byte for byte').toEqual(lost);
       expect(laterNow(), 'every later change is still there').toEqual(later);
       expect(exactRows(live(), 'PRAGMA foreign_key_check')).toEqual([]);
+      // The diff from the snapshot to live no longer shows project 3's rows as deleted.
+      const check = (await client.callTool({ name: 'data_snapshot_diff', arguments: { from: found, to: 'live', databases: ['tasks'], tables: ['tasks', 'task_notes'] } })).structuredContent as unknown as Diff;
+      const deletedNow = check.databases[0]!.tables.map((t) => t.sample.filter((r) => r.change === 'deleted'));
+      expect(deletedNow.flat()).toEqual([]);
       const after = (await client.callTool({ name: 'data_backup_list', arguments: {} })).structuredContent as unknown as Listed;
       expect(after.snapshots.find((s) => s.id === result.safety_snapshot_id)).toMatchObject({ manual: true });
     } finally {

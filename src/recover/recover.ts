@@ -9,8 +9,7 @@ import { logger } from '../core/log.js';
 import { withRootLock, type RootLock } from '../root/lock.js';
 import { claimConfirmToken, canonicalJson, fingerprintTarget, fingerprintTargets, issueConfirmToken, liveChangedReason, type ConsentGrant } from '../root/consent.js';
 import { displayPath, rootLayout } from '../root/paths.js';
-import type { Remote } from '../remote/remote.js';
-import { exportDatabase } from '../restore/export.js';
+import { cachedSnapshotDatabase } from '../inspect/cache.js';
 import { journalPath } from '../restore/journal.js';
 import { recoverInterruptedSwap } from '../restore/recovery.js';
 import { mkdir, unlink, writeFileDurable } from '../restore/fs-steps.js';
@@ -89,7 +88,6 @@ export interface RecoverOptions {
   consent?: (plan: RecoverConsentPlan) => Promise<ConsentDecision>;
   signal?: AbortSignal;
   lockWaitMs?: number;
-  remote?: Remote | null;
   /** the safety snapshot's clock (tests) */
   now?: () => Date;
 }
@@ -158,12 +156,14 @@ export async function runRecover(config: Config, opts: RecoverOptions): Promise<
   }
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-recover-'));
   try {
-    // The snapshot's image, rebuilt and checked (its own lock: the snapshot cannot change, so it is read before ours).
-    const snapshotFile = path.join(work, 'snapshot.db');
-    const exported = await exportDatabase(config, { snapshotId: grant ? grant.plan.snapshot_id : opts.snapshotId, db: opts.database, out: snapshotFile, ...(opts.remote !== undefined ? { remote: opts.remote } : {}), ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.lockWaitMs !== undefined ? { lockWaitMs: opts.lockWaitMs } : {}) });
-    if (grant && exported.sha256 !== grant.plan.sha256) {
+    // The snapshot's image, rebuilt and checked once into the snapshot cache (inspect/cache, under
+    // its own lock: a snapshot never changes, so it is read before ours is taken).
+    const cached = await cachedSnapshotDatabase(config, grant ? grant.plan.snapshot_id : opts.snapshotId, opts.database, opts.signal ? { signal: opts.signal } : {});
+    if (grant && cached.sha256 !== grant.plan.sha256) {
       throw new WbError('consent_required', 'The rows were not recovered: the snapshot is not the one the dry run read. Nothing was changed.', 'Run a new dry run and use its confirm_token.');
     }
+    const exported = { snapshot_id: cached.snapshot_id, sha256: cached.sha256 };
+    const snapshotFile = cached.file;
     const snapDb = new Database(snapshotFile, { readonly: true, fileMustExist: true });
     try {
       const run: RecoverRun = { config, opts, grant, target: vital.path, snapshotId: exported.snapshot_id, sha256: exported.sha256, snapDb, work, warnings: [] };
