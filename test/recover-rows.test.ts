@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -6,7 +7,7 @@ import { loadConfig } from '../src/root/config.js';
 import { WbError, describeError } from '../src/core/errors.js';
 import { listLocalSnapshots } from '../src/snapshot/store.js';
 import { runRecover, type RecoverOptions } from '../src/recover/recover.js';
-import { rmrf, tempRoot } from './support/fixtures.js';
+import { CLI, rmrf, tempRoot } from './support/fixtures.js';
 import { exactRows, filesState, makeTasksDb, project3Rows, withTasksDb } from './support/tasks-db.js';
 
 let root: string;
@@ -147,5 +148,39 @@ describe('recovering rows deleted by mistake', () => {
     const replay = await refusal(recover({ include: ['children'], confirmToken: dry3.confirm_token! }));
     expect(describeError(replay)).toMatch(/already used/);
     expect(project3Rows(live())).toEqual(lost);
+  });
+});
+
+describe('wb-backup recover (the CLI)', () => {
+  const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, '--root', root, ...args], { encoding: 'utf8' });
+
+  it('shows the plan with --dry-run, refuses without a terminal or --yes, recovers with --yes and names the undo', () => {
+    const before = filesState(live());
+    const dry = cli('recover', snapshotId, '--db', 'tasks', '--table', 'tasks', '--where', 'project_id = 3', '--include', 'children', '--dry-run');
+    expect(dry.status, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/dry run \(nothing changed\): would recover rows of tasks\.tasks/);
+    expect(dry.stdout).toMatch(/60 row\(s\) chosen.*180 to insert/);
+    expect(filesState(live())).toEqual(before);
+
+    const refused = cli('recover', snapshotId, '--db', 'tasks', '--table', 'tasks', '--where', 'project_id = 3', '--include', 'children');
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/not recovered: there is no terminal to ask on; pass --yes/);
+    expect(filesState(live())).toEqual(before);
+
+    const keys = cli('recover', snapshotId, '--db', 'tasks', '--table', 'tasks', '--key', '2', '--key', '12', '--include', 'children', '--yes', '--json');
+    expect(keys.status, keys.stderr).toBe(0);
+    const result = JSON.parse(keys.stdout) as { applied: boolean; plan: { counts: { to_insert: number } }; safety_snapshot_id: string };
+    expect(result).toMatchObject({ applied: true, plan: { counts: { to_insert: 6 } } });
+    expect(exactRows(live(), 'SELECT * FROM tasks WHERE id IN (2, 12) ORDER BY id')).toEqual(lost.tasks.filter((t) => t[0] === 'int:2' || t[0] === 'int:12'));
+
+    const rest = cli('recover', snapshotId, '--db', 'tasks', '--table', 'tasks', '--where', 'project_id = 3', '--include', 'children', '--yes');
+    expect(rest.status, rest.stderr).toBe(0);
+    expect(rest.stdout).toMatch(/recovered rows of tasks\.tasks.*\n.*174 to insert, 0 to overwrite.*2 already there/);
+    expect(rest.stdout).toMatch(/undo with: wb-backup restore snap-\S+ --db tasks/);
+    expect(project3Rows(live())).toEqual(lost);
+
+    const bad = cli('recover', snapshotId, '--db', 'tasks', '--table', 'tasks', '--key', '2', '--where', 'id = 2');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--key or with --where/);
   });
 });
