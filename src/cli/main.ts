@@ -13,6 +13,7 @@ import { registerCheck } from './commands/check.js';
 import { registerRestore } from './commands/restore.js';
 import { registerExport } from './commands/export.js';
 import { registerDiff } from './commands/diff.js';
+import { registerQuery } from './commands/query.js';
 import { registerRecover } from './commands/recover.js';
 import { registerServe } from './commands/serve.js';
 import { registerDemo } from './commands/demo.js';
@@ -44,6 +45,7 @@ const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   registerRestore,
   registerExport,
   registerDiff,
+  registerQuery,
   registerRecover,
   registerCheck,
   registerServe,

@@ -13,6 +13,7 @@ export const CLI_COMMAND_FOR_TOOL: Record<string, string> = {
   data_restore: 'wb-backup restore',
   data_restore_undo: 'wb-backup restore --undo',
   data_snapshot_diff: 'wb-backup diff',
+  data_snapshot_query: 'wb-backup query',
   data_recover_rows: 'wb-backup recover',
   health_status: 'wb-backup health',
   health_fix: 'wb-backup fix',
