@@ -122,11 +122,13 @@ describe('recovering rows deleted by mistake', () => {
   });
 
   it('refuses a where that is not a plain expression, before reading anything', async () => {
-    for (const where of ['1; DROP TABLE tasks', 'id IN (SELECT id FROM projects)', "load_extension('x')", '1) OR (1', 'id = 1 -- comment', "1 UNION SELECT sql FROM sqlite_schema", "\"load_extension\"('x')"]) {
+    for (const where of ['1; DROP TABLE tasks', 'id IN (SELECT id FROM projects)', "load_extension('x')", '1) OR (1', 'id = 1 -- comment', "1 UNION SELECT sql FROM sqlite_schema", "\"load_extension\"('x')", 'length(zeroblob(900000000)) > 0', "id IN (2, 12) AND readfile('/etc/passwd')"]) {
       const err = await refusal(recover({ dryRun: true, where }));
       expect(err.code, where).toBe('invalid_input');
       expect(describeError(err), where).toMatch(/where expression was refused/);
     }
+    const plain = await recover({ dryRun: true, where: "id IN (2, 12) AND lower(title) LIKE 'task%' AND coalesce(score, 0) >= 0" });
+    expect(plain.plan.chosen).toBe(2);
     const unknown = await refusal(recover({ dryRun: true, where: 'no_such_column = 1' }));
     expect(describeError(unknown)).toMatch(/cannot be evaluated.*no such column/);
   });

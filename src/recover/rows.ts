@@ -135,6 +135,9 @@ export class RowReader {
 
   /** The rows a checked plain expression selects (see checkPlainExpression), at most `limit` + 1. */
   byWhere(shape: TableShape, where: string, limit: number): Row[] {
+    // The query's guard too (inspect/query-run): the statement must only read.
+    const probe = this.db.prepare(`SELECT 1 FROM ${quoteIdent(shape.name)} WHERE (${where})`);
+    if (!probe.readonly || !probe.reader) throw new WbError('invalid_input', 'The where expression was refused: the statement it makes would not only read.');
     return (this.stmt(`SELECT ${selectList(shape)} FROM ${quoteIdent(shape.name)} WHERE (${where}) ORDER BY ${idExprs(shape)} LIMIT ${limit + 1}`).all() as SqlValue[][]).map((r) => toRow(shape, r));
   }
 }
@@ -277,4 +280,13 @@ export function checkPlainExpression(where: string): void {
   const words = new Set(bare.toLowerCase().match(/[a-z_][a-z0-9_$]*/g) ?? []);
   const bad = FORBIDDEN_WORDS.filter((w) => words.has(w));
   if (bad.length) refuse(`it uses ${bad.map((w) => w.toUpperCase()).join(', ')}`);
+  // Functions: only cheap scalar ones (no zeroblob, randomblob, no extension's), so the expression stays fast row by row.
+  const calls = [...bare.toLowerCase().matchAll(/([a-z_][a-z0-9_$]*)\s*\(/g)].map((m) => m[1]!).filter((f) => !SQL_WORDS_BEFORE_PARENS.has(f));
+  const unknown = [...new Set(calls.filter((f) => !PLAIN_FUNCTIONS.has(f)))];
+  if (unknown.length) refuse(`it calls ${unknown.join(', ')}, which a where expression may not (allowed: ${[...PLAIN_FUNCTIONS].join(', ')})`);
 }
+
+/** Words that may stand before a parenthesis in an expression without being a function call. */
+const SQL_WORDS_BEFORE_PARENS = new Set(['in', 'and', 'or', 'not', 'is', 'like', 'glob', 'between', 'when', 'then', 'else', 'case', 'escape', 'as', 'collate', 'exists', 'null']);
+/** Scalar functions a where expression may call. */
+const PLAIN_FUNCTIONS = new Set(['abs', 'cast', 'coalesce', 'ifnull', 'iif', 'instr', 'length', 'lower', 'upper', 'ltrim', 'rtrim', 'trim', 'nullif', 'round', 'substr', 'substring', 'typeof', 'date', 'time', 'datetime', 'julianday', 'strftime', 'unixepoch', 'json_extract', 'json_type', 'json_valid', 'min', 'max', 'likely', 'unlikely']);
