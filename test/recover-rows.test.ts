@@ -133,6 +133,33 @@ describe('recovering rows deleted by mistake', () => {
     expect(describeError(unknown)).toMatch(/cannot be evaluated.*no such column/);
   });
 
+  it('puts back rows of a table without a primary key under their rowids, and of a composite key', async () => {
+    withTasksDb(live(), (db) => {
+      db.exec("CREATE TABLE events (msg TEXT, at INTEGER); CREATE TABLE tags (task_id INTEGER NOT NULL, tag TEXT NOT NULL, weight REAL, PRIMARY KEY (task_id, tag)) WITHOUT ROWID");
+      const e = db.prepare('INSERT INTO events(rowid, msg, at) VALUES (?, ?, ?)');
+      const t = db.prepare('INSERT INTO tags VALUES (?, ?, ?)');
+      for (let i = 1; i <= 20; i++) {
+        e.run(i * 10, `event ${i}`, 1_700_000_000_000 + i);
+        t.run(i, i % 2 ? 'odd' : 'even', i / 3);
+      }
+    });
+    const snap = (await runBackup(loadConfig(root), { now: hour(11) })).snapshot_id;
+    const events = exactRows(live(), 'SELECT rowid, * FROM events ORDER BY rowid');
+    const tags = exactRows(live(), 'SELECT * FROM tags ORDER BY task_id, tag');
+    withTasksDb(live(), (db) => db.exec("DELETE FROM events WHERE at % 2 = 0; DELETE FROM tags WHERE tag = 'even'"));
+    const byRowid = await runRecover(loadConfig(root), { snapshotId: snap, database: 'tasks', table: 'events', keys: [20, 30, 40], consent: yes });
+    expect(byRowid.plan).toMatchObject({ key_columns: ['rowid'], chosen: 3, counts: { to_insert: 2, already_there: 1 } });
+    const byWhere = await runRecover(loadConfig(root), { snapshotId: snap, database: 'tasks', table: 'events', where: 'at % 2 = 0', consent: yes });
+    expect(byWhere.plan.counts).toMatchObject({ to_insert: 8, already_there: 2 });
+    expect(exactRows(live(), 'SELECT rowid, * FROM events ORDER BY rowid')).toEqual(events);
+    const composite = await runRecover(loadConfig(root), { snapshotId: snap, database: 'tasks', table: 'tags', keys: [[2, 'even'], [4, 'even'], [3, 'even']], consent: yes });
+    expect(composite.plan).toMatchObject({ key_columns: ['task_id', 'tag'], chosen: 2, keys_not_in_snapshot: [[3, 'even']], counts: { to_insert: 2 } });
+    await runRecover(loadConfig(root), { snapshotId: snap, database: 'tasks', table: 'tags', where: "tag = 'even'", consent: yes });
+    expect(exactRows(live(), 'SELECT * FROM tags ORDER BY task_id, tag')).toEqual(tags);
+    const wrongShape = await refusal(runRecover(loadConfig(root), { snapshotId: snap, database: 'tasks', table: 'tags', keys: [2], dryRun: true }));
+    expect(describeError(wrongShape)).toMatch(/has 2 value\(s\) \(task_id, tag\); got 1/);
+  });
+
   it('a confirm token works once, only for its request, and not after the live database changed', async () => {
     const dry = await recover({ dryRun: true, include: ['children'] });
     const forged = await refusal(recover({ include: ['children'], confirmToken: `${dry.confirm_token!}x` }));
