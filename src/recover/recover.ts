@@ -131,7 +131,7 @@ function jsonValue(v: SqlValue): unknown {
  * with the parents they need and the children a cascade removed when asked, in one transaction.
  *
  * The steps: a token is claimed first (a replayed, foreign or stale one costs nothing); the
- * snapshot's database is rebuilt into a temporary folder (restore/export.ts, its checks); under the
+ * snapshot's database is rebuilt and verified into the snapshot cache (inspect/cache); under the
  * root lock the plan is computed against a copy of the live files (a dry run stops here, with a
  * token bound to the plan and the live files); consent; a manual safety snapshot of every database;
  * then one transaction on the live database with foreign keys on: the plan is computed again inside
@@ -141,7 +141,7 @@ function jsonValue(v: SqlValue): unknown {
  * @throws WbError `consent_required` (no consent, a token that does not hold, live data changed),
  *   `restore_refused` (conflicts, missing parents, a schema that differs, a foreign key broken),
  *   `invalid_input` (unknown database or table, a refused where, keys of the wrong shape),
- *   and what exportDatabase and runBackup throw
+ *   and what the snapshot cache (the export's checks) and runBackup throw
  */
 export async function runRecover(config: Config, opts: RecoverOptions): Promise<RecoverResult> {
   const vital = config.databases.find((d) => d.name === opts.database);
@@ -162,11 +162,9 @@ export async function runRecover(config: Config, opts: RecoverOptions): Promise<
     if (grant && cached.sha256 !== grant.plan.sha256) {
       throw new WbError('consent_required', 'The rows were not recovered: the snapshot is not the one the dry run read. Nothing was changed.', 'Run a new dry run and use its confirm_token.');
     }
-    const exported = { snapshot_id: cached.snapshot_id, sha256: cached.sha256 };
-    const snapshotFile = cached.file;
-    const snapDb = new Database(snapshotFile, { readonly: true, fileMustExist: true });
+    const snapDb = new Database(cached.file, { readonly: true, fileMustExist: true });
     try {
-      const run: RecoverRun = { config, opts, grant, target: vital.path, snapshotId: exported.snapshot_id, sha256: exported.sha256, snapDb, work, warnings: [] };
+      const run: RecoverRun = { config, opts, grant, target: vital.path, snapshotId: cached.snapshot_id, sha256: cached.sha256, snapDb, work, warnings: [] };
       return await withRootLock(config.root, opts.dryRun ? 'recover dry run' : 'recover', opts.lockWaitMs ?? config.backup.lock_wait_ms, (lock) => recoverLocked(run, lock));
     } finally {
       snapDb.close();
@@ -288,8 +286,13 @@ async function applyConsented(run: RecoverRun, lock: RootLock, consentedRows: st
   const { config, opts } = run;
   if (opts.signal?.aborted) throw new WbError('interrupted', 'The recovery was cancelled before anything changed.');
   // No connection to the live file is open while the snapshot reads it (its descriptors share our locks).
-  const safety = await runBackupLocked(config, { manual: true, ...(opts.now ? { now: opts.now } : {}), ...(opts.signal ? { signal: opts.signal } : {}) }, lock);
-  const safetyId = safety.snapshot_id;
+  let safetyId: string;
+  try {
+    safetyId = (await runBackupLocked(config, { manual: true, ...(opts.now ? { now: opts.now } : {}), ...(opts.signal ? { signal: opts.signal } : {}) }, lock)).snapshot_id;
+  } catch (err) {
+    const e = err instanceof WbError ? err : null;
+    throw new WbError(e?.code ?? 'snapshot_failed', `The rows were not recovered: the safety snapshot taken first failed (${e ? e.message : describeError(err)}). Nothing was changed.`, e?.hint ?? 'Fix the cause and try again.');
+  }
   const kept = `The safety snapshot ${safetyId} taken before it is kept.`;
   const live = new Database(run.target, { fileMustExist: true, timeout: 10_000 });
   try {
