@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import { quoteIdent } from '../core/sqlite-util.js';
 import { diffSchemas, keyOrder, readSchema, schemaDiffIsEmpty, type SchemaDiff, type TableInfo } from './schema.js';
@@ -68,6 +69,7 @@ function open(file: string): Database.Database {
 export function diffDatabaseFiles(fromFile: string, toFile: string, opts: RowDiffOptions): DatabaseDiff {
   const a = open(fromFile);
   const b = open(toFile);
+  const pages = PageReader.pair(a, b, fromFile, toFile);
   try {
     const sa = readSchema(a);
     const sb = readSchema(b);
@@ -78,14 +80,75 @@ export function diffDatabaseFiles(fromFile: string, toFile: string, opts: RowDif
     let same = 0;
     for (const name of names) {
       opts.signal?.throwIfAborted();
+      if (!opts.after && pages?.sameTable(name)) {
+        same++;
+        continue;
+      }
       const d = diffTable(a, b, sa.tables.get(name)!, sb.tables.get(name)!, opts);
       if (d.compared && d.added === 0 && d.deleted === 0 && d.changed === 0 && d.sample.length === 0) same++;
       else tables.push(d);
     }
     return { schema: opts.after ? emptySchemaDiff() : schema, tables, tables_same: same };
   } finally {
+    pages?.close();
     a.close();
     b.close();
+  }
+}
+
+/**
+ * The fast path for a table nobody touched: both copies are page images (a snapshot's, or a hot
+ * copy), so an unchanged table keeps the same pages with the same bytes. When its b-tree (root,
+ * interior, leaf and overflow pages, from dbstat) has the same page numbers on both sides and
+ * every one of those pages is byte-equal, its rows are equal and the merge is skipped. Any
+ * difference falls back to comparing rows, so this can only save time, never change a result.
+ */
+class PageReader {
+  private constructor(
+    private readonly a: Database.Database,
+    private readonly b: Database.Database,
+    private readonly fa: number,
+    private readonly fb: number,
+    private readonly pageSize: number,
+  ) {}
+
+  static pair(a: Database.Database, b: Database.Database, fileA: string, fileB: string): PageReader | null {
+    const size = (db: Database.Database) => Number(db.pragma('page_size', { simple: true }));
+    // Pages still in a -wal file would not be in the main file's bytes.
+    const walFree = (f: string) => !fs.existsSync(`${f}-wal`) || fs.statSync(`${f}-wal`).size === 0;
+    try {
+      if (size(a) !== size(b) || !walFree(fileA) || !walFree(fileB)) return null;
+      a.prepare('SELECT 1 FROM dbstat LIMIT 1').all();
+    } catch {
+      return null; // no dbstat in this SQLite: rows are compared
+    }
+    return new PageReader(a, b, fs.openSync(fileA, 'r'), fs.openSync(fileB, 'r'), size(a));
+  }
+
+  private pages(db: Database.Database, table: string): number[] {
+    return db.prepare('SELECT pageno FROM dbstat WHERE name = ? ORDER BY pageno').pluck().safeIntegers(false).all(table) as number[];
+  }
+
+  sameTable(table: string): boolean {
+    const root = (db: Database.Database) => db.prepare("SELECT rootpage FROM sqlite_schema WHERE type = 'table' AND name = ?").pluck().safeIntegers(false).get(table) as number | undefined;
+    const ra = root(this.a);
+    if (!ra || ra !== root(this.b)) return false;
+    const pa = this.pages(this.a, table);
+    const pb = this.pages(this.b, table);
+    if (pa.length === 0 || pa.length !== pb.length || pa.some((p, i) => p !== pb[i])) return false;
+    const x = Buffer.alloc(this.pageSize);
+    const y = Buffer.alloc(this.pageSize);
+    for (const p of pa) {
+      const at = (p - 1) * this.pageSize;
+      if (fs.readSync(this.fa, x, 0, this.pageSize, at) !== this.pageSize || fs.readSync(this.fb, y, 0, this.pageSize, at) !== this.pageSize) return false;
+      if (!x.equals(y)) return false;
+    }
+    return true;
+  }
+
+  close(): void {
+    fs.closeSync(this.fa);
+    fs.closeSync(this.fb);
   }
 }
 
