@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import { quoteIdent } from '../core/sqlite-util.js';
 import { diffSchemas, keyOrder, readSchema, schemaDiffIsEmpty, type SchemaDiff, type TableInfo } from './schema.js';
-import { compareKeys, keyToJson, sameValue, showRow, type KeyJson, type ShownValue } from './values.js';
+import { compareKeys, compareValues, keyToJson, sameValue, showRow, type KeyJson, type ShownValue } from './values.js';
 
 /** Rows of one table that differ, as shown in a sample. */
 export interface RowChange {
@@ -192,6 +192,14 @@ function diffTable(a: Database.Database, b: Database.Database, ta: TableInfo, tb
   const colsB = tb.columns.map((c) => c.name);
   // Changed means a differing value in a column both sides have (added or removed columns are schema changes).
   const common = colsA.filter((c) => colsB.includes(c)).map((c) => [colsA.indexOf(c), colsB.indexOf(c), c] as const);
+  const ia0 = common.map(([i]) => n + i);
+  const ib0 = common.map(([, j]) => n + j);
+  // Equal rows are the common case: checked without allocating, the differing columns listed only when one differs.
+  const sameRow = (x: unknown[], y: unknown[]): boolean => {
+    for (let k = 0; k < ia0.length; k++) if (!sameValue(x[ia0[k]!], y[ib0[k]!])) return false;
+    return true;
+  };
+  const keyCmp = n === 1 ? (x: unknown[], y: unknown[]) => compareValues(x[0], y[0]) : (x: unknown[], y: unknown[]) => compareKeys(x.slice(0, n), y.slice(0, n));
   const ia = rowsInKeyOrder(a, ta, opts.after?.keyValues);
   const ib = rowsInKeyOrder(b, tb, opts.after?.keyValues);
   let added = 0;
@@ -222,7 +230,7 @@ function diffTable(a: Database.Database, b: Database.Database, ta: TableInfo, tb
       if (++steps % 65536 === 0) opts.signal?.throwIfAborted();
       const rowA = ra.done ? null : ra.value;
       const rowB = rb.done ? null : rb.value;
-      const cmp = rowA && rowB ? compareKeys(keyOf(rowA), keyOf(rowB)) : rowA ? -1 : 1;
+      const cmp = rowA && rowB ? keyCmp(rowA, rowB) : rowA ? -1 : 1;
       if (cmp < 0) {
         deleted++;
         rowsA++;
@@ -236,8 +244,8 @@ function diffTable(a: Database.Database, b: Database.Database, ta: TableInfo, tb
       } else {
         rowsA++;
         rowsB++;
-        const differing = common.filter(([i, j]) => !sameValue(rowA![n + i], rowB![n + j])).map(([, , c]) => c);
-        if (differing.length) {
+        if (!sameRow(rowA!, rowB!)) {
+          const differing = common.filter(([i, j]) => !sameValue(rowA![n + i], rowB![n + j])).map(([, , c]) => c);
           changed++;
           if (!note({ change: 'changed', key: keyShown(rowA!), before: showRow(colsA, rowA!.slice(n)), after: showRow(colsB, rowB!.slice(n)), columns_changed: differing }, keyOf(rowA!))) break;
         }
