@@ -108,6 +108,18 @@ describe('diff of two snapshots', () => {
     expect(fs.statSync(tasksFile()).mtimeMs).toBe(mtimeBefore);
   });
 
+  it('an edit of one value in place (same length, same pages) is still found as a changed row', async () => {
+    seed(300);
+    const before = await snapshot();
+    writeTasks((db) => db.prepare("UPDATE tasks SET title = 'TASK 150' WHERE id = 150").run());
+    const after = await snapshot();
+    const d = await snapshotDiff(loadConfig(root), { from: before, to: after });
+    const db = d.databases[0]!;
+    expect(db.tables).toEqual([expect.objectContaining({ table: 'tasks', added: 0, deleted: 0, changed: 1, sample: [expect.objectContaining({ key: { id: 150 }, columns_changed: ['title'] })] })]);
+    // Every other table (the index of tasks_fts included) is the same and only counted.
+    expect(db.counts.tables_same).toBe(4);
+  });
+
   it('a long value in a sample is cut and says its length', async () => {
     seed(10);
     const before = await snapshot();

@@ -1,7 +1,8 @@
+import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import { quoteIdent } from '../core/sqlite-util.js';
 import { diffSchemas, keyOrder, readSchema, schemaDiffIsEmpty, type SchemaDiff, type TableInfo } from './schema.js';
-import { compareKeys, keyToJson, sameValue, showRow, type KeyJson, type ShownValue } from './values.js';
+import { compareKeys, compareValues, keyToJson, sameValue, showRow, type KeyJson, type ShownValue } from './values.js';
 
 /** Rows of one table that differ, as shown in a sample. */
 export interface RowChange {
@@ -68,6 +69,7 @@ function open(file: string): Database.Database {
 export function diffDatabaseFiles(fromFile: string, toFile: string, opts: RowDiffOptions): DatabaseDiff {
   const a = open(fromFile);
   const b = open(toFile);
+  const pages = PageReader.pair(a, b, fromFile, toFile);
   try {
     const sa = readSchema(a);
     const sb = readSchema(b);
@@ -78,14 +80,75 @@ export function diffDatabaseFiles(fromFile: string, toFile: string, opts: RowDif
     let same = 0;
     for (const name of names) {
       opts.signal?.throwIfAborted();
+      if (!opts.after && pages?.sameTable(name)) {
+        same++;
+        continue;
+      }
       const d = diffTable(a, b, sa.tables.get(name)!, sb.tables.get(name)!, opts);
       if (d.compared && d.added === 0 && d.deleted === 0 && d.changed === 0 && d.sample.length === 0) same++;
       else tables.push(d);
     }
     return { schema: opts.after ? emptySchemaDiff() : schema, tables, tables_same: same };
   } finally {
+    pages?.close();
     a.close();
     b.close();
+  }
+}
+
+/**
+ * The fast path for a table nobody touched: both copies are page images (a snapshot's, or a hot
+ * copy), so an unchanged table keeps the same pages with the same bytes. When its b-tree (root,
+ * interior, leaf and overflow pages, from dbstat) has the same page numbers on both sides and
+ * every one of those pages is byte-equal, its rows are equal and the merge is skipped. Any
+ * difference falls back to comparing rows, so this can only save time, never change a result.
+ */
+class PageReader {
+  private constructor(
+    private readonly a: Database.Database,
+    private readonly b: Database.Database,
+    private readonly fa: number,
+    private readonly fb: number,
+    private readonly pageSize: number,
+  ) {}
+
+  static pair(a: Database.Database, b: Database.Database, fileA: string, fileB: string): PageReader | null {
+    const size = (db: Database.Database) => Number(db.pragma('page_size', { simple: true }));
+    // Pages still in a -wal file would not be in the main file's bytes.
+    const walFree = (f: string) => !fs.existsSync(`${f}-wal`) || fs.statSync(`${f}-wal`).size === 0;
+    try {
+      if (size(a) !== size(b) || !walFree(fileA) || !walFree(fileB)) return null;
+      a.prepare('SELECT 1 FROM dbstat LIMIT 1').all();
+    } catch {
+      return null; // no dbstat in this SQLite: rows are compared
+    }
+    return new PageReader(a, b, fs.openSync(fileA, 'r'), fs.openSync(fileB, 'r'), size(a));
+  }
+
+  private pages(db: Database.Database, table: string): number[] {
+    return db.prepare('SELECT pageno FROM dbstat WHERE name = ? ORDER BY pageno').pluck().safeIntegers(false).all(table) as number[];
+  }
+
+  sameTable(table: string): boolean {
+    const root = (db: Database.Database) => db.prepare("SELECT rootpage FROM sqlite_schema WHERE type = 'table' AND name = ?").pluck().safeIntegers(false).get(table) as number | undefined;
+    const ra = root(this.a);
+    if (!ra || ra !== root(this.b)) return false;
+    const pa = this.pages(this.a, table);
+    const pb = this.pages(this.b, table);
+    if (pa.length === 0 || pa.length !== pb.length || pa.some((p, i) => p !== pb[i])) return false;
+    const x = Buffer.alloc(this.pageSize);
+    const y = Buffer.alloc(this.pageSize);
+    for (const p of pa) {
+      const at = (p - 1) * this.pageSize;
+      if (fs.readSync(this.fa, x, 0, this.pageSize, at) !== this.pageSize || fs.readSync(this.fb, y, 0, this.pageSize, at) !== this.pageSize) return false;
+      if (!x.equals(y)) return false;
+    }
+    return true;
+  }
+
+  close(): void {
+    fs.closeSync(this.fa);
+    fs.closeSync(this.fb);
   }
 }
 
@@ -129,6 +192,14 @@ function diffTable(a: Database.Database, b: Database.Database, ta: TableInfo, tb
   const colsB = tb.columns.map((c) => c.name);
   // Changed means a differing value in a column both sides have (added or removed columns are schema changes).
   const common = colsA.filter((c) => colsB.includes(c)).map((c) => [colsA.indexOf(c), colsB.indexOf(c), c] as const);
+  const ia0 = common.map(([i]) => n + i);
+  const ib0 = common.map(([, j]) => n + j);
+  // Equal rows are the common case: checked without allocating, the differing columns listed only when one differs.
+  const sameRow = (x: unknown[], y: unknown[]): boolean => {
+    for (let k = 0; k < ia0.length; k++) if (!sameValue(x[ia0[k]!], y[ib0[k]!])) return false;
+    return true;
+  };
+  const keyCmp = n === 1 ? (x: unknown[], y: unknown[]) => compareValues(x[0], y[0]) : (x: unknown[], y: unknown[]) => compareKeys(x.slice(0, n), y.slice(0, n));
   const ia = rowsInKeyOrder(a, ta, opts.after?.keyValues);
   const ib = rowsInKeyOrder(b, tb, opts.after?.keyValues);
   let added = 0;
@@ -159,7 +230,7 @@ function diffTable(a: Database.Database, b: Database.Database, ta: TableInfo, tb
       if (++steps % 65536 === 0) opts.signal?.throwIfAborted();
       const rowA = ra.done ? null : ra.value;
       const rowB = rb.done ? null : rb.value;
-      const cmp = rowA && rowB ? compareKeys(keyOf(rowA), keyOf(rowB)) : rowA ? -1 : 1;
+      const cmp = rowA && rowB ? keyCmp(rowA, rowB) : rowA ? -1 : 1;
       if (cmp < 0) {
         deleted++;
         rowsA++;
@@ -173,8 +244,8 @@ function diffTable(a: Database.Database, b: Database.Database, ta: TableInfo, tb
       } else {
         rowsA++;
         rowsB++;
-        const differing = common.filter(([i, j]) => !sameValue(rowA![n + i], rowB![n + j])).map(([, , c]) => c);
-        if (differing.length) {
+        if (!sameRow(rowA!, rowB!)) {
+          const differing = common.filter(([i, j]) => !sameValue(rowA![n + i], rowB![n + j])).map(([, , c]) => c);
           changed++;
           if (!note({ change: 'changed', key: keyShown(rowA!), before: showRow(colsA, rowA!.slice(n)), after: showRow(colsB, rowB!.slice(n)), columns_changed: differing }, keyOf(rowA!))) break;
         }

@@ -62,7 +62,14 @@ export function compareValues(a: unknown, b: unknown): number {
     const y = b as number | bigint;
     return x < y ? -1 : x > y ? 1 : 0;
   }
-  if (ra === 2) return Buffer.compare(Buffer.from(a as string, 'utf8'), Buffer.from(b as string, 'utf8'));
+  if (ra === 2) {
+    const x = a as string;
+    const y = b as string;
+    if (x === y) return 0;
+    // UTF-16 order equals UTF-8 byte order unless a surrogate pair (a character beyond U+FFFF) is involved.
+    if (!/[\uD800-\uDFFF]/.test(x) && !/[\uD800-\uDFFF]/.test(y)) return x < y ? -1 : 1;
+    return Buffer.compare(Buffer.from(x, 'utf8'), Buffer.from(y, 'utf8'));
+  }
   return Buffer.compare(a as Uint8Array, b as Uint8Array);
 }
 
