@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runBackup } from '../src/backup/pipeline.js';
 import { loadConfig } from '../src/root/config.js';
@@ -55,6 +56,50 @@ describe('recovering rows deleted by mistake', () => {
     const withChildren = await recover({ dryRun: true, include: ['children'] });
     expect(withChildren.plan.counts).toMatchObject({ to_insert: 180, children_included: 120 });
     expect(filesState(live())).toEqual(before);
+  });
+
+  it('a dry run changes no byte or mtime of the live files in any state: a -wal not folded in (no -shm), a hot -journal', async () => {
+    // Committed only in the -wal, with no -shm: a connection to the live file would fold it in on close.
+    const scratch = path.join(root, 'scratch');
+    fs.mkdirSync(scratch);
+    const copy = path.join(scratch, 'tasks.db');
+    fs.copyFileSync(live(), copy);
+    let db = new Database(copy);
+    db.pragma('journal_mode = WAL');
+    db.pragma('wal_autocheckpoint = 0');
+    db.pragma('foreign_keys = OFF');
+    db.exec('DELETE FROM projects WHERE id = 3');
+    fs.copyFileSync(copy, live());
+    fs.copyFileSync(`${copy}-wal`, `${live()}-wal`);
+    fs.rmSync(`${live()}-shm`, { force: true });
+    let before = filesState(live());
+    const walDry = await recover({ dryRun: true });
+    expect(filesState(live())).toEqual(before);
+    expect(walDry.plan.parents_missing.count, 'the plan read what the -wal holds').toBe(1);
+    db.close();
+
+    // A hot journal (a writer that crashed mid-transaction, its pages spilled to the file).
+    fs.rmSync(`${live()}-wal`, { force: true });
+    fs.rmSync(copy);
+    fs.rmSync(`${copy}-wal`, { force: true });
+    fs.rmSync(`${copy}-shm`, { force: true });
+    withTasksDb(live(), (x) => x.pragma('journal_mode = DELETE'));
+    fs.copyFileSync(live(), copy);
+    db = new Database(copy);
+    db.pragma('cache_size = 2');
+    db.exec('BEGIN');
+    db.exec('DELETE FROM task_notes; DELETE FROM projects WHERE id >= 3');
+    fs.copyFileSync(copy, live());
+    fs.copyFileSync(`${copy}-journal`, `${live()}-journal`);
+    db.exec('ROLLBACK');
+    db.close();
+    before = filesState(live());
+    expect(before['-journal']).not.toBeNull();
+    const hotDry = await recover({ dryRun: true, include: ['children'] });
+    expect(filesState(live())).toEqual(before);
+    // The copy rolled the unfinished write back, as the program's next open will.
+    expect(hotDry.plan.counts).toMatchObject({ to_insert: 180, parents_included: 0 });
+    expect(hotDry.plan.parents_missing.count).toBe(0);
   });
 
   it('puts back the tasks and their notes byte for byte, keeps later changes, and names the safety snapshot', async () => {
