@@ -43,7 +43,7 @@ describe('the snapshot timeline on the card', () => {
     });
     await page.goto(server.url);
     await expect.poll(() => page.locator('#timeline-list li').count()).toBe(2);
-    const first = page.locator(`#timeline-list li[data-snapshot="${newer}"]`);
+    const first = page.locator(`#timeline-list li[data-timeline-snapshot="${newer}"]`);
     await expect.poll(() => first.textContent()).toMatch(/manual/);
     const manifest = JSON.parse(fs.readFileSync(path.join(root, 'backups', `${newer}.manifest.json`), 'utf8')) as { host: string };
     expect(await first.textContent()).toContain(manifest.host);
