@@ -43,7 +43,7 @@ describe('the snapshot timeline on the card', () => {
     });
     await page.goto(server.url);
     await expect.poll(() => page.locator('#timeline-list li').count()).toBe(2);
-    const first = page.locator(`#timeline-list li[data-snapshot="${newer}"]`);
+    const first = page.locator(`#timeline-list li[data-timeline-snapshot="${newer}"]`);
     await expect.poll(() => first.textContent()).toMatch(/manual/);
     const manifest = JSON.parse(fs.readFileSync(path.join(root, 'backups', `${newer}.manifest.json`), 'utf8')) as { host: string };
     expect(await first.textContent()).toContain(manifest.host);
@@ -56,7 +56,7 @@ describe('the snapshot timeline on the card', () => {
     const liveAfter = fs.statSync(path.join(root, 'db', 'notes.db'));
     expect([liveAfter.ino, liveAfter.size, liveAfter.mtimeMs]).toEqual([liveBefore.ino, liveBefore.size, liveBefore.mtimeMs]);
     await page.setViewportSize({ width: 375, height: 740 });
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    const overflow = await page.locator('html').evaluate((e) => e.scrollWidth - e.clientWidth);
     expect(overflow).toBeLessThanOrEqual(0);
     expect(errors).toEqual([]);
     await page.close();

@@ -2,7 +2,7 @@
 // snapshots (or a snapshot and the live data) table by table, by key, without changing anything.
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runBackup } from '../src/backup/pipeline.js';
@@ -187,14 +187,33 @@ describe('the rebuilt-snapshot cache', () => {
     writeTasks((db) => db.prepare('DELETE FROM tasks WHERE id = 3').run());
     const b = await snapshot();
     const config = loadConfig(root);
-    const both = await Promise.all([cachedSnapshotDatabase(config, a, 'tasks'), cachedSnapshotDatabase(config, a, 'tasks').catch((e: Error) => e)]);
-    // The export holds the root lock: a concurrent rebuild either waits its turn or reuses the finished copy.
-    const ok = both.filter((x) => !(x instanceof Error));
-    expect(ok.length).toBeGreaterThanOrEqual(1);
+    // The rebuild holds the root lock: the second waits its turn, and both end with the same verified copy.
+    const both = await Promise.all([cachedSnapshotDatabase(config, a, 'tasks'), cachedSnapshotDatabase(config, a, 'tasks')]);
+    expect(both[0].file).toBe(both[1].file);
+    expect(both[0].sha256).toBe(both[1].sha256);
+    expect(fs.existsSync(both[0].file)).toBe(true);
     const d = await snapshotDiff(config, { from: a, to: b });
     expect(d.totals.rows_deleted).toBe(1);
     const dir = rootLayout(root).snapshotCacheDir;
     expect(fs.readdirSync(dir).filter((n) => n.startsWith('.'))).toEqual([]);
+  });
+
+  it('a rebuild killed half way (its build folder left behind) is cleaned up by the next call, which rebuilds', async () => {
+    seed(20);
+    const id = await snapshot();
+    const dir = rootLayout(root).snapshotCacheDir;
+    fs.mkdirSync(dir, { recursive: true });
+    // A process that has exited: its pid is free, as after a kill -9 mid-build.
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    const leftover = path.join(dir, `.build-${dead.stdout}-0123456789ab`);
+    fs.mkdirSync(leftover);
+    fs.writeFileSync(path.join(leftover, 'image.db'), 'half written');
+    const c = await cachedSnapshotDatabase(loadConfig(root), id, 'tasks');
+    expect(c.rebuilt).toBe(true);
+    expect(fs.existsSync(leftover)).toBe(false);
+    const check = new Database(c.file, { readonly: true });
+    expect(check.prepare('SELECT count(*) FROM tasks').pluck().get()).toBe(20);
+    check.close();
   });
 
   it('the cache stays under its size: the least recently used copy is evicted', async () => {

@@ -462,7 +462,7 @@ async function loadTimeline(signature) {
   if (signature === timelineSignature) return;
   const data = await api('/api/timeline');
   timelineSignature = signature;
-  const items = data.snapshots.map((s) => el('li', { 'data-snapshot': s.id },
+  const items = data.snapshots.map((s) => el('li', { 'data-timeline-snapshot': s.id },
     el('span', {}, s.id),
     el('span', { class: 'muted' }, size(s.bytes) + (s.kind ? ' · ' + s.kind : '') + (s.host ? ' · ' + s.host : '')),
     ...(s.tiers.length ? s.tiers : ['pruned next']).map((t) => el('span', { class: 'tier' }, t))));

@@ -30,6 +30,8 @@ export interface CachedDatabase {
 }
 
 const IMAGE = 'image.db';
+/** How long a rebuild waits for the root lock (another rebuild, a snapshot being taken). */
+const CACHE_LOCK_WAIT_MS = 60_000;
 const META = 'meta.json';
 
 /** The snapshot id "latest" stands for (the newest local one), or the id itself. */
@@ -87,7 +89,9 @@ export async function cachedSnapshotDatabase(config: Config, snapshotId: string,
   const build = path.join(cacheDir, `.build-${process.pid}-${randomBytes(6).toString('hex')}`);
   fs.mkdirSync(build);
   try {
-    const result = await exportDatabase(config, { snapshotId: id, db, out: path.join(build, IMAGE), ...(opts.signal ? { signal: opts.signal } : {}) });
+    // The rebuild holds the root lock (as a restore does); a concurrent diff or a backup in progress is waited for, not refused.
+    const lockWaitMs = Math.max(config.backup.lock_wait_ms, CACHE_LOCK_WAIT_MS);
+    const result = await exportDatabase(config, { snapshotId: id, db, out: path.join(build, IMAGE), lockWaitMs, ...(opts.signal ? { signal: opts.signal } : {}) });
     writeFileAtomic(path.join(build, META), JSON.stringify({ snapshot_id: result.snapshot_id, db, sha256: result.sha256, bytes: result.bytes } satisfies CacheMeta));
     const final = entryDir(root, result.snapshot_id, db);
     fs.mkdirSync(path.dirname(final), { recursive: true });
