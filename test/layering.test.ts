@@ -15,6 +15,8 @@ const LAYERS: string[][] = [
   ['restore'], // the restore pipeline and the journaled swap
   ['check'], // proof that stored copies restore, without restoring them (reads chains like a restore)
   ['backup'], // the data_backup pipeline (finishes an interrupted restore first)
+  ['inspect'], // look inside snapshots: the rebuilt-snapshot cache, diff and read-only query
+  ['recover'], // row-level recovery from a snapshot (takes a safety snapshot first)
   ['sync'], // github-sync
   ['health'], // the health graph (loads the health/ plug-ins)
   ['capability'], // the capability contract and the capabilities/ loader

@@ -198,7 +198,7 @@ describe('instructions and prompts cover the whole surface', () => {
     try {
       const { prompts } = await client.listPrompts();
       const check = prompts.find((p) => p.name === 'wb-backup-check');
-      expect(prompts.map((p) => p.name).sort()).toEqual(['wb-backup-check', 'wb-backup-now', 'wb-backup-restore']);
+      expect(prompts.map((p) => p.name).sort()).toEqual(['wb-backup-check', 'wb-backup-now', 'wb-backup-recover', 'wb-backup-restore']);
       expect(stderr).toMatch(/prompt left out: commands\/wb-backup-broken\.md: front matter field arguments\.0\.description/);
       expect(check).toMatchObject({ title: 'Check backups', description: 'Check the backups', arguments: [{ name: 'component', description: 'which component to check, e.g. github_backups', required: true }] });
       const got = await client.getPrompt({ name: 'wb-backup-check', arguments: { component: 'github_backups' } });

@@ -25,10 +25,13 @@ describe('slash commands as MCP prompts', () => {
         made.push((r.structuredContent as { snapshot_id: string }).snapshot_id);
       }
       const { prompts } = await client.listPrompts();
-      expect(prompts.map((p) => p.name).sort()).toEqual(['wb-backup-now', 'wb-backup-restore']);
+      expect(prompts.map((p) => p.name).sort()).toEqual(['wb-backup-now', 'wb-backup-recover', 'wb-backup-restore']);
       expect(prompts.find((p) => p.name === 'wb-backup-restore')!.arguments).toEqual([expect.objectContaining({ name: 'snapshot_id', required: false })]);
 
       expect(text(await client.getPrompt({ name: 'wb-backup-now' }))).toMatch(/data_backup.*manual: true/s);
+      const recover = text(await client.getPrompt({ name: 'wb-backup-recover', arguments: { what_was_lost: 'the tasks of project 3' } }));
+      expect(recover).toContain('what_was_lost: the tasks of project 3');
+      expect(recover).toMatch(/data_backup_list[\s\S]*data_snapshot_diff[\s\S]*data_recover_rows[\s\S]*dry_run: true[\s\S]*confirm_token/);
 
       const withId = text(await client.getPrompt({ name: 'wb-backup-restore', arguments: { snapshot_id: made[1]! } }));
       expect(withId).toContain(`snapshot_id: ${made[1]}`);
@@ -48,7 +51,7 @@ describe('slash commands as MCP prompts', () => {
   });
 
   it('the command files are valid Claude Code custom commands, and install-commands copies them', () => {
-    for (const name of ['wb-backup-now', 'wb-backup-restore']) {
+    for (const name of ['wb-backup-now', 'wb-backup-recover', 'wb-backup-restore']) {
       const parsed = matter(fs.readFileSync(path.join(REPO_ROOT, 'commands', `${name}.md`), 'utf8'));
       expect(parsed.data).toEqual(expect.objectContaining({ description: expect.any(String), 'allowed-tools': expect.stringMatching(/mcp__wb-backup__/) }));
     }
@@ -56,6 +59,6 @@ describe('slash commands as MCP prompts', () => {
     fs.mkdirSync(project);
     const r = spawnSync(process.execPath, [CLI, 'install-commands', '--project'], { cwd: project, encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
-    expect(fs.readdirSync(path.join(project, '.claude', 'commands')).sort()).toEqual(['wb-backup-now.md', 'wb-backup-restore.md']);
+    expect(fs.readdirSync(path.join(project, '.claude', 'commands')).sort()).toEqual(['wb-backup-now.md', 'wb-backup-recover.md', 'wb-backup-restore.md']);
   });
 });

@@ -107,6 +107,16 @@ export async function runBackup(config: Config, opts: BackupOptions = {}): Promi
   }
 }
 
+/**
+ * data_backup for a caller that already holds the root lock (a row recovery takes its safety
+ * snapshot under its own lock, so nothing can change the data root between the two). Records
+ * last_run.json as runBackup does.
+ * @throws as runBackup does (never `busy`: the lock is the caller's)
+ */
+export async function runBackupLocked(config: Config, opts: BackupOptions, lock: RootLock): Promise<BackupResult> {
+  return runLocked(config, opts, lock, new Date());
+}
+
 function failedRun(opts: BackupOptions, started: Date, err: unknown): LastRun {
   return {
     ok: false,

@@ -12,6 +12,9 @@ import { registerList } from './commands/list.js';
 import { registerCheck } from './commands/check.js';
 import { registerRestore } from './commands/restore.js';
 import { registerExport } from './commands/export.js';
+import { registerDiff } from './commands/diff.js';
+import { registerQuery } from './commands/query.js';
+import { registerRecover } from './commands/recover.js';
 import { registerServe } from './commands/serve.js';
 import { registerDemo } from './commands/demo.js';
 import { registerHealthCommands } from './commands/health.js';
@@ -41,6 +44,9 @@ const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   registerList,
   registerRestore,
   registerExport,
+  registerDiff,
+  registerQuery,
+  registerRecover,
   registerCheck,
   registerServe,
   registerDemo,

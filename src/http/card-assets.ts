@@ -42,6 +42,17 @@ export const CARD_HTML = `<!doctype html>
     </div>
     <ul id="snapshot-list"></ul>
   </section>
+  <section id="timeline" class="card">
+    <h2>Timeline</h2>
+    <p class="muted">Pick two snapshots to see what changed between them. This page only reads: putting rows back goes through <code>wb-backup recover</code> or your agent.</p>
+    <ol id="timeline-list" class="timeline"></ol>
+    <div class="fields">
+      <label>From <select id="diff-from" aria-label="Older snapshot"></select></label>
+      <label>To <select id="diff-to" aria-label="Newer snapshot"></select></label>
+      <button id="diff-run" type="button">Compare</button>
+    </div>
+    <div id="diff-result" aria-live="polite"></div>
+  </section>
   <div id="components"></div>
 </main>
 </body>
@@ -52,6 +63,12 @@ export const CARD_CSS = `
 :root { font-family: system-ui, sans-serif; color: #1d232a; background: #f4f6f8; }
 body { margin: 0; }
 main { max-width: 760px; margin: 24px auto; padding: 0 16px; }
+.timeline { list-style: none; padding: 0; margin: 8px 0; max-height: 260px; overflow-y: auto; }
+.timeline li { display: flex; flex-wrap: wrap; gap: 4px 10px; padding: 4px 0; border-bottom: 1px solid #e6e9ed; font-size: .9rem; overflow-wrap: anywhere; }
+.timeline .tier { font-size: .75rem; padding: 0 6px; border-radius: 8px; background: #e8eef6; }
+#diff-result table { border-collapse: collapse; width: 100%; font-size: .9rem; margin-top: 8px; }
+#diff-result td, #diff-result th { text-align: left; padding: 2px 6px; border-bottom: 1px solid #eef0f3; overflow-wrap: anywhere; }
+select { max-width: 100%; }
 header { display: flex; align-items: baseline; justify-content: space-between; gap: 12px; }
 h1 { font-size: 1.4rem; margin: 0 0 12px; } h2 { font-size: 1.05rem; margin: 0 0 4px; } h3 { font-size: .95rem; margin: 0 0 4px; }
 .card { background: #fff; border-radius: 10px; padding: 14px 16px; margin: 0 0 14px; box-shadow: 0 1px 3px rgba(0,0,0,.08); }
@@ -426,6 +443,7 @@ async function load() {
     const data = await api('/api/health');
     $('#token-box').hidden = true;
     render(data);
+    await loadTimeline(data.snapshots.filter((x) => x.local).map((x) => x.id).join(' '));
     loaded = true;
     if (!backingUp) $('#backup-now').disabled = false;
     $('#refreshed').textContent = 'updated ' + new Date().toLocaleTimeString();
@@ -438,7 +456,47 @@ async function load() {
   }
 }
 
+// The timeline is read when the list of snapshots changes, not on every refresh.
+let timelineSignature = null;
+async function loadTimeline(signature) {
+  if (signature === timelineSignature) return;
+  const data = await api('/api/timeline');
+  timelineSignature = signature;
+  const items = data.snapshots.map((s) => el('li', { 'data-timeline-snapshot': s.id },
+    el('span', {}, s.id),
+    el('span', { class: 'muted' }, size(s.bytes) + (s.kind ? ' · ' + s.kind : '') + (s.host ? ' · ' + s.host : '')),
+    ...(s.tiers.length ? s.tiers : ['pruned next']).map((t) => el('span', { class: 'tier' }, t))));
+  $('#timeline-list').replaceChildren(...items);
+  for (const [sel, pick] of [['#diff-from', 1], ['#diff-to', 0]]) {
+    const box = $(sel);
+    const was = box.value;
+    box.replaceChildren(...data.snapshots.map((s) => el('option', { value: s.id }, s.id)));
+    if (was && data.snapshots.some((s) => s.id === was)) box.value = was; else if (data.snapshots[pick]) box.value = data.snapshots[pick].id;
+  }
+  $('#diff-run').disabled = data.snapshots.length === 0;
+}
+
+function showDiff(d) {
+  const t = d.totals;
+  const head = el('p', { 'data-totals': '' }, d.from + ' \u2192 ' + d.to + ': ' + t.rows_added + ' added, ' + t.rows_deleted + ' deleted, ' + t.rows_changed + ' changed row(s); ' + t.schema_changes + ' schema change(s)');
+  const rows = [];
+  for (const db of d.databases) {
+    if (db.status !== 'compared') { rows.push(el('tr', {}, el('td', {}, db.name), el('td', { colSpan: 3 }, db.status.replace(/_/g, ' ')))); continue; }
+    for (const tb of db.tables) rows.push(el('tr', { 'data-table': db.name + '.' + tb.table }, el('td', {}, db.name + '.' + tb.table), el('td', {}, '+' + tb.added), el('td', {}, '\u2212' + tb.deleted), el('td', {}, '~' + tb.changed)));
+    if (db.more_tables) rows.push(el('tr', {}, el('td', { colSpan: 4, class: 'muted' }, '\u2026 and ' + db.more_tables + ' more table(s)')));
+  }
+  const table = rows.length ? el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'table'), el('th', {}, 'added'), el('th', {}, 'deleted'), el('th', {}, 'changed'))), el('tbody', {}, ...rows)) : el('p', { class: 'muted' }, 'The same rows in every table.');
+  $('#diff-result').replaceChildren(head, table);
+}
+
 document.addEventListener('DOMContentLoaded', () => {
+  $('#diff-run').addEventListener('click', async (e) => {
+    const b = e.currentTarget; b.disabled = true;
+    $('#diff-result').replaceChildren(el('p', { class: 'muted' }, 'Comparing\u2026 (the first time, both snapshots are rebuilt and verified)'));
+    try { showDiff(await api('/api/diff?from=' + encodeURIComponent($('#diff-from').value) + '&to=' + encodeURIComponent($('#diff-to').value))); }
+    catch (err) { $('#diff-result').replaceChildren(el('p', { class: 'error' }, err.message)); }
+    finally { b.disabled = false; }
+  });
   $('#backup-now').addEventListener('click', async (e) => {
     const b = e.currentTarget; b.disabled = true; backingUp = true; say('Backing up…', 'info');
     try { const r = await api('/api/backup', {}); say('Snapshot ' + r.snapshot_id + ' saved.', 'ok'); }

@@ -6,6 +6,8 @@ import { blockerIn, describeBlocker, healthStatus, invalidateHealth, runFix, set
 import { readLastRun } from '../backup/last-run.js';
 import { track, shutdownSignal } from '../core/shutdown.js';
 import { listSnapshots } from '../backup/list.js';
+import { snapshotDiff } from '../inspect/diff.js';
+import { diffCounts, snapshotTimeline } from '../inspect/timeline.js';
 import { CARD_CSS, CARD_HTML, CARD_JS } from './card-assets.js';
 
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -90,6 +92,27 @@ export function mountHealthCard(app: Express, opts: { root: string; ownOrigins: 
     try {
       const [components, list] = await Promise.all([healthStatus({ root }), snapshotList()]);
       res.json({ components, snapshots: list.snapshots, remote: list.remote, totals: list.totals, last_run: readLastRun(root) });
+    } catch (err) {
+      fail(res, err);
+    }
+  });
+
+  // The snapshot timeline and the counts of a diff between two of them: read-only (recovering rows
+  // goes through the CLI or an agent, with consent).
+  app.get('/api/timeline', (_req, res) => {
+    try {
+      res.json(snapshotTimeline(loadConfig(root)));
+    } catch (err) {
+      fail(res, err);
+    }
+  });
+  app.get('/api/diff', async (req, res) => {
+    try {
+      const from = typeof req.query.from === 'string' ? req.query.from : '';
+      const to = typeof req.query.to === 'string' ? req.query.to : '';
+      if (!from || !to) throw new WbError('invalid_input', 'Pick two snapshots to compare (from and to).');
+      const d = await track(snapshotDiff(loadConfig(root), { from, to, sample: 1, signal: shutdownSignal }));
+      res.json(diffCounts(d));
     } catch (err) {
       fail(res, err);
     }

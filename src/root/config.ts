@@ -87,6 +87,13 @@ export const ConfigFileSchema = z
       })
       .strict()
       .prefault({}),
+    inspect: z
+      .object({
+        cache_max_mb: z.number().int().min(1).max(1_048_576).default(2048).describe('the rebuilt-snapshot cache (<root>/cache/snapshots) keeps at most this many MiB; the least recently used copies go first'),
+        query_timeout_ms: z.number().int().min(100).max(600_000).default(5000).describe('data_snapshot_query stops a query that runs longer than this'),
+      })
+      .strict()
+      .prefault({}),
     http: z
       .object({
         host: z.string().default('127.0.0.1'),

@@ -20,6 +20,10 @@ export interface RootLayout {
   syncResolvedDir: string;
   /** whole MCP results that were cut to fit a reply (mcp/bounded) */
   mcpResultsDir: string;
+  /** databases of snapshots rebuilt for diff and query (inspect/cache), one <id>/<db>/ folder each, bounded in size */
+  snapshotCacheDir: string;
+  /** one JSON record per row recovery: which rows, from which snapshot, the safety snapshot taken first (recover/) */
+  recoveredDir: string;
   /** the CLI's log file (without -v) */
   logFile: string;
   /** every sidecar run, skip and overlap, one JSON line each */
@@ -44,6 +48,8 @@ export function rootLayout(root: string): RootLayout {
     syncDir: path.join(root, 'sync'),
     syncResolvedDir: path.join(root, 'sync', 'resolved'),
     mcpResultsDir: path.join(root, 'mcp-results'),
+    snapshotCacheDir: path.join(root, 'cache', 'snapshots'),
+    recoveredDir: path.join(root, 'recovered'),
     logFile: path.join(root, 'logs', 'wb-backup.log'),
     sidecarHistory: path.join(backupsDir, 'sidecar-history.jsonl'),
     demoMarker: path.join(root, '.wb-backup-demo'),

@@ -1,0 +1,207 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Config } from '../root/config.js';
+import { rootLayout } from '../root/paths.js';
+import { encodeSegment } from '../root/names.js';
+import { syncDirectory, writeFileAtomic } from '../core/durable-file.js';
+import { logger } from '../core/log.js';
+import { listLocalSnapshots, findLocalSnapshot } from '../snapshot/store.js';
+import { verifyManifest } from '../restore/stage.js';
+import { exportDatabase } from '../restore/export.js';
+
+/** What a cache entry records beside its image: the manifest's word for it, checked on every reuse. */
+interface CacheMeta {
+  snapshot_id: string;
+  db: string;
+  sha256: string;
+  bytes: number;
+}
+
+export interface CachedDatabase {
+  snapshot_id: string;
+  db: string;
+  /** the rebuilt image: open it read-only; it stays until evicted (least recently used first) */
+  file: string;
+  bytes: number;
+  sha256: string;
+  /** true when it was rebuilt by this call, false when an earlier rebuild was reused */
+  rebuilt: boolean;
+}
+
+const IMAGE = 'image.db';
+/** How long a rebuild waits for the root lock (another rebuild, a snapshot being taken). */
+const CACHE_LOCK_WAIT_MS = 60_000;
+const META = 'meta.json';
+
+/** The snapshot id "latest" stands for (the newest local one), or the id itself. */
+export function resolveSnapshotId(root: string, id: string): string {
+  if (id !== 'latest') return id;
+  return listLocalSnapshots(root)[0]?.id ?? id;
+}
+
+function entryDir(root: string, id: string, db: string): string {
+  return path.join(rootLayout(root).snapshotCacheDir, encodeSegment(id), encodeSegment(db));
+}
+
+/** The manifest's sha256 and size of `db` in a local snapshot, or null when this machine lacks the snapshot or that database. */
+async function manifestEntry(root: string, id: string, db: string): Promise<{ sha256: string; bytes: number } | null> {
+  if (!listLocalSnapshots(root).some((s) => s.id === id)) return null;
+  const manifest = await verifyManifest(findLocalSnapshot(root, id));
+  const e = manifest.databases.find((d) => d.name === db);
+  return e ? { sha256: e.sha256, bytes: e.bytes } : null;
+}
+
+function readMeta(dir: string): CacheMeta | null {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dir, META), 'utf8')) as CacheMeta;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * One database of a snapshot (full or delta chain) as a verified file under
+ * <root>/cache/snapshots/<id>/<db>/image.db, rebuilt by the export pipeline (src/restore/export.ts:
+ * archive checksums, the image's sha256 against the manifest, integrity_check) the first time and
+ * reused afterwards while the manifest's sha256 and size still match what was recorded. No live
+ * file is read or written.
+ *
+ * Safe when several processes ask at once or one is killed: each builds in a private
+ * `.build-<pid>-<random>` folder renamed into place whole, so an entry is complete or absent;
+ * leftovers of dead processes are removed. The cache is then cut to `inspect.cache_max_mb`,
+ * least recently used first, never the entries named in `keep`.
+ * @throws WbError as exportDatabase (`not_found`, `invalid_input` for a database the snapshot lacks, `restore_refused`, `archive_invalid`, `busy`)
+ */
+export async function cachedSnapshotDatabase(config: Config, snapshotId: string, db: string, opts: { signal?: AbortSignal; keep?: string[] } = {}): Promise<CachedDatabase> {
+  const root = config.root;
+  const id = resolveSnapshotId(root, snapshotId);
+  const expected = await manifestEntry(root, id, db);
+  const dir = entryDir(root, id, db);
+  const meta = readMeta(dir);
+  if (expected && meta && meta.sha256 === expected.sha256 && fileSize(path.join(dir, IMAGE)) === expected.bytes) {
+    touch(dir);
+    return { snapshot_id: id, db, file: path.join(dir, IMAGE), bytes: meta.bytes, sha256: meta.sha256, rebuilt: false };
+  }
+  const cacheDir = rootLayout(root).snapshotCacheDir;
+  fs.mkdirSync(cacheDir, { recursive: true });
+  sweepBuilds(cacheDir);
+  const build = path.join(cacheDir, `.build-${process.pid}-${randomBytes(6).toString('hex')}`);
+  fs.mkdirSync(build);
+  try {
+    // The rebuild holds the root lock (as a restore does); a concurrent diff or a backup in progress is waited for, not refused.
+    const lockWaitMs = Math.max(config.backup.lock_wait_ms, CACHE_LOCK_WAIT_MS);
+    const result = await exportDatabase(config, { snapshotId: id, db, out: path.join(build, IMAGE), lockWaitMs, ...(opts.signal ? { signal: opts.signal } : {}) });
+    writeFileAtomic(path.join(build, META), JSON.stringify({ snapshot_id: result.snapshot_id, db, sha256: result.sha256, bytes: result.bytes } satisfies CacheMeta));
+    const final = entryDir(root, result.snapshot_id, db);
+    fs.mkdirSync(path.dirname(final), { recursive: true });
+    // A stale or damaged entry is moved aside first; a folder rename only lands on an absent or empty folder.
+    if (fs.existsSync(final)) retire(cacheDir, final);
+    try {
+      fs.renameSync(build, final);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+      // Another process put the same verified image there meanwhile: use theirs.
+    }
+    syncDirectory(path.dirname(final));
+    evict(config, [...(opts.keep ?? []), final]);
+    return { snapshot_id: result.snapshot_id, db, file: path.join(final, IMAGE), bytes: result.bytes, sha256: result.sha256, rebuilt: true };
+  } finally {
+    fs.rmSync(build, { recursive: true, force: true });
+  }
+}
+
+/** The folder of a cached file (for `keep`). */
+export function cacheEntryOf(file: string): string {
+  return path.dirname(file);
+}
+
+function fileSize(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return -1;
+  }
+}
+
+function touch(dir: string): void {
+  const now = new Date();
+  try {
+    fs.utimesSync(dir, now, now);
+  } catch {
+    /* a read-only cache still serves; only the eviction order suffers */
+  }
+}
+
+/** Moves an entry out of sight (atomically), then removes it: a reader sees it whole or not at all. */
+function retire(cacheDir: string, dir: string): void {
+  const aside = path.join(cacheDir, `.evict-${process.pid}-${randomBytes(6).toString('hex')}`);
+  try {
+    fs.renameSync(dir, aside);
+  } catch {
+    return;
+  }
+  fs.rmSync(aside, { recursive: true, force: true });
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Build and eviction folders of processes that are gone (killed mid-build). */
+function sweepBuilds(cacheDir: string): void {
+  for (const name of safeList(cacheDir)) {
+    const m = /^\.(?:build|evict)-(\d+)-[0-9a-f]+$/.exec(name);
+    if (m && !pidAlive(Number(m[1]))) fs.rmSync(path.join(cacheDir, name), { recursive: true, force: true });
+  }
+}
+
+function safeList(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function folderBytes(dir: string): number {
+  let total = 0;
+  for (const name of safeList(dir)) total += Math.max(0, fileSize(path.join(dir, name)));
+  return total;
+}
+
+/** Cuts the cache to its size, least recently used entries first (never those in `keep`). */
+export function evict(config: Config, keep: string[]): void {
+  const cacheDir = rootLayout(config.root).snapshotCacheDir;
+  const max = config.inspect.cache_max_mb * 1024 * 1024;
+  const entries: Array<{ dir: string; bytes: number; used: number }> = [];
+  for (const idSeg of safeList(cacheDir)) {
+    if (idSeg.startsWith('.')) continue;
+    const idDir = path.join(cacheDir, idSeg);
+    for (const dbSeg of safeList(idDir)) {
+      const dir = path.join(idDir, dbSeg);
+      try {
+        entries.push({ dir, bytes: folderBytes(dir), used: fs.statSync(dir).mtimeMs });
+      } catch {
+        /* removed meanwhile */
+      }
+    }
+  }
+  let total = entries.reduce((s, e) => s + e.bytes, 0);
+  const kept = new Set(keep.map((k) => path.resolve(k)));
+  for (const e of entries.sort((x, y) => x.used - y.used)) {
+    if (total <= max) break;
+    if (kept.has(path.resolve(e.dir))) continue;
+    retire(cacheDir, e.dir);
+    total -= e.bytes;
+    logger().info({ evicted: path.relative(cacheDir, e.dir) }, 'snapshot cache entry evicted');
+    const parent = path.dirname(e.dir);
+    if (safeList(parent).length === 0) fs.rmSync(parent, { recursive: true, force: true });
+  }
+}
