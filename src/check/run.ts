@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { Config } from '../root/config.js';
 import { WbError, describeError } from '../core/errors.js';
 import { logger } from '../core/log.js';
+import { makeOwnedTempDir, removeStaleOwnedTempDirs } from '../core/owned-temp.js';
 import { ProgressReporter } from '../core/progress.js';
 import { databaseChain, readLocalManifest } from '../snapshot/chain-set.js';
 import { verifyAgainstChecksums } from '../snapshot/checksums.js';
@@ -67,7 +68,9 @@ export async function runCheck(config: Config, opts: CheckOptions): Promise<Chec
   const where = opts.remote ? 'remote' : 'local';
   const previous = readLastCheck(config.root);
   const meter = new ProgressReporter((done, total, message) => opts.onProgress?.(done, total, message));
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-check-'));
+  // A work folder a killed check left (its process gone) is removed first.
+  removeStaleOwnedTempDirs(os.tmpdir(), 'wb-check-');
+  const work = makeOwnedTempDir(os.tmpdir(), 'wb-check-');
   try {
     // No root lock: a check may take long and must never hold back a snapshot; a snapshot that
     // retention removes while it is checked is left out rather than reported (checkLocal).
