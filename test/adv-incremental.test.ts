@@ -227,6 +227,28 @@ describe('a chain link missing locally but present on the remote', () => {
     }
   });
 
+  it('check --read-data of a delta whose base is gone here reads it with the base fetched from the remote, leaving backups/ as it was', async () => {
+    const away = tempRoot('wb-adv-away-');
+    try {
+      fs.writeFileSync(path.join(root, 'wb-backup.yaml'), `remote:\n  dir:\n    path: ${away}\n`);
+      const ids = await chainOfThree(500);
+      for (const f of fs.readdirSync(path.join(root, 'backups')).filter((n) => n.startsWith(ids[1]!))) fs.rmSync(path.join(root, 'backups', f));
+      const before = fs.readdirSync(path.join(root, 'backups')).sort();
+      const r = cli(['check', '--read-data', ids[2]!]);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/1 checked, 1 read in full, 0 failed/);
+      expect(fs.readdirSync(path.join(root, 'backups')).filter((n) => n !== 'last_check.json').sort()).toEqual(before.filter((n) => n !== 'last_check.json'));
+      // Missing on the remote too: the check fails it, naming the link and why it could not be fetched.
+      fs.rmSync(path.join(away, ids[1]!), { recursive: true });
+      const gone = cli(['check', '--read-data', ids[2]!]);
+      expect(gone.code).toBe(1);
+      expect(gone.stdout).toContain(ids[1]);
+      expect(gone.stdout).toMatch(/neither on this machine nor on/);
+    } finally {
+      rmrf(away);
+    }
+  });
+
   it('a link missing here and on the remote is refused naming it, before anything is downloaded or written', async () => {
     const away = tempRoot('wb-adv-away-');
     try {

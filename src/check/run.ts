@@ -13,7 +13,7 @@ import type { Manifest } from '../snapshot/manifest.js';
 import { listLocalSnapshots, type LocalSnapshot } from '../snapshot/store.js';
 import { compareSnapshotIds, parseSnapshotId } from '../snapshot/id.js';
 import { remoteFromConfig } from '../remote/registry.js';
-import { ensureLocalSnapshot } from '../remote/fetch.js';
+import { ensureLocalSnapshot, fetchChainLinksInto } from '../remote/fetch.js';
 import type { Remote } from '../remote/remote.js';
 import { linkFile, rebuildFromChain, resolveChains, unpackChainArchives, type ChainLink } from '../restore/chain-stage.js';
 import { verifyManifest } from '../restore/stage.js';
@@ -136,6 +136,10 @@ async function checkLocal(config: Config, opts: CheckOptions, previous: LastChec
   const byId = new Map(local.map((s) => [s.id, s]));
   const ids = selectIds(local.map((s) => s.id), opts.ids, 'local');
   const toRead = chooseForReading(ids, opts.readData, previous?.read_at?.local, opts.random);
+  // A snapshot read in full whose chain lacks a link here fetches it from the remote, as a restore
+  // would, into the check's work folder (the data root is left as it is); checked like the others.
+  const fetched = await fetchMissingLinks(config, opts, [...toRead].map((id) => byId.get(id)!), path.join(work, 'fetched-root'));
+  for (const s of fetched.snapshots) if (!byId.has(s.id)) byId.set(s.id, s);
   const manifests = new Map<string, Manifest | null>();
   const manifestOf = (id: string) => {
     if (!manifests.has(id)) manifests.set(id, byId.has(id) ? readLocalManifest(byId.get(id)!) : null);
@@ -155,6 +159,8 @@ async function checkLocal(config: Config, opts: CheckOptions, previous: LastChec
     const snapshot = byId.get(id)!;
     meter.report({ done, total, message: `checking ${id}` });
     const problems = [...(await storedProblems(id))];
+    const fetchProblem = fetched.problems.get(id);
+    if (fetchProblem) problems.push(`its chain could not be fetched from the remote: ${fetchProblem}`);
     // A delta restores only if every archive of its chain does: a damaged link fails it too.
     if (problems.length === 0) {
       for (const link of chainLinks(manifestOf(id), manifestOf)) {
@@ -167,7 +173,7 @@ async function checkLocal(config: Config, opts: CheckOptions, previous: LastChec
     let read = false;
     if (toRead.has(id) && problems.length === 0) {
       meter.report({ done, total, message: `reading ${id}` });
-      problems.push(...(await readSnapshot(config.root, snapshot, work)));
+      problems.push(...(await readSnapshot(config.root, snapshot, work, fetched.snapshots)));
       read = true;
     }
     if (toRead.has(id)) done += snapshot.bytes;
@@ -176,6 +182,29 @@ async function checkLocal(config: Config, opts: CheckOptions, previous: LastChec
     verdicts.push({ id, where: 'local', read, ok: problems.length === 0, problems });
   }
   return verdicts;
+}
+
+/**
+ * The chain links the snapshots `toRead` lack here, downloaded from the configured remote into
+ * `intoRoot` (only when some link is missing; never into the data root). A snapshot whose links
+ * could not be fetched keeps its chain problem and gets the reason why.
+ */
+async function fetchMissingLinks(config: Config, opts: CheckOptions, toRead: readonly LocalSnapshot[], intoRoot: string): Promise<{ snapshots: LocalSnapshot[]; problems: Map<string, string> }> {
+  const snapshots: LocalSnapshot[] = [];
+  const problems = new Map<string, string>();
+  if (!toRead.length) return { snapshots, problems };
+  const remote = opts.remoteImpl !== undefined ? opts.remoteImpl : remoteFromConfig(config);
+  if (!remote) return { snapshots, problems };
+  for (const snapshot of toRead) {
+    if (opts.signal?.aborted) throw new WbError('interrupted', 'The check was cancelled.');
+    try {
+      snapshots.push(...(await fetchChainLinksInto(config, snapshot, remote, intoRoot, opts.signal)));
+    } catch (err) {
+      if (err instanceof WbError && err.code === 'interrupted') throw err;
+      problems.set(snapshot.id, describeError(err));
+    }
+  }
+  return { snapshots, problems };
 }
 
 /** The other snapshots a snapshot's deltas are rebuilt from (bases, their bases, ...), as far as manifests tell. */
@@ -231,7 +260,7 @@ function chainProblems(manifest: Manifest, manifestOf: (id: string) => Manifest 
  * would: the image's sha256, integrity_check, foreign_key_check, the manifest's row counts.
  * `root` is the data root whose backups/ holds the chain (the real one, or a download folder).
  */
-async function readSnapshot(root: string, snapshot: LocalSnapshot, work: string): Promise<string[]> {
+async function readSnapshot(root: string, snapshot: LocalSnapshot, work: string, extra: readonly LocalSnapshot[] = []): Promise<string[]> {
   const problems: string[] = [];
   let manifest: Manifest;
   try {
@@ -241,7 +270,7 @@ async function readSnapshot(root: string, snapshot: LocalSnapshot, work: string)
   }
   let chains: Map<string, ChainLink[]>;
   try {
-    chains = resolveChains(root, snapshot, manifest, manifest.databases);
+    chains = resolveChains(root, snapshot, manifest, manifest.databases, extra);
   } catch (err) {
     return [`chain: ${describeError(err)}`];
   }

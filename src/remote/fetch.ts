@@ -30,7 +30,7 @@ export async function ensureLocalSnapshot(config: Config, id: string, remote: Re
   if (!remote) return findLocalSnapshot(config.root, id);
   // A named snapshot this machine has needs no remote unless a link of its chain is missing here;
   // only "latest" must ask which is newer.
-  if (localHit && id !== 'latest' && !localChainGap(config.root, localHit, databases)) return localHit;
+  if (localHit && id !== 'latest' && !localChainGap(localById(config.root), localHit, databases)) return localHit;
 
   let wanted: string | undefined;
   const sizes = new Map<string, number>();
@@ -44,7 +44,7 @@ export async function ensureLocalSnapshot(config: Config, id: string, remote: Re
       wanted = newestRemote && (!localHit || compareSnapshotIds(newestRemote, localHit.id) > 0) ? newestRemote : localHit?.id;
     } else if (localHit || remoteIds.includes(id)) wanted = id;
   } catch (err) {
-    if (localHit && !(err instanceof RemoteError && err.kind === 'cancelled') && !localChainGap(config.root, localHit, databases)) return localHit; // the local copy is enough
+    if (localHit && !(err instanceof RemoteError && err.kind === 'cancelled') && !localChainGap(localById(config.root), localHit, databases)) return localHit; // the local copy is enough
     // The remote was not asked successfully: whether it has the snapshot is unknown, so not 'not_found'.
     const what = localHit ? `A link of the chain of snapshot ${localHit.id} is not on this machine` : `Snapshot ${id} is not on this machine`;
     throw new WbError(codeFor(err), `${what} and the remote could not be listed: ${errorText(err)}`, errorHint(err));
@@ -52,7 +52,7 @@ export async function ensureLocalSnapshot(config: Config, id: string, remote: Re
   if (!wanted) return findLocalSnapshot(config.root, id);
 
   // A delta restores with its whole chain: the archives of the chain this machine lacks, bases first.
-  const needed = await chainToDownload(config, remote, wanted, new Set(sizes.keys()), databases, signal);
+  const needed = await chainToDownload(localById(config.root), remote, wanted, new Set(sizes.keys()), databases, signal);
   // Progress over the whole chain: one running total against the chain's archive bytes.
   const chainBytes = needed.reduce((n, link) => n + (sizes.get(link) ?? 0), 0);
   let before = 0;
@@ -70,14 +70,44 @@ export async function ensureLocalSnapshot(config: Config, id: string, remote: Re
   return findLocalSnapshot(config.root, wanted);
 }
 
+/** The local snapshots of the roots given, by id (the first root's copy wins). */
+function localById(...roots: string[]): Map<string, LocalSnapshot> {
+  const byId = new Map<string, LocalSnapshot>();
+  for (const root of roots) for (const s of listLocalSnapshots(root)) if (!byId.has(s.id)) byId.set(s.id, s);
+  return byId;
+}
+
+/**
+ * For a check, which never changes the data root: the links of a local snapshot's chain that
+ * neither `config.root` nor `intoRoot` has are downloaded from the remote into `intoRoot` (a
+ * folder of the check's own, laid out as a data root), bases first. Nothing is asked of the
+ * remote when the chain is whole.
+ * @returns the snapshots downloaded, as local snapshots of `intoRoot`
+ * @throws WbError `restore_refused` (a link on neither side; nothing downloaded), not_found /
+ *   remote_failed / interrupted / disk_full (listing or download)
+ */
+export async function fetchChainLinksInto(config: Config, snapshot: LocalSnapshot, remote: Remote, intoRoot: string, signal?: AbortSignal): Promise<LocalSnapshot[]> {
+  const local = localById(config.root, intoRoot);
+  if (!localChainGap(local, snapshot)) return [];
+  let onRemote: Set<string>;
+  try {
+    onRemote = new Set((await remote.list(signal ? { signal } : {})).filter((r) => r.complete && typeof r.id === 'string' && parseSnapshotId(r.id) !== null).map((r) => r.id));
+  } catch (err) {
+    throw new WbError(codeFor(err), `A link of the chain of snapshot ${snapshot.id} is not on this machine and the remote could not be listed: ${errorText(err)}`, errorHint(err));
+  }
+  const needed = await chainToDownload(local, remote, snapshot.id, onRemote, undefined, signal);
+  const into: Config = { ...config, root: intoRoot };
+  for (const link of needed) await downloadOne(into, remote, link, signal);
+  return needed.map((id) => findLocalSnapshot(intoRoot, id));
+}
+
 /**
  * The first snapshot a local snapshot's chain needs that this machine does not have (following
  * each local manifest's base, only for the databases stored as deltas), or null when the chain is
  * whole here or cannot be followed further (a damaged local manifest: the restore's own chain check
  * reports it). Reads manifest files only.
  */
-function localChainGap(root: string, snapshot: LocalSnapshot, databases?: readonly string[]): string | null {
-  const local = new Map(listLocalSnapshots(root).map((s) => [s.id, s] as const));
+function localChainGap(local: ReadonlyMap<string, LocalSnapshot>, snapshot: LocalSnapshot, databases?: readonly string[]): string | null {
   let manifest = readLocalManifest(snapshot);
   let names = deltaNames(manifest, databases);
   for (let hops = 0; manifest && names.size && manifest.base && hops <= MAX_CHAIN; hops++) {
@@ -106,8 +136,7 @@ function deltaNames(manifest: Manifest | null, only?: readonly string[]): Set<st
  * @throws WbError `restore_refused` when a base is on neither side (nothing is downloaded then);
  *   not_found / remote_failed / interrupted when a manifest cannot be read
  */
-async function chainToDownload(config: Config, remote: Remote, wanted: string, onRemote: ReadonlySet<string>, databases: readonly string[] | undefined, signal?: AbortSignal): Promise<string[]> {
-  const local = new Map(listLocalSnapshots(config.root).map((s) => [s.id, s] as const));
+async function chainToDownload(local: ReadonlyMap<string, LocalSnapshot>, remote: Remote, wanted: string, onRemote: ReadonlySet<string>, databases: readonly string[] | undefined, signal?: AbortSignal): Promise<string[]> {
   const chain: string[] = [];
   const seen = new Set<string>();
   let names = new Set<string>(); // the databases whose chain goes on (from the first manifest read)
