@@ -10,6 +10,7 @@ import { runBackup } from '../src/backup/pipeline.js';
 import { runCheck } from '../src/check/run.js';
 import { loadConfig } from '../src/root/config.js';
 import { listLocalSnapshots } from '../src/snapshot/store.js';
+import { connectStdio } from './support/mcp-client.js';
 import { CLI, fillToTheLastByte, makeNotesDb, rmrf, tempRoot, waitFor } from './support/fixtures.js';
 
 const canMount = process.getuid?.() === 0;
@@ -264,6 +265,55 @@ describe('a chain link missing locally but present on the remote', () => {
       }
       expect(fs.readdirSync(path.join(root, 'backups')).sort()).toEqual(before);
       expect(fs.readdirSync(out)).toEqual([]);
+    } finally {
+      rmrf(away);
+    }
+  });
+});
+
+describe('list of a delta whose chain is broken', () => {
+  type Listed = { snapshots: Array<{ id: string; restorable?: boolean; not_restorable_reason?: string }> };
+  const listed = (r: { stdout: string }) => new Map((JSON.parse(r.stdout) as Listed).snapshots.map((s) => [s.id, s]));
+
+  it('list says the newest delta cannot be restored when its base was deleted here and no remote has it, naming the base', async () => {
+    const ids = await chainOfThree(500);
+    for (const f of fs.readdirSync(path.join(root, 'backups')).filter((n) => n.startsWith(ids[1]!))) fs.rmSync(path.join(root, 'backups', f));
+    const json = listed(cli(['list', '--json']));
+    expect(json.get(ids[2]!)!.restorable).toBe(false);
+    expect(json.get(ids[2]!)!.not_restorable_reason).toContain(ids[1]);
+    expect(json.get(ids[0]!)!.restorable).toBe(true);
+    const text = cli(['list']);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(new RegExp(`${ids[2]}.*\\n\\s+not restorable: its chain needs ${ids[1]}`));
+    // The agent sees it too, in the result and its summary.
+    const { client, close } = await connectStdio(root);
+    try {
+      const r = (await client.callTool({ name: 'data_backup_list', arguments: {} })) as { structuredContent?: { result?: Listed } & Listed; content: Array<{ text: string }> };
+      const text = r.content.map((c) => c.text).join(' ');
+      expect(text).toMatch(/1 cannot be restored/);
+      expect(text).toContain(ids[2]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('list says a delta cannot be restored when its base archive here is cut short (its size differs from the remote copy), and stays restorable when the base is only on the remote', async () => {
+    const away = tempRoot('wb-adv-away-');
+    try {
+      fs.writeFileSync(path.join(root, 'wb-backup.yaml'), `remote:\n  dir:\n    path: ${away}\n`);
+      const ids = await chainOfThree(500);
+      const base = listLocalSnapshots(root).find((s) => s.id === ids[1])!;
+      fs.truncateSync(base.archivePath, Math.floor(base.bytes / 2));
+      let json = listed(cli(['list', '--json']));
+      expect(json.get(ids[1]!)!.restorable).toBe(false);
+      expect(json.get(ids[1]!)!.not_restorable_reason).toMatch(/bytes here but .* on the remote/);
+      expect(json.get(ids[2]!)!.restorable).toBe(false);
+      expect(json.get(ids[2]!)!.not_restorable_reason).toContain(ids[1]);
+      expect(json.get(ids[0]!)!.restorable).toBe(true);
+      // Deleted here, on the remote: a restore fetches it, so the delta is restorable.
+      for (const f of fs.readdirSync(path.join(root, 'backups')).filter((n) => n.startsWith(ids[1]!))) fs.rmSync(path.join(root, 'backups', f));
+      json = listed(cli(['list', '--json']));
+      expect(json.get(ids[2]!)!.restorable).toBe(true);
     } finally {
       rmrf(away);
     }
