@@ -333,7 +333,8 @@ async function checkRemote(config: Config, opts: CheckOptions, previous: LastChe
     if (opts.signal?.aborted) throw new WbError('interrupted', 'The check was cancelled.');
     meter.report({ done, ...(total !== undefined ? { total } : {}), message: `checking ${id} on ${remote.label}` } as { done: number; total?: number; message: string });
     const problems: string[] = [];
-    if (!byId.get(id)!.complete) problems.push('incomplete on the remote (a push that did not finish): the next backup pushes it again');
+    if (byId.get(id)!.deleting) problems.push('half deleted on the remote (a retention sweep stopped part way): the next backup\'s sweep finishes deleting it');
+    else if (!byId.get(id)!.complete) problems.push('incomplete on the remote (a push that did not finish): the next backup pushes it again');
     const manifest = await manifestOf(id);
     if (!manifest) problems.push(`manifest: ${problemsOfManifest.get(id) ?? 'missing'}`);
     else {
