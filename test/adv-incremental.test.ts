@@ -297,6 +297,22 @@ describe('list of a delta whose chain is broken', () => {
     }
   });
 
+  it('list says a delta cannot be restored when its base archive is cut short and no remote has a copy to compare with', async () => {
+    const ids = await chainOfThree(500);
+    const base = listLocalSnapshots(root).find((s) => s.id === ids[1])!;
+    expect(base.codec).toBe('zstd');
+    fs.truncateSync(base.archivePath, base.bytes - 7);
+    const json = listed(cli(['list', '--json']));
+    expect(json.get(ids[1]!)!.restorable).toBe(false);
+    expect(json.get(ids[1]!)!.not_restorable_reason).toMatch(/cut short/);
+    expect(json.get(ids[2]!)!.restorable).toBe(false);
+    expect(json.get(ids[2]!)!.not_restorable_reason).toContain(`its chain needs ${ids[1]}`);
+    expect(json.get(ids[0]!)!.restorable).toBe(true);
+    // What list said is what a restore finds.
+    const exp = cli(['export', ids[2]!, '--db', 'notes', '--out', path.join(out, 'n.db')]);
+    expect(exp.code).toBe(1);
+  });
+
   it('list says a delta cannot be restored when its base archive here is cut short (its size differs from the remote copy), and stays restorable when the base is only on the remote', async () => {
     const away = tempRoot('wb-adv-away-');
     try {

@@ -7,6 +7,7 @@ import type { Remote } from '../remote/remote.js';
 import { compareSnapshotIds, parseSnapshotId } from '../snapshot/id.js';
 import { listLocalSnapshots } from '../snapshot/store.js';
 import { readLocalManifest } from '../snapshot/chain-set.js';
+import { zstdArchiveProblem } from '../snapshot/archive-frames.js';
 import type { Manifest } from '../snapshot/manifest.js';
 import { readLastCheck } from '../check/record.js';
 
@@ -102,7 +103,8 @@ const MAX_REASON = 300;
  * Marks each local snapshot restorable or not, from what this machine knows without reading an
  * archive: following each manifest's base (only while some database is stored as a delta), every
  * link must be here with a manifest that reads and an archive that is not empty, of the size the
- * remote lists for its copy, and not failed by the last local check; or, missing here, be on the
+ * remote lists for its copy, whose zstd frames end where the file does (archive-frames.ts: block
+ * headers only), and not failed by the last local check; or, missing here, be on the
  * remote (a restore fetches it; what lies beyond it is the remote's, which `check --remote` proves).
  * @param remoteSizes the remote's complete snapshots and their archive bytes; null when not listed
  */
@@ -130,6 +132,9 @@ function markBrokenChains(config: Config, merged: Map<string, SnapshotListEntry>
     if (s.bytes === 0) return 'its archive is empty';
     const remoteBytes = remoteSizes?.get(id);
     if (remoteBytes !== undefined && remoteBytes !== s.bytes) return `its archive is ${s.bytes} bytes here but ${remoteBytes} on the remote (damaged or cut short here)`;
+    // The zstd frames must end where the file does: an archive cut short is found without decompressing it.
+    const framing = s.codec === 'zstd' ? zstdArchiveProblem(s.archivePath) : null;
+    if (framing) return `its archive is damaged: ${framing}`;
     const failed = failedByCheck.get(id);
     if (failed !== undefined) return `the last check found it damaged (${failed})`;
     return null;
