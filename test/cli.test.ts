@@ -102,8 +102,9 @@ describe('wb-backup health and fix', () => {
     expect(enabled.code).toBe(0);
     expect(enabled.stdout).toMatch(/fixed: Off-machine copies on GitHub is enabled/);
     expect(fs.readFileSync(path.join(root, 'wb-backup.yaml'), 'utf8')).toMatch(/opt_in:\n\s+- github_backups/);
+    // An unknown requirement name is bad input, as `health disable <unknown>` is: exit 2.
     const unknown = cli(['--root', root, 'fix', 'nope.nothing']);
-    expect(unknown.code).toBe(1);
+    expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/no requirement "nope\.nothing".*Known: github_backups/s);
   });
 });

@@ -103,8 +103,9 @@ describe('a WbError reaches every surface with its code, message and hint', () =
   const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, WB_BACKUP_LOG_LEVEL: 'warn' } });
 
   it('CLI: stderr says the message and the hint once each; the exit status is the table entry', () => {
+    // An unknown requirement name is bad input (as `health disable <unknown>`): the usage exit status.
     const r = cli('--root', root, 'fix', 'nope');
-    expect(r.status).toBe(ERROR_SURFACES.not_found.exit);
+    expect(r.status).toBe(ERROR_SURFACES.invalid_input.exit);
     expect(count(r.stderr, MESSAGE)).toBe(1);
     expect(count(r.stderr, HINT_START)).toBe(1);
     expect(r.stderr).toMatch(/There is no requirement "nope"\. Known: .*local_backups/);
@@ -120,7 +121,7 @@ describe('a WbError reaches every surface with its code, message and hint', () =
     const { client, close } = await connectStdio(root);
     try {
       const r = (await client.callTool({ name: 'health_fix', arguments: { requirement: 'nope' } })) as { isError?: boolean; content: Array<{ text: string }> };
-      expect(r.isError).toBe(ERROR_SURFACES.not_found.mcp.isError);
+      expect(r.isError).toBe(ERROR_SURFACES.invalid_input.mcp.isError);
       const text = r.content[0]!.text;
       expect(text.startsWith(`${MESSAGE} ${HINT_START}`)).toBe(true);
       expect(count(text, MESSAGE)).toBe(1);
@@ -132,9 +133,9 @@ describe('a WbError reaches every surface with its code, message and hint', () =
 
   it('card API: the JSON carries code, message and hint as separate fields, with the table status', async () => {
     const res = await fetch(`${server.url}/api/health/fix/nope`, { method: 'POST', headers: { origin: server.url, 'content-type': 'application/json' }, body: '{}' });
-    expect(res.status).toBe(ERROR_SURFACES.not_found.http);
+    expect(res.status).toBe(ERROR_SURFACES.invalid_input.http);
     const body = (await res.json()) as { error: { code: string; message: string; hint: string } };
-    expect(body.error.code).toBe('not_found');
+    expect(body.error.code).toBe('invalid_input');
     expect(body.error.message).toBe(MESSAGE);
     expect(body.error.hint.startsWith(HINT_START)).toBe(true);
     expect(body.error.hint).toContain('local_backups');

@@ -32,6 +32,14 @@ describe('health component names', () => {
     }
   });
 
+  it('wb-backup fix with an unknown requirement name exits 2 (bad usage, as health disable does), listing the known names', () => {
+    for (const name of ['nope', 'local_backups.nope', 'github_backup']) {
+      const r = cli('fix', name);
+      expect(r.status, name).toBe(2);
+      expect(r.stderr, name).toMatch(new RegExp(`There is no requirement "${name.replace(/\./g, '\\.')}"\\. Known: .*github_backups`, 's'));
+    }
+  });
+
   it('health.disabled naming no component is reported by health (CLI exit 2, MCP error result) with the known names; snapshots go on', async () => {
     writeConfigFile(root, { health: { disabled: ['github_backup'] } });
     const r = cli('health');

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { z } from 'zod';
 import type { Config } from '../root/config.js';
 import { describeError } from '../core/errors.js';
@@ -8,6 +9,9 @@ import { HostFilterSchema, configuredHost } from '../root/host.js';
 import { byCodeUnit } from '../core/text-order.js';
 import { listLocalSnapshots } from '../snapshot/store.js';
 import { readLocalManifest } from '../snapshot/chain-set.js';
+import { zstdArchiveProblem } from '../snapshot/archive-frames.js';
+import type { Manifest } from '../snapshot/manifest.js';
+import { readLastCheck } from '../check/record.js';
 
 export const SnapshotListEntrySchema = z.object({
   id: z.string(),
@@ -22,6 +26,11 @@ export const SnapshotListEntrySchema = z.object({
   base: z.string().nullable().optional().describe('for a delta, the snapshot it was stored against (null for a full); absent when kind is'),
   local: z.boolean(),
   remote: z.boolean().describe('a complete copy is on the remote'),
+  restorable: z
+    .boolean()
+    .optional()
+    .describe('false when this machine knows the snapshot cannot be restored: a link of its chain (itself, its base, …) is missing here and on the remote, its manifest does not read, or its archive is empty, of another size than the remote copy, or was found damaged by the last check. Found from file sizes and manifests, no archive is read; absent for snapshots only the remote has'),
+  not_restorable_reason: z.string().optional().describe('when restorable is false: which link and what is wrong with it'),
 });
 export type SnapshotListEntry = z.infer<typeof SnapshotListEntrySchema>;
 
@@ -87,6 +96,7 @@ export async function listSnapshots(
       if (counted(s.id)) localBytes += s.bytes;
     }
   }
+  const remoteSizes = new Map<string, number>();
   let remoteInfo: SnapshotList['remote'] = { configured: false, listed: false, reason: 'No remote is configured.' };
   if (remote) {
     remoteInfo = { configured: true, label: remote.label, listed: false };
@@ -96,6 +106,7 @@ export async function listSnapshots(
         for (const r of await remote.list()) {
           if (!r.complete) continue; // a half-done push is not a copy anyone can restore
           if (counted(r.id)) sum += r.bytes;
+          remoteSizes.set(r.id, r.bytes);
           const known = merged.get(r.id);
           const parsed = parseSnapshotId(r.id);
           if (known) known.remote = true;
@@ -108,6 +119,7 @@ export async function listSnapshots(
       }
     }
   }
+  if (where !== 'remote') markBrokenChains(config, merged, remoteInfo.listed ? remoteSizes : null, remoteInfo.configured);
   const all = [...merged.values()].sort((a, b) => compareSnapshotIds(b.id, a.id));
   const snapshots = shown === 'all' ? all : all.filter((s) => s.host === shown);
   const others = new Map<string, number>();
@@ -118,4 +130,87 @@ export async function listSnapshots(
     host: { this_machine: thisHost, shown, others: [...others].map(([host, n]) => ({ host, snapshots: n })).sort((a, b) => byCodeUnit(a.host, b.host)) },
     totals: { local_bytes: localBytes, remote_bytes: remoteBytes },
   };
+}
+
+const MAX_REASON = 300;
+
+/**
+ * Marks each local snapshot restorable or not, from what this machine knows without reading an
+ * archive: following each manifest's base (only while some database is stored as a delta), every
+ * link must be here with a manifest that reads and an archive that is not empty, of the size the
+ * remote lists for its copy, whose zstd frames end where the file does (archive-frames.ts: block
+ * headers only), and not failed by the last local check; or, missing here, be on the
+ * remote (a restore fetches it; what lies beyond it is the remote's, which `check --remote` proves).
+ * @param remoteSizes the remote's complete snapshots and their archive bytes; null when not listed
+ */
+function markBrokenChains(config: Config, merged: Map<string, SnapshotListEntry>, remoteSizes: ReadonlyMap<string, number> | null, remoteConfigured: boolean): void {
+  const local = new Map(listLocalSnapshots(config.root).map((s) => [s.id, s] as const));
+  const lastCheck = readLastCheck(config.root);
+  // Only what the last check found wrong with a snapshot's own files (not its chain, which is
+  // followed here as it is now), and only for archives not replaced since.
+  const checkedAt = lastCheck ? Date.parse(lastCheck.started_at) : NaN;
+  const failedByCheck = new Map<string, string>();
+  for (const f of lastCheck?.failed ?? []) {
+    const own = f.where === 'local' ? f.problems.find((p) => p.startsWith('archive:') || p.startsWith('manifest:')) : undefined;
+    const s = own ? local.get(f.id) : undefined;
+    if (own && s && !(archiveMtime(s.archivePath) > checkedAt)) failedByCheck.set(f.id, own);
+  }
+  const manifests = new Map<string, Manifest | null>();
+  const manifestOf = (id: string): Manifest | null => {
+    if (!manifests.has(id)) manifests.set(id, local.has(id) ? readLocalManifest(local.get(id)!) : null);
+    return manifests.get(id)!;
+  };
+  /** What is wrong with local snapshot `id`'s own files, or null. */
+  const ownProblem = (id: string): string | null => {
+    const s = local.get(id)!;
+    if (!manifestOf(id)) return 'its manifest is missing or does not read';
+    if (s.bytes === 0) return 'its archive is empty';
+    const remoteBytes = remoteSizes?.get(id);
+    if (remoteBytes !== undefined && remoteBytes !== s.bytes) return `its archive is ${s.bytes} bytes here but ${remoteBytes} on the remote (damaged or cut short here)`;
+    // The zstd frames must end where the file does: an archive cut short is found without decompressing it.
+    const framing = s.codec === 'zstd' ? zstdArchiveProblem(s.archivePath) : null;
+    if (framing) return `its archive is damaged: ${framing}`;
+    const failed = failedByCheck.get(id);
+    if (failed !== undefined) return `the last check found it damaged (${failed})`;
+    return null;
+  };
+  for (const entry of merged.values()) {
+    if (!entry.local) continue;
+    const problem = chainProblem(entry.id);
+    entry.restorable = problem === null;
+    if (problem !== null) entry.not_restorable_reason = problem.length > MAX_REASON ? `${problem.slice(0, MAX_REASON - 1)}…` : problem;
+  }
+
+  function chainProblem(id: string): string | null {
+    const own = ownProblem(id);
+    if (own) return own;
+    let current = manifestOf(id)!;
+    let names = new Set(current.databases.filter((d) => d.stored === 'delta').map((d) => d.name));
+    const seen = new Set([id]);
+    while (current.kind === 'delta' && names.size) {
+      const base = current.base;
+      if (!base) return `it is a delta that names no base`;
+      if (seen.has(base) || seen.size > 1000) return `its chain of bases loops`;
+      seen.add(base);
+      if (!local.has(base)) {
+        if (remoteSizes?.has(base)) return null; // a restore fetches it from the remote
+        if (remoteSizes) return `its chain needs ${base}, which is neither on this machine nor on the remote`;
+        return `its chain needs ${base}, which is not on this machine ${remoteConfigured ? '(the remote was not listed)' : '(no remote is configured)'}`;
+      }
+      const baseProblem = ownProblem(base);
+      if (baseProblem) return `its chain needs ${base}: ${baseProblem}`;
+      const next = manifestOf(base)!;
+      names = new Set([...names].filter((n) => next.databases.find((d) => d.name === n)?.stored === 'delta'));
+      current = next;
+    }
+    return null;
+  }
+}
+
+function archiveMtime(file: string): number {
+  try {
+    return fs.statSync(file).mtimeMs;
+  } catch {
+    return NaN;
+  }
 }

@@ -47,8 +47,11 @@ export async function replicate(config: Config, remote: Remote, justTaken: strin
       }
     : call;
   let remoteIds: Map<string, boolean>;
+  let deleting: Set<string>;
   try {
-    remoteIds = new Map((await remote.list(call)).map((s) => [s.id, s.complete]));
+    const listing = await remote.list(call);
+    remoteIds = new Map(listing.map((s) => [s.id, s.complete]));
+    deleting = new Set(listing.filter((s) => s.deleting === true && !s.complete).map((s) => s.id));
   } catch (err) {
     const { reason } = describe(err);
     log.warn({ reason }, 'remote unavailable; the snapshot stays local and will be pushed by a later run');
@@ -74,6 +77,7 @@ export async function replicate(config: Config, remote: Remote, justTaken: strin
       if (snap.id === justTaken) attemptsForNew = pushed.attempts;
       else backfilled.push(snap.id);
       remoteIds.set(snap.id, true);
+      deleting.delete(snap.id); // pushed again: whole, no longer being deleted
       log.info({ snapshot: snap.id, attempts: pushed.attempts }, 'pushed');
     } catch (err) {
       const { reason } = describe(err);
@@ -90,7 +94,7 @@ export async function replicate(config: Config, remote: Remote, justTaken: strin
 
   let pruned: string[] = [];
   try {
-    pruned = await sweepRemote(config, remote, remoteIds, justTaken, new Map(localChains.map((s) => [s.id, s.manifest])), signal);
+    pruned = await sweepRemote(config, remote, remoteIds, deleting, justTaken, new Map(localChains.map((s) => [s.id, s.manifest])), signal);
   } catch (err) {
     // Only a cancel gets here (unreadable manifests keep their snapshots instead): the next run sweeps.
     log.warn({ reason: describe(err).reason }, 'remote sweep stopped; the next run sweeps again');
@@ -145,13 +149,16 @@ export function pushOrder(local: readonly LocalChainSnapshot[], remoteComplete: 
  * only the remote has, from remote.manifest (once per run). A kept snapshot whose manifest cannot
  * be read (the remote failed to answer) may depend on any older snapshot: none older than it is
  * deleted this run. Deletes newest first, so an interrupted sweep never leaves a delta without its
- * base. Returns the ids deleted; a delete that fails is retried by the next run.
+ * base. A snapshot an earlier sweep started deleting (`deleting`: listed broken) is not weighed by
+ * retention again: its delete is finished first, unless a kept chain reaches it (then it is left,
+ * listed broken). Returns the ids deleted; a delete that fails is retried by the next run.
  * @throws RemoteError 'cancelled' when `signal` fires while manifests are read
  */
 async function sweepRemote(
   config: Config,
   remote: Remote,
   remoteIds: ReadonlyMap<string, boolean>,
+  deleting: ReadonlySet<string>,
   justTaken: string,
   localManifests: ReadonlyMap<string, LocalChainSnapshot['manifest']>,
   signal?: AbortSignal,
@@ -159,11 +166,12 @@ async function sweepRemote(
   const log = logger().child({ remote: remote.label });
   const call = signal ? { signal } : {};
   const host = configuredHost(config);
-  // Only this machine's snapshots: another machine's are its own to keep or sweep.
-  const ids = [...remoteIds.keys()].filter((id) => snapshotHost(id, host) === host);
+  // Only this machine's snapshots: another machine's are its own to keep or sweep; one half deleted
+  // is finished by the sweep, never counted as kept.
+  const ids = [...remoteIds.keys()].filter((id) => !deleting.has(id) && snapshotHost(id, host) === host);
   const decision = decideRetention(ids, config.retention);
   const keepIds = new Set([...decision.keep, justTaken]);
-  const present = new Map(ids.map((id) => [id, 0]));
+  const present = new Map([...remoteIds.keys()].map((id) => [id, 0]));
   const reader = new RemoteChainReader(remote, localManifests, signal);
   const chains = await reader.chainsOf(keepIds, present);
   // Only the kept chains need their links; the rest are deletable whatever they are.
@@ -172,7 +180,9 @@ async function sweepRemote(
   const unknown = [...chains.values()].filter((s) => !s.known).map((s) => s.id);
   const newestUnknown = unknown.sort((a, b) => compareSnapshotIds(b, a))[0];
   const pruned: string[] = [];
-  const candidates = deletable.filter((id) => id !== justTaken).sort((a, b) => compareSnapshotIds(b, a));
+  const unfinished = [...deleting].filter((id) => !chains.has(id)).sort((a, b) => compareSnapshotIds(b, a));
+  for (const id of deleting) if (chains.has(id)) log.warn({ snapshot: id }, 'remote sweep leaves a half-deleted snapshot a kept snapshot depends on (listed broken)');
+  const candidates = [...unfinished, ...deletable.filter((id) => id !== justTaken && !deleting.has(id)).sort((a, b) => compareSnapshotIds(b, a))];
   for (const id of candidates) {
     if (signal?.aborted) break; // the sweep is redone by the next run
     if (newestUnknown && compareSnapshotIds(id, newestUnknown) < 0) {

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { Config } from '../root/config.js';
 import { WbError, describeError } from '../core/errors.js';
 import { logger } from '../core/log.js';
+import { makeOwnedTempDir, removeStaleOwnedTempDirs } from '../core/owned-temp.js';
 import { ProgressReporter } from '../core/progress.js';
 import { databaseChain, readLocalManifest } from '../snapshot/chain-set.js';
 import { verifyAgainstChecksums } from '../snapshot/checksums.js';
@@ -13,7 +14,7 @@ import { listLocalSnapshots, type LocalSnapshot } from '../snapshot/store.js';
 import { compareSnapshotIds, parseSnapshotId, snapshotHost } from '../snapshot/id.js';
 import { configuredHost, scopeByHost, type HostScope } from '../root/host.js';
 import { remoteFromConfig } from '../remote/registry.js';
-import { ensureLocalSnapshot } from '../remote/fetch.js';
+import { ensureLocalSnapshot, fetchChainLinksInto } from '../remote/fetch.js';
 import type { Remote } from '../remote/remote.js';
 import { linkFile, rebuildFromChain, resolveChains, unpackChainArchives, type ChainLink } from '../restore/chain-stage.js';
 import { verifyManifest } from '../restore/stage.js';
@@ -78,7 +79,9 @@ export async function runCheck(config: Config, opts: CheckOptions): Promise<Chec
   const where = opts.remote ? 'remote' : 'local';
   const previous = readLastCheck(config.root);
   const meter = new ProgressReporter((done, total, message) => opts.onProgress?.(done, total, message));
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-check-'));
+  // A work folder a killed check left (its process gone) is removed first.
+  removeStaleOwnedTempDirs(os.tmpdir(), 'wb-check-');
+  const work = makeOwnedTempDir(os.tmpdir(), 'wb-check-');
   try {
     // No root lock: a check may take long and must never hold back a snapshot; a snapshot that
     // retention removes while it is checked is left out rather than reported (checkLocal).
@@ -151,6 +154,10 @@ async function checkLocal(config: Config, opts: CheckOptions, previous: LastChec
   const byId = new Map(local.map((s) => [s.id, s]));
   const { ids, scope } = selectIds(config, local.map((s) => s.id), opts, 'local');
   const toRead = chooseForReading(ids, opts.readData, previous?.read_at?.local, opts.random);
+  // A snapshot read in full whose chain lacks a link here fetches it from the remote, as a restore
+  // would, into the check's work folder (the data root is left as it is); checked like the others.
+  const fetched = await fetchMissingLinks(config, opts, [...toRead].map((id) => byId.get(id)!), path.join(work, 'fetched-root'));
+  for (const s of fetched.snapshots) if (!byId.has(s.id)) byId.set(s.id, s);
   const manifests = new Map<string, Manifest | null>();
   const manifestOf = (id: string) => {
     if (!manifests.has(id)) manifests.set(id, byId.has(id) ? readLocalManifest(byId.get(id)!) : null);
@@ -170,6 +177,8 @@ async function checkLocal(config: Config, opts: CheckOptions, previous: LastChec
     const snapshot = byId.get(id)!;
     meter.report({ done, total, message: `checking ${id}` });
     const problems = [...(await storedProblems(id))];
+    const fetchProblem = fetched.problems.get(id);
+    if (fetchProblem) problems.push(`its chain could not be fetched from the remote: ${fetchProblem}`);
     // A delta restores only if every archive of its chain does: a damaged link fails it too.
     if (problems.length === 0) {
       for (const link of chainLinks(manifestOf(id), manifestOf)) {
@@ -182,7 +191,7 @@ async function checkLocal(config: Config, opts: CheckOptions, previous: LastChec
     let read = false;
     if (toRead.has(id) && problems.length === 0) {
       meter.report({ done, total, message: `reading ${id}` });
-      problems.push(...(await readSnapshot(config.root, snapshot, work)));
+      problems.push(...(await readSnapshot(config.root, snapshot, work, fetched.snapshots)));
       read = true;
     }
     if (toRead.has(id)) done += snapshot.bytes;
@@ -191,6 +200,29 @@ async function checkLocal(config: Config, opts: CheckOptions, previous: LastChec
     verdicts.push({ id, where: 'local', read, ok: problems.length === 0, problems });
   }
   return { verdicts, scope };
+}
+
+/**
+ * The chain links the snapshots `toRead` lack here, downloaded from the configured remote into
+ * `intoRoot` (only when some link is missing; never into the data root). A snapshot whose links
+ * could not be fetched keeps its chain problem and gets the reason why.
+ */
+async function fetchMissingLinks(config: Config, opts: CheckOptions, toRead: readonly LocalSnapshot[], intoRoot: string): Promise<{ snapshots: LocalSnapshot[]; problems: Map<string, string> }> {
+  const snapshots: LocalSnapshot[] = [];
+  const problems = new Map<string, string>();
+  if (!toRead.length) return { snapshots, problems };
+  const remote = opts.remoteImpl !== undefined ? opts.remoteImpl : remoteFromConfig(config);
+  if (!remote) return { snapshots, problems };
+  for (const snapshot of toRead) {
+    if (opts.signal?.aborted) throw new WbError('interrupted', 'The check was cancelled.');
+    try {
+      snapshots.push(...(await fetchChainLinksInto(config, snapshot, remote, intoRoot, opts.signal)));
+    } catch (err) {
+      if (err instanceof WbError && err.code === 'interrupted') throw err;
+      problems.set(snapshot.id, describeError(err));
+    }
+  }
+  return { snapshots, problems };
 }
 
 /** The other snapshots a snapshot's deltas are rebuilt from (bases, their bases, ...), as far as manifests tell. */
@@ -246,7 +278,7 @@ function chainProblems(manifest: Manifest, manifestOf: (id: string) => Manifest 
  * would: the image's sha256, integrity_check, foreign_key_check, the manifest's row counts.
  * `root` is the data root whose backups/ holds the chain (the real one, or a download folder).
  */
-async function readSnapshot(root: string, snapshot: LocalSnapshot, work: string): Promise<string[]> {
+async function readSnapshot(root: string, snapshot: LocalSnapshot, work: string, extra: readonly LocalSnapshot[] = []): Promise<string[]> {
   const problems: string[] = [];
   let manifest: Manifest;
   try {
@@ -256,7 +288,7 @@ async function readSnapshot(root: string, snapshot: LocalSnapshot, work: string)
   }
   let chains: Map<string, ChainLink[]>;
   try {
-    chains = resolveChains(root, snapshot, manifest, manifest.databases);
+    chains = resolveChains(root, snapshot, manifest, manifest.databases, extra);
   } catch (err) {
     return [`chain: ${describeError(err)}`];
   }
@@ -319,7 +351,8 @@ async function checkRemote(config: Config, opts: CheckOptions, previous: LastChe
     if (opts.signal?.aborted) throw new WbError('interrupted', 'The check was cancelled.');
     meter.report({ done, ...(total !== undefined ? { total } : {}), message: `checking ${id} on ${remote.label}` } as { done: number; total?: number; message: string });
     const problems: string[] = [];
-    if (!byId.get(id)!.complete) problems.push('incomplete on the remote (a push that did not finish): the next backup pushes it again');
+    if (byId.get(id)!.deleting) problems.push('half deleted on the remote (a retention sweep stopped part way): the next backup\'s sweep finishes deleting it');
+    else if (!byId.get(id)!.complete) problems.push('incomplete on the remote (a push that did not finish): the next backup pushes it again');
     const manifest = await manifestOf(id);
     if (!manifest) problems.push(`manifest: ${problemsOfManifest.get(id) ?? 'missing'}`);
     else {

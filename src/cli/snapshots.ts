@@ -36,6 +36,7 @@ export function printList(list: SnapshotList): void {
     // A remote-only snapshot's kind is not read (it would cost a download): shown as "?".
     const kind = s.kind === 'delta' ? `delta of ${s.base ?? '?'}` : (s.kind ?? '?');
     out(`${s.id.padEnd(idWidth)} ${s.host.padEnd(hostWidth)} ${formatBytes(s.bytes).padStart(10)}  ${kind.padEnd(5)}  ${where}${s.manual ? '  manual' : ''}`);
+    if (s.restorable === false) out(`    not restorable: ${cliText(s.not_restorable_reason ?? 'its chain is broken', currentRoot)}`);
   }
   const others = list.host.others;
   if (others.length) {

@@ -232,7 +232,7 @@ export async function runFix(opts: HealthOptions, id: string, inputs?: Record<st
     const found = findRequirement(components, id);
     if (!found) {
       const known = components.flatMap((c) => [...(c.optIn ? [c.id] : []), ...c.requirements.map((r) => `${c.id}.${r.id}`)]);
-      throw new WbError('not_found', `There is no requirement "${id}".`, `Known: ${known.join(', ')}.`);
+      throw new WbError('invalid_input', `There is no requirement "${id}".`, `Known: ${known.join(', ')}.`);
     }
     const { requirement } = found;
     const fixer = requirement.fixer;

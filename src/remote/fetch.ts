@@ -7,6 +7,8 @@ import { logger } from '../core/log.js';
 import { rootLayout } from '../root/paths.js';
 import { compareSnapshotIds, parseSnapshotId, snapshotHost } from '../snapshot/id.js';
 import { configuredHost } from '../root/host.js';
+import { readLocalManifest } from '../snapshot/chain-set.js';
+import type { Manifest } from '../snapshot/manifest.js';
 import { findLocalSnapshot, listLocalSnapshots, type LocalSnapshot } from '../snapshot/store.js';
 import { RemoteError, type Remote } from './remote.js';
 
@@ -15,18 +17,24 @@ import { RemoteError, type Remote } from './remote.js';
  * the newest, for "latest": this machine's newest, by its configured host; another machine's
  * snapshot is restored only when named). The download lands as an ordinary local snapshot: archive renamed in last.
  * A delta snapshot comes with the archives of its chain this machine lacks (and no others), bases
- * first, each one an ordinary local snapshot too. Call holding the root lock.
+ * first, each one an ordinary local snapshot too: also when the snapshot itself is local but a link
+ * of its chain is not (deleted here, still on the remote). Call holding the root lock.
  * @param onBytes while downloading: bytes received so far (a growing running total over the
  *   whole chain) and the archive sizes of the snapshots downloaded, as the remote lists them (the
  *   files' total is slightly more: each manifest and checksum file comes with its archive)
+ * @param databases only the chains of these databases are made whole (default: every database)
+ * @throws WbError `restore_refused` when a link is on neither side (nothing is downloaded then),
+ *   not_found / remote_failed / interrupted / disk_full from the listing or a download
  */
-export async function ensureLocalSnapshot(config: Config, id: string, remote: Remote | null, signal?: AbortSignal, onBytes?: (bytes: number, archiveBytes: number) => void): Promise<LocalSnapshot> {
+export async function ensureLocalSnapshot(config: Config, id: string, remote: Remote | null, signal?: AbortSignal, onBytes?: (bytes: number, archiveBytes: number) => void, databases?: readonly string[]): Promise<LocalSnapshot> {
   const host = configuredHost(config);
   const mine = (s: string) => snapshotHost(s, host) === host;
   const local = listLocalSnapshots(config.root);
   const localHit = id === 'latest' ? local.find((s) => mine(s.id)) : local.find((s) => s.id === id);
-  // A named snapshot this machine has needs no remote; only "latest" must ask which is newer.
-  if (!remote || (localHit && id !== 'latest')) return findLocalSnapshot(config.root, id, host);
+  if (!remote) return findLocalSnapshot(config.root, id, host);
+  // A named snapshot this machine has needs no remote unless a link of its chain is missing here;
+  // only "latest" must ask which is newer.
+  if (localHit && id !== 'latest' && !localChainGap(localById(config.root), localHit, databases)) return localHit;
 
   let wanted: string | undefined;
   const sizes = new Map<string, number>();
@@ -37,17 +45,18 @@ export async function ensureLocalSnapshot(config: Config, id: string, remote: Re
     const remoteIds = listed.map((r) => r.id);
     if (id === 'latest') {
       const newestRemote = remoteIds.filter(mine).sort((a, b) => compareSnapshotIds(b, a))[0];
-      wanted = newestRemote && (!localHit || compareSnapshotIds(newestRemote, localHit.id) > 0) ? newestRemote : undefined;
-    } else if (!localHit && remoteIds.includes(id)) wanted = id;
+      wanted = newestRemote && (!localHit || compareSnapshotIds(newestRemote, localHit.id) > 0) ? newestRemote : localHit?.id;
+    } else if (localHit || remoteIds.includes(id)) wanted = id;
   } catch (err) {
-    if (localHit && !(err instanceof RemoteError && err.kind === 'cancelled')) return localHit; // the local copy is enough
+    if (localHit && !(err instanceof RemoteError && err.kind === 'cancelled') && !localChainGap(localById(config.root), localHit, databases)) return localHit; // the local copy is enough
     // The remote was not asked successfully: whether it has the snapshot is unknown, so not 'not_found'.
-    throw new WbError(codeFor(err), `Snapshot ${id} is not on this machine and the remote could not be listed: ${errorText(err)}`, errorHint(err));
+    const what = localHit ? `A link of the chain of snapshot ${localHit.id} is not on this machine` : `Snapshot ${id} is not on this machine`;
+    throw new WbError(codeFor(err), `${what} and the remote could not be listed: ${errorText(err)}`, errorHint(err));
   }
   if (!wanted) return findLocalSnapshot(config.root, id, host);
 
   // A delta restores with its whole chain: the archives of the chain this machine lacks, bases first.
-  const needed = await chainToDownload(config, remote, wanted, signal);
+  const needed = await chainToDownload(localById(config.root), remote, wanted, new Set(sizes.keys()), databases, signal);
   // Progress over the whole chain: one running total against the chain's archive bytes.
   const chainBytes = needed.reduce((n, link) => n + (sizes.get(link) ?? 0), 0);
   let before = 0;
@@ -65,32 +74,105 @@ export async function ensureLocalSnapshot(config: Config, id: string, remote: Re
   return findLocalSnapshot(config.root, wanted);
 }
 
+/** The local snapshots of the roots given, by id (the first root's copy wins). */
+function localById(...roots: string[]): Map<string, LocalSnapshot> {
+  const byId = new Map<string, LocalSnapshot>();
+  for (const root of roots) for (const s of listLocalSnapshots(root)) if (!byId.has(s.id)) byId.set(s.id, s);
+  return byId;
+}
+
 /**
- * The snapshots to download so that `wanted` restores: `wanted` and, following each manifest's
- * base (read with remote.manifest, no archive fetched), every base this machine does not have,
- * down to a full or to a base it has. Full first, the order they are downloaded and applied in.
+ * For a check, which never changes the data root: the links of a local snapshot's chain that
+ * neither `config.root` nor `intoRoot` has are downloaded from the remote into `intoRoot` (a
+ * folder of the check's own, laid out as a data root), bases first. Nothing is asked of the
+ * remote when the chain is whole.
+ * @returns the snapshots downloaded, as local snapshots of `intoRoot`
+ * @throws WbError `restore_refused` (a link on neither side; nothing downloaded), not_found /
+ *   remote_failed / interrupted / disk_full (listing or download)
+ */
+export async function fetchChainLinksInto(config: Config, snapshot: LocalSnapshot, remote: Remote, intoRoot: string, signal?: AbortSignal): Promise<LocalSnapshot[]> {
+  const local = localById(config.root, intoRoot);
+  if (!localChainGap(local, snapshot)) return [];
+  let onRemote: Set<string>;
+  try {
+    onRemote = new Set((await remote.list(signal ? { signal } : {})).filter((r) => r.complete && typeof r.id === 'string' && parseSnapshotId(r.id) !== null).map((r) => r.id));
+  } catch (err) {
+    throw new WbError(codeFor(err), `A link of the chain of snapshot ${snapshot.id} is not on this machine and the remote could not be listed: ${errorText(err)}`, errorHint(err));
+  }
+  const needed = await chainToDownload(local, remote, snapshot.id, onRemote, undefined, signal);
+  const into: Config = { ...config, root: intoRoot };
+  for (const link of needed) await downloadOne(into, remote, link, signal);
+  return needed.map((id) => findLocalSnapshot(intoRoot, id));
+}
+
+/**
+ * The first snapshot a local snapshot's chain needs that this machine does not have (following
+ * each local manifest's base, only for the databases stored as deltas), or null when the chain is
+ * whole here or cannot be followed further (a damaged local manifest: the restore's own chain check
+ * reports it). Reads manifest files only.
+ */
+function localChainGap(local: ReadonlyMap<string, LocalSnapshot>, snapshot: LocalSnapshot, databases?: readonly string[]): string | null {
+  let manifest = readLocalManifest(snapshot);
+  let names = deltaNames(manifest, databases);
+  for (let hops = 0; manifest && names.size && manifest.base && hops <= MAX_CHAIN; hops++) {
+    const base = local.get(manifest.base);
+    if (!base) return manifest.base;
+    const next = readLocalManifest(base);
+    names = next ? new Set([...names].filter((n) => next.databases.find((d) => d.name === n)?.stored === 'delta')) : new Set();
+    manifest = next;
+  }
+  return null;
+}
+
+/** The databases of `manifest` (among `only`, when given) stored as deltas: those whose chain goes on to its base. */
+function deltaNames(manifest: Manifest | null, only?: readonly string[]): Set<string> {
+  if (!manifest || manifest.kind !== 'delta') return new Set();
+  return new Set(manifest.databases.filter((d) => d.stored === 'delta' && (!only || only.includes(d.name))).map((d) => d.name));
+}
+
+/**
+ * The snapshots to download so that `wanted` restores: `wanted` when this machine lacks it and,
+ * following each manifest's base (a local manifest where this machine has the snapshot, else
+ * remote.manifest; no archive fetched), every base this machine does not have, down to a full.
+ * Only the bases the chains of `databases` (default: all) need are followed. Full first, the
+ * order they are downloaded and applied in.
+ * @param onRemote the snapshots the remote lists as complete
  * @throws WbError `restore_refused` when a base is on neither side (nothing is downloaded then);
  *   not_found / remote_failed / interrupted when a manifest cannot be read
  */
-async function chainToDownload(config: Config, remote: Remote, wanted: string, signal?: AbortSignal): Promise<string[]> {
-  const localIds = new Set(listLocalSnapshots(config.root).map((s) => s.id));
+async function chainToDownload(local: ReadonlyMap<string, LocalSnapshot>, remote: Remote, wanted: string, onRemote: ReadonlySet<string>, databases: readonly string[] | undefined, signal?: AbortSignal): Promise<string[]> {
   const chain: string[] = [];
-  for (let id: string | null = wanted; id !== null && !localIds.has(id); ) {
-    if (chain.includes(id) || chain.length > MAX_CHAIN) {
-      throw new WbError('restore_refused', `Snapshot ${wanted} on ${remote.label} has a chain of bases that loops or is longer than ${MAX_CHAIN}. Nothing was changed.`, 'Restore a full snapshot instead (data_backup_list shows which are full).');
+  const seen = new Set<string>();
+  let names = new Set<string>(); // the databases whose chain goes on (from the first manifest read)
+  for (let id: string | null = wanted; id !== null; ) {
+    if (seen.has(id) || seen.size > MAX_CHAIN) {
+      throw new WbError('restore_refused', `Snapshot ${wanted} has a chain of bases that loops or is longer than ${MAX_CHAIN}. Nothing was changed.`, 'Restore a full snapshot instead (data_backup_list shows which are full).');
     }
-    chain.push(id);
-    let manifest;
-    try {
-      manifest = await remote.manifest(id, signal ? { signal } : {});
-    } catch (err) {
-      if (err instanceof RemoteError && err.kind === 'not_found' && id !== wanted) {
+    seen.add(id);
+    let manifest: Manifest | null;
+    const here = local.get(id);
+    if (here) {
+      manifest = readLocalManifest(here);
+      if (!manifest) break; // damaged here: the restore's chain check says so, naming it
+    } else {
+      if (!onRemote.has(id)) {
+        if (id === wanted) throw new WbError('not_found', `Snapshot ${wanted} is neither on this machine nor complete on ${remote.label}.`, 'List the snapshots with data_backup_list (or `wb-backup list`) and pick one that is.');
         throw new WbError('restore_refused', `Snapshot ${wanted} is a delta whose chain needs ${id}, which is neither on this machine nor on ${remote.label}. Nothing was changed.`, 'Restore an older snapshot whose chain is whole (data_backup_list shows each snapshot\'s kind and base).');
       }
-      // Reading the chain is the first step of downloading it: said as such.
-      throw new WbError(codeFor(err), `Downloading snapshot ${id} from ${remote.label} failed: ${errorText(err)} Nothing was changed.`, errorHint(err));
+      chain.push(id);
+      try {
+        manifest = await remote.manifest(id, signal ? { signal } : {});
+      } catch (err) {
+        if (err instanceof RemoteError && err.kind === 'not_found' && id !== wanted) {
+          throw new WbError('restore_refused', `Snapshot ${wanted} is a delta whose chain needs ${id}, which is neither on this machine nor on ${remote.label}. Nothing was changed.`, 'Restore an older snapshot whose chain is whole (data_backup_list shows each snapshot\'s kind and base).');
+        }
+        // Reading the chain is the first step of downloading it: said as such.
+        throw new WbError(codeFor(err), `Downloading snapshot ${id} from ${remote.label} failed: ${errorText(err)} Nothing was changed.`, errorHint(err));
+      }
     }
-    id = manifest.kind === 'delta' && manifest.base ? manifest.base : null;
+    const m: Manifest = manifest;
+    names = id === wanted ? deltaNames(m, databases) : new Set([...names].filter((n) => m.databases.find((d) => d.name === n)?.stored === 'delta'));
+    id = names.size && manifest.kind === 'delta' && manifest.base ? manifest.base : null;
   }
   return chain.reverse();
 }

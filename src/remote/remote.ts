@@ -40,6 +40,8 @@ export const RemoteSnapshotSchema = z.object({
   bytes: z.number(),
   /** true when every file of the snapshot is there (a half-done push is not complete) */
   complete: z.boolean(),
+  /** true for a snapshot a delete started on and did not finish (never complete): the next sweep finishes it */
+  deleting: z.boolean().optional(),
 });
 export type RemoteSnapshot = z.infer<typeof RemoteSnapshotSchema>;
 

@@ -29,15 +29,17 @@ export type DatabaseChains = ReadonlyMap<string, readonly ChainLink[]>;
 
 /**
  * The chains of the `entries` of `target` that are stored as deltas (the others need none), read
- * from the local snapshots' manifests: `manifest` is the target's own, already verified.
+ * from the local snapshots' manifests: `manifest` is the target's own, already verified. `extra`:
+ * snapshots outside `root` the chains may use too (a check's links fetched from the remote).
  * @throws WbError `restore_refused` naming the missing or mismatching base (see databaseChain), before
  *   anything is staged
  */
-export function resolveChains(root: string, target: LocalSnapshot, manifest: Manifest, entries: readonly ManifestDatabase[]): Map<string, ChainLink[]> {
+export function resolveChains(root: string, target: LocalSnapshot, manifest: Manifest, entries: readonly ManifestDatabase[], extra: readonly LocalSnapshot[] = []): Map<string, ChainLink[]> {
   const chains = new Map<string, ChainLink[]>();
   const deltas = entries.filter((e) => e.stored === 'delta');
   if (!deltas.length) return chains;
   const local = new Map(listLocalSnapshots(root).map((s) => [s.id, s] as const));
+  for (const s of extra) if (!local.has(s.id)) local.set(s.id, s);
   local.set(target.id, target);
   const manifests = new Map<string, Manifest | null>([[target.id, manifest]]);
   const manifestOf = (id: string): Manifest | null => {

@@ -4,11 +4,13 @@ import Database from 'better-sqlite3';
 import type { Config } from '../root/config.js';
 import { WbError } from '../core/errors.js';
 import { syncDirectory, syncFileData } from '../core/durable-file.js';
+import { makeOwnedTempDir, removeStaleOwnedTempDirs } from '../core/owned-temp.js';
+import { formatBytes } from '../core/size-format.js';
 import { withRootLock } from '../root/lock.js';
 import { ensureLocalSnapshot } from '../remote/fetch.js';
 import { remoteFromConfig } from '../remote/registry.js';
 import type { Remote } from '../remote/remote.js';
-import { linkFile, rebuildFromChain, resolveChains, unpackChainArchives, type ChainLink } from './chain-stage.js';
+import { chainBytes, linkFile, rebuildFromChain, resolveChains, unpackChainArchives, type ChainLink } from './chain-stage.js';
 import { verifyManifest } from './stage.js';
 
 export interface ExportOptions {
@@ -54,16 +56,19 @@ export async function exportDatabase(config: Config, opts: ExportOptions): Promi
   if (!fs.existsSync(path.dirname(out))) throw new WbError('invalid_input', `The folder of ${out} does not exist.`, 'Create it, or choose another --out.');
   return withRootLock(config.root, 'export', opts.lockWaitMs ?? config.backup.lock_wait_ms, async () => {
     const remote = opts.remote !== undefined ? opts.remote : remoteFromConfig(config);
-    const snapshot = await ensureLocalSnapshot(config, opts.snapshotId, remote, opts.signal);
+    const snapshot = await ensureLocalSnapshot(config, opts.snapshotId, remote, opts.signal, undefined, [opts.db]);
     const manifest = await verifyManifest(snapshot);
     const entry = manifest.databases.find((d) => d.name === opts.db);
     if (!entry) throw new WbError('invalid_input', `Snapshot ${snapshot.id} has no database named ${opts.db}.`, `It holds: ${manifest.databases.map((d) => d.name).join(', ') || 'no database'}.`);
     const links: ChainLink[] = resolveChains(config.root, snapshot, manifest, [entry]).get(entry.name) ?? [{ snapshot, entry }];
-    const work = fs.mkdtempSync(path.join(path.dirname(out), '.wb-export-'));
+    // A work folder a killed export left beside --out (its process gone) is removed first.
+    removeStaleOwnedTempDirs(path.dirname(out), WORK_PREFIX);
+    let work: string | null = null;
     try {
-      const shas = await unpackChainArchives(new Map([[entry.name, links]]), null, work);
-      const rebuilt = path.join(work, 'rebuilt.db');
-      const sha = await rebuildFromChain(links, (l) => linkFile(work, l), shas, rebuilt);
+      const dir = (work = makeOwnedTempDir(path.dirname(out), WORK_PREFIX));
+      const shas = await unpackChainArchives(new Map([[entry.name, links]]), null, dir);
+      const rebuilt = path.join(dir, 'rebuilt.db');
+      const sha = await rebuildFromChain(links, (l) => linkFile(dir, l), shas, rebuilt);
       if (sha !== entry.sha256) {
         throw new WbError('restore_refused', `Refusing to export ${entry.name}: the rebuilt image does not match the checksum in the manifest of ${snapshot.id}. Nothing was written.`, 'Export an older snapshot whose chain is whole.');
       }
@@ -79,10 +84,32 @@ export async function exportDatabase(config: Config, opts: ExportOptions): Promi
       }
       syncDirectory(path.dirname(out));
       return { snapshot_id: snapshot.id, db: entry.name, out, bytes: entry.bytes, sha256: sha, stored: entry.stored === 'delta' ? 'delta' : 'image', chain: links.map((l) => l.snapshot.id) };
+    } catch (err) {
+      if (isDiskFull(err)) throw exportDiskFull(out, entry.name, chainBytes(links) + entry.bytes);
+      throw err;
     } finally {
-      fs.rmSync(work, { recursive: true, force: true });
+      if (work) fs.rmSync(work, { recursive: true, force: true });
     }
   });
+}
+
+/** The export's work folder beside --out: `.wb-export-<pid>-<host>-XXXXXX` (see core/owned-temp.ts). */
+const WORK_PREFIX = '.wb-export-';
+
+/** A full disk, as the unpacking reports it (WbError disk_full) or as a write raises it. */
+function isDiskFull(err: unknown): boolean {
+  if (err instanceof WbError) return err.code === 'disk_full';
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+/** An export's own wording of a full disk: the --out folder, what it needs, nothing of a restore. */
+function exportDiskFull(out: string, db: string, needBytes: number): WbError {
+  return new WbError(
+    'disk_full',
+    `The disk holding ${path.dirname(out)} ran out of space while the export rebuilt ${db}. Nothing was written: ${path.basename(out)} was not created and the temporary files are removed.`,
+    `The export needs about ${formatBytes(needBytes)} free in that folder (the unpacked archives and the rebuilt database, beside --out). Free some space there, or choose an --out on another disk, then export again.`,
+  );
 }
 
 function refuseExisting(out: string): void {

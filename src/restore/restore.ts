@@ -263,7 +263,7 @@ async function resolveSnapshot(run: RestoreRun): Promise<{ snapshot: LocalSnapsh
   const snapshot = await ensureLocalSnapshot(config, grant ? grant.plan.snapshot_id : opts.snapshotId, remote, opts.signal, (bytes, archiveBytes) => {
     run.bytes.downloaded = bytes;
     run.meter.report({ done: restoreBytes(run), total: archiveBytes, message: 'downloading the snapshot from the remote' });
-  });
+  }, opts.databases?.length ? opts.databases : undefined);
   progress(run, `found ${snapshot.id}`);
   const manifest = await verifyManifest(snapshot);
   progress(run, 'manifest checksum and contents verified');

@@ -19,6 +19,7 @@ import {
   type SnapshotFiles,
 } from '../remote.js';
 import { syncDirectory, syncFileData } from '../../core/durable-file.js';
+import { gate } from '../../core/fault-gate.js';
 
 /** A signal that never fires, for calls made without one. */
 const NEVER = new AbortController().signal;
@@ -64,10 +65,18 @@ export class DirRemote implements Remote {
     this.ensureReachable();
     try {
       const found: RemoteSnapshot[] = [];
-      for (const name of fs.readdirSync(this.dir)) {
-        if (!parseSnapshotId(name)) continue;
+      const names = fs.readdirSync(this.dir);
+      const present = new Set(names);
+      for (const name of names) {
         const folder = path.join(this.dir, name);
-        found.push(describeStoredSnapshot(name, fs.readdirSync(folder), (f) => fs.statSync(path.join(folder, f)).size));
+        if (parseSnapshotId(name)) {
+          found.push(describeStoredSnapshot(name, fs.readdirSync(folder), (f) => fs.statSync(path.join(folder, f)).size));
+          continue;
+        }
+        // A delete cut short (see delete): listed as broken, never complete, so the next sweep finishes it.
+        const id = name.startsWith(DELETING) ? name.slice(DELETING.length) : '';
+        if (!parseSnapshotId(id) || present.has(id)) continue;
+        found.push({ ...describeStoredSnapshot(id, fs.readdirSync(folder), (f) => fs.statSync(path.join(folder, f)).size, false), deleting: true });
       }
       return found;
     } catch (err) {
@@ -106,6 +115,7 @@ export class DirRemote implements Remote {
       syncDirectory(tmp); // the copied names, before the rename publishes them
       throwIfCancelled(signal, this.label, what); // the last moment the push can still not happen
       if (fs.existsSync(final)) fs.rmSync(final, { recursive: true, force: true }); // an incomplete earlier push
+      fs.rmSync(path.join(this.dir, `${DELETING}${snapshot.id}`), { recursive: true, force: true }); // pushed again after a delete cut short
       fs.renameSync(tmp, final);
       syncDirectory(this.dir);
     } catch (err) {
@@ -178,15 +188,53 @@ export class DirRemote implements Remote {
     return parseRemoteManifest(this.label, id, text);
   }
 
+  /**
+   * Deletes snapshot `id` in steps that each leave a state the next run understands: the folder is
+   * first renamed to `.deleting-<id>` (one atomic step: from then on no reader takes it for a
+   * snapshot, and list() shows it as broken, `deleting`), then its files are removed one by one,
+   * then the folder. A delete cut short (a failing removal, a kill) is finished by the next delete of
+   * `id`, which the next sweep makes. An absent snapshot is already deleted.
+   */
   async delete(id: string, opts: RemoteCallOptions = {}): Promise<void> {
     throwIfCancelled(opts.signal, this.label, `Deleting ${id} from`);
     this.ensureReachable();
+    const folder = path.join(this.dir, id);
+    const doomed = path.join(this.dir, `${DELETING}${id}`);
     try {
-      fs.rmSync(path.join(this.dir, id), { recursive: true, force: true }); // force: an absent snapshot is already deleted
+      // An earlier delete cut short is finished first: the rename below needs the name free.
+      removeFolderInSteps(doomed);
+      if (fs.existsSync(folder)) {
+        gate('rename', folder);
+        fs.renameSync(folder, doomed);
+        syncDirectory(this.dir);
+        removeFolderInSteps(doomed);
+      }
+      syncDirectory(this.dir);
     } catch (err) {
       throw this.failure(err, `Deleting ${id} from`, opts.signal);
     }
   }
+}
+
+/** The name prefix of a snapshot folder being deleted: not a snapshot id, so never taken for one. */
+const DELETING = '.deleting-';
+
+/** Removes `dir` (absent: nothing to do): each file, then the folder, each step through the fault gate. */
+function removeFolderInSteps(dir: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  for (const name of names) {
+    const file = path.join(dir, name);
+    gate('unlink', file);
+    fs.rmSync(file, { recursive: true, force: true });
+  }
+  gate('rmdir', dir);
+  fs.rmdirSync(dir);
 }
 
 /** A failure writing this machine's copy (its disk full or read-only), as opposed to reading the remote. */
