@@ -16,7 +16,9 @@
 //   WB_BENCH_KEEP=1          keep the work folder
 //   WB_BENCH_RESTORE_ONLY=<kept work folder>   only the restore comparison, on an earlier run's roots
 //   WB_BENCH_PROFILE=0       skip the profile of a delta's steps
-//   WB_BENCH_CHURN=all       all: every table churns; largest: only each database's largest table
+//   WB_BENCH_CHURN=agent     agent: the issue's workload as an agent writes (see churn()); heavy: the
+//                            first measurements' workload (rows grow, random copies); largest: heavy
+//                            on each database's largest table only
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -38,9 +40,9 @@ const MB = Number(process.env.WB_BENCH_MB ?? 600);
 const HOURS = Number(process.env.WB_BENCH_HOURS ?? 24);
 const FULL_EVERY = Number(process.env.WB_BENCH_FULL_EVERY ?? 4);
 const PROFILE = process.env.WB_BENCH_PROFILE !== '0';
-// all: every table of every database churns; largest: only the largest table (by rows) of each
-// database, as bench/page-image.ts does (fewer pages touched: small-row tables churn less)
-const CHURN = (process.env.WB_BENCH_CHURN ?? 'all') as 'all' | 'largest';
+// agent (default) / heavy / largest: see churn(). `all` is the old name of heavy.
+const CHURN = ((process.env.WB_BENCH_CHURN ?? 'agent') === 'all' ? 'heavy' : (process.env.WB_BENCH_CHURN ?? 'agent')) as 'agent' | 'heavy' | 'largest';
+if (!['agent', 'heavy', 'largest'].includes(CHURN)) throw new Error(`WB_BENCH_CHURN=${CHURN}: use agent, heavy or largest`);
 const RESTORE = (process.env.WB_BENCH_RESTORE ?? 'restore') as 'rebuild' | 'restore' | 'export' | 'off';
 const CLI = path.resolve('dist/src/cli/main.js');
 const CHILD = path.resolve('bench/incremental-child.mjs');
@@ -90,13 +92,32 @@ interface ChurnCounts {
 }
 
 /**
- * One simulated hour of changes in every table of every database: 0.5% of its rows updated (a
- * text column edited), 0.5% inserted (copies of random rows), 0.25% deleted (with the rows that
- * reference them), picked at random over the whole table; one transaction per database, then a
- * TRUNCATE checkpoint, as an agent's store looks between two hourly snapshots.
+ * How each table of the generated set (bench/generate.ts) is used by an agent, for the default
+ * workload: `log` tables are appended to and pruned from their oldest end (an event log, a task's
+ * history, a chat); `record` tables are edited in place, added to and deleted from anywhere.
+ */
+const LOG_TABLES = new Set(['events', 'task_history', 'messages']);
+
+/**
+ * One simulated hour of changes, one transaction per database, then a TRUNCATE checkpoint, as an
+ * agent's store looks between two hourly snapshots. Of each table's rows: 0.5% updated, 0.5%
+ * inserted, 0.25% deleted (the issue's "~1% of rows changed per hour").
+ *
+ * WB_BENCH_CHURN=agent (default), the issue's workload read as an agent writes:
+ * - record tables (tasks, entities, docs, projects, threads): updates at random rows that rewrite
+ *   a stretch of the widest text column with the same number of characters (an edit keeps a
+ *   row's size: no page split), inserts of new rows appended after the largest key with the
+ *   newest timestamps, deletes at random rows (with the rows that reference them);
+ * - log tables (events, task_history, messages): no updates; inserts appended as above; deletes
+ *   of the oldest rows (retention pruning).
+ * WB_BENCH_CHURN=heavy (the workload of the first measurements): every table, updates at random
+ * rows that append " edited h<hour>" to the widest text column (rows grow: pages split), inserts
+ * as copies of random rows (their index entries land anywhere), deletes at random rows.
+ * WB_BENCH_CHURN=largest: heavy, on each database's largest table only.
  */
 function churn(hour: number, r: () => number): ChurnCounts {
   const counts: ChurnCounts = { updates: 0, inserts: 0, deletes: 0 };
+  const agent = CHURN === 'agent';
   for (const file of fs.readdirSync(dbDir).filter((f) => f.endsWith('.db')).sort()) {
     const db = new Database(path.join(dbDir, file));
     const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all() as string[];
@@ -124,33 +145,69 @@ function churn(hour: number, r: () => number): ChurnCounts {
       return db.prepare(`DELETE FROM ${q(t)} WHERE ${key} = ?`).run(k).changes;
     };
     const counted = tables.map((t) => [t, Number(db.prepare(`SELECT count(*) FROM ${q(t)}`).pluck().get())] as const);
-    const churned = CHURN === 'all' ? tables : [counted.slice().sort((a, b) => b[1] - a[1])[0]![0]];
+    const churned = CHURN === 'largest' ? [counted.slice().sort((a, b) => b[1] - a[1])[0]![0]] : tables;
     db.transaction(() => {
       for (const t of churned) {
         const cols = db.prepare(`PRAGMA table_info(${q(t)})`).all() as Array<{ name: string; type: string; pk: number }>;
         const key = keyOf(t);
         const rowid = key === 'rowid';
-        const keys = db.prepare(`SELECT ${key} FROM ${q(t)}`).pluck().all() as Array<number | string>;
+        const keys = db.prepare(`SELECT ${key} FROM ${q(t)}${agent ? ` ORDER BY ${key}` : ''}`).pluck().all() as Array<number | string>; // agent: oldest first
         if (keys.length === 0) continue;
+        const log = agent && LOG_TABLES.has(t);
         const pick = () => keys[Math.floor(r() * keys.length)]!;
         const texts = cols.filter((c) => c.pk === 0 && c.type.toUpperCase() === 'TEXT');
         // The widest text column is the one edited (a note, a body): what an agent rewrites.
         const edited = texts.length ? texts.map((c) => [c.name, Number(db.prepare(`SELECT avg(length(${q(c.name)})) FROM (SELECT ${q(c.name)} FROM ${q(t)} LIMIT 200)`).pluck().get() ?? 0)] as const).sort((a, b) => b[1] - a[1])[0]![0] : null;
-        if (edited) {
+        const nUpdates = Math.round(keys.length * 0.005);
+        if (edited && !agent) {
           const upd = db.prepare(`UPDATE ${q(t)} SET ${q(edited)} = ${q(edited)} || ? WHERE ${key} = ?`);
-          for (let i = 0; i < Math.round(keys.length * 0.005); i++) counts.updates += upd.run(` edited h${hour}`, pick()).changes;
+          for (let i = 0; i < nUpdates; i++) counts.updates += upd.run(` edited h${hour}`, pick()).changes;
+        } else if (edited && !log) {
+          // Up to 40 letters of the text rewritten in place: as long as it was (JSON stays JSON).
+          const get = db.prepare(`SELECT ${q(edited)} FROM ${q(t)} WHERE ${key} = ?`).pluck();
+          const upd = db.prepare(`UPDATE ${q(t)} SET ${q(edited)} = ? WHERE ${key} = ?`);
+          for (let i = 0; i < nUpdates; i++) {
+            const k = pick();
+            const text = get.get(k) as string | undefined;
+            if (text === undefined) continue;
+            const at = Math.floor(r() * Math.max(1, text.length - 40));
+            const stretch = text.slice(at, at + 40).replace(/[a-z]/g, () => String.fromCharCode(97 + Math.floor(r() * 26)));
+            counts.updates += upd.run(text.slice(0, at) + stretch + text.slice(at + 40), k).changes;
+          }
         }
-        const copyCols = cols.filter((c) => (rowid ? c.pk === 0 : true));
-        const names = copyCols.map((c) => q(c.name)).join(', ');
-        const values = copyCols.map((c) => (!rowid && c.pk > 0 ? '?' : q(c.name))).join(', ');
-        const ins = db.prepare(`INSERT INTO ${q(t)}(${names}) SELECT ${values} FROM ${q(t)} WHERE ${key} = ?`);
-        for (let i = 0; i < Math.round(keys.length * 0.005); i++) {
-          counts.inserts += (rowid ? ins.run(pick()) : ins.run(`n${hour}-${i}-${Math.floor(r() * 1e9)}`, pick())).changes;
+        const nInserts = Math.round(keys.length * 0.005);
+        if (agent) {
+          // New rows after the largest key: a copy of a random row's contents (its sizes), with the
+          // newest timestamps (columns named at / *_at), so the table and its time indexes grow at their end.
+          const newest = new Map(cols.filter((c) => c.name === 'at' || c.name.endsWith('_at')).map((c) => [c.name, db.prepare(`SELECT max(${q(c.name)}) FROM ${q(t)}`).pluck().get() as number | string]));
+          const copyCols = cols.filter((c) => (rowid ? c.pk === 0 : true));
+          const names = copyCols.map((c) => q(c.name)).join(', ');
+          const values = copyCols.map((c) => (!rowid && c.pk > 0 ? '?' : newest.has(c.name) ? '?' : q(c.name))).join(', ');
+          const ins = db.prepare(`INSERT INTO ${q(t)}(${names}) SELECT ${values} FROM ${q(t)} WHERE ${key} = ?`);
+          const last = keys[keys.length - 1]!;
+          for (let i = 0; i < nInserts; i++) {
+            const stamps = [...newest.values()].map((v) => (typeof v === 'number' ? v + 1 + i : v)); // ISO texts: the newest one again (sorts last)
+            const params = rowid ? [...stamps, pick()] : [`${String(last)}~h${String(hour).padStart(3, '0')}-${String(i).padStart(6, '0')}`, ...stamps, pick()];
+            counts.inserts += ins.run(...params).changes;
+          }
+        } else {
+          const copyCols = cols.filter((c) => (rowid ? c.pk === 0 : true));
+          const names = copyCols.map((c) => q(c.name)).join(', ');
+          const values = copyCols.map((c) => (!rowid && c.pk > 0 ? '?' : q(c.name))).join(', ');
+          const ins = db.prepare(`INSERT INTO ${q(t)}(${names}) SELECT ${values} FROM ${q(t)} WHERE ${key} = ?`);
+          for (let i = 0; i < nInserts; i++) {
+            counts.inserts += (rowid ? ins.run(pick()) : ins.run(`n${hour}-${i}-${Math.floor(r() * 1e9)}`, pick())).changes;
+          }
         }
         // Small lookup tables (projects, threads) keep their rows; elsewhere a deleted row takes
         // the rows that reference it along (recursively), as the application would.
         if ((children.get(t)?.length ?? 0) > 0 && keys.length < 10_000) continue;
-        for (let i = 0; i < Math.round(keys.length * 0.0025); i++) counts.deletes += cascade(t, key, pick());
+        const nDeletes = Math.round(keys.length * 0.0025);
+        if (log) {
+          for (let i = 0; i < nDeletes; i++) counts.deletes += cascade(t, key, keys[i]!);
+        } else {
+          for (let i = 0; i < nDeletes; i++) counts.deletes += cascade(t, key, pick());
+        }
       }
     })();
     db.pragma('wal_checkpoint(TRUNCATE)');
@@ -327,7 +384,7 @@ async function profile(): Promise<void> {
   console.log(`  image read + page hashes + sha256    ${secs(hashed)}  (hashing ${secs(hashed - read)})`);
   console.log(`  row counts (count(*) of each table)  ${secs(rows)}`);
   console.log(`  delta written against ${newest.id}: read + hashes + selection + zstd ${secs(delta)}  (${mb(deltaBytes)}; selection + zstd ${secs(delta - hashed)})`);
-  console.log(`  chain check: ${chainIds.length} archive(s), ${mb(chainBytes)}, against their checksums  ${secs(chain)}`);
+  console.log(`  chain check: ${chainIds.length} archive(s), ${mb(chainBytes)}, against their checksums  ${secs(chain)}  (what re-reading them would cost: a snapshot re-reads only an archive whose file changed)`);
 }
 
 /**
@@ -376,7 +433,7 @@ async function main(): Promise<void> {
     db.close();
   }
   const dbFiles = fs.readdirSync(dbDir).filter((f) => f.endsWith('.db')).sort();
-  console.log(`data: ${dbFiles.length} WAL databases, ${mb(dirBytes(dbDir))} (generated in ${secs(Date.now() - genStarted)}); ${HOURS} simulated hours; ${os.cpus().length} cores; ${version}; restore mode: ${RESTORE}; churn: ${CHURN === 'all' ? 'every table' : "each database's largest table"}`);
+  console.log(`data: ${dbFiles.length} WAL databases, ${mb(dirBytes(dbDir))} (generated in ${secs(Date.now() - genStarted)}); ${HOURS} simulated hours; ${os.cpus().length} cores; ${version}; restore mode: ${RESTORE}; churn: ${CHURN}`);
   console.log('consistent moment: each hour the churn commits and checkpoints (TRUNCATE), then with no writer running wb-backup snapshots the live files and restic backs up the same .db files');
 
   writeConfig(root, `remote:\n  dir:\n    path: ${JSON.stringify(remoteDir)}\n`);

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -7,6 +8,8 @@ import { loadConfig, writeConfigFile } from '../src/root/config.js';
 import { listLocalSnapshots } from '../src/snapshot/store.js';
 import { readLocalManifest } from '../src/snapshot/chain-set.js';
 import { readPageSet } from '../src/pages/page-set.js';
+import { planChain } from '../src/backup/chain-plan.js';
+import { runCheck } from '../src/check/run.js';
 import { makeNotesDb, rmrf, tempRoot } from './support/fixtures.js';
 
 let root: string;
@@ -79,6 +82,42 @@ describe('incremental snapshots: what each hourly snapshot stores', () => {
     fs.writeFileSync(archive, bytes);
     const second = await runBackup(loadConfig(root), { now: hour(11) });
     expect(second).toMatchObject({ kind: 'full', base: null, full_because: expect.stringMatching(/damaged/) });
+  });
+
+  it('each archive of the chain is read once: the next snapshot re-reads only one whose file changed, or one a check found damaged', async () => {
+    const live = path.join(root, 'db', 'notes.db');
+    bigNotes(live);
+    const first = await runBackup(loadConfig(root), { now: hour(10) });
+    touch(live, "UPDATE notes SET title = 'a' WHERE id = 7");
+    const second = await runBackup(loadConfig(root), { now: hour(11) });
+    expect(second.kind).toBe('delta');
+    // Both archives were checksummed as they were written, and the files are as they were then.
+    const plan = await planChain(loadConfig(root), hour(12)(), { full: false });
+    expect(plan).toMatchObject({ kind: 'delta', base: second.snapshot_id, reread: 0 });
+    expect(plan.verified.map((v) => v.id)).toEqual([first.snapshot_id, second.snapshot_id]);
+    // The same bytes written again: the file changed, so it is read again (and found whole).
+    const archive = snapshot(first.snapshot_id).archivePath;
+    fs.writeFileSync(archive, fs.readFileSync(archive));
+    expect(await planChain(loadConfig(root), hour(12)(), { full: false })).toMatchObject({ kind: 'delta', reread: 1 });
+    const third = await runBackup(loadConfig(root), { now: hour(12) });
+    expect(third.kind).toBe('delta');
+    expect(await planChain(loadConfig(root), hour(13)(), { full: false })).toMatchObject({ kind: 'delta', reread: 0 });
+    // Damage that leaves the file's inode, size and times as they were (bit rot) is found by
+    // `check --read-data`; the next snapshot then reads that archive again and is a full one.
+    const mtimeNs = fs.statSync(archive, { bigint: true }).mtimeNs;
+    const bytes = fs.readFileSync(archive);
+    bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
+    const fd = fs.openSync(archive, 'r+');
+    fs.writeSync(fd, bytes, 0, bytes.length, 0);
+    fs.closeSync(fd);
+    // Its modification time put back to the nanosecond, as bit rot would leave it.
+    execFileSync('touch', ['-m', '-d', `@${mtimeNs / 1_000_000_000n}.${String(mtimeNs % 1_000_000_000n).padStart(9, '0')}`, archive]);
+    expect(fs.statSync(archive, { bigint: true }).mtimeNs).toBe(mtimeNs);
+    expect(await planChain(loadConfig(root), hour(13)(), { full: false })).toMatchObject({ kind: 'delta', reread: 0 });
+    const check = await runCheck(loadConfig(root), { remote: false, readData: { kind: 'all' } });
+    expect(check.failed.map((f) => f.id)).toContain(first.snapshot_id);
+    const fourth = await runBackup(loadConfig(root), { now: hour(13) });
+    expect(fourth).toMatchObject({ kind: 'full', full_because: expect.stringMatching(/damaged/) });
   });
 
   it('a base without page-hash indexes (an older wb-backup, or downloaded) gives a full one', async () => {

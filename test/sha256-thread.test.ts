@@ -23,3 +23,30 @@ describe('the sha256 of a whole image hashed on its own thread', () => {
     }
   });
 });
+
+describe('the hashing thread sharing the per-page hashes', () => {
+  it('hands each buffer back with the truncated sha256 of each slice asked for, and the digest still covers every byte', async () => {
+    const hasher = new Sha256Thread(2);
+    try {
+      const expected = createHash('sha256');
+      for (let round = 0; round < 5; round++) {
+        const pages = 16 + round;
+        const data = hasher.spare(pages * 512);
+        randomBytes(pages * 512).copy(data);
+        const copy = Buffer.from(data);
+        expected.update(copy);
+        const from = round; // the caller hashed the first `round` pages itself
+        const back = await hasher.hashed(data, { size: 512, width: 8, from });
+        expect(back.data.equals(copy)).toBe(true);
+        const want = Buffer.concat(Array.from({ length: pages - from }, (_, i) => createHash('sha256').update(copy.subarray((from + i) * 512, (from + i + 1) * 512)).digest().subarray(0, 8)));
+        expect(back.hashes.equals(want)).toBe(true);
+        hasher.recycle(back.data);
+        // The same memory comes back for the next chunk of that size.
+        expect(hasher.spare(pages * 512).buffer).toBe(back.data.buffer);
+      }
+      expect(await hasher.digest()).toBe(expected.digest('hex'));
+    } finally {
+      await hasher.close();
+    }
+  });
+});

@@ -8,7 +8,7 @@ const delta = (id: string, base: string, at: number, bytes = 10): ChainSnapshot 
 
 describe('the chain rule', () => {
   it('defaults: a full at least daily, at most 48 deltas, deltas up to half the full', () => {
-    expect(DEFAULT_CHAIN_POLICY).toEqual({ maxFullAgeMs: 24 * H, maxDeltaShare: 0.5, maxDeltas: 48 });
+    expect(DEFAULT_CHAIN_POLICY).toEqual({ maxFullAgeMs: 24 * H, maxDeltaShare: 1, maxDeltas: 48 });
   });
 
   it('starts with a full, then deltas on the newest snapshot', () => {
@@ -22,7 +22,9 @@ describe('the chain rule', () => {
   it('takes a full when the full is a day old, when the deltas reach the share, or the chain its length', () => {
     const s = [full('a', 0, 1000), delta('b', 'a', H, 200)];
     expect(decideNext(s, 24 * H)).toEqual({ kind: 'full', reason: 'full_too_old' });
-    expect(decideNext([...s, delta('c', 'b', 2 * H, 300)], 3 * H)).toEqual({ kind: 'full', reason: 'deltas_too_big' });
+    // 200 + 800 bytes of deltas: the default share (1) of the full's 1000; one byte less is still a delta.
+    expect(decideNext([...s, delta('c', 'b', 2 * H, 799)], 3 * H)).toMatchObject({ kind: 'delta', base: 'c' });
+    expect(decideNext([...s, delta('c', 'b', 2 * H, 800)], 3 * H)).toEqual({ kind: 'full', reason: 'deltas_too_big' });
     const short: ChainPolicy = { ...DEFAULT_CHAIN_POLICY, maxDeltas: 1 };
     expect(decideNext(s, 2 * H, {}, short)).toEqual({ kind: 'full', reason: 'chain_too_long' });
   });

@@ -8,7 +8,7 @@ import { WbError } from '../core/errors.js';
 import { syncFileData } from '../core/durable-file.js';
 import { Sha256Thread } from '../core/sha256-thread.js';
 import { openPageImage, type PageImage } from '../pages/image.js';
-import { decodePageIndex, encodePageIndex, PageIndexBuilder } from '../pages/page-index.js';
+import { decodePageIndex, encodePageIndex, hashedChunks, PageIndexBuilder } from '../pages/page-index.js';
 import { writeDelta } from '../pages/delta.js';
 import type { Codec } from '../snapshot/manifest.js';
 
@@ -148,6 +148,16 @@ export async function copyAndInspect(req: HotCopyRequest): Promise<HotCopyResult
   }
 }
 
+/**
+ * The share of each chunk's page hashes this thread computes while copying a whole image (it also
+ * reads and writes the copy; the hashing thread also takes the image's sha256), and the share the
+ * hashing thread computes for a delta (this thread reads, hashes the rest and picks the changed
+ * pages). Measured per 4 KiB page on the bench machine: read ~1.3 us, page hash ~5 us (a call per
+ * page), image sha256 ~2.5 us: these shares keep both threads about equally busy.
+ */
+const IMAGE_HASH_SHARE = 0.5;
+const DELTA_THREAD_SHARE = 0.4;
+
 /** The whole-image sha256 runs on a thread of its own, beside the per-page hashing (one per copying thread, reused). */
 let hasher: Sha256Thread | null = null;
 function imageHasher(): Sha256Thread {
@@ -192,12 +202,14 @@ async function takeImage(req: HotCopyRequest, file: FileIdentity, wholeReason: s
     const builder = new PageIndexBuilder(image.pageSize, undefined, false);
     fd = fs.openSync(partial, 'w');
     let at = 0;
-    for (const chunk of image.chunks()) {
-      builder.add(chunk.data);
+    // The hashing thread takes the image's sha256 and a share of the page hashes; this thread
+    // reads, writes the copy and hashes the rest. Chunks are read into buffers it hands back.
+    for await (const { chunk, hashes } of hashedChunks(image.chunks(undefined, (n) => whole.spare(n)), whole, image.pageSize, builder.hashWidth, IMAGE_HASH_SHARE)) {
+      builder.addHashes(hashes, chunk.count);
       fs.writeSync(fd, chunk.data, 0, chunk.data.length, at);
       at += chunk.data.length;
       count(chunk.data.length);
-      await whole.update(chunk.data); // handed over: not used after this
+      whole.recycle(chunk.data);
     }
     const imageSha256 = await whole.digest();
     const inspected = await inspect(image);
@@ -242,14 +254,15 @@ async function takeDelta(req: HotCopyRequest, base: NonNullable<HotCopyRequest['
       return { kind: 'ok', copied: await takeImage(req, file, `its page size changed from ${baseIndex.pageSize} to ${image.pageSize} bytes`) };
     }
     const count = counter(req);
+    const hasher = imageHasher();
     const chunks = (function* () {
-      for (const chunk of image.chunks()) {
+      for (const chunk of image.chunks(undefined, (n) => hasher.spare(n))) {
         count(chunk.data.length);
         yield chunk;
       }
     })();
     const out = `${req.dest}.delta`;
-    const written = await writeDelta({ out, base: { snapshotId: base.snapshotId, db: base.db, index: baseIndex }, pageSize: image.pageSize, pageCount: image.pageCount, chunks, codec: req.codec, imageHasher: imageHasher(), ...(req.level !== undefined ? { level: req.level } : {}) });
+    const written = await writeDelta({ out, base: { snapshotId: base.snapshotId, db: base.db, index: baseIndex }, pageSize: image.pageSize, pageCount: image.pageCount, chunks, codec: req.codec, imageHasher: hasher, threadShare: DELTA_THREAD_SHARE, ...(req.level !== undefined ? { level: req.level } : {}) });
     if (written.changedPages > MAX_DELTA_PAGE_SHARE * Math.max(1, written.pageCount)) {
       fs.rmSync(out, { force: true });
       return { kind: 'too_big', changed: written.changedPages, pages: written.pageCount };

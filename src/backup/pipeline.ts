@@ -29,6 +29,7 @@ import { byCodeUnit } from '../core/text-order.js';
 import { formatBytes, freeSpaceNote } from '../core/size-format.js';
 import { ProgressReporter } from '../core/progress.js';
 import { planChain, type ChainPlan } from './chain-plan.js';
+import { fileStamp } from '../snapshot/checksums.js';
 import { protectChains } from '../snapshot/chain.js';
 import { localChainSnapshots } from '../snapshot/chain-set.js';
 import { writePageSet, type PageSetEntry } from '../pages/page-set.js';
@@ -291,7 +292,7 @@ async function takeSnapshot(config: Config, opts: BackupOptions, lock: RootLock,
   const run = startSnapshot(config, opts, lock);
   try {
     run.chain = await planChain(config, run.now, { full: opts.full ?? false, ...(opts.signal ? { signal: opts.signal } : {}) });
-    run.log.info({ kind: run.chain.kind, base: run.chain.base, reason: run.chain.reason }, 'chain decided');
+    run.log.info({ kind: run.chain.kind, base: run.chain.base, reason: run.chain.reason, archives_reread: run.chain.reread }, 'chain decided');
     const copied = await copyDatabases(run);
     checkpoint(run);
     const { manifest, manifestText, archive } = await writeArchive(run, copied);
@@ -361,7 +362,7 @@ function startSnapshot(config: Config, opts: BackupOptions, lock: RootLock): Sna
     bytes: { copied: 0, reading: null, pushed: 0, total: 2 * sourceBytes },
     step: 'starting',
     complete: false,
-    chain: { kind: 'full', base: null, reason: 'forced', bases: new Map() },
+    chain: { kind: 'full', base: null, reason: 'forced', bases: new Map(), verified: [], reread: 0 },
   };
   // The heartbeat: what was measured at that moment (a growing copy, the archive's intake), never a made-up value.
   const measured = () => ({ done: bytesDone(run), total: run.bytes.total, message: run.step });
@@ -539,7 +540,12 @@ async function writeArchive(run: SnapshotRun, copied: CopiedSet): Promise<{ mani
 async function publishSnapshot(run: SnapshotRun, manifestText: string, archive: { sha256: string; bytes: number }, pages: readonly PageSetEntry[]): Promise<void> {
   const { files } = run;
   // The next snapshot's deltas are found with these; a snapshot without them is only no base.
-  writePageSet(files.pages, run.id, pages);
+  // With them, the archives of this snapshot's chain as found whole: its own was checksummed as
+  // it was written (the rename below keeps its inode, size and mtime), its base's were checked
+  // by planChain; the next snapshot reads again only those whose file changed.
+  const own = fileStamp(run.archiveTmp);
+  const verified = [...(run.chain.kind === 'delta' ? run.chain.verified : []), ...(own ? [{ id: run.id, sha256: archive.sha256, stamp: own }] : [])];
+  writePageSet(files.pages, run.id, pages, verified);
   const manifestSha = createHash('sha256').update(manifestText).digest('hex');
   writeFileAtomic(files.manifest, manifestText);
   writeFileAtomic(

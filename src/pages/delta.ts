@@ -10,7 +10,7 @@ import { compressor, decompressFile } from '../snapshot/codec.js';
 import type { Codec } from '../snapshot/manifest.js';
 import { ByteReader } from './byte-reader.js';
 import type { PageChunk } from './image.js';
-import { PageIndexBuilder, type ImageHasher, type PageHashIndex } from './page-index.js';
+import { hashedChunks, isPageHasher, PageIndexBuilder, type ImageHasher, type PageHashIndex } from './page-index.js';
 
 /**
  * The page delta: the pages of a database image whose hash differs from its base's page-hash
@@ -60,8 +60,13 @@ export interface WriteDeltaOptions {
   chunks: Iterable<PageChunk> | AsyncIterable<PageChunk>;
   codec: Codec;
   level?: number;
-  /** hashes the whole new image on another thread (its chunks are handed over once used); default: this thread */
+  /**
+   * hashes the whole new image on another thread (its chunks are handed over once used); default:
+   * this thread. One that can (core/sha256-thread.ts) also hashes a share of the pages
+   * (`threadShare`, default 0.4) and hands the chunks back for reuse.
+   */
   imageHasher?: ImageHasher;
+  threadShare?: number;
 }
 
 export interface DeltaWritten {
@@ -135,11 +140,20 @@ export async function writeDelta(opts: WriteDeltaOptions): Promise<DeltaWritten>
   const w = baseIndex.hashWidth;
   let changed = 0;
   let seen = 0;
+  // Each chunk with its pages' hashes: hashed here, or shared with the hashing thread.
+  const shared = isPageHasher(hasher) ? hasher : null;
+  const hashedHere = async function* (): AsyncGenerator<{ chunk: PageChunk; hashes: Buffer }> {
+    for await (const chunk of opts.chunks) {
+      if (chunk.data.length !== chunk.count * opts.pageSize) throw new WbError('invalid_input', `Pages came out of order or cut (chunk at page ${chunk.first}, expected ${seen + 1}).`);
+      yield { chunk, hashes: builder.add(chunk.data) };
+    }
+  };
+  const stream = shared ? hashedChunks(opts.chunks, shared, opts.pageSize, w, 1 - (opts.threadShare ?? 0.4)) : hashedHere();
   try {
     await put(header);
-    for await (const chunk of opts.chunks) {
+    for await (const { chunk, hashes } of stream) {
       if (chunk.first !== seen + 1 || chunk.data.length !== chunk.count * opts.pageSize) throw new WbError('invalid_input', `Pages came out of order or cut (chunk at page ${chunk.first}, expected ${seen + 1}).`);
-      const hashes = builder.add(chunk.data);
+      if (shared) builder.addHashes(hashes, chunk.count);
       const records: Buffer[] = [];
       for (let i = 0; i < chunk.count; i++) {
         const pgno = chunk.first + i;
@@ -151,8 +165,9 @@ export async function writeDelta(opts: WriteDeltaOptions): Promise<DeltaWritten>
         changed++;
       }
       if (records.length > 0) await put(Buffer.concat(records));
-      // The records were copied by concat: the chunk can go to the hashing thread.
-      if (hasher) await hasher.update(chunk.data);
+      // The records were copied by concat: the chunk can go to the hashing thread (or back to its pool).
+      if (shared) shared.recycle(chunk.data);
+      else if (hasher) await hasher.update(chunk.data);
       seen += chunk.count;
     }
     if (seen !== opts.pageCount) throw new WbError('invalid_input', `The image had ${seen} pages, ${opts.pageCount} were announced.`);

@@ -8,7 +8,7 @@ import { parseWalHeader, parseWalIndexHeader, scanWal, WAL_HEADER_BYTES, type Wa
 export interface PageChunk {
   first: number;
   count: number;
-  /** count x pageSize bytes; a fresh buffer per chunk, so a consumer may keep it */
+  /** count x pageSize bytes; a fresh buffer per chunk (or one `alloc` gave), so a consumer may keep it */
   data: Buffer;
 }
 
@@ -33,9 +33,11 @@ export interface PageImage extends PageImageInfo {
   /**
    * The pages 1..pageCount in order, `chunkPages` at a time (default: about 1 MiB). Memory: one
    * chunk. Throws WbError('snapshot_failed') if the log was restarted under the read (it cannot
-   * while the read transaction is open; the check makes sure) or a page is missing.
+   * while the read transaction is open; the check makes sure) or a page is missing. `alloc`
+   * gives the buffer each chunk is read into (a pool of reused ones; every byte is overwritten);
+   * default a new one each time.
    */
-  chunks(chunkPages?: number): Generator<PageChunk>;
+  chunks(chunkPages?: number, alloc?: (bytes: number) => Buffer): Generator<PageChunk>;
   /**
    * Runs `fn` on the connection whose read transaction fixes the image, so what it reads (row
    * counts, user_version) is exactly the image's state. Read-only; before `close()`.
@@ -104,8 +106,8 @@ export function openPageImage(file: string, opts: OpenPageImageOptions = {}): Pa
       journalMode,
       walPages: plan?.pages.length ?? 0,
       writersHeldMs: fixed.writersHeldMs,
-      *chunks(chunkPages?: number) {
-        yield* pageChunks(source, chunkPages);
+      *chunks(chunkPages?: number, alloc?: (bytes: number) => Buffer) {
+        yield* pageChunks(source, chunkPages, alloc);
         if (plan) checkNotRestarted(plan, h.walFd!);
         // In rollback-journal mode writers wait for the whole read.
         if (journalMode !== 'wal') image.writersHeldMs = performance.now() - fixed.lockedAt;
@@ -202,7 +204,7 @@ interface ChunkSource {
 }
 
 /** The image's pages in order, `chunkPages` at a time: the main file's pages with the planned WAL frames laid over them. */
-function* pageChunks(src: ChunkSource, chunkPages?: number): Generator<PageChunk> {
+function* pageChunks(src: ChunkSource, chunkPages?: number, alloc: (bytes: number) => Buffer = Buffer.allocUnsafeSlow): Generator<PageChunk> {
   const { name, pageSize, pageCount } = src;
   const per = Math.max(1, chunkPages ?? Math.max(1, Math.floor((1 << 20) / pageSize)));
   let w = 0; // next WAL entry to lay over
@@ -210,7 +212,8 @@ function* pageChunks(src: ChunkSource, chunkPages?: number): Generator<PageChunk
   for (let first = 1; first <= pageCount; first += per) {
     const count = Math.min(per, pageCount - first + 1);
     // Not zero-filled: every page is read from the file or the log, or the chunk is refused below.
-    const data = Buffer.allocUnsafeSlow(count * pageSize);
+    const data = alloc(count * pageSize);
+    if (data.length !== count * pageSize) throw new Error(`alloc gave ${data.length} bytes for ${count * pageSize}`);
     const got = fs.readSync(src.dbFd, data, 0, data.length, (first - 1) * pageSize);
     let covered = Math.floor(got / pageSize); // pages of this chunk the main file holds
     while (w < walPages.length && walPages[w]![0] < first) w++;

@@ -1,5 +1,6 @@
 import crypto, { createHash } from 'node:crypto';
 import { WbError } from '../core/errors.js';
+import type { PageChunk } from './image.js';
 
 /**
  * The page-hash index of a database image: a truncated sha256 of every page, so the next snapshot
@@ -68,12 +69,18 @@ export class PageIndexBuilder {
   add(data: Buffer): Buffer {
     if (data.length % this.pageSize !== 0) throw new WbError('invalid_input', `A chunk of ${data.length} bytes is not whole pages of ${this.pageSize}.`);
     if (this.hashImage) this.image.update(data);
-    const n = data.length / this.pageSize;
-    const out = Buffer.allocUnsafe(n * this.hashWidth);
-    for (let i = 0; i < n; i++) hashPage(data.subarray(i * this.pageSize, (i + 1) * this.pageSize), this.hashWidth).copy(out, i * this.hashWidth);
+    const out = hashPages(data, this.pageSize, this.hashWidth);
     this.parts.push(out);
-    this.pages += n;
+    this.pages += data.length / this.pageSize;
     return out;
+  }
+
+  /** Adds the hashes of the next `pages` pages, computed elsewhere (hashedChunks); only when the image is hashed elsewhere too. */
+  addHashes(hashes: Buffer, pages: number): void {
+    if (this.hashImage) throw new Error('PageIndexBuilder: addHashes leaves the image sha256 to the caller (hashImage false)');
+    if (hashes.length !== pages * this.hashWidth) throw new WbError('invalid_input', `${hashes.length} bytes of hashes for ${pages} pages of ${this.hashWidth}.`);
+    this.parts.push(hashes);
+    this.pages += pages;
   }
 
   /** The index; `imageSha256` is required when the builder does not hash the image itself. */
@@ -83,10 +90,58 @@ export class PageIndexBuilder {
   }
 }
 
-/** Hashes a whole image elsewhere (core/sha256-thread.ts): `update` takes ownership of each buffer. */
+/** `width` bytes of sha256 of each `pageSize` slice of `data`, back to back. */
+export function hashPages(data: Buffer, pageSize: number, width: number): Buffer {
+  const n = Math.floor(data.length / pageSize);
+  const out = Buffer.allocUnsafe(n * width);
+  for (let i = 0; i < n; i++) sha256Once(data.subarray(i * pageSize, (i + 1) * pageSize)).copy(out, i * width, 0, width);
+  return out;
+}
+
+/**
+ * Hashes a whole image elsewhere (core/sha256-thread.ts): `update` takes ownership of each buffer.
+ * With `hashed`, `spare` and `recycle` it also hashes a share of each chunk's pages and hands the
+ * buffers back for reuse (hashedChunks).
+ */
 export interface ImageHasher {
   update(data: Buffer): Promise<void>;
   digest(): Promise<string>;
+  hashed?(data: Buffer, slices: { size: number; width: number; from: number }): Promise<{ data: Buffer; hashes: Buffer }>;
+  spare?(bytes: number): Buffer;
+  recycle?(data: Buffer): void;
+}
+
+/** A hasher that can share the per-page hashing and reuse buffers. */
+export type PageHasher = Required<ImageHasher>;
+
+export function isPageHasher(h: ImageHasher | undefined): h is PageHasher {
+  return !!h && typeof h.hashed === 'function' && typeof h.spare === 'function' && typeof h.recycle === 'function';
+}
+
+/**
+ * Each chunk with the hashes of its pages, in order, the per-page hashing shared between this
+ * thread and the hashing thread: this one hashes the first `share` of each chunk's pages, the
+ * hashing thread the rest (while it also feeds the chunk to the image's sha256), one chunk
+ * behind, so both cores hash while this one reads. The consumer owns each yielded `data` and
+ * gives it to `hasher.recycle` when done. Memory: about three chunks.
+ */
+export async function* hashedChunks(chunks: Iterable<PageChunk> | AsyncIterable<PageChunk>, hasher: PageHasher, pageSize: number, width: number, share: number): AsyncGenerator<{ chunk: PageChunk; hashes: Buffer }> {
+  const queue: Array<Promise<{ chunk: PageChunk; hashes: Buffer }>> = [];
+  try {
+    for await (const chunk of chunks) {
+      const mine = Math.min(chunk.count, Math.max(0, Math.round(chunk.count * share)));
+      const local = hashPages(chunk.data.subarray(0, mine * pageSize), pageSize, width);
+      const { first, count } = chunk;
+      const done = hasher.hashed(chunk.data, { size: pageSize, width, from: mine }).then(({ data, hashes }) => ({ chunk: { first, count, data }, hashes: local.length ? Buffer.concat([local, hashes]) : hashes }));
+      done.catch(() => undefined); // awaited below, in order
+      queue.push(done);
+      if (queue.length >= 2) yield await queue.shift()!;
+    }
+    while (queue.length) yield await queue.shift()!;
+  } finally {
+    // Stopped early: let what is in flight finish, so no rejection goes unobserved.
+    await Promise.allSettled(queue);
+  }
 }
 
 function checkWidth(width: number): void {

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { writeFileAtomic } from '../core/durable-file.js';
 import { WbError } from '../core/errors.js';
 import { decodePageIndex, encodePageIndex, type PageHashIndex } from './page-index.js';
+import type { VerifiedArchive } from '../snapshot/checksums.js';
 
 /**
  * The page-hash indexes of one snapshot's databases, kept beside it locally as `<id>.pages`, so
@@ -31,6 +32,14 @@ const PageSetTableSchema = z.object({
       file: z.object({ dev: z.string(), ino: z.string() }).nullable(),
     }),
   ),
+  /**
+   * The archives of this snapshot's chain (its own included) as they were when it was taken, each
+   * found whole: checksummed as it was written, or read and matched against its checksums. The
+   * next snapshot re-reads only those whose file changed since (absent in older files: all).
+   */
+  verified: z
+    .array(z.object({ id: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/), stamp: z.object({ ino: z.string(), size: z.string(), mtime_ns: z.string() }) }))
+    .optional(),
 });
 
 export interface PageSetEntry {
@@ -43,10 +52,12 @@ export interface PageSetEntry {
 export interface PageSet {
   snapshotId: string;
   databases: Map<string, PageSetEntry>;
+  /** the chain's archives found whole when the snapshot was taken (see the table's `verified`) */
+  verified: VerifiedArchive[];
 }
 
-/** Writes `<id>.pages` atomically and durably. */
-export function writePageSet(file: string, snapshotId: string, entries: readonly PageSetEntry[]): number {
+/** Writes `<id>.pages` atomically and durably; `verified`: the chain's archives found whole (see the table). */
+export function writePageSet(file: string, snapshotId: string, entries: readonly PageSetEntry[], verified: readonly VerifiedArchive[] = []): number {
   const blobs = entries.map((e) => encodePageIndex(e.index));
   let offset = 0;
   const table = {
@@ -56,6 +67,7 @@ export function writePageSet(file: string, snapshotId: string, entries: readonly
       offset += blobs[i]!.length;
       return row;
     }),
+    verified,
   };
   const json = Buffer.from(JSON.stringify(table), 'utf8');
   const len = Buffer.alloc(4);
@@ -91,5 +103,5 @@ export function readPageSet(file: string, snapshotId: string): PageSet {
     if (d.offset + d.length > blobs.length) throw bad(`the index of ${d.name} runs past the end`);
     databases.set(d.name, { name: d.name, index: decodePageIndex(blobs.subarray(d.offset, d.offset + d.length)), file: d.file });
   }
-  return { snapshotId, databases };
+  return { snapshotId, databases, verified: table.verified ?? [] };
 }

@@ -54,7 +54,7 @@ export const ConfigFileSchema = z
             enabled: z.boolean().default(true).describe('false: every snapshot stores each database whole'),
             full_every_hours: z.number().positive().max(24 * 365).default(24).describe('a full snapshot at least this often'),
             max_deltas: z.number().int().min(0).max(1000).default(48).describe('at most this many deltas after a full: a restore reads at most 1 + max_deltas archives'),
-            max_delta_share: z.number().positive().max(100).default(0.5).describe("a full once the deltas since the last full add up to this share of the full's size"),
+            max_delta_share: z.number().positive().max(100).default(1).describe("a full once the deltas since the last full add up to this share of the full's size: a restore reads at most (1 + share) x the full's bytes plus its own delta"),
           })
           .strict()
           .prefault({})

@@ -11,14 +11,18 @@ import { z } from 'zod';
  * `maxDeltas` deltas, or after a vacuum, a page-size change or a replaced file. Hence the bound:
  * any snapshot restores from at most 1 + maxDeltas archives (defaults: 1 + 48), taken within
  * maxFullAgeMs (24 h) of each other, whose bytes are under (1 + maxDeltaShare) x the full's plus
- * the last delta's.
+ * the last delta's (defaults: 2x the full's plus the last delta's).
  */
 
 export const ChainPolicySchema = z.object({
   /** a full at least this often, ms */
   maxFullAgeMs: z.number().int().positive().default(24 * 3600 * 1000),
-  /** a full once the deltas since the last full add up to this share of its size */
-  maxDeltaShare: z.number().positive().default(0.5),
+  /**
+   * a full once the deltas since the last full add up to this share of its size. 1 by default: a
+   * full about daily at a few % of pages changed an hour (the full is most of a day's bytes), and a
+   * restore reads at most twice the full's bytes plus the last delta
+   */
+  maxDeltaShare: z.number().positive().default(1),
   /** at most this many deltas after a full: a restore reads at most 1 + maxDeltas archives */
   maxDeltas: z.number().int().min(0).default(48),
 });

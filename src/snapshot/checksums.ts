@@ -35,3 +35,44 @@ export async function verifyAgainstChecksums(checksumFile: string, file: string)
   }
   return sha256;
 }
+
+/**
+ * What a file was when its checksum was last found right: inode, size and modification time (ns),
+ * as decimal strings. Rewriting the file in place, replacing it or cutting it changes one of them.
+ */
+export interface FileIdentityStamp {
+  ino: string;
+  size: string;
+  mtime_ns: string;
+}
+
+/** The identity stamp of `file`, or null when it cannot be stat'ed. */
+export function fileStamp(file: string): FileIdentityStamp | null {
+  try {
+    const st = fs.statSync(file, { bigint: true });
+    return { ino: String(st.ino), size: String(st.size), mtime_ns: String(st.mtimeNs) };
+  } catch {
+    return null;
+  }
+}
+
+/** An archive found whole once: its id, its sha256 and its file's stamp at that moment. */
+export interface VerifiedArchive {
+  id: string;
+  sha256: string;
+  stamp: FileIdentityStamp;
+}
+
+/**
+ * Whether `record` still vouches for the archive: the file has the same stamp, and the snapshot's
+ * checksum file still names the same sha256 for it. Reads only the small checksum file.
+ */
+export function stillVerified(record: VerifiedArchive, checksumFile: string, archive: string): boolean {
+  const now = fileStamp(archive);
+  if (!now || now.ino !== record.stamp.ino || now.size !== record.stamp.size || now.mtime_ns !== record.stamp.mtime_ns) return false;
+  try {
+    return parseChecksums(fs.readFileSync(checksumFile, 'utf8')).get(path.basename(archive)) === record.sha256;
+  } catch {
+    return false;
+  }
+}
