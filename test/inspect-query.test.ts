@@ -204,6 +204,16 @@ describe('wb-backup query and data_snapshot_query over MCP', () => {
       expect(dc.databases[0]!.tables[0]).toMatchObject({ table: 'tasks', deleted: 50 });
       expect(dc.databases[0]!.tables[0]!.sample.length).toBeLessThanOrEqual(20);
 
+      // The next differing rows of that table, through its rows cursor.
+      const small = (await client.callTool({ name: 'data_snapshot_diff', arguments: { from: id, to: 'live', sample: 5 } })) as CallToolResult;
+      const t1 = (small.structuredContent as { databases: Array<{ tables: Array<{ sample: Array<{ key: { id: number } }>; next_rows_cursor: string | null }> }> }).databases[0]!.tables[0]!;
+      expect(t1.sample.map((r) => r.key.id)).toEqual([2, 7, 12, 17, 22]);
+      const next = (await client.callTool({ name: 'data_snapshot_diff', arguments: { from: id, to: 'live', sample: 5, rows_cursor: t1.next_rows_cursor! } })) as CallToolResult;
+      expect(next.isError).toBeFalsy();
+      const t2 = (next.structuredContent as { databases: Array<{ tables: Array<{ sample: Array<{ key: { id: number } }>; deleted: number | null }> }> }).databases[0]!.tables[0]!;
+      expect(t2.sample.map((r) => r.key.id)).toEqual([27, 32, 37, 42, 47]);
+      expect(t2.deleted).toBeNull();
+
       const res = (await client.callTool({ name: 'data_snapshot_query', arguments: { snapshot_id: id, database: 'tasks', sql: 'SELECT id FROM tasks WHERE project_id = 3 ORDER BY id' } })) as CallToolResult;
       expect(res.isError).toBeFalsy();
       const sc = res.structuredContent as { rows: unknown[][]; lists?: { truncated: Array<{ path: string; total: number }> } };
