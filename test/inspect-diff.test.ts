@@ -106,6 +106,9 @@ describe('diff of two snapshots', () => {
     expect(new Set(seen).size).toBe(102);
     expect(seen).toEqual([...seen].sort((a, b) => Number(a) - Number(b)));
     expect(fs.statSync(tasksFile()).mtimeMs).toBe(mtimeBefore);
+    // A cursor that was not returned by a diff is refused as such, not a crash.
+    const forged = Buffer.from(JSON.stringify({ v: 1, from: before, to: after, db: 'tasks', table: 'tasks', key: [{ x: 1 }] })).toString('base64url');
+    await expect(snapshotDiff(loadConfig(root), { from: 'x', to: 'y', rowsCursor: forged })).rejects.toMatchObject({ code: 'invalid_input', message: expect.stringMatching(/rows_cursor is not one data_snapshot_diff returned/) });
   });
 
   it('an edit of one value in place (same length, same pages) is still found as a changed row', async () => {

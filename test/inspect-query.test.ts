@@ -2,7 +2,7 @@
 // query` read a snapshot with SQL; writes, other files and runaway queries are refused or stopped.
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import Database from 'better-sqlite3';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -123,6 +123,51 @@ describe('reading a snapshot with SQL', () => {
     await expect.poll(() => fs.existsSync(`/proc/${pid}`) && !/State:\s+Z/.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))).toBe(false);
   });
 
+  it('a runaway query does not outlive its server: killing wb-backup with -9 stops the query process too', async () => {
+    fs.writeFileSync(path.join(root, 'wb-backup.yaml'), 'inspect:\n  query_timeout_ms: 600000\n');
+    const cli = spawn(process.execPath, [CLI, '--root', root, 'query', id, '--db', 'tasks', 'WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n'], { stdio: 'ignore' });
+    const childrenOf = (pid: number): number[] => {
+      try {
+        return fs.readdirSync(`/proc/${pid}/task`).flatMap((t) => fs.readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+      } catch {
+        return [];
+      }
+    };
+    const isQuery = (pid: number) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('query-child');
+      } catch {
+        return false;
+      }
+    };
+    await expect.poll(() => childrenOf(cli.pid!).filter(isQuery).length, { timeout: 60_000 }).toBe(1);
+    const query = childrenOf(cli.pid!).find(isQuery)!;
+    // Killed once the query runs (the snapshot's copy is open), not while its process still starts.
+    const opened = () => {
+      try {
+        return fs.readdirSync(`/proc/${query}/fd`).some((fd) => {
+          try {
+            return fs.readlinkSync(`/proc/${query}/fd/${fd}`).endsWith('image.db');
+          } catch {
+            return false;
+          }
+        });
+      } catch {
+        return false;
+      }
+    };
+    await expect.poll(opened, { timeout: 60_000 }).toBe(true);
+    cli.kill('SIGKILL');
+    const alive = () => {
+      try {
+        return !/State:\s+Z/.test(fs.readFileSync(`/proc/${query}/status`, 'utf8'));
+      } catch {
+        return false;
+      }
+    };
+    await expect.poll(alive, { timeout: 30_000 }).toBe(false);
+  });
+
   it('the query still answers when the live database is gone: it reads only the snapshot', async () => {
     fs.rmSync(live());
     fs.rmSync(`${live()}-wal`, { force: true });
@@ -158,6 +203,16 @@ describe('wb-backup query and data_snapshot_query over MCP', () => {
       expect(dc.totals.rows_deleted).toBe(50);
       expect(dc.databases[0]!.tables[0]).toMatchObject({ table: 'tasks', deleted: 50 });
       expect(dc.databases[0]!.tables[0]!.sample.length).toBeLessThanOrEqual(20);
+
+      // The next differing rows of that table, through its rows cursor.
+      const small = (await client.callTool({ name: 'data_snapshot_diff', arguments: { from: id, to: 'live', sample: 5 } })) as CallToolResult;
+      const t1 = (small.structuredContent as { databases: Array<{ tables: Array<{ sample: Array<{ key: { id: number } }>; next_rows_cursor: string | null }> }> }).databases[0]!.tables[0]!;
+      expect(t1.sample.map((r) => r.key.id)).toEqual([2, 7, 12, 17, 22]);
+      const next = (await client.callTool({ name: 'data_snapshot_diff', arguments: { from: id, to: 'live', sample: 5, rows_cursor: t1.next_rows_cursor! } })) as CallToolResult;
+      expect(next.isError).toBeFalsy();
+      const t2 = (next.structuredContent as { databases: Array<{ tables: Array<{ sample: Array<{ key: { id: number } }>; deleted: number | null }> }> }).databases[0]!.tables[0]!;
+      expect(t2.sample.map((r) => r.key.id)).toEqual([27, 32, 37, 42, 47]);
+      expect(t2.deleted).toBeNull();
 
       const res = (await client.callTool({ name: 'data_snapshot_query', arguments: { snapshot_id: id, database: 'tasks', sql: 'SELECT id FROM tasks WHERE project_id = 3 ORDER BY id' } })) as CallToolResult;
       expect(res.isError).toBeFalsy();

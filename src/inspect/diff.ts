@@ -106,7 +106,9 @@ function encodeRowsCursor(c: RowsCursor): string {
 function decodeRowsCursor(text: string): RowsCursor {
   try {
     const c = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as RowsCursor;
-    if (c.v === 1 && typeof c.from === 'string' && typeof c.to === 'string' && typeof c.db === 'string' && typeof c.table === 'string' && Array.isArray(c.key)) return c;
+    const keyPart = (k: unknown) =>
+      k === null || typeof k === 'number' || typeof k === 'string' || (typeof k === 'object' && ((typeof (k as { i?: unknown }).i === 'string' && /^-?\d{1,20}$/.test((k as { i: string }).i)) || (typeof (k as { b?: unknown }).b === 'string' && /^(?:[0-9a-f]{2})*$/.test((k as { b: string }).b))));
+    if (c.v === 1 && typeof c.from === 'string' && typeof c.to === 'string' && typeof c.db === 'string' && typeof c.table === 'string' && Array.isArray(c.key) && c.key.length > 0 && c.key.length <= 64 && c.key.every(keyPart)) return c;
   } catch {
     /* refused below */
   }

@@ -118,6 +118,7 @@ function runInChild(req: QueryChildRequest, timeoutMs: number, signal: AbortSign
     });
     child.on('error', (err) => finish(() => reject(err)));
     child.on('exit', (code, sig) => finish(() => reject(new Error(`the query process stopped before answering (${sig ?? `exit code ${code}`})`))));
-    child.send(req);
+    // The child's own backstop (its watchdog) in case this process dies or its timer never fires.
+    child.send({ ...req, backstopMs: timeoutMs + 30_000 });
   });
 }
