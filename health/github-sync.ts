@@ -129,7 +129,7 @@ export default defineComponent({
       title: 'Sync repository reachable',
       dependsOn: ['repo-configured'],
       async check(ctx) {
-        const g = ctx.config.sync!.github;
+        const g = ctx.config.sync!.github!;
         const seen = await probe(ctx, g);
         if (!seen.ok) return { status: 'fail', detail: `git cannot reach it: ${seen.detail} (to use another, run the fix of github_sync.repo-configured again)` };
         let branch: string;
