@@ -15,7 +15,13 @@ export type DocumentMapping = z.infer<typeof DocumentMappingSchema>;
 export const SYNC_MODES = ['direct', 'pr', 'hybrid'] as const;
 export type SyncMode = (typeof SYNC_MODES)[number];
 
-/** `sync.github` in wb-backup.yaml: where the readable mirror of the databases goes. */
+/** Minutes between two polls of each configured sync transport, when `sync.poll_minutes` does not say. */
+export const DEFAULT_POLL_MINUTES = 15;
+
+/**
+ * `sync` in wb-backup.yaml: `github`, where the readable mirror of the databases goes (the git
+ * transport), and how often the sidecar looks for changes on every configured transport.
+ */
 export const SyncConfigSchema = z
   .object({
     github: z
@@ -40,6 +46,13 @@ export const SyncConfigSchema = z
       .refine((g) => g.mode === 'direct' || Boolean(g.repo), { message: 'modes pr and hybrid open pull requests on GitHub: set repo' })
       .optional(),
     issues: IssuesSyncSchema.optional().describe('task tables kept as GitHub issues (docs/github-sync.md#issues)'),
+    poll_minutes: z
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 60)
+      .default(DEFAULT_POLL_MINUTES)
+      .describe('the sidecar checks each configured sync transport for remote changes this often (jittered: 80-100% of it), and pulls when one changed'),
   })
   .strict();
 export type SyncConfig = z.infer<typeof SyncConfigSchema>;

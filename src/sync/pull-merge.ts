@@ -1,15 +1,41 @@
 /**
- * Pull's three-way merge of one table: each side's rows keyed by primary key, the per-row decision
- * (merge.ts, pure), conflicts and rejections recorded in the result, and the statements that apply
- * the remote's changes (run later, in the database's one transaction, pull-apply.ts).
+ * Pull's three-way merge of one table, for every transport: each side's rows keyed by primary key,
+ * the per-row decision (merge.ts, pure), conflicts and rejections recorded in the result, and the
+ * statements that apply the remote's changes (run later, in the database's one transaction,
+ * pull-apply.ts). The base and the remote's rows come from the transport, as TheirRows (the git
+ * mirror's: pull-remote.ts gitRows).
  */
 import Database from 'better-sqlite3';
 import { quoteIdent } from '../core/sqlite-util.js';
 import { readRows } from './materialize.js';
 import { planTableMerge } from './merge.js';
-import { Rejection, documentPath, entryOf, rowsAt, tablePath, type RemoteSides } from './pull-remote.js';
 import { rowLine, TextBytes, type SqlValue } from './rows.js';
 import { tableShape, type TableShape } from './sqlite-objects.js';
+
+/** A remote input (a file, an issue, a directory) that cannot be used; nothing from its table is applied. */
+export class Rejection extends Error {
+  constructor(
+    /** where it is on the remote, as the transport names it ("notes/notes.jsonl") */
+    readonly path: string,
+    reason: string,
+  ) {
+    super(reason);
+  }
+}
+
+/**
+ * The transport's side of a merge: a table's rows at the last sync (base) and on the remote now
+ * (theirs), in table column order, values as rows.ts reads them (so an unchanged row compares equal
+ * to the database's). Reads only.
+ */
+export interface TheirRows {
+  /** where the table lives on the remote, for rejections and messages ("notes/notes.jsonl") */
+  where(dbName: string, table: string): string;
+  /** both sides' rows of the table; throws Rejection for remote input that cannot be read */
+  rows(dbName: string, table: string, shape: TableShape): Promise<{ base: SqlValue[][]; theirs: SqlValue[][] }>;
+  /** where one row lives on the remote, reported with its conflict (a document file), or undefined */
+  placeOf?(dbName: string, table: string, key: readonly SqlValue[] | undefined): string | undefined;
+}
 
 /** What a pull reports, filled table by table (the fields of SyncPullResult that merging writes). */
 export interface MergeReport {
@@ -41,7 +67,7 @@ function toMap(shape: TableShape, rows: SqlValue[][]): Map<string, string> {
  * Three-way merge of one table: conflicts and rejections go into `report`; returns the changes
  * to apply (run later, in the database's one transaction), or null when there are none.
  */
-export async function mergeTable(sides: RemoteSides, report: MergeReport, db: Database.Database, dbName: string, table: string): Promise<(() => void) | null> {
+export async function mergeTable(sides: TheirRows, report: MergeReport, db: Database.Database, dbName: string, table: string): Promise<(() => void) | null> {
   const shape = mergeableShape(sides, report, db, dbName, table);
   if (!shape) return null;
   const rows = await readTableSides(sides, report, db, dbName, table, shape);
@@ -49,7 +75,7 @@ export async function mergeTable(sides: RemoteSides, report: MergeReport, db: Da
   const plan = planTableMerge(toMap(shape, rows.base), toMap(shape, rows.ours), toMap(shape, rows.theirs));
   const keys = new Map([...rows.base, ...rows.ours, ...rows.theirs].map((r) => [keyOf(shape, r), keyValues(shape, r)]));
   for (const c of plan.conflicts) {
-    const file = documentPath(sides.headManifest, dbName, table, keys.get(c.key));
+    const file = sides.placeOf?.(dbName, table, keys.get(c.key));
     report.conflicts.push({ table: `${dbName}.${table}`, ...c, ...(file ? { path: file } : {}) });
   }
   if (!plan.upserts.length && !plan.deletes.length) return null;
@@ -76,7 +102,7 @@ export interface TableRowsByKey {
  * The live and remote rows of one table read exactly as a pull reads them, for resolving its
  * conflicts (resolve.ts); `{ rejected }` with the reason when the pull could not merge the table.
  */
-export async function tableRowsByKey(sides: RemoteSides, db: Database.Database, dbName: string, table: string): Promise<TableRowsByKey | { rejected: string }> {
+export async function tableRowsByKey(sides: TheirRows, db: Database.Database, dbName: string, table: string): Promise<TableRowsByKey | { rejected: string }> {
   const scratch: MergeReport = { applied: {}, conflicts: [], rejected: [] };
   const shape = mergeableShape(sides, scratch, db, dbName, table);
   const rows = shape ? await readTableSides(sides, scratch, db, dbName, table, shape) : null;
@@ -91,8 +117,8 @@ export function keyValuesOf(shape: TableShape, row: readonly SqlValue[]): SqlVal
 }
 
 /** The table's shape when rows can be matched (it exists, it has a primary key); otherwise rejected in `report`. */
-function mergeableShape(sides: RemoteSides, report: MergeReport, db: Database.Database, dbName: string, table: string): TableShape | null {
-  const where = tablePath(sides.headManifest, dbName, table);
+function mergeableShape(sides: TheirRows, report: MergeReport, db: Database.Database, dbName: string, table: string): TableShape | null {
+  const where = sides.where(dbName, table);
   const shape = tableShape(db, table);
   if (!shape) {
     report.rejected.push({ path: where, reason: 'the table does not exist in the database (schema changes are not pulled)' });
@@ -106,17 +132,11 @@ function mergeableShape(sides: RemoteSides, report: MergeReport, db: Database.Da
 }
 
 /** The three sides' rows; null (rejected in `report`) when a remote file does not parse. */
-async function readTableSides(sides: RemoteSides, report: MergeReport, db: Database.Database, dbName: string, table: string, shape: TableShape): Promise<Sides | null> {
+async function readTableSides(sides: TheirRows, report: MergeReport, db: Database.Database, dbName: string, table: string, shape: TableShape): Promise<Sides | null> {
   let base: SqlValue[][];
   let theirs: SqlValue[][];
   try {
-    // Each side is read in its own commit's format, so a table that became documents still merges row by row.
-    // A side whose manifest does not mention the table (edited by hand) is read like the other side:
-    // documents must not silently become an empty JSONL file, which would delete every row.
-    const baseEntry = entryOf(sides.baseManifest, dbName, table);
-    const headEntry = entryOf(sides.headManifest, dbName, table);
-    base = await rowsAt(sides.repo, sides.baseSha, baseEntry ?? headEntry, dbName, table, shape);
-    theirs = await rowsAt(sides.repo, sides.headSha, headEntry ?? baseEntry, dbName, table, shape);
+    ({ base, theirs } = await sides.rows(dbName, table, shape));
   } catch (err) {
     if (!(err instanceof Rejection)) throw err;
     report.rejected.push({ path: err.path, reason: err.message });

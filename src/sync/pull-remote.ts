@@ -9,6 +9,7 @@ import { mirrorTableFile } from '../root/names.js';
 import { DocumentError, documentShape, fileNameForKey, parseDocumentText } from './documents.js';
 import { isDocumentEntry, readMirrorManifestAt, type DocumentTableEntry, type MirrorManifest, type MirrorTableEntry } from './mirror-manifest.js';
 import { tableOfMirrorPath } from './mirror-paths.js';
+import { Rejection, type TheirRows } from './pull-merge.js';
 import { parseRows, type SqlValue } from './rows.js';
 import type { TableShape } from './sqlite-objects.js';
 
@@ -21,14 +22,24 @@ export interface RemoteSides {
   headManifest: MirrorManifest | null;
 }
 
-/** A remote file (or directory) that cannot be used; nothing from its table is applied. */
-export class Rejection extends Error {
-  constructor(
-    readonly path: string,
-    reason: string,
-  ) {
-    super(reason);
-  }
+export { Rejection };
+
+/** The git mirror's side of a merge (pull-merge.ts TheirRows): rows at the sync base and the remote head. */
+export function gitRows(sides: RemoteSides): TheirRows {
+  return {
+    where: (dbName, table) => tablePath(sides.headManifest, dbName, table),
+    async rows(dbName, table, shape) {
+      // Each side is read in its own commit's format, so a table that became documents still merges row by row.
+      // A side whose manifest does not mention the table (edited by hand) is read like the other side:
+      // documents must not silently become an empty JSONL file, which would delete every row.
+      const baseEntry = entryOf(sides.baseManifest, dbName, table);
+      const headEntry = entryOf(sides.headManifest, dbName, table);
+      const base = await rowsAt(sides.repo, sides.baseSha, baseEntry ?? headEntry, dbName, table, shape);
+      const theirs = await rowsAt(sides.repo, sides.headSha, headEntry ?? baseEntry, dbName, table, shape);
+      return { base, theirs };
+    },
+    placeOf: (dbName, table, key) => documentPath(sides.headManifest, dbName, table, key),
+  };
 }
 
 /**

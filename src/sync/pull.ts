@@ -17,7 +17,7 @@ import { fetchBranch, gitOptionsFor, resolveBranchFor } from './git-remote.js';
 import { nameOfSegment } from './mirror-paths.js';
 import { applyExactly } from './pull-apply.js';
 import { mergeTable } from './pull-merge.js';
-import { changedPaths, changedTables, readSides, type RemoteSides } from './pull-remote.js';
+import { changedPaths, changedTables, gitRows, readSides, type RemoteSides } from './pull-remote.js';
 import { SyncProgress } from './sync-progress.js';
 import type { ProgressSink } from '../core/progress.js';
 import { heldResolution, recordConflicts, type FoundConflict } from './conflicts.js';
@@ -132,7 +132,7 @@ async function pullDatabase(
         result.rejected.push({ path: `${dbSegment}/${segment}`, reason: 'the table does not exist in the database (schema changes are not pulled)' });
         continue;
       }
-      const apply = await mergeTable(sides, result, db, dbName, table);
+      const apply = await mergeTable(gitRows(sides), result, db, dbName, table);
       while (origins.length < result.conflicts.length) origins.push({ database: dbName, table });
       if (apply) work.push({ table, apply });
     }
@@ -180,7 +180,7 @@ async function finishPull(
   if (dryRun) return { ...result, status: 'dry_run', message: `Would apply ${applied} row change(s); ${result.conflicts.length} conflict(s); nothing was changed.` };
   if (result.conflicts.length || result.rejected.length) {
     const conflicts = recordConflicts(state.conflicts, at.found, { base: at.base, remote: head, branch: at.branch, rejected: result.rejected.length, now: new Date().toISOString() });
-    writeState(config.root, { ...state, conflicts: conflicts.items.length ? conflicts : null });
+    writeState(config.root, { ...state, last_pulled_sha: head, conflicts: conflicts.items.length ? conflicts : null });
     logOperation(config.root, { op: 'pull', status: 'conflicts', applied, conflicts: result.conflicts.length, rejected: result.rejected.length });
     return {
       ...result,
@@ -190,7 +190,7 @@ async function finishPull(
   }
   const repo = path.join(syncDir(config.root), 'repo');
   const merged = state.open_pull_request ? await pullRequestMergedInto(repo, state.open_pull_request.branch, head) : false;
-  writeState(config.root, { ...state, last_synced_sha: head, last_remote_sha: head, last_sync_at: new Date().toISOString(), conflicts: null, ...(merged ? { open_pull_request: null } : {}) });
+  writeState(config.root, { ...state, last_synced_sha: head, last_remote_sha: head, last_pulled_sha: head, last_sync_at: new Date().toISOString(), conflicts: null, ...(merged ? { open_pull_request: null } : {}) });
   logOperation(config.root, { op: 'pull', status: 'applied', applied, remote: head });
   return { ...result, message: `Applied ${applied} row change(s) from the remote.` };
 }

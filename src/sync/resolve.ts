@@ -21,7 +21,7 @@ import type { ConsentDecision } from '../restore/restore.js';
 import { allResolved, conflictValue, keyMatches, resolveDecision } from './conflicts.js';
 import { applyExactly } from './pull-apply.js';
 import { keyValuesOf, tableRowsByKey, tableWriter, type TableRowsByKey } from './pull-merge.js';
-import { readSides, type RemoteSides } from './pull-remote.js';
+import { gitRows, readSides, type RemoteSides } from './pull-remote.js';
 import { fromJson, type SqlValue } from './rows.js';
 import { ConflictRecordSchema, ConflictValueSchema, logOperation, readState, syncDir, writeState, type ConflictRecord, type ConflictSet } from './state.js';
 
@@ -164,7 +164,7 @@ async function planSteps(config: Config, set: ConflictSet, matched: ReadonlyArra
       const db = new Database(vital.path, { readonly: true, fileMustExist: true, timeout: 5000 });
       db.defaultSafeIntegers(true);
       try {
-        const read = await tableRowsByKey(sides, db, item.database, item.table);
+        const read = await tableRowsByKey(gitRows(sides), db, item.database, item.table);
         if ('rejected' in read) throw new WbError('sync_failed', `${tableName(item)} cannot be read as the pull read it: ${read.rejected}. Nothing was changed.`, 'Run github_sync_pull again.');
         rows = read;
       } finally {

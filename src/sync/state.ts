@@ -43,6 +43,11 @@ export const SyncStateSchema = z.object({
   last_synced_sha: z.string().nullable(),
   last_remote_sha: z.string().nullable(),
   last_sync_at: z.string().nullable(),
+  /**
+   * the remote head the last pull read, whatever came of it (applied, or left conflicts): the
+   * sidecar's poll does not report that head as a change again (transport.ts, poll)
+   */
+  last_pulled_sha: z.string().nullable().optional(),
   /** the pull request a pr/hybrid push opened and that is not merged into the sync base yet */
   open_pull_request: z.object({ number: z.number(), url: z.string(), branch: z.string() }).nullable().optional(),
   /** the rows the last pull found changed on both sides, until they are resolved (conflicts.ts) */
