@@ -5,10 +5,11 @@ import { describeError } from '../src/core/errors.js';
 import { runGit } from '../src/core/git.js';
 import { firstLine, ghIn, qualifyRepo, viewRepo } from '../src/health/gh-requirements.js';
 import { markEnabled } from '../src/health/opt-in.js';
-import { defineComponent, type HealthContext } from '../src/health/types.js';
+import { defineComponent, type CheckResult, type HealthContext } from '../src/health/types.js';
 import { updateConfigFile } from '../src/root/config.js';
 import type { GithubSyncConfig } from '../src/root/sync-schema.js';
 import { gitOptionsFor, resolveBranchFor } from '../src/sync/git-remote.js';
+import { issuesStatus } from '../src/sync/issues/transport.js';
 import { readState, syncDir } from '../src/sync/state.js';
 
 const SyncInput = z
@@ -42,6 +43,30 @@ async function probe(ctx: HealthContext, g: GithubSyncConfig): Promise<{ ok: tru
 async function branchFor(ctx: HealthContext, g: GithubSyncConfig): Promise<string> {
   const dir = fs.existsSync(syncDir(ctx.root)) ? syncDir(ctx.root) : ctx.root;
   return resolveBranchFor(dir, gitOptionsFor(g, ctx.ghEnv), g);
+}
+
+/**
+ * The GitHub Issues transport's own counts (sync.issues), read locally (no request): issues tracked,
+ * what the next push sends, rows left in conflict (warn). Undefined when it is not configured.
+ */
+function issuesLine(ctx: HealthContext): CheckResult | undefined {
+  if (!ctx.config.sync?.issues) return undefined;
+  try {
+    const s = issuesStatus(ctx.config);
+    const pending = s.local_changes.new + s.local_changes.changed + s.local_changes.deleted + s.local_changes.comments;
+    const detail = `issues ${s.repo}: ${s.tracked_issues} tracked, ${pending} change(s) to push${s.conflicts ? `, ${s.conflicts} row(s) in conflict: see github_sync_pull` : ''}`;
+    return { status: s.conflicts ? 'warn' : 'ok', detail };
+  } catch (err) {
+    return { status: 'fail', detail: `issues: ${describeError(err)}` };
+  }
+}
+
+const RANK: Record<CheckResult['status'], number> = { ok: 0, warn: 1, fail: 2 };
+
+/** The git mirror's result with the issues transport's line after it; the worse status wins. */
+function worst(git: CheckResult, issues: CheckResult | undefined): CheckResult {
+  if (!issues) return git;
+  return { status: RANK[issues.status] > RANK[git.status] ? issues.status : git.status, detail: `${git.detail}; ${issues.detail}` };
 }
 
 export default defineComponent({
@@ -150,10 +175,11 @@ export default defineComponent({
       title: 'Recent sync',
       async check(ctx) {
         const state = readState(ctx.root);
-        if (!state.last_sync_at) return { status: 'warn', detail: 'never synced: run github_sync_push' };
+        const issues = issuesLine(ctx);
+        if (!state.last_sync_at) return worst({ status: 'warn', detail: 'never synced: run github_sync_push' }, issues);
         const hours = (ctx.now().getTime() - Date.parse(state.last_sync_at)) / 3_600_000;
         const detail = `last sync ${hours < 1 ? `${Math.round(hours * 60)} min` : `${Math.round(hours)} h`} ago`;
-        return hours <= 24 ? { status: 'ok', detail } : { status: hours <= 72 ? 'warn' : 'fail', detail: `${detail}: run github_sync_push` };
+        return worst(hours <= 24 ? { status: 'ok', detail } : { status: hours <= 72 ? 'warn' : 'fail', detail: `${detail}: run github_sync_push` }, issues);
       },
     },
   ],

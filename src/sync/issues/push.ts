@@ -329,7 +329,18 @@ async function pushComments(
   const { api, state, result } = run;
   const entries = (state.comments[childLabel] ??= {});
   const [db, table] = childLabel.split('.') as [string, string];
-  await pool([...childRows.values()], parallel, async (row) => {
+  // One task's comments in their rows' order (sequentially), tasks side by side.
+  const groups = new Map<string, LiveRow[]>();
+  for (const row of childRows.values()) {
+    const k = parentOf(row);
+    const g = groups.get(k);
+    if (g) g.push(row);
+    else groups.set(k, [row]);
+  }
+  await pool([...groups.values()], parallel, async (group) => {
+    for (const row of group) await pushComment(row);
+  });
+  async function pushComment(row: LiveRow): Promise<void> {
     const parent = parents[parentOf(row)];
     if (!parent || parent.deleted) return; // its task is not (or no longer) an issue
     const text = row.record[bodyColumn];
@@ -361,7 +372,7 @@ async function pushComments(
       result.comments.updated++;
     }
     run.save();
-  });
+  }
   // Child rows deleted here: their comments are deleted (only the ones this transport wrote).
   for (const [key, e] of Object.entries(entries)) {
     if (childRows.has(key)) continue;
