@@ -131,11 +131,11 @@ describe('task tables as GitHub issues (emulator, real gh)', () => {
     const quiet = await transport().poll({ env });
     expect(quiet).toMatchObject({ changed: false, requests: 1 });
 
-    // A person on GitHub: renames task 1, raises task 2's priority, closes task 3, comments on task 4.
+    // A person on GitHub: renames task 1, raises task 2's priority, closes task 8, comments on task 4.
     await new Promise((r) => setTimeout(r, 1100)); // GitHub's clock has whole seconds
     emu.editIssue(REPO, issueOf(1).number, { title: 'Task 1, reworded on GitHub' });
     emu.editIssue(REPO, issueOf(2).number, { removeLabels: ['priority:low'], addLabels: ['priority:high'] });
-    emu.editIssue(REPO, issueOf(3).number, { state: 'closed' });
+    emu.editIssue(REPO, issueOf(8).number, { state: 'closed' });
     emu.addComment(REPO, issueOf(4).number, 'Blocked on the API review.');
     // The same row edited on both sides: task 5 renamed here and on GitHub.
     emu.editIssue(REPO, issueOf(5).number, { title: 'Task 5 (GitHub)' });
@@ -154,19 +154,20 @@ describe('task tables as GitHub issues (emulator, real gh)', () => {
     expect(pulled.conflicts[0]!.theirs).toContain('Task 5 (GitHub)');
     expect(task(1).title).toBe('Task 1, reworded on GitHub');
     expect(task(2).priority).toBe('high');
-    expect(task(3).status).toBe('done'); // closed on GitHub: the first closed value
+    expect(task(8).status).toBe('done'); // was open, closed on GitHub: the first closed value
     expect(task(5).title).toBe('Task 5 (agent)'); // never overwritten
     const db = new Database(dbFile(), { readonly: true });
     const c4 = db.prepare('SELECT task_id, body, created_at FROM task_comments WHERE task_id = 4').all();
     db.close();
     expect(c4).toEqual([{ task_id: 4, body: 'Blocked on the API review.', created_at: 'now' }]);
 
-    // The next push sends what the pull changed (task 3's labels), leaves the conflicting row and its issue alone.
+    // The next push sends what the pull changed (task 8's labels), leaves the conflicting row and its issue alone.
     const mark = emu.requests.length;
     const after = await transport().push({ env });
     expect(after).toMatchObject({ status: 'pushed', conflicted: 1, issues: { created: 0 }, comments: { created: 0 } });
     expect(issueOf(5).title).toBe('Task 5 (GitHub)');
-    expect(issueOf(3).labels).toContain('state:done');
+    expect(issueOf(8).labels).toContain('state:done');
+    expect(issueOf(8).labels).not.toContain('state:open');
     expect(issueOf(1).title).toBe('Task 1, reworded on GitHub');
     const patched = emu.requests.slice(mark).filter((r) => r.method === 'PATCH').map((r) => Number(/\/issues\/(\d+)$/.exec(r.path)?.[1]));
     expect(patched).not.toContain(handMade);
