@@ -21,7 +21,6 @@ import { listComments, listManaged, toIssue, type GhComment, type GhIssue } from
 import { readIssuesState, writeIssuesState, type IssueEntry, type IssuesState } from './state.js';
 import { keyOfValues, liveRows, mappableShape, mappedTables, newChildRow, openDatabase, rowFromLine, rowWithColumn, rowWithView, type LiveRow, type TaskTable } from './tables.js';
 
-const SAMPLE = 20;
 
 export const IssuesPullResultSchema = z.object({
   status: z.enum(['up_to_date', 'applied', 'conflicts', 'dry_run']),
@@ -30,7 +29,7 @@ export const IssuesPullResultSchema = z.object({
   applied: z.record(z.string(), z.object({ upserts: z.number(), deletes: z.number() })).describe('"db.table" -> rows written'),
   conflicts: z
     .array(z.object({ table: z.string(), key: z.string(), issue: z.number().nullable(), base: z.string().nullable(), ours: z.string().nullable(), theirs: z.string().nullable() }))
-    .describe('rows changed on both sides since the last sync, left as they are on both (first 20)'),
+    .describe('rows changed on both sides since the last sync, left as they are on both'),
   conflict_count: z.number(),
   rejected: z.array(z.object({ path: z.string(), reason: z.string() })),
   watermark: z.string().nullable(),
@@ -111,7 +110,7 @@ export async function issuesPull(config: Config, sync: IssuesSyncConfig, api: Is
       repo: sync.repo,
       read: { issues: listed.length, comments: comments.length },
       applied: report.applied,
-      conflicts: report.conflicts.slice(0, SAMPLE).map((c) => ({ table: c.table, key: c.key, issue: state.issues[c.table]?.[c.key]?.number ?? null, base: c.base, ours: c.ours, theirs: c.theirs })),
+      conflicts: report.conflicts.map((c) => ({ table: c.table, key: c.key, issue: state.issues[c.table]?.[c.key]?.number ?? null, base: c.base, ours: c.ours, theirs: c.theirs })),
       conflict_count: report.conflicts.length,
       rejected: report.rejected,
       watermark: state.watermark,

@@ -30,7 +30,7 @@ export const IssuesPushResultSchema = z.object({
   }),
   comments: z.object({ created: z.number(), updated: z.number(), deleted: z.number() }),
   labels_created: z.number(),
-  remote_changed: z.array(z.object({ table: z.string(), key: z.string(), issue: z.number() })).describe('rows left alone: their issue changed on GitHub since the last sync (pull first); first 20'),
+  remote_changed: z.array(z.object({ table: z.string(), key: z.string(), issue: z.number() })).describe('rows left alone: their issue changed on GitHub since the last sync (pull first)'),
   remote_changed_count: z.number(),
   conflicted: z.number().describe('rows with an unresolved conflict, left alone'),
   requests: z.number().describe('GitHub API requests made'),
@@ -217,7 +217,7 @@ async function pushAll(config: Config, sync: IssuesSyncConfig, run: PushRun): Pr
     };
     const leaveAlone = (key: string, e: IssueEntry): void => {
       result.remote_changed_count++;
-      if (result.remote_changed.length < 20) result.remote_changed.push({ table: t.label, key, issue: e.number });
+      result.remote_changed.push({ table: t.label, key, issue: e.number });
     };
 
     await pool([...rows.values()], sync.parallel, async (row) => {
