@@ -160,6 +160,8 @@ describe('task tables as GitHub issues (emulator, real gh)', () => {
     const c4 = db.prepare('SELECT task_id, body, created_at FROM task_comments WHERE task_id = 4').all();
     db.close();
     expect(c4).toEqual([{ task_id: 4, body: 'Blocked on the API review.', created_at: 'now' }]);
+    // What the pull read (the conflict included) is not reported again by the next poll.
+    expect(await transport().poll({ env })).toMatchObject({ changed: false, requests: 1 });
 
     // The next push sends what the pull changed (task 8's labels), leaves the conflicting row and its issue alone.
     const mark = emu.requests.length;
@@ -179,6 +181,7 @@ describe('task tables as GitHub issues (emulator, real gh)', () => {
     // no issue made twice
     expect(emu.repo(REPO)!.issues).toHaveLength(502);
 
+    expect(await transport().poll({ env })).toMatchObject({ changed: false, requests: 1 });
     const status = await transport().status({ env });
     expect(status).toMatchObject({ configured: true, tracked_issues: 500, conflicts: 1 });
   }, 300_000);

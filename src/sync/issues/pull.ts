@@ -56,6 +56,8 @@ interface Pending {
   table: string;
   key: string;
   commit: () => void;
+  /** when the row is left in conflict: remember GitHub's version as read, so a poll does not report it again */
+  seen?: () => void;
 }
 
 export async function issuesPull(config: Config, sync: IssuesSyncConfig, api: IssuesApi, opts: IssuesCallOptions = {}): Promise<IssuesPullResult> {
@@ -94,7 +96,10 @@ export async function issuesPull(config: Config, sync: IssuesSyncConfig, api: Is
     }
     const conflictKeys = new Set(report.conflicts.map((c) => `${c.table}\n${c.key}`));
     if (!opts.dryRun) {
-      for (const p of pending) if (!conflictKeys.has(`${p.table}\n${p.key}`)) p.commit();
+      for (const p of pending) {
+        if (!conflictKeys.has(`${p.table}\n${p.key}`)) p.commit();
+        else p.seen?.();
+      }
       const now = new Date().toISOString();
       const numberOf = (table: string, key: string): number | null => state.issues[table]?.[key]?.number ?? null;
       state.conflicts = report.conflicts.map((c) => ({ table: c.table, key: c.key, issue: numberOf(c.table, c.key), base: c.base, ours: c.ours, theirs: c.theirs, recorded_at: now }));
@@ -169,6 +174,9 @@ async function mergeIssues(
       key,
       commit: () => {
         entries[key] = { number: issue.number, updated_at: issue.updated_at, hash: payloadHash(issue), base: theirsView, line: rowLine(shape.columns, rowWithView(shape, src, theirsView, m)) };
+      },
+      seen: () => {
+        entry.updated_at = issue.updated_at;
       },
     });
   }

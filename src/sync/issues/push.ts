@@ -327,6 +327,7 @@ async function pushComments(
   parallel: number,
 ): Promise<void> {
   const { api, state, result } = run;
+  const blocked = conflicted(state);
   const entries = (state.comments[childLabel] ??= {});
   const [db, table] = childLabel.split('.') as [string, string];
   // One task's comments in their rows' order (sequentially), tasks side by side.
@@ -345,6 +346,10 @@ async function pushComments(
     if (!parent || parent.deleted) return; // its task is not (or no longer) an issue
     const text = row.record[bodyColumn];
     const body = typeof text === 'string' ? text : text === null ? '' : String(text);
+    if (blocked.has(`${childLabel}\n${row.key}`)) {
+      result.conflicted++;
+      return;
+    }
     const entry = entries[row.key];
     if (entry?.origin === 'github') {
       // A person's comment brought in as a row: edited here, the comment is not ours to rewrite.
@@ -362,6 +367,14 @@ async function pushComments(
       entries[row.key] = { id: c.id, issue: parent.number, hash: commentHash(c.body), base: body, origin: 'row' };
       result.comments.created++;
     } else {
+      // Edited on GitHub since the last sync: left alone (pull first), like an issue.
+      const now = await api.call('GET', `repos/${api.repo}/issues/comments/${entry.id}`, { accept: [404] });
+      const current = now.status === 200 ? toComment(now.body) : null;
+      if (current && commentHash(current.body) !== entry.hash) {
+        result.remote_changed_count++;
+        result.remote_changed.push({ table: childLabel, key: row.key, issue: entry.issue });
+        return;
+      }
       const a = await api.call('PATCH', `repos/${api.repo}/issues/comments/${entry.id}`, { body: { body: rendered }, accept: [404] });
       if (a.status === 404) {
         delete entries[row.key]; // deleted on GitHub: made again by the next push
