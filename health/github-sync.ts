@@ -10,6 +10,7 @@ import { updateConfigFile } from '../src/root/config.js';
 import type { GithubSyncConfig } from '../src/root/sync-schema.js';
 import { gitOptionsFor, resolveBranchFor } from '../src/sync/git-remote.js';
 import { issuesStatus } from '../src/sync/issues/transport.js';
+import { transportPolls } from '../src/sync/poll.js';
 import { readState, syncDir } from '../src/sync/state.js';
 
 const SyncInput = z
@@ -74,7 +75,7 @@ export default defineComponent({
   title: 'Readable data mirror (github-sync)',
   description: 'The databases as readable files in a git repository you own, so a wiped machine can come back from git clone.',
   optIn: true,
-  wanted: (ctx) => ctx.config.health.opt_in.includes('github_sync') || Boolean(ctx.config.sync?.github),
+  wanted: (ctx) => ctx.config.health.opt_in.includes('github_sync') || Boolean(ctx.config.sync?.github) || Boolean(ctx.config.sync?.issues),
   whenDisabled: (ctx) => {
     const g = ctx.config.sync?.github;
     const where = g ? (g.repo ?? path.basename(g.remote_url ?? '')) : null;
@@ -86,6 +87,8 @@ export default defineComponent({
       title: 'Sync repository configured',
       async check(ctx) {
         const g = ctx.config.sync?.github;
+        // GitHub Issues alone (sync.issues) needs no git repository.
+        if (!g && ctx.config.sync?.issues) return { status: 'ok', detail: `no git mirror; task tables as GitHub issues in ${ctx.config.sync.issues.repo}` };
         if (!g) return { status: 'fail', detail: 'add sync: { github: { repo: owner/name } } (or remote_url) to wb-backup.yaml; see docs/github-sync.md' };
         return { status: 'ok', detail: g.repo ?? path.basename(g.remote_url ?? '') };
       },
@@ -154,7 +157,8 @@ export default defineComponent({
       title: 'Sync repository reachable',
       dependsOn: ['repo-configured'],
       async check(ctx) {
-        const g = ctx.config.sync!.github!;
+        if (!ctx.config.sync?.github) return { status: 'ok', detail: 'no git mirror to reach (GitHub Issues only)' };
+        const g = ctx.config.sync.github;
         const seen = await probe(ctx, g);
         if (!seen.ok) return { status: 'fail', detail: `git cannot reach it: ${seen.detail} (to use another, run the fix of github_sync.repo-configured again)` };
         let branch: string;
@@ -176,10 +180,53 @@ export default defineComponent({
       async check(ctx) {
         const state = readState(ctx.root);
         const issues = issuesLine(ctx);
+        if (!ctx.config.sync?.github && issues) return issues;
         if (!state.last_sync_at) return worst({ status: 'warn', detail: 'never synced: run github_sync_push' }, issues);
         const hours = (ctx.now().getTime() - Date.parse(state.last_sync_at)) / 3_600_000;
         const detail = `last sync ${hours < 1 ? `${Math.round(hours * 60)} min` : `${Math.round(hours)} h`} ago`;
         return worst(hours <= 24 ? { status: 'ok', detail } : { status: hours <= 72 ? 'warn' : 'fail', detail: `${detail}: run github_sync_push` }, issues);
+      },
+    },
+    {
+      id: 'remote-poll',
+      title: 'Remote changes noticed',
+      async check(ctx) {
+        // What the sidecar's last poll of each transport found (sync/poll.json); no request is made here.
+        const polls = transportPolls(ctx.config);
+        const minutes = ctx.config.sync?.poll_minutes;
+        const ago = (at: string) => `${Math.max(0, Math.round((ctx.now().getTime() - Date.parse(at)) / 60_000))} min ago`;
+        const failed = polls.filter((p) => p.last_poll?.error && p.last_poll.error.code !== 'busy');
+        if (failed.length) {
+          return {
+            status: 'fail',
+            detail: failed.map((p) => `${p.label}: the ${p.last_poll!.changed === null ? 'poll' : 'pull after a change'} ${ago(p.last_poll!.at)} failed: ${p.last_poll!.error!.message}${p.last_poll!.error!.hint ? ` ${p.last_poll!.error!.hint}` : ''}`).join('; '),
+          };
+        }
+        const busy = polls.filter((p) => p.last_poll?.error?.code === 'busy');
+        if (busy.length) return { status: 'warn', detail: busy.map((p) => `${p.label}: changed on the remote; the pull ${ago(p.last_poll!.at)} found the data root busy and is tried again at the next poll`).join('; ') };
+        const left = polls.filter((p) => (p.last_poll?.pulled?.conflicts ?? 0) + (p.last_poll?.pulled?.rejected ?? 0) > 0);
+        if (left.length) {
+          return {
+            status: 'warn',
+            detail: left.map((p) => `${p.label}: changes pulled ${ago(p.last_poll!.at)} left ${p.last_poll!.pulled!.conflicts} conflict(s) and ${p.last_poll!.pulled!.rejected} rejected file(s): resolve them with github_sync_resolve`).join('; '),
+          };
+        }
+        const polled = polls.filter((p) => p.last_poll);
+        if (!polled.length) return { status: 'ok', detail: polls.length ? `not polled yet: the sidecar checks every ${minutes ?? 15} min while it runs` : 'no sync transport configured' };
+        return {
+          status: 'ok',
+          detail: polled.map((p) => `${p.label}: checked ${ago(p.last_poll!.at)}, ${p.last_poll!.changed ? (p.last_poll!.pulled ? `changed and pulled (${p.last_poll!.pulled.status})` : 'changed') : 'no change'}`).join('; '),
+        };
+      },
+    },
+    {
+      id: 'open-conflicts',
+      title: 'No rows left conflicting',
+      async check(ctx) {
+        const set = readState(ctx.root).conflicts;
+        const open = set?.items.filter((i) => !i.resolved).length ?? 0;
+        if (!open) return { status: 'ok', detail: 'no conflicts from the last pull' };
+        return { status: 'warn', detail: `${open} row(s) changed both here and on the remote are left as they are on both sides: list and resolve them with github_sync_resolve` };
       },
     },
   ],

@@ -49,6 +49,12 @@ describe('the issues transport through MCP and the CLI', () => {
       expect(pushed.structuredContent).not.toHaveProperty('branch'); // the git mirror is not configured: it did not run
       expect(emu.repo(REPO)!.issues.filter((i) => i.state === 'closed')).toHaveLength(1);
 
+      // The card (the github_sync health component) shows the transport with its own counts.
+      const health = await call('health_status', { component: 'github_sync' });
+      const component = (health.structuredContent!.components as Array<{ status: string; checks: Array<{ id: string; status: string; detail: string }> }>)[0]!;
+      expect(component.status).not.toBe('unwanted');
+      expect(component.checks.find((c) => c.id === 'sync-freshness')).toMatchObject({ status: 'ok', detail: 'issues octo/tasks: 6 tracked, 0 change(s) to push' });
+
       emu.editIssue(REPO, 2, { title: 'Task 2, renamed by a person' });
       const pulled = await call('github_sync_pull', { transport: 'issues' });
       expect(pulled.structuredContent).toMatchObject({ issues: { status: 'applied', applied: { 'tasks.tasks': { upserts: 1 } } } });

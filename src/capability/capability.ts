@@ -63,6 +63,12 @@ export interface ScheduledBehaviour {
   defaults?: Record<string, unknown>;
   /** when this work was last done for the data root, or null if never */
   lastDoneAt?(root: string): Date | null;
+  /**
+   * For work that keeps its own cadence from the configuration (github_sync_poll:
+   * sync.poll_minutes, jittered): the job file's schedule is then a tick, and a tick at which this
+   * says false neither runs nor is recorded. Must be cheap (no network). Absent: every tick runs.
+   */
+  due?(root: string, now: Date): boolean;
 }
 
 export function defineCapability<In extends z.ZodObject, Out extends z.ZodObject>(c: Capability<In, Out>): Capability<In, Out> {

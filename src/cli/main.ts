@@ -46,7 +46,7 @@ const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   registerDemo,
   registerHealthCommands, // health, fix
   registerSidecarCommands, // sidecar, install-commands
-  registerSyncCommand, // sync push | pull | status | import
+  registerSyncCommand, // sync push | pull | status | poll | import
 ];
 
 /** The wb-backup program: global options, the checks before every command, and the commands. */

@@ -20,6 +20,7 @@ export const CLI_COMMAND_FOR_TOOL: Record<string, string> = {
   github_sync_pull: 'wb-backup sync pull',
   github_sync_import: 'wb-backup sync import',
   github_sync_resolve: 'wb-backup sync resolve',
+  github_sync_poll: 'wb-backup sync poll',
 };
 
 const TOOL = new RegExp(`\\b(${Object.keys(CLI_COMMAND_FOR_TOOL).sort((a, b) => b.length - a.length).join('|')})\\b`, 'g');

@@ -19,6 +19,11 @@ export interface RunnerDeps {
   run(job: Job, signal: AbortSignal): Promise<JobOutcome>;
   /** null when the job may run; otherwise why it is skipped (component unwanted, requirement unmet) */
   blockedReason(job: Job): Promise<string | null>;
+  /**
+   * false when the job's capability keeps its own cadence and its work is not due at this tick
+   * (ScheduledBehaviour.due): the tick is then neither run nor recorded. Absent: always due.
+   */
+  isDue?(job: Job): Promise<boolean>;
   /** when the job's work was last done (null if never), for the catch-up run at start */
   lastDoneAt(job: Job): Promise<Date | null>;
   now(): Date;
@@ -90,6 +95,7 @@ export class SidecarRunner {
 
   private async execute(job: Job, reason: JobRecord['reason']): Promise<void> {
     try {
+      if (this.deps.isDue && !(await this.deps.isDue(job))) return;
       const blocked = await this.deps.blockedReason(job);
       if (blocked) {
         logger().debug({ job: job.name, blocked }, 'skipped: requirements not met');
@@ -110,6 +116,11 @@ export class SidecarRunner {
     const entry: JobRecord = { job: job.name, at: this.deps.now().toISOString(), reason, outcome, detail };
     this.history.push(entry);
     this.deps.record?.(entry);
+  }
+
+  /** Settles when every run going now has ended (tests drive the clock, then wait for the work it started). */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.running.values()]);
   }
 
   /** Stop scheduling, cancel what runs (it cleans up), and wait for it. */

@@ -72,6 +72,10 @@ export function runnerDeps(root: string): RunnerDeps {
       const { summary, isError } = await capability.run(input, { root, loadConfig: () => loadConfig(root), signal, progress: () => undefined });
       return { kind: isError ? 'failed' : 'ran', detail: summary };
     },
+    async isDue(job) {
+      const capability = (await loadCapabilities()).find((c) => c.name === job.capability);
+      return capability?.scheduled?.due ? capability.scheduled.due(root, new Date()) : true;
+    },
     blockedReason: (job) => blockedReason(root, job),
     lastDoneAt: (job) => lastDoneAt(root, job),
     now: () => new Date(),

@@ -13,7 +13,7 @@ export const PollRecordSchema = z.object({
   label: z.string().describe('the transport, e.g. "git:owner/name"'),
   at: z.string().describe('when the poll ran (ISO 8601)'),
   changed: z.boolean().nullable().describe('the remote had changed since the last pull; null when the poll failed'),
-  requests: z.number().int().nonnegative().describe('network requests the poll made'),
+  requests: z.number().int().nonnegative().describe('network requests the poll made (0 when it failed: the transport could not say)'),
   detail: z.string(),
   pulled: z
     .object({

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { WbError, describeError } from '../core/errors.js';
 import type { Config } from '../root/config.js';
 import { DEFAULT_POLL_MINUTES } from '../root/sync-schema.js';
-import { readPollState, writePollRecord, type PollRecord } from './poll-state.js';
+import { PollRecordSchema, readPollState, writePollRecord, type PollRecord } from './poll-state.js';
 import type { SyncCallOptions, SyncTransport } from './transport.js';
 import { configuredTransports } from './transports.js';
 
@@ -107,9 +107,14 @@ async function pollOne(config: Config, t: SyncTransport, now: Date, opts: SyncPo
     const pull = await t.pull(call);
     return { ...base, ...polled, pulled: { status: pull.status, conflicts: pull.conflicts.length, rejected: pull.rejected.length, message: pull.message }, error: null };
   } catch (err) {
-    return { ...base, ...polled, pulled: null, error: errorRecord(err) };
+    // A backup or restore holding the data root: the change is still there, so ask again at the next tick.
+    const busy = err instanceof WbError && err.code === 'busy';
+    return { ...base, ...(busy ? { next_at: new Date(now.getTime() + BUSY_RETRY_MS).toISOString() } : {}), ...polled, pulled: null, error: errorRecord(err) };
   }
 }
+
+/** After a pull that found the data root busy, the next poll (the sidecar ticks every minute). */
+const BUSY_RETRY_MS = 60_000;
 
 function errorRecord(err: unknown): NonNullable<PollRecord['error']> {
   if (err instanceof WbError) return { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) };
@@ -125,4 +130,33 @@ function describePoll(r: SyncPollResult): string {
       return `${p.label}: changed; ${p.pulled?.message ?? ''}`;
     })
     .join(' ');
+}
+
+export const TransportPollsSchema = z
+  .array(
+    z.object({
+      transport: z.string().describe('the transport id: git, …'),
+      label: z.string(),
+      last_poll: PollRecordSchema.nullable().describe('what the last poll found (null: never polled)'),
+    }),
+  )
+  .describe('each configured sync transport and its last poll (the sidecar polls every sync.poll_minutes)');
+export type TransportPolls = z.infer<typeof TransportPollsSchema>;
+
+/** Each configured transport with its last poll record, for github_sync_status. Reads local files only. */
+export function transportPolls(config: Config): TransportPolls {
+  const records = readPollState(config.root).transports;
+  return configuredTransports(config).map((t) => ({ transport: t.id, label: t.label, last_poll: records[t.id] ?? null }));
+}
+
+/** One sentence on the last polls, for a status summary; empty when nothing was polled yet. */
+export function describeLastPolls(polls: TransportPolls, now: Date): string {
+  const said = polls.flatMap((p) => {
+    const r = p.last_poll;
+    if (!r) return [];
+    const ago = Math.max(0, Math.round((now.getTime() - Date.parse(r.at)) / 60_000));
+    const what = r.error ? `failed: ${r.error.message}` : r.changed ? (r.pulled ? `changed, pulled (${r.pulled.status})` : 'changed') : 'no change';
+    return [`${p.label} last polled ${ago} min ago: ${what}.`];
+  });
+  return said.join(' ');
 }

@@ -32,7 +32,11 @@ export interface SyncCallOptions {
   env?: Record<string, string>;
   /** progress of a long push or pull, in bytes, strictly increasing (src/core/progress.ts) */
   onProgress?: ProgressSink;
-  /** stop promptly when this fires; what was left half-done converges on the next call */
+  /**
+   * stop when this fires, where the transport can (between requests); what was left half-done
+   * converges on the next call. The git mirror does not take it: its steps are bounded by git's
+   * own timeouts and run under the data root's lock.
+   */
   signal?: AbortSignal;
 }
 

@@ -11,14 +11,29 @@ import type { ImportPlan } from '../../sync/import.js';
 import type { ConsentDecision } from '../../restore/restore.js';
 import { joinedMessage, runChosen, TRANSPORT_CHOICES, type TransportChoice } from '../../sync/issues/surfaces.js';
 
-/** `wb-backup sync push | pull | resolve | status | import <clone-dir>`: the readable mirror of the databases in git. */
+/** `wb-backup sync push | pull | resolve | status | poll | import <clone-dir>`: the readable mirror of the databases in git. */
 export function registerSyncCommand(program: Command): void {
   const sync = program.command('sync').description('github-sync: mirror the databases as readable files in a git repository');
   registerPush(sync);
   registerPull(sync);
   registerResolve(sync);
   registerStatus(sync);
+  registerPoll(sync);
   registerImport(sync);
+}
+
+/** `sync poll`: ask every configured transport now; exit 1 when a poll or its pull failed. */
+function registerPoll(sync: Command): void {
+  sync
+    .command('poll')
+    .description('check each sync remote for changes (one cheap request each) and pull those that changed')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const { syncPoll } = await import('../../sync/poll.js');
+      const result = await syncPoll(loadConfig(rootOf(cmd)));
+      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${cliText(result.message)}\n`);
+      if (result.polled.some((p) => p.error)) process.exitCode = 1;
+    });
 }
 
 /** `sync push`: exit 1 when the remote moved (remote_changed). */
@@ -158,11 +173,15 @@ function registerStatus(sync: Command): void {
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const { syncStatus } = await import('../../sync/status.js');
       const { issuesStatus } = await import('../../sync/issues/transport.js');
+      const { describeLastPolls, transportPolls } = await import('../../sync/poll.js');
       const config = loadConfig(rootOf(cmd));
-      const result = await syncStatus(config);
+      const status = await syncStatus(config);
+      // As github_sync_status: each configured transport with its last poll, and the issues transport's counts.
+      const transports = transportPolls(config);
+      const polls = describeLastPolls(transports, new Date());
       const issues = config.sync?.issues ? issuesStatus(config) : undefined;
-      const text = issues ? joinedMessage(result.configured ? result : undefined, issues) : result.message;
-      process.stdout.write(opts.json ? `${JSON.stringify({ ...result, ...(issues ? { issues, message: text } : {}) }, null, 2)}\n` : `${cliText(text)}\n`);
+      const text = issues ? joinedMessage(status.configured ? status : undefined, issues) : status.message;
+      process.stdout.write(opts.json ? `${JSON.stringify({ ...status, transports, ...(issues ? { issues, message: text } : {}) }, null, 2)}\n` : `${cliText(text)}${polls ? `\n${cliText(polls)}` : ''}\n`);
     });
 }
 
