@@ -53,7 +53,7 @@ describe('the issues transport through MCP and the CLI', () => {
       const health = await call('health_status', { component: 'github_sync' });
       const component = (health.structuredContent!.components as Array<{ status: string; checks: Array<{ id: string; status: string; detail: string }> }>)[0]!;
       expect(component.status).not.toBe('unwanted');
-      expect(component.checks.find((c) => c.id === 'sync-freshness')).toMatchObject({ status: 'ok', detail: 'issues octo/tasks: 6 tracked, 0 change(s) to push' });
+      expect(component.checks.find((c) => c.id === 'github_sync.sync-freshness')).toMatchObject({ status: 'ok', detail: 'issues octo/tasks: 6 tracked, 0 change(s) to push' });
 
       emu.editIssue(REPO, 2, { title: 'Task 2, renamed by a person' });
       const pulled = await call('github_sync_pull', { transport: 'issues' });
