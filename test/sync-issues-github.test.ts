@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig, writeConfigFile } from '../src/root/config.js';
 import { WbError } from '../src/core/errors.js';
 import { issuesTransport } from '../src/sync/issues/transport.js';
+import { syncPoll } from '../src/sync/poll.js';
 import { configuredTransports } from '../src/sync/transports.js';
 import { startGithubEmulator, type GithubEmulator } from './support/github-emulator/index.js';
 import { rmrf, tempRoot } from './support/fixtures.js';
@@ -246,5 +247,25 @@ describe('task tables as GitHub issues (emulator, real gh)', () => {
     const resumed = await transport().push({ env });
     expect(resumed).toMatchObject({ status: 'pushed', issues: { created: 12, unchanged: 8 } });
     expect(emu.repo(REPO)!.issues).toHaveLength(20);
+  }, 120_000);
+
+  it('the scheduled poll costs one request when nothing changed, and pulls an issue a person edited', async () => {
+    makeTasks(8);
+    configure(1);
+    await transport().push({ env });
+    const asked = emu.requests.length;
+    const quiet = await syncPoll(loadConfig(root), { env });
+    expect(quiet.polled).toMatchObject([{ transport: 'issues', changed: false, requests: 1, pulled: null, error: null }]);
+    expect(emu.requests.length - asked).toBe(1);
+
+    await new Promise((r) => setTimeout(r, 1100));
+    emu.editIssue(REPO, issueOf(3).number, { title: 'Task 3, edited on the web' });
+    const noticed = await syncPoll(loadConfig(root), { env });
+    expect(noticed.polled[0]).toMatchObject({ changed: true, requests: 1, pulled: { status: 'applied', conflicts: 0 }, error: null });
+    expect(task(3).title).toBe('Task 3, edited on the web');
+
+    const after = emu.requests.length;
+    expect((await syncPoll(loadConfig(root), { env })).polled[0]).toMatchObject({ changed: false, requests: 1 });
+    expect(emu.requests.length - after).toBe(1);
   }, 120_000);
 });
