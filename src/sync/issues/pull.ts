@@ -197,6 +197,7 @@ async function mergeIssues(
   for (const cm of comments) {
     const parent = byNumber.get(cm.issue);
     if (!parent) continue; // not on one of this table's issues
+    if (parent[1].deleted || !ours.has(parent[0])) continue; // its task was deleted here: the comment has no row to hang on
     const { body, meta } = splitHiddenBlock(cm.body);
     const key = byId.get(cm.id) ?? (meta && meta.db === t.db && meta.table === c.table ? keyText(meta.key) : undefined);
     if (key && centries[key] && commentHash(cm.body) === centries[key].hash) continue;
