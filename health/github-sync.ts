@@ -5,10 +5,11 @@ import { describeError } from '../src/core/errors.js';
 import { runGit } from '../src/core/git.js';
 import { firstLine, ghIn, qualifyRepo, viewRepo } from '../src/health/gh-requirements.js';
 import { markEnabled } from '../src/health/opt-in.js';
-import { defineComponent, type HealthContext } from '../src/health/types.js';
+import { defineComponent, type CheckResult, type HealthContext } from '../src/health/types.js';
 import { updateConfigFile } from '../src/root/config.js';
 import type { GithubSyncConfig } from '../src/root/sync-schema.js';
 import { gitOptionsFor, resolveBranchFor } from '../src/sync/git-remote.js';
+import { issuesStatus } from '../src/sync/issues/transport.js';
 import { transportPolls } from '../src/sync/poll.js';
 import { readState, syncDir } from '../src/sync/state.js';
 
@@ -45,12 +46,36 @@ async function branchFor(ctx: HealthContext, g: GithubSyncConfig): Promise<strin
   return resolveBranchFor(dir, gitOptionsFor(g, ctx.ghEnv), g);
 }
 
+/**
+ * The GitHub Issues transport's own counts (sync.issues), read locally (no request): issues tracked,
+ * what the next push sends, rows left in conflict (warn). Undefined when it is not configured.
+ */
+function issuesLine(ctx: HealthContext): CheckResult | undefined {
+  if (!ctx.config.sync?.issues) return undefined;
+  try {
+    const s = issuesStatus(ctx.config);
+    const pending = s.local_changes.new + s.local_changes.changed + s.local_changes.deleted + s.local_changes.comments;
+    const detail = `issues ${s.repo}: ${s.tracked_issues} tracked, ${pending} change(s) to push${s.conflicts ? `, ${s.conflicts} row(s) in conflict: see github_sync_pull` : ''}`;
+    return { status: s.conflicts ? 'warn' : 'ok', detail };
+  } catch (err) {
+    return { status: 'fail', detail: `issues: ${describeError(err)}` };
+  }
+}
+
+const RANK: Record<CheckResult['status'], number> = { ok: 0, warn: 1, fail: 2 };
+
+/** The git mirror's result with the issues transport's line after it; the worse status wins. */
+function worst(git: CheckResult, issues: CheckResult | undefined): CheckResult {
+  if (!issues) return git;
+  return { status: RANK[issues.status] > RANK[git.status] ? issues.status : git.status, detail: `${git.detail}; ${issues.detail}` };
+}
+
 export default defineComponent({
   id: 'github_sync',
   title: 'Readable data mirror (github-sync)',
   description: 'The databases as readable files in a git repository you own, so a wiped machine can come back from git clone.',
   optIn: true,
-  wanted: (ctx) => ctx.config.health.opt_in.includes('github_sync') || Boolean(ctx.config.sync?.github),
+  wanted: (ctx) => ctx.config.health.opt_in.includes('github_sync') || Boolean(ctx.config.sync?.github) || Boolean(ctx.config.sync?.issues),
   whenDisabled: (ctx) => {
     const g = ctx.config.sync?.github;
     const where = g ? (g.repo ?? path.basename(g.remote_url ?? '')) : null;
@@ -62,6 +87,8 @@ export default defineComponent({
       title: 'Sync repository configured',
       async check(ctx) {
         const g = ctx.config.sync?.github;
+        // GitHub Issues alone (sync.issues) needs no git repository.
+        if (!g && ctx.config.sync?.issues) return { status: 'ok', detail: `no git mirror; task tables as GitHub issues in ${ctx.config.sync.issues.repo}` };
         if (!g) return { status: 'fail', detail: 'add sync: { github: { repo: owner/name } } (or remote_url) to wb-backup.yaml; see docs/github-sync.md' };
         return { status: 'ok', detail: g.repo ?? path.basename(g.remote_url ?? '') };
       },
@@ -130,7 +157,8 @@ export default defineComponent({
       title: 'Sync repository reachable',
       dependsOn: ['repo-configured'],
       async check(ctx) {
-        const g = ctx.config.sync!.github!;
+        if (!ctx.config.sync?.github) return { status: 'ok', detail: 'no git mirror to reach (GitHub Issues only)' };
+        const g = ctx.config.sync.github;
         const seen = await probe(ctx, g);
         if (!seen.ok) return { status: 'fail', detail: `git cannot reach it: ${seen.detail} (to use another, run the fix of github_sync.repo-configured again)` };
         let branch: string;
@@ -151,10 +179,12 @@ export default defineComponent({
       title: 'Recent sync',
       async check(ctx) {
         const state = readState(ctx.root);
-        if (!state.last_sync_at) return { status: 'warn', detail: 'never synced: run github_sync_push' };
+        const issues = issuesLine(ctx);
+        if (!ctx.config.sync?.github && issues) return issues;
+        if (!state.last_sync_at) return worst({ status: 'warn', detail: 'never synced: run github_sync_push' }, issues);
         const hours = (ctx.now().getTime() - Date.parse(state.last_sync_at)) / 3_600_000;
         const detail = `last sync ${hours < 1 ? `${Math.round(hours * 60)} min` : `${Math.round(hours)} h`} ago`;
-        return hours <= 24 ? { status: 'ok', detail } : { status: hours <= 72 ? 'warn' : 'fail', detail: `${detail}: run github_sync_push` };
+        return worst(hours <= 24 ? { status: 'ok', detail } : { status: hours <= 72 ? 'warn' : 'fail', detail: `${detail}: run github_sync_push` }, issues);
       },
     },
     {

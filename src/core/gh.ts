@@ -22,6 +22,8 @@ export async function runGh(
     timeoutMs?: number;
     cwd?: string;
     signal?: AbortSignal;
+    /** written to gh's stdin (e.g. a JSON body for `gh api --input -`); without it stdin is closed */
+    input?: string;
     /** called once gh runs, with its pid (to watch its transfer); the stop function it returns is called when gh has exited */
     onSpawn?: (pid: number) => () => void;
   } = {},
@@ -33,7 +35,7 @@ export async function runGh(
     env,
     extendEnv: !opts.env,
     reject: false,
-    stdin: 'ignore',
+    ...(opts.input !== undefined ? { input: opts.input } : { stdin: 'ignore' as const }),
     timeout: opts.timeoutMs ?? 10 * 60_000,
     ...(opts.cwd ? { cwd: opts.cwd } : {}),
     // Cancelling kills gh (SIGTERM): an upload in flight stops instead of running on unseen.

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { IssuesSyncSchema } from './sync-issues-schema.js';
 
 /* The sync.github section of wb-backup.yaml. It sits in root/ because the config schema is read
    before any domain folder loads; what github-sync does with it is in src/sync/. */
@@ -44,6 +45,7 @@ export const SyncConfigSchema = z
       .refine((g) => Boolean(g.repo) || Boolean(g.remote_url), { message: 'set repo (a GitHub repository) or remote_url (any git remote)' })
       .refine((g) => g.mode === 'direct' || Boolean(g.repo), { message: 'modes pr and hybrid open pull requests on GitHub: set repo' })
       .optional(),
+    issues: IssuesSyncSchema.optional().describe('task tables kept as GitHub issues (docs/github-sync.md#issues)'),
     poll_minutes: z
       .number()
       .int()

@@ -5,10 +5,11 @@
 import type { Config } from '../root/config.js';
 import { WbError } from '../core/errors.js';
 import { gitMirrorEntry } from './git-transport.js';
+import { issuesEntry } from './issues/transport.js';
 import type { SyncTransport, TransportEntry } from './transport.js';
 
 /** Every transport kind, in the order results list them. */
-export const TRANSPORTS: readonly TransportEntry[] = [gitMirrorEntry];
+export const TRANSPORTS: readonly TransportEntry[] = [gitMirrorEntry, issuesEntry];
 
 /** The transports `config` configures (none when `sync:` is absent), in registry order. */
 export function configuredTransports(config: Config): SyncTransport[] {

@@ -9,6 +9,7 @@ import { confirmOnTerminal } from '../prompt.js';
 import { progressBar, type ProgressBar } from '../progress.js';
 import type { ImportPlan } from '../../sync/import.js';
 import type { ConsentDecision } from '../../restore/restore.js';
+import { joinedMessage, runChosen, TRANSPORT_CHOICES, type TransportChoice } from '../../sync/issues/surfaces.js';
 
 /** `wb-backup sync push | pull | resolve | status | poll | import <clone-dir>`: the readable mirror of the databases in git. */
 export function registerSyncCommand(program: Command): void {
@@ -39,35 +40,72 @@ function registerPoll(sync: Command): void {
 function registerPush(sync: Command): void {
   sync
     .command('push')
-    .description('commit and push the mirror (one commit, never forced; a remote that moved is refused or gets a pull request, per mode)')
+    .description('commit and push the mirror (one commit, never forced; a remote that moved is refused or gets a pull request, per mode); with sync.issues, task rows as GitHub issues too')
     .option('--dry-run', 'show which files would change')
     .addOption(new Option('--mode <mode>', 'override sync.github.mode for this push').choices([...SYNC_MODES]))
+    .addOption(transportOption())
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { dryRun?: boolean; json?: boolean; mode?: SyncMode }, cmd: Command) => {
+    .action(async (opts: { dryRun?: boolean; json?: boolean; mode?: SyncMode; transport: TransportChoice }, cmd: Command) => {
       const { syncPush } = await import('../../sync/push.js');
+      const { issuesTransport } = await import('../../sync/issues/transport.js');
       const config = loadConfig(rootOf(cmd));
-      const result = await withBar(!opts.json, (bar) => syncPush(config, { dryRun: opts.dryRun ?? false, ...(opts.mode ? { mode: opts.mode } : {}), onProgress: bar.update }));
-      const paths = result.status === 'remote_changed' ? (result.remote_changed_paths ?? []) : result.files_changed;
-      // What was left out is said in the text too: a push that mirrored one database of three is not just "pushed".
-      const left = [...result.skipped.map((s) => `  skipped ${s.path}: ${s.reason}`), ...result.warnings.map((w) => `  warning ${w.table}: ${w.reason}`)];
-      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.status}: ${cliText(result.message)}\n${[...paths.map((p) => `  ${p}`), ...left].join('\n')}\n`);
-      if (result.status === 'remote_changed') process.exitCode = 1;
+      const ran = await runChosen(
+        config,
+        opts.transport,
+        () => withBar(!opts.json, (bar) => syncPush(config, { dryRun: opts.dryRun ?? false, ...(opts.mode ? { mode: opts.mode } : {}), onProgress: bar.update })),
+        () => issuesTransport(config).push({ dryRun: opts.dryRun ?? false }),
+      );
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify({ ...(ran.git ?? {}), message: joinedMessage(ran.git, ran.issues), ...(ran.issues ? { issues: ran.issues } : {}) }, null, 2)}\n`);
+      } else {
+        const result = ran.git;
+        if (result) {
+          const paths = result.status === 'remote_changed' ? (result.remote_changed_paths ?? []) : result.files_changed;
+          // What was left out is said in the text too: a push that mirrored one database of three is not just "pushed".
+          const left = [...result.skipped.map((s) => `  skipped ${s.path}: ${s.reason}`), ...result.warnings.map((w) => `  warning ${w.table}: ${w.reason}`)];
+          process.stdout.write(`${result.status}: ${cliText(result.message)}\n${[...paths.map((p) => `  ${p}`), ...left].join('\n')}\n`);
+        }
+        if (ran.issues) process.stdout.write(`issues ${ran.issues.status}: ${cliText(ran.issues.message)}\n${ran.issues.remote_changed.map((r) => `  left alone ${r.table} ${r.key} (issue #${r.issue} changed on GitHub)`).join('\n')}${ran.issues.remote_changed.length ? '\n' : ''}`);
+      }
+      if (ran.git?.status === 'remote_changed') process.exitCode = 1;
     });
+}
+
+/** `--transport all|git|issues` (default all: every configured one). */
+function transportOption(): Option {
+  return new Option('--transport <transport>', 'which sync transport: all configured ones, the git mirror, or the GitHub issues').choices([...TRANSPORT_CHOICES]).default('all');
 }
 
 /** `sync pull`: exit 1 when rows conflict. */
 function registerPull(sync: Command): void {
   sync
     .command('pull')
-    .description('apply row edits made on the remote (three-way per row; conflicts are reported, not overwritten)')
+    .description('apply row edits made on the remote (three-way per row; conflicts are reported, not overwritten); with sync.issues, edits made to the issues too')
     .option('--dry-run', 'show what would be applied')
+    .addOption(transportOption())
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { dryRun?: boolean; json?: boolean }, cmd: Command) => {
+    .action(async (opts: { dryRun?: boolean; json?: boolean; transport: TransportChoice }, cmd: Command) => {
       const { syncPull } = await import('../../sync/pull.js');
+      const { issuesTransport } = await import('../../sync/issues/transport.js');
       const config = loadConfig(rootOf(cmd));
-      const result = await withBar(!opts.json, (bar) => syncPull(config, { dryRun: opts.dryRun ?? false, onProgress: bar.update }));
-      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.status}: ${cliText(result.message)}\n${[...result.conflicts.map((c) => `  conflict ${c.table} ${c.key}`), ...result.rejected.map((r) => `  rejected ${r.path}: ${r.reason}`)].join('\n')}\n`);
-      if (result.status === 'conflicts') process.exitCode = 1;
+      const ran = await runChosen(
+        config,
+        opts.transport,
+        () => withBar(!opts.json, (bar) => syncPull(config, { dryRun: opts.dryRun ?? false, onProgress: bar.update })),
+        () => issuesTransport(config).pull({ dryRun: opts.dryRun ?? false }),
+      );
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify({ ...(ran.git ?? {}), message: joinedMessage(ran.git, ran.issues), ...(ran.issues ? { issues: ran.issues } : {}) }, null, 2)}\n`);
+      } else {
+        const result = ran.git;
+        if (result) process.stdout.write(`${result.status}: ${cliText(result.message)}\n${[...result.conflicts.map((c) => `  conflict ${c.table} ${c.key}`), ...result.rejected.map((r) => `  rejected ${r.path}: ${r.reason}`)].join('\n')}\n`);
+        const i = ran.issues;
+        if (i) {
+          const lines = [...i.conflicts.map((c) => `  conflict ${c.table} ${c.key}${c.issue === null ? '' : ` (issue #${c.issue})`}`), ...i.rejected.map((r) => `  rejected ${r.path}: ${r.reason}`)];
+          process.stdout.write(`issues ${i.status}: ${cliText(i.message)}\n${lines.join('\n')}${lines.length ? '\n' : ''}`);
+        }
+      }
+      if (ran.git?.status === 'conflicts' || ran.issues?.status === 'conflicts') process.exitCode = 1;
     });
 }
 
@@ -130,17 +168,20 @@ function registerResolve(sync: Command): void {
 function registerStatus(sync: Command): void {
   sync
     .command('status')
-    .description('rows changed here and on the remote since the last sync')
+    .description('rows changed here and on the remote since the last sync (with sync.issues: what the next push sends to the issues)')
     .option('--json', 'print the status as JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const { syncStatus } = await import('../../sync/status.js');
+      const { issuesStatus } = await import('../../sync/issues/transport.js');
       const { describeLastPolls, transportPolls } = await import('../../sync/poll.js');
       const config = loadConfig(rootOf(cmd));
       const status = await syncStatus(config);
-      // As github_sync_status: each configured transport with its last poll.
+      // As github_sync_status: each configured transport with its last poll, and the issues transport's counts.
       const transports = transportPolls(config);
       const polls = describeLastPolls(transports, new Date());
-      process.stdout.write(opts.json ? `${JSON.stringify({ ...status, transports }, null, 2)}\n` : `${cliText(status.message)}${polls ? `\n${cliText(polls)}` : ''}\n`);
+      const issues = config.sync?.issues ? issuesStatus(config) : undefined;
+      const text = issues ? joinedMessage(status.configured ? status : undefined, issues) : status.message;
+      process.stdout.write(opts.json ? `${JSON.stringify({ ...status, transports, ...(issues ? { issues, message: text } : {}) }, null, 2)}\n` : `${cliText(text)}${polls ? `\n${cliText(polls)}` : ''}\n`);
     });
 }
 

@@ -9,15 +9,19 @@ import path from 'node:path';
 import { GitStore } from './git-repos.js';
 import { WEB_HOST } from './hosts.js';
 import { startServer } from './server.js';
-import { snapshotRepo, World } from './state.js';
+import { newComment, newIssue, setIssueState } from './rest-issues.js';
+import { type Repo, snapshotRepo, World } from './state.js';
 import { type Certificate, makeCertificate } from './tls.js';
-import type { CreateRepoOptions, EmulatedRepo, EmulatorOptions, Fault, GhEnvOptions, GitEnvOptions, GithubEmulator } from './types.js';
+import type { CreateRepoOptions, EmulatedRepo, EmulatorOptions, Fault, GhEnvOptions, GitEnvOptions, GithubEmulator, PersonIssueEdit } from './types.js';
 
 export type * from './types.js';
 export { KNOWN_OPERATIONS } from './graphql/handler.js';
 export { API_HOST, OBJECTS_HOST, UPLOADS_HOST, WEB_HOST } from './hosts.js';
 
 /** Variables that would let the user's own gh/git setup leak into a test run. All blanked or redirected. */
+/** Who edits issues "by hand" in tests: a person other than the token's login. */
+const PERSON = 'hubber';
+
 const TOKEN_VARS = ['GH_TOKEN', 'GITHUB_TOKEN', 'GH_ENTERPRISE_TOKEN', 'GITHUB_ENTERPRISE_TOKEN'] as const;
 
 export async function startGithubEmulator(opts: EmulatorOptions = {}): Promise<GithubEmulator> {
@@ -48,6 +52,13 @@ export async function startGithubEmulator(opts: EmulatorOptions = {}): Promise<G
   const me = world.viewer;
   const gitconfig = ['[user]', `\tname = ${me.login}`, `\temail = ${me.id}+${me.login}@users.noreply.github.com`, '[init]', '\tdefaultBranch = main', ''];
   fs.writeFileSync(path.join(gitHome, '.gitconfig'), gitconfig.join('\n'));
+
+  function mustRepo(fullName: string): Repo {
+    const [owner, name] = fullName.split('/');
+    const r = owner && name ? world.findRepo(owner, name) : undefined;
+    if (!r) throw new Error(`no repository ${fullName} in the emulator`);
+    return r;
+  }
 
   function ghEnv(extra: GhEnvOptions = {}): Record<string, string> {
     const token = extra.token === undefined ? world.token : extra.token;
@@ -131,6 +142,36 @@ export async function startGithubEmulator(opts: EmulatorOptions = {}): Promise<G
       const [owner, name] = fullName.split('/');
       const r = owner && name ? world.findRepo(owner, name) : undefined;
       return r ? snapshotRepo(world, r) : undefined;
+    },
+
+    editIssue(fullName: string, number: number, edit: PersonIssueEdit): void {
+      const repo = mustRepo(fullName);
+      const issue = repo.issues.find((i) => i.number === number);
+      if (!issue) throw new Error(`editIssue: ${fullName} has no issue #${number}`);
+      world.account(edit.by ?? PERSON, 'User');
+      if (edit.title !== undefined) issue.title = edit.title;
+      if (edit.body !== undefined) issue.body = edit.body;
+      let labels = edit.labels ? [...edit.labels] : [...issue.labels];
+      for (const l of edit.addLabels ?? []) if (!labels.some((x) => x.toLowerCase() === l.toLowerCase())) labels.push(l);
+      labels = labels.filter((x) => !(edit.removeLabels ?? []).some((r) => r.toLowerCase() === x.toLowerCase()));
+      issue.labels = labels.map((n) => world.ensureLabel(repo, n).name);
+      if (edit.state) setIssueState(world, issue, edit.state, edit.stateReason);
+      issue.updatedAt = world.bump(issue.updatedAt);
+    },
+
+    createIssue(fullName: string, fields: { title: string; body?: string; labels?: readonly string[]; by?: string }): number {
+      const repo = mustRepo(fullName);
+      const by = fields.by ?? PERSON;
+      world.account(by, 'User');
+      return newIssue(world, repo, { title: fields.title, body: fields.body ?? null, labels: fields.labels ?? [], author: by }).number;
+    },
+
+    addComment(fullName: string, number: number, body: string, by = PERSON): number {
+      const repo = mustRepo(fullName);
+      const issue = repo.issues.find((i) => i.number === number);
+      if (!issue) throw new Error(`addComment: ${fullName} has no issue #${number}`);
+      world.account(by, 'User');
+      return newComment(world, repo, issue, body, by).id;
     },
 
     revokeToken(): void {

@@ -6,7 +6,7 @@
  * - head must have commits base lacks (`git rev-list --count base..head` in the bare repository):
  *   else 422 "No commits between BASE and HEAD";
  * - creating answers `mergeable: null` (GitHub computes it in the background); a later GET computes it.
- * Numbers count from 1 per repository (GitHub shares them with issues, which are not emulated).
+ * Numbers count from 1 per repository, shared with issues (as on GitHub).
  */
 import { visibleRepo, writableRepo } from './access.js';
 import { API_BASE } from './hosts.js';
@@ -141,7 +141,7 @@ export const pullRoutes: readonly Route[] = [
     const now = ctx.world.now();
     const pr: PullRequest = {
       id: ctx.world.id(),
-      number: repo.pulls.length + 1,
+      number: ctx.world.nextNumber(repo),
       title,
       body: str(body.body) ?? null,
       state: 'open',

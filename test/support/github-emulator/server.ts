@@ -7,6 +7,7 @@
  * terminated on the tunnel (tls.ts), and the requests inside come back to the same handler with a
  * Host header instead of an absolute URL. git's smart HTTP paths go to git-http.ts.
  */
+import { randomBytes } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -18,17 +19,18 @@ import { classify, DOCS, type Surface } from './hosts.js';
 import { type Ctx, readBody, sendError, sendJson } from './http.js';
 import { match, type Route } from './router.js';
 import { assetRoutes, objectRoutes, uploadRoutes, webRoutes } from './rest-assets.js';
+import { issueRoutes } from './rest-issues.js';
 import { pullRoutes } from './rest-pulls.js';
 import { releaseRoutes } from './rest-releases.js';
 import { repoRoutes } from './rest-repos.js';
 import type { World } from './state.js';
 import { type Certificate, isTunnelTarget, terminateTunnel } from './tls.js';
-import type { RequestLogEntry } from './types.js';
+import type { FaultAction, RequestLogEntry } from './types.js';
 
 // git's smart HTTP on the web host is not a Route: see git-http.ts.
 const ROUTES: Record<Surface, readonly Route[]> = {
   // Asset routes first: `/releases/assets/:id` must not be read as a release id.
-  api: [...assetRoutes, ...releaseRoutes, ...pullRoutes, ...repoRoutes],
+  api: [...assetRoutes, ...releaseRoutes, ...pullRoutes, ...issueRoutes, ...repoRoutes],
   uploads: uploadRoutes,
   objects: objectRoutes,
   web: webRoutes,
@@ -62,6 +64,30 @@ function resolveRepositoryId(world: World, path: string): string {
 /** Whether the request arrived through a TLS tunnel (see tls.ts). */
 function overTls(req: IncomingMessage): boolean {
   return (req.socket as { encrypted?: boolean }).encrypted === true;
+}
+
+/**
+ * GitHub's rate-limit answers. Primary: the hourly quota is spent (`X-RateLimit-Remaining: 0`, reset
+ * time in epoch seconds). Secondary: remaining quota, but too many requests too fast; GitHub
+ * sometimes sends `Retry-After` (seconds).
+ */
+function rateLimitAnswer(f: Extract<FaultAction, { kind: 'rate_limit' }>): { status: number; headers: Record<string, string>; text: string } {
+  const now = Math.floor(Date.now() / 1000);
+  const requestId = randomBytes(8).toString('hex').toUpperCase();
+  const headers: Record<string, string> = { 'X-GitHub-Request-Id': requestId, 'X-RateLimit-Limit': '5000', 'X-RateLimit-Resource': 'core' };
+  if (f.limit === 'primary') {
+    Object.assign(headers, { 'X-RateLimit-Remaining': '0', 'X-RateLimit-Used': '5000', 'X-RateLimit-Reset': String(now + (f.resetInSeconds ?? 60)) });
+    const message = `API rate limit exceeded for user ID 1000. If you reach out to GitHub Support for help, please include the request ID ${requestId}.`;
+    return { status: f.status ?? 403, headers, text: JSON.stringify({ message, documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api', status: String(f.status ?? 403) }) };
+  }
+  Object.assign(headers, { 'X-RateLimit-Remaining': '4900', 'X-RateLimit-Used': '100', 'X-RateLimit-Reset': String(now + 3600) });
+  if (f.retryAfterSeconds !== undefined) headers['Retry-After'] = String(f.retryAfterSeconds);
+  const message = `You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID ${requestId}.`;
+  return {
+    status: f.status ?? 403,
+    headers,
+    text: JSON.stringify({ message, documentation_url: 'https://docs.github.com/free-pro-team@latest/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits', status: String(f.status ?? 403) }),
+  };
 }
 
 /** `cert` is what https://github.localhost is served with; without one (openssl failed) every CONNECT is refused. */
@@ -105,6 +131,22 @@ export async function startServer(world: World, cert: Certificate | undefined): 
       res.writeHead(fault.status, { 'Content-Type': contentType, 'Content-Length': String(Buffer.byteLength(text)) });
       res.end(text);
       return;
+    }
+    if (fault?.kind === 'rate_limit') {
+      req.resume();
+      const { status, headers, text } = rateLimitAnswer(fault);
+      res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(Buffer.byteLength(text)), ...headers });
+      res.end(text);
+      return;
+    }
+    if (fault?.kind === 'lose_response') {
+      // The request is handled (its change takes effect) but the answer never leaves: the socket
+      // is destroyed where the response would have been written.
+      res.writeHead = (() => res) as unknown as typeof res.writeHead;
+      res.end = (() => {
+        req.socket.destroy();
+        return res;
+      }) as unknown as typeof res.end;
     }
     if (fault?.kind === 'delay') await new Promise((r) => setTimeout(r, fault.ms));
 

@@ -69,6 +69,39 @@ export interface PullRequest {
   mergedAt: string | null;
 }
 
+/** An issue (issues and pull requests share one number sequence per repository, as on GitHub). */
+export interface Issue {
+  id: number;
+  number: number;
+  title: string;
+  body: string | null;
+  state: 'open' | 'closed';
+  /** GitHub's `state_reason`: completed / not_planned when closed, reopened after a reopen, else null */
+  stateReason: 'completed' | 'not_planned' | 'reopened' | null;
+  /** label names, in the order they were set */
+  labels: string[];
+  author: string;
+  createdAt: string;
+  updatedAt: string;
+  closedAt: string | null;
+}
+
+export interface Label {
+  id: number;
+  name: string;
+  color: string;
+  description: string | null;
+}
+
+export interface IssueComment {
+  id: number;
+  issueNumber: number;
+  body: string;
+  author: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
 export interface Repo {
   id: number;
   owner: Account;
@@ -90,6 +123,10 @@ export interface Repo {
   /** tag name -> commit sha */
   tags: Map<string, string>;
   releases: Release[];
+  issues: Issue[];
+  /** key: lower-case name (GitHub label names are case-insensitive) */
+  labels: Map<string, Label>;
+  comments: IssueComment[];
 }
 
 export class World {
@@ -176,6 +213,9 @@ export class World {
       hasWiki: true,
       tags: new Map(),
       releases: [],
+      issues: [],
+      labels: new Map(),
+      comments: [],
     };
     this.repos.set(`${owner}/${name}`.toLowerCase(), repo);
     return repo;
@@ -241,6 +281,32 @@ export class World {
     return /^[0-9a-f]{7,40}$/.test(rev) ? this.git.commit(repo.gitDir, rev) : undefined;
   }
 
+  /** The next issue or pull request number: the two share one sequence per repository. */
+  nextNumber(repo: Repo): number {
+    return repo.pulls.length + repo.issues.length + 1;
+  }
+
+  /**
+   * An `updated_at` for a change to `previous`: now, but never at or before `previous` while that
+   * is still the current second, so every change is seen by a client polling with `since`
+   * (GitHub's clock is per-second too; two changes in one second would share it).
+   */
+  bump(previous: string): string {
+    const now = this.now();
+    return now > previous ? now : previous;
+  }
+
+  /** A label by name (case-insensitive), created with GitHub's default colour when absent, as issue writes do. */
+  ensureLabel(repo: Repo, name: string): Label {
+    const key = name.toLowerCase();
+    let l = repo.labels.get(key);
+    if (!l) {
+      l = { id: this.id(), name, color: 'ededed', description: null };
+      repo.labels.set(key, l);
+    }
+    return l;
+  }
+
   findRelease(repo: Repo, id: number): Release | undefined {
     return repo.releases.find((r) => r.id === id);
   }
@@ -302,6 +368,17 @@ export function snapshotRepo(world: World, repo: Repo): EmulatedRepo {
             merged: p.mergedAt !== null,
           }),
         ),
+    ),
+    issues: Object.freeze(
+      [...repo.issues]
+        .sort((a, b) => a.number - b.number)
+        .map((i) =>
+          Object.freeze({ number: i.number, title: i.title, body: i.body, state: i.state, state_reason: i.stateReason, labels: Object.freeze([...i.labels]), user: i.author, created_at: i.createdAt, updated_at: i.updatedAt, closed_at: i.closedAt }),
+        ),
+    ),
+    labels: Object.freeze([...repo.labels.values()].map((l) => l.name).sort()),
+    comments: Object.freeze(
+      [...repo.comments].sort((a, b) => a.id - b.id).map((c) => Object.freeze({ id: c.id, issue_number: c.issueNumber, body: c.body, user: c.author, created_at: c.createdAt, updated_at: c.updatedAt })),
     ),
     releases: world.sortedReleases(repo).map((r) =>
       Object.freeze({

@@ -43,7 +43,20 @@ export type FaultAction =
    * Handle it normally, but move an asset's bytes (an upload's body read in, a download's body
    * sent) at most `bytesPerSecond`, as over a slow link: a transfer lasts long enough to be watched.
    */
-  | { kind: 'slow'; bytesPerSecond: number };
+  | { kind: 'slow'; bytesPerSecond: number }
+  /**
+   * A rate-limit answer instead of handling the request. `primary`: GitHub's hourly limit is used up
+   * (`X-RateLimit-Remaining: 0`, `X-RateLimit-Reset` `resetInSeconds` from now, default 60; body "API
+   * rate limit exceeded for user ID N."). `secondary`: GitHub's abuse limit ("You have exceeded a
+   * secondary rate limit…"), with `Retry-After: retryAfterSeconds` when given (GitHub sends it only
+   * sometimes). `status`: 403 (default, what GitHub mostly sends) or 429.
+   */
+  | { kind: 'rate_limit'; limit: 'primary' | 'secondary'; status?: 403 | 429; retryAfterSeconds?: number; resetInSeconds?: number }
+  /**
+   * Handle the request normally (its change takes effect), then drop the connection instead of
+   * answering: the client cannot tell whether GitHub accepted it (a creation interrupted after the fact).
+   */
+  | { kind: 'lose_response' };
 
 export type Fault = {
   match: FaultMatch;
@@ -111,6 +124,43 @@ export interface EmulatedPull {
   readonly merged: boolean;
 }
 
+export interface EmulatedIssue {
+  readonly number: number;
+  readonly title: string;
+  readonly body: string | null;
+  readonly state: 'open' | 'closed';
+  readonly state_reason: 'completed' | 'not_planned' | 'reopened' | null;
+  /** label names in the order they were set */
+  readonly labels: readonly string[];
+  readonly user: string;
+  readonly created_at: string;
+  readonly updated_at: string;
+  readonly closed_at: string | null;
+}
+
+export interface EmulatedComment {
+  readonly id: number;
+  readonly issue_number: number;
+  readonly body: string;
+  readonly user: string;
+  readonly created_at: string;
+  readonly updated_at: string;
+}
+
+/** A change made "by a person" in GitHub's web UI (see `GithubEmulator.editIssue`). */
+export interface PersonIssueEdit {
+  title?: string;
+  body?: string;
+  /** replace every label */
+  labels?: readonly string[];
+  addLabels?: readonly string[];
+  removeLabels?: readonly string[];
+  state?: 'open' | 'closed';
+  stateReason?: 'completed' | 'not_planned';
+  /** who made it (default: a login other than the token's, 'hubber') */
+  by?: string;
+}
+
 /** A snapshot of a repository's state, for assertions. Mutating it changes nothing. */
 export interface EmulatedRepo {
   readonly id: number;
@@ -127,6 +177,12 @@ export interface EmulatedRepo {
   readonly branches: Readonly<Record<string, string>>;
   /** Newest first, drafts included. */
   readonly releases: readonly EmulatedRelease[];
+  /** By number, oldest first (pull requests are not in it; they share the numbers). */
+  readonly issues: readonly EmulatedIssue[];
+  /** Label names, sorted. */
+  readonly labels: readonly string[];
+  /** Every issue comment, oldest first. */
+  readonly comments: readonly EmulatedComment[];
   /** By number, oldest first (`pulls[n - 1]` is #n). */
   readonly pulls: readonly EmulatedPull[];
   /** The bare repository on disk. Read it (`git --git-dir … log`); changing it bypasses the emulator's caches. */
@@ -180,6 +236,15 @@ export interface GithubEmulator {
   revokeToken(): void;
   inject(fault: Fault): void;
   clearFaults(): void;
+  /**
+   * Changes an issue as a person would in the web UI (title, body, labels, open/closed), bumping
+   * `updated_at`; labels that do not exist are created. Throws when the issue does not exist.
+   */
+  editIssue(fullName: string, number: number, edit: PersonIssueEdit): void;
+  /** An issue created by a person (no labels unless given); returns its number. */
+  createIssue(fullName: string, issue: { title: string; body?: string; labels?: readonly string[]; by?: string }): number;
+  /** A comment added by a person (bumps the issue's `updated_at`, as GitHub does); returns its id. */
+  addComment(fullName: string, number: number, body: string, by?: string): number;
   readonly requests: ReadonlyArray<RequestLogEntry>;
   close(): Promise<void>;
 }
