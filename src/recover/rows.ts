@@ -208,6 +208,8 @@ export function showKey(id: readonly SqlValue[]): ShownValue | ShownValue[] {
 /**
  * Writes a snapshot row into the live table: INSERT with every column (and the rowid of a table
  * without a primary key, so the row keeps its identity), or UPDATE of the live row's values.
+ * Both say OR ABORT: it overrides a table's own ON CONFLICT REPLACE, which would otherwise
+ * silently delete a live row holding the same unique value.
  */
 export class RowWriter {
   private readonly stmts = new Map<string, Database.Statement>();
@@ -225,12 +227,12 @@ export class RowWriter {
   insert(shape: TableShape, row: Row): void {
     const cols = shape.key ? shape.columns : ['rowid', ...shape.columns];
     const values = shape.key ? row.values : [row.id[0]!, ...row.values];
-    this.stmt(`INSERT INTO ${quoteIdent(shape.name)} (${cols.map((c) => (c === 'rowid' && !shape.key ? 'rowid' : quoteIdent(c))).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`).run(...values);
+    this.stmt(`INSERT OR ABORT INTO ${quoteIdent(shape.name)} (${cols.map((c) => (c === 'rowid' && !shape.key ? 'rowid' : quoteIdent(c))).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`).run(...values);
   }
 
   update(shape: TableShape, row: Row): void {
     const where = (shape.key ?? ['rowid']).map((c) => `${shape.key ? quoteIdent(c) : 'rowid'} IS ?`).join(' AND ');
-    this.stmt(`UPDATE ${quoteIdent(shape.name)} SET ${shape.columns.map((c) => `${quoteIdent(c)} = ?`).join(', ')} WHERE ${where}`).run(...row.values, ...row.id);
+    this.stmt(`UPDATE OR ABORT ${quoteIdent(shape.name)} SET ${shape.columns.map((c) => `${quoteIdent(c)} = ?`).join(', ')} WHERE ${where}`).run(...row.values, ...row.id);
   }
 }
 
@@ -290,3 +292,53 @@ export function checkPlainExpression(where: string): void {
 const SQL_WORDS_BEFORE_PARENS = new Set(['in', 'and', 'or', 'not', 'is', 'like', 'glob', 'between', 'when', 'then', 'else', 'case', 'escape', 'as', 'collate', 'exists', 'null']);
 /** Scalar functions a where expression may call. */
 const PLAIN_FUNCTIONS = new Set(['abs', 'cast', 'coalesce', 'ifnull', 'iif', 'instr', 'length', 'lower', 'upper', 'ltrim', 'rtrim', 'trim', 'nullif', 'round', 'substr', 'substring', 'typeof', 'date', 'time', 'datetime', 'julianday', 'strftime', 'unixepoch', 'json_extract', 'json_type', 'json_valid', 'min', 'max', 'likely', 'unlikely']);
+
+/**
+ * Watches, on one connection inside the recovery's transaction, what the live database's own
+ * triggers do while the rows are written: TEMP triggers (kept in the connection's temp schema,
+ * never in the live file, gone when it closes) count the rows deleted and updated in every
+ * ordinary table. A recovery only inserts rows and updates the ones it names, so any delete, or
+ * more updates than it made, came from a trigger of the database.
+ */
+export class TriggerWatch {
+  private readonly startChanges: number;
+  private constructor(private readonly db: Database.Database) {
+    this.startChanges = TriggerWatch.totalChanges(db);
+  }
+
+  private static totalChanges(db: Database.Database): number {
+    return Number(db.prepare('SELECT total_changes()').pluck().get());
+  }
+
+  /** Installs the watch; call before the first write. */
+  static start(db: Database.Database): TriggerWatch {
+    // Shadow tables (an FTS index's storage) are rewritten by their module: not the user's rows.
+    const tables = db.prepare("SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'").pluck().all() as string[];
+    db.exec('CREATE TEMP TABLE IF NOT EXISTS wb_recover_effects (tbl TEXT NOT NULL, op TEXT NOT NULL)');
+    db.exec('DELETE FROM temp.wb_recover_effects');
+    tables.forEach((t, i) => {
+      const lit = `'${t.replace(/'/g, "''")}'`;
+      db.exec(`CREATE TEMP TRIGGER IF NOT EXISTS wb_recover_del_${i} AFTER DELETE ON main.${quoteIdent(t)} BEGIN INSERT INTO temp.wb_recover_effects VALUES (${lit}, 'delete'); END`);
+      db.exec(`CREATE TEMP TRIGGER IF NOT EXISTS wb_recover_upd_${i} AFTER UPDATE ON main.${quoteIdent(t)} BEGIN INSERT INTO temp.wb_recover_effects VALUES (${lit}, 'update'); END`);
+    });
+    return new TriggerWatch(db);
+  }
+
+  /**
+   * What the triggers did beyond the recovery's own `writes` (inserts and updates).
+   * @returns deleted: table -> rows deleted; extraUpdates: rows updated beyond the recovery's own; otherChanges: other rows inserted (e.g. an audit log or a full-text index kept by triggers)
+   */
+  effects(writes: number, updates: number): { deleted: Map<string, number>; extraUpdates: number; otherChanges: number } {
+    const rows = this.db.prepare('SELECT tbl, op, count(*) AS n FROM temp.wb_recover_effects GROUP BY tbl, op').all() as Array<{ tbl: string; op: string; n: number }>;
+    const deleted = new Map<string, number>();
+    let updated = 0;
+    let logged = 0;
+    for (const r of rows) {
+      logged += r.n;
+      if (r.op === 'delete') deleted.set(r.tbl, r.n);
+      else updated += r.n;
+    }
+    const total = TriggerWatch.totalChanges(this.db) - this.startChanges - logged;
+    return { deleted, extraUpdates: Math.max(0, updated - updates), otherChanges: Math.max(0, total - writes - Math.max(0, updated - updates) - [...deleted.values()].reduce((a, b) => a + b, 0)) };
+  }
+}

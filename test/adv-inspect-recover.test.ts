@@ -1,0 +1,113 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runBackup } from '../src/backup/pipeline.js';
+import { loadConfig } from '../src/root/config.js';
+import { WbError } from '../src/core/errors.js';
+import { runRecover, type RecoverOptions } from '../src/recover/recover.js';
+import { rmrf, tempRoot } from './support/fixtures.js';
+
+let root: string;
+const live = () => path.join(root, 'db', 'odd.db');
+const yes = async () => ({ granted: true as const });
+const hour = (h: number) => () => new Date(Date.UTC(2026, 10, 29, h, 0, 0));
+
+function withDb<T>(fn: (db: Database.Database) => T): T {
+  const db = new Database(live());
+  try {
+    return fn(db);
+  } finally {
+    db.close();
+  }
+}
+
+async function snapshotOf(schema: string, fill: string): Promise<string> {
+  fs.mkdirSync(path.dirname(live()), { recursive: true });
+  withDb((db) => {
+    db.pragma('journal_mode = WAL');
+    db.exec(schema);
+    db.exec(fill);
+  });
+  return (await runBackup(loadConfig(root), { now: hour(10) })).snapshot_id;
+}
+
+const recover = (snapshotId: string, o: Partial<RecoverOptions>) => runRecover(loadConfig(root), { snapshotId, database: 'odd', consent: yes, now: hour(11), ...o } as RecoverOptions);
+
+async function failure(p: Promise<unknown>): Promise<WbError> {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(WbError);
+  return err as WbError;
+}
+
+beforeEach(() => {
+  root = tempRoot('wb-adv18-');
+});
+afterEach(() => rmrf(root));
+
+describe('recovering rows never silently removes or alters other live rows', () => {
+  it('recovering a row whose UNIQUE ON CONFLICT REPLACE value is now used by another live row refuses instead of deleting that live row', async () => {
+    const id = await snapshotOf(
+      'CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT UNIQUE ON CONFLICT REPLACE, note TEXT);',
+      "INSERT INTO tags VALUES (1, 'urgent', 'old'), (2, 'later', 'x');",
+    );
+    // The user deleted tag 1 by mistake, then created a new tag with the same name.
+    withDb((db) => db.exec("DELETE FROM tags WHERE id = 1; INSERT INTO tags VALUES (7, 'urgent', 'new');"));
+    const err = await failure(recover(id, { table: 'tags', keys: [1] }));
+    expect(err.message).toMatch(/UNIQUE/);
+    // The live row 7 is still there: nothing was replaced.
+    expect(withDb((db) => db.prepare('SELECT id, name, note FROM tags ORDER BY id').all())).toEqual([
+      { id: 2, name: 'later', note: 'x' },
+      { id: 7, name: 'urgent', note: 'new' },
+    ]);
+  });
+
+  it('a trigger on the live table that rewrites a recovered row makes the recovery refuse, not report the row back with other values', async () => {
+    const id = await snapshotOf(
+      'CREATE TABLE items (id INTEGER PRIMARY KEY, title TEXT, stamp TEXT);',
+      "INSERT INTO items VALUES (1, 'keep me', 'from-snapshot'), (2, 'other', 's2');",
+    );
+    withDb((db) =>
+      db.exec(`DELETE FROM items WHERE id = 1;
+        CREATE TRIGGER items_stamp AFTER INSERT ON items BEGIN UPDATE items SET stamp = 'rewritten-by-trigger' WHERE id = NEW.id; END;`),
+    );
+    const err = await failure(recover(id, { table: 'items', keys: [1] }));
+    expect(err.message).toMatch(/trigger/i);
+    expect(err.message).toMatch(/items/);
+    // Rolled back: row 1 is not there with other values.
+    expect(withDb((db) => db.prepare('SELECT id, title, stamp FROM items ORDER BY id').all())).toEqual([{ id: 2, title: 'other', stamp: 's2' }]);
+  });
+
+  it('a trigger on the live table that deletes other live rows when a row is inserted makes the recovery refuse', async () => {
+    const id = await snapshotOf(
+      'CREATE TABLE items (id INTEGER PRIMARY KEY, title TEXT);',
+      "INSERT INTO items VALUES (1, 'a'), (2, 'b'), (3, 'c');",
+    );
+    withDb((db) => db.exec(`DELETE FROM items WHERE id = 1; CREATE TRIGGER only_one AFTER INSERT ON items BEGIN DELETE FROM items WHERE id <> NEW.id; END;`));
+    const err = await failure(recover(id, { table: 'items', keys: [1] }));
+    expect(err.message).toMatch(/trigger/i);
+    expect(withDb((db) => db.prepare('SELECT id FROM items ORDER BY id').pluck().all())).toEqual([2, 3]);
+  });
+
+  it('a table kept in a full-text index by triggers still recovers: the row is back, searchable, and the extra index writes are said in the warnings', async () => {
+    const id = await snapshotOf(
+      `CREATE TABLE docs (id INTEGER PRIMARY KEY, body TEXT);
+       CREATE VIRTUAL TABLE docs_fts USING fts5(body, content='docs', content_rowid='id');
+       CREATE TRIGGER docs_ai AFTER INSERT ON docs BEGIN INSERT INTO docs_fts(rowid, body) VALUES (new.id, new.body); END;
+       CREATE TRIGGER docs_ad AFTER DELETE ON docs BEGIN INSERT INTO docs_fts(docs_fts, rowid, body) VALUES ('delete', old.id, old.body); END;`,
+      "INSERT INTO docs VALUES (1, 'alpha bravo'), (2, 'charlie delta');",
+    );
+    withDb((db) => db.exec('DELETE FROM docs WHERE id = 1'));
+    const r = await recover(id, { table: 'docs', keys: [1] });
+    expect(r.applied).toBe(true);
+    expect(r.warnings.join(' ')).toMatch(/docs_ai on docs/);
+    expect(withDb((db) => db.prepare("SELECT rowid FROM docs_fts WHERE docs_fts MATCH 'bravo'").pluck().all())).toEqual([1]);
+    expect(withDb((db) => db.prepare('SELECT id, body FROM docs ORDER BY id').all())).toEqual([
+      { id: 1, body: 'alpha bravo' },
+      { id: 2, body: 'charlie delta' },
+    ]);
+  });
+});
