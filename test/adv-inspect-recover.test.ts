@@ -111,3 +111,42 @@ describe('recovering rows never silently removes or alters other live rows', () 
     ]);
   });
 });
+
+describe('diffing tables a demanding user has', () => {
+  it('a table whose text primary key holds NULLs (allowed in a rowid table) is diffed row by row: the one deleted row is reported, nothing else', async () => {
+    const { snapshotDiff } = await import('../src/inspect/diff.js');
+    const a = await snapshotOf('CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT);', "INSERT INTO t VALUES (NULL, 'a'), (NULL, 'b'), (NULL, 'c'), ('x', 'kept');");
+    withDb((db) => db.exec("DELETE FROM t WHERE v = 'a'"));
+    const b = (await runBackup(loadConfig(root), { now: hour(12) })).snapshot_id;
+    const d = await snapshotDiff(loadConfig(root), { from: a, to: b });
+    const t = d.databases[0]!.tables.find((x) => x.table === 't')!;
+    expect({ added: t.added, deleted: t.deleted, changed: t.changed }).toEqual({ added: 0, deleted: 1, changed: 0 });
+    expect(t.sample[0]).toMatchObject({ change: 'deleted', before: { v: 'a' } });
+  });
+
+  it('a forged or mangled rows_cursor gets a clear invalid_input, not a crash', async () => {
+    const { snapshotDiff } = await import('../src/inspect/diff.js');
+    const a = await snapshotOf('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);', "INSERT INTO t VALUES (1, 'a');");
+    const forged = (key: unknown) => Buffer.from(JSON.stringify({ v: 1, from: a, to: a, db: 'odd', table: 't', key }), 'utf8').toString('base64url');
+    for (const key of [[{ i: 'not-a-number' }], [], [1, 2, 3], [{ b: 'zz' }], [{}], [true]]) {
+      const err = await failure(snapshotDiff(loadConfig(root), { from: a, to: a, rowsCursor: forged(key) }));
+      expect(err.code).toBe('invalid_input');
+      expect(err.message).toMatch(/rows_cursor/);
+    }
+    const other = await failure(snapshotDiff(loadConfig(root), { from: a, to: a, rowsCursor: Buffer.from(JSON.stringify({ v: 1, from: a, to: a, db: 'odd', table: 'nope', key: [1] })).toString('base64url') }));
+    expect(other.code).toBe('invalid_input');
+  });
+});
+
+describe('recovering rows whose primary key holds NULL', () => {
+  it('recovering a row with a NULL primary key (on_conflict use_snapshot) refuses instead of overwriting the other NULL-key live rows', async () => {
+    const id = await snapshotOf('CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT);', "INSERT INTO t VALUES (NULL, 'a'), (NULL, 'b'), ('x', 'kept');");
+    withDb((db) => db.exec("DELETE FROM t WHERE v = 'a'; UPDATE t SET v = 'B' WHERE v = 'b';"));
+    const err = await failure(recover(id, { table: 't', where: "v = 'a'", onConflict: 'use_snapshot' }));
+    expect(err.message).toMatch(/NULL/);
+    expect(withDb((db) => db.prepare('SELECT k, v FROM t ORDER BY v').all())).toEqual([
+      { k: null, v: 'B' },
+      { k: 'x', v: 'kept' },
+    ]);
+  });
+});

@@ -103,10 +103,26 @@ function encodeRowsCursor(c: RowsCursor): string {
   return Buffer.from(JSON.stringify(c), 'utf8').toString('base64url');
 }
 
+/** A value as keyToJson writes it: null, a finite number, text, {i: digits} or {b: hex}. */
+function validKeyValue(v: unknown): boolean {
+  if (v === null || typeof v === 'string') return true;
+  if (typeof v === 'number') return Number.isFinite(v);
+  if (typeof v !== 'object' || Array.isArray(v)) return false;
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o);
+  if (keys.length !== 1) return false;
+  if (keys[0] === 'i') return typeof o.i === 'string' && /^-?\d+$/.test(o.i);
+  if (keys[0] === 'b') return typeof o.b === 'string' && /^(?:[0-9a-f]{2})*$/i.test(o.b);
+  return false;
+}
+
 function decodeRowsCursor(text: string): RowsCursor {
   try {
     const c = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as RowsCursor;
-    if (c.v === 1 && typeof c.from === 'string' && typeof c.to === 'string' && typeof c.db === 'string' && typeof c.table === 'string' && Array.isArray(c.key)) return c;
+    if (c.v === 1 && typeof c.from === 'string' && typeof c.to === 'string' && typeof c.db === 'string' && typeof c.table === 'string' && Array.isArray(c.key) && c.key.length > 0 && c.key.every(validKeyValue)) {
+      keyFromJson(c.key);
+      return c;
+    }
   } catch {
     /* refused below */
   }

@@ -135,6 +135,11 @@ export function computePlan(snapshotDb: Database.Database, liveDb: Database.Data
   const inPlan = new Map<string, PlannedRow>();
   const queue: PlannedRow[] = [];
   const add = (row: Row, role: RowRole, via: Row | null) => {
+    // A rowid table accepts NULL in a primary key other than INTEGER PRIMARY KEY, in any number of
+    // rows: such a key names no one row live, so it could be matched to (or overwrite) another.
+    if (row.id.some((v) => v === null) && snapShapes.get(row.table)?.key) {
+      throw new WbError('restore_refused', `A row of ${row.table} to put back has NULL in its primary key (${keyNames(snapShapes.get(row.table)!).join(', ')}), so it does not identify one row live (several rows may have NULL there). Nothing was changed.`, 'Leave that row out (add e.g. AND key IS NOT NULL to where), restore the whole database with data_restore, or copy the row by hand with data_snapshot_query.');
+    }
     const k = rowKey(row.table, row.id);
     if (inPlan.has(k)) return;
     const p: PlannedRow = { row, role, via, action: 'insert', live: null };
