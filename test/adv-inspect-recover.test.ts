@@ -150,3 +150,18 @@ describe('recovering rows whose primary key holds NULL', () => {
     ]);
   });
 });
+
+describe('where expressions over columns with awkward names', () => {
+  it('a where over quoted columns named like SQL words ("update", "values", "order") is accepted, and quoted names still cannot call functions', async () => {
+    const id = await snapshotOf('CREATE TABLE "my items" ("update" TEXT, "values" INTEGER, "order" INTEGER, "größe" TEXT);', `INSERT INTO "my items" VALUES ('u1', 1, 10, 'gross'), ('u2', 2, 20, 'klein');`);
+    withDb((db) => db.exec(`DELETE FROM "my items"`));
+    const dry = await recover(id, { table: 'my items', where: `"update" = 'u1' AND "values" < 5 AND [order] = 10 AND "größe" = 'gross'`, dryRun: true });
+    expect(dry.plan.chosen).toBe(1);
+    expect(dry.plan.sample[0]!.row).toMatchObject({ update: 'u1', values: 1, order: 10 });
+    const err = await failure(recover(id, { table: 'my items', where: `"load_extension"('x') IS NULL`, dryRun: true }));
+    expect(err.code).toBe('invalid_input');
+    expect(err.message).toMatch(/calls "load_extension"/);
+    const err2 = await failure(recover(id, { table: 'my items', where: `"randomblob"(1000000000) IS NULL`, dryRun: true }));
+    expect(err2.code).toBe('invalid_input');
+  });
+});

@@ -255,6 +255,7 @@ export function checkPlainExpression(where: string): void {
   if (!where.trim()) refuse('it is empty');
   let depth = 0;
   let bare = '';
+  const quoted = new Map<string, string>();
   for (let i = 0; i < where.length; i++) {
     const c = where[i]!;
     if (c === "'" || c === '"' || c === '`' || c === '[') {
@@ -267,8 +268,11 @@ export function checkPlainExpression(where: string): void {
         }
       }
       if (j >= where.length) refuse('a quote is not closed');
-      // A quoted identifier may name a function ("load_extension"(...)): keep identifiers' text.
-      bare += c === "'" ? ' ? ' : ` ${where.slice(i + 1, j)} `;
+      // A quoted identifier is a column name, never a statement word ("update" is a fine column),
+      // so its text is not looked at; but it must not name a function ("load_extension"(...)):
+      // it stands as q_<n>, which no allowed function is called, so "name"( is refused below.
+      if (c !== "'") quoted.set(`q_${i}`, `"${where.slice(i + 1, j)}"`);
+      bare += c === "'" ? ' ? ' : ` q_${i} `;
       i = j;
       continue;
     }
@@ -285,7 +289,7 @@ export function checkPlainExpression(where: string): void {
   // Functions: only cheap scalar ones (no zeroblob, randomblob, no extension's), so the expression stays fast row by row.
   const calls = [...bare.toLowerCase().matchAll(/([a-z_][a-z0-9_$]*)\s*\(/g)].map((m) => m[1]!).filter((f) => !SQL_WORDS_BEFORE_PARENS.has(f));
   const unknown = [...new Set(calls.filter((f) => !PLAIN_FUNCTIONS.has(f)))];
-  if (unknown.length) refuse(`it calls ${unknown.join(', ')}, which a where expression may not (allowed: ${[...PLAIN_FUNCTIONS].join(', ')})`);
+  if (unknown.length) refuse(`it calls ${unknown.map((f) => quoted.get(f) ?? f).join(', ')}, which a where expression may not (allowed: ${[...PLAIN_FUNCTIONS].join(', ')})`);
 }
 
 /** Words that may stand before a parenthesis in an expression without being a function call. */
