@@ -165,3 +165,22 @@ describe('where expressions over columns with awkward names', () => {
     expect(err2.code).toBe('invalid_input');
   });
 });
+
+describe('a table without a primary key that has a column named rowid', () => {
+  it('the key the diff shows (_rowid_) recovers the deleted row, with its own values and rowid', async () => {
+    const { snapshotDiff } = await import('../src/inspect/diff.js');
+    const id = await snapshotOf('CREATE TABLE log (rowid TEXT, msg TEXT);', "INSERT INTO log VALUES ('r-a', 'hello'), ('r-b', 'bye');");
+    withDb((db) => db.exec("DELETE FROM log WHERE msg = 'hello'"));
+    const d = await snapshotDiff(loadConfig(root), { from: id, to: 'live' });
+    const t = d.databases[0]!.tables.find((x) => x.table === 'log')!;
+    expect(t.key).toEqual(['_rowid_']);
+    expect(t.sample[0]).toMatchObject({ change: 'deleted', key: { _rowid_: 1 } });
+    const r = await recover(id, { table: 'log', keys: [1] });
+    expect(r.applied).toBe(true);
+    expect(r.plan.key_columns).toEqual(['_rowid_']);
+    expect(withDb((db) => db.prepare('SELECT _rowid_ AS n, rowid, msg FROM log ORDER BY _rowid_').all())).toEqual([
+      { n: 1, rowid: 'r-a', msg: 'hello' },
+      { n: 2, rowid: 'r-b', msg: 'bye' },
+    ]);
+  });
+});

@@ -30,6 +30,8 @@ export interface TableShape {
   key: string[] | null;
   /** foreign keys of this table (to its parents) */
   parents: ForeignKey[];
+  /** how the rowid is named in SQL: rowid, or _rowid_ / oid when a column is named rowid */
+  rowid: string;
 }
 
 /** A row of a table: its identity (key values, or [rowid]) and its column values, in shape.columns order. */
@@ -41,7 +43,7 @@ export interface Row {
 
 /** The key columns' names as a person reads them: the primary key, or "rowid". */
 export function keyNames(shape: TableShape): string[] {
-  return shape.key ?? ['rowid'];
+  return shape.key ?? [shape.rowid];
 }
 
 /** The table's shape in `db`, or null when there is no such ordinary table. */
@@ -66,7 +68,12 @@ export function tableShape(db: Database.Database, table: string): TableShape | n
     const parentPk = (db.prepare(`PRAGMA table_info(${quoteIdent(fk.parent)})`).all() as Array<{ name: string; pk: number }>).filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name);
     return { ...fk, to: parentPk };
   });
-  return { name: table, columns, key: pk.length ? pk : null, parents };
+  // A column may be named rowid: the rowid is then reached by another of its names (as SQLite does).
+  const rowid = ['rowid', '_rowid_', 'oid'].find((n) => !info.some((c) => c.name.toLowerCase() === n));
+  if (!rowid && !pk.length) {
+    throw new WbError('restore_refused', `Table ${table} has no primary key and columns named rowid, _rowid_ and oid, so its rows cannot be identified. Nothing was changed.`, 'Restore the whole database with data_restore.');
+  }
+  return { name: table, columns, key: pk.length ? pk : null, parents, rowid: rowid ?? 'rowid' };
 }
 
 /** Every ordinary table's shape, by name. */
@@ -86,7 +93,7 @@ export function childKeys(shapes: ReadonlyMap<string, TableShape>, table: string
 }
 
 function idExprs(shape: TableShape): string {
-  return shape.key ? shape.key.map(quoteIdent).join(', ') : 'rowid';
+  return shape.key ? shape.key.map(quoteIdent).join(', ') : shape.rowid;
 }
 
 function selectList(shape: TableShape): string {
@@ -116,7 +123,7 @@ export class RowReader {
 
   /** The row with this identity, or null. */
   byId(shape: TableShape, id: readonly SqlValue[]): Row | null {
-    const where = (shape.key ?? ['rowid']).map((c) => `${c === 'rowid' && !shape.key ? 'rowid' : quoteIdent(c)} IS ?`).join(' AND ');
+    const where = shape.key ? shape.key.map((c) => `${quoteIdent(c)} IS ?`).join(' AND ') : `${shape.rowid} IS ?`;
     const raw = this.stmt(`SELECT ${selectList(shape)} FROM ${quoteIdent(shape.name)} WHERE ${where}`).get(...id) as SqlValue[] | undefined;
     return raw ? toRow(shape, raw) : null;
   }
@@ -195,7 +202,7 @@ export function showValue(v: SqlValue): ShownValue {
 /** The row as {column: value} for a sample. */
 export function showRow(shape: TableShape, row: Row): Record<string, ShownValue> {
   const out: Record<string, ShownValue> = {};
-  if (!shape.key) out.rowid = showValue(row.id[0]!);
+  if (!shape.key) out[shape.rowid] = showValue(row.id[0]!);
   shape.columns.forEach((c, i) => (out[c] = showValue(row.values[i]!)));
   return out;
 }
@@ -225,13 +232,13 @@ export class RowWriter {
   }
 
   insert(shape: TableShape, row: Row): void {
-    const cols = shape.key ? shape.columns : ['rowid', ...shape.columns];
+    const cols = shape.key ? shape.columns.map(quoteIdent) : [shape.rowid, ...shape.columns.map(quoteIdent)];
     const values = shape.key ? row.values : [row.id[0]!, ...row.values];
-    this.stmt(`INSERT OR ABORT INTO ${quoteIdent(shape.name)} (${cols.map((c) => (c === 'rowid' && !shape.key ? 'rowid' : quoteIdent(c))).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`).run(...values);
+    this.stmt(`INSERT OR ABORT INTO ${quoteIdent(shape.name)} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`).run(...values);
   }
 
   update(shape: TableShape, row: Row): void {
-    const where = (shape.key ?? ['rowid']).map((c) => `${shape.key ? quoteIdent(c) : 'rowid'} IS ?`).join(' AND ');
+    const where = shape.key ? shape.key.map((c) => `${quoteIdent(c)} IS ?`).join(' AND ') : `${shape.rowid} IS ?`;
     this.stmt(`UPDATE OR ABORT ${quoteIdent(shape.name)} SET ${shape.columns.map((c) => `${quoteIdent(c)} = ?`).join(', ')} WHERE ${where}`).run(...row.values, ...row.id);
   }
 }
