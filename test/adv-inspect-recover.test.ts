@@ -184,3 +184,21 @@ describe('a table without a primary key that has a column named rowid', () => {
     ]);
   });
 });
+
+describe('the snapshot cache is not trusted for a recovery', () => {
+  it('a cached snapshot image someone edited in place (same size) does not make the recovery write the edited values', async () => {
+    const { cachedSnapshotDatabase } = await import('../src/inspect/cache.js');
+    const id = await snapshotOf('CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);', "INSERT INTO notes VALUES (1, 'original'), (2, 'two');");
+    const cached = await cachedSnapshotDatabase(loadConfig(root), id, 'odd');
+    const size = fs.statSync(cached.file).size;
+    // A user pokes at the cache with a SQLite shell and changes a value.
+    const poke = new Database(cached.file);
+    poke.exec("UPDATE notes SET body = 'TAMPERED' WHERE id = 1");
+    poke.close();
+    expect(fs.statSync(cached.file).size).toBe(size);
+    withDb((db) => db.exec('DELETE FROM notes WHERE id = 1'));
+    const r = await recover(id, { table: 'notes', keys: [1] });
+    expect(r.applied).toBe(true);
+    expect(withDb((db) => db.prepare('SELECT body FROM notes WHERE id = 1').pluck().get())).toBe('original');
+  });
+});

@@ -156,9 +156,10 @@ export async function runRecover(config: Config, opts: RecoverOptions): Promise<
   }
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-recover-'));
   try {
-    // The snapshot's image, rebuilt and checked once into the snapshot cache (inspect/cache, under
-    // its own lock: a snapshot never changes, so it is read before ours is taken).
-    const cached = await cachedSnapshotDatabase(config, grant ? grant.plan.snapshot_id : opts.snapshotId, opts.database, opts.signal ? { signal: opts.signal } : {});
+    // The snapshot's image, rebuilt and checked into the snapshot cache (inspect/cache, under its
+    // own lock: a snapshot never changes, so it is read before ours is taken); its bytes are hashed
+    // against the manifest each time (verify), since these values are written into live data.
+    const cached = await cachedSnapshotDatabase(config, grant ? grant.plan.snapshot_id : opts.snapshotId, opts.database, { verify: true, ...(opts.signal ? { signal: opts.signal } : {}) });
     if (grant && cached.sha256 !== grant.plan.sha256) {
       throw new WbError('consent_required', 'The rows were not recovered: the snapshot is not the one the dry run read. Nothing was changed.', 'Run a new dry run and use its confirm_token.');
     }
