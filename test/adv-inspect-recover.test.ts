@@ -202,3 +202,16 @@ describe('the snapshot cache is not trusted for a recovery', () => {
     expect(withDb((db) => db.prepare('SELECT body FROM notes WHERE id = 1').pluck().get())).toBe('original');
   });
 });
+
+describe('diff filters', () => {
+  it('tables ["Tasks"] diffs the table tasks (names are case-insensitive), and a table name no database has is an error, not "no differences"', async () => {
+    const { snapshotDiff } = await import('../src/inspect/diff.js');
+    const a = await snapshotOf('CREATE TABLE tasks (id INTEGER PRIMARY KEY, v TEXT);', "INSERT INTO tasks VALUES (1, 'a'), (2, 'b');");
+    withDb((db) => db.exec('DELETE FROM tasks WHERE id = 1'));
+    const d = await snapshotDiff(loadConfig(root), { from: a, to: 'live', tables: ['Tasks'] });
+    expect(d.totals.rows_deleted).toBe(1);
+    const err = await failure(snapshotDiff(loadConfig(root), { from: a, to: 'live', tables: ['taks'] }));
+    expect(err.code).toBe('invalid_input');
+    expect(err.message).toMatch(/taks/);
+  });
+});

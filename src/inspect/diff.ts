@@ -157,9 +157,16 @@ export async function snapshotDiff(config: Config, req: DiffRequest): Promise<Sn
       if (unknown.length) throw new WbError('invalid_input', `Neither side has a database named ${unknown.join(', ')}.`, `They hold: ${[...new Set([...from.databases, ...to.databases])].join(', ') || 'no database'}.`);
     }
     const out: DatabaseDiffOut[] = [];
+    const tableNames = new Set<string>();
     for (const name of names) {
       req.signal?.throwIfAborted();
-      out.push(await diffOne(from, to, name, { sample, tables: req.tables, cursor, signal: req.signal }));
+      out.push(await diffOne(from, to, name, { sample, tables: req.tables, cursor, signal: req.signal, seen: tableNames }));
+    }
+    // A table named in `tables` that no database compared has would read as "no difference".
+    const compared = out.some((d) => d.status === 'compared');
+    const unknownTables = !cursor && compared ? (req.tables ?? []).filter((t) => !tableNames.has(t.toLowerCase())) : [];
+    if (unknownTables.length) {
+      throw new WbError('invalid_input', `No database compared has a table named ${unknownTables.join(', ')}.`, `Tables: ${[...tableNames].sort().slice(0, 30).join(', ') || 'none'}.`);
     }
     const totals = {
       databases: out.length,
@@ -178,7 +185,7 @@ export async function snapshotDiff(config: Config, req: DiffRequest): Promise<Sn
 
 const zeroCounts = { tables_differing: 0, tables_same: 0, rows_added: 0, rows_deleted: 0, rows_changed: 0 };
 
-async function diffOne(from: Side, to: Side, name: string, o: { sample: number; tables: string[] | undefined; cursor: RowsCursor | null; signal: AbortSignal | undefined }): Promise<DatabaseDiffOut> {
+async function diffOne(from: Side, to: Side, name: string, o: { sample: number; tables: string[] | undefined; cursor: RowsCursor | null; signal: AbortSignal | undefined; seen: Set<string> }): Promise<DatabaseDiffOut> {
   if (!to.databases.includes(name)) return { name, status: 'only_in_from', counts: zeroCounts, schema: null, tables: [] };
   if (!from.databases.includes(name)) return { name, status: 'only_in_to', counts: zeroCounts, schema: null, tables: [] };
   let a: string;
@@ -199,6 +206,7 @@ async function diffOne(from: Side, to: Side, name: string, o: { sample: number; 
     cursor: (table, key) => encodeRowsCursor({ v: 1, from: from.label, to: to.label, db: name, table, key }),
     signal: o.signal,
   });
+  for (const t of d.names) o.seen.add(t.toLowerCase());
   const tables = d.tables as TableDiff[];
   return {
     name,

@@ -43,6 +43,8 @@ export interface DatabaseDiff {
   /** tables with differing rows (or not comparable), in name order; tables that are the same are only counted */
   tables: TableDiff[];
   tables_same: number;
+  /** every table name either side has (to tell a `tables` filter that names none) */
+  names: string[];
 }
 
 export interface RowDiffOptions {
@@ -75,8 +77,9 @@ export function diffDatabaseFiles(fromFile: string, toFile: string, opts: RowDif
     const sa = readSchema(a);
     const sb = readSchema(b);
     const schema = diffSchemas(sa, sb);
-    const wanted = opts.after ? [opts.after.table] : opts.tables;
-    const names = [...sa.tables.keys()].filter((n) => sb.tables.has(n) && (!wanted || wanted.includes(n))).sort();
+    // SQLite's names are case-insensitive: "Tasks" names the table tasks.
+    const wanted = (opts.after ? [opts.after.table] : opts.tables)?.map((n) => n.toLowerCase());
+    const names = [...sa.tables.keys()].filter((n) => sb.tables.has(n) && (!wanted || wanted.includes(n.toLowerCase()))).sort();
     if (opts.after && names.length === 0) throw badCursor(`both sides have no table ${opts.after.table}`);
     const tables: TableDiff[] = [];
     let same = 0;
@@ -90,7 +93,7 @@ export function diffDatabaseFiles(fromFile: string, toFile: string, opts: RowDif
       if (d.compared && d.added === 0 && d.deleted === 0 && d.changed === 0 && d.sample.length === 0) same++;
       else tables.push(d);
     }
-    return { schema: opts.after ? emptySchemaDiff() : schema, tables, tables_same: same };
+    return { schema: opts.after ? emptySchemaDiff() : schema, tables, tables_same: same, names: [...new Set([...sa.tables.keys(), ...sb.tables.keys()])] };
   } finally {
     pages?.close();
     a.close();
