@@ -215,3 +215,13 @@ describe('diff filters', () => {
     expect(err.message).toMatch(/taks/);
   });
 });
+
+describe('recover table names', () => {
+  it('recovering from table "Notes" finds the table notes (names are case-insensitive in SQLite)', async () => {
+    const id = await snapshotOf('CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);', "INSERT INTO notes VALUES (1, 'one');");
+    withDb((db) => db.exec('DELETE FROM notes'));
+    const r = await recover(id, { table: 'Notes', keys: [1] });
+    expect(r.applied).toBe(true);
+    expect(withDb((db) => db.prepare('SELECT body FROM notes').pluck().all())).toEqual(['one']);
+  });
+});

@@ -115,7 +115,8 @@ export interface ComputedPlan {
 export function computePlan(snapshotDb: Database.Database, liveDb: Database.Database, req: RecoverRequest): ComputedPlan {
   const snapShapes = allShapes(snapshotDb);
   const liveShapes = allShapes(liveDb);
-  const shape = snapShapes.get(req.table);
+  // SQLite's names are case-insensitive: "Tasks" names the table tasks.
+  const shape = snapShapes.get(req.table) ?? [...snapShapes.values()].find((t) => t.name.toLowerCase() === req.table.toLowerCase());
   if (!shape) {
     throw new WbError('invalid_input', `The snapshot has no table named ${req.table} in this database.`, `Its tables: ${[...snapShapes.keys()].slice(0, 30).join(', ') || 'none'}.`);
   }
@@ -129,7 +130,7 @@ export function computePlan(snapshotDb: Database.Database, liveDb: Database.Data
       throw new WbError('restore_refused', `Table ${t} has other columns live (${b.columns.join(', ')}) than in the snapshot (${a!.columns.join(', ')}), so its rows cannot be put back as they were. Nothing was changed.`, 'Restore the whole database (data_restore), or copy the rows by hand with data_snapshot_query.');
     }
   };
-  sameShape(req.table);
+  sameShape(shape.name);
 
   const { chosen, notFound } = chooseRows(snap, shape, req);
   const inPlan = new Map<string, PlannedRow>();
