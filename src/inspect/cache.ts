@@ -6,6 +6,7 @@ import { rootLayout } from '../root/paths.js';
 import { encodeSegment } from '../root/names.js';
 import { syncDirectory, writeFileAtomic } from '../core/durable-file.js';
 import { logger } from '../core/log.js';
+import { hashFile } from '../core/hash.js';
 import { listLocalSnapshots, findLocalSnapshot } from '../snapshot/store.js';
 import { verifyManifest } from '../restore/stage.js';
 import { exportDatabase } from '../restore/export.js';
@@ -73,13 +74,18 @@ function readMeta(dir: string): CacheMeta | null {
  * least recently used first, never the entries named in `keep`.
  * @throws WbError as exportDatabase (`not_found`, `invalid_input` for a database the snapshot lacks, `restore_refused`, `archive_invalid`, `busy`)
  */
-export async function cachedSnapshotDatabase(config: Config, snapshotId: string, db: string, opts: { signal?: AbortSignal; keep?: string[] } = {}): Promise<CachedDatabase> {
+export async function cachedSnapshotDatabase(config: Config, snapshotId: string, db: string, opts: { signal?: AbortSignal; keep?: string[]; verify?: boolean } = {}): Promise<CachedDatabase> {
   const root = config.root;
   const id = resolveSnapshotId(root, snapshotId);
   const expected = await manifestEntry(root, id, db);
   const dir = entryDir(root, id, db);
   const meta = readMeta(dir);
-  if (expected && meta && meta.sha256 === expected.sha256 && fileSize(path.join(dir, IMAGE)) === expected.bytes) {
+  const image = path.join(dir, IMAGE);
+  // A -wal or -journal beside the image means someone opened it to write: it is rebuilt.
+  const untouched = () => !['-wal', '-journal'].some((x) => fs.existsSync(image + x));
+  // verify (a recovery, which writes these values into live data): the bytes are hashed against the manifest, not trusted by size.
+  const intact = async () => !opts.verify || (await hashFile(image).catch(() => null))?.sha256 === expected!.sha256;
+  if (expected && meta && meta.sha256 === expected.sha256 && fileSize(image) === expected.bytes && untouched() && (await intact())) {
     touch(dir);
     return { snapshot_id: id, db, file: path.join(dir, IMAGE), bytes: meta.bytes, sha256: meta.sha256, rebuilt: false };
   }

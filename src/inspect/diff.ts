@@ -103,12 +103,26 @@ function encodeRowsCursor(c: RowsCursor): string {
   return Buffer.from(JSON.stringify(c), 'utf8').toString('base64url');
 }
 
+/** A value as keyToJson writes it: null, a finite number, text, {i: digits} or {b: hex}. */
+function validKeyValue(v: unknown): boolean {
+  if (v === null || typeof v === 'string') return true;
+  if (typeof v === 'number') return Number.isFinite(v);
+  if (typeof v !== 'object' || Array.isArray(v)) return false;
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o);
+  if (keys.length !== 1) return false;
+  if (keys[0] === 'i') return typeof o.i === 'string' && /^-?\d+$/.test(o.i);
+  if (keys[0] === 'b') return typeof o.b === 'string' && /^(?:[0-9a-f]{2})*$/i.test(o.b);
+  return false;
+}
+
 function decodeRowsCursor(text: string): RowsCursor {
   try {
     const c = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as RowsCursor;
-    const keyPart = (k: unknown) =>
-      k === null || typeof k === 'number' || typeof k === 'string' || (typeof k === 'object' && ((typeof (k as { i?: unknown }).i === 'string' && /^-?\d{1,20}$/.test((k as { i: string }).i)) || (typeof (k as { b?: unknown }).b === 'string' && /^(?:[0-9a-f]{2})*$/.test((k as { b: string }).b))));
-    if (c.v === 1 && typeof c.from === 'string' && typeof c.to === 'string' && typeof c.db === 'string' && typeof c.table === 'string' && Array.isArray(c.key) && c.key.length > 0 && c.key.length <= 64 && c.key.every(keyPart)) return c;
+    if (c.v === 1 && typeof c.from === 'string' && typeof c.to === 'string' && typeof c.db === 'string' && typeof c.table === 'string' && Array.isArray(c.key) && c.key.length > 0 && c.key.length <= 64 && c.key.every(validKeyValue)) {
+      keyFromJson(c.key);
+      return c;
+    }
   } catch {
     /* refused below */
   }
@@ -143,9 +157,16 @@ export async function snapshotDiff(config: Config, req: DiffRequest): Promise<Sn
       if (unknown.length) throw new WbError('invalid_input', `Neither side has a database named ${unknown.join(', ')}.`, `They hold: ${[...new Set([...from.databases, ...to.databases])].join(', ') || 'no database'}.`);
     }
     const out: DatabaseDiffOut[] = [];
+    const tableNames = new Set<string>();
     for (const name of names) {
       req.signal?.throwIfAborted();
-      out.push(await diffOne(from, to, name, { sample, tables: req.tables, cursor, signal: req.signal }));
+      out.push(await diffOne(from, to, name, { sample, tables: req.tables, cursor, signal: req.signal, seen: tableNames }));
+    }
+    // A table named in `tables` that no database compared has would read as "no difference".
+    const compared = out.some((d) => d.status === 'compared');
+    const unknownTables = !cursor && compared ? (req.tables ?? []).filter((t) => !tableNames.has(t.toLowerCase())) : [];
+    if (unknownTables.length) {
+      throw new WbError('invalid_input', `No database compared has a table named ${unknownTables.join(', ')}.`, `Tables: ${[...tableNames].sort().slice(0, 30).join(', ') || 'none'}.`);
     }
     const totals = {
       databases: out.length,
@@ -164,7 +185,7 @@ export async function snapshotDiff(config: Config, req: DiffRequest): Promise<Sn
 
 const zeroCounts = { tables_differing: 0, tables_same: 0, rows_added: 0, rows_deleted: 0, rows_changed: 0 };
 
-async function diffOne(from: Side, to: Side, name: string, o: { sample: number; tables: string[] | undefined; cursor: RowsCursor | null; signal: AbortSignal | undefined }): Promise<DatabaseDiffOut> {
+async function diffOne(from: Side, to: Side, name: string, o: { sample: number; tables: string[] | undefined; cursor: RowsCursor | null; signal: AbortSignal | undefined; seen: Set<string> }): Promise<DatabaseDiffOut> {
   if (!to.databases.includes(name)) return { name, status: 'only_in_from', counts: zeroCounts, schema: null, tables: [] };
   if (!from.databases.includes(name)) return { name, status: 'only_in_to', counts: zeroCounts, schema: null, tables: [] };
   let a: string;
@@ -185,6 +206,7 @@ async function diffOne(from: Side, to: Side, name: string, o: { sample: number; 
     cursor: (table, key) => encodeRowsCursor({ v: 1, from: from.label, to: to.label, db: name, table, key }),
     signal: o.signal,
   });
+  for (const t of d.names) o.seen.add(t.toLowerCase());
   const tables = d.tables as TableDiff[];
   return {
     name,

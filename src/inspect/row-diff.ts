@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import { quoteIdent } from '../core/sqlite-util.js';
+import { WbError } from '../core/errors.js';
 import { diffSchemas, keyOrder, readSchema, schemaDiffIsEmpty, type SchemaDiff, type TableInfo } from './schema.js';
 import { compareKeys, compareValues, keyToJson, sameValue, showRow, type KeyJson, type ShownValue } from './values.js';
 
@@ -42,6 +43,8 @@ export interface DatabaseDiff {
   /** tables with differing rows (or not comparable), in name order; tables that are the same are only counted */
   tables: TableDiff[];
   tables_same: number;
+  /** every table name either side has (to tell a `tables` filter that names none) */
+  names: string[];
 }
 
 export interface RowDiffOptions {
@@ -74,8 +77,10 @@ export function diffDatabaseFiles(fromFile: string, toFile: string, opts: RowDif
     const sa = readSchema(a);
     const sb = readSchema(b);
     const schema = diffSchemas(sa, sb);
-    const wanted = opts.after ? [opts.after.table] : opts.tables;
-    const names = [...sa.tables.keys()].filter((n) => sb.tables.has(n) && (!wanted || wanted.includes(n))).sort();
+    // SQLite's names are case-insensitive: "Tasks" names the table tasks.
+    const wanted = (opts.after ? [opts.after.table] : opts.tables)?.map((n) => n.toLowerCase());
+    const names = [...sa.tables.keys()].filter((n) => sb.tables.has(n) && (!wanted || wanted.includes(n.toLowerCase()))).sort();
+    if (opts.after && names.length === 0) throw badCursor(`both sides have no table ${opts.after.table}`);
     const tables: TableDiff[] = [];
     let same = 0;
     for (const name of names) {
@@ -88,7 +93,7 @@ export function diffDatabaseFiles(fromFile: string, toFile: string, opts: RowDif
       if (d.compared && d.added === 0 && d.deleted === 0 && d.changed === 0 && d.sample.length === 0) same++;
       else tables.push(d);
     }
-    return { schema: opts.after ? emptySchemaDiff() : schema, tables, tables_same: same };
+    return { schema: opts.after ? emptySchemaDiff() : schema, tables, tables_same: same, names: [...new Set([...sa.tables.keys(), ...sb.tables.keys()])] };
   } finally {
     pages?.close();
     a.close();
@@ -152,6 +157,10 @@ class PageReader {
   }
 }
 
+function badCursor(why: string): WbError {
+  return new WbError('invalid_input', `The rows_cursor is not one data_snapshot_diff returned for these snapshots: ${why}.`, 'Pass a next_rows_cursor from a table of an earlier diff result, or diff again without rows_cursor.');
+}
+
 function emptySchemaDiff(): SchemaDiff {
   return { tables_added: [], tables_removed: [], tables_changed: [], indexes_added: [], indexes_removed: [], indexes_changed: [], others_added: [], others_removed: [], others_changed: [] };
 }
@@ -170,7 +179,30 @@ function rowsInKeyOrder(db: Database.Database, t: TableInfo, after: unknown[] | 
   return (after ? stmt.iterate(...after) : stmt.iterate()) as IterableIterator<unknown[]>;
 }
 
-function diffTable(a: Database.Database, b: Database.Database, ta: TableInfo, tb: TableInfo, opts: RowDiffOptions): TableDiff {
+/** Whether some row of `t` has a NULL in a primary key column (a rowid table allows it, except for an INTEGER PRIMARY KEY). */
+function hasNullKey(db: Database.Database, t: TableInfo): boolean {
+  return db.prepare(`SELECT 1 FROM ${quoteIdent(t.name)} WHERE ${t.key.map((k) => `${quoteIdent(k)} IS NULL`).join(' OR ')} LIMIT 1`).get() !== undefined;
+}
+
+/**
+ * The key rows are matched by. A primary key identifies a row only when it holds no NULL: a rowid
+ * table with another primary key than INTEGER PRIMARY KEY accepts any number of rows with NULL in
+ * it, which a merge by key would pair at random (changes reported that never happened). Such a
+ * table is matched by its rowid instead, on both sides.
+ */
+function matchingKey(a: Database.Database, b: Database.Database, ta: TableInfo, tb: TableInfo): { ta: TableInfo; tb: TableInfo } {
+  if (ta.kind !== 'table' || ta.keyIsRowid || tb.keyIsRowid || ta.withoutRowid || tb.withoutRowid) return { ta, tb };
+  if (ta.key.join('\u0000') !== tb.key.join('\u0000')) return { ta, tb };
+  if (!hasNullKey(a, ta) && !hasNullKey(b, tb)) return { ta, tb };
+  const names = new Set([...ta.columns, ...tb.columns].map((c) => c.name.toLowerCase()));
+  const rowid = ['rowid', '_rowid_', 'oid'].find((n) => !names.has(n));
+  if (!rowid) return { ta, tb };
+  return { ta: { ...ta, key: [rowid], keyIsRowid: true }, tb: { ...tb, key: [rowid], keyIsRowid: true } };
+}
+
+function diffTable(a: Database.Database, b: Database.Database, ta0: TableInfo, tb0: TableInfo, opts: RowDiffOptions): TableDiff {
+  const { ta, tb } = matchingKey(a, b, ta0, tb0);
+  if (opts.after && opts.after.keyValues.length !== ta.key.length) throw badCursor(`its key has ${opts.after.keyValues.length} value(s), the rows of ${ta.name} are identified by ${ta.key.length} (${ta.key.join(', ')})`);
   const base = { table: ta.name, kind: tb.kind, key: tb.key };
   const paging = opts.after !== undefined;
   if (ta.key.join('\u0000') !== tb.key.join('\u0000')) {

@@ -115,7 +115,8 @@ export interface ComputedPlan {
 export function computePlan(snapshotDb: Database.Database, liveDb: Database.Database, req: RecoverRequest): ComputedPlan {
   const snapShapes = allShapes(snapshotDb);
   const liveShapes = allShapes(liveDb);
-  const shape = snapShapes.get(req.table);
+  // SQLite's names are case-insensitive: "Tasks" names the table tasks.
+  const shape = snapShapes.get(req.table) ?? [...snapShapes.values()].find((t) => t.name.toLowerCase() === req.table.toLowerCase());
   if (!shape) {
     throw new WbError('invalid_input', `The snapshot has no table named ${req.table} in this database.`, `Its tables: ${[...snapShapes.keys()].slice(0, 30).join(', ') || 'none'}.`);
   }
@@ -129,12 +130,17 @@ export function computePlan(snapshotDb: Database.Database, liveDb: Database.Data
       throw new WbError('restore_refused', `Table ${t} has other columns live (${b.columns.join(', ')}) than in the snapshot (${a!.columns.join(', ')}), so its rows cannot be put back as they were. Nothing was changed.`, 'Restore the whole database (data_restore), or copy the rows by hand with data_snapshot_query.');
     }
   };
-  sameShape(req.table);
+  sameShape(shape.name);
 
   const { chosen, notFound } = chooseRows(snap, shape, req);
   const inPlan = new Map<string, PlannedRow>();
   const queue: PlannedRow[] = [];
   const add = (row: Row, role: RowRole, via: Row | null) => {
+    // A rowid table accepts NULL in a primary key other than INTEGER PRIMARY KEY, in any number of
+    // rows: such a key names no one row live, so it could be matched to (or overwrite) another.
+    if (row.id.some((v) => v === null) && snapShapes.get(row.table)?.key) {
+      throw new WbError('restore_refused', `A row of ${row.table} to put back has NULL in its primary key (${keyNames(snapShapes.get(row.table)!).join(', ')}), so it does not identify one row live (several rows may have NULL there). Nothing was changed.`, 'Leave that row out (add e.g. AND key IS NOT NULL to where), restore the whole database with data_restore, or copy the row by hand with data_snapshot_query.');
+    }
     const k = rowKey(row.table, row.id);
     if (inPlan.has(k)) return;
     const p: PlannedRow = { row, role, via, action: 'insert', live: null };

@@ -16,7 +16,7 @@ import { mkdir, unlink, writeFileDurable } from '../restore/fs-steps.js';
 import type { ConsentDecision } from '../restore/restore.js';
 import { runBackupLocked } from '../backup/pipeline.js';
 import { computePlan, foreignKeyViolations, type ComputedPlan, type IncludeKind, type OnConflict, type RecoverPlan } from './plan.js';
-import { RowWriter, showKey, type SqlValue } from './rows.js';
+import { RowReader, RowWriter, sameValues, showKey, TriggerWatch, type SqlValue } from './rows.js';
 
 const Shown = z.union([z.string(), z.number(), z.null()]);
 const ShownKey = z.union([Shown, z.array(Shown)]);
@@ -156,9 +156,10 @@ export async function runRecover(config: Config, opts: RecoverOptions): Promise<
   }
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-recover-'));
   try {
-    // The snapshot's image, rebuilt and checked once into the snapshot cache (inspect/cache, under
-    // its own lock: a snapshot never changes, so it is read before ours is taken).
-    const cached = await cachedSnapshotDatabase(config, grant ? grant.plan.snapshot_id : opts.snapshotId, opts.database, opts.signal ? { signal: opts.signal } : {});
+    // The snapshot's image, rebuilt and checked into the snapshot cache (inspect/cache, under its
+    // own lock: a snapshot never changes, so it is read before ours is taken); its bytes are hashed
+    // against the manifest each time (verify), since these values are written into live data.
+    const cached = await cachedSnapshotDatabase(config, grant ? grant.plan.snapshot_id : opts.snapshotId, opts.database, { verify: true, ...(opts.signal ? { signal: opts.signal } : {}) });
     if (grant && cached.sha256 !== grant.plan.sha256) {
       throw new WbError('consent_required', 'The rows were not recovered: the snapshot is not the one the dry run read. Nothing was changed.', 'Run a new dry run and use its confirm_token.');
     }
@@ -307,10 +308,12 @@ async function applyConsented(run: RecoverRun, lock: RootLock, consentedRows: st
       const before = foreignKeyViolations(live, tables);
       live.pragma('defer_foreign_keys = ON');
       const writer = new RowWriter(live);
+      const watch = TriggerWatch.start(live);
       for (const w of computed.writes) {
         if (w.action === 'insert') writer.insert(w.shape, w.row);
         else writer.update(w.shape, w.row);
       }
+      refuseTriggerDamage(run, live, computed, watch, kept);
       const added = [...foreignKeyViolations(live, tables)].filter((v) => !before.has(v));
       if (added.length) {
         throw new WbError('restore_refused', `The rows were not recovered: they would break foreign keys (${added.slice(0, 5).join('; ')}${added.length > 5 ? `; and ${added.length - 5} more` : ''}). Nothing was changed. ${kept}`, 'Pass include ["parents"] (and "children"), or choose other rows.');
@@ -333,6 +336,45 @@ async function applyConsented(run: RecoverRun, lock: RootLock, consentedRows: st
     }
   } finally {
     live.close();
+  }
+}
+
+/**
+ * The live database's own triggers run while the rows are written. The recovery holds only if
+ * afterwards every written row reads back with the snapshot's values and no live row was deleted;
+ * otherwise the transaction is rolled back (the caller's catch). Rows other triggers added or
+ * updated (an audit log, a counter, a full-text index) are said in the warnings.
+ * @throws WbError `restore_refused` naming the triggers
+ */
+function refuseTriggerDamage(run: RecoverRun, live: Database.Database, computed: ComputedPlan, watch: TriggerWatch, kept: string): void {
+  const updates = computed.writes.filter((w) => w.action === 'update').length;
+  const fx = watch.effects(computed.writes.length, updates);
+  const tablesWritten = [...new Set(computed.writes.map((w) => w.shape.name))];
+  const triggers = () => {
+    const names = live.prepare("SELECT name, tbl_name AS tbl FROM main.sqlite_schema WHERE type = 'trigger' ORDER BY name").all() as Array<{ name: string; tbl: string }>;
+    const on = names.filter((t) => tablesWritten.includes(t.tbl)).map((t) => `${t.name} on ${t.tbl}`);
+    return on.length ? `triggers of the live database: ${on.slice(0, 5).join(', ')}${on.length > 5 ? ', …' : ''}` : 'a trigger or foreign-key action of the live database';
+  };
+  const hint = 'The live database runs its own triggers on every insert: restore the whole table or database with data_restore, or drop or change the trigger and try again.';
+  if (fx.deleted.size) {
+    const what = [...fx.deleted].map(([t, n]) => `${n} row(s) of ${t}`).join(', ');
+    throw new WbError('restore_refused', `The rows were not recovered: writing them made ${triggers()} delete ${what}. The transaction was rolled back: nothing was changed. ${kept}`, hint);
+  }
+  const reader = new RowReader(live);
+  const altered = computed.writes.filter((w) => {
+    const now = reader.byId(w.shape, w.row.id);
+    return !now || !sameValues(now, w.row);
+  });
+  if (altered.length) {
+    const first = altered[0]!;
+    throw new WbError(
+      'restore_refused',
+      `The rows were not recovered: after they were written, ${altered.length} of them no longer held the snapshot's values (first: ${first.shape.name} ${JSON.stringify(showKey(first.row.id))}); ${triggers()} changed them. The transaction was rolled back: nothing was changed. ${kept}`,
+      hint,
+    );
+  }
+  if (fx.extraUpdates || fx.otherChanges) {
+    run.warnings.push(`${triggers()} also wrote ${fx.otherChanges + fx.extraUpdates} other row(s) (${fx.otherChanges} inserted, ${fx.extraUpdates} updated) while the rows were put back; the safety snapshot has the database as it was`);
   }
 }
 

@@ -30,6 +30,8 @@ export interface TableShape {
   key: string[] | null;
   /** foreign keys of this table (to its parents) */
   parents: ForeignKey[];
+  /** how the rowid is named in SQL: rowid, or _rowid_ / oid when a column is named rowid */
+  rowid: string;
 }
 
 /** A row of a table: its identity (key values, or [rowid]) and its column values, in shape.columns order. */
@@ -41,7 +43,7 @@ export interface Row {
 
 /** The key columns' names as a person reads them: the primary key, or "rowid". */
 export function keyNames(shape: TableShape): string[] {
-  return shape.key ?? ['rowid'];
+  return shape.key ?? [shape.rowid];
 }
 
 /** The table's shape in `db`, or null when there is no such ordinary table. */
@@ -66,7 +68,12 @@ export function tableShape(db: Database.Database, table: string): TableShape | n
     const parentPk = (db.prepare(`PRAGMA table_info(${quoteIdent(fk.parent)})`).all() as Array<{ name: string; pk: number }>).filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name);
     return { ...fk, to: parentPk };
   });
-  return { name: table, columns, key: pk.length ? pk : null, parents };
+  // A column may be named rowid: the rowid is then reached by another of its names (as SQLite does).
+  const rowid = ['rowid', '_rowid_', 'oid'].find((n) => !info.some((c) => c.name.toLowerCase() === n));
+  if (!rowid && !pk.length) {
+    throw new WbError('restore_refused', `Table ${table} has no primary key and columns named rowid, _rowid_ and oid, so its rows cannot be identified. Nothing was changed.`, 'Restore the whole database with data_restore.');
+  }
+  return { name: table, columns, key: pk.length ? pk : null, parents, rowid: rowid ?? 'rowid' };
 }
 
 /** Every ordinary table's shape, by name. */
@@ -86,7 +93,7 @@ export function childKeys(shapes: ReadonlyMap<string, TableShape>, table: string
 }
 
 function idExprs(shape: TableShape): string {
-  return shape.key ? shape.key.map(quoteIdent).join(', ') : 'rowid';
+  return shape.key ? shape.key.map(quoteIdent).join(', ') : shape.rowid;
 }
 
 function selectList(shape: TableShape): string {
@@ -116,7 +123,7 @@ export class RowReader {
 
   /** The row with this identity, or null. */
   byId(shape: TableShape, id: readonly SqlValue[]): Row | null {
-    const where = (shape.key ?? ['rowid']).map((c) => `${c === 'rowid' && !shape.key ? 'rowid' : quoteIdent(c)} IS ?`).join(' AND ');
+    const where = shape.key ? shape.key.map((c) => `${quoteIdent(c)} IS ?`).join(' AND ') : `${shape.rowid} IS ?`;
     const raw = this.stmt(`SELECT ${selectList(shape)} FROM ${quoteIdent(shape.name)} WHERE ${where}`).get(...id) as SqlValue[] | undefined;
     return raw ? toRow(shape, raw) : null;
   }
@@ -195,7 +202,7 @@ export function showValue(v: SqlValue): ShownValue {
 /** The row as {column: value} for a sample. */
 export function showRow(shape: TableShape, row: Row): Record<string, ShownValue> {
   const out: Record<string, ShownValue> = {};
-  if (!shape.key) out.rowid = showValue(row.id[0]!);
+  if (!shape.key) out[shape.rowid] = showValue(row.id[0]!);
   shape.columns.forEach((c, i) => (out[c] = showValue(row.values[i]!)));
   return out;
 }
@@ -208,6 +215,8 @@ export function showKey(id: readonly SqlValue[]): ShownValue | ShownValue[] {
 /**
  * Writes a snapshot row into the live table: INSERT with every column (and the rowid of a table
  * without a primary key, so the row keeps its identity), or UPDATE of the live row's values.
+ * Both say OR ABORT: it overrides a table's own ON CONFLICT REPLACE, which would otherwise
+ * silently delete a live row holding the same unique value.
  */
 export class RowWriter {
   private readonly stmts = new Map<string, Database.Statement>();
@@ -223,14 +232,14 @@ export class RowWriter {
   }
 
   insert(shape: TableShape, row: Row): void {
-    const cols = shape.key ? shape.columns : ['rowid', ...shape.columns];
+    const cols = shape.key ? shape.columns.map(quoteIdent) : [shape.rowid, ...shape.columns.map(quoteIdent)];
     const values = shape.key ? row.values : [row.id[0]!, ...row.values];
-    this.stmt(`INSERT INTO ${quoteIdent(shape.name)} (${cols.map((c) => (c === 'rowid' && !shape.key ? 'rowid' : quoteIdent(c))).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`).run(...values);
+    this.stmt(`INSERT OR ABORT INTO ${quoteIdent(shape.name)} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`).run(...values);
   }
 
   update(shape: TableShape, row: Row): void {
-    const where = (shape.key ?? ['rowid']).map((c) => `${shape.key ? quoteIdent(c) : 'rowid'} IS ?`).join(' AND ');
-    this.stmt(`UPDATE ${quoteIdent(shape.name)} SET ${shape.columns.map((c) => `${quoteIdent(c)} = ?`).join(', ')} WHERE ${where}`).run(...row.values, ...row.id);
+    const where = shape.key ? shape.key.map((c) => `${quoteIdent(c)} IS ?`).join(' AND ') : `${shape.rowid} IS ?`;
+    this.stmt(`UPDATE OR ABORT ${quoteIdent(shape.name)} SET ${shape.columns.map((c) => `${quoteIdent(c)} = ?`).join(', ')} WHERE ${where}`).run(...row.values, ...row.id);
   }
 }
 
@@ -253,6 +262,7 @@ export function checkPlainExpression(where: string): void {
   if (!where.trim()) refuse('it is empty');
   let depth = 0;
   let bare = '';
+  const quoted = new Map<string, string>();
   for (let i = 0; i < where.length; i++) {
     const c = where[i]!;
     if (c === "'" || c === '"' || c === '`' || c === '[') {
@@ -265,8 +275,11 @@ export function checkPlainExpression(where: string): void {
         }
       }
       if (j >= where.length) refuse('a quote is not closed');
-      // A quoted identifier may name a function ("load_extension"(...)): keep identifiers' text.
-      bare += c === "'" ? ' ? ' : ` ${where.slice(i + 1, j)} `;
+      // A quoted identifier is a column name, never a statement word ("update" is a fine column),
+      // so its text is not looked at; but it must not name a function ("load_extension"(...)):
+      // it stands as q_<n>, which no allowed function is called, so "name"( is refused below.
+      if (c !== "'") quoted.set(`q_${i}`, `"${where.slice(i + 1, j)}"`);
+      bare += c === "'" ? ' ? ' : ` q_${i} `;
       i = j;
       continue;
     }
@@ -283,10 +296,60 @@ export function checkPlainExpression(where: string): void {
   // Functions: only cheap scalar ones (no zeroblob, randomblob, no extension's), so the expression stays fast row by row.
   const calls = [...bare.toLowerCase().matchAll(/([a-z_][a-z0-9_$]*)\s*\(/g)].map((m) => m[1]!).filter((f) => !SQL_WORDS_BEFORE_PARENS.has(f));
   const unknown = [...new Set(calls.filter((f) => !PLAIN_FUNCTIONS.has(f)))];
-  if (unknown.length) refuse(`it calls ${unknown.join(', ')}, which a where expression may not (allowed: ${[...PLAIN_FUNCTIONS].join(', ')})`);
+  if (unknown.length) refuse(`it calls ${unknown.map((f) => quoted.get(f) ?? f).join(', ')}, which a where expression may not (allowed: ${[...PLAIN_FUNCTIONS].join(', ')})`);
 }
 
 /** Words that may stand before a parenthesis in an expression without being a function call. */
 const SQL_WORDS_BEFORE_PARENS = new Set(['in', 'and', 'or', 'not', 'is', 'like', 'glob', 'between', 'when', 'then', 'else', 'case', 'escape', 'as', 'collate', 'exists', 'null']);
 /** Scalar functions a where expression may call. */
 const PLAIN_FUNCTIONS = new Set(['abs', 'cast', 'coalesce', 'ifnull', 'iif', 'instr', 'length', 'lower', 'upper', 'ltrim', 'rtrim', 'trim', 'nullif', 'round', 'substr', 'substring', 'typeof', 'date', 'time', 'datetime', 'julianday', 'strftime', 'unixepoch', 'json_extract', 'json_type', 'json_valid', 'min', 'max', 'likely', 'unlikely']);
+
+/**
+ * Watches, on one connection inside the recovery's transaction, what the live database's own
+ * triggers do while the rows are written: TEMP triggers (kept in the connection's temp schema,
+ * never in the live file, gone when it closes) count the rows deleted and updated in every
+ * ordinary table. A recovery only inserts rows and updates the ones it names, so any delete, or
+ * more updates than it made, came from a trigger of the database.
+ */
+export class TriggerWatch {
+  private readonly startChanges: number;
+  private constructor(private readonly db: Database.Database) {
+    this.startChanges = TriggerWatch.totalChanges(db);
+  }
+
+  private static totalChanges(db: Database.Database): number {
+    return Number(db.prepare('SELECT total_changes()').pluck().get());
+  }
+
+  /** Installs the watch; call before the first write. */
+  static start(db: Database.Database): TriggerWatch {
+    // Shadow tables (an FTS index's storage) are rewritten by their module: not the user's rows.
+    const tables = db.prepare("SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'").pluck().all() as string[];
+    db.exec('CREATE TEMP TABLE IF NOT EXISTS wb_recover_effects (tbl TEXT NOT NULL, op TEXT NOT NULL)');
+    db.exec('DELETE FROM temp.wb_recover_effects');
+    tables.forEach((t, i) => {
+      const lit = `'${t.replace(/'/g, "''")}'`;
+      db.exec(`CREATE TEMP TRIGGER IF NOT EXISTS wb_recover_del_${i} AFTER DELETE ON main.${quoteIdent(t)} BEGIN INSERT INTO temp.wb_recover_effects VALUES (${lit}, 'delete'); END`);
+      db.exec(`CREATE TEMP TRIGGER IF NOT EXISTS wb_recover_upd_${i} AFTER UPDATE ON main.${quoteIdent(t)} BEGIN INSERT INTO temp.wb_recover_effects VALUES (${lit}, 'update'); END`);
+    });
+    return new TriggerWatch(db);
+  }
+
+  /**
+   * What the triggers did beyond the recovery's own `writes` (inserts and updates).
+   * @returns deleted: table -> rows deleted; extraUpdates: rows updated beyond the recovery's own; otherChanges: other rows inserted (e.g. an audit log or a full-text index kept by triggers)
+   */
+  effects(writes: number, updates: number): { deleted: Map<string, number>; extraUpdates: number; otherChanges: number } {
+    const rows = this.db.prepare('SELECT tbl, op, count(*) AS n FROM temp.wb_recover_effects GROUP BY tbl, op').all() as Array<{ tbl: string; op: string; n: number }>;
+    const deleted = new Map<string, number>();
+    let updated = 0;
+    let logged = 0;
+    for (const r of rows) {
+      logged += r.n;
+      if (r.op === 'delete') deleted.set(r.tbl, r.n);
+      else updated += r.n;
+    }
+    const total = TriggerWatch.totalChanges(this.db) - this.startChanges - logged;
+    return { deleted, extraUpdates: Math.max(0, updated - updates), otherChanges: Math.max(0, total - writes - Math.max(0, updated - updates) - [...deleted.values()].reduce((a, b) => a + b, 0)) };
+  }
+}
