@@ -64,8 +64,10 @@ function readMeta(dir: string): CacheMeta | null {
  * One database of a snapshot (full or delta chain) as a verified file under
  * <root>/cache/snapshots/<id>/<db>/image.db, rebuilt by the export pipeline (src/restore/export.ts:
  * archive checksums, the image's sha256 against the manifest, integrity_check) the first time and
- * reused afterwards while the manifest's sha256 and size still match what was recorded. No live
- * file is read or written.
+ * reused afterwards while the manifest's sha256 and size still match what was recorded. A database
+ * stored as a delta starts from the cached image of the newest earlier snapshot of its chain when
+ * the cache has one (ExportOptions.reuse), so the second side of a diff along one chain costs a
+ * copy plus its deltas, not a second rebuild of the chain. No live file is read or written.
  *
  * Safe when several processes ask at once or one is killed: each builds in a private
  * `.build-<pid>-<random>` folder renamed into place whole, so an entry is complete or absent;
@@ -91,7 +93,16 @@ export async function cachedSnapshotDatabase(config: Config, snapshotId: string,
   try {
     // The rebuild holds the root lock (as a restore does); a concurrent diff or a backup in progress is waited for, not refused.
     const lockWaitMs = Math.max(config.backup.lock_wait_ms, CACHE_LOCK_WAIT_MS);
-    const result = await exportDatabase(config, { snapshotId: id, db, out: path.join(build, IMAGE), lockWaitMs, ...(opts.signal ? { signal: opts.signal } : {}) });
+    // A delta is rebuilt from the cached image of an earlier snapshot of its chain when there is one
+    // (a diff of two snapshots of one chain rebuilds the older first): only the deltas after it are
+    // unpacked. The result is checked as any export (sha256 against the manifest, integrity_check).
+    const reuse = (link: { snapshotId: string; sha256: string; bytes: number }): string | null => {
+      const d = entryDir(root, link.snapshotId, db);
+      const m = readMeta(d);
+      const file = path.join(d, IMAGE);
+      return m && m.sha256 === link.sha256 && fileSize(file) === link.bytes ? file : null;
+    };
+    const result = await exportDatabase(config, { snapshotId: id, db, out: path.join(build, IMAGE), lockWaitMs, reuse, ...(opts.signal ? { signal: opts.signal } : {}) });
     writeFileAtomic(path.join(build, META), JSON.stringify({ snapshot_id: result.snapshot_id, db, sha256: result.sha256, bytes: result.bytes } satisfies CacheMeta));
     const final = entryDir(root, result.snapshot_id, db);
     fs.mkdirSync(path.dirname(final), { recursive: true });
