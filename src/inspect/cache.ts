@@ -27,6 +27,8 @@ export interface CachedDatabase {
   sha256: string;
   /** true when it was rebuilt by this call, false when an earlier rebuild was reused */
   rebuilt: boolean;
+  /** when rebuilt from the cached image of an earlier snapshot of its chain: that snapshot's id */
+  reused_from?: string;
 }
 
 const IMAGE = 'image.db';
@@ -117,7 +119,7 @@ export async function cachedSnapshotDatabase(config: Config, snapshotId: string,
     }
     syncDirectory(path.dirname(final));
     evict(config, [...(opts.keep ?? []), final]);
-    return { snapshot_id: result.snapshot_id, db, file: path.join(final, IMAGE), bytes: result.bytes, sha256: result.sha256, rebuilt: true };
+    return { snapshot_id: result.snapshot_id, db, file: path.join(final, IMAGE), bytes: result.bytes, sha256: result.sha256, rebuilt: true, ...(result.reused ? { reused_from: result.reused } : {}) };
   } finally {
     fs.rmSync(build, { recursive: true, force: true });
   }
