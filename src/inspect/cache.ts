@@ -9,7 +9,7 @@ import { logger } from '../core/log.js';
 import { hashFile } from '../core/hash.js';
 import { listLocalSnapshots, findLocalSnapshot } from '../snapshot/store.js';
 import { verifyManifest } from '../restore/stage.js';
-import { exportDatabase } from '../restore/export.js';
+import { exportDatabases } from '../restore/export.js';
 
 /** What a cache entry records beside its image: the manifest's word for it, checked on every reuse. */
 interface CacheMeta {
@@ -28,6 +28,8 @@ export interface CachedDatabase {
   sha256: string;
   /** true when it was rebuilt by this call, false when an earlier rebuild was reused */
   rebuilt: boolean;
+  /** when rebuilt from the cached image of an earlier snapshot of its chain: that snapshot's id */
+  reused_from?: string;
 }
 
 const IMAGE = 'image.db';
@@ -65,16 +67,20 @@ function readMeta(dir: string): CacheMeta | null {
  * One database of a snapshot (full or delta chain) as a verified file under
  * <root>/cache/snapshots/<id>/<db>/image.db, rebuilt by the export pipeline (src/restore/export.ts:
  * archive checksums, the image's sha256 against the manifest, integrity_check) the first time and
- * reused afterwards while the manifest's sha256 and size still match what was recorded. No live
- * file is read or written.
+ * reused afterwards while the manifest's sha256 and size still match what was recorded. A database
+ * stored as a delta starts from the cached image of the newest earlier snapshot of its chain when
+ * the cache has one (ExportOptions.reuse), so the second side of a diff along one chain costs a
+ * copy plus its deltas, not a second rebuild of the chain. No live file is read or written.
  *
  * Safe when several processes ask at once or one is killed: each builds in a private
  * `.build-<pid>-<random>` folder renamed into place whole, so an entry is complete or absent;
  * leftovers of dead processes are removed. The cache is then cut to `inspect.cache_max_mb`,
  * least recently used first, never the entries named in `keep`.
+ * `alongWith`: databases of the same snapshot the caller will ask for next (a diff's other
+ * databases); those the cache lacks are rebuilt in the same pass over the archives and cached too.
  * @throws WbError as exportDatabase (`not_found`, `invalid_input` for a database the snapshot lacks, `restore_refused`, `archive_invalid`, `busy`)
  */
-export async function cachedSnapshotDatabase(config: Config, snapshotId: string, db: string, opts: { signal?: AbortSignal; keep?: string[]; verify?: boolean } = {}): Promise<CachedDatabase> {
+export async function cachedSnapshotDatabase(config: Config, snapshotId: string, db: string, opts: { signal?: AbortSignal; keep?: string[]; verify?: boolean; alongWith?: readonly string[] } = {}): Promise<CachedDatabase> {
   const root = config.root;
   const id = resolveSnapshotId(root, snapshotId);
   const expected = await manifestEntry(root, id, db);
@@ -89,6 +95,16 @@ export async function cachedSnapshotDatabase(config: Config, snapshotId: string,
     touch(dir);
     return { snapshot_id: id, db, file: path.join(dir, IMAGE), bytes: meta.bytes, sha256: meta.sha256, rebuilt: false };
   }
+  // The other databases the caller will ask for next, rebuilt in the same pass over the archives
+  // (each archive is decompressed from its start whatever entry is wanted): those this snapshot
+  // holds and the cache lacks.
+  const along: string[] = [];
+  for (const other of new Set(opts.alongWith ?? [])) {
+    if (other === db) continue;
+    const e = await manifestEntry(root, id, other);
+    const m = readMeta(entryDir(root, id, other));
+    if (e && !(m && m.sha256 === e.sha256 && fileSize(path.join(entryDir(root, id, other), IMAGE)) === e.bytes)) along.push(other);
+  }
   const cacheDir = rootLayout(root).snapshotCacheDir;
   fs.mkdirSync(cacheDir, { recursive: true });
   sweepBuilds(cacheDir);
@@ -97,22 +113,49 @@ export async function cachedSnapshotDatabase(config: Config, snapshotId: string,
   try {
     // The rebuild holds the root lock (as a restore does); a concurrent diff or a backup in progress is waited for, not refused.
     const lockWaitMs = Math.max(config.backup.lock_wait_ms, CACHE_LOCK_WAIT_MS);
-    const result = await exportDatabase(config, { snapshotId: id, db, out: path.join(build, IMAGE), lockWaitMs, ...(opts.signal ? { signal: opts.signal } : {}) });
-    writeFileAtomic(path.join(build, META), JSON.stringify({ snapshot_id: result.snapshot_id, db, sha256: result.sha256, bytes: result.bytes } satisfies CacheMeta));
-    const final = entryDir(root, result.snapshot_id, db);
-    fs.mkdirSync(path.dirname(final), { recursive: true });
-    // A stale or damaged entry is moved aside first; a folder rename only lands on an absent or empty folder.
-    if (fs.existsSync(final)) retire(cacheDir, final);
-    try {
-      fs.renameSync(build, final);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
-      // Another process put the same verified image there meanwhile: use theirs.
-    }
-    syncDirectory(path.dirname(final));
-    evict(config, [...(opts.keep ?? []), final]);
-    return { snapshot_id: result.snapshot_id, db, file: path.join(final, IMAGE), bytes: result.bytes, sha256: result.sha256, rebuilt: true };
+    const names = [db, ...along];
+    const items = names.map((name, i) => {
+      const sub = path.join(build, String(i));
+      fs.mkdirSync(sub);
+      return { db: name, out: path.join(sub, IMAGE) };
+    });
+    // A delta is rebuilt from the cached image of an earlier snapshot of its chain when there is one
+    // (a diff of two snapshots of one chain rebuilds the older first): only the deltas after it are
+    // unpacked. The result is checked as any export (sha256 against the manifest, integrity_check).
+    const reuse = (link: { db: string; snapshotId: string; sha256: string; bytes: number }): string | null => {
+      const d = entryDir(root, link.snapshotId, link.db);
+      const m = readMeta(d);
+      const file = path.join(d, IMAGE);
+      return m && m.sha256 === link.sha256 && fileSize(file) === link.bytes ? file : null;
+    };
+    const outcomes = await exportDatabases(config, { snapshotId: id, items, lockWaitMs, reuse, ...(opts.signal ? { signal: opts.signal } : {}) });
+    const finals: string[] = [];
+    let asked: CachedDatabase | null = null;
+    outcomes.forEach((o, i) => {
+      if (!o.ok) {
+        if (i === 0) throw o.error;
+        return; // one asked for later: that call rebuilds it alone and reports its problem
+      }
+      const result = o.result;
+      const sub = path.dirname(items[i]!.out);
+      writeFileAtomic(path.join(sub, META), JSON.stringify({ snapshot_id: result.snapshot_id, db: result.db, sha256: result.sha256, bytes: result.bytes } satisfies CacheMeta));
+      const final = entryDir(root, result.snapshot_id, result.db);
+      fs.mkdirSync(path.dirname(final), { recursive: true });
+      // A stale or damaged entry is moved aside first; a folder rename only lands on an absent or empty folder.
+      if (fs.existsSync(final)) retire(cacheDir, final);
+      try {
+        fs.renameSync(sub, final);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+        // Another process put the same verified image there meanwhile: use theirs.
+      }
+      syncDirectory(path.dirname(final));
+      finals.push(final);
+      if (i === 0) asked = { snapshot_id: result.snapshot_id, db, file: path.join(final, IMAGE), bytes: result.bytes, sha256: result.sha256, rebuilt: true, ...(result.reused ? { reused_from: result.reused } : {}) };
+    });
+    evict(config, [...(opts.keep ?? []), ...finals]);
+    return asked!;
   } finally {
     fs.rmSync(build, { recursive: true, force: true });
   }

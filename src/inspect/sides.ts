@@ -43,13 +43,15 @@ export async function openSide(config: Config, name: SideName, wanted: string[] 
   const manifest = await verifyManifest(snapshot);
   const names = manifest.databases.map((d) => d.name);
   const keep: string[] = [];
+  const databases = wanted ? names.filter((n) => wanted.includes(n)) : names;
   return {
     label: snapshot.id,
     kind: 'snapshot',
-    databases: wanted ? names.filter((n) => wanted.includes(n)) : names,
+    databases,
     skipped: {},
     async file(db) {
-      const c = await cachedSnapshotDatabase(config, snapshot.id, db, { ...(signal ? { signal } : {}), keep });
+      // The side's other databases are rebuilt in the same pass over the archives (alongWith).
+      const c = await cachedSnapshotDatabase(config, snapshot.id, db, { ...(signal ? { signal } : {}), keep, alongWith: databases });
       keep.push(cacheEntryOf(c.file));
       return c.file;
     },
