@@ -30,6 +30,9 @@ const listedIds = async (client: Client) =>
 
 describe('a snapshot an agent asks for is an anchor', () => {
   it('data_backup {} survives the hourly snapshot the sidecar takes in the same hour', async () => {
+    // Full snapshots only: the retention of routine snapshots is what is asserted here (with
+    // incremental snapshots the older routine one stays as the base of the newer: the next test).
+    writeConfigFile(root, { backup: { incremental: { enabled: false } } });
     const { client, close } = await connectStdio(root);
     try {
       const tool = (await client.listTools()).tools.find((t) => t.name === 'data_backup')!;
@@ -51,6 +54,34 @@ describe('a snapshot an agent asks for is an anchor', () => {
       expect(ids).toContain(anchor);
       // The scheduled ones are routine: two in one hour keep only the newest, the anchor stays.
       expect(ids.filter((id) => !id.endsWith('-manual'))).toHaveLength(1);
+    } finally {
+      await close();
+    }
+  });
+
+  it('with incremental snapshots, an older routine snapshot of the hour is kept only as the base of the newer one', async () => {
+    const { client, close } = await connectStdio(root);
+    try {
+      const taken = (await client.callTool({ name: 'data_backup', arguments: {} })) as ToolResult;
+      expect(taken.isError).toBeFalsy();
+      const anchor = taken.structuredContent!.snapshot_id as string;
+      const { jobs } = loadJobs(defaultJobsDir(), ['data_backup']);
+      const hourlyJob = jobs.find((j) => j.capability === 'data_backup')!;
+      const runner = new SidecarRunner([hourlyJob], runnerDeps(root));
+      await runner.fire(hourlyJob, 'scheduled');
+      await runner.fire(hourlyJob, 'scheduled');
+      await runner.fire(hourlyJob, 'scheduled');
+      expect(runner.history.map((h) => h.outcome)).toEqual(['ran', 'ran', 'ran']);
+      const listed = ((await client.callTool({ name: 'data_backup_list', arguments: { where: 'local' } })) as ToolResult).structuredContent!.snapshots as Array<{ id: string; kind?: string; base?: string }>;
+      expect(listed.map((s) => s.id)).toContain(anchor);
+      const byId = new Map(listed.map((s) => [s.id, s]));
+      const routine = listed.filter((s) => !s.id.endsWith('-manual'));
+      // The newest routine snapshot is kept; every other routine one kept is a link of its chain.
+      const chain = new Set<string>();
+      for (let s = routine[0]; s?.kind === 'delta' && s.base; s = byId.get(s.base)) chain.add(s.base);
+      expect(routine.length).toBeGreaterThanOrEqual(1);
+      for (const s of routine.slice(1)) expect(chain.has(s.id), `${s.id} kept without a kept snapshot depending on it`).toBe(true);
+      expect(routine.length).toBeLessThanOrEqual(3);
     } finally {
       await close();
     }
