@@ -96,7 +96,7 @@ describe('diff of two snapshots', () => {
     const seen = tasks.sample.map((r) => r.key.id);
     let cursor = tasks.next_rows_cursor;
     while (cursor) {
-      const page = await snapshotDiff(loadConfig(root), { from: 'x', to: 'y', sample: 30, rowsCursor: cursor });
+      const page = await snapshotDiff(loadConfig(root), { from: before, to: after, sample: 30, rowsCursor: cursor });
       const t = page.databases[0]!.tables[0]!;
       expect(t.added).toBeNull();
       seen.push(...t.sample.map((r) => r.key.id));
@@ -109,6 +109,33 @@ describe('diff of two snapshots', () => {
     // A cursor that was not returned by a diff is refused as such, not a crash.
     const forged = Buffer.from(JSON.stringify({ v: 1, from: before, to: after, db: 'tasks', table: 'tasks', key: [{ x: 1 }] })).toString('base64url');
     await expect(snapshotDiff(loadConfig(root), { from: 'x', to: 'y', rowsCursor: forged })).rejects.toMatchObject({ code: 'invalid_input', message: expect.stringMatching(/rows_cursor is not one data_snapshot_diff returned/) });
+  });
+
+  it('a rows_cursor passed with other from/to/database/table than its diff is refused, not silently answering the cursor\'s diff', async () => {
+    seed(200);
+    const before = await snapshot();
+    writeTasks((db) => db.prepare('DELETE FROM tasks WHERE project_id = 3').run());
+    const middle = await snapshot();
+    writeTasks((db) => db.prepare('DELETE FROM tasks WHERE project_id = 2').run());
+    const after = await snapshot();
+    const d = await snapshotDiff(loadConfig(root), { from: before, to: middle, sample: 5 });
+    const cursor = d.databases[0]!.tables.find((t) => t.table === 'tasks')!.next_rows_cursor!;
+    expect(cursor).toEqual(expect.any(String));
+    for (const [other, named] of [
+      [{ from: before, to: after }, `to ${middle}`],
+      [{ from: middle, to: after }, `from ${before}`],
+      [{ from: before, to: middle, databases: ['other'] }, 'database tasks'],
+      [{ from: before, to: middle, tables: ['tags'] }, 'table tasks'],
+    ] as Array<[{ from: string; to: string; databases?: string[]; tables?: string[] }, string]>) {
+      await expect(snapshotDiff(loadConfig(root), { ...other, rowsCursor: cursor })).rejects.toMatchObject({ code: 'invalid_input', message: expect.stringContaining(`belongs to another diff (${named}`), hint: expect.stringContaining('without rows_cursor') });
+    }
+    // The same cursor with its own diff's inputs ("latest" naming the same snapshot) still pages.
+    const page = await snapshotDiff(loadConfig(root), { from: before, to: middle, tables: ['TASKS'], rowsCursor: cursor });
+    expect(page.databases[0]!.tables[0]!.sample[0]!.change).toBe('deleted');
+    const d2 = await snapshotDiff(loadConfig(root), { from: middle, to: 'latest', sample: 5 });
+    const c2 = d2.databases[0]!.tables.find((t) => t.table === 'tasks')!.next_rows_cursor!;
+    const page2 = await snapshotDiff(loadConfig(root), { from: middle, to: 'latest', rowsCursor: c2 });
+    expect(page2.to).toBe(after);
   });
 
   it('an edit of one value in place (same length, same pages) is still found as a changed row', async () => {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Config } from '../root/config.js';
 import { WbError } from '../core/errors.js';
 import { openSide, type Side } from './sides.js';
+import { resolveSnapshotId } from './cache.js';
 import { diffDatabaseFiles, type TableDiff } from './row-diff.js';
 import type { SchemaDiff } from './schema.js';
 import { keyFromJson, type KeyJson } from './values.js';
@@ -129,6 +130,27 @@ function decodeRowsCursor(text: string): RowsCursor {
   throw new WbError('invalid_input', 'The rows_cursor is not one data_snapshot_diff returned.', 'Pass a next_rows_cursor from a table of an earlier diff result, or diff again without rows_cursor.');
 }
 
+/**
+ * A cursor carries the sides, database and table it was issued for; passed with other inputs it
+ * would silently answer a different question than the one asked, so it is refused instead.
+ * "latest" matches the snapshot it names now (a cursor holds resolved ids).
+ * @throws WbError `invalid_input` naming what differs
+ */
+function refuseForeignCursor(config: Config, c: RowsCursor, req: DiffRequest): void {
+  const side = (name: string): string => (name === 'live' ? 'live' : resolveSnapshotId(config.root, name));
+  const differs: string[] = [];
+  if (side(req.from) !== c.from) differs.push(`from ${c.from}`);
+  if (side(req.to) !== c.to) differs.push(`to ${c.to}`);
+  if (req.databases && !req.databases.includes(c.db)) differs.push(`database ${c.db}`);
+  if (req.tables && !req.tables.some((t) => t.toLowerCase() === c.table.toLowerCase())) differs.push(`table ${c.table}`);
+  if (!differs.length) return;
+  throw new WbError(
+    'invalid_input',
+    `The rows_cursor belongs to another diff (${differs.join(', ')}) than the one asked for (from ${req.from}, to ${req.to}${req.databases ? `, databases ${req.databases.join(', ')}` : ''}${req.tables ? `, tables ${req.tables.join(', ')}` : ''}).`,
+    `Pass the rows_cursor with the from, to, database and table it was returned for (from ${c.from}, to ${c.to}, database ${c.db}, table ${c.table}), or diff these sides again without rows_cursor.`,
+  );
+}
+
 function schemaChangeCount(s: SchemaDiff | DatabaseDiffOut['schema'] & object): number {
   return Object.values(s).reduce((n, v) => n + (v as unknown[]).length, 0);
 }
@@ -142,6 +164,7 @@ function schemaChangeCount(s: SchemaDiff | DatabaseDiffOut['schema'] & object): 
  */
 export async function snapshotDiff(config: Config, req: DiffRequest): Promise<SnapshotDiff> {
   const cursor = req.rowsCursor ? decodeRowsCursor(req.rowsCursor) : null;
+  if (cursor) refuseForeignCursor(config, cursor, req);
   const fromName = cursor?.from ?? req.from;
   const toName = cursor?.to ?? req.to;
   const sample = Math.min(Math.max(1, req.sample ?? SAMPLE_ROWS_DEFAULT), SAMPLE_ROWS_MAX);
