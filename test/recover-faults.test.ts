@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +20,7 @@ import { resetTo } from './support/swap-fixtures.js';
  * live database holds all the recovered rows or none, and the safety snapshot taken first is
  * intact (it rebuilds, and holds the database as it was before the recovery).
  */
+const DIST = path.resolve(__dirname, '..', 'dist', 'src');
 const ERRNOS = ['EPERM', 'EACCES', 'ENOSPC', 'EIO'] as const;
 const yes = async () => ({ granted: true as const });
 
@@ -75,6 +77,14 @@ async function expectAllOrNone(label: string, error: unknown): Promise<'all' | '
   return state;
 }
 
+/** The status of the one record under <root>/recovered/. */
+function recordStatus(): string {
+  const dir = path.join(root, 'recovered');
+  const names = fs.readdirSync(dir).filter((n) => n.endsWith('.json'));
+  expect(names).toHaveLength(1);
+  return (JSON.parse(fs.readFileSync(path.join(dir, names[0]!), 'utf8')) as { status: string }).status;
+}
+
 describe('faults during a row recovery', () => {
   it('each filesystem step failing (EPERM, EACCES, ENOSPC, EIO, and every step after it) leaves all the rows or none, and an intact safety snapshot', async () => {
     resetTo(template, root);
@@ -85,8 +95,11 @@ describe('faults during a row recovery', () => {
       stopRecordingOps();
     }
     const total = ops.length;
-    expect(ops.map((o) => o.op)).toEqual(['mkdir', 'write', 'fsync', 'rename', 'fsync']);
+    // The record written pending before the commit, then rewritten completed after it.
+    expect(ops.map((o) => o.op)).toEqual(['mkdir', 'write', 'fsync', 'rename', 'fsync', 'write', 'fsync', 'rename', 'fsync']);
+    const beforeCommit = 5;
     expect(await expectAllOrNone('clean run', null)).toBe('all');
+    expect(recordStatus()).toBe('completed');
     const outcomes = { all: 0, none: 0 };
     for (let n = 1; n <= total; n++) {
       for (const [errno, sticky] of [...ERRNOS.map((e) => [e, false] as const), ['EIO', true] as const]) {
@@ -94,8 +107,9 @@ describe('faults during a row recovery', () => {
         resetTo(template, root);
         setFault({ op: 'any', n, errno, sticky });
         let error: unknown = null;
+        let warnings: string[] = [];
         try {
-          await recover();
+          warnings = (await recover()).warnings;
         } catch (err) {
           error = err;
         } finally {
@@ -103,9 +117,46 @@ describe('faults during a row recovery', () => {
         }
         outcomes[await expectAllOrNone(label, error)]++;
         if (error) expect(describeError(error), label).toContain(errno);
+        if (n > beforeCommit) {
+          // After the commit the rows are back whatever fails; the record truthfully stays pending.
+          expect(error, label).toBeNull();
+          // (the last step flushes the folder after the completed record replaced the pending one)
+          expect(recordStatus(), label).toBe(n < total ? 'pending' : 'completed');
+          expect(warnings.join(' '), label).toMatch(/could not be durably marked completed.*may still read "pending"/);
+        }
       }
     }
-    expect(outcomes.none).toBe(total * 5);
+    expect(outcomes.none).toBe(beforeCommit * 5);
+    expect(outcomes.all).toBe((total - beforeCommit) * 5);
+  });
+
+  it('a recovery killed (kill -9) between its record and the commit, or between the commit and marking the record completed, leaves a record saying "pending", which the next recovery resolves from the live rows', async () => {
+    // fsync:2 is the folder flush after the pending record is in place (before COMMIT); write:2
+    // the completed record's first write (after COMMIT).
+    for (const [fault, committed] of [['fsync:2', false], ['write:2', true]] as const) {
+      resetTo(template, root);
+      const script = `
+        const { runRecover } = await import(${JSON.stringify(path.join(DIST, 'recover', 'recover.js'))});
+        const { loadConfig } = await import(${JSON.stringify(path.join(DIST, 'root', 'config.js'))});
+        await runRecover(loadConfig(${JSON.stringify(root)}), { snapshotId: ${JSON.stringify(snapshotId)}, database: 'tasks', table: 'tasks', where: 'project_id = 3', include: ['children'], consent: async () => ({ granted: true }) });`;
+      // A file, not -e: the backup's copy worker inherits the parent's execArgv.
+      const scriptFile = path.join(work, 'recover-child.mjs');
+      fs.writeFileSync(scriptFile, script);
+      const child = spawnSync(process.execPath, [scriptFile], { encoding: 'utf8', env: { ...process.env, WB_BACKUP_FAULT: `${fault}:KILL`, WB_BACKUP_LOG_LEVEL: 'silent' } });
+      expect(child.signal, `${fault}: ${child.stderr}`).toBe('SIGKILL');
+      const label = `killed before ${fault}`;
+      expect(project3Rows(live()), label).toEqual(committed ? lost : { tasks: [], notes: [] });
+      const dir = path.join(root, 'recovered');
+      const [name] = fs.readdirSync(dir).filter((n) => n.endsWith('.json'));
+      const read = () => JSON.parse(fs.readFileSync(path.join(dir, name!), 'utf8')) as { status: string; pending_means?: string; resolved?: string };
+      // The record does not claim a recovery that may not have happened.
+      expect(read(), label).toMatchObject({ status: 'pending', pending_means: expect.stringMatching(/may or may not be live/) });
+      // The next recovery looks at the live rows and says what happened.
+      await recover().catch(() => null);
+      expect(read(), label).toMatchObject({ status: committed ? 'completed' : 'not_applied', resolved: expect.stringMatching(committed ? /had committed/ : /had not committed/) });
+      expect(read().pending_means, label).toBeUndefined();
+      expect(project3Rows(live()), label).toEqual(lost);
+    }
   });
 
   it('a constraint failing half-way through the inserts rolls every row back', async () => {

@@ -16,6 +16,7 @@ import { mkdir, unlink, writeFileDurable } from '../restore/fs-steps.js';
 import type { ConsentDecision } from '../restore/restore.js';
 import { runBackupLocked } from '../backup/pipeline.js';
 import { computePlan, foreignKeyViolations, type ComputedPlan, type IncludeKind, type OnConflict, type RecoverPlan } from './plan.js';
+import { PENDING_MEANS, recordCheck, resolvePendingRecords } from './records.js';
 import { RowReader, RowWriter, sameValues, showKey, TriggerWatch, type SqlValue } from './rows.js';
 
 const Shown = z.union([z.string(), z.number(), z.null()]);
@@ -201,6 +202,8 @@ async function recoverLocked(run: RecoverRun, lock: RootLock): Promise<RecoverRe
     if (fs.existsSync(journalPath(config.root))) run.warnings.push('an interrupted restore left restore-journal.json: the next command that changes data completes or rolls it back first, so the live database may differ from this plan by then');
   } else {
     recoverInterruptedSwap(config.root);
+    // A crash between a record and its commit left it pending: say now whether it happened.
+    resolvePendingRecords(config);
   }
   if (run.grant) return applyConsented(run, lock, run.grant.plan.rows_sha256);
   const computed = planOnCopy(run);
@@ -319,13 +322,21 @@ async function applyConsented(run: RecoverRun, lock: RootLock, consentedRows: st
         throw new WbError('restore_refused', `The rows were not recovered: they would break foreign keys (${added.slice(0, 5).join('; ')}${added.length > 5 ? `; and ${added.length - 5} more` : ''}). Nothing was changed. ${kept}`, 'Pass include ["parents"] (and "children"), or choose other rows.');
       }
       const record = recordPath(run);
+      const body = recordBody(run, computed, safetyId);
       try {
-        writeRecord(run, record, computed, safetyId);
+        writeRecord(record, { status: 'pending', ...body }, true);
         live.exec('COMMIT');
       } catch (err) {
         // The record must not outlive a transaction that was rolled back.
-        if (!removeRecord(record)) throw new WbError('restore_refused', `The rows were not recovered: ${describeError(err)}. The transaction was rolled back: nothing was changed. ${kept} The record ${displayPath(config.root, record)} could not be removed: it describes a recovery that did not happen; delete it.`, 'Fix the cause (a full disk, a failing disk) and try again.');
+        if (!removeRecord(record)) throw new WbError('restore_refused', `The rows were not recovered: ${describeError(err)}. The transaction was rolled back: nothing was changed. ${kept} The record ${displayPath(config.root, record)} could not be removed: it describes a recovery that did not happen (it is marked pending); delete it.`, 'Fix the cause (a full disk, a failing disk) and try again.');
         throw err;
+      }
+      // Committed: the record says so now. A failure here changes nothing about the rows (they
+      // are back); the record stays pending, which tells its reader to check the live data.
+      try {
+        writeRecord(record, { status: 'completed', ...body, completed_at: new Date().toISOString() }, false);
+      } catch (err) {
+        run.warnings.push(`the rows were recovered, but the record ${displayPath(config.root, record)} could not be durably marked completed (${describeError(err)}): it may still read "pending" (the rows are back all the same)`);
       }
       logger().info({ snapshot: run.snapshotId, database: opts.database, table: opts.table, rows: computed.writes.length, safety: safetyId }, 'rows recovered');
       return result(run, computed.plan, { dryRun: false, applied: true, safety: safetyId, record: displayPath(config.root, record) });
@@ -384,30 +395,34 @@ function recordPath(run: RecoverRun): string {
   return path.join(rootLayout(run.config.root).recoveredDir, `${stamp}_${run.opts.database.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 60)}.json`);
 }
 
+/** The record's content apart from its status: which rows, from which snapshot, the safety snapshot and how to undo. */
+function recordBody(run: RecoverRun, computed: ComputedPlan, safetyId: string): Record<string, unknown> {
+  return {
+    operation: 'recover_rows',
+    at: new Date().toISOString(),
+    snapshot_id: run.snapshotId,
+    database: run.opts.database,
+    target: displayPath(run.config.root, run.target),
+    table: run.opts.table,
+    include: run.opts.include ?? [],
+    on_conflict: run.opts.onConflict ?? 'refuse',
+    safety_snapshot_id: safetyId,
+    undo: `wb-backup restore ${safetyId} --db ${run.opts.database}`,
+    counts: computed.plan.counts,
+    rows: computed.writes.map((w) => ({ table: w.shape.name, action: w.action, key: showKey(w.row.id) })),
+    check: computed.writes.map((w) => recordCheck(w.row)),
+  };
+}
+
 /**
- * The record of the recovery, written durably (fs-steps: every step can be failed by tests) right
- * before the commit: a failure to write it rolls the transaction back (and the caller removes it).
+ * The record of the recovery, written durably and atomically (fs-steps: every step can be failed
+ * by tests): first with status "pending" right before the commit (a failure to write it rolls the
+ * transaction back, and the caller removes it), then rewritten with status "completed" after the
+ * commit. So a crash between the two leaves a record that says it may not have happened.
  */
-function writeRecord(run: RecoverRun, file: string, computed: ComputedPlan, safetyId: string): void {
-  const text = JSON.stringify(
-    {
-      operation: 'recover_rows',
-      at: new Date().toISOString(),
-      snapshot_id: run.snapshotId,
-      database: run.opts.database,
-      target: displayPath(run.config.root, run.target),
-      table: run.opts.table,
-      include: run.opts.include ?? [],
-      on_conflict: run.opts.onConflict ?? 'refuse',
-      safety_snapshot_id: safetyId,
-      undo: `wb-backup restore ${safetyId} --db ${run.opts.database}`,
-      counts: computed.plan.counts,
-      rows: computed.writes.map((w) => ({ table: w.shape.name, action: w.action, key: showKey(w.row.id) })),
-    },
-    null,
-    2,
-  );
-  mkdir(path.dirname(file));
+function writeRecord(file: string, record: Record<string, unknown>, first: boolean): void {
+  const text = JSON.stringify(record.status === 'pending' ? { status: record.status, pending_means: PENDING_MEANS, ...record } : record, null, 2);
+  if (first) mkdir(path.dirname(file));
   writeFileDurable(file, `${text}\n`);
 }
 
