@@ -187,6 +187,33 @@ describe('wb-backup query and data_snapshot_query over MCP', () => {
     expect(refused.stderr).toMatch(/The query was refused: the statement writes/);
   });
 
+  it('a query of many wide columns does not flood the terminal: the CLI prints what fits, says how many rows it left out and the --offset that continues', () => {
+    const wide = Array.from({ length: 20 }, (_, i) => `printf('%.500c', '${String.fromCharCode(97 + i)}') AS c${i}`).join(', ');
+    const sql = `SELECT id, ${wide} FROM tasks ORDER BY id`;
+    const run = (...extra: string[]) => execFileSync(process.execPath, [CLI, '--root', root, 'query', id, '--db', 'tasks', sql, ...extra], { encoding: 'utf8' });
+    const text = run();
+    const lines = text.trimEnd().split('\n');
+    const printed = lines.slice(1, -1);
+    // 100 rows of ~10,000 characters asked for: only what fits the cap is printed, each row whole.
+    expect(text.length).toBeLessThan(70_000);
+    expect(printed.length).toBeGreaterThan(0);
+    expect(printed.length).toBeLessThan(100);
+    expect(printed.map((l) => Number(l.split('\t')[0]))).toEqual(printed.map((_, i) => i + 1));
+    expect(printed.every((l) => l.split('\t').length === 21 && l.split('\t')[20] === 't'.repeat(500))).toBe(true);
+    const footer = lines.at(-1)!;
+    expect(footer).toContain(`(${printed.length} row(s) from tasks in ${id}; ${100 - printed.length} more row(s) of this page not printed: the output is capped at`);
+    expect(footer).toContain(`more: --offset ${printed.length}`);
+    // The offset it names continues exactly after the last row printed.
+    const next = run('--offset', String(printed.length)).split('\n');
+    expect(next[1]!.split('\t')[0]).toBe(String(printed.length + 1));
+    // --json is bounded the same way, its next_offset continuing there.
+    const json = JSON.parse(run('--json')) as { rows: unknown[][]; more: boolean; next_offset: number };
+    expect(json.rows).toHaveLength(printed.length);
+    expect(json).toMatchObject({ more: true, next_offset: printed.length });
+    // A small result is printed whole, as before.
+    expect(run('--limit', '2').trimEnd().split('\n').at(-1)).toBe(`(2 row(s) from tasks in ${id}; more: --offset 2)`);
+  });
+
   it('an agent diffs the snapshot against live, then reads the lost rows; a write is an error result', async () => {
     const { client, close } = await connectStdio(root);
     try {
