@@ -105,20 +105,40 @@ function toRow(shape: TableShape, raw: SqlValue[]): Row {
   return { table: shape.name, id: raw.slice(0, n), values: raw.slice(n) };
 }
 
-/** Cached statements of one connection, so a closure over thousands of rows prepares each query once. */
-export class RowReader {
+/**
+ * Statements of one connection prepared once each, so a closure over thousands of rows does not
+ * re-prepare its queries; `configure` runs once on each new statement.
+ */
+class StatementCache {
   private readonly stmts = new Map<string, Database.Statement>();
-  constructor(readonly db: Database.Database) {}
+  constructor(
+    private readonly db: Database.Database,
+    private readonly configure: (s: Database.Statement) => void = () => {},
+  ) {}
 
-  private stmt(sql: string): Database.Statement {
+  get(sql: string): Database.Statement {
     let s = this.stmts.get(sql);
     if (!s) {
       s = this.db.prepare(sql);
-      s.safeIntegers(true);
-      if (s.reader) s.raw(true);
+      this.configure(s);
       this.stmts.set(sql, s);
     }
     return s;
+  }
+}
+
+/** Reads rows of one connection: exact values (64-bit integers as BigInt), rows as arrays. */
+export class RowReader {
+  private readonly cache: StatementCache;
+  constructor(readonly db: Database.Database) {
+    this.cache = new StatementCache(db, (s) => {
+      s.safeIntegers(true);
+      if (s.reader) s.raw(true);
+    });
+  }
+
+  private stmt(sql: string): Database.Statement {
+    return this.cache.get(sql);
   }
 
   /** The row with this identity, or null. */
@@ -219,16 +239,13 @@ export function showKey(id: readonly SqlValue[]): ShownValue | ShownValue[] {
  * silently delete a live row holding the same unique value.
  */
 export class RowWriter {
-  private readonly stmts = new Map<string, Database.Statement>();
-  constructor(readonly db: Database.Database) {}
+  private readonly cache: StatementCache;
+  constructor(readonly db: Database.Database) {
+    this.cache = new StatementCache(db);
+  }
 
   private stmt(sql: string): Database.Statement {
-    let s = this.stmts.get(sql);
-    if (!s) {
-      s = this.db.prepare(sql);
-      this.stmts.set(sql, s);
-    }
-    return s;
+    return this.cache.get(sql);
   }
 
   insert(shape: TableShape, row: Row): void {
